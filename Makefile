@@ -1,0 +1,56 @@
+# kubeha: `make demo` (the main job, offline, on embedded defaults) and `make test` (everything).
+# Both install what they need on a fresh Debian 12 machine as root (`make deps`, idempotent and quiet).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+CARGO ?= cargo
+OUT ?= $(CURDIR)/out
+STAMP := $(CURDIR)/target/.stamps
+
+# Debian packages every part needs; each mk/*.mk adds its own to APT_PACKAGES and its test target to TEST_TARGETS.
+APT_PACKAGES := build-essential pkg-config openssl ca-certificates iproute2 python3 python3-pip curl jq zstd xz-utils
+PIP_PACKAGES :=
+TEST_TARGETS :=
+DEMO_TARGETS :=
+
+include $(sort $(wildcard mk/*.mk))
+
+.PHONY: all deps build lint unit test demo bench clean
+
+all: build
+
+$(STAMP):
+	@mkdir -p $@
+
+# One apt run for every part; re-run only when the list changes.
+deps: $(STAMP)
+	@want="$(sort $(APT_PACKAGES))"; \
+	if [ "$$(cat $(STAMP)/apt 2>/dev/null)" != "$$want" ]; then \
+	  echo "deps: apt-get install $$(echo $$want | wc -w) packages"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends $$want >/dev/null; \
+	  echo "$$want" > $(STAMP)/apt; \
+	fi
+	@want="$(sort $(PIP_PACKAGES))"; \
+	if [ -n "$$want" ] && [ "$$(cat $(STAMP)/pip 2>/dev/null)" != "$$want" ]; then \
+	  echo "deps: pip install $$want"; \
+	  pip install -q --disable-pip-version-check $$want >/dev/null 2>&1 || pip install -q --break-system-packages $$want >/dev/null; \
+	  echo "$$want" > $(STAMP)/pip; \
+	fi
+
+build:
+	$(CARGO) build --workspace --bins
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+unit: deps
+	$(CARGO) nextest run --workspace --no-fail-fast 2>&1 | tail -n 40; exit $${PIPESTATUS[0]}
+
+test: deps lint unit $(TEST_TARGETS)
+	@echo "make test: all passed"
+
+demo: deps build $(DEMO_TARGETS)
+
+clean:
+	rm -rf target dist out

@@ -1,0 +1,1 @@
+//! kubeha-firstboot (see README).

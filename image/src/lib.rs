@@ -1,0 +1,1 @@
+//! kubeha-image (see README).

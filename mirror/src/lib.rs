@@ -1,0 +1,1 @@
+//! kubeha-mirror (see README).

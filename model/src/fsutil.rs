@@ -1,0 +1,80 @@
+//! Atomic writes: a reader (or a crash) sees the old file or the new one, never half of either.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use crate::{Error, Result};
+
+fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
+    move |source| Error::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Writes `data` to `path` through a temporary file in the same directory: write, set `mode`, fsync, rename, fsync
+/// the directory. With `clobber == false` an existing file is never replaced ([`Error::Exists`]).
+pub fn write_atomic(path: &Path, data: &[u8], mode: u32, clobber: bool) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    fs::create_dir_all(dir).map_err(io("creating", dir))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".kubeha-")
+        .tempfile_in(dir)
+        .map_err(io("creating a temporary file in", dir))?;
+    // Set the mode before any byte lands, so secrets are never readable by others, even briefly.
+    tmp.as_file()
+        .set_permissions(fs::Permissions::from_mode(mode))
+        .map_err(io("setting permissions of", tmp.path()))?;
+    tmp.write_all(data).map_err(io("writing", path))?;
+    tmp.as_file().sync_all().map_err(io("syncing", path))?;
+    if clobber {
+        tmp.persist(path)
+            .map_err(|e| io("replacing", path)(e.error))?;
+    } else {
+        tmp.persist_noclobber(path).map_err(|e| {
+            if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                Error::Exists(path.to_path_buf())
+            } else {
+                io("creating", path)(e.error)
+            }
+        })?;
+    }
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_noclobber_and_mode() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("sub/secrets.toml");
+        write_atomic(&p, b"one", 0o600, false).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"one");
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let e = write_atomic(&p, b"two", 0o600, false).unwrap_err();
+        assert!(matches!(e, Error::Exists(_)), "{e}");
+        assert_eq!(
+            fs::read(&p).unwrap(),
+            b"one",
+            "refused write must not change the file"
+        );
+        write_atomic(&p, b"two", 0o644, true).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        let leftovers: Vec<_> = fs::read_dir(p.parent().unwrap()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "no temporary files left behind");
+    }
+}

@@ -1,0 +1,340 @@
+//! `node.toml`: the one file `kubeha-firstboot` reads, written by `kubeha node-config` (or put on install media).
+//!
+//! A worker's file carries the bootstrap token, the cluster CA certificate and its hash: enough to join through
+//! the VIP, and no private key. A master's file also carries the CA keys, so it can initialize or join the control
+//! plane at any time without copying anything from another master.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::cluster::{Cluster, Role};
+use crate::secrets::{CertKey, KeyPairPem, Secrets};
+use crate::{Error, Result};
+
+/// Where the node keeps the bundle after installation.
+pub const DEFAULT_BUNDLE_PATH: &str = "/var/lib/kubeha/bundle";
+
+/// The node agent's whole input.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Which node this is; empty fields are found at boot (kernel cmdline, or matching own IPs/MACs).
+    #[serde(default)]
+    pub node: NodeIdentity,
+    /// The whole cluster description.
+    pub cluster: Cluster,
+    /// What every node needs to join.
+    pub join: Join,
+    /// What masters need besides; absent in a worker's file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_plane: Option<ControlPlane>,
+    /// Where the offline bundle is.
+    #[serde(default)]
+    pub bundle: BundleLocation,
+}
+
+/// `[node]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct NodeIdentity {
+    /// The node's name, one of the cluster's masters or workers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The node's role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    /// The master that initializes a new cluster (default: the first in `masters[]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bootstrap: Option<String>,
+}
+
+/// `[join]`: public join material plus the token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Join {
+    /// Bootstrap token.
+    pub token: String,
+    /// `sha256:<hex>` of the cluster CA's public key.
+    pub ca_cert_hash: String,
+    /// The cluster CA certificate (PEM).
+    pub ca_cert: String,
+}
+
+/// `[control-plane]`: the shared CA keys and control-plane secrets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ControlPlane {
+    /// kubeadm's certificate key.
+    pub certificate_key: String,
+    /// keepalived's VRRP password.
+    pub vrrp_auth_pass: String,
+    /// The cluster CA's private key (its certificate is `join.ca-cert`).
+    pub ca_key: String,
+    /// The front-proxy CA.
+    pub front_proxy_ca: CertKey,
+    /// The etcd CA.
+    pub etcd_ca: CertKey,
+    /// The service-account key pair.
+    pub service_account: KeyPairPem,
+}
+
+/// `[bundle]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct BundleLocation {
+    /// The bundle directory on the node (the installer copies it there).
+    #[serde(default = "default_bundle_path")]
+    pub path: String,
+    /// An HTTP base URL the bundle is served from (PXE installs), used when `path` holds no bundle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+impl Default for BundleLocation {
+    fn default() -> Self {
+        BundleLocation {
+            path: default_bundle_path(),
+            url: None,
+        }
+    }
+}
+
+fn default_bundle_path() -> String {
+    DEFAULT_BUNDLE_PATH.to_string()
+}
+
+impl NodeConfig {
+    /// Builds a node config. `role == None` makes a role-agnostic file (one medium for every node): it carries the
+    /// control-plane keys only if `with_control_plane`.
+    pub fn build(
+        cluster: &Cluster,
+        secrets: &Secrets,
+        role: Option<Role>,
+        name: Option<&str>,
+        with_control_plane: bool,
+    ) -> Result<NodeConfig> {
+        if let Some(n) = name {
+            match cluster.node(n) {
+                None => {
+                    return Err(Error::Value {
+                        field: "--name".into(),
+                        message: format!("'{n}' is not a master or worker in the cluster"),
+                    })
+                }
+                Some((r, _)) if role.is_some_and(|want| want != r) => {
+                    return Err(Error::Value {
+                        field: "--role".into(),
+                        message: format!("'{n}' is a {r} in the cluster, not a {}", role.unwrap()),
+                    })
+                }
+                _ => {}
+            }
+        }
+        let cp = match role {
+            Some(Role::Master) => true,
+            Some(Role::Worker) => false,
+            None => with_control_plane,
+        };
+        Ok(NodeConfig {
+            node: NodeIdentity {
+                name: name.map(str::to_string),
+                role,
+                bootstrap: None,
+            },
+            cluster: cluster.clone(),
+            join: Join {
+                token: secrets.bootstrap_token.clone(),
+                ca_cert_hash: secrets.ca_cert_hash.clone(),
+                ca_cert: secrets.ca.cert.clone(),
+            },
+            control_plane: cp.then(|| ControlPlane {
+                certificate_key: secrets.certificate_key.clone(),
+                vrrp_auth_pass: secrets.vrrp_auth_pass.clone(),
+                ca_key: secrets.ca.key.clone(),
+                front_proxy_ca: secrets.front_proxy_ca.clone(),
+                etcd_ca: secrets.etcd_ca.clone(),
+                service_account: secrets.service_account.clone(),
+            }),
+            bundle: BundleLocation::default(),
+        })
+    }
+
+    /// Parses and validates node config text; `source` names where it came from in every error.
+    pub fn parse(text: &str, source: &str) -> Result<NodeConfig> {
+        let nc: NodeConfig = toml::from_str(text).map_err(|e| Error::Parse {
+            file: source.to_string(),
+            message: e.to_string(),
+        })?;
+        nc.check(source)?;
+        Ok(nc)
+    }
+
+    /// Reads and validates a node config file.
+    pub fn load(path: &Path) -> Result<NodeConfig> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            action: "reading",
+            path: path.to_path_buf(),
+            source,
+        })?;
+        NodeConfig::parse(&text, &path.display().to_string())
+    }
+
+    /// Validates the embedded cluster and the identity against it.
+    pub fn check(&self, source: &str) -> Result<()> {
+        let mut errors: Vec<_> = crate::validate::validate(&self.cluster)
+            .into_iter()
+            .filter(|d| d.is_error())
+            .map(|mut d| {
+                d.path = format!("cluster.{}", d.path);
+                d
+            })
+            .collect();
+        let mut err = |path: &str, message: String| {
+            errors.push(crate::validate::Diagnostic {
+                severity: crate::validate::Severity::Error,
+                path: path.to_string(),
+                message,
+                line: None,
+            })
+        };
+        if let Some(n) = &self.node.name {
+            match self.cluster.node(n) {
+                None => err(
+                    "node.name",
+                    format!("'{n}' is not a master or worker of cluster.masters/workers"),
+                ),
+                Some((r, _)) if self.node.role.is_some_and(|want| want != r) => {
+                    err("node.role", format!("'{n}' is a {r} in the cluster"))
+                }
+                _ => {}
+            }
+        }
+        if let Some(b) = &self.node.bootstrap {
+            if !self.cluster.masters.iter().any(|m| &m.name == b) {
+                err(
+                    "node.bootstrap",
+                    format!("'{b}' is not one of cluster.masters"),
+                );
+            }
+        }
+        if self.node.role == Some(Role::Master) && self.control_plane.is_none() {
+            err(
+                "control-plane",
+                "a master needs the [control-plane] keys".into(),
+            );
+        }
+        if !crate::secrets::is_bootstrap_token(&self.join.token) {
+            err(
+                "join.token",
+                "not a bootstrap token like abcdef.0123456789abcdef".into(),
+            );
+        }
+        match crate::secrets::ca_cert_hash(&self.join.ca_cert) {
+            Err(e) => err("join.ca-cert", e.to_string()),
+            Ok(h) if h != self.join.ca_cert_hash => err(
+                "join.ca-cert-hash",
+                format!("does not match join.ca-cert (which hashes to {h})"),
+            ),
+            Ok(_) => {}
+        }
+        if let Some(cp) = &self.control_plane {
+            if cp.certificate_key.len() != 64
+                || !cp.certificate_key.bytes().all(|b| b.is_ascii_hexdigit())
+            {
+                err(
+                    "control-plane.certificate-key",
+                    "not 64 hex characters".into(),
+                );
+            }
+            for (f, v) in [
+                ("control-plane.ca-key", &cp.ca_key),
+                ("control-plane.front-proxy-ca.key", &cp.front_proxy_ca.key),
+                ("control-plane.etcd-ca.key", &cp.etcd_ca.key),
+                ("control-plane.service-account.key", &cp.service_account.key),
+            ] {
+                if !v.contains("PRIVATE KEY-----") {
+                    err(f, "not a PEM private key".into());
+                }
+            }
+        }
+        if !self.bundle.path.starts_with('/') {
+            err(
+                "bundle.path",
+                format!("'{}' is not an absolute path", self.bundle.path),
+            );
+        }
+        if let Some(u) = &self.bundle.url {
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                err("bundle.url", format!("'{u}' is not an http(s) URL"));
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Invalid {
+                file: source.to_string(),
+                errors,
+            })
+        }
+    }
+
+    /// Serializes to TOML.
+    pub fn to_toml(&self) -> String {
+        let mut s = String::from("# kubeha node config: read by kubeha-firstboot on first boot.\n");
+        s.push_str(&toml::to_string(self).expect("node config serializes"));
+        s
+    }
+
+    /// Writes the file atomically; 0600 because a master's file carries CA keys and every file a token.
+    pub fn save(&self, path: &Path, force: bool) -> Result<()> {
+        crate::fsutil::write_atomic(path, self.to_toml().as_bytes(), 0o600, force)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worker_has_no_private_key_and_master_does() {
+        let c = Cluster::default_cluster();
+        let s = Secrets::generate().unwrap();
+        let w = NodeConfig::build(&c, &s, Some(Role::Worker), Some("k8s-node01"), true).unwrap();
+        let wt = w.to_toml();
+        assert!(
+            !wt.contains("PRIVATE KEY"),
+            "worker config leaks a private key"
+        );
+        assert_eq!(NodeConfig::parse(&wt, "w").unwrap(), w);
+        let m = NodeConfig::build(&c, &s, Some(Role::Master), Some("k8s-master02"), false).unwrap();
+        let mt = m.to_toml();
+        assert!(mt.contains("PRIVATE KEY"));
+        assert_eq!(NodeConfig::parse(&mt, "m").unwrap(), m);
+        assert!(
+            NodeConfig::build(&c, &s, Some(Role::Worker), Some("k8s-master01"), false).is_err()
+        );
+        assert!(NodeConfig::build(&c, &s, None, Some("nope"), false).is_err());
+    }
+
+    #[test]
+    fn bad_fields_are_named() {
+        let c = Cluster::default_cluster();
+        let s = Secrets::generate().unwrap();
+        let mut m = NodeConfig::build(&c, &s, Some(Role::Master), None, false).unwrap();
+        m.control_plane = None;
+        m.join.token = "nope".into();
+        m.cluster.masters[1].ip = m.cluster.masters[0].ip;
+        let e = NodeConfig::parse(&m.to_toml(), "src")
+            .unwrap_err()
+            .to_string();
+        for want in [
+            "control-plane",
+            "join.token",
+            "cluster.masters[1].ip",
+            "src",
+        ] {
+            assert!(e.contains(want), "{want} missing in: {e}");
+        }
+    }
+}

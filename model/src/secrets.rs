@@ -1,0 +1,279 @@
+//! The cluster's join material, generated once on the build host (`kubeha secrets`).
+//!
+//! Pre-generating the CAs is what lets every master initialize or join at any time, with no `--upload-certs`
+//! window and no copying of certificates between nodes: kubeadm uses CA files it finds in /etc/kubernetes/pki
+//! instead of creating new ones. Keys are RSA 2048 in PKCS#1 PEM, which every kubeadm since 1.11 reads
+//! (1.11's pkiutil only accepts RSA CA keys).
+
+use std::path::Path;
+
+use rand::Rng;
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, KeyPair, KeyUsagePurpose,
+};
+use rsa::pkcs1::{EncodeRsaPrivateKey, LineEnding};
+use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::{Error, Result};
+
+/// CA validity, like kubeadm's (10 years).
+pub const CA_VALIDITY_DAYS: i64 = 3650;
+
+/// A certificate and its private key, both PEM.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct CertKey {
+    /// PEM `CERTIFICATE`.
+    pub cert: String,
+    /// PEM `RSA PRIVATE KEY`.
+    pub key: String,
+}
+
+/// The service-account signing key pair.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct KeyPairPem {
+    /// PEM `RSA PRIVATE KEY` (kubeadm's sa.key).
+    pub key: String,
+    /// PEM `PUBLIC KEY` (kubeadm's sa.pub).
+    #[serde(rename = "pub")]
+    pub public: String,
+}
+
+/// Everything `kubeha secrets` generates: the file is 0600 and must be kept like a CA key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Secrets {
+    /// Bootstrap token `[a-z0-9]{6}.[a-z0-9]{16}`.
+    pub bootstrap_token: String,
+    /// kubeadm's certificate key: 64 lowercase hex characters (32-byte AES key).
+    pub certificate_key: String,
+    /// `sha256:<hex>` of the cluster CA's SubjectPublicKeyInfo (kubeadm's discovery-token-ca-cert-hash).
+    pub ca_cert_hash: String,
+    /// keepalived's VRRP `auth_pass` (8 characters: keepalived uses only the first eight).
+    pub vrrp_auth_pass: String,
+    /// The cluster CA (`kubernetes`).
+    pub ca: CertKey,
+    /// The front-proxy CA.
+    pub front_proxy_ca: CertKey,
+    /// The etcd CA.
+    pub etcd_ca: CertKey,
+    /// The service-account key pair.
+    pub service_account: KeyPairPem,
+}
+
+const ALNUM_LOWER: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+
+fn random_from(alphabet: &[u8], n: usize) -> String {
+    let mut rng = rand::rngs::OsRng;
+    (0..n)
+        .map(|_| alphabet[rng.gen_range(0..alphabet.len())] as char)
+        .collect()
+}
+
+fn crypto<E: std::fmt::Display>(what: &'static str) -> impl FnOnce(E) -> Error {
+    move |e| Error::Crypto(format!("{what}: {e}"))
+}
+
+/// Generates an RSA 2048 key; returns (PKCS#1 PEM, PKCS#8 PEM, SPKI PEM).
+fn rsa_key() -> Result<(String, String, String)> {
+    let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048)
+        .map_err(crypto("generating an RSA key"))?;
+    let pkcs1 = key
+        .to_pkcs1_pem(LineEnding::LF)
+        .map_err(crypto("encoding a key"))?;
+    let pkcs8 = key
+        .to_pkcs8_pem(LineEnding::LF)
+        .map_err(crypto("encoding a key"))?;
+    let spki = key
+        .to_public_key()
+        .to_public_key_pem(LineEnding::LF)
+        .map_err(crypto("encoding a public key"))?;
+    Ok((pkcs1.to_string(), pkcs8.to_string(), spki))
+}
+
+/// Generates a self-signed CA with common name `cn`, valid [`CA_VALIDITY_DAYS`].
+pub fn generate_ca(cn: &str) -> Result<CertKey> {
+    let (pkcs1, pkcs8, _) = rsa_key()?;
+    let kp = KeyPair::from_pem_and_sign_algo(&pkcs8, &rcgen::PKCS_RSA_SHA256)
+        .map_err(crypto("loading a CA key"))?;
+    let mut p = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, cn);
+    p.distinguished_name = dn;
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+        KeyUsagePurpose::KeyCertSign,
+    ];
+    let now = time::OffsetDateTime::now_utc();
+    p.not_before = now - time::Duration::minutes(5);
+    p.not_after = now + time::Duration::days(CA_VALIDITY_DAYS);
+    p.serial_number = Some(rcgen::SerialNumber::from_slice(
+        &rand::random::<[u8; 16]>()[..],
+    ));
+    p.use_authority_key_identifier_extension = false;
+    let cert = p
+        .self_signed(&kp)
+        .map_err(crypto("signing a CA certificate"))?;
+    Ok(CertKey {
+        cert: cert.pem(),
+        key: pkcs1,
+    })
+}
+
+/// `sha256:<hex>` of the certificate's SubjectPublicKeyInfo: what `kubeadm join --discovery-token-ca-cert-hash` pins.
+pub fn ca_cert_hash(cert_pem: &str) -> Result<String> {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes())
+        .map_err(crypto("reading a PEM certificate"))?;
+    let cert = pem.parse_x509().map_err(crypto("parsing a certificate"))?;
+    let spki = cert.tbs_certificate.subject_pki.raw;
+    Ok(format!("sha256:{}", hex::encode(Sha256::digest(spki))))
+}
+
+/// Whether `t` is a kubeadm bootstrap token (`\A[a-z0-9]{6}\.[a-z0-9]{16}\z`).
+pub fn is_bootstrap_token(t: &str) -> bool {
+    let ok = |s: &str, n| s.len() == n && s.bytes().all(|b| ALNUM_LOWER.contains(&b));
+    matches!(t.split_once('.'), Some((id, secret)) if ok(id, 6) && ok(secret, 16))
+}
+
+impl Secrets {
+    /// Generates a fresh set.
+    pub fn generate() -> Result<Secrets> {
+        let ca = generate_ca("kubernetes")?;
+        let front_proxy_ca = generate_ca("front-proxy-ca")?;
+        let etcd_ca = generate_ca("etcd-ca")?;
+        let (sa_key, _, sa_pub) = rsa_key()?;
+        let token = format!(
+            "{}.{}",
+            random_from(ALNUM_LOWER, 6),
+            random_from(ALNUM_LOWER, 16)
+        );
+        let certificate_key = hex::encode(rand::random::<[u8; 32]>());
+        let vrrp_auth_pass = random_from(
+            b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789",
+            8,
+        );
+        Ok(Secrets {
+            ca_cert_hash: ca_cert_hash(&ca.cert)?,
+            bootstrap_token: token,
+            certificate_key,
+            vrrp_auth_pass,
+            ca,
+            front_proxy_ca,
+            etcd_ca,
+            service_account: KeyPairPem {
+                key: sa_key,
+                public: sa_pub,
+            },
+        })
+    }
+
+    /// Checks formats and that the recorded hash matches the CA; `file` names the source.
+    pub fn check(&self, file: &str) -> Result<()> {
+        let bad = |field: &str, message: String| Error::Value {
+            field: format!("{file}: {field}"),
+            message,
+        };
+        if !is_bootstrap_token(&self.bootstrap_token) {
+            return Err(bad(
+                "bootstrap-token",
+                "not a token like abcdef.0123456789abcdef".into(),
+            ));
+        }
+        if self.certificate_key.len() != 64
+            || !self.certificate_key.bytes().all(|b| b.is_ascii_hexdigit())
+        {
+            return Err(bad("certificate-key", "not 64 hex characters".into()));
+        }
+        if self.vrrp_auth_pass.is_empty() || self.vrrp_auth_pass.len() > 8 {
+            return Err(bad("vrrp-auth-pass", "must be 1 to 8 characters".into()));
+        }
+        for (field, ck) in [
+            ("ca", &self.ca),
+            ("front-proxy-ca", &self.front_proxy_ca),
+            ("etcd-ca", &self.etcd_ca),
+        ] {
+            if !ck.cert.contains("BEGIN CERTIFICATE") || !ck.key.contains("PRIVATE KEY") {
+                return Err(bad(field, "cert and key must be PEM".into()));
+            }
+        }
+        let h = ca_cert_hash(&self.ca.cert).map_err(|e| bad("ca.cert", e.to_string()))?;
+        if h != self.ca_cert_hash {
+            return Err(bad(
+                "ca-cert-hash",
+                format!("does not match ca.cert (which hashes to {h})"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Parses and checks secrets text.
+    pub fn parse(text: &str, file: &str) -> Result<Secrets> {
+        let s: Secrets = toml::from_str(text).map_err(|e| Error::Parse {
+            file: file.to_string(),
+            message: e.to_string(),
+        })?;
+        s.check(file)?;
+        Ok(s)
+    }
+
+    /// Reads and checks a secrets file.
+    pub fn load(path: &Path) -> Result<Secrets> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            action: "reading",
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Secrets::parse(&text, &path.display().to_string())
+    }
+
+    /// Writes the file atomically with mode 0600; refuses to replace an existing file unless `force`.
+    pub fn save(&self, path: &Path, force: bool) -> Result<()> {
+        let mut text = String::from(
+            "# kubeha cluster secrets: CA keys and join tokens. Keep like a CA key (mode 0600).\n",
+        );
+        text.push_str(&toml::to_string(self).expect("secrets serialize"));
+        crate::fsutil::write_atomic(path, text.as_bytes(), 0o600, force)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_format() {
+        for (t, ok) in [
+            ("abcdef.0123456789abcdef", true),
+            ("ABCDEF.0123456789abcdef", false),
+            ("abcde.0123456789abcdef", false),
+            ("abcdef.0123456789abcde", false),
+            ("abcdef0123456789abcdef", false),
+            ("abcdef.0123456789abcdef\n", false),
+            ("abcdef.0123456789abcd_f", false),
+        ] {
+            assert_eq!(is_bootstrap_token(t), ok, "token {t:?}");
+        }
+    }
+
+    #[test]
+    fn generate_roundtrip() {
+        let s = Secrets::generate().unwrap();
+        assert!(is_bootstrap_token(&s.bootstrap_token));
+        assert_eq!(s.certificate_key.len(), 64);
+        let text = toml::to_string(&s).unwrap();
+        let back = Secrets::parse(&text, "t").unwrap();
+        assert_eq!(back, s);
+        let mut bad = s.clone();
+        bad.ca_cert_hash = format!("sha256:{}", "0".repeat(64));
+        assert!(bad
+            .check("t")
+            .unwrap_err()
+            .to_string()
+            .contains("ca-cert-hash"));
+    }
+}
