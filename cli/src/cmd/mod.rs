@@ -1,0 +1,5 @@
+//! One module per area; each owns its clap structs and calls into its library crate.
+
+pub mod bundle;
+pub mod config;
+pub mod media;
