@@ -1,0 +1,233 @@
+//! The one command runner. Every external tool (systemctl, kubeadm, ctr, dnf...) is run through a [`Runner`], so
+//! `--dry-run` prints instead of running and tests record the exact argv.
+//!
+//! Secrets never go on a command line: the runner logs argv. Pass them in 0600 files.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+
+use anyhow::{bail, Context as _, Result};
+
+/// A command to run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cmd {
+    /// Program name or path.
+    pub program: String,
+    /// Arguments.
+    pub args: Vec<String>,
+    /// Extra environment.
+    pub env: BTreeMap<String, String>,
+    /// Bytes fed to stdin.
+    pub stdin: Option<Vec<u8>>,
+    /// Working directory.
+    pub cwd: Option<PathBuf>,
+}
+
+impl Cmd {
+    /// `Cmd::new("systemctl").arg("enable").arg("kubelet")`.
+    pub fn new(program: impl Into<String>) -> Self {
+        Cmd {
+            program: program.into(),
+            ..Default::default()
+        }
+    }
+    /// Adds an argument.
+    pub fn arg(mut self, a: impl Into<String>) -> Self {
+        self.args.push(a.into());
+        self
+    }
+    /// Adds arguments.
+    pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, a: I) -> Self {
+        self.args.extend(a.into_iter().map(Into::into));
+        self
+    }
+    /// Sets an environment variable.
+    pub fn env(mut self, k: impl Into<String>, v: impl Into<String>) -> Self {
+        self.env.insert(k.into(), v.into());
+        self
+    }
+    /// Feeds bytes to stdin.
+    pub fn stdin(mut self, data: Vec<u8>) -> Self {
+        self.stdin = Some(data);
+        self
+    }
+    /// The command line as a shell would show it (for logs and dry runs).
+    pub fn display(&self) -> String {
+        std::iter::once(self.program.as_str())
+            .chain(self.args.iter().map(String::as_str))
+            .map(|a| {
+                if a.is_empty() || a.contains(|c: char| c.is_whitespace() || "'\"$`\\".contains(c))
+                {
+                    format!("'{}'", a.replace('\'', "'\\''"))
+                } else {
+                    a.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// What a finished command produced.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Output {
+    /// Exit code (None if killed by a signal).
+    pub code: Option<i32>,
+    /// Captured stdout.
+    pub stdout: Vec<u8>,
+    /// Captured stderr.
+    pub stderr: Vec<u8>,
+}
+
+impl Output {
+    /// Whether the command exited 0.
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+    /// stdout as text.
+    pub fn stdout_str(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+}
+
+/// Runs commands.
+pub trait Runner: Send + Sync {
+    /// Runs `cmd` to completion and returns what it produced, whatever its exit code.
+    fn output(&self, cmd: &Cmd) -> Result<Output>;
+
+    /// Runs `cmd` and fails unless it exits 0; the error carries the command, status and stderr.
+    fn run(&self, cmd: &Cmd) -> Result<Output> {
+        let out = self.output(cmd)?;
+        if !out.success() {
+            bail!(
+                "command {} failed with {}: {}",
+                cmd.display(),
+                out.code
+                    .map(|c| format!("exit code {c}"))
+                    .unwrap_or_else(|| "a signal".into()),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(out)
+    }
+
+    /// Whether commands really run (false for dry runs: callers then skip probing the system's answers).
+    fn is_real(&self) -> bool {
+        true
+    }
+}
+
+/// Runs commands for real.
+#[derive(Debug, Default)]
+pub struct SystemRunner;
+
+impl Runner for SystemRunner {
+    fn output(&self, cmd: &Cmd) -> Result<Output> {
+        log::debug!("running {}", cmd.display());
+        let mut c = Command::new(&cmd.program);
+        c.args(&cmd.args).envs(&cmd.env);
+        if let Some(d) = &cmd.cwd {
+            c.current_dir(d);
+        }
+        c.stdin(if cmd.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let mut child = c
+            .spawn()
+            .with_context(|| format!("starting {}", cmd.display()))?;
+        if let Some(data) = &cmd.stdin {
+            let mut si = child.stdin.take().expect("piped stdin");
+            let data = data.clone();
+            // Feed stdin from a thread so a child that writes a lot before reading cannot deadlock us.
+            std::thread::spawn(move || {
+                let _ = si.write_all(&data);
+            });
+        }
+        let o = child
+            .wait_with_output()
+            .with_context(|| format!("waiting for {}", cmd.display()))?;
+        Ok(Output {
+            code: o.status.code(),
+            stdout: o.stdout,
+            stderr: o.stderr,
+        })
+    }
+}
+
+/// Records commands instead of running them: `--dry-run` prints them, tests assert them. Every command "succeeds"
+/// with empty output unless a canned answer is registered for its program.
+#[derive(Debug, Default)]
+pub struct RecordingRunner {
+    /// Every command, in order.
+    pub log: Mutex<Vec<Cmd>>,
+    /// Print each command to stdout as it is recorded (the dry run's output).
+    pub print: bool,
+}
+
+impl RecordingRunner {
+    /// A dry-run runner that prints each command.
+    pub fn printing() -> Self {
+        RecordingRunner {
+            log: Mutex::new(Vec::new()),
+            print: true,
+        }
+    }
+    /// The recorded command lines.
+    pub fn lines(&self) -> Vec<String> {
+        self.log.lock().unwrap().iter().map(Cmd::display).collect()
+    }
+}
+
+impl Runner for RecordingRunner {
+    fn output(&self, cmd: &Cmd) -> Result<Output> {
+        if self.print {
+            println!("would run: {}", cmd.display());
+        }
+        self.log.lock().unwrap().push(cmd.clone());
+        Ok(Output {
+            code: Some(0),
+            ..Default::default()
+        })
+    }
+    fn is_real(&self) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_runner_reports_failures() {
+        let r = SystemRunner;
+        let out = r
+            .run(
+                &Cmd::new("sh")
+                    .args(["-c", "cat; echo err >&2"])
+                    .stdin(b"hi".to_vec()),
+            )
+            .unwrap();
+        assert_eq!(out.stdout, b"hi");
+        let e = r
+            .run(&Cmd::new("sh").args(["-c", "echo boom >&2; exit 3"]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("exit code 3") && e.contains("boom"), "{e}");
+    }
+
+    #[test]
+    fn display_quotes() {
+        assert_eq!(
+            Cmd::new("echo").args(["a b", "c"]).display(),
+            "echo 'a b' c"
+        );
+    }
+}
