@@ -1,8 +1,27 @@
 //! kubeha-firstboot: the node agent (shaped like afterburn).
 //!
-//! - [`runner`]: the one command runner every external tool goes through (real, or dry-run/recording).
-//! - [`engine`]: the step engine: a [`engine::Context`] (root, runner, node config, identity) and [`engine::Step`]s.
-//! - `cluster`: the self-forming HA control plane (keepalived, nginx, kubeadm, etcd membership).
+//! - [`cli`]: the command line (`kubeha-firstboot [run]`, `kubeha-firstboot status`).
+//! - [`providers`]: where a node config may be (state, file, kernel cmdline, HTTP, config drive).
+//! - [`source`]: the fixed order of providers, first hit wins; [`identity`]: who this node is.
+//! - [`render`]: pure text (hosts, sysctl, repo files, containerd config...); [`apply`]: the steps that write them
+//!   and run commands.
+//! - [`retry`]: the one HTTP client. [`runner`]: the one command runner.
+//! - [`engine`]: the step engine, journal, status and reports.
+//! - `cluster`: the self-forming HA control plane (keepalived, nginx, kubeadm, etcd membership), issue 5.
+#![deny(missing_docs)]
 
+pub mod apply;
+pub mod cli;
 pub mod engine;
+pub mod identity;
+pub mod oci;
+pub mod providers;
+pub mod render;
+pub mod retry;
 pub mod runner;
+pub mod source;
+pub mod status;
+pub mod util;
+
+#[cfg(test)]
+mod testutil;

@@ -118,6 +118,18 @@ pub trait Runner: Send + Sync {
     fn is_real(&self) -> bool {
         true
     }
+
+    /// Runs `cmd` with its stdin streamed from `feed` (e.g. an image archive written on the fly, too big to hold in
+    /// memory), and fails unless it exits 0. The default buffers the stream; [`SystemRunner`] streams it.
+    fn run_streaming(
+        &self,
+        cmd: &Cmd,
+        feed: &mut dyn FnMut(&mut dyn Write) -> Result<()>,
+    ) -> Result<Output> {
+        let mut buf = Vec::new();
+        feed(&mut buf)?;
+        self.run(&cmd.clone().stdin(buf))
+    }
 }
 
 /// Runs commands for real.
@@ -159,6 +171,63 @@ impl Runner for SystemRunner {
             stderr: o.stderr,
         })
     }
+
+    fn run_streaming(
+        &self,
+        cmd: &Cmd,
+        feed: &mut dyn FnMut(&mut dyn Write) -> Result<()>,
+    ) -> Result<Output> {
+        log::debug!("running {} (stdin streamed)", cmd.display());
+        let mut c = Command::new(&cmd.program);
+        c.args(&cmd.args).envs(&cmd.env);
+        if let Some(d) = &cmd.cwd {
+            c.current_dir(d);
+        }
+        c.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c
+            .spawn()
+            .with_context(|| format!("starting {}", cmd.display()))?;
+        // Drain stdout and stderr from threads while this thread writes stdin, so neither side can block the other.
+        let mut so = child.stdout.take().expect("piped stdout");
+        let mut se = child.stderr.take().expect("piped stderr");
+        let t_out = std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut so, &mut v);
+            v
+        });
+        let t_err = std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut se, &mut v);
+            v
+        });
+        let mut si =
+            std::io::BufWriter::with_capacity(1 << 20, child.stdin.take().expect("piped stdin"));
+        let fed = feed(&mut si).and_then(|()| si.flush().context("flushing stdin"));
+        drop(si);
+        let status = child
+            .wait()
+            .with_context(|| format!("waiting for {}", cmd.display()))?;
+        let out = Output {
+            code: status.code(),
+            stdout: t_out.join().unwrap_or_default(),
+            stderr: t_err.join().unwrap_or_default(),
+        };
+        if !out.success() {
+            bail!(
+                "command {} failed with {}: {}",
+                cmd.display(),
+                out.code
+                    .map(|c| format!("exit code {c}"))
+                    .unwrap_or_else(|| "a signal".into()),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        // A feed error with a successful exit still fails: the command may have seen a truncated stream.
+        fed.with_context(|| format!("streaming stdin of {}", cmd.display()))?;
+        Ok(out)
+    }
 }
 
 /// Records commands instead of running them: `--dry-run` prints them, tests assert them. Every command "succeeds"
@@ -199,6 +268,15 @@ impl Runner for RecordingRunner {
     fn is_real(&self) -> bool {
         false
     }
+
+    /// Records the command without producing the stream: a dry run reads no bundle data it does not need.
+    fn run_streaming(
+        &self,
+        cmd: &Cmd,
+        _feed: &mut dyn FnMut(&mut dyn Write) -> Result<()>,
+    ) -> Result<Output> {
+        self.output(cmd)
+    }
 }
 
 #[cfg(test)]
@@ -221,6 +299,31 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("exit code 3") && e.contains("boom"), "{e}");
+    }
+
+    #[test]
+    fn system_runner_streams_stdin() {
+        let r = SystemRunner;
+        let out = r
+            .run_streaming(&Cmd::new("wc").arg("-c"), &mut |w| {
+                for _ in 0..64 {
+                    w.write_all(&[b'x'; 65536])?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(out.stdout_str().trim(), (64 * 65536).to_string());
+        let e = r
+            .run_streaming(
+                &Cmd::new("sh").args(["-c", "cat >/dev/null; exit 4"]),
+                &mut |w| {
+                    w.write_all(b"abc")?;
+                    Ok(())
+                },
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("exit code 4"), "{e}");
     }
 
     #[test]

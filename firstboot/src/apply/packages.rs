@@ -1,0 +1,120 @@
+//! The bundle's RPM repository as the only enabled repository, and the bundle's packages installed from it (yum on
+//! EL7, dnf on EL8/9).
+
+use anyhow::{bail, Context as _, Result};
+use kubeha_model::bundle::{BundleManifest, RPMS_DIR};
+
+use crate::engine::{Context, Step};
+use crate::render;
+use crate::runner::Cmd;
+
+/// The repo file.
+pub const REPO_FILE: &str = "/etc/yum.repos.d/kubeha.repo";
+
+/// Loads the bundle's manifest from `bundle.path` (under the root).
+pub fn manifest(ctx: &Context) -> Result<BundleManifest> {
+    let dir = ctx.bundle_dir();
+    if !dir.join(kubeha_model::bundle::MANIFEST).exists() {
+        match &ctx.config.bundle.url {
+            Some(u) => bail!(
+                "bundle.path {} holds no bundle.toml; fetching the bundle from bundle.url ({u}) is not supported yet: \
+                 copy the bundle to the node",
+                ctx.config.bundle.path
+            ),
+            None => bail!("bundle.path {}: no bundle.toml there (the installer copies the bundle)", ctx.config.bundle.path),
+        }
+    }
+    Ok(BundleManifest::load(&dir)?)
+}
+
+/// `baseurl` of the bundle's repository.
+pub fn baseurl(ctx: &Context) -> String {
+    format!(
+        "file://{}/{RPMS_DIR}",
+        ctx.config.bundle.path.trim_end_matches('/')
+    )
+}
+
+/// `/etc/yum.repos.d/kubeha.repo`, and every other repository disabled (an offline node cannot reach them, and
+/// yum/dnf would fail on them).
+pub struct Repo;
+
+impl Step for Repo {
+    fn name(&self) -> &'static str {
+        "repo"
+    }
+    fn phase(&self) -> &'static str {
+        "packages"
+    }
+    fn run(&self, ctx: &mut Context) -> Result<()> {
+        let dir = ctx.path("/etc/yum.repos.d");
+        let mut others: Vec<_> = match std::fs::read_dir(&dir) {
+            Ok(rd) => rd
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".repo") && n != "kubeha.repo")
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        others.sort();
+        for n in others {
+            let sys = format!("/etc/yum.repos.d/{n}");
+            let text = ctx.read(&sys)?.unwrap_or_default();
+            if let Some(new) = render::repo_disabled(&text) {
+                log::info!("disabling the repositories in {sys}");
+                ctx.write_file(&sys, &new, 0o644)?;
+            }
+        }
+        ctx.write_file(REPO_FILE, &render::yum_repo(&baseurl(ctx)), 0o644)?;
+        Ok(())
+    }
+}
+
+/// The packages the bundle's profile asked for.
+pub struct Packages;
+
+/// The package manager for an EL release.
+pub fn package_manager(el: u8) -> &'static str {
+    if el <= 7 {
+        "yum"
+    } else {
+        "dnf"
+    }
+}
+
+impl Step for Packages {
+    fn name(&self) -> &'static str {
+        "packages"
+    }
+    fn phase(&self) -> &'static str {
+        "packages"
+    }
+    fn run(&self, ctx: &mut Context) -> Result<()> {
+        let m = manifest(ctx)?;
+        let wanted: Vec<_> = m.rpms.iter().filter(|r| r.requested).collect();
+        if wanted.is_empty() {
+            log::warn!("the bundle asks for no packages");
+            return Ok(());
+        }
+        let names: Vec<&str> = wanted.iter().map(|r| r.name.as_str()).collect();
+        // `rpm -q a b c` exits 0 only when every package is installed.
+        if !ctx.needs(Cmd::new("rpm").arg("-q").args(names.iter().copied()), |o| {
+            !o.success()
+        })? {
+            log::info!("already installed: {}", names.join(" "));
+            return Ok(());
+        }
+        let pm = package_manager(ctx.el_major());
+        // The exact NEVRAs the bundle was built with, so the repo's other versions never win.
+        let mut c = Cmd::new(pm)
+            .args(["install", "-y", "--disablerepo=*"])
+            .arg(format!("--enablerepo={}", render::REPO_ID));
+        if pm == "dnf" {
+            c = c.arg("--setopt=install_weak_deps=False");
+        }
+        c = c.args(wanted.iter().map(|r| r.nevra.clone()));
+        ctx.run(c)
+            .with_context(|| format!("installing {} from the bundle", names.join(" ")))?;
+        Ok(())
+    }
+}

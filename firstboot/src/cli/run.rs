@@ -1,0 +1,79 @@
+//! `kubeha-firstboot [run]`.
+
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+
+use super::RunConfig;
+use crate::engine::{self, console, Context};
+use crate::identity::HostFacts;
+use crate::providers::{cmdline, state};
+use crate::runner::{RecordingRunner, Runner, SystemRunner};
+use crate::source::{self, SourceOptions};
+use crate::status::Reporter;
+use crate::util::under;
+
+/// Runs the agent.
+pub fn run(cfg: RunConfig) -> Result<()> {
+    let root = cfg.root.clone();
+    if under(&root, engine::DONE).exists() {
+        console(&format!(
+            "already done ({} exists; remove it to run again)",
+            under(&root, engine::DONE).display()
+        ));
+        return Ok(());
+    }
+    let cmdline_path = cfg
+        .cmdline
+        .clone()
+        .unwrap_or_else(|| under(&root, "/proc/cmdline"));
+    let args = match cmdline::load(&cmdline_path) {
+        Ok(a) => a,
+        Err(e) => {
+            Reporter::new(root.clone(), None, cfg.dry_run).failed("config", "", &e);
+            return Err(e);
+        }
+    };
+    let mut reporter = Reporter::new(root.clone(), args.report.clone(), cfg.dry_run);
+    let facts = HostFacts::gather(&root);
+    log::debug!("host facts: {facts:?}");
+    let opts = SourceOptions {
+        root: root.clone(),
+        config_file: cfg.config.clone(),
+        dry_run: cfg.dry_run,
+        wait: cfg.wait.map(Duration::from_secs),
+        poll: Duration::from_secs(10),
+    };
+    let resolved = match source::resolve(&opts, &args, &facts).and_then(|r| {
+        state::save(&root, &r.config)?;
+        Ok(r)
+    }) {
+        Ok(r) => r,
+        Err(e) => {
+            console(&format!("[FAIL] config: {e:#}"));
+            reporter.failed("config", "", &e);
+            return Err(e);
+        }
+    };
+    let id = &resolved.identity;
+    console(&format!(
+        "this is {} ({}): {}; config from {}",
+        id.name, id.role, id.how, resolved.source
+    ));
+    reporter.identity(&id.name, &id.role.to_string(), &resolved.source);
+    let runner: Box<dyn Runner> = if cfg.dry_run {
+        Box::new(RecordingRunner::printing())
+    } else {
+        Box::new(SystemRunner)
+    };
+    let mut ctx = Context {
+        root,
+        runner,
+        config: resolved.config,
+        name: id.name.clone(),
+        role: id.role,
+        dry_run: cfg.dry_run,
+    };
+    let steps = engine::steps(ctx.role);
+    engine::run(&mut ctx, &steps, &mut reporter).context("preparing the node")
+}

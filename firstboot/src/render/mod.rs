@@ -1,0 +1,307 @@
+//! Pure text: every file the OS-preparation steps write is rendered here from the config (and, where a file is
+//! edited rather than owned, from its current text). No I/O, so each function has a table or golden test.
+
+use kubeha_model::cluster::{Cluster, Role, Runtime};
+use kubeha_model::kube::KubeVersion;
+
+/// The marker lines around the block kubeha owns in a shared file such as /etc/hosts.
+pub const BEGIN: &str = "# BEGIN kubeha (managed by kubeha-firstboot; edits inside are replaced)";
+/// End marker.
+pub const END: &str = "# END kubeha";
+
+/// Replaces (or appends) the managed block in `existing`.
+pub fn with_block(existing: &str, block: &str) -> String {
+    let mut out = String::new();
+    let mut inside = false;
+    let mut placed = false;
+    for line in existing.lines() {
+        if line == BEGIN {
+            inside = true;
+            if !placed {
+                out.push_str(BEGIN);
+                out.push('\n');
+                out.push_str(block);
+                out.push_str(END);
+                out.push('\n');
+                placed = true;
+            }
+            continue;
+        }
+        if inside {
+            if line == END {
+                inside = false;
+            }
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    if !placed {
+        out.push_str(BEGIN);
+        out.push('\n');
+        out.push_str(block);
+        out.push_str(END);
+        out.push('\n');
+    }
+    out
+}
+
+/// `/etc/hosts`: the existing lines plus a block with the VIP name and every node.
+pub fn hosts(existing: &str, c: &Cluster) -> String {
+    let mut b = format!("{} {}\n", c.endpoint.vip, c.endpoint.name);
+    for (_, n) in c.nodes() {
+        b.push_str(&format!("{} {}\n", n.ip, n.name));
+    }
+    with_block(existing, &b)
+}
+
+/// `/etc/selinux/config` with `SELINUX=permissive` (other lines kept).
+pub fn selinux_config(existing: &str) -> String {
+    let mut out = String::new();
+    let mut seen = false;
+    for line in existing.lines() {
+        if line.trim_start().starts_with("SELINUX=") {
+            if !seen {
+                out.push_str("SELINUX=permissive\n");
+            }
+            seen = true;
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    if !seen {
+        out.push_str("SELINUX=permissive\n");
+    }
+    out
+}
+
+/// `/etc/fstab` with every active swap entry commented out (`#kubeha: ` prefix, once: a commented line is left as it
+/// is). `None` when there is nothing to change.
+pub fn fstab_without_swap(existing: &str) -> Option<String> {
+    let mut changed = false;
+    let mut out = String::new();
+    for line in existing.lines() {
+        let t = line.trim_start();
+        let fields: Vec<&str> = t.split_whitespace().collect();
+        if !t.starts_with('#') && fields.len() >= 3 && fields[2] == "swap" {
+            out.push_str("#kubeha: ");
+            changed = true;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    changed.then_some(out)
+}
+
+/// Kernel modules loaded at boot (`/etc/modules-load.d/kubeha.conf`).
+pub const MODULES: [&str; 2] = ["br_netfilter", "overlay"];
+
+/// `/etc/modules-load.d/kubeha.conf`.
+pub fn modules_load() -> String {
+    let mut s = String::from(
+        "# kubeha: Kubernetes networking (bridge netfilter) and the overlay snapshotter.\n",
+    );
+    for m in MODULES {
+        s.push_str(m);
+        s.push('\n');
+    }
+    s
+}
+
+/// The sysctls Kubernetes needs, as (key, value).
+pub const SYSCTLS: [(&str, &str); 3] = [
+    ("net.bridge.bridge-nf-call-iptables", "1"),
+    ("net.bridge.bridge-nf-call-ip6tables", "1"),
+    ("net.ipv4.ip_forward", "1"),
+];
+
+/// `/etc/sysctl.d/k8s.conf` (the seed's file name).
+pub fn sysctl_conf() -> String {
+    let mut s =
+        String::from("# kubeha: bridged traffic through iptables, and routing, for Kubernetes.\n");
+    for (k, v) in SYSCTLS {
+        s.push_str(&format!("{k} = {v}\n"));
+    }
+    s
+}
+
+/// The firewalld ports to open permanently, per role (the seed's tables; 4001, the seed's old etcd port, is not
+/// used by kubeadm's stacked etcd and is left closed).
+pub fn firewall_ports(role: Role, lb_port: u16) -> Vec<String> {
+    let mut v: Vec<String> = match role {
+        Role::Master => vec![
+            format!("{lb_port}/tcp"),
+            "6443/tcp".into(),
+            "2379-2380/tcp".into(),
+            "10250-10252/tcp".into(),
+            "30000-32767/tcp".into(),
+        ],
+        Role::Worker => vec!["10250/tcp".into(), "30000-32767/tcp".into()],
+    };
+    v.dedup();
+    v
+}
+
+/// The ports a firewalld zone file already opens (`<port protocol="tcp" port="6443"/>`), as `6443/tcp`.
+pub fn zone_ports(zone_xml: &str) -> Vec<String> {
+    let mut v = Vec::new();
+    for part in zone_xml.split("<port ").skip(1) {
+        let attr = |name: &str| {
+            let key = format!("{name}=\"");
+            part.find(&key).and_then(|i| {
+                let rest = &part[i + key.len()..];
+                rest.find('"').map(|j| rest[..j].to_string())
+            })
+        };
+        if let (Some(port), Some(proto)) = (attr("port"), attr("protocol")) {
+            v.push(format!("{port}/{proto}"));
+        }
+    }
+    v
+}
+
+/// `/etc/chrony.conf` for the configured servers.
+pub fn chrony_conf(servers: &[String]) -> String {
+    let mut s =
+        String::from("# kubeha: time sync for the cluster (etcd and certificates need it).\n");
+    for srv in servers {
+        s.push_str(&format!("server {srv} iburst\n"));
+    }
+    s.push_str(
+        "driftfile /var/lib/chrony/drift\nmakestep 1.0 3\nrtcsync\nlogdir /var/log/chrony\n",
+    );
+    s
+}
+
+/// The repo id of the bundle's RPM repository.
+pub const REPO_ID: &str = "kubeha";
+
+/// `/etc/yum.repos.d/kubeha.repo`. gpgcheck is off: the packages' integrity comes from the bundle's manifest, whose
+/// sha256 of every file was checked when the bundle was built and copied; the vendors' keys are not on the node.
+pub fn yum_repo(baseurl: &str) -> String {
+    format!(
+        "# kubeha: the offline bundle's packages. Every other repository is disabled by kubeha-firstboot.\n\
+         [{REPO_ID}]\nname=kubeha offline bundle\nbaseurl={baseurl}\nenabled=1\ngpgcheck=0\nrepo_gpgcheck=0\n\
+         skip_if_unavailable=0\n"
+    )
+}
+
+/// A `.repo` file with every section disabled (`enabled=0`). `None` when nothing changes.
+pub fn repo_disabled(existing: &str) -> Option<String> {
+    let mut out = String::new();
+    let mut in_section = false;
+    let mut has_enabled = false;
+    let mut changed = false;
+    let close = |out: &mut String, in_section: bool, has_enabled: bool, changed: &mut bool| {
+        if in_section && !has_enabled {
+            out.push_str("enabled=0\n");
+            *changed = true;
+        }
+    };
+    for line in existing.lines() {
+        let t = line.trim();
+        if t.starts_with('[') && t.ends_with(']') {
+            close(&mut out, in_section, has_enabled, &mut changed);
+            in_section = true;
+            has_enabled = false;
+            out.push_str(line);
+            out.push('\n');
+            continue;
+        }
+        if let Some((k, v)) = t.split_once('=') {
+            if in_section && k.trim() == "enabled" {
+                has_enabled = true;
+                if v.trim() != "0" {
+                    out.push_str("enabled=0\n");
+                    changed = true;
+                    continue;
+                }
+            }
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    close(&mut out, in_section, has_enabled, &mut changed);
+    changed.then_some(out)
+}
+
+/// kubeadm's pause image for a release: `imageRepository/pause:TAG` (contracts §2.3).
+// NOTE(firstboot): kept local until model::kube gains a pause image helper; the table is kubeadm's PauseVersion.
+pub fn pause_image(c: &Cluster) -> String {
+    format!(
+        "{}/pause:{}",
+        c.image_repository(),
+        pause_tag(&c.cluster.kubernetes_version)
+    )
+}
+
+/// kubeadm's `constants.PauseVersion` per minor release.
+pub fn pause_tag(v: &KubeVersion) -> &'static str {
+    match v.minor {
+        0..=17 => "3.1",
+        18..=20 => "3.2",
+        21 => "3.4.1",
+        22 => "3.5",
+        23 => "3.6",
+        24 => "3.7",
+        25 => "3.8",
+        26..=30 => "3.9",
+        _ => "3.10",
+    }
+}
+
+/// `/etc/containerd/config.toml` (config version 2, read by containerd 1.5+ and migrated by 2.x): the CRI plugin
+/// on, runc with the systemd cgroup driver (kubelet's default from kubeadm 1.22), kubeadm's pause image as the
+/// sandbox image (so kubelet and containerd agree and nothing is pulled), and the cluster's registry mirrors.
+pub fn containerd_config(c: &Cluster) -> String {
+    let mut s = format!(
+        "# kubeha: containerd for Kubernetes (written by kubeha-firstboot).\nversion = 2\n\n\
+         [plugins.\"io.containerd.grpc.v1.cri\"]\n  sandbox_image = \"{}\"\n\n\
+         [plugins.\"io.containerd.grpc.v1.cri\".containerd]\n  default_runtime_name = \"runc\"\n\n\
+         [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]\n  runtime_type = \"io.containerd.runc.v2\"\n\n\
+         [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc.options]\n  SystemdCgroup = true\n",
+        pause_image(c)
+    );
+    for m in &c.cluster.registry_mirrors {
+        s.push_str(&format!(
+            "\n[plugins.\"io.containerd.grpc.v1.cri\".registry.mirrors.\"{}\"]\n  endpoint = [\"{}\"]\n",
+            m.registry, m.endpoint
+        ));
+    }
+    s
+}
+
+/// `/etc/docker/daemon.json` for the Docker runtime (the seed's era): the systemd cgroup driver, overlay2, bounded
+/// json logs, and the registry mirrors.
+pub fn docker_daemon_json(c: &Cluster) -> String {
+    let mirrors: Vec<&str> = c
+        .cluster
+        .registry_mirrors
+        .iter()
+        .map(|m| m.endpoint.as_str())
+        .collect();
+    let mut v = serde_json::json!({
+        "exec-opts": ["native.cgroupdriver=systemd"],
+        "log-driver": "json-file",
+        "log-opts": {"max-size": "100m"},
+        "storage-driver": "overlay2",
+    });
+    if !mirrors.is_empty() {
+        v["registry-mirrors"] = serde_json::json!(mirrors);
+    }
+    let mut s = serde_json::to_string_pretty(&v).expect("json");
+    s.push('\n');
+    s
+}
+
+/// `/etc/crictl.yaml`, so `crictl` talks to the runtime kubelet uses.
+pub fn crictl_yaml(r: Runtime) -> String {
+    format!(
+        "runtime-endpoint: {0}\nimage-endpoint: {0}\ntimeout: 10\n",
+        r.cri_socket()
+    )
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,194 @@
+use super::*;
+use kubeha_model::Cluster;
+
+#[test]
+fn managed_block_cases() {
+    let b = "1.2.3.4 x\n";
+    let block = format!("{BEGIN}\n{b}{END}\n");
+    for (name, existing, want) in [
+        ("empty", "".to_string(), block.clone()),
+        (
+            "appended",
+            "127.0.0.1 localhost\n".into(),
+            format!("127.0.0.1 localhost\n{block}"),
+        ),
+        (
+            "replaced in place",
+            format!("a\n{BEGIN}\nold\n{END}\nb\n"),
+            format!("a\n{block}b\n"),
+        ),
+        (
+            "duplicate blocks collapse",
+            format!("{BEGIN}\n1\n{END}\n{BEGIN}\n2\n{END}\n"),
+            block.clone(),
+        ),
+        ("no trailing newline", "a".into(), format!("a\n{block}")),
+    ] {
+        let got = with_block(&existing, b);
+        assert_eq!(got, want, "{name}");
+        assert_eq!(with_block(&got, b), got, "{name}: idempotent");
+    }
+}
+
+#[test]
+fn hosts_lists_vip_and_every_node() {
+    let c = Cluster::default_cluster();
+    let h = hosts("127.0.0.1 localhost\n", &c);
+    assert!(h.starts_with("127.0.0.1 localhost\n"));
+    assert!(h.contains("192.168.20.10 k8s-master-lb\n"));
+    assert!(h.contains("192.168.20.22 k8s-master03\n") && h.contains("192.168.20.37 k8s-node08\n"));
+    assert_eq!(h.lines().count(), 1 + 2 + 1 + 3 + 8);
+}
+
+#[test]
+fn selinux_cases() {
+    for (input, want) in [
+        (
+            "SELINUX=enforcing\nSELINUXTYPE=targeted\n",
+            "SELINUX=permissive\nSELINUXTYPE=targeted\n",
+        ),
+        ("# c\nSELINUX=permissive\n", "# c\nSELINUX=permissive\n"),
+        (
+            "SELINUXTYPE=targeted\n",
+            "SELINUXTYPE=targeted\nSELINUX=permissive\n",
+        ),
+        (
+            "SELINUX=disabled\nSELINUX=enforcing\n",
+            "SELINUX=permissive\n",
+        ),
+    ] {
+        assert_eq!(selinux_config(input), want, "{input:?}");
+    }
+}
+
+#[test]
+fn fstab_cases() {
+    let root = "/dev/mapper/cl-root / xfs defaults 0 0\n";
+    let swap = "/dev/mapper/cl-swap none swap defaults 0 0\n";
+    assert_eq!(fstab_without_swap(root), None);
+    let once = fstab_without_swap(&format!("{root}{swap}")).unwrap();
+    assert_eq!(once, format!("{root}#kubeha: {swap}"));
+    assert_eq!(fstab_without_swap(&once), None, "commented once");
+    assert_eq!(
+        fstab_without_swap("# /dev/sda2 swap swap defaults 0 0\n"),
+        None
+    );
+    assert_eq!(
+        fstab_without_swap("UUID=1 swap swap pri=1 0 0\n").unwrap(),
+        "#kubeha: UUID=1 swap swap pri=1 0 0\n"
+    );
+}
+
+#[test]
+fn repo_disable_cases() {
+    for (input, want) in [
+        ("[a]\nname=A\nenabled=1\n", Some("[a]\nname=A\nenabled=0\n")),
+        (
+            "[a]\nname=A\n[b]\nenabled = 1\n",
+            Some("[a]\nname=A\nenabled=0\n[b]\nenabled=0\n"),
+        ),
+        ("[a]\nenabled=0\n", None),
+        ("# only a comment\n", None),
+    ] {
+        assert_eq!(repo_disabled(input).as_deref(), want, "{input:?}");
+    }
+}
+
+#[test]
+fn firewall_tables() {
+    assert_eq!(
+        firewall_ports(Role::Master, 16443),
+        [
+            "16443/tcp",
+            "6443/tcp",
+            "2379-2380/tcp",
+            "10250-10252/tcp",
+            "30000-32767/tcp"
+        ]
+    );
+    assert_eq!(
+        firewall_ports(Role::Worker, 16443),
+        ["10250/tcp", "30000-32767/tcp"]
+    );
+    let xml = r#"<?xml version="1.0"?><zone><service name="ssh"/><port protocol="tcp" port="6443"/>
+<port port="30000-32767" protocol="tcp"/></zone>"#;
+    assert_eq!(zone_ports(xml), ["6443/tcp", "30000-32767/tcp"]);
+}
+
+#[test]
+fn pause_images() {
+    let mut c = Cluster::default_cluster();
+    assert_eq!(pause_image(&c), "registry.k8s.io/pause:3.10");
+    c.cluster.kubernetes_version = "1.11.1".parse().unwrap();
+    assert_eq!(pause_image(&c), "k8s.gcr.io/pause:3.1");
+    c.cluster.kubernetes_version = "1.28.3".parse().unwrap();
+    c.cluster.image_repository = Some("reg.local/k8s".into());
+    assert_eq!(pause_image(&c), "reg.local/k8s/pause:3.9");
+}
+
+#[test]
+fn containerd_config_is_toml_with_the_settings() {
+    let mut c = Cluster::default_cluster();
+    c.cluster
+        .registry_mirrors
+        .push(kubeha_model::cluster::RegistryMirror {
+            registry: "docker.io".into(),
+            endpoint: "https://mirror.local".into(),
+        });
+    let text = containerd_config(&c);
+    let v: toml::Value = toml::from_str(&text).unwrap();
+    let cri = &v["plugins"]["io.containerd.grpc.v1.cri"];
+    assert_eq!(v["version"].as_integer(), Some(2));
+    assert_eq!(
+        cri["sandbox_image"].as_str(),
+        Some("registry.k8s.io/pause:3.10")
+    );
+    assert_eq!(
+        cri["containerd"]["runtimes"]["runc"]["options"]["SystemdCgroup"].as_bool(),
+        Some(true)
+    );
+    assert_eq!(
+        cri["registry"]["mirrors"]["docker.io"]["endpoint"][0].as_str(),
+        Some("https://mirror.local")
+    );
+    let d: serde_json::Value = serde_json::from_str(&docker_daemon_json(&c)).unwrap();
+    assert_eq!(d["exec-opts"][0], "native.cgroupdriver=systemd");
+    assert_eq!(d["registry-mirrors"][0], "https://mirror.local");
+}
+
+#[test]
+fn containerd_accepts_the_config() {
+    // The real containerd parses and merges it (`config dump` does not start the daemon).
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("config.toml");
+    std::fs::write(&p, containerd_config(&Cluster::default_cluster())).unwrap();
+    let out = std::process::Command::new("containerd")
+        .arg("--config")
+        .arg(&p)
+        .args(["config", "dump"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dump = String::from_utf8_lossy(&out.stdout);
+    assert!(dump.contains("SystemdCgroup = true"), "{dump}");
+    assert!(
+        dump.contains("sandbox_image = \"registry.k8s.io/pause:3.10\""),
+        "{dump}"
+    );
+}
+
+#[test]
+fn chrony_and_repo_files() {
+    let c = chrony_conf(&["10.0.0.1".into(), "ntp.local".into()]);
+    assert!(c.contains("server 10.0.0.1 iburst\nserver ntp.local iburst\n"));
+    let r = yum_repo("file:///var/lib/kubeha/bundle/rpms");
+    assert!(
+        r.contains("[kubeha]\n")
+            && r.contains("baseurl=file:///var/lib/kubeha/bundle/rpms\n")
+            && r.contains("enabled=1")
+    );
+}

@@ -1,0 +1,199 @@
+//! Progress output besides the console: `/var/lib/kubeha/status.json` (read by `kubeha-firstboot status`), and a
+//! JSON POST per finished or failed phase to the `kubeha.report=` URL.
+//!
+//! Reporting never fails the run: a report that cannot be delivered is logged and dropped.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::retry::Client;
+use crate::util::{now_rfc3339, under};
+
+/// The status file.
+pub const STATUS: &str = "/var/lib/kubeha/status.json";
+
+/// `status.json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    /// `config`, `os`, `packages`, `runtime`, `cluster`, `done`.
+    pub phase: String,
+    /// The current (or failed) step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    /// `running`, `failed`, `done`.
+    pub state: String,
+    /// The error, when failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Node name, once known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// Role, once known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// Where the config came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Phases finished so far.
+    #[serde(default)]
+    pub phases_done: Vec<String>,
+    /// When this run started (RFC 3339).
+    pub started: String,
+    /// Last update.
+    pub updated: String,
+    /// When it finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished: Option<String>,
+}
+
+/// Keeps status.json current and posts reports.
+pub struct Reporter {
+    root: PathBuf,
+    url: Option<String>,
+    client: Option<Client>,
+    dry_run: bool,
+    /// The current status.
+    pub status: Status,
+}
+
+impl Reporter {
+    /// A reporter writing under `root`, posting to `url` when set.
+    pub fn new(root: PathBuf, url: Option<String>, dry_run: bool) -> Reporter {
+        let now = now_rfc3339();
+        // A report is worth a few tries, not a stalled boot.
+        let client = url.as_ref().and_then(|_| {
+            Client::with_timeout(Duration::from_secs(10))
+                .map(|c| {
+                    c.max_retries(2)
+                        .backoff(Duration::from_millis(500), Duration::from_secs(2))
+                })
+                .map_err(|e| log::warn!("no report client: {e:#}"))
+                .ok()
+        });
+        Reporter {
+            root,
+            url,
+            client,
+            dry_run,
+            status: Status {
+                phase: "config".into(),
+                state: "running".into(),
+                started: now.clone(),
+                updated: now,
+                ..Default::default()
+            },
+        }
+    }
+
+    /// Records who the node is and where its config came from.
+    pub fn identity(&mut self, node: &str, role: &str, source: &str) {
+        self.status.node = Some(node.into());
+        self.status.role = Some(role.into());
+        self.status.source = Some(source.into());
+        self.post("config", "ok", None, None);
+        self.status.phases_done.push("config".into());
+        self.write();
+    }
+
+    /// A step starts.
+    pub fn step(&mut self, phase: &str, step: &str) {
+        self.status.phase = phase.into();
+        self.status.step = Some(step.into());
+        self.status.state = "running".into();
+        self.write();
+    }
+
+    /// A phase finished.
+    pub fn phase_done(&mut self, phase: &str) {
+        if !self.status.phases_done.iter().any(|p| p == phase) {
+            self.status.phases_done.push(phase.into());
+        }
+        self.write();
+        self.post(phase, "ok", None, None);
+    }
+
+    /// A step failed (also used for failures before any step: phase `config`).
+    pub fn failed(&mut self, phase: &str, step: &str, err: &anyhow::Error) {
+        let msg = format!("{err:#}");
+        self.status.phase = phase.into();
+        self.status.step = (!step.is_empty()).then(|| step.to_string());
+        self.status.state = "failed".into();
+        self.status.error = Some(msg.clone());
+        self.write();
+        self.post(phase, "failed", Some(step), Some(&msg));
+    }
+
+    /// Everything finished.
+    pub fn done(&mut self) {
+        let now = now_rfc3339();
+        self.status.phase = "done".into();
+        self.status.step = None;
+        self.status.state = "done".into();
+        self.status.error = None;
+        self.status.finished = Some(now);
+        self.write();
+        self.post("done", "ok", None, None);
+    }
+
+    fn write(&mut self) {
+        self.status.updated = now_rfc3339();
+        let p = under(&self.root, STATUS);
+        let mut data = serde_json::to_vec_pretty(&self.status).expect("status serializes");
+        data.push(b'\n');
+        if let Err(e) = kubeha_model::fsutil::write_atomic(&p, &data, 0o644, true) {
+            log::warn!("writing {}: {e}", p.display());
+        }
+    }
+
+    /// The report document for a phase.
+    pub fn report_doc(
+        &self,
+        phase: &str,
+        state: &str,
+        step: Option<&str>,
+        error: Option<&str>,
+    ) -> serde_json::Value {
+        serde_json::json!({
+            "node": self.status.node,
+            "role": self.status.role,
+            "source": self.status.source,
+            "phase": phase,
+            "state": state,
+            "step": step.filter(|s| !s.is_empty()),
+            "error": error,
+            "time": now_rfc3339(),
+            "agent": concat!("kubeha-firstboot/", env!("CARGO_PKG_VERSION")),
+        })
+    }
+
+    fn post(&self, phase: &str, state: &str, step: Option<&str>, error: Option<&str>) {
+        let Some(url) = &self.url else { return };
+        let doc = self.report_doc(phase, state, step, error);
+        if self.dry_run {
+            println!("would post: {url} {doc}");
+            return;
+        }
+        if let Some(c) = &self.client {
+            match c.post_json(url, &doc) {
+                Ok(()) => log::info!("reported phase {phase} ({state}) to {url}"),
+                Err(e) => log::warn!("reporting phase {phase} to {url}: {e:#}"),
+            }
+        }
+    }
+}
+
+/// Reads `status.json` under `root`.
+pub fn load(root: &std::path::Path) -> anyhow::Result<Option<Status>> {
+    let p = under(root, STATUS);
+    match std::fs::read(&p) {
+        Ok(b) => {
+            Ok(Some(serde_json::from_slice(&b).map_err(|e| {
+                anyhow::anyhow!("parsing {}: {e}", p.display())
+            })?))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(anyhow::anyhow!("reading {}: {e}", p.display())),
+    }
+}
