@@ -132,6 +132,26 @@ pub trait Runner: Send + Sync {
     }
 }
 
+/// A shared runner (tests keep a handle on a [`RecordingRunner`] they hand to the engine).
+impl<T: Runner + ?Sized> Runner for std::sync::Arc<T> {
+    fn output(&self, cmd: &Cmd) -> Result<Output> {
+        (**self).output(cmd)
+    }
+    fn run(&self, cmd: &Cmd) -> Result<Output> {
+        (**self).run(cmd)
+    }
+    fn is_real(&self) -> bool {
+        (**self).is_real()
+    }
+    fn run_streaming(
+        &self,
+        cmd: &Cmd,
+        feed: &mut dyn FnMut(&mut dyn Write) -> Result<()>,
+    ) -> Result<Output> {
+        (**self).run_streaming(cmd, feed)
+    }
+}
+
 /// Runs commands for real.
 #[derive(Debug, Default)]
 pub struct SystemRunner;

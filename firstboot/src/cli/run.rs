@@ -13,8 +13,19 @@ use crate::source::{self, SourceOptions};
 use crate::status::Reporter;
 use crate::util::under;
 
-/// Runs the agent.
+/// Runs the agent on this system.
 pub fn run(cfg: RunConfig) -> Result<()> {
+    let runner: Box<dyn Runner> = if cfg.dry_run {
+        Box::new(RecordingRunner::printing())
+    } else {
+        Box::new(SystemRunner)
+    };
+    let facts = HostFacts::gather(&cfg.root);
+    run_with(cfg, runner, facts)
+}
+
+/// Runs the agent with a given runner and host facts (tests: a recording runner and made-up interfaces).
+pub fn run_with(cfg: RunConfig, runner: Box<dyn Runner>, facts: HostFacts) -> Result<()> {
     let root = cfg.root.clone();
     if under(&root, engine::DONE).exists() {
         console(&format!(
@@ -35,7 +46,6 @@ pub fn run(cfg: RunConfig) -> Result<()> {
         }
     };
     let mut reporter = Reporter::new(root.clone(), args.report.clone(), cfg.dry_run);
-    let facts = HostFacts::gather(&root);
     log::debug!("host facts: {facts:?}");
     let opts = SourceOptions {
         root: root.clone(),
@@ -61,11 +71,6 @@ pub fn run(cfg: RunConfig) -> Result<()> {
         id.name, id.role, id.how, resolved.source
     ));
     reporter.identity(&id.name, &id.role.to_string(), &resolved.source);
-    let runner: Box<dyn Runner> = if cfg.dry_run {
-        Box::new(RecordingRunner::printing())
-    } else {
-        Box::new(SystemRunner)
-    };
     let mut ctx = Context {
         root,
         runner,
