@@ -1,9 +1,12 @@
-//! Reading images out of the bundle's OCI image layout and streaming them as a docker-archive (the `docker save`
-//! format: `manifest.json` + config + layer blobs), which both `docker load` and `ctr images import` accept
-//! (contracts §5.3–5.4). Blobs are verified against their digests before anything is streamed.
+//! Reading images out of the bundle's OCI image layout and streaming them as one archive in both formats at once, as
+//! `docker save` does since Docker 25: an OCI image layout (`oci-layout`, `index.json` with the full reference in
+//! `io.containerd.image.name`, `blobs/sha256/`) plus the docker-archive `manifest.json` pointing at the same blobs
+//! (contracts §5.3–5.4). `ctr images import` prefers the OCI layout, so containerd keeps the bundle's exact manifest
+//! digests (and images referenced by digest resolve); `docker load` (20.10 and older) reads `manifest.json`. Blobs
+//! are verified against their digests before anything is streamed.
 //!
 //! NOTE(firstboot): a small local reader. The mirror crate's `oci::Layout` / `archive::write_docker_archive` cover the
-//! same ground for the build host; switching to them needs only [`write_docker_archive`]'s call site.
+//! same ground for the build host; switching to them needs only [`write_image_archive`]'s call site.
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -183,6 +186,8 @@ impl Layout {
 pub struct ArchiveImage {
     /// The name it gets (`registry.k8s.io/pause:3.10`): must carry a tag.
     pub reference: String,
+    /// The digest of its (platform) manifest in the layout.
+    pub digest: String,
     /// Its manifest (already verified).
     pub manifest: Manifest,
 }
@@ -205,15 +210,23 @@ pub fn has_tag(reference: &str) -> bool {
     !reference.contains('@') && last.contains(':')
 }
 
-/// Streams a docker-archive of `images` to `w`: blobs under `blobs/sha256/` (each once), then `manifest.json`.
-pub fn write_docker_archive<W: Write>(
-    layout: &Layout,
-    images: &[ArchiveImage],
-    w: W,
-) -> Result<()> {
+fn append_bytes<W: Write>(tar: &mut tar::Builder<W>, name: &str, data: &[u8]) -> Result<()> {
+    let mut h = tar::Header::new_gnu();
+    h.set_size(data.len() as u64);
+    h.set_mode(0o644);
+    h.set_mtime(0);
+    h.set_entry_type(tar::EntryType::Regular);
+    tar.append_data(&mut h, name, data)?;
+    Ok(())
+}
+
+/// Streams an archive of `images` to `w`: every blob once under `blobs/sha256/` (manifests, configs, layers), then
+/// `oci-layout`, `index.json` and `manifest.json`.
+pub fn write_image_archive<W: Write>(layout: &Layout, images: &[ArchiveImage], w: W) -> Result<()> {
     let mut tar = tar::Builder::new(w);
     let mut written = BTreeSet::new();
     let mut manifest = Vec::new();
+    let mut index = Vec::new();
     for img in images {
         if !has_tag(&img.reference) {
             bail!("{}: an image loaded by name needs a tag", img.reference);
@@ -223,6 +236,31 @@ pub fn write_docker_archive<W: Write>(
             .config
             .as_ref()
             .context("manifest without config")?;
+        let mblob = layout.read_blob(&img.digest)?;
+        let mname = format!("blobs/sha256/{}", digest_hex(&img.digest)?);
+        if written.insert(mname.clone()) {
+            append_bytes(&mut tar, &mname, &mblob)?;
+        }
+        let media_type = if img.manifest.media_type.is_empty() {
+            "application/vnd.oci.image.manifest.v1+json".to_string()
+        } else {
+            img.manifest.media_type.clone()
+        };
+        let tag = img
+            .reference
+            .rsplit_once(':')
+            .map(|(_, t)| t)
+            .unwrap_or("latest");
+        index.push(serde_json::json!({
+            "mediaType": media_type,
+            "digest": img.digest,
+            "size": mblob.len(),
+            // containerd stores this name as is, and CRI looks images up by their normalized name.
+            "annotations": {
+                "io.containerd.image.name": normalize_reference(&img.reference),
+                "org.opencontainers.image.ref.name": tag,
+            },
+        }));
         let mut layers = Vec::new();
         for d in std::iter::once(c).chain(img.manifest.layers.iter()) {
             let name = format!("blobs/sha256/{}", digest_hex(&d.digest)?);
@@ -236,12 +274,14 @@ pub fn write_docker_archive<W: Write>(
             serde_json::json!({"Config": config, "RepoTags": [img.reference], "Layers": layers}),
         );
     }
-    let data = serde_json::to_vec(&manifest)?;
-    let mut h = tar::Header::new_gnu();
-    h.set_size(data.len() as u64);
-    h.set_mode(0o644);
-    h.set_mtime(0);
-    tar.append_data(&mut h, "manifest.json", data.as_slice())?;
+    append_bytes(&mut tar, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": index,
+    });
+    append_bytes(&mut tar, "index.json", &serde_json::to_vec(&index)?)?;
+    append_bytes(&mut tar, "manifest.json", &serde_json::to_vec(&manifest)?)?;
     tar.into_inner()?.flush()?;
     Ok(())
 }
@@ -335,18 +375,28 @@ mod tests {
             .iter()
             .map(|(r, d)| ArchiveImage {
                 reference: r.to_string(),
+                digest: d.to_string(),
                 manifest: l.verify_image(d).unwrap(),
             })
             .collect();
         let mut out = Vec::new();
-        write_docker_archive(&l, &imgs, &mut out).unwrap();
+        write_image_archive(&l, &imgs, &mut out).unwrap();
         let mut ar = tar::Archive::new(out.as_slice());
         let mut names = Vec::new();
         let mut manifest = None;
         for e in ar.entries().unwrap() {
             let mut e = e.unwrap();
             let n = e.path().unwrap().to_string_lossy().into_owned();
-            if n == "manifest.json" {
+            if n == "index.json" {
+                let mut s = String::new();
+                e.read_to_string(&mut s).unwrap();
+                let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+                assert_eq!(v["manifests"][0]["digest"], a.as_str());
+                assert_eq!(
+                    v["manifests"][1]["annotations"]["io.containerd.image.name"],
+                    "docker.io/calico/node:v3"
+                );
+            } else if n == "manifest.json" {
                 let mut s = String::new();
                 e.read_to_string(&mut s).unwrap();
                 manifest = Some(serde_json::from_str::<serde_json::Value>(&s).unwrap());
@@ -358,8 +408,8 @@ mod tests {
         assert_eq!(m[1]["Layers"].as_array().unwrap().len(), 1);
         assert_eq!(
             names.len(),
-            5,
-            "two configs, two layers, manifest.json: {names:?}"
+            9,
+            "two manifests, configs and layers, oci-layout, index.json, manifest.json: {names:?}"
         );
 
         // A corrupted layer is caught before anything is streamed.

@@ -1,5 +1,5 @@
-//! The bundle's images loaded into the container runtime, streamed from the bundle's OCI layout as a docker-archive
-//! into `ctr -n k8s.io images import -` (containerd, the CRI namespace kubelet uses) or `docker load`. Each image is
+//! The bundle's images loaded into the container runtime, streamed from the bundle's OCI layout as an archive (OCI
+//! layout + docker-archive manifest, see [`crate::oci`]) into `ctr -n k8s.io images import -` (containerd, the CRI namespace kubelet uses) or `docker load`. Each image is
 //! verified by digest (manifest, config, every layer) before it is streamed, and skipped when the runtime already
 //! has it.
 
@@ -110,6 +110,7 @@ pub fn load_images(
             .with_context(|| format!("verifying image {} ({})", img.reference, img.digest))?;
         todo.push(ArchiveImage {
             reference: img.reference.clone(),
+            digest: img.digest.clone(),
             manifest,
         });
     }
@@ -126,7 +127,7 @@ pub fn load_images(
         super::runtime::unit(target.runtime)
     );
     runner
-        .run_streaming(&cmd, &mut |w| oci::write_docker_archive(&layout, &todo, w))
+        .run_streaming(&cmd, &mut |w| oci::write_image_archive(&layout, &todo, w))
         .context("loading the bundle's images")?;
     res.loaded = todo.iter().map(|i| i.reference.clone()).collect();
     if runner.is_real() {
