@@ -119,7 +119,8 @@ mod tests {
         let upin = pin.to_uppercase();
         let bad_field = good.replace("token = \"", "token = \"X");
         let unknown_key = format!("{good}\n[surprise]\nx = 1\n");
-        let cases: Vec<(&str, &[u8], Option<&str>, Result<(), &str>)> = vec![
+        type Case<'a> = (&'a str, &'a [u8], Option<&'a str>, Result<(), &'a str>);
+        let cases: Vec<Case> = vec![
             ("plain", good.as_bytes(), None, Ok(())),
             ("pinned", good.as_bytes(), Some(&pin), Ok(())),
             (
