@@ -1,1 +1,2 @@
 //! kubeha-mirror (see README).
+pub mod rpm;
