@@ -16,6 +16,8 @@ pub mod digest;
 mod error;
 pub mod oci;
 pub mod reference;
+#[cfg(feature = "fetch")]
+pub mod rpm;
 pub mod synth;
 
 pub use error::{Error, Result};
