@@ -400,6 +400,50 @@ fn unresolvable_requirement_names_package_and_requirement() {
     );
 }
 
+/// createrepo_c's other metadata compressions (xz, bz2), read from file://.
+#[test]
+fn xz_and_bz2_metadata() {
+    let fx = fixture();
+    let tmp = tempfile::tempdir().unwrap();
+    for kind in ["xz", "bz2"] {
+        let repo = tmp.path().join(format!("kube-{kind}"));
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(fx.join("kube"))
+            .arg(&repo)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        std::fs::remove_dir_all(repo.join("repodata")).unwrap();
+        let out = Command::new("createrepo_c")
+            .args([
+                "--quiet",
+                "--no-database",
+                &format!("--general-compress-type={kind}"),
+            ])
+            .arg(&repo)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let repomd = std::fs::read_to_string(repo.join("repodata/repomd.xml")).unwrap();
+        assert!(repomd.contains(&format!("primary.xml.{kind}")), "{repomd}");
+        let rpms = tmp.path().join(format!("rpms-{kind}"));
+        let p = profile(
+            &[
+                ("kube", file_url(&repo), false),
+                ("base", file_url(&fx.join("base")), true),
+            ],
+            REQUESTED,
+        );
+        let (entries, _) = build(&p, &rpms).unwrap();
+        check_entries(&entries, &rpms);
+    }
+}
+
 /// Our rpmvercmp against the real rpm's `rpm.vercmp` for every pair of a varied list of versions.
 #[test]
 fn rpmvercmp_agrees_with_rpm() {
