@@ -400,6 +400,34 @@ fn unresolvable_requirement_names_package_and_requirement() {
     );
 }
 
+/// A package whose bytes do not match its metadata checksum is refused and not kept.
+#[test]
+fn corrupt_package_in_repo_is_refused() {
+    let fx = fixture();
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("kube");
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(fx.join("kube"))
+        .arg(&repo)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let victim = repo.join("kubectl-1.30.0-1.x86_64.rpm");
+    let mut bytes = std::fs::read(&victim).unwrap();
+    bytes[100] ^= 0x01;
+    std::fs::write(&victim, bytes).unwrap();
+    let rpms = tmp.path().join("rpms");
+    let p = profile(&[("kube", file_url(&repo), false)], &["kubectl"]);
+    let e = format!("{:#}", build(&p, &rpms).unwrap_err());
+    assert!(
+        e.contains("kubectl-1.30.0-1.x86_64") && e.contains("checksum mismatch"),
+        "{e}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&rpms).unwrap().collect();
+    assert!(left.is_empty(), "nothing unverified is kept: {left:?}");
+}
+
 /// createrepo_c's other metadata compressions (xz, bz2), read from file://.
 #[test]
 fn xz_and_bz2_metadata() {

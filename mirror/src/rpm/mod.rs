@@ -284,3 +284,24 @@ fn createrepo(dir: &Path) -> Result<()> {
     .context("writing the bundle's repodata")?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_error_names_argv_status_and_stderr() {
+        let e = run(Command::new("sh").args(["-c", "echo oops >&2; exit 3"]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("\"sh\"") && e.contains("exit status: 3") && e.contains("oops"),
+            "{e}"
+        );
+        let e = format!(
+            "{:#}",
+            run(&mut Command::new("/nonexistent/createrepo_c")).unwrap_err()
+        );
+        assert!(e.contains("is it installed"), "{e}");
+    }
+}
