@@ -65,11 +65,9 @@ pub fn build_repo(
     let mut located: Vec<Located> = Vec::new();
     let mut by_nevra: HashMap<String, usize> = HashMap::new();
     for (r, repo) in profile.repos.iter().enumerate() {
-        progress(&format!(
-            "rpm: reading repo {} ({})",
-            repo.name, repo.baseurl
-        ));
-        let url = fetch::join(&repo.baseurl, "repodata/repomd.xml");
+        let baseurl = expand_vars(&repo.baseurl, profile);
+        progress(&format!("rpm: reading repo {} ({baseurl})", repo.name));
+        let url = fetch::join(&baseurl, "repodata/repomd.xml");
         let repomd = fetcher
             .get(&url)
             .with_context(|| format!("repo {}: fetching repomd.xml", repo.name))?;
@@ -79,8 +77,8 @@ pub fn build_repo(
             .iter()
             .find(|m| m.kind == "primary")
             .with_context(|| format!("repo {}: repomd.xml lists no primary metadata", repo.name))?;
-        let data = fetch_md(&fetcher, &repo.name, &repo.baseurl, primary)?;
-        let what = fetch::join(&repo.baseurl, &primary.href);
+        let data = fetch_md(&fetcher, &repo.name, &baseurl, primary)?;
+        let what = fetch::join(&baseurl, &primary.href);
         let parsed = metadata::parse_primary(metadata::decompress(&data, &what)?)
             .with_context(|| format!("repo {}: parsing {what}", repo.name))?;
         let total = parsed.len();
@@ -113,7 +111,7 @@ pub fn build_repo(
         );
         repos.push(LoadedRepo {
             name: repo.name.clone(),
-            baseurl: repo.baseurl.clone(),
+            baseurl,
             base: repo.base,
             records,
         });
@@ -216,6 +214,23 @@ pub fn build_repo(
     Ok(entries)
 }
 
+/// Expands the yum variables repo files use in base URLs: `$releasever` (the profile's EL major),
+/// `$basearch` and `$arch` (the profile's arch), also in `${name}` form.
+fn expand_vars(url: &str, profile: &Profile) -> String {
+    let el = profile.el.to_string();
+    let mut out = url.to_string();
+    for (name, value) in [
+        ("releasever", el.as_str()),
+        ("basearch", profile.arch.as_str()),
+        ("arch", profile.arch.as_str()),
+    ] {
+        out = out
+            .replace(&format!("${{{name}}}"), value)
+            .replace(&format!("${name}"), value);
+    }
+    out
+}
+
 /// Fetches a metadata file and verifies it against repomd.xml's checksum.
 fn fetch_md(fetcher: &Fetcher, repo: &str, baseurl: &str, rec: &MdRecord) -> Result<Vec<u8>> {
     let url = fetch::join(baseurl, &rec.href);
@@ -288,6 +303,26 @@ fn createrepo(dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn yum_variables_in_baseurl() {
+        let p = Profile::parse(
+            "name = \"t\"\nkubernetes-version = \"1.30.0\"\nel = 8\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(
+            expand_vars(
+                "https://download.docker.com/linux/centos/$releasever/$basearch/stable",
+                &p
+            ),
+            "https://download.docker.com/linux/centos/8/x86_64/stable"
+        );
+        assert_eq!(
+            expand_vars("http://h/${releasever}-$arch/", &p),
+            "http://h/8-x86_64/"
+        );
+    }
 
     #[test]
     fn run_error_names_argv_status_and_stderr() {
