@@ -44,14 +44,16 @@ struct Located {
 ///
 /// `profile.packages` are `name`, `name-version` or `name-version-release`; `profile.repos` have
 /// `http(s)://` or `file://` base URLs. A file already in `out_dir` with the right checksum is not
-/// downloaded again; `.rpm` files in `out_dir` that are no longer part of the set are removed.
+/// downloaded again; `.rpm` files in `out_dir` that are no longer part of the set are removed. A profile
+/// without packages returns no entries and writes nothing.
 pub fn build_repo(
     profile: &Profile,
     out_dir: &Path,
     progress: &dyn Fn(&str),
 ) -> Result<Vec<RpmEntry>> {
     if profile.packages.is_empty() {
-        bail!("the profile names no packages");
+        progress("rpm: the profile names no packages; no RPM repository");
+        return Ok(Vec::new());
     }
     if profile.repos.is_empty() {
         bail!("the profile has packages but no repos to take them from");

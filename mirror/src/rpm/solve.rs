@@ -1087,7 +1087,9 @@ mod tests {
         let mut pkgs = Vec::new();
         let mut seed = 42u64;
         let mut rnd = |n: u64| {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (seed >> 33) % n
         };
         for n in 0..2000u64 {
@@ -1117,7 +1119,11 @@ mod tests {
         assert!(r.chosen.len() > 20);
         let names: HashSet<&str> = r.chosen.iter().map(|&i| pkgs[i].name.as_str()).collect();
         assert_eq!(names.len(), r.chosen.len(), "one version per name");
-        eprintln!("{} packages chosen in {:?}", r.chosen.len(), started.elapsed());
+        eprintln!(
+            "{} packages chosen in {:?}",
+            r.chosen.len(),
+            started.elapsed()
+        );
         assert!(started.elapsed() < std::time::Duration::from_secs(60));
     }
 }
