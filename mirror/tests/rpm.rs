@@ -200,6 +200,20 @@ fn bundle_from_file_repos_installs_offline_with_dnf() {
     want.sort();
     assert_eq!(installed(&root), want);
 
+    // dnf itself, given the full source repos, installs exactly what we bundled plus the base packages.
+    let root_full = tmp.path().join("root-full");
+    let out = dnf_install(
+        &root_full,
+        &[("kube", &fx.join("kube")), ("base", &fx.join("base"))],
+        REQUESTED,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(installed(&root_full), want);
+
     // Without the base repo the bundle alone does not install: the base packages are really left out.
     let root2 = tmp.path().join("root-without-base");
     let out = dnf_install(&root2, &[("b", &rpms)], REQUESTED);
