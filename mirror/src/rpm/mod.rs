@@ -119,9 +119,18 @@ pub fn build_repo(
         });
     }
 
-    // File requirements that primary does not answer: read filelists for those paths only.
-    let files = solve::missing_files(&pkgs, &profile.packages)?;
-    if !files.is_empty() {
+    // File requirements that primary does not answer: read filelists for those paths only. Packages
+    // found that way can bring more such requirements, hence the loop (each filelists is fetched once).
+    let mut searched: HashSet<String> = HashSet::new();
+    let mut filelists: HashMap<usize, Vec<u8>> = HashMap::new();
+    loop {
+        let files: HashSet<String> = solve::missing_files(&pkgs, &profile.packages)?
+            .into_iter()
+            .filter(|f| !searched.contains(f))
+            .collect();
+        if files.is_empty() {
+            break;
+        }
         progress(&format!(
             "rpm: reading filelists for {} file requirement(s)",
             files.len()
@@ -131,10 +140,14 @@ pub fn build_repo(
                 log::warn!("repo {}: no filelists metadata", repo.name);
                 continue;
             };
-            let data = fetch_md(&fetcher, &repo.name, &repo.baseurl, rec)?;
+            if !filelists.contains_key(&r) {
+                let data = fetch_md(&fetcher, &repo.name, &repo.baseurl, rec)?;
+                filelists.insert(r, data);
+            }
             let what = fetch::join(&repo.baseurl, &rec.href);
-            let found = metadata::parse_filelists(metadata::decompress(&data, &what)?, &files)
-                .with_context(|| format!("repo {}: parsing {what}", repo.name))?;
+            let found =
+                metadata::parse_filelists(metadata::decompress(&filelists[&r], &what)?, &files)
+                    .with_context(|| format!("repo {}: parsing {what}", repo.name))?;
             for (i, p) in pkgs.iter_mut().enumerate() {
                 if located[i].repo != r {
                     continue;
@@ -144,6 +157,7 @@ pub fn build_repo(
                 }
             }
         }
+        searched.extend(files);
     }
 
     // Solve.
