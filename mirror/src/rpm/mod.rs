@@ -16,6 +16,7 @@ pub mod rich;
 pub mod solve;
 pub mod vercmp;
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::process::Command;
@@ -140,14 +141,13 @@ pub fn build_repo(
                 log::warn!("repo {}: no filelists metadata", repo.name);
                 continue;
             };
-            if !filelists.contains_key(&r) {
-                let data = fetch_md(&fetcher, &repo.name, &repo.baseurl, rec)?;
-                filelists.insert(r, data);
-            }
+            let data = match filelists.entry(r) {
+                Entry::Occupied(e) => e.into_mut(),
+                Entry::Vacant(e) => e.insert(fetch_md(&fetcher, &repo.name, &repo.baseurl, rec)?),
+            };
             let what = fetch::join(&repo.baseurl, &rec.href);
-            let found =
-                metadata::parse_filelists(metadata::decompress(&filelists[&r], &what)?, &files)
-                    .with_context(|| format!("repo {}: parsing {what}", repo.name))?;
+            let found = metadata::parse_filelists(metadata::decompress(data, &what)?, &files)
+                .with_context(|| format!("repo {}: parsing {what}", repo.name))?;
             for (i, p) in pkgs.iter_mut().enumerate() {
                 if located[i].repo != r {
                     continue;
