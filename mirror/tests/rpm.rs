@@ -248,19 +248,49 @@ struct HttpServer {
     port: u16,
 }
 
+/// An http.server that answers 500 to the first two requests for each path (then serves the file).
+const FLAKY_SERVER: &str = r#"
+import collections, functools, http.server, sys
+seen = collections.Counter()
+class H(http.server.SimpleHTTPRequestHandler):
+    def do_GET(self):
+        seen[self.path] += 1
+        if seen[self.path] <= 2:
+            self.send_error(500, "flaky")
+            return
+        super().do_GET()
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(H, directory=sys.argv[1]))
+print("Serving HTTP on 127.0.0.1 port %d" % srv.server_address[1], flush=True)
+srv.serve_forever()
+"#;
+
 impl HttpServer {
     fn start(dir: &Path) -> HttpServer {
-        let mut child = Command::new("python3")
-            .args([
-                "-u",
-                "-m",
-                "http.server",
-                "--bind",
-                "127.0.0.1",
-                "0",
-                "--directory",
-            ])
-            .arg(dir)
+        Self::spawn(
+            Command::new("python3")
+                .args([
+                    "-u",
+                    "-m",
+                    "http.server",
+                    "--bind",
+                    "127.0.0.1",
+                    "0",
+                    "--directory",
+                ])
+                .arg(dir),
+        )
+    }
+
+    fn start_flaky(dir: &Path) -> HttpServer {
+        Self::spawn(
+            Command::new("python3")
+                .args(["-u", "-c", FLAKY_SERVER])
+                .arg(dir),
+        )
+    }
+
+    fn spawn(cmd: &mut Command) -> HttpServer {
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -378,6 +408,24 @@ fn bundle_over_http_with_zstd_primary() {
         e.contains("404") && e.contains("/nope/repodata/repomd.xml"),
         "{e}"
     );
+}
+
+/// Metadata and packages answered with 500 twice are fetched on the third attempt.
+#[test]
+fn http_5xx_is_retried() {
+    let fx = fixture();
+    let tmp = tempfile::tempdir().unwrap();
+    let server = HttpServer::start_flaky(fx);
+    let rpms = tmp.path().join("rpms");
+    let p = profile(
+        &[
+            ("kube", server.url("kube"), false),
+            ("base", server.url("base"), true),
+        ],
+        &["khrunc"],
+    );
+    let (entries, _) = build(&p, &rpms).unwrap();
+    assert_eq!(nevras(&entries), ["khrunc-1.1.12-1.x86_64"]);
 }
 
 #[test]
