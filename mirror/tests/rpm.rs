@@ -79,6 +79,7 @@ const BUNDLED: &[&str] = &[
     "khconntrack-1.4.7-1.x86_64",
     "khcontainerd-1.7.0-1.x86_64",
     "khdata-1.0-1.noarch",
+    "khdata2-1.0-1.noarch",
     "khrunc-1.1.12-1.x86_64",
     "kubeadm-1.30.0-1.x86_64",
     "kubectl-1.30.0-1.x86_64",
@@ -172,11 +173,12 @@ fn bundle_from_file_repos_installs_offline_with_dnf() {
     );
     let (entries, log) = build(&p, &rpms).unwrap();
     check_entries(&entries, &rpms);
-    assert!(
-        log.iter()
-            .any(|l| l.contains("reading filelists for 1 file requirement")),
-        "/usr/share/khdata/defaults.conf is only in filelists: {log:?}"
-    );
+    // /usr/share/khdata/defaults.conf is only in filelists, and so is the khdata2 file that khdata needs.
+    let rounds = log
+        .iter()
+        .filter(|l| l.contains("reading filelists for 1 file requirement"))
+        .count();
+    assert_eq!(rounds, 2, "{log:?}");
 
     // PROOF: dnf installs the requested packages from the bundle plus the base repo, offline, and installs
     // every bundled package (nothing bundled is superfluous).
@@ -199,6 +201,20 @@ fn bundle_from_file_repos_installs_offline_with_dnf() {
         .collect();
     want.sort();
     assert_eq!(installed(&root), want);
+
+    // dnf itself, given the full source repos, installs exactly what we bundled plus the base packages.
+    let root_full = tmp.path().join("root-full");
+    let out = dnf_install(
+        &root_full,
+        &[("kube", &fx.join("kube")), ("base", &fx.join("base"))],
+        REQUESTED,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(installed(&root_full), want);
 
     // Without the base repo the bundle alone does not install: the base packages are really left out.
     let root2 = tmp.path().join("root-without-base");
@@ -232,19 +248,49 @@ struct HttpServer {
     port: u16,
 }
 
+/// An http.server that answers 500 to the first two requests for each path (then serves the file).
+const FLAKY_SERVER: &str = r#"
+import collections, functools, http.server, sys
+seen = collections.Counter()
+class H(http.server.SimpleHTTPRequestHandler):
+    def do_GET(self):
+        seen[self.path] += 1
+        if seen[self.path] <= 2:
+            self.send_error(500, "flaky")
+            return
+        super().do_GET()
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(H, directory=sys.argv[1]))
+print("Serving HTTP on 127.0.0.1 port %d" % srv.server_address[1], flush=True)
+srv.serve_forever()
+"#;
+
 impl HttpServer {
     fn start(dir: &Path) -> HttpServer {
-        let mut child = Command::new("python3")
-            .args([
-                "-u",
-                "-m",
-                "http.server",
-                "--bind",
-                "127.0.0.1",
-                "0",
-                "--directory",
-            ])
-            .arg(dir)
+        Self::spawn(
+            Command::new("python3")
+                .args([
+                    "-u",
+                    "-m",
+                    "http.server",
+                    "--bind",
+                    "127.0.0.1",
+                    "0",
+                    "--directory",
+                ])
+                .arg(dir),
+        )
+    }
+
+    fn start_flaky(dir: &Path) -> HttpServer {
+        Self::spawn(
+            Command::new("python3")
+                .args(["-u", "-c", FLAKY_SERVER])
+                .arg(dir),
+        )
+    }
+
+    fn spawn(cmd: &mut Command) -> HttpServer {
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -364,6 +410,24 @@ fn bundle_over_http_with_zstd_primary() {
     );
 }
 
+/// Metadata and packages answered with 500 twice are fetched on the third attempt.
+#[test]
+fn http_5xx_is_retried() {
+    let fx = fixture();
+    let tmp = tempfile::tempdir().unwrap();
+    let server = HttpServer::start_flaky(fx);
+    let rpms = tmp.path().join("rpms");
+    let p = profile(
+        &[
+            ("kube", server.url("kube"), false),
+            ("base", server.url("base"), true),
+        ],
+        &["khrunc"],
+    );
+    let (entries, _) = build(&p, &rpms).unwrap();
+    assert_eq!(nevras(&entries), ["khrunc-1.1.12-1.x86_64"]);
+}
+
 #[test]
 fn unresolvable_requirement_names_package_and_requirement() {
     let fx = fixture();
@@ -398,6 +462,78 @@ fn unresolvable_requirement_names_package_and_requirement() {
         !tmp.path().join("rpms").exists(),
         "nothing is written before resolution succeeds"
     );
+}
+
+/// A package whose bytes do not match its metadata checksum is refused and not kept.
+#[test]
+fn corrupt_package_in_repo_is_refused() {
+    let fx = fixture();
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("kube");
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(fx.join("kube"))
+        .arg(&repo)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let victim = repo.join("kubectl-1.30.0-1.x86_64.rpm");
+    let mut bytes = std::fs::read(&victim).unwrap();
+    bytes[100] ^= 0x01;
+    std::fs::write(&victim, bytes).unwrap();
+    let rpms = tmp.path().join("rpms");
+    let p = profile(&[("kube", file_url(&repo), false)], &["kubectl"]);
+    let e = format!("{:#}", build(&p, &rpms).unwrap_err());
+    assert!(
+        e.contains("kubectl-1.30.0-1.x86_64") && e.contains("checksum mismatch"),
+        "{e}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&rpms).unwrap().collect();
+    assert!(left.is_empty(), "nothing unverified is kept: {left:?}");
+}
+
+/// createrepo_c's other metadata compressions (xz, bz2), read from file://.
+#[test]
+fn xz_and_bz2_metadata() {
+    let fx = fixture();
+    let tmp = tempfile::tempdir().unwrap();
+    for kind in ["xz", "bz2"] {
+        let repo = tmp.path().join(format!("kube-{kind}"));
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(fx.join("kube"))
+            .arg(&repo)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        std::fs::remove_dir_all(repo.join("repodata")).unwrap();
+        let out = Command::new("createrepo_c")
+            .args([
+                "--quiet",
+                "--no-database",
+                &format!("--general-compress-type={kind}"),
+            ])
+            .arg(&repo)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let repomd = std::fs::read_to_string(repo.join("repodata/repomd.xml")).unwrap();
+        assert!(repomd.contains(&format!("primary.xml.{kind}")), "{repomd}");
+        let rpms = tmp.path().join(format!("rpms-{kind}"));
+        let p = profile(
+            &[
+                ("kube", file_url(&repo), false),
+                ("base", file_url(&fx.join("base")), true),
+            ],
+            REQUESTED,
+        );
+        let (entries, _) = build(&p, &rpms).unwrap();
+        check_entries(&entries, &rpms);
+    }
 }
 
 /// Our rpmvercmp against the real rpm's `rpm.vercmp` for every pair of a varied list of versions.

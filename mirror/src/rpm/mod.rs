@@ -16,6 +16,7 @@ pub mod rich;
 pub mod solve;
 pub mod vercmp;
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::process::Command;
@@ -44,14 +45,16 @@ struct Located {
 ///
 /// `profile.packages` are `name`, `name-version` or `name-version-release`; `profile.repos` have
 /// `http(s)://` or `file://` base URLs. A file already in `out_dir` with the right checksum is not
-/// downloaded again; `.rpm` files in `out_dir` that are no longer part of the set are removed.
+/// downloaded again; `.rpm` files in `out_dir` that are no longer part of the set are removed. A profile
+/// without packages returns no entries and writes nothing.
 pub fn build_repo(
     profile: &Profile,
     out_dir: &Path,
     progress: &dyn Fn(&str),
 ) -> Result<Vec<RpmEntry>> {
     if profile.packages.is_empty() {
-        bail!("the profile names no packages");
+        progress("rpm: the profile names no packages; no RPM repository");
+        return Ok(Vec::new());
     }
     if profile.repos.is_empty() {
         bail!("the profile has packages but no repos to take them from");
@@ -65,11 +68,9 @@ pub fn build_repo(
     let mut located: Vec<Located> = Vec::new();
     let mut by_nevra: HashMap<String, usize> = HashMap::new();
     for (r, repo) in profile.repos.iter().enumerate() {
-        progress(&format!(
-            "rpm: reading repo {} ({})",
-            repo.name, repo.baseurl
-        ));
-        let url = fetch::join(&repo.baseurl, "repodata/repomd.xml");
+        let baseurl = expand_vars(&repo.baseurl, profile);
+        progress(&format!("rpm: reading repo {} ({baseurl})", repo.name));
+        let url = fetch::join(&baseurl, "repodata/repomd.xml");
         let repomd = fetcher
             .get(&url)
             .with_context(|| format!("repo {}: fetching repomd.xml", repo.name))?;
@@ -79,8 +80,8 @@ pub fn build_repo(
             .iter()
             .find(|m| m.kind == "primary")
             .with_context(|| format!("repo {}: repomd.xml lists no primary metadata", repo.name))?;
-        let data = fetch_md(&fetcher, &repo.name, &repo.baseurl, primary)?;
-        let what = fetch::join(&repo.baseurl, &primary.href);
+        let data = fetch_md(&fetcher, &repo.name, &baseurl, primary)?;
+        let what = fetch::join(&baseurl, &primary.href);
         let parsed = metadata::parse_primary(metadata::decompress(&data, &what)?)
             .with_context(|| format!("repo {}: parsing {what}", repo.name))?;
         let total = parsed.len();
@@ -113,15 +114,24 @@ pub fn build_repo(
         );
         repos.push(LoadedRepo {
             name: repo.name.clone(),
-            baseurl: repo.baseurl.clone(),
+            baseurl,
             base: repo.base,
             records,
         });
     }
 
-    // File requirements that primary does not answer: read filelists for those paths only.
-    let files = solve::missing_files(&pkgs, &profile.packages)?;
-    if !files.is_empty() {
+    // File requirements that primary does not answer: read filelists for those paths only. Packages
+    // found that way can bring more such requirements, hence the loop (each filelists is fetched once).
+    let mut searched: HashSet<String> = HashSet::new();
+    let mut filelists: HashMap<usize, Vec<u8>> = HashMap::new();
+    loop {
+        let files: HashSet<String> = solve::missing_files(&pkgs, &profile.packages)?
+            .into_iter()
+            .filter(|f| !searched.contains(f))
+            .collect();
+        if files.is_empty() {
+            break;
+        }
         progress(&format!(
             "rpm: reading filelists for {} file requirement(s)",
             files.len()
@@ -131,9 +141,12 @@ pub fn build_repo(
                 log::warn!("repo {}: no filelists metadata", repo.name);
                 continue;
             };
-            let data = fetch_md(&fetcher, &repo.name, &repo.baseurl, rec)?;
+            let data = match filelists.entry(r) {
+                Entry::Occupied(e) => e.into_mut(),
+                Entry::Vacant(e) => e.insert(fetch_md(&fetcher, &repo.name, &repo.baseurl, rec)?),
+            };
             let what = fetch::join(&repo.baseurl, &rec.href);
-            let found = metadata::parse_filelists(metadata::decompress(&data, &what)?, &files)
+            let found = metadata::parse_filelists(metadata::decompress(data, &what)?, &files)
                 .with_context(|| format!("repo {}: parsing {what}", repo.name))?;
             for (i, p) in pkgs.iter_mut().enumerate() {
                 if located[i].repo != r {
@@ -144,6 +157,7 @@ pub fn build_repo(
                 }
             }
         }
+        searched.extend(files);
     }
 
     // Solve.
@@ -216,6 +230,23 @@ pub fn build_repo(
     Ok(entries)
 }
 
+/// Expands the yum variables repo files use in base URLs: `$releasever` (the profile's EL major),
+/// `$basearch` and `$arch` (the profile's arch), also in `${name}` form.
+fn expand_vars(url: &str, profile: &Profile) -> String {
+    let el = profile.el.to_string();
+    let mut out = url.to_string();
+    for (name, value) in [
+        ("releasever", el.as_str()),
+        ("basearch", profile.arch.as_str()),
+        ("arch", profile.arch.as_str()),
+    ] {
+        out = out
+            .replace(&format!("${{{name}}}"), value)
+            .replace(&format!("${name}"), value);
+    }
+    out
+}
+
 /// Fetches a metadata file and verifies it against repomd.xml's checksum.
 fn fetch_md(fetcher: &Fetcher, repo: &str, baseurl: &str, rec: &MdRecord) -> Result<Vec<u8>> {
     let url = fetch::join(baseurl, &rec.href);
@@ -283,4 +314,45 @@ fn createrepo(dir: &Path) -> Result<()> {
         .arg(dir))
     .context("writing the bundle's repodata")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yum_variables_in_baseurl() {
+        let p = Profile::parse(
+            "name = \"t\"\nkubernetes-version = \"1.30.0\"\nel = 8\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(
+            expand_vars(
+                "https://download.docker.com/linux/centos/$releasever/$basearch/stable",
+                &p
+            ),
+            "https://download.docker.com/linux/centos/8/x86_64/stable"
+        );
+        assert_eq!(
+            expand_vars("http://h/${releasever}-$arch/", &p),
+            "http://h/8-x86_64/"
+        );
+    }
+
+    #[test]
+    fn run_error_names_argv_status_and_stderr() {
+        let e = run(Command::new("sh").args(["-c", "echo oops >&2; exit 3"]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("\"sh\"") && e.contains("exit status: 3") && e.contains("oops"),
+            "{e}"
+        );
+        let e = format!(
+            "{:#}",
+            run(&mut Command::new("/nonexistent/createrepo_c")).unwrap_err()
+        );
+        assert!(e.contains("is it installed"), "{e}");
+    }
 }

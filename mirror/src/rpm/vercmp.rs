@@ -390,10 +390,6 @@ mod tests {
         ("1.1.ββ", "1.1.αα", 0),
     ];
 
-    pub(crate) fn rpm_cases() -> &'static [(&'static str, &'static str, i32)] {
-        RPM_CASES
-    }
-
     #[test]
     fn rpmvercmp_matches_rpm_test_suite() {
         for &(a, b, want) in RPM_CASES {
