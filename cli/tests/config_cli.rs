@@ -81,7 +81,7 @@ fn config_check_parse_errors_and_missing_files_exit_1() {
     let p = d.path().join("bad.toml");
     std::fs::write(
         &p,
-        "[cluster]\nname = \"x\"\nkubernetes-version = \"1.31.4\"\nbogus = 1\n",
+        "[cluster]\nname = \"x\"\nkubernetes-version = \"1.30.2\"\nbogus = 1\n",
     )
     .unwrap();
     let o = kubeha(&["config", "check", p.to_str().unwrap()]);

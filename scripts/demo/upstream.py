@@ -169,7 +169,10 @@ echo "{name} {version}-{release}" > %{{buildroot}}/usr/share/kubeha-demo/{name}
 
 
 def cmd_rpms(a):
-    spec = json.load(open(a.spec))
+    text = open(a.spec).read().replace("@K8S@", a.kube_version)
+    major, minor, patch = a.kube_version.split(".")
+    text = text.replace("@K8S_PREV@", f"{major}.{int(minor) - 1}.0")
+    spec = json.loads(text)
     top = os.path.abspath(a.work)
     for repo, pkgs in spec.items():
         out = os.path.join(os.path.abspath(a.out), repo)
@@ -211,6 +214,7 @@ def main():
     r.add_argument("--spec", required=True)
     r.add_argument("--out", required=True)
     r.add_argument("--work", required=True)
+    r.add_argument("--kube-version", required=True, help="the Kubernetes release the kube* packages carry")
     a = ap.parse_args()
     {"images": cmd_images, "rpms": cmd_rpms}[a.cmd](a)
 
