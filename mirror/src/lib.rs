@@ -8,14 +8,23 @@
 //! - [`reference`]: image reference parsing and normalization; [`digest`]: sha256 digests and hashing I/O.
 //! - [`synth`]: small deterministic images for tests and benchmarks.
 //!
-//! With `fetch` (default): the registry v2 client and `bundle build`.
+//! With `fetch` (default): the registry v2 client ([`registry::Client`]) and `bundle build`.
 #![deny(missing_docs)]
 
 pub mod archive;
+#[cfg(feature = "fetch")]
+pub mod auth;
+#[cfg(feature = "fetch")]
+pub mod build;
+pub mod bundle;
 pub mod digest;
 mod error;
 pub mod oci;
+#[cfg(feature = "fetch")]
+pub mod progress;
 pub mod reference;
+#[cfg(feature = "fetch")]
+pub mod registry;
 #[cfg(feature = "fetch")]
 pub mod rpm;
 pub mod synth;

@@ -508,9 +508,8 @@ mod tests {
                 l.iter().all(|i| i.starts_with(&format!("{repo}/"))),
                 "{v}: {l:?}"
             );
-            assert_eq!(
+            assert!(
                 l[4].starts_with(&format!("{repo}/coredns/coredns:")),
-                true,
                 "{v}: {l:?}"
             );
         }
