@@ -4,7 +4,7 @@ SYSROOT=${KUBEHA_SYSROOT:-/mnt/sysimage}
 CMDLINE_FILE=${KUBEHA_CMDLINE:-/proc/cmdline}
 OUT=${KUBEHA_OUT:-/tmp}
 # Where the installer finds kubeha's files: the install media's /kubeha, or an HTTP URL (PXE).
-SRC='@SOURCE@'
+SRC=${KUBEHA_SRC:-'@SOURCE@'}
 BUNDLE=$SYSROOT@BUNDLE_PATH@
 cmdline=$(cat "$CMDLINE_FILE")
 arg() {
