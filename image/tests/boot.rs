@@ -148,3 +148,82 @@ fn iso_rocky9_boots_bios_as_usb_disk() {
     );
     assert!(cl.contains("kubeha.role=worker"), "{cl}");
 }
+
+#[test]
+#[ignore = "QEMU boot: make test-media"]
+fn pxe_bios_pxelinux_per_mac_install_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    tree(
+        dir.path(),
+        kubeha_image::pxe::Install::Nodes(vec!["k8s-master01".into()]),
+        false,
+    );
+    let netdev = format!(
+        "user,id=n0,tftp={},bootfile=pxelinux.0",
+        dir.path().join("tftp").display()
+    );
+    // QEMU's iPXE ROM -> pxelinux.0 -> pxelinux.cfg/01-52-54-00-12-34-01 (default: install).
+    let cl = boot(
+        "pxe-bios",
+        dir.path(),
+        &[
+            "-boot",
+            "n",
+            "-netdev",
+            &netdev,
+            "-device",
+            "virtio-net-pci,netdev=n0,mac=52:54:00:12:34:01",
+        ],
+    );
+    assert!(cl.contains("inst.ks=http://10.0.2.2:8080/ks.cfg"), "{cl}");
+    assert!(cl.contains("inst.repo=http://10.0.2.2:8080/os"), "{cl}");
+    assert!(
+        cl.contains("kubeha.role=master kubeha.name=k8s-master01"),
+        "{cl}"
+    );
+}
+
+#[test]
+#[ignore = "QEMU boot: make test-media"]
+fn pxe_uefi_grub_per_mac_install_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    tree(dir.path(), kubeha_image::pxe::Install::All, false);
+    let tftp = dir.path().join("tftp");
+    // A GRUB network image standing in for EL's shim + grubx64.efi.
+    sh(Command::new("grub-mkimage")
+        .args(["-O", "x86_64-efi", "-p", "/", "-o"])
+        .arg(tftp.join("grubx64.efi"))
+        .args([
+            "efinet",
+            "tftp",
+            "net",
+            "linux",
+            "normal",
+            "configfile",
+            "echo",
+            "test",
+            "gzio",
+            "part_gpt",
+            "fat",
+        ]));
+    let netdev = format!("user,id=n0,tftp={},bootfile=grubx64.efi", tftp.display());
+    let cl = boot(
+        "pxe-uefi",
+        dir.path(),
+        &[
+            "-bios",
+            OVMF,
+            "-boot",
+            "n",
+            "-netdev",
+            &netdev,
+            "-device",
+            "virtio-net-pci,netdev=n0,mac=52:54:00:12:34:11",
+        ],
+    );
+    assert!(cl.contains("inst.ks=http://10.0.2.2:8080/ks.cfg"), "{cl}");
+    assert!(
+        cl.contains("kubeha.role=worker kubeha.name=k8s-node01"),
+        "{cl}"
+    );
+}

@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
+use kubeha_image::pxe::{write_tree, Boot, Install, PxeSpec};
 use kubeha_image::Agent;
+use kubeha_model::cluster::Role;
+use kubeha_model::{Cluster, NodeConfig, Secrets};
 use sha2::{Digest, Sha256};
 
 pub fn target_dir() -> PathBuf {
@@ -168,4 +171,55 @@ pub fn iso_file(iso: &Path, path: &str, work: &Path) -> Vec<u8> {
         .arg(path)
         .arg(&dst));
     std::fs::read(&dst).unwrap()
+}
+
+/// The default cluster with MACs for k8s-master01 and k8s-node01.
+pub fn cluster_with_macs() -> Cluster {
+    let mut c = Cluster::default_cluster();
+    c.masters[0].mac = Some("52:54:00:12:34:01".into());
+    c.workers[0].mac = Some("52:54:00:12:34:11".into());
+    c
+}
+
+/// A PXE tree from the Rocky 9 fixture ISO under `dir/tftp`.
+pub fn tree(dir: &Path, install: Install, embed: bool) -> kubeha_image::pxe::PxeReport {
+    let cluster = cluster_with_macs();
+    let secrets = Secrets::generate().unwrap();
+    let nc = NodeConfig::build(&cluster, &secrets, None, None, false).unwrap();
+    let masters = if embed {
+        cluster
+            .masters
+            .iter()
+            .map(|m| {
+                (
+                    m.name.clone(),
+                    NodeConfig::build(&cluster, &secrets, Some(Role::Master), Some(&m.name), true)
+                        .unwrap(),
+                )
+            })
+            .collect()
+    } else {
+        vec![]
+    };
+    let bundle = dir.join("bundle");
+    if !bundle.exists() {
+        make_bundle(&bundle, "x86_64");
+    }
+    write_tree(&PxeSpec {
+        output: dir.join("tftp"),
+        http_base: "http://10.0.2.2:8080/".into(),
+        boot: Boot::Iso(base_iso("rocky9")),
+        os_url: None,
+        bundle,
+        cluster: &cluster,
+        node_config: &nc,
+        master_configs: masters,
+        install,
+        extra_args: vec![],
+        agent: stand_in_agent(&dir.join("agent")),
+        el: None,
+        grub_efi: None,
+        force: true,
+    })
+    .unwrap()
 }
