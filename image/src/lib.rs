@@ -1,1 +1,122 @@
-//! kubeha-image (see README).
+//! kubeha-image: install media for kubeha nodes.
+//!
+//! - [`iso`]: remaster an EL install ISO the way lorax's `mkksiso` does (contracts §8): keep the volume id, add
+//!   `inst.ks=hd:LABEL=<udev-escaped volid>:/ks.cfg` and the `kubeha.*` arguments to every isolinux `append` and
+//!   grub `linux`/`linuxefi` line (the ISO's `EFI/BOOT/grub.cfg` and the copy inside `images/efiboot.img`), put
+//!   the bundle, agent and node config under `/kubeha`, and let xorriso replay the original BIOS + UEFI boot setup.
+//! - [`pxe`]: a TFTP/HTTP tree for pxelinux (BIOS), GRUB (UEFI) and iPXE with a per-MAC entry for every node.
+//! - [`bootcfg`]: the pure text edits of boot configs and kernel arguments.
+//! - [`bundle`]: checks a bundle directory against its `bundle.toml` before anything is written.
+#![deny(missing_docs)]
+
+pub mod bootcfg;
+pub mod bundle;
+mod efiboot;
+pub mod iso;
+pub mod pxe;
+mod tool;
+
+use std::path::PathBuf;
+
+/// Errors of the media builders; each names the file or field at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The base ISO is not an EL install ISO.
+    #[error("{path}: not an EL install ISO: {reason}")]
+    NotElIso {
+        /// The base ISO.
+        path: PathBuf,
+        /// What is missing.
+        reason: String,
+    },
+    /// The base ISO's architecture is not the bundle's.
+    #[error("{path}: the ISO is for {iso_arch} but the bundle is for {want}")]
+    WrongArch {
+        /// The base ISO.
+        path: PathBuf,
+        /// The ISO's architecture (.discinfo / .treeinfo).
+        iso_arch: String,
+        /// The bundle's architecture.
+        want: String,
+    },
+    /// The bundle directory does not match its manifest.
+    #[error("bundle {dir}: {file}: {problem}")]
+    Bundle {
+        /// The bundle directory.
+        dir: PathBuf,
+        /// The file at fault (relative to the bundle).
+        file: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A bad option or input value.
+    #[error("{field}: {message}")]
+    Value {
+        /// The option or field.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// An external tool failed.
+    #[error("running {command}: {status}\n{stderr}")]
+    Tool {
+        /// The command line.
+        command: String,
+        /// Its exit status.
+        status: String,
+        /// The end of its stderr.
+        stderr: String,
+    },
+    /// A file operation failed.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The output exists.
+    #[error("{0} already exists; use --force to overwrite it")]
+    Exists(PathBuf),
+    /// The kickstart could not be rendered.
+    #[error(transparent)]
+    Kickstart(#[from] kubeha_kickstart::Error),
+    /// A schema error.
+    #[error(transparent)]
+    Model(#[from] kubeha_model::Error),
+}
+
+/// Result of this crate.
+pub type Result<T> = std::result::Result<T, Error>;
+
+pub(crate) fn io<P: Into<PathBuf>>(
+    action: &'static str,
+    path: P,
+) -> impl FnOnce(std::io::Error) -> Error {
+    let path = path.into();
+    move |source| Error::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+/// The agent files `%post` installs: `/kubeha/agent/` on the media, `<http-base>/agent/` for PXE.
+#[derive(Debug, Clone)]
+pub struct Agent {
+    /// The `kubeha-firstboot` binary.
+    pub binary: PathBuf,
+    /// `kubeha-firstboot.service`.
+    pub unit: PathBuf,
+}
+
+/// The directory name of the agent files under the media's `/kubeha`.
+pub const AGENT_DIR: &str = "agent";
+/// The agent binary's file name.
+pub const AGENT_BIN: &str = "kubeha-firstboot";
+/// The agent unit's file name.
+pub const AGENT_UNIT: &str = "kubeha-firstboot.service";
+/// The shared (worker-grade unless secrets are embedded) node config's file name under `/kubeha`.
+pub const NODE_CONFIG: &str = "node.toml";

@@ -269,7 +269,7 @@ fn usable_host_ip(ip: Ipv4Addr) -> bool {
 fn check_nodes(c: &Cluster, r: &mut Report) {
     if c.masters.is_empty() {
         r.error("masters", "at least one master is needed");
-    } else if c.masters.len() % 2 == 0 {
+    } else if c.masters.len().is_multiple_of(2) {
         r.warn(
             "masters",
             format!(
@@ -553,5 +553,445 @@ fn span_of(item: &toml_edit::Item) -> Option<usize> {
         toml_edit::Item::Table(t) => t.span().map(|s| s.start),
         toml_edit::Item::ArrayOfTables(a) => a.span().map(|s| s.start),
         toml_edit::Item::None => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::DEFAULT_CLUSTER_TOML;
+
+    /// Applies `edit` (a search/replace on the default TOML, or an appended block) and returns the diagnostics.
+    fn check(edit: &dyn Fn(String) -> String) -> Vec<Diagnostic> {
+        let text = edit(DEFAULT_CLUSTER_TOML.to_string());
+        let c = Cluster::parse(&text, "t")
+            .unwrap_or_else(|e| panic!("test input must parse: {e}\n{text}"));
+        validate_with_source(&c, Some(&text))
+    }
+
+    /// Replaces the `kubernetes-version = ...` line, whatever the default release is.
+    fn set_version(s: &str, v: &str) -> String {
+        s.lines()
+            .map(|l| {
+                if l.starts_with("kubernetes-version = ") {
+                    format!("kubernetes-version = \"{v}\"")
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn rep<'a>(from: &'a str, to: &'a str) -> impl Fn(String) -> String + 'a {
+        move |s: String| {
+            assert!(s.contains(from), "default TOML lacks {from:?}");
+            s.replacen(from, to, 1)
+        }
+    }
+
+    #[test]
+    fn default_is_valid() {
+        let d = check(&|s| s);
+        assert!(d.is_empty(), "{d:?}");
+    }
+
+    #[test]
+    fn rules_table() {
+        // (case, edit, expected path, expected severity, expected substring)
+        type Case<'a> = (
+            &'a str,
+            Box<dyn Fn(String) -> String + 'a>,
+            &'a str,
+            Severity,
+            &'a str,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "vip equals master",
+                Box::new(rep("vip = \"192.168.20.10\"", "vip = \"192.168.20.21\"")),
+                "endpoint.vip",
+                Severity::Error,
+                "also the address of masters[1]",
+            ),
+            (
+                "vip equals worker",
+                Box::new(rep("vip = \"192.168.20.10\"", "vip = \"192.168.20.33\"")),
+                "endpoint.vip",
+                Severity::Error,
+                "workers[3]",
+            ),
+            (
+                "vip outside subnet",
+                Box::new(rep("vip = \"192.168.20.10\"", "vip = \"192.168.21.10\"")),
+                "endpoint.vip",
+                Severity::Error,
+                "outside the masters' subnet",
+            ),
+            (
+                "vip is broadcast",
+                Box::new(rep("vip = \"192.168.20.10\"", "vip = \"192.168.20.255\"")),
+                "endpoint.vip",
+                Severity::Error,
+                "broadcast",
+            ),
+            (
+                "duplicate name",
+                Box::new(rep("name = \"k8s-node02\"", "name = \"k8s-master01\"")),
+                "workers[1].name",
+                Severity::Error,
+                "duplicate name",
+            ),
+            (
+                "name clashes with vip name",
+                Box::new(rep("name = \"k8s-node02\"", "name = \"k8s-master-lb\"")),
+                "workers[1].name",
+                Severity::Error,
+                "endpoint.name",
+            ),
+            (
+                "duplicate ip",
+                Box::new(rep("ip = \"192.168.20.31\"", "ip = \"192.168.20.30\"")),
+                "workers[1].ip",
+                Severity::Error,
+                "duplicate IP",
+            ),
+            (
+                "duplicate mac",
+                Box::new(|s: String| {
+                    s.replacen(
+                        "ip = \"192.168.20.30\"",
+                        "ip = \"192.168.20.30\"\nmac = \"52:54:00:00:00:01\"",
+                        1,
+                    )
+                    .replacen(
+                        "ip = \"192.168.20.31\"",
+                        "ip = \"192.168.20.31\"\nmac = \"52-54-00-00-00-01\"",
+                        1,
+                    )
+                }),
+                "workers[1].mac",
+                Severity::Error,
+                "duplicate MAC",
+            ),
+            (
+                "bad mac",
+                Box::new(rep(
+                    "ip = \"192.168.20.30\"",
+                    "ip = \"192.168.20.30\"\nmac = \"52:54:00:00:00\"",
+                )),
+                "workers[0].mac",
+                Severity::Error,
+                "not a MAC",
+            ),
+            (
+                "uppercase name",
+                Box::new(rep("name = \"k8s-master02\"", "name = \"K8s-Master02\"")),
+                "masters[1].name",
+                Severity::Error,
+                "RFC 1123",
+            ),
+            (
+                "underscore name",
+                Box::new(rep("name = \"k8s-node01\"", "name = \"k8s_node01\"")),
+                "workers[0].name",
+                Severity::Error,
+                "RFC 1123",
+            ),
+            (
+                "cluster name",
+                Box::new(rep("name = \"kubeha\"", "name = \"-kubeha\"")),
+                "cluster.name",
+                Severity::Error,
+                "RFC 1123",
+            ),
+            (
+                "master outside subnet",
+                Box::new(rep("ip = \"192.168.20.22\"", "ip = \"192.168.30.22\"")),
+                "masters[2].ip",
+                Severity::Error,
+                "outside the masters' subnet",
+            ),
+            (
+                "pod overlaps service",
+                Box::new(rep(
+                    "pod-subnet = \"10.244.0.0/16\"",
+                    "pod-subnet = \"10.96.0.0/16\"",
+                )),
+                "networking.service-subnet",
+                Severity::Error,
+                "overlaps networking.pod-subnet",
+            ),
+            (
+                "pod overlaps nodes",
+                Box::new(rep(
+                    "pod-subnet = \"10.244.0.0/16\"",
+                    "pod-subnet = \"192.168.0.0/16\"",
+                )),
+                "networking.pod-subnet",
+                Severity::Error,
+                "overlaps the node network",
+            ),
+            (
+                "service overlaps nodes",
+                Box::new(rep(
+                    "service-subnet = \"10.96.0.0/12\"",
+                    "service-subnet = \"192.168.16.0/20\"",
+                )),
+                "networking.service-subnet",
+                Severity::Error,
+                "overlaps the node network",
+            ),
+            (
+                "host bits",
+                Box::new(rep(
+                    "pod-subnet = \"10.244.0.0/16\"",
+                    "pod-subnet = \"10.244.1.0/16\"",
+                )),
+                "networking.pod-subnet",
+                Severity::Error,
+                "host bits",
+            ),
+            (
+                "service too big",
+                Box::new(rep(
+                    "service-subnet = \"10.96.0.0/12\"",
+                    "service-subnet = \"10.0.0.0/8\"",
+                )),
+                "networking.service-subnet",
+                Severity::Error,
+                "/12",
+            ),
+            (
+                "unsupported version",
+                Box::new(|s: String| set_version(&s, "1.16.3")),
+                "cluster.kubernetes-version",
+                Severity::Error,
+                "not supported",
+            ),
+            (
+                "future version",
+                Box::new(|s: String| set_version(&s, "1.99.0")),
+                "cluster.kubernetes-version",
+                Severity::Error,
+                "newer",
+            ),
+            (
+                "docker on 1.31",
+                Box::new(rep(
+                    "container-runtime = \"containerd\"",
+                    "container-runtime = \"docker\"",
+                )),
+                "cluster.container-runtime",
+                Severity::Error,
+                "dockershim",
+            ),
+            (
+                "lb port 6443",
+                Box::new(rep("port = 16443", "port = 6443")),
+                "endpoint.port",
+                Severity::Error,
+                "kube-apiserver",
+            ),
+            (
+                "lb port etcd",
+                Box::new(rep("port = 16443", "port = 2380")),
+                "endpoint.port",
+                Severity::Error,
+                "etcd",
+            ),
+            (
+                "lb port nodeport",
+                Box::new(rep("port = 16443", "port = 30080")),
+                "endpoint.port",
+                Severity::Error,
+                "NodePort",
+            ),
+            (
+                "lb port zero",
+                Box::new(rep("port = 16443", "port = 0")),
+                "endpoint.port",
+                Severity::Error,
+                "not a port",
+            ),
+            (
+                "router id",
+                Box::new(rep("vrrp-router-id = 51", "vrrp-router-id = 256")),
+                "endpoint.vrrp-router-id",
+                Severity::Error,
+                "1-255",
+            ),
+            (
+                "zero masters",
+                Box::new(|s: String| {
+                    let start = s.find("[[masters]]").unwrap();
+                    let end = s.find("[[workers]]").unwrap();
+                    format!("{}{}", &s[..start], &s[end..])
+                }),
+                "masters",
+                Severity::Error,
+                "at least one master",
+            ),
+            (
+                "even masters",
+                Box::new(|s: String| {
+                    let start = s.find("[[masters]]\nname = \"k8s-master03\"").unwrap();
+                    let end = s.find("[[workers]]").unwrap();
+                    format!("{}{}", &s[..start], &s[end..])
+                }),
+                "masters",
+                Severity::Warning,
+                "odd number",
+            ),
+            (
+                "el version",
+                Box::new(rep("el = 9", "el = 6")),
+                "install.el",
+                Severity::Error,
+                "EL6",
+            ),
+            (
+                "plain password",
+                Box::new(rep("el = 9", "el = 9\nroot-password-hash = \"hunter2\"")),
+                "install.root-password-hash",
+                Severity::Error,
+                "crypt",
+            ),
+            (
+                "bad ssh key",
+                Box::new(rep("el = 9", "el = 9\nroot-ssh-keys = [\"not a key\"]")),
+                "install.root-ssh-keys[0]",
+                Severity::Error,
+                "OpenSSH",
+            ),
+            (
+                "bad image repo",
+                Box::new(rep(
+                    "token-ttl-hours",
+                    "image-repository = \"Registry Example/x\"\ntoken-ttl-hours",
+                )),
+                "cluster.image-repository",
+                Severity::Error,
+                "registry prefix",
+            ),
+            (
+                "bad ntp",
+                Box::new(rep("servers = []", "servers = [\"\"]")),
+                "ntp.servers[0]",
+                Severity::Error,
+                "host name",
+            ),
+            (
+                "bad cni manifest",
+                Box::new(rep(
+                    "manifest = \"calico.yaml\"",
+                    "manifest = \"../calico.yaml\"",
+                )),
+                "cni.manifest",
+                Severity::Error,
+                "plain file name",
+            ),
+        ];
+        for (case, edit, path, sev, needle) in &cases {
+            let diags = check(edit.as_ref());
+            let hit = diags
+                .iter()
+                .find(|d| d.path == *path && d.severity == *sev && d.message.contains(needle));
+            assert!(
+                hit.is_some(),
+                "case {case:?}: wanted {sev:?} at {path} containing {needle:?}, got {diags:#?}"
+            );
+            if *path != "masters" {
+                assert!(hit.unwrap().line.is_some(), "case {case:?}: no line number");
+            }
+        }
+    }
+
+    #[test]
+    fn seed_version_with_docker_is_valid() {
+        let d = check(&|s: String| {
+            set_version(&s, "1.11.1")
+                .replace(
+                    "container-runtime = \"containerd\"",
+                    "container-runtime = \"docker\"",
+                )
+                .replace("el = 9", "el = 7")
+        });
+        assert!(d.iter().all(|d| !d.is_error()), "{d:#?}");
+    }
+
+    #[test]
+    fn line_numbers_point_at_the_field() {
+        let text =
+            DEFAULT_CLUSTER_TOML.replacen("ip = \"192.168.20.21\"", "ip = \"192.168.20.20\"", 1);
+        let c = Cluster::parse(&text, "t").unwrap();
+        let d = validate_with_source(&c, Some(&text));
+        let dup = d
+            .iter()
+            .find(|d| d.path == "masters[1].ip")
+            .expect("duplicate found");
+        let line = text.lines().nth(dup.line.unwrap() - 1).unwrap();
+        assert!(
+            line.contains("192.168.20.20"),
+            "line {:?} is {line:?}",
+            dup.line
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_types_are_parse_errors() {
+        for (edit, needle) in [
+            (
+                DEFAULT_CLUSTER_TOML.replacen("port = 16443", "prot = 16443", 1),
+                "prot",
+            ),
+            (
+                DEFAULT_CLUSTER_TOML.replacen(
+                    "vip = \"192.168.20.10\"",
+                    "vip = \"192.168.20.300\"",
+                    1,
+                ),
+                "vip",
+            ),
+            (
+                DEFAULT_CLUSTER_TOML.replacen(
+                    "pod-subnet = \"10.244.0.0/16\"",
+                    "pod-subnet = \"10.244.0.0/33\"",
+                    1,
+                ),
+                "pod-subnet",
+            ),
+            (
+                DEFAULT_CLUSTER_TOML.replacen("port = 16443", "port = 70000", 1),
+                "port",
+            ),
+            (
+                DEFAULT_CLUSTER_TOML.replacen("plugin = \"calico\"", "plugin = \"flannel\"", 1),
+                "flannel",
+            ),
+        ] {
+            let e = Cluster::parse(&edit, "c.toml").unwrap_err().to_string();
+            assert!(
+                e.contains(needle) && e.contains("c.toml") && e.contains("line"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn names() {
+        for (s, label, sub) in [
+            ("k8s-master01", true, true),
+            ("a", true, true),
+            ("node.example.com", false, true),
+            ("-a", false, false),
+            ("a-", false, false),
+            ("A", false, false),
+            ("", false, false),
+            (&"a".repeat(64), false, false),
+        ] {
+            assert_eq!(is_dns_label(s), label, "label {s}");
+            assert_eq!(is_dns_subdomain(s), sub, "subdomain {s}");
+        }
     }
 }

@@ -1,27 +1,260 @@
-//! `kubeha bundle ...` (issue 3: owned by the mirror work).
+//! `kubeha bundle ...` (issue 3): the offline bundle of images, RPMs and files. The work is in kubeha-mirror.
 
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Subcommand;
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use kubeha_mirror::archive::{write_docker_archive, write_oci_archive};
+use kubeha_mirror::build::{build, BuildOptions};
+use kubeha_mirror::bundle::{load_profile, verify, BUILTIN_PROFILES, DEFAULT_PROFILE};
+use kubeha_mirror::oci::Layout;
+use kubeha_model::bundle::IMAGES_DIR;
+use kubeha_model::kube::{kubeadm_images, KubeVersion};
 
 /// Bundle subcommands.
 #[derive(Debug, Subcommand)]
 pub enum BundleCmd {
     /// Print kubeadm's image list for a Kubernetes release
-    Images {
-        /// The release, e.g. v1.31.4
-        #[arg(long)]
-        kubernetes_version: String,
-    },
+    ///
+    /// Exactly what `kubeadm config images list` prints for that release,
+    /// one image per line, without running kubeadm.
+    ///
+    /// Example: kubeha bundle images --kubernetes-version v1.11.1
+    Images(ImagesConfig),
+    /// Download a profile's images, RPMs and files into a bundle directory
+    ///
+    /// Writes DIR/images (one OCI layout shared by all images), DIR/rpms (a
+    /// yum repository), DIR/files and DIR/bundle.toml (every file with its
+    /// sha256). Run it again to update: only what is missing is downloaded.
+    ///
+    /// Example: kubeha bundle build --profile seed-v1.11.1 -o bundle/
+    Build(BuildConfig),
+    /// Check every file of a bundle against its bundle.toml
+    ///
+    /// Exit 0 when every file matches, 1 naming the first bad file.
+    ///
+    /// Example: kubeha bundle verify bundle/
+    Verify(VerifyConfig),
+    /// Write a `docker load` / `ctr images import` archive of bundle images
+    ///
+    /// Streams the blobs from the bundle's image layout; RepoTags are the
+    /// images' original references.
+    ///
+    /// Example: kubeha bundle export-archive bundle/ --all -o images.tar
+    ExportArchive(ExportConfig),
+    /// Print a built-in profile (to start your own from)
+    ///
+    /// Example: kubeha bundle profile seed-v1.11.1 > my-profile.toml
+    Profile(ProfileConfig),
+}
+
+/// `kubeha bundle images`.
+#[derive(Debug, Args)]
+pub struct ImagesConfig {
+    /// The release, e.g. v1.31.4
+    #[arg(long, value_name = "VERSION")]
+    pub kubernetes_version: String,
+    /// kubeadm's imageRepository (default: the release's own registry)
+    #[arg(long, value_name = "REPO")]
+    pub image_repository: Option<String>,
+}
+
+/// `kubeha bundle build`.
+#[derive(Debug, Args)]
+pub struct BuildConfig {
+    /// A built-in profile name or a profile TOML file
+    #[arg(long, value_name = "PROFILE", default_value = DEFAULT_PROFILE)]
+    pub profile: String,
+    /// The bundle directory (created, or updated in place)
+    #[arg(short, long, value_name = "DIR")]
+    pub output: PathBuf,
+    /// Print the summary as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// Also trust this CA certificate (PEM) for registries and file URLs
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Vec<PathBuf>,
+    /// Parallel downloads
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub parallel: usize,
+}
+
+/// `kubeha bundle verify`.
+#[derive(Debug, Args)]
+pub struct VerifyConfig {
+    /// The bundle directory
+    pub dir: PathBuf,
+    /// Print the result as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `kubeha bundle export-archive`.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("which").required(true).args(["image", "all"]))]
+pub struct ExportConfig {
+    /// The bundle directory
+    pub dir: PathBuf,
+    /// An image reference in the bundle (repeatable)
+    #[arg(long, value_name = "REF")]
+    pub image: Vec<String>,
+    /// Every image of the bundle
+    #[arg(long)]
+    pub all: bool,
+    /// The archive to write
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// docker: manifest.json plus an OCI layout (docker load, ctr import);
+    /// oci: the OCI layout alone
+    #[arg(long, value_parser = ["docker", "oci"], default_value = "docker")]
+    pub format: String,
+}
+
+/// `kubeha bundle profile`.
+#[derive(Debug, Args)]
+pub struct ProfileConfig {
+    /// The built-in profile
+    #[arg(default_value = DEFAULT_PROFILE)]
+    pub name: String,
 }
 
 /// Runs a bundle subcommand.
-pub fn run(cmd: BundleCmd) -> anyhow::Result<ExitCode> {
+pub fn run(cmd: BundleCmd) -> Result<ExitCode> {
     match cmd {
-        BundleCmd::Images { kubernetes_version } => {
-            anyhow::bail!(
-                "bundle images for {kubernetes_version}: the bundle commands are not built yet"
-            )
+        BundleCmd::Images(c) => images(c),
+        BundleCmd::Build(c) => build_cmd(c),
+        BundleCmd::Verify(c) => verify_cmd(c),
+        BundleCmd::ExportArchive(c) => export(c),
+        BundleCmd::Profile(c) => profile(c),
+    }
+}
+
+fn images(c: ImagesConfig) -> Result<ExitCode> {
+    let v: KubeVersion = c
+        .kubernetes_version
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!("--kubernetes-version: {e}"))?;
+    if let Err(e) = v.support() {
+        bail!("--kubernetes-version: {e}");
+    }
+    if !v.images_checked() {
+        log::warn!(
+            "Kubernetes {v} is newer than the releases kubeha's image table was checked against; \
+             pause/etcd/CoreDNS are those of the newest known {}.{} patch",
+            v.major,
+            v.minor
+        );
+    }
+    let mut out = std::io::stdout().lock();
+    for i in kubeadm_images(&v, c.image_repository.as_deref()) {
+        writeln!(out, "{i}")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn build_cmd(c: BuildConfig) -> Result<ExitCode> {
+    let profile = load_profile(&c.profile).context("loading the profile")?;
+    let mut ca_pem = Vec::new();
+    for f in &c.ca_file {
+        ca_pem.push(std::fs::read(f).with_context(|| format!("reading {}", f.display()))?);
+    }
+    let opts = BuildOptions {
+        ca_pem,
+        parallel: c.parallel.max(1),
+        tty: std::io::stderr().is_terminal(),
+        ..BuildOptions::default()
+    };
+    let summary = build(&profile, &c.output, &opts).context("building the bundle")?;
+    if c.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        eprintln!("{summary}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify_cmd(c: VerifyConfig) -> Result<ExitCode> {
+    match verify(&c.dir) {
+        Ok(s) => {
+            if c.json {
+                println!("{}", serde_json::to_string_pretty(&s)?);
+            } else {
+                eprintln!(
+                    "Bundle {} is intact: {} files, {} images",
+                    c.dir.display(),
+                    s.files,
+                    s.images
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            if c.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"ok": false, "error": e.to_string()})
+                );
+            }
+            Err(anyhow::Error::new(e).context(format!("bundle {} is damaged", c.dir.display())))
         }
     }
+}
+
+fn export(c: ExportConfig) -> Result<ExitCode> {
+    let layout = Layout::open(&c.dir.join(IMAGES_DIR))
+        .with_context(|| format!("opening the image layout of {}", c.dir.display()))?;
+    let refs: Vec<String> = if c.all {
+        layout.images()?.into_iter().map(|(n, _)| n).collect()
+    } else {
+        c.image.clone()
+    };
+    if refs.is_empty() {
+        bail!("{} holds no images", c.dir.display());
+    }
+    let dir = match c.output.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let tmp = tempfile::Builder::new()
+        .prefix(".kubeha-archive-")
+        .tempfile_in(&dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    let w = std::io::BufWriter::with_capacity(1 << 20, tmp.reopen()?);
+    let w = if c.format == "oci" {
+        write_oci_archive(&layout, &refs, w)
+    } else {
+        write_docker_archive(&layout, &refs, w)
+    }
+    .with_context(|| format!("writing {}", c.output.display()))?;
+    w.into_inner()
+        .map_err(|e| e.into_error())
+        .and_then(|f| f.sync_all())
+        .with_context(|| format!("writing {}", c.output.display()))?;
+    tmp.persist(&c.output)
+        .with_context(|| format!("writing {}", c.output.display()))?;
+    eprintln!(
+        "Wrote {} images to {} ({} format)",
+        refs.len(),
+        c.output.display(),
+        c.format
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn profile(c: ProfileConfig) -> Result<ExitCode> {
+    let Some((_, text)) = BUILTIN_PROFILES.iter().find(|(n, _)| *n == c.name) else {
+        bail!(
+            "no built-in profile {}; there are: {}",
+            c.name,
+            BUILTIN_PROFILES
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    };
+    print!("{text}");
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,24 +1,287 @@
-//! `kubeha kickstart`, `kubeha iso`, `kubeha pxe` (issue 6: owned by the media work).
+//! `kubeha kickstart`, `kubeha iso`, `kubeha pxe`: install media (issue 6). The work is in kubeha-kickstart and
+//! kubeha-image; this module only maps flags onto their options.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::{Context, Result};
 use clap::Args;
+use kubeha_image::bootcfg::Arg;
+use kubeha_image::iso::IsoSpec;
+use kubeha_image::{Agent, AGENT_BIN, AGENT_UNIT};
+use kubeha_kickstart::{Options, Source};
+use kubeha_model::bundle::BundleManifest;
+use kubeha_model::cluster::Role;
+use kubeha_model::{Cluster, NodeConfig, Secrets};
 
 /// `kubeha kickstart`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  kubeha kickstart --el 9 --cluster cluster.toml --bundle bundle/ -o ks.cfg\n  \
+    kubeha kickstart --el 8 --cluster cluster.toml --node-config master01.toml \\\n    \
+    --bundle-url http://10.0.0.5/kubeha -o master01.ks"
+)]
 pub struct KickstartConfig {
+    /// EL major release of the nodes: 7, 8 or 9 (default: cluster.toml's install.el)
+    #[arg(long, value_parser = clap::value_parser!(u8).range(7..=9))]
+    pub el: Option<u8>,
     /// cluster.toml
-    #[arg(long)]
+    #[arg(long, value_name = "FILE")]
     pub cluster: PathBuf,
+    /// A node config (`kubeha node-config`) whose node the kickstart is for
+    ///
+    /// Its network (and disk, if cluster.toml names one) is then fixed in the
+    /// kickstart. Without it the kickstart serves every node: each finds its
+    /// name from kubeha.name= or its MAC, and its disk at install time.
+    #[arg(long, value_name = "FILE")]
+    pub node_config: Option<PathBuf>,
+    /// Install the bundle over HTTP from this URL (the directory holding
+    /// bundle.toml, rpms/, agent/ and node.toml) instead of the install media
+    #[arg(long, value_name = "URL")]
+    pub bundle_url: Option<String>,
+    /// The bundle directory: %packages installs its requested packages
+    #[arg(long, value_name = "DIR")]
+    pub bundle: Option<PathBuf>,
+    /// The OS installation tree (kickstart `url`); default: the boot media or inst.repo=
+    #[arg(long, value_name = "URL")]
+    pub os_url: Option<String>,
+    /// Output file
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Replace an existing file
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// The packages `%packages` installs: the bundle's requested RPMs.
+fn bundle_packages(dir: &Path) -> Result<Vec<String>> {
+    let m = BundleManifest::load(dir)?;
+    let mut names: Vec<String> = m
+        .rpms
+        .iter()
+        .filter(|r| r.requested)
+        .map(|r| r.name.clone())
+        .collect();
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
+/// Runs `kubeha kickstart`.
+pub fn kickstart(c: KickstartConfig) -> Result<ExitCode> {
+    let cluster = Cluster::load(&c.cluster)?;
+    let el = c.el.unwrap_or(cluster.install.el);
+    let source = match c.bundle_url {
+        Some(u) => Source::Http(u),
+        None => Source::Media,
+    };
+    let mut o = Options::new(el, source);
+    if let Some(p) = &c.node_config {
+        let nc = NodeConfig::load(p)?;
+        let name = nc.node.name.with_context(|| {
+            format!(
+                "{}: [node] name is not set; the kickstart needs a named node",
+                p.display()
+            )
+        })?;
+        o.node = Some(name);
+    }
+    if let Some(b) = &c.bundle {
+        o.packages = bundle_packages(b)?;
+    }
+    o.os_url = c.os_url;
+    if cluster.install.root_ssh_keys.is_empty() && cluster.install.root_password_hash.is_none() {
+        log::warn!(
+            "cluster.toml sets neither install.root-ssh-keys nor install.root-password-hash: root is locked"
+        );
+    }
+    let ks = kubeha_kickstart::render(&cluster, &o)?;
+    kubeha_model::fsutil::write_atomic(&c.output, ks.as_bytes(), 0o644, c.force)
+        .context("writing the kickstart")?;
+    eprintln!(
+        "Wrote {} (EL{el}; check it with: ksvalidator -v RHEL{el} {0})",
+        c.output.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `kubeha iso`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  kubeha iso --base Rocky-9.4-x86_64-dvd.iso --bundle bundle/ --cluster cluster.toml \\\n    \
+    --secrets secrets.toml --role worker -o kubeha-worker.iso\n\n\
+    Private keys go on the medium only with --embed-secrets. Otherwise the medium carries a\n\
+    worker-grade node config, and masters get theirs with --config-url (a master config from\n\
+    `kubeha node-config`, served over HTTP and pinned by its sha256) or a config drive."
+)]
 pub struct IsoConfig {
-    /// Base EL install ISO
-    #[arg(long)]
+    /// The base EL install ISO (DVD or minimal: the OS packages come from it)
+    #[arg(long, value_name = "ISO")]
     pub base: PathBuf,
+    /// The bundle directory (`kubeha bundle build`)
+    #[arg(long, value_name = "DIR")]
+    pub bundle: PathBuf,
+    /// cluster.toml
+    #[arg(long, value_name = "FILE")]
+    pub cluster: PathBuf,
+    /// secrets file from `kubeha secrets`
+    #[arg(long, value_name = "FILE")]
+    pub secrets: PathBuf,
+    /// The role every node booted from this medium takes (kubeha.role=); auto: by MAC/IP
+    #[arg(long, default_value = "auto", value_parser = ["auto", "master", "worker"])]
+    pub role: String,
+    /// One node's name (kubeha.name=): a medium for that node only
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Put the control-plane keys on the medium (anyone holding it can take over the cluster)
+    #[arg(long)]
+    pub embed_secrets: bool,
+    /// kubeha.config=: where nodes get their node config at install time (http(s) URL,
+    /// file:PATH or label:FSLABEL of a config drive)
+    #[arg(long, value_name = "URL")]
+    pub config_url: Option<String>,
+    /// The node config served at --config-url: its sha256 is pinned (kubeha.config.sha256=)
+    #[arg(long, value_name = "FILE", requires = "config_url")]
+    pub config_file: Option<PathBuf>,
+    /// The kubeha-firstboot binary (default: next to this kubeha)
+    #[arg(long, value_name = "FILE")]
+    pub agent: Option<PathBuf>,
+    /// kubeha-firstboot.service (default: next to the agent, or share/kubeha/)
+    #[arg(long, value_name = "FILE")]
+    pub agent_unit: Option<PathBuf>,
+    /// The kickstart's EL release (default: the base ISO's)
+    #[arg(long, value_parser = clap::value_parser!(u8).range(7..=9))]
+    pub el: Option<u8>,
+    /// The ISO to write
+    #[arg(short, long, value_name = "ISO")]
+    pub output: PathBuf,
+    /// Replace an existing output
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Finds the agent binary and unit: the flags, else next to this executable (an install's bin/ or cargo's
+/// target/<profile>/), else share/kubeha/, else the source tree's firstboot/.
+fn find_agent(binary: Option<PathBuf>, unit: Option<PathBuf>) -> Result<Agent> {
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_default();
+    let first = |cands: Vec<PathBuf>| cands.into_iter().find(|p| p.is_file());
+    let binary = match binary {
+        Some(b) => b,
+        None => first(vec![exe_dir.join(AGENT_BIN)]).with_context(|| {
+            format!(
+                "no {AGENT_BIN} next to {}: pass --agent FILE",
+                exe_dir.display()
+            )
+        })?,
+    };
+    let unit = match unit {
+        Some(u) => u,
+        None => {
+            let bin_dir = binary.parent().map(Path::to_path_buf).unwrap_or_default();
+            first(vec![
+                bin_dir.join(AGENT_UNIT),
+                exe_dir.join(AGENT_UNIT),
+                exe_dir.join("../share/kubeha").join(AGENT_UNIT),
+                exe_dir.join("../../firstboot").join(AGENT_UNIT),
+            ])
+            .with_context(|| format!("no {AGENT_UNIT} found: pass --agent-unit FILE"))?
+        }
+    };
+    Ok(Agent { binary, unit })
+}
+
+/// The kubeha.* kernel arguments for a medium or PXE entry.
+fn config_args(url: &Option<String>, file: &Option<PathBuf>) -> Result<Vec<Arg>> {
+    let mut args = Vec::new();
+    if let Some(u) = url {
+        let ok = u.starts_with("http://")
+            || u.starts_with("https://")
+            || u.starts_with("file:")
+            || u.starts_with("label:");
+        if !ok || u.contains(char::is_whitespace) {
+            anyhow::bail!("--config-url: '{u}' is not an http(s) URL, file:PATH or label:FSLABEL");
+        }
+        args.push(Arg::kv("kubeha.config", u));
+        if let Some(f) = file {
+            let text =
+                std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+            NodeConfig::parse(&text, &f.display().to_string())?;
+            args.push(Arg::kv(
+                "kubeha.config.sha256",
+                &hex_sha256(text.as_bytes()),
+            ));
+        } else if u.starts_with("http://") {
+            log::warn!("--config-url over plain HTTP without --config-file: the node config is not pinned by sha256");
+        }
+    }
+    Ok(args)
+}
+
+fn hex_sha256(data: &[u8]) -> String {
+    kubeha_image::pxe::sha256_hex(data)
+}
+
+/// Runs `kubeha iso`.
+pub fn iso(c: IsoConfig) -> Result<ExitCode> {
+    let cluster = Cluster::load(&c.cluster)?;
+    let secrets = Secrets::load(&c.secrets)?;
+    let role = match c.role.as_str() {
+        "auto" => None,
+        r => Some(r.parse::<Role>().map_err(anyhow::Error::msg)?),
+    };
+    let agent = find_agent(c.agent, c.agent_unit)?;
+    // The medium's node.toml: worker-grade (role-agnostic, no private key) unless --embed-secrets.
+    let nc = if c.embed_secrets {
+        log::warn!(
+            "--embed-secrets: the medium carries the cluster's CA and service-account private keys; \
+             anyone holding it can take over the cluster. Keep it like the secrets file."
+        );
+        NodeConfig::build(&cluster, &secrets, role, c.name.as_deref(), true)?
+    } else {
+        if role == Some(Role::Master) && c.config_url.is_none() {
+            log::warn!(
+                "masters need the control-plane keys: without --embed-secrets or --config-url, give each \
+                 master kubeha.config= at boot or a config drive labelled KUBEHA (see docs/media.md)"
+            );
+        }
+        let nc = NodeConfig::build(&cluster, &secrets, None, c.name.as_deref(), false)?;
+        if let Some(n) = &c.name {
+            // Validate that the name and role agree, without putting keys in the file.
+            NodeConfig::build(&cluster, &secrets, role, Some(n), false)?;
+        }
+        nc
+    };
+    let mut args = Vec::new();
+    if let Some(r) = role {
+        args.push(Arg::kv("kubeha.role", &r.to_string()));
+    }
+    if let Some(n) = &c.name {
+        args.push(Arg::kv("kubeha.name", n));
+    }
+    args.extend(config_args(&c.config_url, &c.config_file)?);
+    let report = kubeha_image::iso::remaster(&IsoSpec {
+        base: c.base,
+        bundle: c.bundle,
+        output: c.output.clone(),
+        cluster: &cluster,
+        node_config: &nc,
+        kernel_args: args,
+        agent,
+        el: c.el,
+        force: c.force,
+    })?;
+    eprintln!(
+        "Wrote {} (volume id '{}', EL{} kickstart; edited {}; boot args: {})",
+        c.output.display(),
+        report.volid,
+        report.el,
+        report.edited.join(", "),
+        report.args.join(" ")
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `kubeha pxe`.
@@ -29,17 +292,7 @@ pub struct PxeConfig {
     pub output: PathBuf,
 }
 
-/// Runs `kubeha kickstart`.
-pub fn kickstart(_c: KickstartConfig) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("kickstart: the media commands are not built yet")
-}
-
-/// Runs `kubeha iso`.
-pub fn iso(_c: IsoConfig) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("iso: the media commands are not built yet")
-}
-
 /// Runs `kubeha pxe`.
-pub fn pxe(_c: PxeConfig) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("pxe: the media commands are not built yet")
+pub fn pxe(_c: PxeConfig) -> Result<ExitCode> {
+    anyhow::bail!("pxe: not built yet")
 }

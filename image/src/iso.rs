@@ -1,0 +1,417 @@
+//! `kubeha iso`: remaster an EL install ISO with the kickstart, the bundle, the agent and a node config.
+//!
+//! Follows lorax's mkksiso (contracts §8.1): read the ISO with xorriso (no mounts), keep its volume id so the
+//! existing `inst.stage2=hd:LABEL=` still matches, edit the boot configs (isolinux.cfg, EFI/BOOT/grub.cfg and
+//! the grub.cfg inside images/efiboot.img, edited in userspace), then write a new image with
+//! `xorriso -indev BASE -outdev OUT -boot_image any replay -update ... -map ...`: replay re-creates the base's own
+//! El Torito BIOS + EFI entries, isohybrid MBR and GPT around the updated files. `-as mkisofs -iso-level 3` is
+//! added when a file is 4 GiB or more. The image is written to a temporary file next to the output and renamed
+//! at the end: on any error nothing is written.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use kubeha_kickstart::{Options, Source};
+use kubeha_model::{Cluster, NodeConfig};
+
+use crate::bootcfg::{edit_grub, edit_isolinux, udev_escape, Arg};
+use crate::tool::run;
+use crate::{
+    bundle, efiboot, io, Agent, Error, Result, AGENT_BIN, AGENT_DIR, AGENT_UNIT, NODE_CONFIG,
+};
+
+/// The kickstart's path on the medium.
+pub const KS_PATH: &str = "ks.cfg";
+/// The directory on the medium holding the bundle, agent and node config.
+pub const MEDIA_DIR: &str = kubeha_kickstart::MEDIA_DIR;
+/// isolinux configs mkksiso edits.
+pub const ISOLINUX_CFGS: &[&str] = &["isolinux/isolinux.cfg"];
+/// GRUB configs mkksiso edits.
+pub const GRUB_CFGS: &[&str] = &[
+    "EFI/BOOT/grub.cfg",
+    "EFI/BOOT/BOOT.conf",
+    "boot/grub2/grub.cfg",
+    "boot/grub/grub.cfg",
+];
+/// The FAT image El Torito's EFI entry boots.
+pub const EFIBOOT_IMG: &str = "images/efiboot.img";
+/// GRUB configs inside the FAT image.
+pub const EFIBOOT_CFGS: &[&str] = &["EFI/BOOT/grub.cfg", "EFI/BOOT/BOOT.conf"];
+
+/// What the base ISO is.
+#[derive(Debug, Clone)]
+pub struct BaseIso {
+    /// The ISO file.
+    pub path: PathBuf,
+    /// Its volume id.
+    pub volid: String,
+    /// Every file, without the leading `/`.
+    pub files: BTreeSet<String>,
+    /// The architecture from .discinfo/.treeinfo.
+    pub arch: String,
+    /// The EL major release from .treeinfo/.discinfo, when it says.
+    pub el: Option<u8>,
+}
+
+/// Reads the base ISO's volume id and file list (`xorriso -indev ISO -pkt_output on -find`), and extracts
+/// `.discinfo`, `.treeinfo` and the boot configs into `work`.
+pub fn inspect(base: &Path, work: &Path) -> Result<BaseIso> {
+    let meta = std::fs::metadata(base).map_err(io("reading", base))?;
+    if !meta.is_file() {
+        return Err(not_el(base, "not a file"));
+    }
+    let out = run(Command::new("xorriso")
+        .env("LANG", "C")
+        .arg("-indev")
+        .arg(base)
+        .args(["-pkt_output", "on", "-find", "/", "-type", "f"]))
+    .map_err(|e| not_el(base, &format!("xorriso cannot read it as ISO 9660: {e}")))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let volid = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("Volume id"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, v)| unquote(v.trim()))
+        .unwrap_or_default();
+    if volid.is_empty() {
+        return Err(not_el(base, "it has no volume id"));
+    }
+    let files: BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("R:1: "))
+        .map(|p| unquote(p.trim()).trim_start_matches('/').to_string())
+        .collect();
+    if !files.contains(".discinfo") && !files.contains(".treeinfo") {
+        return Err(not_el(base, "it has no .treeinfo or .discinfo"));
+    }
+    if !ISOLINUX_CFGS
+        .iter()
+        .chain(GRUB_CFGS)
+        .any(|c| files.contains(*c))
+    {
+        return Err(not_el(
+            base,
+            "it has no boot config (isolinux/isolinux.cfg or EFI/BOOT/grub.cfg)",
+        ));
+    }
+    let wanted: Vec<&str> = [".discinfo", ".treeinfo", EFIBOOT_IMG]
+        .iter()
+        .chain(ISOLINUX_CFGS)
+        .chain(GRUB_CFGS)
+        .copied()
+        .filter(|f| files.contains(*f))
+        .collect();
+    extract(base, &wanted, work)?;
+    let read = |f: &str| std::fs::read_to_string(work.join(f)).unwrap_or_default();
+    let discinfo = read(".discinfo");
+    let treeinfo = read(".treeinfo");
+    let arch = ini_get(&treeinfo, &["general", "tree"], "arch")
+        .or_else(|| discinfo.lines().nth(2).map(|s| s.trim().to_string()))
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| not_el(base, ".treeinfo and .discinfo name no architecture"))?;
+    let el = ini_get(&treeinfo, &["general", "release"], "version")
+        .or_else(|| discinfo.lines().nth(1).map(|s| s.trim().to_string()))
+        .and_then(|v| v.split('.').next().and_then(|m| m.parse::<u8>().ok()));
+    Ok(BaseIso {
+        path: base.to_path_buf(),
+        volid,
+        files,
+        arch,
+        el,
+    })
+}
+
+fn not_el(path: &Path, reason: &str) -> Error {
+    Error::NotElIso {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    }
+}
+
+/// xorriso's quoting: `'text'` with `'"'"'` for an embedded quote.
+fn unquote(s: &str) -> String {
+    if s.len() >= 2 && s.starts_with('\'') && s.ends_with('\'') {
+        s[1..s.len() - 1].replace("'\"'\"'", "'")
+    } else {
+        s.to_string()
+    }
+}
+
+/// A key of an INI section (the first of `sections` that has it).
+fn ini_get(text: &str, sections: &[&str], key: &str) -> Option<String> {
+    for want in sections {
+        let mut inside = false;
+        for line in text.lines() {
+            let l = line.trim();
+            if l.starts_with('[') {
+                inside = l == format!("[{want}]");
+            } else if inside {
+                if let Some((k, v)) = l.split_once('=') {
+                    if k.trim() == key {
+                        return Some(v.trim().to_string());
+                    }
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Extracts ISO files into `dir` with osirrox (no mount).
+pub fn extract(iso: &Path, files: &[&str], dir: &Path) -> Result<()> {
+    if files.is_empty() {
+        return Ok(());
+    }
+    let mut cmd = Command::new("xorriso");
+    cmd.env("LANG", "C")
+        .args(["-osirrox", "on"])
+        .arg("-indev")
+        .arg(iso);
+    for f in files {
+        cmd.arg("-extract").arg(format!("/{f}")).arg(dir.join(f));
+    }
+    run(&mut cmd)?;
+    // Extracted files keep the ISO's read-only modes.
+    for f in files {
+        let p = dir.join(f);
+        let mut perm = std::fs::metadata(&p)
+            .map_err(io("reading", &p))?
+            .permissions();
+        #[allow(clippy::permissions_set_readonly_false)]
+        perm.set_readonly(false);
+        std::fs::set_permissions(&p, perm).map_err(io("writing", &p))?;
+    }
+    Ok(())
+}
+
+/// Everything `kubeha iso` needs.
+#[derive(Debug, Clone)]
+pub struct IsoSpec<'a> {
+    /// The base EL install ISO.
+    pub base: PathBuf,
+    /// The bundle directory.
+    pub bundle: PathBuf,
+    /// The ISO to write.
+    pub output: PathBuf,
+    /// The cluster.
+    pub cluster: &'a Cluster,
+    /// The node config put on the medium as `/kubeha/node.toml`.
+    pub node_config: &'a NodeConfig,
+    /// `kubeha.*` kernel arguments for every boot entry (role, name, config, ...).
+    pub kernel_args: Vec<Arg>,
+    /// The agent files.
+    pub agent: Agent,
+    /// The kickstart's EL release; default: the ISO's, else cluster.toml's `install.el`.
+    pub el: Option<u8>,
+    /// Replace an existing output.
+    pub force: bool,
+}
+
+/// What was written.
+#[derive(Debug, Clone)]
+pub struct IsoReport {
+    /// The (kept) volume id.
+    pub volid: String,
+    /// The kickstart's EL release.
+    pub el: u8,
+    /// The boot config files edited (ISO paths; `images/efiboot.img:EFI/BOOT/grub.cfg` for the FAT copy).
+    pub edited: Vec<String>,
+    /// The kernel arguments added.
+    pub args: Vec<String>,
+    /// Whether `-iso-level 3` was needed.
+    pub iso_level3: bool,
+    /// Whether implantisomd5 ran.
+    pub md5: bool,
+}
+
+/// Remasters the base ISO.
+pub fn remaster(spec: &IsoSpec) -> Result<IsoReport> {
+    if spec.output.exists() && !spec.force {
+        return Err(Error::Exists(spec.output.clone()));
+    }
+    for (field, p) in [
+        ("--agent", &spec.agent.binary),
+        ("--agent-unit", &spec.agent.unit),
+    ] {
+        if !p.is_file() {
+            return Err(Error::Value {
+                field: field.into(),
+                message: format!("{} is not a file", p.display()),
+            });
+        }
+    }
+    let verified = bundle::verify(&spec.bundle)?;
+    let out_dir = match spec.output.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&out_dir).map_err(io("creating", &out_dir))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".kubeha-iso-")
+        .tempdir_in(&out_dir)
+        .map_err(io("creating a temporary directory in", &out_dir))?;
+    let orig = tmp.path().join("orig");
+    let new = tmp.path().join("new");
+    let stage = tmp.path().join("stage");
+    let base = inspect(&spec.base, &orig)?;
+    let want_arch = &verified.manifest.profile.arch;
+    if &base.arch != want_arch {
+        return Err(Error::WrongArch {
+            path: spec.base.clone(),
+            iso_arch: base.arch,
+            want: want_arch.clone(),
+        });
+    }
+    let el = spec.el.or(base.el).unwrap_or(spec.cluster.install.el);
+    log::info!(
+        "base ISO {}: volume id '{}', {} EL{el}",
+        spec.base.display(),
+        base.volid,
+        base.arch
+    );
+
+    // The kickstart, for every node on this medium.
+    let mut ko = Options::new(el, Source::Media);
+    ko.packages = bundle::requested_packages(&verified.manifest);
+    let ks = kubeha_kickstart::render(spec.cluster, &ko)?;
+    std::fs::create_dir_all(&stage).map_err(io("creating", &stage))?;
+    let ks_file = stage.join(KS_PATH);
+    std::fs::write(&ks_file, &ks).map_err(io("writing", &ks_file))?;
+
+    // The boot arguments: mkksiso's inst.ks plus ours; old ones are replaced.
+    let label = udev_escape(&base.volid);
+    let mut add = vec![Arg::kv("inst.ks", &format!("hd:LABEL={label}:/{KS_PATH}"))];
+    add.extend(spec.kernel_args.iter().cloned());
+    let remove = ["inst.ks", "kubeha."];
+    let mut edited = Vec::new();
+    let mut updates: Vec<String> = Vec::new();
+    for (cfgs, grub) in [(ISOLINUX_CFGS, false), (GRUB_CFGS, true)] {
+        for c in cfgs.iter().filter(|c| base.files.contains(**c)) {
+            let src = orig.join(c);
+            let text = std::fs::read_to_string(&src).map_err(io("reading", &src))?;
+            let (out, n) = if grub {
+                edit_grub(&text, &remove, &add)
+            } else {
+                edit_isolinux(&text, &remove, &add)
+            };
+            if n == 0 {
+                log::warn!("{c}: no kernel lines to edit");
+                continue;
+            }
+            let dst = new.join(c);
+            std::fs::create_dir_all(dst.parent().expect("has a parent"))
+                .map_err(io("creating", &new))?;
+            std::fs::write(&dst, out).map_err(io("writing", &dst))?;
+            edited.push(c.to_string());
+            updates.push(c.to_string());
+        }
+    }
+    if edited.is_empty() {
+        return Err(not_el(
+            &spec.base,
+            "its boot configs have no isolinux append or grub linux lines",
+        ));
+    }
+    if base.files.contains(EFIBOOT_IMG) {
+        let src = orig.join(EFIBOOT_IMG);
+        let img = std::fs::read(&src).map_err(io("reading", &src))?;
+        let mut files = Vec::new();
+        for c in EFIBOOT_CFGS {
+            if let Some(data) = efiboot::read_file(&img, c)? {
+                let text = String::from_utf8_lossy(&data);
+                let (out, n) = edit_grub(&text, &remove, &add);
+                if n > 0 {
+                    files.push((*c, out.into_bytes()));
+                    edited.push(format!("{EFIBOOT_IMG}:{c}"));
+                }
+            }
+        }
+        if !files.is_empty() {
+            let out = efiboot::replace_files(&img, &files)?;
+            let dst = new.join(EFIBOOT_IMG);
+            std::fs::create_dir_all(dst.parent().expect("has a parent"))
+                .map_err(io("creating", &new))?;
+            std::fs::write(&dst, out).map_err(io("writing", &dst))?;
+            updates.push(EFIBOOT_IMG.to_string());
+        }
+    }
+
+    // /kubeha/agent/ and /kubeha/node.toml.
+    let agent_dir = stage.join(AGENT_DIR);
+    std::fs::create_dir_all(&agent_dir).map_err(io("creating", &agent_dir))?;
+    copy(&spec.agent.binary, &agent_dir.join(AGENT_BIN), 0o755)?;
+    copy(&spec.agent.unit, &agent_dir.join(AGENT_UNIT), 0o644)?;
+    let nc = stage.join(NODE_CONFIG);
+    kubeha_model::fsutil::write_atomic(&nc, spec.node_config.to_toml().as_bytes(), 0o600, true)?;
+
+    let tmp_iso = tmp.path().join("out.iso");
+    let mut cmd = Command::new("xorriso");
+    cmd.env("LANG", "C")
+        .arg("-indev")
+        .arg(&spec.base)
+        .arg("-outdev")
+        .arg(&tmp_iso)
+        .args(["-boot_image", "any", "replay"]);
+    for u in &updates {
+        cmd.arg("-update").arg(new.join(u)).arg(format!("/{u}"));
+    }
+    cmd.arg("-map").arg(&ks_file).arg(format!("/{KS_PATH}"));
+    for entry in std::fs::read_dir(&spec.bundle).map_err(io("reading", &spec.bundle))? {
+        let entry = entry.map_err(io("reading", &spec.bundle))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') || name == AGENT_DIR || name == NODE_CONFIG {
+            continue;
+        }
+        cmd.arg("-map")
+            .arg(entry.path())
+            .arg(format!("/{MEDIA_DIR}/{name}"));
+    }
+    cmd.arg("-map")
+        .arg(&agent_dir)
+        .arg(format!("/{MEDIA_DIR}/{AGENT_DIR}"));
+    cmd.arg("-map")
+        .arg(&nc)
+        .arg(format!("/{MEDIA_DIR}/{NODE_CONFIG}"));
+    let agent_size = std::fs::metadata(&spec.agent.binary)
+        .map(|m| m.len())
+        .unwrap_or(0);
+    let iso_level3 = verified.largest.max(agent_size) >= bundle::ISO_LEVEL3_SIZE;
+    if iso_level3 {
+        cmd.args(["-as", "mkisofs", "-iso-level", "3"]);
+    }
+    log::info!(
+        "writing {} ({} MiB of bundle)",
+        spec.output.display(),
+        verified.bytes >> 20
+    );
+    run(&mut cmd)?;
+    let md5 = match run(Command::new("implantisomd5").arg(&tmp_iso)) {
+        Ok(_) => true,
+        Err(Error::Tool { status, .. }) if status == "could not start" => {
+            log::warn!("implantisomd5 not found (package isomd5sum): the medium's self-check entry cannot verify it");
+            false
+        }
+        Err(e) => return Err(e),
+    };
+    if spec.output.exists() && !spec.force {
+        return Err(Error::Exists(spec.output.clone()));
+    }
+    std::fs::rename(&tmp_iso, &spec.output).map_err(io("writing", &spec.output))?;
+    Ok(IsoReport {
+        volid: base.volid,
+        el,
+        edited,
+        args: add.iter().map(|a| a.to_string()).collect(),
+        iso_level3,
+        md5,
+    })
+}
+
+fn copy(from: &Path, to: &Path, mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::copy(from, to).map_err(io("copying", from))?;
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(mode))
+        .map_err(io("writing", to))?;
+    Ok(())
+}

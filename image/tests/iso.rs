@@ -1,0 +1,360 @@
+//! `kubeha iso` without booting: remaster the synthetic CentOS 7 and Rocky 9 ISOs and read the result back with
+//! xorriso, mtools, checkisomd5 and ksvalidator; and every refusal, with nothing written.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+use kubeha_image::bootcfg::Arg;
+use kubeha_image::iso::{remaster, IsoSpec};
+use kubeha_image::Error;
+use kubeha_model::cluster::Role;
+use kubeha_model::{Cluster, NodeConfig, Secrets};
+
+fn secrets() -> Secrets {
+    static S: std::sync::OnceLock<Secrets> = std::sync::OnceLock::new();
+    S.get_or_init(|| Secrets::generate().unwrap()).clone()
+}
+
+struct Made {
+    _dir: tempfile::TempDir,
+    iso: std::path::PathBuf,
+    work: std::path::PathBuf,
+    report: kubeha_image::iso::IsoReport,
+}
+
+fn make(layout: &str, role: Option<Role>, embed: bool) -> Made {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("bundle");
+    make_bundle(&bundle, "x86_64");
+    let agent = stand_in_agent(&dir.path().join("agent"));
+    let cluster = Cluster::default_cluster();
+    let nc = NodeConfig::build(&cluster, &secrets(), None, None, embed).unwrap();
+    let mut args = Vec::new();
+    if let Some(r) = role {
+        args.push(Arg::kv("kubeha.role", &r.to_string()));
+    }
+    let iso = dir.path().join("out/kubeha.iso");
+    let spec = IsoSpec {
+        base: base_iso(layout),
+        bundle,
+        output: iso.clone(),
+        cluster: &cluster,
+        node_config: &nc,
+        kernel_args: args,
+        agent,
+        el: None,
+        force: false,
+    };
+    let report = remaster(&spec).unwrap_or_else(|e| panic!("{layout}: {e}"));
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    Made {
+        _dir: dir,
+        iso,
+        work,
+        report,
+    }
+}
+
+fn check_lines(name: &str, text: &str, first_words: &[&str], label: &str, role: &str) -> usize {
+    let mut n = 0;
+    for l in text.lines() {
+        let w = l.split_whitespace().next().unwrap_or("");
+        if first_words.contains(&w) {
+            assert!(
+                l.contains(&format!("inst.ks=hd:LABEL={label}:/ks.cfg")),
+                "{name}: {l}"
+            );
+            assert!(l.contains(&format!("kubeha.role={role}")), "{name}: {l}");
+            assert_eq!(l.matches("inst.ks=").count(), 1, "{name}: {l}");
+            assert!(
+                l.contains(&format!("inst.stage2=hd:LABEL={label}")),
+                "{name}: stage2 kept: {l}"
+            );
+            n += 1;
+        }
+    }
+    assert!(n > 0, "{name}: no kernel lines");
+    n
+}
+
+fn check_medium(m: &Made, volid: &str, label: &str, role: &str, el: u8) {
+    // Same volume id, both El Torito boot images, isohybrid MBR and GPT kept.
+    let rep = sh(Command::new("xorriso").arg("-indev").arg(&m.iso).args([
+        "-report_el_torito",
+        "plain",
+        "-report_system_area",
+        "plain",
+    ]));
+    assert!(rep.contains(&format!("Volume id    : '{volid}'")), "{rep}");
+    assert!(
+        rep.contains("El Torito img path :   1  /isolinux/isolinux.bin"),
+        "{rep}"
+    );
+    assert!(
+        rep.contains("El Torito img path :   2  /images/efiboot.img"),
+        "{rep}"
+    );
+    assert!(rep.contains("System area summary: MBR isohybrid"), "{rep}");
+    assert!(rep.contains("GPT"), "{rep}");
+    assert!(
+        rep.contains("GPT partition path :   2  /images/efiboot.img"),
+        "GPT EFI partition is the new efiboot.img: {rep}"
+    );
+    assert!(
+        rep.contains("MBR partition path :   2  /images/efiboot.img"),
+        "{rep}"
+    );
+
+    let isolinux = String::from_utf8(iso_file(&m.iso, "/isolinux/isolinux.cfg", &m.work)).unwrap();
+    assert_eq!(
+        check_lines("isolinux.cfg", &isolinux, &["append"], label, role),
+        3
+    );
+    let grub = String::from_utf8(iso_file(&m.iso, "/EFI/BOOT/grub.cfg", &m.work)).unwrap();
+    assert_eq!(
+        check_lines(
+            "EFI/BOOT/grub.cfg",
+            &grub,
+            &["linux", "linuxefi"],
+            label,
+            role
+        ),
+        3
+    );
+    // The copy inside the FAT image, read with mtools (not our FAT code).
+    let efiboot = m.work.join("efiboot.img");
+    std::fs::write(&efiboot, iso_file(&m.iso, "/images/efiboot.img", &m.work)).unwrap();
+    let fat_grub = sh(Command::new("mtype")
+        .arg("-i")
+        .arg(&efiboot)
+        .arg("::/EFI/BOOT/grub.cfg"));
+    assert_eq!(
+        check_lines(
+            "efiboot.img grub.cfg",
+            &fat_grub,
+            &["linux", "linuxefi"],
+            label,
+            role
+        ),
+        3
+    );
+    assert_eq!(
+        fat_grub.trim_end(),
+        grub.trim_end(),
+        "the FAT copy equals the ISO copy"
+    );
+    let fat_ls = sh(Command::new("mdir")
+        .arg("-i")
+        .arg(&efiboot)
+        .arg("-b")
+        .arg("::/EFI/BOOT"));
+    assert!(fat_ls.to_uppercase().contains("BOOTX64.EFI"), "{fat_ls}");
+    sh(Command::new("fsck.vfat").arg("-n").arg(&efiboot));
+
+    // The kickstart validates for the ISO's release; the bundle, agent and node config are under /kubeha.
+    let ks = m.work.join("ks.cfg");
+    std::fs::write(&ks, iso_file(&m.iso, "/ks.cfg", &m.work)).unwrap();
+    let v = sh(Command::new("ksvalidator")
+        .arg("-v")
+        .arg(format!("RHEL{el}"))
+        .arg(&ks));
+    assert!(!v.to_lowercase().contains("deprecat"), "{v}");
+    let ks_text = std::fs::read_to_string(&ks).unwrap();
+    assert!(ks_text.contains("repo --name=kubeha --baseurl=file:///run/install/repo/kubeha/rpms\n"));
+    assert!(
+        ks_text.contains("\nkubeha-test-tools\n"),
+        "bundle's requested package in %packages"
+    );
+    let files = sh(Command::new("xorriso")
+        .arg("-indev")
+        .arg(&m.iso)
+        .args(["-find", "/kubeha", "-type", "f"]));
+    for want in [
+        "/kubeha/bundle.toml",
+        "/kubeha/rpms/repodata/repomd.xml",
+        "/kubeha/files/calico.yaml",
+        "/kubeha/images/index.json",
+        "/kubeha/agent/kubeha-firstboot",
+        "/kubeha/agent/kubeha-firstboot.service",
+        "/kubeha/node.toml",
+    ] {
+        assert!(
+            files.contains(&format!("'{want}'")),
+            "{want} missing:\n{files}"
+        );
+    }
+    // The medium's self-check (the default "Test this media" entry) passes.
+    sh(Command::new("checkisomd5").arg(&m.iso));
+    assert!(m.report.md5);
+}
+
+#[test]
+fn centos7_layout_remastered_for_masters() {
+    let m = make("centos7", Some(Role::Master), false);
+    assert_eq!(m.report.el, 7);
+    assert_eq!(m.report.volid, "CentOS 7 x86_64");
+    check_medium(
+        &m,
+        "CentOS 7 x86_64",
+        "CentOS\\x207\\x20x86_64",
+        "master",
+        7,
+    );
+    // Without --embed-secrets the medium's node config carries no private key.
+    let nc = String::from_utf8(iso_file(&m.iso, "/kubeha/node.toml", &m.work)).unwrap();
+    assert!(!nc.contains("PRIVATE KEY"), "{nc}");
+    NodeConfig::parse(&nc, "medium").unwrap();
+}
+
+#[test]
+fn rocky9_layout_remastered_with_embedded_secrets() {
+    let m = make("rocky9", Some(Role::Worker), true);
+    assert_eq!(m.report.el, 9);
+    check_medium(
+        &m,
+        "Rocky-9-4-x86_64-dvd",
+        "Rocky-9-4-x86_64-dvd",
+        "worker",
+        9,
+    );
+    let nc = String::from_utf8(iso_file(&m.iso, "/kubeha/node.toml", &m.work)).unwrap();
+    assert!(nc.contains("PRIVATE KEY"), "embedded secrets");
+}
+
+fn refused(setup: impl FnOnce(&Path, &mut IsoSpecOwned), want: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = IsoSpecOwned {
+        base: base_iso("rocky9"),
+        bundle: dir.path().join("bundle"),
+        output: dir.path().join("out/kubeha.iso"),
+        agent: stand_in_agent(&dir.path().join("agent")),
+    };
+    make_bundle(&s.bundle, "x86_64");
+    setup(dir.path(), &mut s);
+    let cluster = Cluster::default_cluster();
+    let nc = NodeConfig::build(&cluster, &secrets(), None, None, false).unwrap();
+    let e = remaster(&IsoSpec {
+        base: s.base.clone(),
+        bundle: s.bundle.clone(),
+        output: s.output.clone(),
+        cluster: &cluster,
+        node_config: &nc,
+        kernel_args: vec![],
+        agent: s.agent.clone(),
+        el: None,
+        force: false,
+    })
+    .unwrap_err();
+    let msg = e.to_string();
+    for w in want {
+        assert!(msg.contains(w), "error '{msg}' does not name {w}");
+    }
+    assert!(!s.output.exists(), "nothing written on error: {msg}");
+    if let Some(d) = s.output.parent().filter(|d| d.exists()) {
+        let left: Vec<_> = std::fs::read_dir(d).unwrap().collect();
+        assert!(left.is_empty(), "temporary files left: {left:?}");
+    }
+    let _: Option<&Error> = None;
+}
+
+struct IsoSpecOwned {
+    base: std::path::PathBuf,
+    bundle: std::path::PathBuf,
+    output: std::path::PathBuf,
+    agent: kubeha_image::Agent,
+}
+
+#[test]
+fn refusals_name_the_problem_and_write_nothing() {
+    // Not an EL install ISO: a plain ISO without .treeinfo/.discinfo.
+    refused(
+        |d, s| {
+            let tree = d.join("plain");
+            std::fs::create_dir_all(&tree).unwrap();
+            std::fs::write(tree.join("README"), "hello").unwrap();
+            let iso = d.join("plain.iso");
+            sh(Command::new("xorrisofs")
+                .args(["-quiet", "-V", "PLAIN", "-o"])
+                .arg(&iso)
+                .arg(&tree));
+            s.base = iso;
+        },
+        &["plain.iso", "not an EL install ISO", ".treeinfo"],
+    );
+    // An EL tree with .discinfo but no boot config.
+    refused(
+        |d, s| {
+            let tree = d.join("noboot");
+            std::fs::create_dir_all(&tree).unwrap();
+            std::fs::write(tree.join(".discinfo"), "1\n9.4\nx86_64\n").unwrap();
+            let iso = d.join("noboot.iso");
+            sh(Command::new("xorrisofs")
+                .args(["-quiet", "-V", "NOBOOT", "-o"])
+                .arg(&iso)
+                .arg(&tree));
+            s.base = iso;
+        },
+        &["noboot.iso", "no boot config"],
+    );
+    // Not an ISO at all.
+    refused(
+        |d, s| {
+            let f = d.join("junk.iso");
+            std::fs::write(&f, vec![0u8; 70000]).unwrap();
+            s.base = f;
+        },
+        &["junk.iso", "not an EL install ISO"],
+    );
+    // Wrong architecture.
+    refused(
+        |_, s| s.base = base_iso("aarch64"),
+        &["aarch64.iso", "aarch64", "x86_64"],
+    );
+    // A bundle file missing, and one corrupted.
+    refused(
+        |_, s| std::fs::remove_file(s.bundle.join("files/calico.yaml")).unwrap(),
+        &["files/calico.yaml", "missing"],
+    );
+    refused(
+        |_, s| {
+            std::fs::write(
+                s.bundle.join("files/calico.yaml"),
+                "# calico manifest stand-IN\nkind: List\n",
+            )
+            .unwrap()
+        },
+        &["files/calico.yaml", "sha256"],
+    );
+    refused(
+        |_, s| std::fs::remove_file(s.bundle.join("bundle.toml")).unwrap(),
+        &["bundle.toml"],
+    );
+    // No agent.
+    refused(|d, s| s.agent.binary = d.join("nope"), &["--agent", "nope"]);
+    // The output exists (no --force).
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("exists.iso");
+    std::fs::write(&out, "keep me").unwrap();
+    let cluster = Cluster::default_cluster();
+    let nc = NodeConfig::build(&cluster, &secrets(), None, None, false).unwrap();
+    let bundle = dir.path().join("bundle");
+    make_bundle(&bundle, "x86_64");
+    let e = remaster(&IsoSpec {
+        base: base_iso("rocky9"),
+        bundle,
+        output: out.clone(),
+        cluster: &cluster,
+        node_config: &nc,
+        kernel_args: vec![],
+        agent: stand_in_agent(&dir.path().join("agent")),
+        el: None,
+        force: false,
+    })
+    .unwrap_err();
+    assert!(e.to_string().contains("--force"), "{e}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "keep me");
+}

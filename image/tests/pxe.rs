@@ -1,0 +1,187 @@
+//! `kubeha pxe` tree contents (no boot): per-MAC files for pxelinux, GRUB and iPXE, local boot by default, the
+//! install entry only for nodes asked for, the bundle served beside them, and the refusals.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use kubeha_image::pxe::{write_tree, Boot, Install, PxeSpec};
+use kubeha_model::{NodeConfig, Secrets};
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+#[test]
+fn per_mac_entries_default_to_local_disk_unless_installing() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = tree(
+        dir.path(),
+        Install::Nodes(vec!["k8s-master01".into()]),
+        false,
+    );
+    assert_eq!(r.el, 9);
+    let t = dir.path().join("tftp");
+    for f in [
+        "pxelinux.0",
+        "ldlinux.c32",
+        "menu.c32",
+        "images/pxeboot/vmlinuz",
+        "images/pxeboot/initrd.img",
+        "os/.treeinfo",
+        "kubeha/bundle.toml",
+        "kubeha/rpms/repodata/repomd.xml",
+        "kubeha/agent/kubeha-firstboot",
+        "kubeha/agent/kubeha-firstboot.service",
+        "kubeha/node.toml",
+        "ks.cfg",
+        "boot.ipxe",
+        "grub.cfg",
+    ] {
+        assert!(t.join(f).is_file(), "{f} missing");
+    }
+    let m = read(&t.join("pxelinux.cfg/01-52-54-00-12-34-01"));
+    assert!(m.contains("\ndefault install\n"), "{m}");
+    assert!(m.contains("append initrd=images/pxeboot/initrd.img inst.repo=http://10.0.2.2:8080/os inst.ks=http://10.0.2.2:8080/ks.cfg ip=dhcp kubeha.role=master kubeha.name=k8s-master01"), "{m}");
+    let w = read(&t.join("pxelinux.cfg/01-52-54-00-12-34-11"));
+    assert!(
+        w.contains("\ndefault local\n"),
+        "not asked for: local disk: {w}"
+    );
+    assert!(
+        w.contains("kubeha.role=worker kubeha.name=k8s-node01"),
+        "{w}"
+    );
+    let d = read(&t.join("pxelinux.cfg/default"));
+    assert!(
+        d.contains("default local\n") && d.contains("label install-k8s-node08"),
+        "{d}"
+    );
+    assert!(!t.join("pxelinux.cfg/01-").exists());
+    assert_eq!(
+        std::fs::read_dir(t.join("pxelinux.cfg")).unwrap().count(),
+        3,
+        "default + one per node with a MAC"
+    );
+
+    let g = read(&t.join("grub.cfg-01-52-54-00-12-34-01"));
+    assert!(g.contains("set default=install-k8s-master01"), "{g}");
+    assert!(g.contains("\tlinux /images/pxeboot/vmlinuz inst.repo=http://10.0.2.2:8080/os inst.ks=http://10.0.2.2:8080/ks.cfg ip=dhcp kubeha.role=master kubeha.name=k8s-master01\n"), "{g}");
+    assert!(read(&t.join("grub.cfg-01-52-54-00-12-34-11")).contains("set default=local"));
+    let root = read(&t.join("grub.cfg"));
+    assert!(root.contains("if [ \"$net_default_mac\" = \"52:54:00:12:34:01\" ]; then\n\tsource $prefix/grub.cfg-01-52-54-00-12-34-01"), "{root}");
+    assert!(root.contains("set default=local"), "{root}");
+
+    let ip = read(&t.join("boot.ipxe"));
+    assert!(ip.starts_with("#!ipxe\n"));
+    assert!(
+        ip.contains("iseq ${net0/mac} 52:54:00:12:34:01 && goto k8s-master01 ||"),
+        "{ip}"
+    );
+    assert!(
+        ip.contains("iseq ${net0/mac} 52:54:00:12:34:11 && goto local ||"),
+        "{ip}"
+    );
+    assert!(
+        ip.contains(
+            "kernel http://10.0.2.2:8080/images/pxeboot/vmlinuz initrd=initrd.img inst.repo="
+        ),
+        "{ip}"
+    );
+
+    // The kickstart installs the bundle over HTTP and validates.
+    let ks = read(&t.join("ks.cfg"));
+    assert!(
+        ks.contains("repo --name=kubeha --baseurl=http://10.0.2.2:8080/kubeha/rpms\n"),
+        "{ks}"
+    );
+    sh(std::process::Command::new("ksvalidator")
+        .args(["-v", "RHEL9"])
+        .arg(t.join("ks.cfg")));
+    // Shared node config: no private key, bundle URL set.
+    let nc = read(&t.join("kubeha/node.toml"));
+    assert!(!nc.contains("PRIVATE KEY"));
+    assert!(nc.contains("url = \"http://10.0.2.2:8080/kubeha\""), "{nc}");
+    assert!(!t.join("kubeha/nodes").exists());
+}
+
+#[test]
+fn embedded_master_configs_are_pinned() {
+    let dir = tempfile::tempdir().unwrap();
+    tree(dir.path(), Install::All, true);
+    let t = dir.path().join("tftp");
+    let text = read(&t.join("kubeha/nodes/k8s-master01.toml"));
+    assert!(text.contains("PRIVATE KEY"));
+    let sha = kubeha_image::pxe::sha256_hex(text.as_bytes());
+    let m = read(&t.join("pxelinux.cfg/01-52-54-00-12-34-01"));
+    assert!(m.contains(&format!("kubeha.config=http://10.0.2.2:8080/kubeha/nodes/k8s-master01.toml kubeha.config.sha256={sha}")), "{m}");
+    let w = read(&t.join("pxelinux.cfg/01-52-54-00-12-34-11"));
+    assert!(
+        !w.contains("kubeha.config="),
+        "workers get no master config: {w}"
+    );
+    assert!(w.contains("\ndefault install\n"), "--install all");
+}
+
+#[test]
+fn refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = cluster_with_macs();
+    let secrets = Secrets::generate().unwrap();
+    let nc = NodeConfig::build(&cluster, &secrets, None, None, false).unwrap();
+    let bundle = dir.path().join("bundle");
+    make_bundle(&bundle, "x86_64");
+    let spec = |install: Install, http: &str, boot: Boot| PxeSpec {
+        output: dir.path().join("tftp"),
+        http_base: http.into(),
+        boot,
+        os_url: None,
+        bundle: bundle.clone(),
+        cluster: &cluster,
+        node_config: &nc,
+        master_configs: vec![],
+        install,
+        extra_args: vec![],
+        agent: stand_in_agent(&dir.path().join("agent")),
+        el: None,
+        grub_efi: None,
+        force: false,
+    };
+    let iso = || Boot::Iso(base_iso("rocky9"));
+    for (s, want) in [
+        (
+            spec(Install::Nodes(vec!["nope".into()]), "http://h/", iso()),
+            "nope",
+        ),
+        (spec(Install::None, "ftp://h/", iso()), "--http-base"),
+        (
+            spec(Install::None, "http://h/", Boot::Iso(base_iso("aarch64"))),
+            "aarch64",
+        ),
+        (
+            spec(
+                Install::None,
+                "http://h/",
+                Boot::Files {
+                    kernel: "/nonexistent/vmlinuz".into(),
+                    initrd: "/nonexistent/initrd".into(),
+                },
+            ),
+            "/nonexistent/vmlinuz",
+        ),
+    ] {
+        let e = write_tree(&s).unwrap_err().to_string();
+        assert!(e.contains(want), "{e} should name {want}");
+        assert!(!dir.path().join("tftp").exists(), "nothing written: {e}");
+    }
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        left.iter()
+            .all(|n| !n.to_string_lossy().starts_with(".kubeha-pxe")),
+        "{left:?}"
+    );
+}

@@ -1,0 +1,79 @@
+# kubeha %post --nochroot: put the bundle, the node agent and the node config into the installed system.
+set -eu
+SYSROOT=${KUBEHA_SYSROOT:-/mnt/sysimage}
+CMDLINE_FILE=${KUBEHA_CMDLINE:-/proc/cmdline}
+OUT=${KUBEHA_OUT:-/tmp}
+# Where the installer finds kubeha's files: the install media's /kubeha, or an HTTP URL (PXE).
+SRC=${KUBEHA_SRC:-'@SOURCE@'}
+BUNDLE=$SYSROOT@BUNDLE_PATH@
+cmdline=$(cat "$CMDLINE_FILE")
+arg() {
+    v=""
+    for a in $cmdline; do
+        case "$a" in "$1="*) v=${a#*=} ;; esac
+    done
+    printf '%s' "$v"
+}
+# fetch SRC-relative-path DEST
+fetch() {
+    mkdir -p "$(dirname "$2")"
+    case "$SRC" in
+        http://*|https://*) curl -fsSL --retry 5 --retry-delay 2 -o "$2" "$SRC/$1" ;;
+        *) cp "$SRC/$1" "$2" ;;
+    esac
+}
+
+echo "kubeha: copying the bundle from $SRC to $BUNDLE"
+mkdir -p "$BUNDLE"
+fetch bundle.toml "$BUNDLE/bundle.toml"
+# Every file bundle.toml lists ([[files]] path/sha256), checked against its sha256.
+awk '/^\[/ { f = ($0 == "[[files]]"); p = ""; s = "" }
+     f && /^path = / { p = $3 } f && /^sha256 = / { s = $3 }
+     f && p != "" && s != "" { gsub(/"/, "", p); gsub(/"/, "", s); print s "  " p; p = ""; s = "" }' \
+    "$BUNDLE/bundle.toml" > "$OUT/kubeha-bundle.sha256"
+while read -r _ path; do
+    fetch "$path" "$BUNDLE/$path"
+done < "$OUT/kubeha-bundle.sha256"
+(cd "$BUNDLE" && sha256sum -c --quiet "$OUT/kubeha-bundle.sha256")
+echo "kubeha: bundle: $(wc -l < "$OUT/kubeha-bundle.sha256") files verified"
+
+echo "kubeha: installing the node agent"
+fetch agent/kubeha-firstboot "$SYSROOT/usr/local/bin/kubeha-firstboot"
+chmod 0755 "$SYSROOT/usr/local/bin/kubeha-firstboot"
+fetch agent/kubeha-firstboot.service "$SYSROOT/etc/systemd/system/kubeha-firstboot.service"
+chmod 0644 "$SYSROOT/etc/systemd/system/kubeha-firstboot.service"
+
+# The node config: kubeha.config= (pinned by kubeha.config.sha256=) wins over the media's shared file.
+# 0700/0600: a master's file carries the cluster's CA keys.
+mkdir -p "$SYSROOT/etc/kubeha"
+chmod 0700 "$SYSROOT/etc/kubeha"
+conf="$SYSROOT/etc/kubeha/node.toml"
+src=$(arg kubeha.config)
+want=$(arg kubeha.config.sha256)
+case "$src" in
+    "") fetch node.toml "$conf" ;;
+    http://*|https://*) curl -fsSL --retry 5 --retry-delay 2 -o "$conf" "$src" ;;
+    file:*) cp "${src#file:}" "$conf" ;;
+    label:*)
+        mnt=$(mktemp -d)
+        mount -o ro "/dev/disk/by-label/${src#label:}" "$mnt"
+        cp "$mnt/node.toml" "$conf"
+        umount "$mnt"
+        ;;
+    *) echo "kubeha: kubeha.config=$src: expected an http(s) URL, file:PATH or label:FSLABEL" >&2; exit 1 ;;
+esac
+chmod 0600 "$conf"
+if [ -n "$want" ]; then
+    got=$(sha256sum "$conf" | cut -d' ' -f1)
+    if [ "$got" != "$want" ]; then
+        echo "kubeha: node config from $src has sha256 $got, kubeha.config.sha256 wants $want" >&2
+        rm -f "$conf"
+        exit 1
+    fi
+fi
+
+# Keep the node's identity on the installed system's kernel command line for kubeha-firstboot.
+keep=$(cat "$OUT/kubeha-args" 2>/dev/null || true)
+if [ -n "$keep" ]; then
+    chroot "$SYSROOT" grubby --update-kernel=ALL --args="$keep"
+fi

@@ -1,0 +1,116 @@
+# kubeha %pre: find this node and its install disk, write the storage and network commands for %include.
+# Test hooks: KUBEHA_CMDLINE (a file instead of /proc/cmdline), KUBEHA_SYS (instead of /sys),
+# KUBEHA_OUT (instead of /tmp).
+set -eu
+CMDLINE_FILE=${KUBEHA_CMDLINE:-/proc/cmdline}
+SYS=${KUBEHA_SYS:-/sys}
+OUT=${KUBEHA_OUT:-/tmp}
+cmdline=$(cat "$CMDLINE_FILE")
+
+# The value of kernel argument $1 (last one wins), empty when absent.
+arg() {
+    v=""
+    for a in $cmdline; do
+        case "$a" in "$1="*) v=${a#*=} ;; esac
+    done
+    printf '%s' "$v"
+}
+
+# name role ip mac disk, one node a line; "-" when unset.
+NODES='@NODES@'
+PREFIX_NETMASK='@NETMASK@'
+GATEWAY='@GATEWAY@'
+NAMESERVERS='@NAMESERVERS@'
+
+name=$(arg kubeha.name)
+[ -n "$name" ] || name='@DEFAULT_NAME@'
+if [ -z "$name" ]; then
+    # No name given: match one of this machine's MACs against the cluster's.
+    for addr in "$SYS"/class/net/*/address; do
+        [ -r "$addr" ] || continue
+        mac=$(tr 'A-F' 'a-f' < "$addr")
+        hit=$(printf '%s\n' "$NODES" | awk -v m="$mac" '$4 == m { print $1; exit }')
+        if [ -n "$hit" ]; then name=$hit; break; fi
+    done
+fi
+line=""
+if [ -n "$name" ]; then
+    line=$(printf '%s\n' "$NODES" | awk -v n="$name" '$1 == n { print; exit }')
+    if [ -z "$line" ]; then
+        echo "kubeha: kubeha.name=$name is not a node of cluster @CLUSTER@" >&2
+        exit 1
+    fi
+fi
+role=$(arg kubeha.role)
+ip=""; mac=""; disk=""
+if [ -n "$line" ]; then
+    set -- $line
+    [ -n "$role" ] || role=$2
+    [ "$3" = "-" ] || ip=$3
+    [ "$4" = "-" ] || mac=$4
+    [ "$5" = "-" ] || disk=$5
+fi
+[ -z "$(arg kubeha.disk)" ] || disk=$(arg kubeha.disk)
+
+# The wipe guard: exactly one disk, the configured one, else the first non-removable whole disk that does not
+# hold the install media. Everything else is hidden from the installer (ignoredisk --only-use).
+media_disk=""
+media_label=$(arg inst.stage2 | sed -n 's/^hd:LABEL=\([^:]*\).*/\1/p')
+if [ -n "$media_label" ] && command -v blkid >/dev/null 2>&1; then
+    dev=$(blkid -L "$(printf "$media_label")" 2>/dev/null || true)
+    if [ -n "$dev" ]; then
+        media_disk=$(basename "$dev")
+        # A partition's parent directory in sysfs is its disk.
+        if [ -e "$SYS/class/block/$media_disk/partition" ]; then
+            media_disk=$(basename "$(readlink -f "$SYS/class/block/$media_disk/..")")
+        fi
+    fi
+fi
+if [ -z "$disk" ]; then
+    for d in "$SYS"/block/*; do
+        n=$(basename "$d")
+        case "$n" in loop*|ram*|zram*|sr*|fd*|dm-*|md*|nbd*|mmcblk*boot*) continue ;; esac
+        [ "$(cat "$d/removable" 2>/dev/null || echo 1)" = 0 ] || continue
+        [ "$(cat "$d/size" 2>/dev/null || echo 0)" != 0 ] || continue
+        [ "$(cat "$d/ro" 2>/dev/null || echo 0)" = 0 ] || continue
+        [ "$n" != "$media_disk" ] || continue
+        disk=$n
+        break
+    done
+fi
+disk=${disk#/dev/}
+if [ -z "$disk" ]; then
+    echo "kubeha: no install disk: no non-removable disk found; set disk in cluster.toml or kubeha.disk=" >&2
+    exit 1
+fi
+echo "kubeha: node '${name:-unknown}' role '${role:-auto}' installs to disk '$disk'"
+
+cat > "$OUT/kubeha-storage.ks" <<KS
+ignoredisk --only-use=$disk
+zerombr
+clearpart --all --initlabel --drives=$disk
+reqpart --add-boot
+part / --fstype=xfs --size=8192 --grow --ondisk=$disk
+bootloader --location=mbr --boot-drive=$disk
+KS
+
+if [ -n "$ip" ]; then
+    dev=${mac:-link}
+    ns=""
+    [ -z "$NAMESERVERS" ] || ns=" --nameserver=$NAMESERVERS"
+    gw=""
+    [ -z "$GATEWAY" ] || gw=" --gateway=$GATEWAY"
+    echo "network --device=$dev --bootproto=static --ip=$ip --netmask=$PREFIX_NETMASK$gw$ns --hostname=$name --activate --onboot=on" > "$OUT/kubeha-network.ks"
+else
+    echo "network --device=link --bootproto=dhcp --activate --onboot=on" > "$OUT/kubeha-network.ks"
+fi
+
+# The kubeha.* arguments the installed system's kernel keeps for kubeha-firstboot.
+keep=""
+[ -z "$role" ] || keep="kubeha.role=$role"
+[ -z "$name" ] || keep="$keep kubeha.name=$name"
+for k in kubeha.bootstrap kubeha.report; do
+    v=$(arg $k)
+    [ -z "$v" ] || keep="$keep $k=$v"
+done
+printf '%s\n' "${keep# }" > "$OUT/kubeha-args"

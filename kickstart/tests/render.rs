@@ -1,0 +1,466 @@
+//! Every kickstart variant: golden text, ksvalidator (no error, no warning) for its EL release, and the `%pre`
+//! script run for real against a fake sysfs, its `%include` output validated too.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use kubeha_kickstart::{render, Options, Source};
+use kubeha_model::Cluster;
+
+fn cluster() -> Cluster {
+    let mut c = Cluster::default_cluster();
+    c.install.root_ssh_keys = vec![
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKubehaTestKeyOnlyForGoldenFiles00000000 ops@example"
+            .into(),
+    ];
+    c.install.root_password_hash = Some("$6$kubehasalt$Q0mXx4wP0gS0Jm7xYc1tq8yqYH9b1Yw7J3C1tS3e0q0b7rG6d9Gm2s0lW3y6dJd3b9oY3m6mQxB2n9lR3f1yA/".into());
+    c.ntp.servers = vec!["ntp1.example.net".into(), "10.0.0.1".into()];
+    c.networking.gateway = Some("192.168.20.1".parse().unwrap());
+    c.networking.nameservers = vec![
+        "192.168.20.1".parse().unwrap(),
+        "192.168.20.2".parse().unwrap(),
+    ];
+    c.masters[0].mac = Some("52:54:00:AA:00:01".into());
+    c.masters[0].disk = Some("/dev/vda".into());
+    c.workers[0].mac = Some("52-54-00-bb-00-01".into());
+    c
+}
+
+struct Case {
+    name: &'static str,
+    el: u8,
+    source: Source,
+    node: Option<&'static str>,
+    bare: bool,
+}
+
+fn cases() -> Vec<Case> {
+    let http = || Source::Http("http://192.168.20.5:8080/kubeha".into());
+    vec![
+        Case {
+            name: "el7-media-auto",
+            el: 7,
+            source: Source::Media,
+            node: None,
+            bare: false,
+        },
+        Case {
+            name: "el8-media-auto",
+            el: 8,
+            source: Source::Media,
+            node: None,
+            bare: false,
+        },
+        Case {
+            name: "el9-media-auto",
+            el: 9,
+            source: Source::Media,
+            node: None,
+            bare: false,
+        },
+        Case {
+            name: "el7-http-node01",
+            el: 7,
+            source: http(),
+            node: Some("k8s-node01"),
+            bare: false,
+        },
+        Case {
+            name: "el8-http-master01",
+            el: 8,
+            source: http(),
+            node: Some("k8s-master01"),
+            bare: false,
+        },
+        Case {
+            name: "el9-http-master01",
+            el: 9,
+            source: http(),
+            node: Some("k8s-master01"),
+            bare: false,
+        },
+        Case {
+            name: "el9-media-bare",
+            el: 9,
+            source: Source::Media,
+            node: None,
+            bare: true,
+        },
+        Case {
+            name: "el7-media-bare",
+            el: 7,
+            source: Source::Media,
+            node: None,
+            bare: true,
+        },
+    ]
+}
+
+fn render_case(c: &Case) -> String {
+    let cl = if c.bare {
+        Cluster::default_cluster()
+    } else {
+        cluster()
+    };
+    let mut o = Options::new(c.el, c.source.clone());
+    o.node = c.node.map(str::to_string);
+    o.packages = vec![
+        "kubeadm".into(),
+        "kubelet".into(),
+        "kubectl".into(),
+        "containerd.io".into(),
+    ];
+    render(&cl, &o).unwrap_or_else(|e| panic!("{}: {e}", c.name))
+}
+
+/// Runs ksvalidator; fails on any error or any warning.
+fn ksvalidate(name: &str, el: u8, text: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join(format!("{name}.ks"));
+    std::fs::write(&f, text).unwrap();
+    let out = Command::new("ksvalidator")
+        .args(["-v", &format!("RHEL{el}")])
+        .arg(&f)
+        .output()
+        .expect("running ksvalidator (pip install pykickstart)");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "{name}: ksvalidator -v RHEL{el} failed:\n{all}\n--- kickstart:\n{text}"
+    );
+    assert!(
+        !all.to_lowercase().contains("warning") && !all.to_lowercase().contains("deprecat"),
+        "{name}: ksvalidator -v RHEL{el} warned:\n{all}"
+    );
+}
+
+fn section<'a>(ks: &'a str, head: &str) -> &'a str {
+    let start = ks.find(head).unwrap_or_else(|| panic!("no {head}"));
+    let body = &ks[start..];
+    let body = &body[body.find('\n').unwrap() + 1..];
+    &body[..body.find("%end\n").unwrap()]
+}
+
+fn golden(name: &str, text: &str) {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(format!("{name}.ks"));
+    if std::env::var_os("KUBEHA_BLESS").is_some() {
+        std::fs::write(&p, text).unwrap();
+    }
+    let want = std::fs::read_to_string(&p).unwrap_or_default();
+    assert!(
+        want == text,
+        "Generated output does not match file: {} (KUBEHA_BLESS=1 rewrites it)",
+        p.display()
+    );
+}
+
+#[test]
+fn every_variant_matches_golden_and_validates() {
+    for c in cases() {
+        let ks = render_case(&c);
+        golden(c.name, &ks);
+        ksvalidate(c.name, c.el, &ks);
+        // Never a plain password, only inst.* boot options, and the pieces every variant needs.
+        assert!(!ks.contains("--plaintext"), "{}", c.name);
+        for want in [
+            "selinux --permissive",
+            "%post --nochroot",
+            "systemctl enable kubeha-firstboot.service",
+            "ignoredisk --only-use=",
+            "/var/lib/kubeha/bundle",
+        ] {
+            assert!(ks.contains(want), "{}: missing {want}", c.name);
+        }
+        assert!(
+            !ks.lines()
+                .any(|l| l.contains("swap") && !l.starts_with('#'))
+                && !ks.contains("autopart"),
+            "{}: swap",
+            c.name
+        );
+        let repo = match &c.source {
+            Source::Media => {
+                "repo --name=kubeha --baseurl=file:///run/install/repo/kubeha/rpms\n".to_string()
+            }
+            Source::Http(u) => format!("repo --name=kubeha --baseurl={u}/rpms\n"),
+        };
+        assert!(ks.contains(&repo), "{}: {repo}", c.name);
+        if c.el == 9 && !c.bare {
+            assert!(
+                ks.contains("timesource --ntp-server=ntp1.example.net\n"),
+                "{}",
+                c.name
+            );
+            assert!(!ks.contains("--ntpservers"), "{}", c.name);
+        } else if !c.bare {
+            assert!(
+                ks.contains("--ntpservers=ntp1.example.net,10.0.0.1"),
+                "{}",
+                c.name
+            );
+        }
+        if c.bare {
+            assert!(ks.contains("rootpw --lock\n"), "{}", c.name);
+        } else {
+            assert!(ks.contains("rootpw --iscrypted"), "{}", c.name);
+            assert_eq!(
+                ks.contains("sshkey --username=root"),
+                c.el >= 8,
+                "{}",
+                c.name
+            );
+            assert!(ks.contains("ssh-ed25519 AAAA"), "{}", c.name);
+        }
+        match c.node {
+            Some("k8s-master01") => {
+                assert!(ks.contains("network --device=52:54:00:aa:00:01 --bootproto=static --ip=192.168.20.20 --netmask=255.255.255.0 --gateway=192.168.20.1 --nameserver=192.168.20.1,192.168.20.2 --hostname=k8s-master01"), "{}", c.name);
+                assert!(ks.contains("ignoredisk --only-use=vda\n"), "{}", c.name);
+                assert!(
+                    ks.contains("clearpart --all --initlabel --drives=vda\n"),
+                    "{}",
+                    c.name
+                );
+            }
+            Some(_) => assert!(ks.contains("%include /tmp/kubeha-storage.ks"), "{}", c.name),
+            None => {
+                assert!(ks.contains("%include /tmp/kubeha-network.ks"), "{}", c.name);
+                assert!(ks.contains("%include /tmp/kubeha-storage.ks"), "{}", c.name);
+            }
+        }
+    }
+}
+
+/// A fake /sys: block devices (name, removable, size) and NICs (name, MAC).
+fn fake_sys(root: &Path, disks: &[(&str, u8, u64)], nics: &[(&str, &str)]) {
+    for (d, removable, size) in disks {
+        let p = root.join("block").join(d);
+        std::fs::create_dir_all(&p).unwrap();
+        std::fs::write(p.join("removable"), format!("{removable}\n")).unwrap();
+        std::fs::write(p.join("size"), format!("{size}\n")).unwrap();
+        std::fs::write(p.join("ro"), "0\n").unwrap();
+    }
+    for (n, mac) in nics {
+        let p = root.join("class/net").join(n);
+        std::fs::create_dir_all(&p).unwrap();
+        std::fs::write(p.join("address"), format!("{mac}\n")).unwrap();
+    }
+}
+
+struct PreRun {
+    ok: bool,
+    stderr: String,
+    storage: String,
+    network: String,
+    args: String,
+}
+
+fn run_pre(ks: &str, cmdline: &str, disks: &[(&str, u8, u64)], nics: &[(&str, &str)]) -> PreRun {
+    let dir = tempfile::tempdir().unwrap();
+    let sys = dir.path().join("sys");
+    fake_sys(&sys, disks, nics);
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    std::fs::write(dir.path().join("cmdline"), format!("{cmdline}\n")).unwrap();
+    let script = dir.path().join("pre.sh");
+    std::fs::write(&script, section(ks, "%pre ")).unwrap();
+    let out = Command::new("bash")
+        .arg(&script)
+        .env("KUBEHA_CMDLINE", dir.path().join("cmdline"))
+        .env("KUBEHA_SYS", &sys)
+        .env("KUBEHA_OUT", &out_dir)
+        .output()
+        .unwrap();
+    let read = |f: &str| std::fs::read_to_string(out_dir.join(f)).unwrap_or_default();
+    PreRun {
+        ok: out.status.success(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        storage: read("kubeha-storage.ks"),
+        network: read("kubeha-network.ks"),
+        args: read("kubeha-args"),
+    }
+}
+
+#[test]
+fn pre_chooses_one_disk_and_the_node_and_its_includes_validate() {
+    for c in cases().into_iter().filter(|c| c.node.is_none()) {
+        let ks = render_case(&c);
+        let disks = [
+            ("loop0", 0, 100),
+            ("sr0", 1, 100),
+            ("sda", 1, 1000),
+            ("nvme0n1", 0, 0),
+            ("vdb", 0, 5000),
+            ("vdc", 0, 9000),
+        ];
+        // Named node with a disk in cluster.toml: that disk, static network, identity kept.
+        let r = run_pre(
+            &ks,
+            "inst.ks=x kubeha.name=k8s-master01 kubeha.report=http://10.0.0.9/r",
+            &disks,
+            &[("eth0", "52:54:00:00:00:09")],
+        );
+        if c.bare {
+            // The bare cluster knows no disk for master01: the first non-removable, non-empty disk.
+            assert!(r.ok, "{}: {}", c.name, r.stderr);
+            assert!(
+                r.storage.starts_with("ignoredisk --only-use=vdb\n"),
+                "{}: {}",
+                c.name,
+                r.storage
+            );
+            assert!(
+                r.network
+                    .contains("--ip=192.168.20.20 --netmask=255.255.255.0 --hostname=k8s-master01"),
+                "{}: {}",
+                c.name,
+                r.network
+            );
+            assert!(
+                r.network.contains("--device=link"),
+                "{}: {}",
+                c.name,
+                r.network
+            );
+            continue;
+        }
+        assert!(r.ok, "{}: {}", c.name, r.stderr);
+        assert!(
+            r.storage.starts_with("ignoredisk --only-use=vda\n"),
+            "{}: {}",
+            c.name,
+            r.storage
+        );
+        assert_eq!(
+            r.storage.matches("vda").count(),
+            4,
+            "{}: every disk reference is vda: {}",
+            c.name,
+            r.storage
+        );
+        assert!(
+            r.network
+                .contains("--device=52:54:00:aa:00:01 --bootproto=static --ip=192.168.20.20"),
+            "{}: {}",
+            c.name,
+            r.network
+        );
+        assert_eq!(
+            r.args.trim(),
+            "kubeha.role=master kubeha.name=k8s-master01 kubeha.report=http://10.0.0.9/r",
+            "{}",
+            c.name
+        );
+        let full = ks
+            .replace("%include /tmp/kubeha-network.ks\n", &r.network)
+            .replace("%include /tmp/kubeha-storage.ks\n", &r.storage);
+        ksvalidate(&format!("{}-included", c.name), c.el, &full);
+
+        // No name: found by MAC (upper case in sysfs), disk = first non-removable non-empty one.
+        let r = run_pre(
+            &ks,
+            "inst.ks=x",
+            &disks,
+            &[("lo", "00:00:00:00:00:00"), ("ens3", "52:54:00:BB:00:01")],
+        );
+        assert!(r.ok, "{}: {}", c.name, r.stderr);
+        assert_eq!(
+            r.args.trim(),
+            "kubeha.role=worker kubeha.name=k8s-node01",
+            "{}",
+            c.name
+        );
+        assert!(
+            r.storage.starts_with("ignoredisk --only-use=vdb\n"),
+            "{}: {}",
+            c.name,
+            r.storage
+        );
+        assert!(
+            !r.storage.contains("vdc"),
+            "{}: never a second disk",
+            c.name
+        );
+
+        // kubeha.disk= overrides; unknown machine gets DHCP and no identity.
+        let r = run_pre(
+            &ks,
+            "kubeha.disk=/dev/vdc",
+            &disks,
+            &[("eth0", "52:54:00:00:00:77")],
+        );
+        assert!(r.ok, "{}: {}", c.name, r.stderr);
+        assert!(
+            r.storage.starts_with("ignoredisk --only-use=vdc\n"),
+            "{}: {}",
+            c.name,
+            r.storage
+        );
+        assert_eq!(
+            r.network.trim(),
+            "network --device=link --bootproto=dhcp --activate --onboot=on",
+            "{}",
+            c.name
+        );
+        assert_eq!(r.args.trim(), "", "{}", c.name);
+        let full = ks
+            .replace("%include /tmp/kubeha-network.ks\n", &r.network)
+            .replace("%include /tmp/kubeha-storage.ks\n", &r.storage);
+        ksvalidate(&format!("{}-dhcp", c.name), c.el, &full);
+
+        // Wipe guard: no fixed disk at all -> the install stops before anything is written.
+        let r = run_pre(&ks, "inst.ks=x", &[("sda", 1, 1000), ("loop0", 0, 10)], &[]);
+        assert!(!r.ok, "{}: must refuse without a disk", c.name);
+        assert!(
+            r.stderr.contains("no install disk"),
+            "{}: {}",
+            c.name,
+            r.stderr
+        );
+        assert!(r.storage.is_empty(), "{}", c.name);
+
+        // A name that is not in the cluster is refused.
+        let r = run_pre(&ks, "kubeha.name=intruder", &disks, &[]);
+        assert!(
+            !r.ok && r.stderr.contains("intruder"),
+            "{}: {}",
+            c.name,
+            r.stderr
+        );
+    }
+}
+
+#[test]
+fn bad_input_is_named() {
+    let mut c = cluster();
+    c.install.root_password_hash = Some("hunter2".into());
+    let e = render(&c, &Options::new(9, Source::Media))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("install.root-password-hash"), "{e}");
+    let e = render(&cluster(), &Options::new(6, Source::Media))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("--el"), "{e}");
+    let e = render(&cluster(), &Options::new(9, Source::Http("ftp://x".into())))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("--bundle-url"), "{e}");
+    let mut o = Options::new(9, Source::Media);
+    o.node = Some("nope".into());
+    assert!(render(&cluster(), &o)
+        .unwrap_err()
+        .to_string()
+        .contains("nope"));
+    let mut c = cluster();
+    c.install.root_ssh_keys = vec!["ssh-rsa AAA\"; rm -rf /".into()];
+    assert!(render(&c, &Options::new(8, Source::Media))
+        .unwrap_err()
+        .to_string()
+        .contains("root-ssh-keys[0]"));
+}

@@ -1,0 +1,337 @@
+//! `kubeha bundle build`: a profile in, a verified offline bundle out (layout in `kubeha_model::bundle`).
+//!
+//! Idempotent: blobs already in the layout are not downloaded again (a rerun with the same profile only asks the
+//! registries for manifests), extra files already present with their pinned sha256 are kept, images the profile no
+//! longer names are removed along with the blobs only they used. `bundle.toml` is written last, atomically: a bundle
+//! whose build failed halfway has no new manifest, and `kubeha bundle verify` says so.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use kubeha_model::bundle::{BundleManifest, ExtraFile, ImageEntry, Profile, RpmEntry, FORMAT};
+
+use crate::bundle::{file_entries, files_dir, images_dir, profile_images, rpms_dir};
+use crate::digest::{hash_file, Hasher};
+use crate::error::{format_err, io, Error, Result};
+use crate::oci::{Layout, Platform};
+use crate::progress::{human, Progress};
+use crate::registry::{Client, ClientConfig, Credentials};
+
+/// How to build.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// Extra trusted CA certificates (PEM) for registries and file URLs.
+    pub ca_pem: Vec<Vec<u8>>,
+    /// Parallel blob downloads.
+    pub parallel: usize,
+    /// Attempts per request.
+    pub attempts: u32,
+    /// First retry delay.
+    pub backoff: Duration,
+    /// Progress bars (a terminal) or log lines.
+    pub tty: bool,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        let c = ClientConfig::default();
+        BuildOptions {
+            ca_pem: Vec::new(),
+            parallel: c.parallel,
+            attempts: c.attempts,
+            backoff: c.backoff,
+            tty: false,
+        }
+    }
+}
+
+/// What a build did (`kubeha bundle build --json`).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct BuildSummary {
+    /// The bundle directory.
+    pub dir: String,
+    /// The profile's name.
+    pub profile: String,
+    /// Images in the bundle.
+    pub images: usize,
+    /// Blobs downloaded by this run.
+    pub blobs_fetched: usize,
+    /// Bytes downloaded by this run (image blobs).
+    pub bytes_fetched: u64,
+    /// Blobs that were already there.
+    pub blobs_reused: usize,
+    /// Images removed because the profile no longer names them.
+    pub images_removed: Vec<String>,
+    /// Bytes of blobs no image uses any more, deleted.
+    pub bytes_freed: u64,
+    /// RPMs in the bundle.
+    pub rpms: usize,
+    /// Extra files in the bundle.
+    pub files: usize,
+    /// Bytes of image blobs in the bundle (each shared blob once).
+    pub image_bytes: u64,
+    /// Bytes of the whole bundle.
+    pub bundle_bytes: u64,
+    /// Wall time.
+    pub seconds: f64,
+}
+
+/// Builds (or updates) the bundle in `dir` from `profile`.
+pub fn build(profile: &Profile, dir: &Path, opts: &BuildOptions) -> Result<BuildSummary> {
+    let t0 = Instant::now();
+    // Everything that can be checked without the network is checked before the first write.
+    profile.check(&format!("profile {}", profile.name))?;
+    let credentials = Credentials::from_profile(&profile.credentials)?;
+    let images = profile_images(profile)?;
+    let platform = Platform::linux_for_rpm_arch(&profile.arch);
+    let client = Client::new(ClientConfig {
+        platform: platform.clone(),
+        mirrors: profile.registry_mirrors.clone(),
+        credentials,
+        ca_pem: opts.ca_pem.clone(),
+        attempts: opts.attempts.max(1),
+        backoff: opts.backoff,
+        parallel: opts.parallel.max(1),
+        ..ClientConfig::default()
+    })?;
+    let progress = Progress::new(opts.tty);
+
+    fs::create_dir_all(dir).map_err(io("creating", dir))?;
+    let layout = Layout::init(&images_dir(dir))?.with_platform(platform.clone());
+    progress.println(&format!(
+        "Pulling {} images for profile {} into {}",
+        images.len(),
+        profile.name,
+        layout.root().display()
+    ));
+    let (pulled, stats) = client.pull(&layout, &images, &progress)?;
+    let keep: BTreeSet<String> = pulled.iter().map(|p| p.reference.clone()).collect();
+    let removed = layout.retain_images(&keep)?;
+    let freed = layout.gc()?;
+
+    let files = fetch_files(&profile.files, &files_dir(dir), &opts.ca_pem, &progress)?;
+
+    let rpm_dir = rpms_dir(dir);
+    let rpms: Vec<RpmEntry> = if profile.packages.is_empty() {
+        if rpm_dir.exists() {
+            fs::remove_dir_all(&rpm_dir).map_err(io("removing", &rpm_dir))?;
+        }
+        Vec::new()
+    } else {
+        progress.println(&format!(
+            "Resolving {} RPM packages",
+            profile.packages.len()
+        ));
+        crate::rpm::build_repo(profile, &rpm_dir, &|m: &str| progress.println(m))
+            .map_err(|e| format_err("rpms", format!("{e:#}")))?
+    };
+    progress.finish();
+
+    let mut image_entries = Vec::new();
+    let mut image_bytes = 0;
+    let mut counted = BTreeSet::new();
+    for p in &pulled {
+        let img = layout.image(&p.reference)?;
+        for b in img.blobs() {
+            if counted.insert(b.digest.clone()) {
+                image_bytes += b.size;
+            }
+        }
+        image_entries.push(ImageEntry {
+            reference: p.reference.clone(),
+            digest: p.stored.digest.to_string(),
+            media_type: p.stored.media_type.clone(),
+            platform: platform.to_string(),
+            index_digest: p.source_digest.as_ref().map(|d| d.to_string()),
+            size: p.size,
+        });
+    }
+    let file_list = file_entries(dir)?;
+    let manifest = BundleManifest {
+        format: FORMAT,
+        created: now_rfc3339(),
+        profile: profile.clone(),
+        images: image_entries,
+        rpms: rpms.clone(),
+        files: file_list,
+    };
+    let bundle_bytes = manifest.files.iter().map(|f| f.size).sum();
+    manifest.save(dir)?;
+    Ok(BuildSummary {
+        dir: dir.display().to_string(),
+        profile: profile.name.clone(),
+        images: pulled.len(),
+        blobs_fetched: stats.blobs_fetched,
+        bytes_fetched: stats.bytes_fetched,
+        blobs_reused: stats.blobs_reused,
+        images_removed: removed,
+        bytes_freed: freed,
+        rpms: rpms.len(),
+        files,
+        image_bytes,
+        bundle_bytes,
+        seconds: t0.elapsed().as_secs_f64(),
+    })
+}
+
+impl std::fmt::Display for BuildSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "Bundle {} (profile {}): {} images ({}), {} RPMs, {} files; {} in all",
+            self.dir,
+            self.profile,
+            self.images,
+            human(self.image_bytes),
+            self.rpms,
+            self.files,
+            human(self.bundle_bytes)
+        )?;
+        write!(
+            f,
+            "This run: downloaded {} blobs ({}), reused {}",
+            self.blobs_fetched,
+            human(self.bytes_fetched),
+            self.blobs_reused
+        )?;
+        if !self.images_removed.is_empty() {
+            write!(
+                f,
+                ", removed {} images no longer in the profile ({} freed)",
+                self.images_removed.len(),
+                human(self.bytes_freed)
+            )?;
+        }
+        write!(f, "; {:.1} s", self.seconds)
+    }
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("formats")
+}
+
+/// Downloads the profile's extra files into `dir` (kept when already there with the pinned sha256) and removes
+/// files no longer listed. Returns how many there are.
+fn fetch_files(
+    files: &[ExtraFile],
+    dir: &Path,
+    ca_pem: &[Vec<u8>],
+    progress: &Progress,
+) -> Result<usize> {
+    if files.is_empty() {
+        if dir.exists() {
+            fs::remove_dir_all(dir).map_err(io("removing", dir))?;
+        }
+        return Ok(0);
+    }
+    fs::create_dir_all(dir).map_err(io("creating", dir))?;
+    let mut b = reqwest::blocking::Client::builder()
+        .connect_timeout(Duration::from_secs(30))
+        .timeout(Duration::from_secs(120))
+        .user_agent(concat!("kubeha/", env!("CARGO_PKG_VERSION")));
+    for pem in ca_pem {
+        b = b.add_root_certificate(
+            reqwest::Certificate::from_pem(pem)
+                .map_err(|e| format_err("CA certificate", e.to_string()))?,
+        );
+    }
+    let http = b
+        .build()
+        .map_err(|e| format_err("HTTP client", e.to_string()))?;
+    let wanted: BTreeSet<&str> = files.iter().map(|f| f.name.as_str()).collect();
+    for e in fs::read_dir(dir).map_err(io("reading", dir))? {
+        let e = e.map_err(io("reading", dir))?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !wanted.contains(name.as_str()) {
+            fs::remove_file(e.path()).map_err(io("removing", &e.path()))?;
+        }
+    }
+    progress.phase("files", files.len() as u64);
+    for f in files {
+        let target = dir.join(&f.name);
+        if target.exists() && hash_file(&target)?.digest().hex() == f.sha256 {
+            progress.item_done(&f.name);
+            continue;
+        }
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".kubeha-")
+            .tempfile_in(dir)
+            .map_err(io("creating a temporary file in", dir))?;
+        let mut h = Hasher::new();
+        if let Some(path) = f.url.strip_prefix("file://") {
+            let mut src = fs::File::open(path).map_err(io("opening", Path::new(path)))?;
+            copy_hashing(&mut src, tmp.as_file_mut(), &mut h, &f.url)?;
+        } else {
+            let mut attempt = 1;
+            loop {
+                h = Hasher::new();
+                tmp.as_file_mut()
+                    .set_len(0)
+                    .map_err(io("truncating", tmp.path()))?;
+                let mut out = tmp.reopen().map_err(io("opening", tmp.path()))?;
+                let r = http.get(&f.url).send().and_then(|r| r.error_for_status());
+                let res = match r {
+                    Ok(mut r) => copy_hashing(&mut r, &mut out, &mut h, &f.url),
+                    Err(e) => Err(Error::Http {
+                        url: f.url.clone(),
+                        message: e.to_string(),
+                    }),
+                };
+                match res {
+                    Ok(()) => break,
+                    Err(e) if attempt < 3 => {
+                        log::warn!("{}: {e}; retrying", f.url);
+                        std::thread::sleep(Duration::from_secs(attempt));
+                        attempt += 1;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        if h.digest().hex() != f.sha256 {
+            return Err(Error::DigestMismatch {
+                what: format!("file {} from {}", f.name, f.url),
+                expected: f.sha256.clone(),
+                actual: h.digest().hex().to_string(),
+            });
+        }
+        tmp.as_file()
+            .sync_all()
+            .map_err(io("syncing", tmp.path()))?;
+        tmp.persist(&target).map_err(|e| Error::Io {
+            action: "writing",
+            path: target.clone(),
+            source: e.error,
+        })?;
+        let _ = fs::set_permissions(&target, std::os::unix::fs::PermissionsExt::from_mode(0o644));
+        progress.item_done(&f.name);
+    }
+    Ok(files.len())
+}
+
+fn copy_hashing(r: &mut dyn Read, w: &mut dyn Write, h: &mut Hasher, what: &str) -> Result<()> {
+    let mut buf = vec![0u8; 256 << 10];
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(Error::Http {
+                    url: what.to_string(),
+                    message: format!("reading: {e}"),
+                })
+            }
+        };
+        h.update(&buf[..n]);
+        w.write_all(&buf[..n]).map_err(|e| Error::Http {
+            url: what.to_string(),
+            message: format!("writing: {e}"),
+        })?;
+    }
+}

@@ -1,0 +1,272 @@
+//! The offline bundle directory (see `kubeha_model::bundle`): built-in profiles, the image list a profile implies,
+//! the file list of `bundle.toml`, and [`verify`].
+//!
+//! To add a built-in profile, drop a TOML file into `mirror/profiles/` and list it in [`BUILTIN_PROFILES`].
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use kubeha_model::bundle::{
+    BundleManifest, FileEntry, Profile, FILES_DIR, IMAGES_DIR, MANIFEST, RPMS_DIR,
+};
+
+use crate::digest::sha256_file;
+use crate::error::{format_err, io, Error, Result};
+use crate::oci::{self, Layout};
+
+/// The built-in profiles: (name, TOML text). The first is the default.
+pub const BUILTIN_PROFILES: &[(&str, &str)] = &[
+    (
+        "el9-containerd-calico",
+        include_str!("../profiles/el9-containerd-calico.toml"),
+    ),
+    (
+        "seed-v1.11.1",
+        include_str!("../profiles/seed-v1.11.1.toml"),
+    ),
+];
+
+/// The default profile's name.
+pub const DEFAULT_PROFILE: &str = "el9-containerd-calico";
+
+/// Loads a profile: a built-in name, else a TOML file path.
+pub fn load_profile(name_or_path: &str) -> Result<Profile> {
+    if let Some((name, text)) = BUILTIN_PROFILES.iter().find(|(n, _)| *n == name_or_path) {
+        return Ok(Profile::parse(text, &format!("built-in profile {name}"))?);
+    }
+    let p = Path::new(name_or_path);
+    let text = fs::read_to_string(p).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound
+            && !name_or_path.contains('/')
+            && !name_or_path.ends_with(".toml")
+        {
+            format_err(
+                format!("profile {name_or_path}"),
+                format!(
+                    "neither a built-in profile ({}) nor a file",
+                    BUILTIN_PROFILES
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        } else {
+            Error::Io {
+                action: "reading",
+                path: p.to_path_buf(),
+                source: e,
+            }
+        }
+    })?;
+    Ok(Profile::parse(&text, &p.display().to_string())?)
+}
+
+/// Every image a profile puts into the bundle: kubeadm's list for its release, then its extra images, normalized
+/// (`nginx:latest` → `docker.io/library/nginx:latest`) and without duplicates, in that order.
+pub fn profile_images(profile: &Profile) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut seen = BTreeSet::new();
+    let kubeadm = kubeha_model::kube::kubeadm_images(
+        &profile.kubernetes_version,
+        profile.image_repository.as_deref(),
+    );
+    for (i, r) in kubeadm
+        .iter()
+        .map(|r| (None, r))
+        .chain(profile.images.iter().enumerate().map(|(i, r)| (Some(i), r)))
+    {
+        let n = crate::reference::normalize(r).map_err(|e| match i {
+            Some(i) => format_err(format!("images[{i}]"), e.to_string()),
+            None => e,
+        })?;
+        if seen.insert(n.clone()) {
+            out.push(n);
+        }
+    }
+    Ok(out)
+}
+
+/// Lists every file of a bundle except `bundle.toml`, as sorted `/`-separated relative paths.
+pub fn list_files(dir: &Path) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out)?;
+    out.retain(|p| p != MANIFEST);
+    out.sort();
+    Ok(out)
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
+    for e in fs::read_dir(dir).map_err(io("reading", dir))? {
+        let e = e.map_err(io("reading", dir))?;
+        let p = e.path();
+        let ft = e.file_type().map_err(io("reading", &p))?;
+        if ft.is_dir() {
+            walk(root, &p, out)?;
+        } else {
+            let rel = p.strip_prefix(root).expect("under root");
+            let s = rel
+                .to_str()
+                .ok_or_else(|| format_err(p.display().to_string(), "file name is not UTF-8"))?;
+            out.push(s.to_string());
+        }
+    }
+    Ok(())
+}
+
+/// The [`FileEntry`] of every file of a bundle. Image blobs are named by their sha256 and were verified when they
+/// were stored, so only their size is read; every other file is hashed. `known` entries of an earlier manifest are
+/// reused for files of unchanged size under `rpms/` (RPMs are verified by the RPM step when downloaded).
+pub fn file_entries(dir: &Path) -> Result<Vec<FileEntry>> {
+    let blob_prefix = format!("{IMAGES_DIR}/{}/", oci::BLOBS_DIR);
+    let mut out = Vec::new();
+    for rel in list_files(dir)? {
+        let p = dir.join(&rel);
+        if let Some(hex) = rel.strip_prefix(&blob_prefix) {
+            let size = fs::metadata(&p).map_err(io("reading", &p))?.len();
+            out.push(FileEntry {
+                path: rel.clone(),
+                sha256: hex.to_string(),
+                size,
+            });
+        } else {
+            let (sha256, size) = sha256_file(&p)?;
+            out.push(FileEntry {
+                path: rel,
+                sha256,
+                size,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// What [`verify`] checked.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct VerifySummary {
+    /// Files checked.
+    pub files: usize,
+    /// Bytes hashed.
+    pub bytes: u64,
+    /// Images whose manifest, config and layers were found in the layout.
+    pub images: usize,
+}
+
+/// Checks a bundle against its `bundle.toml`: every listed file exists with its size and sha256, no unlisted file
+/// is present, image blobs are named by their own digest, and every image named in the manifest is in the layout
+/// with the recorded digest. Fails on the first bad file, naming it.
+pub fn verify(dir: &Path) -> Result<VerifySummary> {
+    let m = BundleManifest::load(dir)?;
+    let mut sum = VerifySummary::default();
+    let listed: BTreeSet<&str> = m.files.iter().map(|f| f.path.as_str()).collect();
+    let present = list_files(dir)?;
+    let blob_prefix = format!("{IMAGES_DIR}/{}/", oci::BLOBS_DIR);
+    let mut files: Vec<&FileEntry> = m.files.iter().collect();
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    for f in files {
+        let p = dir.join(&f.path);
+        let bad = |message: String| format_err(p.display().to_string(), message);
+        let meta = fs::metadata(&p)
+            .map_err(|e| bad(format!("listed in {MANIFEST} but cannot be read: {e}")))?;
+        if meta.len() != f.size {
+            return Err(bad(format!(
+                "{} bytes, {MANIFEST} says {}",
+                meta.len(),
+                f.size
+            )));
+        }
+        let (sha, _) = sha256_file(&p)?;
+        if sha != f.sha256 {
+            return Err(bad(format!("sha256 {sha}, {MANIFEST} says {}", f.sha256)));
+        }
+        if let Some(hex) = f.path.strip_prefix(&blob_prefix) {
+            if hex != sha {
+                return Err(bad(format!(
+                    "a blob whose content hashes to {sha}, not its name"
+                )));
+            }
+        }
+        sum.files += 1;
+        sum.bytes += f.size;
+    }
+    if let Some(extra) = present.iter().find(|p| !listed.contains(p.as_str())) {
+        return Err(format_err(
+            dir.join(extra).display().to_string(),
+            format!("not listed in {MANIFEST}"),
+        ));
+    }
+    if !m.images.is_empty() {
+        let layout = Layout::open(&dir.join(IMAGES_DIR))?;
+        for img in &m.images {
+            let e = layout.entry(&img.reference)?;
+            if e.digest.as_str() != img.digest {
+                return Err(format_err(
+                    dir.join(IMAGES_DIR)
+                        .join(oci::INDEX_FILE)
+                        .display()
+                        .to_string(),
+                    format!(
+                        "{} points at {}, {MANIFEST} says {}",
+                        img.reference, e.digest, img.digest
+                    ),
+                ));
+            }
+            // Digests were checked file by file above; this checks the structure (every blob present, diff_ids).
+            let i = layout.image(&img.reference)?;
+            for b in i.blobs() {
+                if !layout.has_blob(&b.digest, b.size) {
+                    return Err(format_err(
+                        layout.blob_path(&b.digest).display().to_string(),
+                        format!("blob of {} is missing or has the wrong size", img.reference),
+                    ));
+                }
+            }
+            sum.images += 1;
+        }
+    }
+    Ok(sum)
+}
+
+/// `DIR/images`.
+pub fn images_dir(dir: &Path) -> PathBuf {
+    dir.join(IMAGES_DIR)
+}
+
+/// `DIR/rpms`.
+pub fn rpms_dir(dir: &Path) -> PathBuf {
+    dir.join(RPMS_DIR)
+}
+
+/// `DIR/files`.
+pub fn files_dir(dir: &Path) -> PathBuf {
+    dir.join(FILES_DIR)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_profiles_parse() {
+        for (name, _) in BUILTIN_PROFILES {
+            let p = load_profile(name).unwrap();
+            assert_eq!(&p.name, name);
+            let imgs = profile_images(&p).unwrap();
+            assert!(imgs.len() >= 7, "{name}: {imgs:?}");
+        }
+        let seed = load_profile("seed-v1.11.1").unwrap();
+        let imgs = profile_images(&seed).unwrap();
+        assert_eq!(imgs[0], "k8s.gcr.io/kube-apiserver-amd64:v1.11.1");
+        assert_eq!(imgs[4], "k8s.gcr.io/pause:3.1");
+        assert!(imgs.contains(&"docker.io/library/nginx:latest".to_string()));
+        assert!(imgs.contains(&"quay.io/calico/node:v3.1.3".to_string()));
+        assert_eq!(seed.packages.len(), 7);
+        assert_eq!(
+            load_profile(DEFAULT_PROFILE).unwrap().kubernetes_version,
+            kubeha_model::kube::NEWEST_CHECKED_RELEASE
+        );
+        let err = load_profile("no-such-profile").unwrap_err();
+        assert!(err.to_string().contains("seed-v1.11.1"), "{err}");
+    }
+}

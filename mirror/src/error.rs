@@ -1,0 +1,88 @@
+//! The crate's error type.
+
+use std::path::PathBuf;
+
+/// Errors of kubeha-mirror. Each names the file, blob, image or URL it is about.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading or writing a file failed.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was being done ("reading", "writing").
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// Content does not hash to the digest it is addressed by.
+    #[error("{what}: its sha256 is {actual}, expected {expected}")]
+    DigestMismatch {
+        /// The blob, file or URL that was checked.
+        what: String,
+        /// The digest it should have.
+        expected: String,
+        /// The digest it has.
+        actual: String,
+    },
+    /// Content does not have the size its descriptor gives.
+    #[error("{what}: {actual} bytes, expected {expected}")]
+    SizeMismatch {
+        /// The blob, file or URL that was checked.
+        what: String,
+        /// The size it should have.
+        expected: u64,
+        /// The size it has.
+        actual: u64,
+    },
+    /// A file or document that is not in the format it should be.
+    #[error("{what}: {message}")]
+    Format {
+        /// The file, blob or document.
+        what: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// An image reference that is not in the layout.
+    #[error("image {reference} is not in {layout}")]
+    NoSuchImage {
+        /// The reference asked for.
+        reference: String,
+        /// The layout directory.
+        layout: PathBuf,
+    },
+    /// A registry or HTTP server refused or failed a request.
+    #[error("{url}: {message}")]
+    Http {
+        /// The URL.
+        url: String,
+        /// What happened (status and the server's message, or the transport error).
+        message: String,
+    },
+    /// The shared schema rejected something.
+    #[error(transparent)]
+    Model(#[from] kubeha_model::Error),
+}
+
+/// Result of this crate.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Maps an `io::Error` to [`Error::Io`] for `path`.
+pub(crate) fn io<'a>(
+    action: &'static str,
+    path: &'a std::path::Path,
+) -> impl FnOnce(std::io::Error) -> Error + 'a {
+    move |source| Error::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Shorthand for [`Error::Format`].
+pub(crate) fn format_err(what: impl Into<String>, message: impl Into<String>) -> Error {
+    Error::Format {
+        what: what.into(),
+        message: message.into(),
+    }
+}

@@ -1,0 +1,207 @@
+//! Getting repository files from `http(s)://` or `file://` base URLs, with retries and checksum verification.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+use super::metadata::{Checksum, Hasher};
+
+/// Attempts per HTTP request; transport errors and 5xx answers are retried with a growing pause.
+const ATTEMPTS: u32 = 4;
+
+/// Fetches files below repository base URLs.
+pub struct Fetcher {
+    client: reqwest::blocking::Client,
+}
+
+/// Joins a base URL and a metadata-relative href (`repodata/x.xml.gz`, `Packages/k/kubelet.rpm`).
+pub fn join(base: &str, href: &str) -> String {
+    format!(
+        "{}/{}",
+        base.trim_end_matches('/'),
+        href.trim_start_matches('/')
+    )
+}
+
+/// The local path of a `file://` URL (percent-decoded), or `None` for other schemes.
+pub fn file_path(url: &str) -> Result<Option<PathBuf>> {
+    let Some(rest) = url.strip_prefix("file://") else {
+        return Ok(None);
+    };
+    // file:///abs/path and file://localhost/abs/path
+    let rest = rest.strip_prefix("localhost").unwrap_or(rest);
+    if !rest.starts_with('/') {
+        bail!("'{url}' is not an absolute file:// URL (use file:///path)");
+    }
+    let bytes = rest.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && bytes[i + 1].is_ascii_hexdigit()
+            && bytes[i + 2].is_ascii_hexdigit()
+        {
+            let hexval = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;
+            out.push(hexval(bytes[i + 1]) * 16 + hexval(bytes[i + 2]));
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    Ok(Some(PathBuf::from(String::from_utf8(out).with_context(
+        || format!("'{url}' is not UTF-8 after decoding"),
+    )?)))
+}
+
+impl Fetcher {
+    /// A fetcher with rustls, a connect timeout and a generous total timeout per file.
+    pub fn new() -> Result<Fetcher> {
+        let client = reqwest::blocking::Client::builder()
+            .connect_timeout(Duration::from_secs(30))
+            // The blocking client has no read timeout; bound each file instead (a 100 MB RPM at 200 kB/s).
+            .timeout(Duration::from_secs(30 * 60))
+            .user_agent(concat!("kubeha/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .context("creating the HTTP client")?;
+        Ok(Fetcher { client })
+    }
+
+    /// Opens `url` for reading (a file, or a successful HTTP response), retrying transient HTTP failures.
+    fn open(&self, url: &str) -> Result<Box<dyn Read>> {
+        if let Some(p) = file_path(url)? {
+            let f = File::open(&p).with_context(|| format!("opening {}", p.display()))?;
+            return Ok(Box::new(f));
+        }
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            bail!("'{url}': only http://, https:// and file:// URLs are supported");
+        }
+        let mut last = None;
+        for attempt in 1..=ATTEMPTS {
+            if attempt > 1 {
+                std::thread::sleep(Duration::from_millis(500 * 2u64.pow(attempt - 2)));
+            }
+            log::debug!("GET {url} (attempt {attempt})");
+            match self.client.get(url).send() {
+                Ok(r) if r.status().is_success() => return Ok(Box::new(r)),
+                Ok(r) if r.status().is_server_error() => {
+                    last = Some(anyhow::anyhow!("GET {url}: HTTP {}", r.status()))
+                }
+                Ok(r) => bail!("GET {url}: HTTP {}", r.status()),
+                Err(e) => last = Some(anyhow::Error::new(e).context(format!("GET {url}"))),
+            }
+        }
+        Err(last
+            .expect("at least one attempt")
+            .context(format!("giving up after {ATTEMPTS} attempts")))
+    }
+
+    /// Reads a whole (metadata) file into memory.
+    pub fn get(&self, url: &str) -> Result<Vec<u8>> {
+        let mut data = Vec::new();
+        self.open(url)?
+            .read_to_end(&mut data)
+            .with_context(|| format!("reading {url}"))?;
+        Ok(data)
+    }
+
+    /// Downloads `url` to `dest`, verifying `checksum`: the bytes go to a temporary file in the same
+    /// directory that is renamed over `dest` only when the checksum matches. A `dest` that already has the
+    /// right checksum is kept without a download; returns whether a download happened.
+    pub fn download(&self, url: &str, dest: &Path, checksum: &Checksum) -> Result<bool> {
+        if dest.exists() && file_matches(dest, checksum)? {
+            return Ok(false);
+        }
+        let dir = dest
+            .parent()
+            .context("destination has no parent directory")?;
+        let mut last = None;
+        // A body cut short or corrupted in transit is retried like a failed request.
+        for _ in 0..2 {
+            let mut tmp = tempfile::Builder::new()
+                .prefix(".download-")
+                .suffix(".part")
+                .tempfile_in(dir)
+                .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+            let mut hasher = Hasher::new(&checksum.kind)?;
+            let mut src = self.open(url)?;
+            let mut buf = vec![0u8; 256 * 1024];
+            let copied: Result<()> = (|| loop {
+                let n = src
+                    .read(&mut buf)
+                    .with_context(|| format!("reading {url}"))?;
+                if n == 0 {
+                    return Ok(());
+                }
+                hasher.update(&buf[..n]);
+                tmp.write_all(&buf[..n])
+                    .with_context(|| format!("writing {}", tmp.path().display()))?;
+            })();
+            if let Err(e) = copied {
+                last = Some(e);
+                continue;
+            }
+            let got = hasher.finish();
+            if got != checksum.hex {
+                last = Some(anyhow::anyhow!(
+                    "{url}: {} checksum mismatch: the metadata says {}, the download has {got}",
+                    checksum.kind,
+                    checksum.hex
+                ));
+                continue;
+            }
+            tmp.as_file()
+                .sync_all()
+                .with_context(|| format!("syncing {}", tmp.path().display()))?;
+            tmp.persist(dest)
+                .with_context(|| format!("renaming the download to {}", dest.display()))?;
+            return Ok(true);
+        }
+        Err(last.expect("an attempt failed"))
+    }
+}
+
+/// Whether the file at `path` has `checksum`.
+pub fn file_matches(path: &Path, checksum: &Checksum) -> Result<bool> {
+    let mut f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut hasher = Hasher::new(&checksum.kind)?;
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = f
+            .read(&mut buf)
+            .with_context(|| format!("reading {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher.finish() == checksum.hex)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            join("http://h/repo/", "repodata/repomd.xml"),
+            "http://h/repo/repodata/repomd.xml"
+        );
+        assert_eq!(join("file:///r", "/a.rpm"), "file:///r/a.rpm");
+        assert_eq!(
+            file_path("file:///tmp/a%20b/c%5Ed.rpm").unwrap(),
+            Some(PathBuf::from("/tmp/a b/c^d.rpm"))
+        );
+        assert_eq!(
+            file_path("file://localhost/x").unwrap(),
+            Some(PathBuf::from("/x"))
+        );
+        assert_eq!(file_path("http://h/x").unwrap(), None);
+        assert!(file_path("file://relative").is_err());
+    }
+}

@@ -1,0 +1,358 @@
+//! The bundle's yum repository: the dependency closure of a profile's packages, downloaded, verified and
+//! indexed with createrepo_c.
+//!
+//! [`build_repo`] reads each repo's `repodata/repomd.xml`, verifies and parses `primary` (and `filelists`
+//! only when a file requirement is not among the files primary lists), keeps the target arch and `noarch`,
+//! solves the requested packages the way dnf would install them on an empty node ([`solve`]), leaves out
+//! what the base repos (the install ISO's own repo) carry, downloads the rest with checksum verification and
+//! runs `createrepo_c` on the directory.
+//!
+//! Extending: a new metadata field goes into [`metadata::Package`] and `parse_primary`; a new dependency
+//! kind into [`solve`]'s `Provider::build`.
+
+pub mod fetch;
+pub mod metadata;
+pub mod rich;
+pub mod solve;
+pub mod vercmp;
+
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use kubeha_model::bundle::{Profile, RpmEntry, RPMS_DIR};
+
+use fetch::Fetcher;
+use metadata::{MdRecord, Package};
+
+/// A repository's metadata as loaded.
+struct LoadedRepo {
+    name: String,
+    baseurl: String,
+    base: bool,
+    records: Vec<MdRecord>,
+}
+
+/// A package together with the repo it comes from.
+struct Located {
+    repo: usize,
+}
+
+/// Builds the bundle's RPM repository in `out_dir` (the bundle's `rpms/`) and returns one entry per
+/// bundled package (base-repo packages satisfy dependencies but are not bundled).
+///
+/// `profile.packages` are `name`, `name-version` or `name-version-release`; `profile.repos` have
+/// `http(s)://` or `file://` base URLs. A file already in `out_dir` with the right checksum is not
+/// downloaded again; `.rpm` files in `out_dir` that are no longer part of the set are removed. A profile
+/// without packages returns no entries and writes nothing.
+pub fn build_repo(
+    profile: &Profile,
+    out_dir: &Path,
+    progress: &dyn Fn(&str),
+) -> Result<Vec<RpmEntry>> {
+    if profile.packages.is_empty() {
+        progress("rpm: the profile names no packages; no RPM repository");
+        return Ok(Vec::new());
+    }
+    if profile.repos.is_empty() {
+        bail!("the profile has packages but no repos to take them from");
+    }
+    let fetcher = Fetcher::new()?;
+    let arches: HashSet<&str> = [profile.arch.as_str(), "noarch"].into();
+
+    // Metadata.
+    let mut repos = Vec::new();
+    let mut pkgs: Vec<Package> = Vec::new();
+    let mut located: Vec<Located> = Vec::new();
+    let mut by_nevra: HashMap<String, usize> = HashMap::new();
+    for (r, repo) in profile.repos.iter().enumerate() {
+        let baseurl = expand_vars(&repo.baseurl, profile);
+        progress(&format!("rpm: reading repo {} ({baseurl})", repo.name));
+        let url = fetch::join(&baseurl, "repodata/repomd.xml");
+        let repomd = fetcher
+            .get(&url)
+            .with_context(|| format!("repo {}: fetching repomd.xml", repo.name))?;
+        let records = metadata::parse_repomd(&repomd)
+            .with_context(|| format!("repo {}: parsing {url}", repo.name))?;
+        let primary = records
+            .iter()
+            .find(|m| m.kind == "primary")
+            .with_context(|| format!("repo {}: repomd.xml lists no primary metadata", repo.name))?;
+        let data = fetch_md(&fetcher, &repo.name, &baseurl, primary)?;
+        let what = fetch::join(&baseurl, &primary.href);
+        let parsed = metadata::parse_primary(metadata::decompress(&data, &what)?)
+            .with_context(|| format!("repo {}: parsing {what}", repo.name))?;
+        let total = parsed.len();
+        let mut kept = 0;
+        for p in parsed {
+            if !arches.contains(p.arch.as_str()) {
+                continue;
+            }
+            kept += 1;
+            // The same package in two repos: keep the first, unless a later one is a base repo (then it
+            // is on the node's install media and needs no bundling).
+            match by_nevra.get(&p.nevra()) {
+                Some(&i) => {
+                    if repo.base && !profile.repos[located[i].repo].base {
+                        located[i].repo = r;
+                        pkgs[i] = p;
+                    }
+                }
+                None => {
+                    by_nevra.insert(p.nevra(), pkgs.len());
+                    pkgs.push(p);
+                    located.push(Located { repo: r });
+                }
+            }
+        }
+        log::info!(
+            "repo {}: {total} packages, {kept} for {} or noarch",
+            repo.name,
+            profile.arch
+        );
+        repos.push(LoadedRepo {
+            name: repo.name.clone(),
+            baseurl,
+            base: repo.base,
+            records,
+        });
+    }
+
+    // File requirements that primary does not answer: read filelists for those paths only. Packages
+    // found that way can bring more such requirements, hence the loop (each filelists is fetched once).
+    let mut searched: HashSet<String> = HashSet::new();
+    let mut filelists: HashMap<usize, Vec<u8>> = HashMap::new();
+    loop {
+        let files: HashSet<String> = solve::missing_files(&pkgs, &profile.packages)?
+            .into_iter()
+            .filter(|f| !searched.contains(f))
+            .collect();
+        if files.is_empty() {
+            break;
+        }
+        progress(&format!(
+            "rpm: reading filelists for {} file requirement(s)",
+            files.len()
+        ));
+        for (r, repo) in repos.iter().enumerate() {
+            let Some(rec) = repo.records.iter().find(|m| m.kind == "filelists") else {
+                log::warn!("repo {}: no filelists metadata", repo.name);
+                continue;
+            };
+            let data = match filelists.entry(r) {
+                Entry::Occupied(e) => e.into_mut(),
+                Entry::Vacant(e) => e.insert(fetch_md(&fetcher, &repo.name, &repo.baseurl, rec)?),
+            };
+            let what = fetch::join(&repo.baseurl, &rec.href);
+            let found = metadata::parse_filelists(metadata::decompress(data, &what)?, &files)
+                .with_context(|| format!("repo {}: parsing {what}", repo.name))?;
+            for (i, p) in pkgs.iter_mut().enumerate() {
+                if located[i].repo != r {
+                    continue;
+                }
+                if let Some(fs) = p.checksum.as_ref().and_then(|c| found.get(&c.hex)) {
+                    p.files.extend(fs.iter().cloned());
+                }
+            }
+        }
+        searched.extend(files);
+    }
+
+    // Solve.
+    progress(&format!(
+        "rpm: resolving {} for {} (EL{})",
+        profile.packages.join(", "),
+        profile.arch,
+        profile.el
+    ));
+    let res = solve::resolve(&pkgs, &profile.packages)?;
+    let (from_base, bundled): (Vec<usize>, Vec<usize>) = res
+        .chosen
+        .iter()
+        .partition(|&&i| repos[located[i].repo].base);
+    progress(&format!(
+        "rpm: {} packages to install, {} from the base repo, {} to bundle",
+        res.chosen.len(),
+        from_base.len(),
+        bundled.len()
+    ));
+    for &i in &from_base {
+        log::info!(
+            "{} comes from base repo {}",
+            pkgs[i].nevra(),
+            repos[located[i].repo].name
+        );
+    }
+
+    // Download.
+    std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    let mut entries = Vec::new();
+    let mut keep: HashSet<String> = HashSet::new();
+    for &i in &bundled {
+        let p = &pkgs[i];
+        let repo = &repos[located[i].repo];
+        let file = file_name(p)?;
+        if !keep.insert(file.clone()) {
+            bail!(
+                "two packages would be stored as rpms/{file}; repos {} and another carry different files",
+                repo.name
+            );
+        }
+        let checksum = p
+            .checksum
+            .as_ref()
+            .with_context(|| format!("{} has no checksum in repo {}", p.nevra(), repo.name))?;
+        let url = fetch::join(p.base.as_deref().unwrap_or(&repo.baseurl), &p.href);
+        let dest = out_dir.join(&file);
+        let fetched = fetcher
+            .download(&url, &dest, checksum)
+            .with_context(|| format!("downloading {} from repo {}", p.nevra(), repo.name))?;
+        progress(&format!(
+            "rpm: {} {} ({} bytes)",
+            if fetched { "downloaded" } else { "have" },
+            file,
+            p.size
+        ));
+        entries.push(RpmEntry {
+            nevra: p.nevra(),
+            name: p.name.clone(),
+            path: format!("{RPMS_DIR}/{file}"),
+            requested: res.requested.contains(&i),
+        });
+    }
+    remove_stale(out_dir, &keep)?;
+
+    progress("rpm: writing repodata with createrepo_c");
+    createrepo(out_dir)?;
+    entries.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(entries)
+}
+
+/// Expands the yum variables repo files use in base URLs: `$releasever` (the profile's EL major),
+/// `$basearch` and `$arch` (the profile's arch), also in `${name}` form.
+fn expand_vars(url: &str, profile: &Profile) -> String {
+    let el = profile.el.to_string();
+    let mut out = url.to_string();
+    for (name, value) in [
+        ("releasever", el.as_str()),
+        ("basearch", profile.arch.as_str()),
+        ("arch", profile.arch.as_str()),
+    ] {
+        out = out
+            .replace(&format!("${{{name}}}"), value)
+            .replace(&format!("${name}"), value);
+    }
+    out
+}
+
+/// Fetches a metadata file and verifies it against repomd.xml's checksum.
+fn fetch_md(fetcher: &Fetcher, repo: &str, baseurl: &str, rec: &MdRecord) -> Result<Vec<u8>> {
+    let url = fetch::join(baseurl, &rec.href);
+    let data = fetcher
+        .get(&url)
+        .with_context(|| format!("repo {repo}: fetching {} metadata", rec.kind))?;
+    rec.checksum
+        .verify(&data, &url)
+        .with_context(|| format!("repo {repo}: {} metadata", rec.kind))?;
+    Ok(data)
+}
+
+/// The file name a package is stored under: the last component of its location.
+fn file_name(p: &Package) -> Result<String> {
+    let name = p.href.rsplit('/').next().unwrap_or_default();
+    if name.is_empty() || name.starts_with('.') || !name.ends_with(".rpm") {
+        bail!(
+            "{}: location '{}' is not an .rpm file name",
+            p.nevra(),
+            p.href
+        );
+    }
+    Ok(name.to_string())
+}
+
+/// Removes `.rpm` files (and interrupted downloads) that are not part of the new set.
+fn remove_stale(dir: &Path, keep: &HashSet<String>) -> Result<()> {
+    for e in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let e = e?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        let stale = (name.ends_with(".rpm") && !keep.contains(&name))
+            || (name.starts_with(".download-") && name.ends_with(".part"));
+        if stale && e.file_type()?.is_file() {
+            log::info!("removing {name}, no longer in the package set");
+            std::fs::remove_file(e.path())
+                .with_context(|| format!("removing {}", e.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs a command; the error carries the argv, the exit status and stderr.
+fn run(cmd: &mut Command) -> Result<std::process::Output> {
+    log::debug!("running {cmd:?}");
+    let out = cmd
+        .output()
+        .with_context(|| format!("running {cmd:?} (is it installed?)"))?;
+    if !out.status.success() {
+        bail!(
+            "{cmd:#?} failed with {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(out)
+}
+
+/// Writes `dir/repodata` with createrepo_c: gzip metadata, which every yum and dnf reads (createrepo_c
+/// >= 1.0 defaults to zstd, which EL7's yum cannot read); no sqlite databases (yum builds its own cache).
+fn createrepo(dir: &Path) -> Result<()> {
+    run(Command::new("createrepo_c")
+        .arg("--quiet")
+        .arg("--no-database")
+        .arg("--general-compress-type=gz")
+        .arg(dir))
+    .context("writing the bundle's repodata")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yum_variables_in_baseurl() {
+        let p = Profile::parse(
+            "name = \"t\"\nkubernetes-version = \"1.30.0\"\nel = 8\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(
+            expand_vars(
+                "https://download.docker.com/linux/centos/$releasever/$basearch/stable",
+                &p
+            ),
+            "https://download.docker.com/linux/centos/8/x86_64/stable"
+        );
+        assert_eq!(
+            expand_vars("http://h/${releasever}-$arch/", &p),
+            "http://h/8-x86_64/"
+        );
+    }
+
+    #[test]
+    fn run_error_names_argv_status_and_stderr() {
+        let e = run(Command::new("sh").args(["-c", "echo oops >&2; exit 3"]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("\"sh\"") && e.contains("exit status: 3") && e.contains("oops"),
+            "{e}"
+        );
+        let e = format!(
+            "{:#}",
+            run(&mut Command::new("/nonexistent/createrepo_c")).unwrap_err()
+        );
+        assert!(e.contains("is it installed"), "{e}");
+    }
+}

@@ -1,0 +1,5 @@
+//! kubeha-mirror integration tests, against real daemons and registries on loopback (one binary so the crate
+//! links once).
+
+mod archive;
+mod common;

@@ -1,0 +1,616 @@
+//! `rpm::build_repo` against real repositories: built with rpmbuild + createrepo_c by
+//! `tests/fixtures/rpm/gen.sh` (once per test binary, cached by the script's hash under the cargo target
+//! dir), read over `file://` and over HTTP from `python3 -m http.server` on loopback, and proved by a real
+//! `dnf --installroot` install that uses nothing but the bundle and the base repo.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+
+use kubeha_mirror::rpm::{self, vercmp::rpmvercmp};
+use kubeha_model::bundle::{Profile, RpmEntry};
+use sha2::Digest;
+
+/// The fixture: `DIR/base` (the install ISO's repo) and `DIR/kube`.
+fn fixture() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rpm/gen.sh");
+        let hash = hex::encode(sha2::Sha256::digest(std::fs::read(&script).unwrap()));
+        let root = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let dir = root.join(format!("rpm-fixture-{}", &hash[..16]));
+        if !dir.join("kube/repodata/repomd.xml").exists() {
+            // Build beside it and rename, so concurrent test binaries never see half a fixture.
+            let tmp = tempfile::Builder::new()
+                .prefix("rpm-fixture-build-")
+                .tempdir_in(root)
+                .unwrap();
+            let out = Command::new("bash")
+                .arg(&script)
+                .arg(tmp.path())
+                .output()
+                .expect("running gen.sh");
+            assert!(
+                out.status.success(),
+                "gen.sh failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let built = tmp.keep();
+            if std::fs::rename(&built, &dir).is_err() {
+                // Another process won the race.
+                std::fs::remove_dir_all(&built).ok();
+            }
+        }
+        dir
+    })
+}
+
+fn file_url(p: &Path) -> String {
+    format!("file://{}", p.display())
+}
+
+fn profile(repos: &[(&str, String, bool)], packages: &[&str]) -> Profile {
+    let mut text = String::from(
+        "name = \"test\"\nkubernetes-version = \"1.30.0\"\nel = 9\narch = \"x86_64\"\n",
+    );
+    text.push_str(&format!(
+        "packages = [{}]\n",
+        packages
+            .iter()
+            .map(|p| format!("\"{p}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    for (name, url, base) in repos {
+        text.push_str(&format!(
+            "[[repos]]\nname = \"{name}\"\nbaseurl = \"{url}\"\nbase = {base}\n"
+        ));
+    }
+    Profile::parse(&text, "test profile").unwrap()
+}
+
+const REQUESTED: &[&str] = &["kubeadm-1.30.0-1", "kubelet-1.30.0", "kubectl"];
+
+/// What dnf installs for REQUESTED from the fixture (checked against dnf itself below), minus the base repo.
+const BUNDLED: &[&str] = &[
+    "cri-tools-1.31.0~rc1-1.x86_64",
+    "khconntrack-1.4.7-1.x86_64",
+    "khcontainerd-1.7.0-1.x86_64",
+    "khdata-1.0-1.noarch",
+    "khdata2-1.0-1.noarch",
+    "khrunc-1.1.12-1.x86_64",
+    "kubeadm-1.30.0-1.x86_64",
+    "kubectl-1.30.0-1.x86_64",
+    "kubelet-1.30.0-1.x86_64",
+    "kubernetes-cni-1.4.0-1.x86_64",
+];
+const FROM_BASE: &[&str] = &["kh-iptables-1.8.10-1.x86_64", "khlibseccomp-2.5.2-1.x86_64"];
+
+fn build(p: &Profile, out: &Path) -> anyhow::Result<(Vec<RpmEntry>, Vec<String>)> {
+    let log = Mutex::new(Vec::new());
+    let entries = rpm::build_repo(p, out, &|l: &str| log.lock().unwrap().push(l.to_string()))?;
+    Ok((entries, log.into_inner().unwrap()))
+}
+
+fn nevras(entries: &[RpmEntry]) -> Vec<String> {
+    entries
+        .iter()
+        .map(|e| e.nevra.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+fn check_entries(entries: &[RpmEntry], rpms: &Path) {
+    assert_eq!(nevras(entries), BUNDLED);
+    for e in entries {
+        let want = ["kubeadm", "kubelet", "kubectl"].contains(&e.name.as_str());
+        assert_eq!(e.requested, want, "requested flag of {}", e.nevra);
+        let file = e.path.strip_prefix("rpms/").expect("path under rpms/");
+        assert!(rpms.join(file).is_file(), "{} missing", e.path);
+        assert!(e.nevra.starts_with(&e.name));
+    }
+    let on_disk: BTreeSet<String> = std::fs::read_dir(rpms)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".rpm"))
+        .collect();
+    assert_eq!(on_disk.len(), BUNDLED.len(), "{on_disk:?}");
+    assert!(rpms.join("repodata/repomd.xml").is_file());
+}
+
+/// `dnf install` into an empty root from the given repos only, offline.
+fn dnf_install(root: &Path, repos: &[(&str, &Path)], packages: &[&str]) -> std::process::Output {
+    let mut cmd = Command::new("dnf");
+    cmd.arg("--installroot")
+        .arg(root)
+        .args([
+            "--releasever",
+            "9",
+            "--setopt=reposdir=/dev/null",
+            "--disablerepo=*",
+        ])
+        .arg(format!(
+            "--setopt=cachedir={}",
+            root.join("cache").display()
+        ))
+        .args(["--nogpgcheck", "--setopt=install_weak_deps=False", "-y"]);
+    for (id, path) in repos {
+        cmd.arg(format!("--repofrompath={id},{}", file_url(path)));
+    }
+    cmd.arg("install").args(packages);
+    cmd.output().expect("running dnf")
+}
+
+fn installed(root: &Path) -> Vec<String> {
+    let out = Command::new("rpm")
+        .arg("--root")
+        .arg(root)
+        .args(["-qa", "--qf", "%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}\n"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let set: BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    set.into_iter().collect()
+}
+
+#[test]
+fn bundle_from_file_repos_installs_offline_with_dnf() {
+    let fx = fixture();
+    let tmp = tempfile::tempdir().unwrap();
+    let rpms = tmp.path().join("bundle/rpms");
+    let p = profile(
+        &[
+            ("kube", file_url(&fx.join("kube")), false),
+            ("base", file_url(&fx.join("base")), true),
+        ],
+        REQUESTED,
+    );
+    let (entries, log) = build(&p, &rpms).unwrap();
+    check_entries(&entries, &rpms);
+    // /usr/share/khdata/defaults.conf is only in filelists, and so is the khdata2 file that khdata needs.
+    let rounds = log
+        .iter()
+        .filter(|l| l.contains("reading filelists for 1 file requirement"))
+        .count();
+    assert_eq!(rounds, 2, "{log:?}");
+
+    // PROOF: dnf installs the requested packages from the bundle plus the base repo, offline, and installs
+    // every bundled package (nothing bundled is superfluous).
+    let root = tmp.path().join("root");
+    let out = dnf_install(
+        &root,
+        &[("b", &rpms), ("base", &fx.join("base"))],
+        REQUESTED,
+    );
+    assert!(
+        out.status.success(),
+        "dnf install from the bundle failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut want: Vec<String> = BUNDLED
+        .iter()
+        .chain(FROM_BASE)
+        .map(|s| s.to_string())
+        .collect();
+    want.sort();
+    assert_eq!(installed(&root), want);
+
+    // dnf itself, given the full source repos, installs exactly what we bundled plus the base packages.
+    let root_full = tmp.path().join("root-full");
+    let out = dnf_install(
+        &root_full,
+        &[("kube", &fx.join("kube")), ("base", &fx.join("base"))],
+        REQUESTED,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(installed(&root_full), want);
+
+    // Without the base repo the bundle alone does not install: the base packages are really left out.
+    let root2 = tmp.path().join("root-without-base");
+    let out = dnf_install(&root2, &[("b", &rpms)], REQUESTED);
+    assert!(!out.status.success(), "dnf must fail without the base repo");
+    let err =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(
+        err.contains("libkhseccomp.so.2()(64bit)") || err.contains("kh-iptables"),
+        "dnf should miss the base repo's packages: {err}"
+    );
+
+    // A rerun downloads nothing; a corrupted file is downloaded again; a stale file is removed.
+    let victim = rpms.join("khrunc-1.1.12-1.x86_64.rpm");
+    let mut bytes = std::fs::read(&victim).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&victim, bytes).unwrap();
+    std::fs::write(rpms.join("stale-1-1.x86_64.rpm"), b"old").unwrap();
+    let (entries2, log2) = build(&p, &rpms).unwrap();
+    assert_eq!(entries2, entries);
+    let downloaded: Vec<&String> = log2.iter().filter(|l| l.contains("downloaded")).collect();
+    assert_eq!(downloaded.len(), 1, "{log2:?}");
+    assert!(downloaded[0].contains("khrunc-1.1.12-1.x86_64.rpm"));
+    check_entries(&entries2, &rpms);
+}
+
+/// `python3 -m http.server` on a random loopback port, killed by pid on drop.
+struct HttpServer {
+    child: Child,
+    port: u16,
+}
+
+/// An http.server that answers 500 to the first two requests for each path (then serves the file).
+const FLAKY_SERVER: &str = r#"
+import collections, functools, http.server, sys
+seen = collections.Counter()
+class H(http.server.SimpleHTTPRequestHandler):
+    def do_GET(self):
+        seen[self.path] += 1
+        if seen[self.path] <= 2:
+            self.send_error(500, "flaky")
+            return
+        super().do_GET()
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(H, directory=sys.argv[1]))
+print("Serving HTTP on 127.0.0.1 port %d" % srv.server_address[1], flush=True)
+srv.serve_forever()
+"#;
+
+impl HttpServer {
+    fn start(dir: &Path) -> HttpServer {
+        Self::spawn(
+            Command::new("python3")
+                .args([
+                    "-u",
+                    "-m",
+                    "http.server",
+                    "--bind",
+                    "127.0.0.1",
+                    "0",
+                    "--directory",
+                ])
+                .arg(dir),
+        )
+    }
+
+    fn start_flaky(dir: &Path) -> HttpServer {
+        Self::spawn(
+            Command::new("python3")
+                .args(["-u", "-c", FLAKY_SERVER])
+                .arg(dir),
+        )
+    }
+
+    fn spawn(cmd: &mut Command) -> HttpServer {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting python3 -m http.server");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        // "Serving HTTP on 127.0.0.1 port 41234 (http://127.0.0.1:41234/) ..."
+        let port = line
+            .split_whitespace()
+            .skip_while(|w| *w != "port")
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {line:?}"));
+        HttpServer { child, port }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}/{path}", self.port)
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Copies a repo and recompresses its primary with the `zstd` tool (createrepo_c >= 1.0's default).
+fn zstd_copy(src: &Path, dst: &Path) {
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(src)
+        .arg(dst)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let repomd_path = dst.join("repodata/repomd.xml");
+    let repomd = std::fs::read_to_string(&repomd_path).unwrap();
+    let gz = std::fs::read_dir(dst.join("repodata"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("-primary.xml.gz"))
+        .unwrap();
+    let xml = dst.join("repodata/primary.xml");
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(r#"gzip -dc "$1" > "$2" && zstd -q -f "$2" -o "$2.zst""#)
+        .args(["sh"])
+        .arg(&gz)
+        .arg(&xml)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let zst = std::fs::read(dst.join("repodata/primary.xml.zst")).unwrap();
+    assert_eq!(&zst[..4], &[0x28, 0xb5, 0x2f, 0xfd]);
+    let old_sum = hex::encode(sha2::Sha256::digest(std::fs::read(&gz).unwrap()));
+    let new_sum = hex::encode(sha2::Sha256::digest(&zst));
+    let old_href = format!("repodata/{}", gz.file_name().unwrap().to_string_lossy());
+    assert!(repomd.contains(&old_sum) && repomd.contains(&old_href));
+    // The href carries the checksum too: replace it first.
+    let repomd = repomd
+        .replace(&old_href, "repodata/primary.xml.zst")
+        .replace(&old_sum, &new_sum);
+    std::fs::write(&repomd_path, repomd).unwrap();
+    std::fs::remove_file(&gz).unwrap();
+}
+
+#[test]
+fn bundle_over_http_with_zstd_primary() {
+    let fx = fixture();
+    let tmp = tempfile::tempdir().unwrap();
+    let served = tmp.path().join("srv");
+    std::fs::create_dir(&served).unwrap();
+    zstd_copy(&fx.join("kube"), &served.join("kube-zst"));
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(fx.join("base"))
+        .arg(served.join("base"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let server = HttpServer::start(&served);
+    let rpms = tmp.path().join("rpms");
+    let p = profile(
+        &[
+            ("kube", server.url("kube-zst/"), false),
+            ("base", server.url("base"), true),
+        ],
+        REQUESTED,
+    );
+    let (entries, _) = build(&p, &rpms).unwrap();
+    check_entries(&entries, &rpms);
+
+    // The zstd primary is verified against repomd.xml: a flipped byte is refused, naming the file.
+    let zst = served.join("kube-zst/repodata/primary.xml.zst");
+    let mut bytes = std::fs::read(&zst).unwrap();
+    bytes[10] ^= 0x01;
+    std::fs::write(&zst, bytes).unwrap();
+    let e = format!("{:#}", build(&p, &tmp.path().join("rpms2")).unwrap_err());
+    assert!(
+        e.contains("checksum mismatch") && e.contains("primary.xml.zst"),
+        "{e}"
+    );
+    // A missing repo is an HTTP error naming the URL.
+    let p = profile(&[("gone", server.url("nope"), false)], &["kubectl"]);
+    let e = format!("{:#}", build(&p, &tmp.path().join("rpms3")).unwrap_err());
+    assert!(
+        e.contains("404") && e.contains("/nope/repodata/repomd.xml"),
+        "{e}"
+    );
+}
+
+/// Metadata and packages answered with 500 twice are fetched on the third attempt.
+#[test]
+fn http_5xx_is_retried() {
+    let fx = fixture();
+    let tmp = tempfile::tempdir().unwrap();
+    let server = HttpServer::start_flaky(fx);
+    let rpms = tmp.path().join("rpms");
+    let p = profile(
+        &[
+            ("kube", server.url("kube"), false),
+            ("base", server.url("base"), true),
+        ],
+        &["khrunc"],
+    );
+    let (entries, _) = build(&p, &rpms).unwrap();
+    assert_eq!(nevras(&entries), ["khrunc-1.1.12-1.x86_64"]);
+}
+
+#[test]
+fn unresolvable_requirement_names_package_and_requirement() {
+    let fx = fixture();
+    let tmp = tempfile::tempdir().unwrap();
+    let p = profile(
+        &[
+            ("kube", file_url(&fx.join("kube")), false),
+            ("base", file_url(&fx.join("base")), true),
+        ],
+        &["kubectl", "khbroken"],
+    );
+    let e = format!("{:#}", build(&p, &tmp.path().join("rpms")).unwrap_err());
+    eprintln!("{e}");
+    assert!(
+        e.contains("khbroken-1.0-1.x86_64 requires kh-nonexistent >= 2.0"),
+        "{e}"
+    );
+    let p = profile(
+        &[("kube", file_url(&fx.join("kube")), false)],
+        &["no-such-package"],
+    );
+    let e = format!("{:#}", build(&p, &tmp.path().join("rpms")).unwrap_err());
+    assert!(e.contains("'no-such-package'"), "{e}");
+    // Only the aarch64 build has kubectl 1.31.0.
+    let p = profile(
+        &[("kube", file_url(&fx.join("kube")), false)],
+        &["kubectl-1.31.0"],
+    );
+    let e = format!("{:#}", build(&p, &tmp.path().join("rpms")).unwrap_err());
+    assert!(e.contains("'kubectl-1.31.0'"), "{e}");
+    assert!(
+        !tmp.path().join("rpms").exists(),
+        "nothing is written before resolution succeeds"
+    );
+}
+
+/// A package whose bytes do not match its metadata checksum is refused and not kept.
+#[test]
+fn corrupt_package_in_repo_is_refused() {
+    let fx = fixture();
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("kube");
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(fx.join("kube"))
+        .arg(&repo)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let victim = repo.join("kubectl-1.30.0-1.x86_64.rpm");
+    let mut bytes = std::fs::read(&victim).unwrap();
+    bytes[100] ^= 0x01;
+    std::fs::write(&victim, bytes).unwrap();
+    let rpms = tmp.path().join("rpms");
+    let p = profile(&[("kube", file_url(&repo), false)], &["kubectl"]);
+    let e = format!("{:#}", build(&p, &rpms).unwrap_err());
+    assert!(
+        e.contains("kubectl-1.30.0-1.x86_64") && e.contains("checksum mismatch"),
+        "{e}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&rpms).unwrap().collect();
+    assert!(left.is_empty(), "nothing unverified is kept: {left:?}");
+}
+
+/// createrepo_c's other metadata compressions (xz, bz2), read from file://.
+#[test]
+fn xz_and_bz2_metadata() {
+    let fx = fixture();
+    let tmp = tempfile::tempdir().unwrap();
+    for kind in ["xz", "bz2"] {
+        let repo = tmp.path().join(format!("kube-{kind}"));
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(fx.join("kube"))
+            .arg(&repo)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        std::fs::remove_dir_all(repo.join("repodata")).unwrap();
+        let out = Command::new("createrepo_c")
+            .args([
+                "--quiet",
+                "--no-database",
+                &format!("--general-compress-type={kind}"),
+            ])
+            .arg(&repo)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let repomd = std::fs::read_to_string(repo.join("repodata/repomd.xml")).unwrap();
+        assert!(repomd.contains(&format!("primary.xml.{kind}")), "{repomd}");
+        let rpms = tmp.path().join(format!("rpms-{kind}"));
+        let p = profile(
+            &[
+                ("kube", file_url(&repo), false),
+                ("base", file_url(&fx.join("base")), true),
+            ],
+            REQUESTED,
+        );
+        let (entries, _) = build(&p, &rpms).unwrap();
+        check_entries(&entries, &rpms);
+    }
+}
+
+/// Our rpmvercmp against the real rpm's `rpm.vercmp` for every pair of a varied list of versions.
+#[test]
+fn rpmvercmp_agrees_with_rpm() {
+    let versions = [
+        "1.0",
+        "1.0.0",
+        "1",
+        "1.01",
+        "1.0a",
+        "1.0aa",
+        "1.0~rc1",
+        "1.0~rc2",
+        "1.0~",
+        "1.0^",
+        "1.0^git1",
+        "1.0~rc1^git1",
+        "1.0^git1~pre",
+        "2.0",
+        "10",
+        "9",
+        "1.a",
+        "a",
+        "b",
+        "a1",
+        "1_0",
+        "1..0",
+        "0001",
+        "1.30.0",
+        "1.30.0^20240101git",
+        "1.31.0~rc1",
+        "1.31.0",
+        "17.12.0.ce",
+        "17.12.0.ce~rc2",
+        "5.5p1",
+        "5.5p10",
+        "6.0.rc1",
+        "xyz.4",
+        "20101121",
+        "1.fc17",
+        "1b.fc17",
+        "1.1.α",
+        "1.1.β",
+        "el9",
+        "el9_4",
+        "150500.1.1",
+        "3.el7",
+    ];
+    let mut lua = String::new();
+    for a in &versions {
+        for b in &versions {
+            // rpm's macro-level print() appends without a newline: separate with spaces.
+            lua.push_str(&format!("print(rpm.vercmp(\"{a}\", \"{b}\") .. \" \")\n"));
+        }
+    }
+    let out = Command::new("rpm")
+        .arg("--eval")
+        .arg(format!("%{{lua:\n{lua}}}"))
+        .output()
+        .expect("running rpm");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Vec<i32> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert_eq!(got.len(), versions.len() * versions.len());
+    let mut k = 0;
+    for a in &versions {
+        for b in &versions {
+            let ours = rpmvercmp(a, b) as i32;
+            assert_eq!(ours, got[k].signum(), "rpmvercmp({a}, {b})");
+            k += 1;
+        }
+    }
+}

@@ -1,0 +1,64 @@
+# shellcheck shell=bash
+# Demo helpers: hosts as network namespaces on one bridge (lab.md), processes tracked by pid, cleanup on exit.
+# Everything the demo starts is recorded in $DEMO_STATE/pids and stopped by pid at the end; namespaces carry the
+# per-run prefix $NS_PREFIX, so a second run (or a parallel test) never touches another run's hosts.
+
+DEMO_STATE=${DEMO_STATE:?}
+NS_PREFIX=${NS_PREFIX:-khd$$}
+mkdir -p "$DEMO_STATE"
+: > "$DEMO_STATE/pids"
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+info() { printf '   %s\n' "$*"; }
+
+track_pid() { echo "$1 $2" >> "$DEMO_STATE/pids"; }
+
+# bridge_up: the switch namespace with br0.
+bridge_up() {
+  ip netns add "${NS_PREFIX}-sw"
+  ip -n "${NS_PREFIX}-sw" link add br0 type bridge
+  ip -n "${NS_PREFIX}-sw" link set br0 up
+  ip -n "${NS_PREFIX}-sw" link set lo up
+}
+
+# host_up NAME IP/PREFIX [MAC]: a host namespace with eth0 on the bridge.
+host_up() {
+  local name=$1 cidr=$2 mac=${3:-}
+  local ns="${NS_PREFIX}-$name" veth="v${NS_PREFIX: -6}$name"
+  veth=${veth:0:15}
+  ip netns add "$ns"
+  ip link add "$veth" type veth peer name eth0 netns "$ns"
+  ip link set "$veth" netns "${NS_PREFIX}-sw"
+  ip -n "${NS_PREFIX}-sw" link set "$veth" master br0 up
+  ip -n "$ns" link set lo up
+  [ -n "$mac" ] && ip -n "$ns" link set eth0 address "$mac"
+  ip -n "$ns" addr add "$cidr" dev eth0
+  ip -n "$ns" link set eth0 up
+  echo "$veth" > "$DEMO_STATE/veth-$name"
+}
+
+# link_down/link_up NAME: simulate a crashed host (lab.md: take its link down).
+link_down() { ip -n "${NS_PREFIX}-sw" link set "$(cat "$DEMO_STATE/veth-$1")" down; }
+link_up() { ip -n "${NS_PREFIX}-sw" link set "$(cat "$DEMO_STATE/veth-$1")" up; }
+
+in_ns() { local name=$1; shift; ip netns exec "${NS_PREFIX}-$name" "$@"; }
+
+# Stop every process this run started, by pid, then delete its namespaces.
+demo_cleanup() {
+  if [ -f "$DEMO_STATE/pids" ]; then
+    while read -r pid what; do
+      kill "$pid" 2>/dev/null || true
+    done < "$DEMO_STATE/pids"
+    sleep 0.5
+    while read -r pid what; do
+      kill -9 "$pid" 2>/dev/null || true
+    done < "$DEMO_STATE/pids"
+  fi
+  # Daemons started inside node namespaces write their pid files under the node roots.
+  for pf in "$DEMO_STATE"/nodes/*/run/*.pid; do
+    [ -f "$pf" ] && kill "$(cat "$pf")" 2>/dev/null || true
+  done
+  for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^${NS_PREFIX}-" || true); do
+    ip netns delete "$ns" 2>/dev/null || true
+  done
+}
