@@ -157,7 +157,7 @@ CA={ca}
 MANIFEST={manifest}
 case "$1" in
 lb)
-    exec timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$LB_PORT"
+    exec timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$LB_PORT"
     ;;
 apiserver)
     [ -e "$MANIFEST" ] || exit 0
