@@ -16,7 +16,7 @@ pub fn secrets() -> &'static Secrets {
 
 /// A master's node config for `cluster`.
 pub fn master_config(c: &Cluster, name: &str) -> NodeConfig {
-    let mut nc = NodeConfig::build(c, secrets(), Some(Role::Master), Some(name), true).expect("node config");
+    let nc = NodeConfig::build(c, secrets(), Some(Role::Master), Some(name), true).expect("node config");
     nc.check("test").expect("valid");
     nc
 }
@@ -156,4 +156,27 @@ impl Drop for Lab {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// Runs `f` on a thread that entered the network namespace `ns` (threads it creates, such as reqwest's, inherit it).
+pub fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let path = format!("/run/netns/{ns}");
+    std::thread::spawn(move || {
+        use std::os::fd::AsRawFd;
+        let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("opening {path}: {e}"));
+        // SAFETY: setns on a valid namespace fd; it changes only this thread's network namespace.
+        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
+        f()
+    })
+    .join()
+    .expect("netns thread")
+}
+
+/// Writes a file, creating its directory.
+pub fn put(p: &Path, data: &str, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, data).unwrap();
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
 }
