@@ -14,7 +14,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
+use kubeha_firstboot::cluster::decide;
 use kubeha_firstboot::cluster::keepalived::{self, CheckParams, KeepalivedParams};
+use kubeha_firstboot::cluster::net::NetEnv;
 use kubeha_firstboot::cluster::kubeapi::{Deleted, KubeApi};
 use kubeha_firstboot::cluster::nginx::{self, NginxParams};
 use kubeha_firstboot::cluster::pki::{self, LeafSpec};
@@ -213,6 +215,18 @@ fn vip_and_load_balancer_fail_over() {
     backends.sort();
     backends.dedup();
     eprintln!("requests through the VIP reached {backends:?}");
+    // The real probes of the init decision (TLS /readyz trusting the cluster CA, TCP ports), from the client.
+    let nc = master_config(&c, "k8s-master01");
+    let (ncc, ns) = (nc.clone(), lab.ns("client"));
+    let (found, d) = in_netns(&ns, move || {
+        let env = NetEnv::default();
+        (decide::probe_cluster(&env, &ncc, "k8s-master01"), decide::decide(&env, &ncc, "k8s-master01"))
+    });
+    eprintln!("probes found: {found:?}");
+    assert!(found.iter().any(|f| f.contains("through 192.168.20.10:16443")), "{found:?}");
+    assert!(found.iter().any(|f| f.contains("k8s-master02's apiserver")), "{found:?}");
+    assert!(!found.iter().any(|f| f.contains("etcd")), "nothing listens on 2379/2380: {found:?}");
+    assert!(matches!(d, decide::Decision::Join(_)), "{d:?}");
     let first = h[0];
     let fi = MASTERS.iter().position(|m| *m == first).unwrap();
 
@@ -291,6 +305,9 @@ fn vip_and_load_balancer_fail_over() {
     let (h, _) = wait_holders(&lab, &vip, 0, Duration::from_secs(10));
     assert!(h.is_empty());
     assert!(request(&lab, &cas, &vip).is_none(), "nothing answers on the VIP when everything is down");
+    let (ncc, ns) = (nc.clone(), lab.ns("client"));
+    let d = in_netns(&ns, move || decide::decide(&NetEnv::default(), &ncc, "k8s-master01"));
+    assert_eq!(d, decide::Decision::Init, "nothing answers: the designated master would init");
     for i in 0..3 {
         start_master(&mut lab, &mut masters, i);
     }
