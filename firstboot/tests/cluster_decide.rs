@@ -60,7 +60,14 @@ struct World {
 
 impl World {
     fn new(c: &Cluster, record: &Path) -> World {
-        World { c: c.clone(), s: Arc::new(Mutex::new(WorldState { next_id: 100, ..Default::default() })), record: record.into() }
+        World {
+            c: c.clone(),
+            s: Arc::new(Mutex::new(WorldState {
+                next_id: 100,
+                ..Default::default()
+            })),
+            record: record.into(),
+        }
     }
     /// A master whose control plane runs (as if kubeadm had set it up before the test).
     fn running_master(&self, n: &Node) {
@@ -98,13 +105,22 @@ impl ClusterEnv for World {
         if addr == SocketAddrV4::new(self.c.endpoint.vip, self.c.endpoint.port) {
             // The VIP answers when some master's keepalived + nginx run and some apiserver is up behind them.
             let s = self.s.lock().unwrap();
-            return !s.lb_up.is_empty() && self.c.masters.iter().any(|m| s.open.contains(&SocketAddrV4::new(m.ip, 6443)));
+            return !s.lb_up.is_empty()
+                && self
+                    .c
+                    .masters
+                    .iter()
+                    .any(|m| s.open.contains(&SocketAddrV4::new(m.ip, 6443)));
         }
         self.tcp_open(addr)
     }
     fn etcd_members(&self, _cfg: &NodeConfig, me: &Node) -> Result<Vec<Member>> {
         let s = self.s.lock().unwrap();
-        let any = self.c.masters.iter().any(|m| m.name != me.name && s.open.contains(&SocketAddrV4::new(m.ip, 2379)));
+        let any = self
+            .c
+            .masters
+            .iter()
+            .any(|m| m.name != me.name && s.open.contains(&SocketAddrV4::new(m.ip, 2379)));
         if !any {
             bail!("no etcd member answered");
         }
@@ -120,13 +136,21 @@ impl ClusterEnv for World {
             let s = self.s.lock().unwrap();
             members
                 .iter()
-                .filter(|m| self.c.masters.iter().any(|n| n.name == m.name && s.open.contains(&SocketAddrV4::new(n.ip, 2379))))
+                .filter(|m| {
+                    self.c.masters.iter().any(|n| {
+                        n.name == m.name && s.open.contains(&SocketAddrV4::new(n.ip, 2379))
+                    })
+                })
                 .map(|m| m.id)
                 .collect()
         };
         etcd::check_removal(&members, &stale, &healthy)?;
         let ids: Vec<(u64, String)> = stale.iter().map(|m| (m.id, m.name.clone())).collect();
-        self.s.lock().unwrap().members.retain(|m| !ids.iter().any(|(i, _)| *i == m.id));
+        self.s
+            .lock()
+            .unwrap()
+            .members
+            .retain(|m| !ids.iter().any(|(i, _)| *i == m.id));
         Ok(Rebuild::Removed(ids))
     }
     fn etcd_add(&self, _cfg: &NodeConfig, _me: &Node) -> Result<Vec<Member>> {
@@ -148,48 +172,92 @@ struct StandIn {
 }
 
 fn mode(p: &Path) -> u32 {
-    std::fs::metadata(p).map(|m| m.permissions().mode() & 0o777).unwrap_or(0)
+    std::fs::metadata(p)
+        .map(|m| m.permissions().mode() & 0o777)
+        .unwrap_or(0)
 }
 
 impl StandIn {
     fn check_config(&self, argv: &[String], kind: &str) -> Result<String> {
-        let i = argv.iter().position(|a| a == "--config").ok_or_else(|| anyhow::anyhow!("no --config in {argv:?}"))?;
+        let i = argv
+            .iter()
+            .position(|a| a == "--config")
+            .ok_or_else(|| anyhow::anyhow!("no --config in {argv:?}"))?;
         let sys = &argv[i + 1];
         let p = self.root.join(sys.trim_start_matches('/'));
-        let text = std::fs::read_to_string(&p).map_err(|e| anyhow::anyhow!("kubeadm stand-in: {}: {e}", p.display()))?;
+        let text = std::fs::read_to_string(&p)
+            .map_err(|e| anyhow::anyhow!("kubeadm stand-in: {}: {e}", p.display()))?;
         if mode(&p) != 0o600 || mode(p.parent().unwrap()) != 0o700 {
-            bail!("kubeadm stand-in: {} is {:o} in a {:o} directory, want 0600 in 0700", p.display(), mode(&p), mode(p.parent().unwrap()));
+            bail!(
+                "kubeadm stand-in: {} is {:o} in a {:o} directory, want 0600 in 0700",
+                p.display(),
+                mode(&p),
+                mode(p.parent().unwrap())
+            );
         }
         if !text.contains(&format!("kind: {kind}")) || !text.contains(&self.token) {
-            bail!("kubeadm stand-in: {} is not a {kind} with the token", p.display());
+            bail!(
+                "kubeadm stand-in: {} is not a {kind} with the token",
+                p.display()
+            );
         }
         if argv.iter().any(|a| a.contains(&self.token)) {
             bail!("the token is on the command line: {argv:?}");
         }
-        let n = std::fs::read_dir(&self.world.record).map(|d| d.count()).unwrap_or(0);
-        std::fs::copy(&p, self.world.record.join(format!("{n:02}-{}-{}", self.node.name, p.file_name().unwrap().to_string_lossy())))?;
+        let n = std::fs::read_dir(&self.world.record)
+            .map(|d| d.count())
+            .unwrap_or(0);
+        std::fs::copy(
+            &p,
+            self.world.record.join(format!(
+                "{n:02}-{}-{}",
+                self.node.name,
+                p.file_name().unwrap().to_string_lossy()
+            )),
+        )?;
         Ok(text)
     }
 
     fn check_pki(&self) -> Result<()> {
         let pki = self.root.join("etc/kubernetes/pki");
-        for (f, m) in [("ca.crt", 0o644), ("ca.key", 0o600), ("front-proxy-ca.key", 0o600), ("etcd/ca.key", 0o600), ("sa.key", 0o600), ("sa.pub", 0o644)] {
+        for (f, m) in [
+            ("ca.crt", 0o644),
+            ("ca.key", 0o600),
+            ("front-proxy-ca.key", 0o600),
+            ("etcd/ca.key", 0o600),
+            ("sa.key", 0o600),
+            ("sa.pub", 0o644),
+        ] {
             if mode(&pki.join(f)) != m {
-                bail!("kubeadm stand-in: {}/{f} missing or not {m:o}", pki.display());
+                bail!(
+                    "kubeadm stand-in: {}/{f} missing or not {m:o}",
+                    pki.display()
+                );
             }
         }
         Ok(())
     }
 
     fn control_plane_files(&self) {
-        for f in ["etc/kubernetes/admin.conf", "etc/kubernetes/kubelet.conf", "etc/kubernetes/manifests/kube-apiserver.yaml"] {
-            put(&self.root.join(f), "written by the kubeadm stand-in\n", 0o600);
+        for f in [
+            "etc/kubernetes/admin.conf",
+            "etc/kubernetes/kubelet.conf",
+            "etc/kubernetes/manifests/kube-apiserver.yaml",
+        ] {
+            put(
+                &self.root.join(f),
+                "written by the kubeadm stand-in\n",
+                0o600,
+            );
         }
     }
 
     fn kubeadm(&self, argv: &[String]) -> Result<()> {
         let w = &self.world;
-        w.s.lock().unwrap().kubeadm.push(format!("{}: kubeadm {}", self.node.name, argv.join(" ")));
+        w.s.lock()
+            .unwrap()
+            .kubeadm
+            .push(format!("{}: kubeadm {}", self.node.name, argv.join(" ")));
         match argv.first().map(String::as_str) {
             Some("init") => {
                 self.check_config(argv, "InitConfiguration")?;
@@ -197,7 +265,10 @@ impl StandIn {
                 {
                     let mut s = w.s.lock().unwrap();
                     if !s.members.is_empty() || !s.inits.is_empty() {
-                        let msg = format!("SECOND INIT by {} (inits so far {:?})", self.node.name, s.inits);
+                        let msg = format!(
+                            "SECOND INIT by {} (inits so far {:?})",
+                            self.node.name, s.inits
+                        );
                         s.errors.push(msg);
                     }
                     s.inits.push(self.node.name.clone());
@@ -208,7 +279,10 @@ impl StandIn {
             }
             Some("join") => {
                 let text = self.check_config(argv, "JoinConfiguration")?;
-                if !w.apiserver_answers(&common::master_config(&w.c, &w.c.masters[0].name), SocketAddrV4::new(w.c.endpoint.vip, w.c.endpoint.port)) {
+                if !w.apiserver_answers(
+                    &common::master_config(&w.c, &w.c.masters[0].name),
+                    SocketAddrV4::new(w.c.endpoint.vip, w.c.endpoint.port),
+                ) {
                     bail!("kubeadm stand-in: couldn't validate the identity of the API Server: nothing answers at the VIP");
                 }
                 if self.role == Role::Master {
@@ -218,20 +292,31 @@ impl StandIn {
                     self.check_pki()?;
                     {
                         let mut s = w.s.lock().unwrap();
-                        if s.members.iter().any(|m| m.peer_urls.contains(&etcd::peer_url(self.node.ip))) {
-                            s.errors.push(format!("{} joined while its stale etcd member exists", self.node.name));
+                        if s.members
+                            .iter()
+                            .any(|m| m.peer_urls.contains(&etcd::peer_url(self.node.ip)))
+                        {
+                            s.errors.push(format!(
+                                "{} joined while its stale etcd member exists",
+                                self.node.name
+                            ));
                         }
                         s.joins_in_progress += 1;
                         s.max_parallel_joins = s.max_parallel_joins.max(s.joins_in_progress);
                         s.next_id += 1;
                         let id = s.next_id;
-                        s.members.push(Member { name: String::new(), client_urls: vec![], ..member(id, &self.node) });
+                        s.members.push(Member {
+                            name: String::new(),
+                            client_urls: vec![],
+                            ..member(id, &self.node)
+                        });
                     }
                     std::thread::sleep(Duration::from_millis(150));
                     {
                         let mut s = w.s.lock().unwrap();
                         let purl = etcd::peer_url(self.node.ip);
-                        if let Some(m) = s.members.iter_mut().find(|m| m.peer_urls.contains(&purl)) {
+                        if let Some(m) = s.members.iter_mut().find(|m| m.peer_urls.contains(&purl))
+                        {
                             *m = member(m.id, &self.node);
                         }
                         s.joins_in_progress -= 1;
@@ -244,8 +329,15 @@ impl StandIn {
                     if text.contains("controlPlane:") {
                         bail!("a worker's join config has a controlPlane");
                     }
-                    w.s.lock().unwrap().open.insert(SocketAddrV4::new(self.node.ip, 10250));
-                    put(&self.root.join("etc/kubernetes/kubelet.conf"), "stand-in\n", 0o600);
+                    w.s.lock()
+                        .unwrap()
+                        .open
+                        .insert(SocketAddrV4::new(self.node.ip, 10250));
+                    put(
+                        &self.root.join("etc/kubernetes/kubelet.conf"),
+                        "stand-in\n",
+                        0o600,
+                    );
                 }
             }
             Some("reset") => {}
@@ -257,7 +349,13 @@ impl StandIn {
 
 impl Runner for StandIn {
     fn output(&self, cmd: &Cmd) -> Result<Output> {
-        let ok = |out: &str| Ok(Output { code: Some(0), stdout: out.as_bytes().to_vec(), stderr: vec![] });
+        let ok = |out: &str| {
+            Ok(Output {
+                code: Some(0),
+                stdout: out.as_bytes().to_vec(),
+                stderr: vec![],
+            })
+        };
         match cmd.program.as_str() {
             "kubeadm" => {
                 self.kubeadm(&cmd.args)?;
@@ -291,15 +389,29 @@ fn timing() -> Timing {
 
 fn context(world: &World, dir: &Path, c: &Cluster, name: &str) -> Context {
     let (role, _) = c.node(name).unwrap();
-    let config = if role == Role::Master { master_config(c, name) } else { worker_config(c, name) };
+    let config = if role == Role::Master {
+        master_config(c, name)
+    } else {
+        worker_config(c, name)
+    };
     let root = dir.join(name);
     std::fs::create_dir_all(&root).unwrap();
     // The CNI manifest in the node's bundle.
-    put(&root.join("var/lib/kubeha/bundle/files/calico.yaml"), "kind: DaemonSet\nimage: docker.io/calico/node:v3.28.2\n", 0o644);
+    put(
+        &root.join("var/lib/kubeha/bundle/files/calico.yaml"),
+        "kind: DaemonSet\nimage: docker.io/calico/node:v3.28.2\n",
+        0o644,
+    );
     let node = c.node(name).unwrap().1.clone();
     Context {
         root: root.clone(),
-        runner: Box::new(StandIn { world: world.clone(), root, node, role, token: config.join.token.clone() }),
+        runner: Box::new(StandIn {
+            world: world.clone(),
+            root,
+            node,
+            role,
+            token: config.join.token.clone(),
+        }),
         config,
         name: name.to_string(),
         role,
@@ -310,18 +422,30 @@ fn context(world: &World, dir: &Path, c: &Cluster, name: &str) -> Context {
 fn run_steps(ctx: &mut Context, steps: &[Box<dyn Step>]) -> Result<()> {
     for s in steps {
         if s.applies(ctx) {
-            s.run(ctx).map_err(|e| e.context(format!("step {}", s.name())))?;
+            s.run(ctx)
+                .map_err(|e| e.context(format!("step {}", s.name())))?;
         }
     }
     Ok(())
 }
 
 /// Starts each node after its delay, runs its steps twice (the second run must do nothing), returns the results.
-fn run_nodes(world: &World, dir: &Path, c: &Cluster, nodes: &[(&str, u64)]) -> BTreeMap<String, Result<()>> {
+fn run_nodes(
+    world: &World,
+    dir: &Path,
+    c: &Cluster,
+    nodes: &[(&str, u64)],
+) -> BTreeMap<String, Result<()>> {
     let handles: Vec<_> = nodes
         .iter()
         .map(|(name, delay)| {
-            let (world, dir, c, name, delay) = (world.clone(), dir.to_path_buf(), c.clone(), name.to_string(), *delay);
+            let (world, dir, c, name, delay) = (
+                world.clone(),
+                dir.to_path_buf(),
+                c.clone(),
+                name.to_string(),
+                *delay,
+            );
             std::thread::spawn(move || {
                 std::thread::sleep(Duration::from_millis(delay));
                 let mut ctx = context(&world, &dir, &c, &name);
@@ -331,8 +455,14 @@ fn run_nodes(world: &World, dir: &Path, c: &Cluster, nodes: &[(&str, u64)]) -> B
                     let before = world.s.lock().unwrap().kubeadm.len();
                     run_steps(&mut ctx, &steps).expect("second run");
                     let after = world.s.lock().unwrap().kubeadm.clone();
-                    let mine: Vec<_> = after[before..].iter().filter(|l| l.starts_with(&format!("{name}:"))).collect();
-                    assert!(mine.is_empty(), "second run of {name} ran kubeadm again: {mine:?}");
+                    let mine: Vec<_> = after[before..]
+                        .iter()
+                        .filter(|l| l.starts_with(&format!("{name}:")))
+                        .collect();
+                    assert!(
+                        mine.is_empty(),
+                        "second run of {name} ran kubeadm again: {mine:?}"
+                    );
                 }
                 (name, r)
             })
@@ -365,17 +495,49 @@ fn assert_no_errors(world: &World, results: &BTreeMap<String, Result<()>>) {
 fn all_masters_start_at_once() {
     let (c, dir, world) = setup();
     let t = Instant::now();
-    let r = run_nodes(&world, dir.path(), &c, &[("k8s-master01", 0), ("k8s-master02", 0), ("k8s-master03", 0), ("k8s-node01", 0)]);
+    let r = run_nodes(
+        &world,
+        dir.path(),
+        &c,
+        &[
+            ("k8s-master01", 0),
+            ("k8s-master02", 0),
+            ("k8s-master03", 0),
+            ("k8s-node01", 0),
+        ],
+    );
     assert_no_errors(&world, &r);
     let s = world.s.lock().unwrap();
-    assert_eq!(s.inits, vec!["k8s-master01".to_string()], "exactly one init, by the designated master");
+    assert_eq!(
+        s.inits,
+        vec!["k8s-master01".to_string()],
+        "exactly one init, by the designated master"
+    );
     assert_eq!(s.members.iter().filter(|m| m.started()).count(), 3);
-    assert_eq!(s.max_parallel_joins, 1, "control-plane joins are serialized");
-    let joins: Vec<&String> = s.kubeadm.iter().filter(|l| l.contains("kubeadm join")).collect();
+    assert_eq!(
+        s.max_parallel_joins, 1,
+        "control-plane joins are serialized"
+    );
+    let joins: Vec<&String> = s
+        .kubeadm
+        .iter()
+        .filter(|l| l.contains("kubeadm join"))
+        .collect();
     assert_eq!(joins.len(), 3, "{joins:?}");
-    let order: Vec<&str> = joins.iter().filter(|l| l.contains("master")).map(|l| l.split(':').next().unwrap()).collect();
-    assert_eq!(order, ["k8s-master02", "k8s-master03"], "joins follow master order");
-    let recorded: Vec<String> = std::fs::read_dir(&world.record).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let order: Vec<&str> = joins
+        .iter()
+        .filter(|l| l.contains("master"))
+        .map(|l| l.split(':').next().unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        ["k8s-master02", "k8s-master03"],
+        "joins follow master order"
+    );
+    let recorded: Vec<String> = std::fs::read_dir(&world.record)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     assert_eq!(recorded.len(), 4, "{recorded:?}");
     eprintln!("all at once: {:?} in {:.1?}", s.kubeadm, t.elapsed());
 }
@@ -383,7 +545,17 @@ fn all_masters_start_at_once() {
 #[test]
 fn designated_master_starts_last() {
     let (c, dir, world) = setup();
-    let r = run_nodes(&world, dir.path(), &c, &[("k8s-master02", 0), ("k8s-master03", 0), ("k8s-node01", 0), ("k8s-master01", 1500)]);
+    let r = run_nodes(
+        &world,
+        dir.path(),
+        &c,
+        &[
+            ("k8s-master02", 0),
+            ("k8s-master03", 0),
+            ("k8s-node01", 0),
+            ("k8s-master01", 1500),
+        ],
+    );
     assert_no_errors(&world, &r);
     let s = world.s.lock().unwrap();
     assert_eq!(s.inits, vec!["k8s-master01".to_string()]);
@@ -403,12 +575,29 @@ fn reimaged_designated_master_joins() {
     let r = run_nodes(&world, dir.path(), &c, &[("k8s-master01", 0)]);
     assert_no_errors(&world, &r);
     let s = world.s.lock().unwrap();
-    assert!(s.inits.is_empty(), "a reimaged designated master must not init: {:?}", s.kubeadm);
-    assert!(s.kubeadm.iter().any(|l| l == "k8s-master01: kubeadm join --config /etc/kubeha/kubeadm-join.yaml"), "{:?}", s.kubeadm);
-    assert!(!s.members.iter().any(|m| m.id == old), "stale member removed");
+    assert!(
+        s.inits.is_empty(),
+        "a reimaged designated master must not init: {:?}",
+        s.kubeadm
+    );
+    assert!(
+        s.kubeadm
+            .iter()
+            .any(|l| l == "k8s-master01: kubeadm join --config /etc/kubeha/kubeadm-join.yaml"),
+        "{:?}",
+        s.kubeadm
+    );
+    assert!(
+        !s.members.iter().any(|m| m.id == old),
+        "stale member removed"
+    );
     assert_eq!(s.members.iter().filter(|m| m.started()).count(), 3);
     assert_eq!(s.deleted_nodes, vec!["k8s-master01".to_string()]);
-    let d = std::fs::read_to_string(dir.path().join("k8s-master01/var/lib/kubeha/cluster/decision")).unwrap();
+    let d = std::fs::read_to_string(
+        dir.path()
+            .join("k8s-master01/var/lib/kubeha/cluster/decision"),
+    )
+    .unwrap();
     assert_eq!(d.trim(), "join");
 }
 
@@ -423,9 +612,16 @@ fn reimaged_master_without_quorum_changes_nothing() {
     let before = world.s.lock().unwrap().members.clone();
     let r = run_nodes(&world, dir.path(), &c, &[("k8s-master01", 0)]);
     let e = format!("{:#}", r["k8s-master01"].as_ref().unwrap_err());
-    assert!(e.contains("refusing") && e.contains("Nothing was changed"), "{e}");
+    assert!(
+        e.contains("refusing") && e.contains("Nothing was changed"),
+        "{e}"
+    );
     let s = world.s.lock().unwrap();
     assert_eq!(s.members, before);
-    assert!(s.kubeadm.is_empty(), "kubeadm must not run: {:?}", s.kubeadm);
+    assert!(
+        s.kubeadm.is_empty(),
+        "kubeadm must not run: {:?}",
+        s.kubeadm
+    );
     assert!(s.deleted_nodes.is_empty());
 }

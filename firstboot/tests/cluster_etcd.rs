@@ -26,42 +26,80 @@ fn start_etcd(lab: &mut Lab, c: &Cluster, i: usize, initial_cluster: &str, state
     lab.spawn(
         &ns,
         &[
-            "etcd", "--name", &m.name, "--data-dir", &format!("{ds}/data"),
-            "--listen-client-urls", &format!("https://{ip}:2379,https://127.0.0.1:2379"),
-            "--advertise-client-urls", &format!("https://{ip}:2379"),
-            "--listen-peer-urls", &format!("https://{ip}:2380"),
-            "--initial-advertise-peer-urls", &format!("https://{ip}:2380"),
-            "--initial-cluster", initial_cluster, "--initial-cluster-state", state,
-            "--initial-cluster-token", "khc-test",
-            "--cert-file", &format!("{ds}/etcd.crt"), "--key-file", &format!("{ds}/etcd.key"),
-            "--trusted-ca-file", &format!("{}/etcd-ca.crt", lab.dir.display()), "--client-cert-auth",
-            "--peer-cert-file", &format!("{ds}/etcd.crt"), "--peer-key-file", &format!("{ds}/etcd.key"),
-            "--peer-trusted-ca-file", &format!("{}/etcd-ca.crt", lab.dir.display()), "--peer-client-cert-auth",
+            "etcd",
+            "--name",
+            &m.name,
+            "--data-dir",
+            &format!("{ds}/data"),
+            "--listen-client-urls",
+            &format!("https://{ip}:2379,https://127.0.0.1:2379"),
+            "--advertise-client-urls",
+            &format!("https://{ip}:2379"),
+            "--listen-peer-urls",
+            &format!("https://{ip}:2380"),
+            "--initial-advertise-peer-urls",
+            &format!("https://{ip}:2380"),
+            "--initial-cluster",
+            initial_cluster,
+            "--initial-cluster-state",
+            state,
+            "--initial-cluster-token",
+            "khc-test",
+            "--cert-file",
+            &format!("{ds}/etcd.crt"),
+            "--key-file",
+            &format!("{ds}/etcd.key"),
+            "--trusted-ca-file",
+            &format!("{}/etcd-ca.crt", lab.dir.display()),
+            "--client-cert-auth",
+            "--peer-cert-file",
+            &format!("{ds}/etcd.crt"),
+            "--peer-key-file",
+            &format!("{ds}/etcd.key"),
+            "--peer-trusted-ca-file",
+            &format!("{}/etcd-ca.crt", lab.dir.display()),
+            "--peer-client-cert-auth",
         ],
         &d.join(format!("etcd-{state}.log")),
     )
 }
 
 fn client(nc: &NodeConfig, eps: Vec<String>) -> EtcdClient {
-    EtcdClient::new(&nc.control_plane.as_ref().unwrap().etcd_ca, eps, Duration::from_secs(3)).unwrap()
+    EtcdClient::new(
+        &nc.control_plane.as_ref().unwrap().etcd_ca,
+        eps,
+        Duration::from_secs(3),
+    )
+    .unwrap()
 }
 
 /// Waits until `n` started members answer status, asking from namespace `ns`.
 fn wait_members(lab: &Lab, nc: &NodeConfig, ns: &str, n: usize) -> Vec<Member> {
     let nc = nc.clone();
     let ns = lab.ns(ns);
-    let eps: Vec<String> = nc.cluster.masters.iter().map(|m| etcd::client_url(m.ip)).collect();
+    let eps: Vec<String> = nc
+        .cluster
+        .masters
+        .iter()
+        .map(|m| etcd::client_url(m.ip))
+        .collect();
     in_netns(&ns, move || {
         let c = client(&nc, eps);
         let start = Instant::now();
         loop {
             if let Ok((_, ms)) = c.member_list() {
-                let up = ms.iter().filter(|m| m.started() && m.client_urls.iter().any(|u| c.healthy(u))).count();
+                let up = ms
+                    .iter()
+                    .filter(|m| m.started() && m.client_urls.iter().any(|u| c.healthy(u)))
+                    .count();
                 if ms.len() == n && up == n {
                     return ms;
                 }
             }
-            assert!(start.elapsed() < Duration::from_secs(30), "etcd did not reach {n} healthy members");
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "etcd did not reach {n} healthy members"
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     })
@@ -79,7 +117,14 @@ fn rebuild_replaces_a_reimaged_member_and_refuses_without_quorum() {
     let c = Cluster::default_cluster();
     let nc3 = master_config(&c, "k8s-master03");
     let nc1 = master_config(&c, "k8s-master01");
-    let mut lab = Lab::new("b", &[("m1", "192.168.20.20/24"), ("m2", "192.168.20.21/24"), ("m3", "192.168.20.22/24")]);
+    let mut lab = Lab::new(
+        "b",
+        &[
+            ("m1", "192.168.20.20/24"),
+            ("m2", "192.168.20.21/24"),
+            ("m3", "192.168.20.22/24"),
+        ],
+    );
     let s = secrets();
     put(&lab.dir.join("etcd-ca.crt"), &s.etcd_ca.cert, 0o644);
     for (i, m) in c.masters.iter().enumerate() {
@@ -99,7 +144,12 @@ fn rebuild_replaces_a_reimaged_member_and_refuses_without_quorum() {
         put(&d.join("etcd.crt"), &cert, 0o644);
         put(&d.join("etcd.key"), &key, 0o600);
     }
-    let full: String = c.masters.iter().map(|m| format!("{}={}", m.name, etcd::peer_url(m.ip))).collect::<Vec<_>>().join(",");
+    let full: String = c
+        .masters
+        .iter()
+        .map(|m| format!("{}={}", m.name, etcd::peer_url(m.ip)))
+        .collect::<Vec<_>>()
+        .join(",");
     let mut pids = Vec::new();
     for i in 0..3 {
         pids.push(start_etcd(&mut lab, &c, i, &full, "new"));
@@ -112,7 +162,8 @@ fn rebuild_replaces_a_reimaged_member_and_refuses_without_quorum() {
     let n = in_netns(&lab.ns("m1"), move || {
         let cl = client(&nc, vec![ep.clone()]);
         for k in 0..1000 {
-            cl.put(&ep, &format!("/khc/key{k:04}"), &format!("value {k}")).unwrap();
+            cl.put(&ep, &format!("/khc/key{k:04}"), &format!("value {k}"))
+                .unwrap();
         }
         cl.count_prefix(&ep, "/khc/").unwrap()
     });
@@ -134,13 +185,23 @@ fn rebuild_replaces_a_reimaged_member_and_refuses_without_quorum() {
     });
     let old3 = before.iter().find(|m| m.name == "k8s-master03").unwrap().id;
     assert_eq!(r.0, Rebuild::Removed(vec![(old3, "k8s-master03".into())]));
-    eprintln!("rebuild removed the stale member {old3:x}; joining with --initial-cluster {}", r.1);
+    eprintln!(
+        "rebuild removed the stale member {old3:x}; joining with --initial-cluster {}",
+        r.1
+    );
     pids[2] = start_etcd(&mut lab, &c, 2, &r.1, "existing");
     let after = wait_members(&lab, &nc1, "m3", 3);
-    assert!(!after.iter().any(|m| m.id == old3), "the stale member is gone");
+    assert!(
+        !after.iter().any(|m| m.id == old3),
+        "the stale member is gone"
+    );
     assert!(after.iter().all(|m| m.started()));
     let (nc, ep3) = (nc1.clone(), etcd::client_url(c.masters[2].ip));
-    let n = in_netns(&lab.ns("m3"), move || client(&nc, vec![ep3.clone()]).count_prefix(&ep3, "/khc/").unwrap());
+    let n = in_netns(&lab.ns("m3"), move || {
+        client(&nc, vec![ep3.clone()])
+            .count_prefix(&ep3, "/khc/")
+            .unwrap()
+    });
     assert_eq!(n, 1000, "all keys, read through the rebuilt member");
 
     // Two of three down (master 3 reimaged again, master 2 off): the rebuild refuses and changes nothing.
@@ -158,7 +219,10 @@ fn rebuild_replaces_a_reimaged_member_and_refuses_without_quorum() {
         (format!("{e:#}"), before, after)
     });
     eprintln!("refused: {err}");
-    assert!(err.contains("refusing") && err.contains("Nothing was changed"), "{err}");
+    assert!(
+        err.contains("refusing") && err.contains("Nothing was changed"),
+        "{err}"
+    );
     assert_eq!(list_before, list_after, "the member list is unchanged");
     assert_eq!(list_after.len(), 3);
 }

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use common::*;
 use kubeha_firstboot::cluster::decide;
 use kubeha_firstboot::cluster::keepalived::{self, CheckParams, KeepalivedParams};
-use kubeha_firstboot::cluster::net::NetEnv;
 use kubeha_firstboot::cluster::kubeapi::{Deleted, KubeApi};
+use kubeha_firstboot::cluster::net::NetEnv;
 use kubeha_firstboot::cluster::nginx::{self, NginxParams};
 use kubeha_firstboot::cluster::pki::{self, LeafSpec};
 use kubeha_model::Cluster;
@@ -42,7 +42,12 @@ fn vip_holders(lab: &Lab, vip: &str) -> Vec<&'static str> {
         .collect()
 }
 
-fn wait_holders(lab: &Lab, vip: &str, want: usize, limit: Duration) -> (Vec<&'static str>, Duration) {
+fn wait_holders(
+    lab: &Lab,
+    vip: &str,
+    want: usize,
+    limit: Duration,
+) -> (Vec<&'static str>, Duration) {
     let start = Instant::now();
     loop {
         let h = vip_holders(lab, vip);
@@ -54,7 +59,10 @@ fn wait_holders(lab: &Lab, vip: &str, want: usize, limit: Duration) -> (Vec<&'st
                 return (h, start.elapsed());
             }
         }
-        assert!(start.elapsed() < limit, "VIP holders {h:?} (want {want}) after {limit:?}");
+        assert!(
+            start.elapsed() < limit,
+            "VIP holders {h:?} (want {want}) after {limit:?}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -62,13 +70,18 @@ fn wait_holders(lab: &Lab, vip: &str, want: usize, limit: Duration) -> (Vec<&'st
 fn request(lab: &Lab, ca: &str, vip: &str) -> Option<String> {
     let o = lab.exec(
         "client",
-        &format!("curl -s -D - -o /dev/null --max-time 1 --cacert {ca} https://{vip}:16443/healthz"),
+        &format!(
+            "curl -s -D - -o /dev/null --max-time 1 --cacert {ca} https://{vip}:16443/healthz"
+        ),
     );
     let out = String::from_utf8_lossy(&o.stdout).to_string();
     if !o.status.success() || !out.starts_with("HTTP/1.1 200") {
         return None;
     }
-    out.lines().find_map(|l| l.strip_prefix("X-Served-By: ").map(|s| s.trim().to_string()))
+    out.lines().find_map(|l| {
+        l.strip_prefix("X-Served-By: ")
+            .map(|s| s.trim().to_string())
+    })
 }
 
 /// Sends requests every 200 ms until `until` returns true and `after` more successes; returns (ok, failed, time to
@@ -117,12 +130,22 @@ fn vip_and_load_balancer_fail_over() {
         let dir = root.join(m);
         let (cert, key) = pki::issue(
             &s.ca,
-            &LeafSpec { cn: "kube-apiserver", ips: &[ip.into(), c.endpoint.vip.into()], server: true, days: 1, ..Default::default() },
+            &LeafSpec {
+                cn: "kube-apiserver",
+                ips: &[ip.into(), c.endpoint.vip.into()],
+                server: true,
+                days: 1,
+                ..Default::default()
+            },
         )
         .unwrap();
         put(&dir.join("apiserver.crt"), &cert, 0o644);
         put(&dir.join("apiserver.key"), &key, 0o600);
-        put(&dir.join("kube-apiserver.yaml"), "stand-in manifest: this master runs an apiserver\n", 0o644);
+        put(
+            &dir.join("kube-apiserver.yaml"),
+            "stand-in manifest: this master runs an apiserver\n",
+            0o644,
+        );
         let check = dir.join("check_apiserver.sh");
         put(
             &check,
@@ -157,11 +180,33 @@ fn vip_and_load_balancer_fail_over() {
         .unwrap();
         put(&dir.join("nginx.conf"), &ng, 0o644);
         // The real tools accept the rendered files.
-        let t = lab.exec(m, &format!("keepalived -t -f {}/keepalived.conf", dir.display()));
-        assert!(t.status.success(), "keepalived -t: {}", String::from_utf8_lossy(&t.stderr));
-        let t = lab.exec(m, &format!("nginx -t -p {d} -e {d}/nginx-error.log -c {d}/nginx.conf", d = dir.display()));
-        assert!(t.status.success(), "nginx -t: {}", String::from_utf8_lossy(&t.stderr));
-        masters.push(Master { dir, keepalived: None, nginx: None, apiserver: None });
+        let t = lab.exec(
+            m,
+            &format!("keepalived -t -f {}/keepalived.conf", dir.display()),
+        );
+        assert!(
+            t.status.success(),
+            "keepalived -t: {}",
+            String::from_utf8_lossy(&t.stderr)
+        );
+        let t = lab.exec(
+            m,
+            &format!(
+                "nginx -t -p {d} -e {d}/nginx-error.log -c {d}/nginx.conf",
+                d = dir.display()
+            ),
+        );
+        assert!(
+            t.status.success(),
+            "nginx -t: {}",
+            String::from_utf8_lossy(&t.stderr)
+        );
+        masters.push(Master {
+            dir,
+            keepalived: None,
+            nginx: None,
+            apiserver: None,
+        });
     }
     let start_master = |lab: &mut Lab, masters: &mut Vec<Master>, i: usize| {
         let m = MASTERS[i];
@@ -186,7 +231,17 @@ fn vip_and_load_balancer_fail_over() {
         if masters[i].nginx.is_none() {
             masters[i].nginx = Some(lab.spawn(
                 m,
-                &["nginx", "-p", &ds, "-e", &format!("{ds}/nginx-error.log"), "-c", &format!("{ds}/nginx.conf"), "-g", "daemon off;"],
+                &[
+                    "nginx",
+                    "-p",
+                    &ds,
+                    "-e",
+                    &format!("{ds}/nginx-error.log"),
+                    "-c",
+                    &format!("{ds}/nginx.conf"),
+                    "-g",
+                    "daemon off;",
+                ],
                 &d.join("nginx.out"),
             ));
         }
@@ -194,8 +249,18 @@ fn vip_and_load_balancer_fail_over() {
             masters[i].keepalived = Some(lab.spawn(
                 m,
                 &[
-                    "keepalived", "-n", "-l", "-D", "-f", &format!("{ds}/keepalived.conf"),
-                    "-p", &format!("{ds}/keepalived.pid"), "-r", &format!("{ds}/vrrp.pid"), "-c", &format!("{ds}/checkers.pid"),
+                    "keepalived",
+                    "-n",
+                    "-l",
+                    "-D",
+                    "-f",
+                    &format!("{ds}/keepalived.conf"),
+                    "-p",
+                    &format!("{ds}/keepalived.pid"),
+                    "-r",
+                    &format!("{ds}/vrrp.pid"),
+                    "-c",
+                    &format!("{ds}/checkers.pid"),
                 ],
                 &d.join("keepalived.log"),
             ));
@@ -220,19 +285,36 @@ fn vip_and_load_balancer_fail_over() {
     let (ncc, ns) = (nc.clone(), lab.ns("client"));
     let (found, d) = in_netns(&ns, move || {
         let env = NetEnv::default();
-        (decide::probe_cluster(&env, &ncc, "k8s-master01"), decide::decide(&env, &ncc, "k8s-master01"))
+        (
+            decide::probe_cluster(&env, &ncc, "k8s-master01"),
+            decide::decide(&env, &ncc, "k8s-master01"),
+        )
     });
     eprintln!("probes found: {found:?}");
-    assert!(found.iter().any(|f| f.contains("through 192.168.20.10:16443")), "{found:?}");
-    assert!(found.iter().any(|f| f.contains("k8s-master02's apiserver")), "{found:?}");
-    assert!(!found.iter().any(|f| f.contains("etcd")), "nothing listens on 2379/2380: {found:?}");
+    assert!(
+        found
+            .iter()
+            .any(|f| f.contains("through 192.168.20.10:16443")),
+        "{found:?}"
+    );
+    assert!(
+        found.iter().any(|f| f.contains("k8s-master02's apiserver")),
+        "{found:?}"
+    );
+    assert!(
+        !found.iter().any(|f| f.contains("etcd")),
+        "nothing listens on 2379/2380: {found:?}"
+    );
     assert!(matches!(d, decide::Decision::Join(_)), "{d:?}");
     let first = h[0];
     let fi = MASTERS.iter().position(|m| *m == first).unwrap();
 
     // 2. Stop the holder's services (nginx + apiserver; keepalived keeps running): check_lb fails, FAULT, VIP moves.
     let t0 = Instant::now();
-    let (n, a) = (masters[fi].nginx.take().unwrap(), masters[fi].apiserver.take().unwrap());
+    let (n, a) = (
+        masters[fi].nginx.take().unwrap(),
+        masters[fi].apiserver.take().unwrap(),
+    );
     lab.stop(n);
     lab.stop(a);
     let mut first_ok = None;
@@ -254,7 +336,10 @@ fn vip_and_load_balancer_fail_over() {
         std::thread::sleep(Duration::from_millis(200));
     }
     let (h2, _) = wait_holders(&lab, &vip, 1, Duration::from_secs(10));
-    assert_ne!(h2[0], first, "VIP must leave the master whose nginx stopped");
+    assert_ne!(
+        h2[0], first,
+        "VIP must leave the master whose nginx stopped"
+    );
     let ft = first_ok.expect("requests through the VIP succeed again after the failover");
     eprintln!("services stopped on {first}: VIP moved to {}; {bad} requests failed, all succeed again {ft:.1?} after the stop", h2[0]);
     assert!(ft < Duration::from_secs(10), "failover took {ft:?}");
@@ -279,8 +364,14 @@ fn vip_and_load_balancer_fail_over() {
     }
     let ft = first_ok.expect("requests succeed after the link-down failover");
     let h3 = vip_holders(&lab, &vip);
-    let third = MASTERS.iter().find(|m| **m != first && **m != second).unwrap();
-    assert!(h3.contains(third), "the third master {third} holds the VIP: {h3:?}");
+    let third = MASTERS
+        .iter()
+        .find(|m| **m != first && **m != second)
+        .unwrap();
+    assert!(
+        h3.contains(third),
+        "the third master {third} holds the VIP: {h3:?}"
+    );
     eprintln!("link of {second} down: VIP on {third}, requests succeed again {ft:.1?} after the link went down");
 
     // 4. A Node delete through the VIP with a system:masters certificate from the cluster CA.
@@ -288,7 +379,9 @@ fn vip_and_load_balancer_fail_over() {
     let (ca_cert, ca_key) = (s.ca.cert.clone(), s.ca.key.clone());
     let server = format!("https://{vip}:16443");
     let r = in_netns(&ns, move || {
-        KubeApi::new(&server, &ca_cert, &ca_key, Duration::from_secs(3)).unwrap().delete_node("k8s-master03")
+        KubeApi::new(&server, &ca_cert, &ca_key, Duration::from_secs(3))
+            .unwrap()
+            .delete_node("k8s-master03")
     });
     assert_eq!(r.unwrap(), Deleted::Yes);
     let rec = std::fs::read_to_string(&record).unwrap();
@@ -298,22 +391,37 @@ fn vip_and_load_balancer_fail_over() {
     lab.link(second, true);
     start_master(&mut lab, &mut masters, fi);
     for m in masters.iter_mut() {
-        for pid in [m.keepalived.take(), m.nginx.take(), m.apiserver.take()].into_iter().flatten() {
+        for pid in [m.keepalived.take(), m.nginx.take(), m.apiserver.take()]
+            .into_iter()
+            .flatten()
+        {
             lab.stop(pid);
         }
     }
     let (h, _) = wait_holders(&lab, &vip, 0, Duration::from_secs(10));
     assert!(h.is_empty());
-    assert!(request(&lab, &cas, &vip).is_none(), "nothing answers on the VIP when everything is down");
+    assert!(
+        request(&lab, &cas, &vip).is_none(),
+        "nothing answers on the VIP when everything is down"
+    );
     let (ncc, ns) = (nc.clone(), lab.ns("client"));
-    let d = in_netns(&ns, move || decide::decide(&NetEnv::default(), &ncc, "k8s-master01"));
-    assert_eq!(d, decide::Decision::Init, "nothing answers: the designated master would init");
+    let d = in_netns(&ns, move || {
+        decide::decide(&NetEnv::default(), &ncc, "k8s-master01")
+    });
+    assert_eq!(
+        d,
+        decide::Decision::Init,
+        "nothing answers: the designated master would init"
+    );
     for i in 0..3 {
         start_master(&mut lab, &mut masters, i);
     }
     let (h, t) = wait_holders(&lab, &vip, 1, Duration::from_secs(20));
     let (ok, bad, _) = traffic(&lab, &cas, &vip, Duration::from_secs(2));
-    assert!(ok >= 5 && bad == 0, "after a cold start: {ok} ok, {bad} failed");
+    assert!(
+        ok >= 5 && bad == 0,
+        "after a cold start: {ok} ok, {bad} failed"
+    );
     eprintln!("cold start: VIP on {h:?} after {t:.1?}");
     let _ = Command::new("true").status();
 }

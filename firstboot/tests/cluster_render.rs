@@ -12,14 +12,22 @@ use kubeha_model::cluster::Runtime;
 use kubeha_model::Cluster;
 
 fn golden(name: &str, got: &str) {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/golden").join(name);
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata/golden")
+        .join(name);
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(&p, got).unwrap();
         return;
     }
-    let want = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("reading {}: {e} (UPDATE_GOLDEN=1 writes it)", p.display()));
-    assert_eq!(got, want, "Generated output does not match file: {}", p.display());
+    let want = std::fs::read_to_string(&p)
+        .unwrap_or_else(|e| panic!("reading {}: {e} (UPDATE_GOLDEN=1 writes it)", p.display()));
+    assert_eq!(
+        got,
+        want,
+        "Generated output does not match file: {}",
+        p.display()
+    );
 }
 
 fn cluster(version: &str) -> Cluster {
@@ -43,7 +51,10 @@ fn cred(master: bool) -> Credentials {
 #[test]
 fn keepalived_and_check_script() {
     let c = cluster("1.31.4");
-    for (i, file) in [(0, "keepalived-master01.conf"), (2, "keepalived-master03.conf")] {
+    for (i, file) in [
+        (0, "keepalived-master01.conf"),
+        (2, "keepalived-master03.conf"),
+    ] {
         let got = keepalived::render_keepalived(
             &c,
             &KeepalivedParams {
@@ -55,19 +66,33 @@ fn keepalived_and_check_script() {
         )
         .unwrap();
         // Every instance BACKUP + nopreempt, priorities by order, peers are the other masters.
-        assert!(got.contains("state BACKUP") && got.contains("nopreempt"), "{got}");
+        assert!(
+            got.contains("state BACKUP") && got.contains("nopreempt"),
+            "{got}"
+        );
         assert!(got.contains(&format!("priority {}", 150 - i)), "{got}");
-        assert!(!got.contains(&format!("        {}\n", c.masters[i].ip)), "a master is not its own peer");
+        assert!(
+            !got.contains(&format!("        {}\n", c.masters[i].ip)),
+            "a master is not its own peer"
+        );
         golden(file, &got);
     }
     // Failover guarantee of the weighted check: any failing master ranks below every healthy one.
     let n = c.masters.len();
     let lowest_healthy = keepalived::priority(n - 1) as i32;
     let highest_failing = keepalived::priority(0) as i32 + keepalived::APISERVER_WEIGHT;
-    assert!(highest_failing < lowest_healthy, "{highest_failing} must be < {lowest_healthy}");
+    assert!(
+        highest_failing < lowest_healthy,
+        "{highest_failing} must be < {lowest_healthy}"
+    );
     let e = keepalived::render_keepalived(
         &c,
-        &KeepalivedParams { index: 0, interface: "eth0".into(), auth_pass: "toolongpassword".into(), check_script: "x".into() },
+        &KeepalivedParams {
+            index: 0,
+            interface: "eth0".into(),
+            auth_pass: "toolongpassword".into(),
+            check_script: "x".into(),
+        },
     )
     .unwrap_err();
     assert!(e.to_string().contains("vrrp-auth-pass"), "{e}");
@@ -87,13 +112,19 @@ fn nginx_stream() {
     let c = cluster("1.31.4");
     let got = nginx::render_nginx(&c, &NginxParams::el()).unwrap();
     for m in &c.masters {
-        assert!(got.contains(&format!("server {}:6443 max_fails=", m.ip)), "{got}");
+        assert!(
+            got.contains(&format!("server {}:6443 max_fails=", m.ip)),
+            "{got}"
+        );
     }
     assert!(got.contains("listen 16443;") && got.contains("proxy_connect_timeout 2s;"));
     golden("nginx-el.conf", &got);
     let deb = nginx::render_nginx(
         &c,
-        &NginxParams { stream_module: Some(nginx::DEBIAN_STREAM_MODULE.into()), ..NginxParams::el() },
+        &NginxParams {
+            stream_module: Some(nginx::DEBIAN_STREAM_MODULE.into()),
+            ..NginxParams::el()
+        },
     )
     .unwrap();
     assert!(deb.contains("load_module /usr/lib/nginx/modules/ngx_stream_module.so;"));
@@ -275,7 +306,9 @@ mod shape {
 
 fn docs(text: &str) -> Vec<serde_yaml::Value> {
     use serde::Deserialize as _;
-    serde_yaml::Deserializer::from_str(text).map(|d| serde_yaml::Value::deserialize(d).unwrap()).collect()
+    serde_yaml::Deserializer::from_str(text)
+        .map(|d| serde_yaml::Value::deserialize(d).unwrap())
+        .collect()
 }
 
 fn check_modern(version: &str, api: &str, prefix: &str) {
@@ -283,41 +316,95 @@ fn check_modern(version: &str, api: &str, prefix: &str) {
     let m1 = &c.masters[0];
     let init = kubeadm::render_init(&c, m1, &cred(true)).unwrap();
     let d = docs(&init);
-    assert_eq!(d.len(), 2, "init file has InitConfiguration and ClusterConfiguration");
+    assert_eq!(
+        d.len(),
+        2,
+        "init file has InitConfiguration and ClusterConfiguration"
+    );
     let i: shape::Init = serde_yaml::from_value(d[0].clone()).expect("InitConfiguration shape");
-    assert_eq!((i.api_version.as_str(), i.kind.as_str()), (api, "InitConfiguration"));
+    assert_eq!(
+        (i.api_version.as_str(), i.kind.as_str()),
+        (api, "InitConfiguration")
+    );
     assert_eq!(i.bootstrap_tokens[0].token, "abcdef.0123456789abcdef");
     assert_eq!(i.bootstrap_tokens[0].ttl.as_deref(), Some("8760h0m0s"));
-    assert_eq!(i.certificate_key.as_deref(), Some("1".repeat(64).as_str()), "all-digit key stays a string");
-    assert_eq!(i.node_registration.cri_socket, "unix:///run/containerd/containerd.sock");
-    match (&i.node_registration.kubelet_extra_args, api.ends_with("v1beta4")) {
-        (shape::Args::List(l), true) => assert_eq!((l[0].name.as_str(), l[0].value.as_str()), ("node-ip", "192.168.20.20")),
+    assert_eq!(
+        i.certificate_key.as_deref(),
+        Some("1".repeat(64).as_str()),
+        "all-digit key stays a string"
+    );
+    assert_eq!(
+        i.node_registration.cri_socket,
+        "unix:///run/containerd/containerd.sock"
+    );
+    match (
+        &i.node_registration.kubelet_extra_args,
+        api.ends_with("v1beta4"),
+    ) {
+        (shape::Args::List(l), true) => assert_eq!(
+            (l[0].name.as_str(), l[0].value.as_str()),
+            ("node-ip", "192.168.20.20")
+        ),
         (shape::Args::Map(m), false) => assert_eq!(m["node-ip"], "192.168.20.20"),
         _ => panic!("{api}: extraArgs must be a list on v1beta4 and a map before"),
     }
-    let cc: shape::ClusterConfiguration = serde_yaml::from_value(d[1].clone()).expect("ClusterConfiguration shape");
-    assert_eq!((cc.api_version.as_str(), cc.kind.as_str()), (api, "ClusterConfiguration"));
+    let cc: shape::ClusterConfiguration =
+        serde_yaml::from_value(d[1].clone()).expect("ClusterConfiguration shape");
+    assert_eq!(
+        (cc.api_version.as_str(), cc.kind.as_str()),
+        (api, "ClusterConfiguration")
+    );
     assert_eq!(cc.control_plane_endpoint, "192.168.20.10:16443");
     assert_eq!(cc.kubernetes_version, format!("v{version}"));
     assert_eq!(cc.image_repository, c.image_repository());
-    for want in ["192.168.20.10", "k8s-master-lb", "k8s-master01", "192.168.20.20", "k8s-master03", "192.168.20.22"] {
-        assert!(cc.api_server.cert_sans.iter().any(|s| s == want), "certSANs lack {want}");
+    for want in [
+        "192.168.20.10",
+        "k8s-master-lb",
+        "k8s-master01",
+        "192.168.20.20",
+        "k8s-master03",
+        "192.168.20.22",
+    ] {
+        assert!(
+            cc.api_server.cert_sans.iter().any(|s| s == want),
+            "certSANs lack {want}"
+        );
     }
     assert_eq!(cc.networking.pod_subnet, "10.244.0.0/16");
     golden(&format!("{prefix}-init.yaml"), &init);
 
     let join = kubeadm::render_join(&c, &c.masters[1], &cred(true), true).unwrap();
-    let j: shape::Join = serde_yaml::from_value(docs(&join)[0].clone()).expect("JoinConfiguration shape");
-    assert_eq!((j.api_version.as_str(), j.kind.as_str()), (api, "JoinConfiguration"));
-    assert_eq!(j.discovery.bootstrap_token.api_server_endpoint, "192.168.20.10:16443");
-    assert_eq!(j.discovery.bootstrap_token.ca_cert_hashes, vec![format!("sha256:{}", "0a".repeat(32))]);
-    assert_eq!(j.control_plane.expect("control plane").local_api_endpoint.advertise_address, "192.168.20.21");
-    assert!(!join.contains("certificateKey"), "join must not depend on the 2-hour kubeadm-certs Secret");
+    let j: shape::Join =
+        serde_yaml::from_value(docs(&join)[0].clone()).expect("JoinConfiguration shape");
+    assert_eq!(
+        (j.api_version.as_str(), j.kind.as_str()),
+        (api, "JoinConfiguration")
+    );
+    assert_eq!(
+        j.discovery.bootstrap_token.api_server_endpoint,
+        "192.168.20.10:16443"
+    );
+    assert_eq!(
+        j.discovery.bootstrap_token.ca_cert_hashes,
+        vec![format!("sha256:{}", "0a".repeat(32))]
+    );
+    assert_eq!(
+        j.control_plane
+            .expect("control plane")
+            .local_api_endpoint
+            .advertise_address,
+        "192.168.20.21"
+    );
+    assert!(
+        !join.contains("certificateKey"),
+        "join must not depend on the 2-hour kubeadm-certs Secret"
+    );
     golden(&format!("{prefix}-join-master.yaml"), &join);
 
     let w = &c.workers[0];
     let wj = kubeadm::render_join(&c, w, &cred(false), false).unwrap();
-    let j: shape::Join = serde_yaml::from_value(docs(&wj)[0].clone()).expect("worker JoinConfiguration shape");
+    let j: shape::Join =
+        serde_yaml::from_value(docs(&wj)[0].clone()).expect("worker JoinConfiguration shape");
     assert!(j.control_plane.is_none());
     assert_eq!(j.node_registration.name, "k8s-node01");
     golden(&format!("{prefix}-join-worker.yaml"), &wj);
@@ -337,17 +424,27 @@ fn kubeadm_v1beta3() {
 fn kubeadm_v1alpha2_seed() {
     let c = cluster("1.11.1");
     let init = kubeadm::render_init(&c, &c.masters[0], &cred(true)).unwrap();
-    let m: shape::MasterConfiguration = serde_yaml::from_value(docs(&init)[0].clone()).expect("MasterConfiguration shape");
-    assert_eq!((m.api_version.as_str(), m.kind.as_str()), ("kubeadm.k8s.io/v1alpha2", "MasterConfiguration"));
+    let m: shape::MasterConfiguration =
+        serde_yaml::from_value(docs(&init)[0].clone()).expect("MasterConfiguration shape");
+    assert_eq!(
+        (m.api_version.as_str(), m.kind.as_str()),
+        ("kubeadm.k8s.io/v1alpha2", "MasterConfiguration")
+    );
     assert_eq!(m.api.control_plane_endpoint, "192.168.20.10:16443");
     assert_eq!(m.image_repository, "k8s.gcr.io");
     assert_eq!(m.node_registration.cri_socket, "/var/run/dockershim.sock");
     assert_eq!(m.etcd.local.extra_args["initial-cluster-state"], "new");
-    assert_eq!(m.etcd.local.extra_args["initial-cluster"], "k8s-master01=https://192.168.20.20:2380");
-    assert!(m.api_server_cert_sans.contains(&"k8s-master-lb".to_string()));
+    assert_eq!(
+        m.etcd.local.extra_args["initial-cluster"],
+        "k8s-master01=https://192.168.20.20:2380"
+    );
+    assert!(m
+        .api_server_cert_sans
+        .contains(&"k8s-master-lb".to_string()));
     golden("kubeadm-v1alpha2-init.yaml", &init);
     let legacy = LegacyEtcd {
-        initial_cluster: "k8s-master01=https://192.168.20.20:2380,k8s-master02=https://192.168.20.21:2380".into(),
+        initial_cluster:
+            "k8s-master01=https://192.168.20.20:2380,k8s-master02=https://192.168.20.21:2380".into(),
         state: "existing",
     };
     let m2 = kubeadm::render_master_v1alpha2(&c, &c.masters[1], &cred(true), &legacy).unwrap();
@@ -355,8 +452,12 @@ fn kubeadm_v1alpha2_seed() {
     assert_eq!(m.etcd.local.extra_args["initial-cluster-state"], "existing");
     golden("kubeadm-v1alpha2-master02.yaml", &m2);
     let w = kubeadm::render_join(&c, &c.workers[0], &cred(false), false).unwrap();
-    let n: shape::NodeConfiguration = serde_yaml::from_value(docs(&w)[0].clone()).expect("NodeConfiguration shape");
-    assert_eq!(n.discovery_token_api_servers, vec!["192.168.20.10:16443".to_string()]);
+    let n: shape::NodeConfiguration =
+        serde_yaml::from_value(docs(&w)[0].clone()).expect("NodeConfiguration shape");
+    assert_eq!(
+        n.discovery_token_api_servers,
+        vec!["192.168.20.10:16443".to_string()]
+    );
     golden("kubeadm-v1alpha2-worker.yaml", &w);
     assert!(kubeadm::render_join(&c, &c.masters[1], &cred(true), true).is_err());
 }
@@ -364,6 +465,8 @@ fn kubeadm_v1alpha2_seed() {
 #[test]
 fn unsupported_versions_are_refused() {
     let c = cluster("1.18.0");
-    let e = kubeadm::render_init(&c, &c.masters[0], &cred(true)).unwrap_err().to_string();
+    let e = kubeadm::render_init(&c, &c.masters[0], &cred(true))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("1.18.0"), "{e}");
 }

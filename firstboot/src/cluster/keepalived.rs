@@ -22,8 +22,9 @@ use kubeha_model::Cluster;
 
 /// Where the config goes.
 pub const KEEPALIVED_CONF: &str = "/etc/keepalived/keepalived.conf";
-/// Where the check script goes (root-owned, 0700: `enable_script_security` refuses scripts others could change).
-pub const CHECK_SCRIPT: &str = "/etc/keepalived/check_apiserver.sh";
+/// Where the check script goes (root-owned, 0700: `enable_script_security` refuses scripts others could change; the
+/// EL SELinux policy lets keepalived run scripts under /usr/libexec/keepalived).
+pub const CHECK_SCRIPT: &str = "/usr/libexec/keepalived/check_apiserver.sh";
 /// The highest priority (the first master); the others count down by one.
 pub const BASE_PRIORITY: u32 = 150;
 /// How much a failing local apiserver lowers a master's priority: more than the spread of all priorities, so a

@@ -244,8 +244,10 @@ impl Step for LoadBalancerStep {
             write_if_changed(&ctx.path(keepalived::KEEPALIVED_CONF), ka.as_bytes(), 0o644)?;
         let ng_changed = write_if_changed(&ctx.path(nginx::NGINX_CONF), ng.as_bytes(), 0o644)?;
         let r = &ctx.runner;
-        // SELinux enforcing: nginx (httpd_t) must listen on 16443 and connect to the apiservers.
+        // SELinux enforcing: nginx (httpd_t) must listen on 16443 and connect to the apiservers, and keepalived may
+        // only run scripts labelled for it (the policy labels /usr/libexec/keepalived).
         if r.output(&Cmd::new("getenforce"))?.stdout_str().trim() == "Enforcing" {
+            r.run(&Cmd::new("restorecon").args(["-R", "/usr/libexec/keepalived"]))?;
             r.run(&Cmd::new("setsebool").args(["-P", "httpd_can_network_connect", "1"]))?;
             let port = c.endpoint.port.to_string();
             if !r
@@ -310,6 +312,10 @@ impl Step for DecideStep {
             log::info!("control plane already set up on {}", ctx.name);
             return Ok(());
         }
+        // Undo a half-finished kubeadm run first: its apiserver would otherwise answer our own probes.
+        if partial_state(ctx) {
+            reset(ctx)?;
+        }
         let d = if ctx.dry_run {
             let is_designated = decide::designated(&ctx.config).is_some_and(|d| d.name == ctx.name);
             log::info!("dry run: no probes; the designated master would init if nothing answers");
@@ -339,7 +345,7 @@ impl Step for DecideStep {
 }
 
 /// `cluster-rebuild`: before a join, wait for the endpoint and this master's turn, then remove this master's stale
-/// etcd member and Node (rebuild by reimaging). Before either, undo a half-finished kubeadm run.
+/// etcd member and Node (rebuild by reimaging).
 pub struct RebuildStep(pub Shared);
 
 impl Step for RebuildStep {
@@ -350,13 +356,7 @@ impl Step for RebuildStep {
         is_master(ctx)
     }
     fn run(&self, ctx: &mut Context) -> Result<()> {
-        if control_plane_done(ctx) {
-            return Ok(());
-        }
-        if partial_state(ctx) {
-            reset(ctx)?;
-        }
-        if decision(ctx).as_deref() != Some("join") {
+        if control_plane_done(ctx) || decision(ctx).as_deref() != Some("join") {
             return Ok(());
         }
         if ctx.dry_run {
@@ -518,6 +518,13 @@ impl Step for CniStep {
         let src = bundle
             .join(kubeha_model::bundle::FILES_DIR)
             .join(&ctx.config.cluster.cni.manifest);
+        if ctx.dry_run && !src.exists() {
+            log::warn!(
+                "dry run: no CNI manifest at {}; would apply it",
+                src.display()
+            );
+            return Ok(());
+        }
         let text = fs::read_to_string(&src).with_context(|| {
             format!(
                 "reading the CNI manifest {} (cluster.cni.manifest in the bundle's files/)",

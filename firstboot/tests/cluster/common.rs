@@ -16,7 +16,8 @@ pub fn secrets() -> &'static Secrets {
 
 /// A master's node config for `cluster`.
 pub fn master_config(c: &Cluster, name: &str) -> NodeConfig {
-    let nc = NodeConfig::build(c, secrets(), Some(Role::Master), Some(name), true).expect("node config");
+    let nc =
+        NodeConfig::build(c, secrets(), Some(Role::Master), Some(name), true).expect("node config");
     nc.check("test").expect("valid");
     nc
 }
@@ -29,7 +30,11 @@ pub fn worker_config(c: &Cluster, name: &str) -> NodeConfig {
 /// Whether the lab tests can run (root, `ip netns`); prints why not.
 pub fn lab_available(test: &str) -> bool {
     let root = nix_uid() == 0;
-    let ip = Command::new("ip").args(["netns", "list"]).output().map(|o| o.status.success()).unwrap_or(false);
+    let ip = Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
     if !(root && ip) {
         eprintln!("SKIP {test}: needs root and `ip netns` (root={root}, ip netns={ip})");
         return false;
@@ -56,7 +61,13 @@ pub fn sh(cmd: &str) -> String {
 
 /// Runs a command and returns whether it succeeded.
 pub fn sh_ok(cmd: &str) -> bool {
-    Command::new("sh").args(["-c", cmd]).stdout(Stdio::null()).stderr(Stdio::null()).status().map(|s| s.success()).unwrap_or(false)
+    Command::new("sh")
+        .args(["-c", cmd])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
 }
 
 /// A bridge in its own namespace plus hosts (namespaces with one veth each), removed on drop.
@@ -75,7 +86,12 @@ impl Lab {
         let dir = PathBuf::from(format!("/run/{prefix}"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let mut lab = Lab { prefix: prefix.clone(), hosts: Vec::new(), dir, children: Vec::new() };
+        let mut lab = Lab {
+            prefix: prefix.clone(),
+            hosts: Vec::new(),
+            dir,
+            children: Vec::new(),
+        };
         sh(&format!("ip netns add {prefix}-sw && ip -n {prefix}-sw link add br0 type bridge && ip -n {prefix}-sw link set br0 up"));
         for (i, (name, ip)) in hosts.iter().enumerate() {
             let ns = format!("{prefix}-{name}");
@@ -97,17 +113,29 @@ impl Lab {
 
     /// The bridge-side veth of a host.
     pub fn veth(&self, name: &str) -> String {
-        self.hosts.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).expect("host")
+        self.hosts
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .expect("host")
     }
 
     /// Takes a host's link down or up (a crashed or returning machine).
     pub fn link(&self, name: &str, up: bool) {
-        sh(&format!("ip -n {}-sw link set {} {}", self.prefix, self.veth(name), if up { "up" } else { "down" }));
+        sh(&format!(
+            "ip -n {}-sw link set {} {}",
+            self.prefix,
+            self.veth(name),
+            if up { "up" } else { "down" }
+        ));
     }
 
     /// Runs `cmd` inside a host's namespace.
     pub fn exec(&self, name: &str, cmd: &str) -> std::process::Output {
-        Command::new("ip").args(["netns", "exec", &self.ns(name), "sh", "-c", cmd]).output().expect("ip netns exec")
+        Command::new("ip")
+            .args(["netns", "exec", &self.ns(name), "sh", "-c", cmd])
+            .output()
+            .expect("ip netns exec")
     }
 
     /// Starts a long-running process in a host's namespace; it is killed (by pid) on drop.
@@ -129,7 +157,9 @@ impl Lab {
     pub fn stop(&mut self, pid: u32) {
         if let Some(pos) = self.children.iter().position(|c| c.id() == pid) {
             let mut c = self.children.remove(pos);
-            let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
             for _ in 0..50 {
                 if let Ok(Some(_)) = c.try_wait() {
                     return;
@@ -149,9 +179,13 @@ impl Drop for Lab {
             self.stop(p);
         }
         for (name, _) in self.hosts.clone() {
-            let _ = Command::new("ip").args(["netns", "del", &self.ns(&name)]).status();
+            let _ = Command::new("ip")
+                .args(["netns", "del", &self.ns(&name)])
+                .status();
         }
-        let _ = Command::new("ip").args(["netns", "del", &format!("{}-sw", self.prefix)]).status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &format!("{}-sw", self.prefix)])
+            .status();
         if std::env::var_os("KHC_KEEP").is_none() {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
