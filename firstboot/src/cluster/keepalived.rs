@@ -3,7 +3,7 @@
 //! Every instance starts as `state BACKUP` with `nopreempt`, so a returning master never takes the VIP back and the
 //! VIP moves only when its holder fails. Two track scripts, one check script:
 //!
-//! - `check_lb` (weight 0): the local nginx accepts on :16443. When it fails the instance goes to FAULT and gives the
+//! - `check_lb` (weight 0): the local nginx listens on :16443. When it fails the instance goes to FAULT and gives the
 //!   VIP up at once. This is the failover guarantee: with `nopreempt` a backup never takes over from a live master
 //!   whose priority merely dropped, so only FAULT (or death) can move the VIP, and the VIP is only useful where nginx
 //!   runs.
@@ -150,7 +150,7 @@ pub fn render_check_script(p: &CheckParams) -> String {
     format!(
         r#"#!/bin/sh
 # Written by kubeha-firstboot: keepalived's health checks (see keepalived.conf).
-#   lb         the local nginx accepts connections on :{port} (failure: FAULT, the VIP moves)
+#   lb         the local nginx listens on :{port} (failure: FAULT, the VIP moves)
 #   apiserver  the local apiserver answers /healthz (failure: priority -20), once this master runs one
 LB_PORT={port}
 MY_IP={ip}
@@ -158,7 +158,9 @@ CA={ca}
 MANIFEST={manifest}
 case "$1" in
 lb)
-    exec timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$LB_PORT"
+    # A listening socket, not a connection: a connection through nginx would count as a failed upstream attempt
+    # while no apiserver runs yet and make nginx mark every backend down.
+    ss -ltn "sport = :$LB_PORT" | grep -q LISTEN
     ;;
 apiserver)
     [ -e "$MANIFEST" ] || exit 0

@@ -74,7 +74,7 @@ pub fn render_nginx(c: &Cluster, p: &NginxParams) -> Result<String> {
     for m in &c.masters {
         writeln!(
             w,
-            "        server {}:{APISERVER_PORT} max_fails=2 fail_timeout=10s; # {}",
+            "        server {}:{APISERVER_PORT} max_fails=1 fail_timeout=10s; # {}",
             m.ip, m.name
         )
         .unwrap();

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Written by kubeha-firstboot: keepalived's health checks (see keepalived.conf).
-#   lb         the local nginx accepts connections on :16443 (failure: FAULT, the VIP moves)
+#   lb         the local nginx listens on :16443 (failure: FAULT, the VIP moves)
 #   apiserver  the local apiserver answers /healthz (failure: priority -20), once this master runs one
 LB_PORT=16443
 MY_IP=192.168.20.20
@@ -8,7 +8,9 @@ CA=/etc/kubernetes/pki/ca.crt
 MANIFEST=/etc/kubernetes/manifests/kube-apiserver.yaml
 case "$1" in
 lb)
-    exec timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$LB_PORT"
+    # A listening socket, not a connection: a connection through nginx would count as a failed upstream attempt
+    # while no apiserver runs yet and make nginx mark every backend down.
+    ss -ltn "sport = :$LB_PORT" | grep -q LISTEN
     ;;
 apiserver)
     [ -e "$MANIFEST" ] || exit 0

@@ -95,7 +95,8 @@ impl Lab {
         sh(&format!("ip netns add {prefix}-sw && ip -n {prefix}-sw link add br0 type bridge && ip -n {prefix}-sw link set br0 up"));
         for (i, (name, ip)) in hosts.iter().enumerate() {
             let ns = format!("{prefix}-{name}");
-            let v = format!("{}v{i}", &prefix[..prefix.len().min(9)]);
+            // Interface names have at most 15 characters: "khc" + tag + pid (≤ 7 digits) + "v" + index fits.
+            let v = format!("{prefix}v{i}");
             sh(&format!(
                 "ip netns add {ns} && ip link add {v} type veth peer name eth0 netns {ns} && \
                  ip link set {v} netns {prefix}-sw && ip -n {prefix}-sw link set {v} master br0 up && \
