@@ -55,6 +55,18 @@ ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 ctx.load_cert_chain(cert, key)
 ctx.load_verify_locations(ca)
 ctx.verify_mode = ssl.CERT_OPTIONAL
-srv = http.server.ThreadingHTTPServer((ip, 6443), H)
-srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-srv.serve_forever()
+
+
+class Server(http.server.ThreadingHTTPServer):
+    # The TLS handshake runs on the connection's own thread: a client that connects and stalls (a bare TCP
+    # probe) must not block accept() for everyone else.
+    def finish_request(self, request, client_address):
+        request.settimeout(10)
+        try:
+            tls = ctx.wrap_socket(request, server_side=True)
+        except (OSError, ssl.SSLError):
+            return
+        super().finish_request(tls, client_address)
+
+
+Server((ip, 6443), H).serve_forever()
