@@ -10,9 +10,10 @@
 //! member through the gateway and starts it with `--initial-cluster-state existing`) and a stand-in apiserver
 //! (tests/cluster/apiserver.py, certificate from the node's cluster CA).
 //!
-//! Scenarios, each with exactly one `init` in the whole run: all masters start at once; the designated master is
-//! reimaged while the others run (it joins after its stale etcd member and Node are removed; all three members
-//! healthy again); a worker joins through the VIP.
+//! Scenarios: all masters and a worker start at once (one `init`, by the designated master; the others join through
+//! the VIP); the designated master is then reimaged while the others run (it joins after its stale etcd member and
+//! Node are removed; three healthy members, still one `init`); then a new cluster in which the designated master
+//! starts 8 s after the others (they wait; one `init`).
 
 #[path = "cluster/common.rs"]
 mod common;
@@ -636,8 +637,45 @@ fn masters_form_and_rebuild_in_namespaces() {
         deleted.lines().any(|l| l.contains(" k8s-master01 ")),
         "stale Node deleted: {deleted}"
     );
-    // Stop the daemons before the lab (and its namespaces) goes.
-    let pids: Vec<u32> = sh.pids.lock().unwrap().values().copied().collect();
+    stop_all(&sh);
+
+    // 3. A new cluster where the designated master starts last: the others wait for it, nobody else inits.
+    for n in ["m1", "m2", "m3", "w1"] {
+        let d = sh.lab.lock().unwrap().dir.join(n);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+    let before = sh.kubeadm.lock().unwrap().len();
+    let t = Instant::now();
+    let hs: Vec<_> = [
+        ("k8s-master02", 0),
+        ("k8s-master03", 0),
+        ("k8s-node01", 0),
+        ("k8s-master01", 8),
+    ]
+    .iter()
+    .map(|(n, s)| (n.to_string(), start_node(&sh, n, Duration::from_secs(*s))))
+    .collect();
+    for (n, h) in hs {
+        h.join().unwrap().unwrap_or_else(|e| panic!("{n}: {e:#}"));
+    }
+    let log = sh.kubeadm.lock().unwrap()[before..].to_vec();
+    eprintln!("designated master last, {:.1?}: {log:#?}", t.elapsed());
+    let inits: Vec<&String> = log
+        .iter()
+        .filter(|l| l.contains(": kubeadm init"))
+        .collect();
+    assert_eq!(inits.len(), 1, "{log:#?}");
+    assert!(inits[0].starts_with("k8s-master01:"));
+    let ms = members(&sh, "m2");
+    assert_eq!(ms.iter().filter(|m| m.started()).count(), 3, "{ms:?}");
+    stop_all(&sh);
+}
+
+/// Stops every daemon the stand-in started (before the lab and its namespaces go).
+fn stop_all(sh: &Shared) {
+    let pids: Vec<u32> = std::mem::take(&mut *sh.pids.lock().unwrap())
+        .into_values()
+        .collect();
     for p in pids {
         sh.lab.lock().unwrap().stop(p);
     }
