@@ -153,8 +153,21 @@ impl ClusterEnv for World {
             .retain(|m| !ids.iter().any(|(i, _)| *i == m.id));
         Ok(Rebuild::Removed(ids))
     }
-    fn etcd_add(&self, _cfg: &NodeConfig, _me: &Node) -> Result<Vec<Member>> {
-        bail!("kubeadm 1.11 only")
+    fn etcd_add(&self, cfg: &NodeConfig, me: &Node) -> Result<Vec<Member>> {
+        // kubeadm 1.11: the agent adds the member itself (as unstarted), then kubeadm's `etcd local` phase starts it.
+        self.etcd_members(cfg, me)?;
+        let mut s = self.s.lock().unwrap();
+        let purl = etcd::peer_url(me.ip);
+        if !s.members.iter().any(|m| m.peer_urls.contains(&purl)) {
+            s.next_id += 1;
+            let id = s.next_id;
+            s.members.push(Member {
+                name: String::new(),
+                client_urls: vec![],
+                ..member(id, me)
+            });
+        }
+        Ok(s.members.clone())
     }
     fn delete_node(&self, _cfg: &NodeConfig, name: &str) -> Result<Deleted> {
         self.s.lock().unwrap().deleted_nodes.push(name.to_string());
@@ -260,7 +273,15 @@ impl StandIn {
             .push(format!("{}: kubeadm {}", self.node.name, argv.join(" ")));
         match argv.first().map(String::as_str) {
             Some("init") => {
-                self.check_config(argv, "InitConfiguration")?;
+                let legacy = self.world.c.cluster.kubernetes_version.minor == 11;
+                self.check_config(
+                    argv,
+                    if legacy {
+                        "MasterConfiguration"
+                    } else {
+                        "InitConfiguration"
+                    },
+                )?;
                 self.check_pki()?;
                 {
                     let mut s = w.s.lock().unwrap();
@@ -276,6 +297,57 @@ impl StandIn {
                 std::thread::sleep(Duration::from_millis(150));
                 w.running_master(&self.node);
                 self.control_plane_files();
+            }
+            Some("alpha") => {
+                // kubeadm 1.11's phases on a joining master: every one reads the MasterConfiguration.
+                let text = self.check_config(argv, "MasterConfiguration")?;
+                if !text.contains("initial-cluster-state: \"existing\"") {
+                    bail!(
+                        "a joining 1.11 master must start etcd with initial-cluster-state existing"
+                    );
+                }
+                let phase: Vec<&str> = argv[2..]
+                    .iter()
+                    .map(String::as_str)
+                    .take_while(|a| *a != "--config")
+                    .collect();
+                let mut s = w.s.lock().unwrap();
+                match phase.as_slice() {
+                    ["etcd", "local"] => {
+                        let purl = etcd::peer_url(self.node.ip);
+                        let Some(m) = s.members.iter_mut().find(|m| m.peer_urls.contains(&purl))
+                        else {
+                            bail!("etcd local phase without a member added first");
+                        };
+                        *m = member(m.id, &self.node);
+                        for p in [2379, 2380] {
+                            s.open.insert(SocketAddrV4::new(self.node.ip, p));
+                        }
+                    }
+                    ["mark-master"] => {
+                        for p in [6443, 10250] {
+                            s.open.insert(SocketAddrV4::new(self.node.ip, p));
+                        }
+                        drop(s);
+                        self.control_plane_files();
+                    }
+                    _ => {}
+                }
+            }
+            Some("join") if self.world.c.cluster.kubernetes_version.minor == 11 => {
+                let text = self.check_config(argv, "NodeConfiguration")?;
+                if self.role == Role::Master || !text.contains("discoveryTokenAPIServers") {
+                    bail!("1.11: only workers run kubeadm join");
+                }
+                w.s.lock()
+                    .unwrap()
+                    .open
+                    .insert(SocketAddrV4::new(self.node.ip, 10250));
+                put(
+                    &self.root.join("etc/kubernetes/kubelet.conf"),
+                    "stand-in\n",
+                    0o600,
+                );
             }
             Some("join") => {
                 let text = self.check_config(argv, "JoinConfiguration")?;
@@ -624,4 +696,50 @@ fn reimaged_master_without_quorum_changes_nothing() {
         s.kubeadm
     );
     assert!(s.deleted_nodes.is_empty());
+}
+
+#[test]
+fn seed_1_11_masters_form_with_kubeadm_phases() {
+    let (mut c, dir, _) = setup();
+    c.cluster.kubernetes_version = "1.11.1".parse().unwrap();
+    c.cluster.container_runtime = kubeha_model::cluster::Runtime::Docker;
+    c.install.el = 7;
+    let world = World::new(&c, &dir.path().join("record"));
+    let r = run_nodes(
+        &world,
+        dir.path(),
+        &c,
+        &[
+            ("k8s-master01", 0),
+            ("k8s-master02", 0),
+            ("k8s-master03", 0),
+            ("k8s-node01", 0),
+        ],
+    );
+    assert_no_errors(&world, &r);
+    let s = world.s.lock().unwrap();
+    assert_eq!(s.inits, vec!["k8s-master01".to_string()]);
+    assert_eq!(
+        s.members.iter().filter(|m| m.started()).count(),
+        3,
+        "{:?}",
+        s.members
+    );
+    let m2: Vec<&String> = s
+        .kubeadm
+        .iter()
+        .filter(|l| l.starts_with("k8s-master02:"))
+        .collect();
+    assert_eq!(
+        m2.first().map(|l| l.as_str()),
+        Some("k8s-master02: kubeadm alpha phase certs all --config /etc/kubeha/kubeadm-join.yaml"),
+        "{m2:#?}"
+    );
+    assert!(m2
+        .iter()
+        .any(|l| l.ends_with("alpha phase mark-master --config /etc/kubeha/kubeadm-join.yaml")));
+    assert!(s
+        .kubeadm
+        .iter()
+        .any(|l| l == "k8s-node01: kubeadm join --config /etc/kubeha/kubeadm-join.yaml"));
 }

@@ -174,3 +174,93 @@ fn cni_images_point_at_the_bundle() {
     );
     assert_eq!(got.lines().count(), manifest.lines().count());
 }
+
+/// Answers `kubectl get secret` with a canned expiration (or a failure) and records every command.
+struct TokenRunner {
+    expiration: Option<String>,
+    log: std::sync::Mutex<Vec<String>>,
+}
+
+impl Runner for TokenRunner {
+    fn output(&self, cmd: &Cmd) -> anyhow::Result<Output> {
+        use base64::Engine as _;
+        self.log.lock().unwrap().push(cmd.display());
+        if cmd.program == "kubectl" {
+            return Ok(match &self.expiration {
+                Some(e) => Output {
+                    code: Some(0),
+                    stdout: base64::engine::general_purpose::STANDARD
+                        .encode(e)
+                        .into_bytes(),
+                    stderr: vec![],
+                },
+                None => Output {
+                    code: Some(1),
+                    stdout: vec![],
+                    stderr: b"NotFound".to_vec(),
+                },
+            });
+        }
+        Ok(Output {
+            code: Some(0),
+            ..Default::default()
+        })
+    }
+}
+
+#[test]
+fn token_is_refreshed_only_near_expiry() {
+    use kubeha_firstboot::cluster::steps::TokenStep;
+    use kubeha_firstboot::engine::Step;
+    let c = Cluster::default_cluster();
+    let days = |d: i64| {
+        let o = std::process::Command::new("date")
+            .args(["-u", "-d", &format!("+{d} days"), "+%Y-%m-%dT%H:%M:%SZ"])
+            .output()
+            .unwrap();
+        String::from_utf8(o.stdout).unwrap().trim().to_string()
+    };
+    for (exp, refresh) in [
+        (Some(days(300)), false),
+        (Some(days(30)), true),
+        (None, true),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        put(&dir.path().join("etc/kubernetes/admin.conf"), "x", 0o600);
+        let runner = Arc::new(TokenRunner {
+            expiration: exp.clone(),
+            log: Default::default(),
+        });
+        struct R(Arc<TokenRunner>);
+        impl Runner for R {
+            fn output(&self, cmd: &Cmd) -> anyhow::Result<Output> {
+                self.0.output(cmd)
+            }
+        }
+        let mut ctx = Context {
+            root: dir.path().to_path_buf(),
+            runner: Box::new(R(runner.clone())),
+            config: master_config(&c, "k8s-master02"),
+            name: "k8s-master02".into(),
+            role: Role::Master,
+            dry_run: false,
+        };
+        TokenStep.run(&mut ctx).unwrap();
+        let log = runner.log.lock().unwrap().clone();
+        let id = &secrets().bootstrap_token[..6];
+        assert!(
+            log[0].contains(&format!("get secret bootstrap-token-{id}")),
+            "{log:?}"
+        );
+        let did = log.iter().any(|l| {
+            l == "kubeadm init phase bootstrap-token --config /etc/kubeha/kubeadm-token.yaml --kubeconfig /etc/kubernetes/admin.conf"
+        });
+        assert_eq!(did, refresh, "expiration {exp:?}: {log:?}");
+        if refresh {
+            assert_eq!(
+                mode(&dir.path().join("etc/kubeha/kubeadm-token.yaml")),
+                0o600
+            );
+        }
+    }
+}
