@@ -358,3 +358,52 @@ fn refusals_name_the_problem_and_write_nothing() {
     assert!(e.to_string().contains("--force"), "{e}");
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "keep me");
 }
+
+#[test]
+fn appended_efi_partition_is_replaced() {
+    let m = make("rocky9-appended", Some(Role::Worker), false);
+    assert!(
+        m.report
+            .edited
+            .iter()
+            .any(|e| e == "appended EFI partition:EFI/BOOT/grub.cfg"),
+        "{:?}",
+        m.report.edited
+    );
+    let rep = sh(Command::new("xorriso")
+        .arg("-indev")
+        .arg(&m.iso)
+        .args(["-report_el_torito", "as_mkisofs"]));
+    assert!(rep.contains("-e '--interval:appended_partition_2"), "{rep}");
+    assert!(rep.contains("-b '/isolinux/isolinux.bin'"), "{rep}");
+    let boot = m.work.join("boot");
+    sh(Command::new("xorriso")
+        .args(["-osirrox", "on", "-indev"])
+        .arg(&m.iso)
+        .arg("-extract_boot_images")
+        .arg(format!("{}/", boot.display())));
+    let img = boot.join("eltorito_img2_uefi.img");
+    let grub = sh(Command::new("mtype")
+        .arg("-i")
+        .arg(&img)
+        .arg("::/EFI/BOOT/grub.cfg"));
+    assert_eq!(
+        check_lines(
+            "EFI partition grub.cfg",
+            &grub,
+            &["linux"],
+            "Rocky-9-4-x86_64-dvd",
+            "worker"
+        ),
+        3
+    );
+    sh(Command::new("fsck.vfat").arg("-n").arg(&img));
+    let isolinux = String::from_utf8(iso_file(&m.iso, "/isolinux/isolinux.cfg", &m.work)).unwrap();
+    check_lines(
+        "isolinux.cfg",
+        &isolinux,
+        &["append"],
+        "Rocky-9-4-x86_64-dvd",
+        "worker",
+    );
+}
