@@ -272,7 +272,14 @@ pub fn remaster(spec: &IsoSpec) -> Result<IsoReport> {
             want: want_arch.clone(),
         });
     }
+    check_release(&spec.base, base.el, verified.manifest.profile.el)?;
     let el = spec.el.or(base.el).unwrap_or(spec.cluster.install.el);
+    if el != spec.cluster.install.el {
+        log::warn!(
+            "the kickstart is for EL{el} (the ISO's); cluster.toml says install.el = {}",
+            spec.cluster.install.el
+        );
+    }
     log::info!(
         "base ISO {}: volume id '{}', {} EL{el}",
         spec.base.display(),
@@ -462,4 +469,16 @@ fn copy(from: &Path, to: &Path, mode: u32) -> Result<()> {
     std::fs::set_permissions(to, std::fs::Permissions::from_mode(mode))
         .map_err(io("writing", to))?;
     Ok(())
+}
+
+/// The bundle's RPMs are built for one EL release: refuse an ISO of another.
+pub(crate) fn check_release(iso: &Path, iso_el: Option<u8>, bundle_el: u8) -> Result<()> {
+    match iso_el {
+        Some(e) if e != bundle_el => Err(Error::WrongRelease {
+            path: iso.to_path_buf(),
+            iso_el: e,
+            bundle_el,
+        }),
+        _ => Ok(()),
+    }
 }

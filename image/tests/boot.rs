@@ -79,7 +79,7 @@ fn tail(s: &str) -> String {
 fn remastered(dir: &Path, layout: &str, role: &str) -> PathBuf {
     let bundle = dir.join("bundle");
     if !bundle.exists() {
-        make_bundle(&bundle, "x86_64");
+        make_bundle_el(&bundle, "x86_64", if layout == "centos7" { 7 } else { 9 });
     }
     let cluster = Cluster::default_cluster();
     let secrets = Secrets::generate().unwrap();

@@ -28,7 +28,7 @@ struct Made {
 fn make(layout: &str, role: Option<Role>, embed: bool) -> Made {
     let dir = tempfile::tempdir().unwrap();
     let bundle = dir.path().join("bundle");
-    make_bundle(&bundle, "x86_64");
+    make_bundle_el(&bundle, "x86_64", if layout == "centos7" { 7 } else { 9 });
     let agent = stand_in_agent(&dir.path().join("agent"));
     let cluster = Cluster::default_cluster();
     let nc = NodeConfig::build(&cluster, &secrets(), None, None, embed).unwrap();
@@ -308,6 +308,11 @@ fn refusals_name_the_problem_and_write_nothing() {
             s.base = f;
         },
         &["junk.iso", "not an EL install ISO"],
+    );
+    // An EL9 bundle on a CentOS 7 ISO.
+    refused(
+        |_, s| s.base = base_iso("centos7"),
+        &["centos7.iso", "EL7", "EL9"],
     );
     // Wrong architecture.
     refused(

@@ -58,6 +58,11 @@ fn sha256_file(p: &Path) -> String {
 /// A small real bundle: rpms/ is a yum repository made by createrepo_c, files/calico.yaml, and bundle.toml
 /// listing every file with its sha256 and size.
 pub fn make_bundle(dir: &Path, arch: &str) {
+    make_bundle_el(dir, arch, 9)
+}
+
+/// A bundle whose profile targets EL `el`.
+pub fn make_bundle_el(dir: &Path, arch: &str, el: u8) {
     std::fs::create_dir_all(dir.join("rpms")).unwrap();
     std::fs::create_dir_all(dir.join("files")).unwrap();
     std::fs::create_dir_all(dir.join("images/blobs/sha256")).unwrap();
@@ -122,7 +127,7 @@ pub fn make_bundle(dir: &Path, arch: &str) {
     }
     files.sort();
     let mut t = format!(
-        "format = 1\ncreated = \"2026-11-24T00:00:00Z\"\n\n[profile]\nname = \"test\"\nkubernetes-version = \"1.31.4\"\nel = 9\narch = \"{arch}\"\npackages = [\"kubeha-test-tools\"]\n"
+        "format = 1\ncreated = \"2026-11-24T00:00:00Z\"\n\n[profile]\nname = \"test\"\nkubernetes-version = \"1.31.4\"\nel = {el}\narch = \"{arch}\"\npackages = [\"kubeha-test-tools\"]\n"
     );
     t.push_str("\n[[rpms]]\nnevra = \"kubeha-test-tools-1.0-1.noarch\"\nname = \"kubeha-test-tools\"\npath = \"rpms/kubeha-test-tools-1.0-1.noarch.rpm\"\nrequested = true\n");
     for (p, s, n) in &files {
