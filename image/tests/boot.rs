@@ -79,7 +79,11 @@ fn tail(s: &str) -> String {
 fn remastered(dir: &Path, layout: &str, role: &str) -> PathBuf {
     let bundle = dir.join("bundle");
     if !bundle.exists() {
-        make_bundle_el(&bundle, "x86_64", if layout == "centos7" { 7 } else { 9 });
+        make_bundle_el(
+            &bundle,
+            "x86_64",
+            if layout.starts_with("centos7") { 7 } else { 9 },
+        );
     }
     let cluster = Cluster::default_cluster();
     let secrets = Secrets::generate().unwrap();
@@ -144,6 +148,20 @@ fn iso_rocky9_boots_bios_as_usb_disk() {
     let cl = boot("r9-bios-disk", dir.path(), &["-drive", &drive]);
     assert!(
         cl.contains("inst.ks=hd:LABEL=Rocky-9-4-x86_64-dvd:/ks.cfg"),
+        "{cl}"
+    );
+    assert!(cl.contains("kubeha.role=worker"), "{cl}");
+}
+
+#[test]
+#[ignore = "QEMU boot: make test-media"]
+fn iso_centos7_mkisofs_isohybrid_boots_bios_as_usb_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let iso = remastered(dir.path(), "centos7-mkisofs", "worker");
+    let drive = format!("file={},format=raw,if=virtio,readonly=on", iso.display());
+    let cl = boot("c7m-bios-disk", dir.path(), &["-drive", &drive]);
+    assert!(
+        cl.contains("inst.ks=hd:LABEL=CentOS\\x207\\x20x86_64:/ks.cfg"),
         "{cl}"
     );
     assert!(cl.contains("kubeha.role=worker"), "{cl}");

@@ -28,7 +28,11 @@ struct Made {
 fn make(layout: &str, role: Option<Role>, embed: bool) -> Made {
     let dir = tempfile::tempdir().unwrap();
     let bundle = dir.path().join("bundle");
-    make_bundle_el(&bundle, "x86_64", if layout == "centos7" { 7 } else { 9 });
+    make_bundle_el(
+        &bundle,
+        "x86_64",
+        if layout.starts_with("centos7") { 7 } else { 9 },
+    );
     let agent = stand_in_agent(&dir.path().join("agent"));
     let cluster = Cluster::default_cluster();
     let nc = NodeConfig::build(&cluster, &secrets(), None, None, embed).unwrap();
@@ -410,5 +414,33 @@ fn appended_efi_partition_is_replaced() {
         &["append"],
         "Rocky-9-4-x86_64-dvd",
         "worker",
+    );
+}
+
+#[test]
+fn centos7_mkisofs_isohybrid_layout_remastered() {
+    // The EL7 way: mkisofs + isohybrid --uefi (lorax rhel7-branch); replay keeps its hybrid MBR and GPT.
+    let m = make("centos7-mkisofs", None, false);
+    assert_eq!(m.report.el, 7);
+    let rep = sh(Command::new("xorriso")
+        .arg("-indev")
+        .arg(&m.iso)
+        .args(["-report_el_torito", "plain"]));
+    assert!(
+        rep.contains("El Torito img path :   1  /isolinux/isolinux.bin"),
+        "{rep}"
+    );
+    assert!(
+        rep.contains("El Torito img path :   2  /images/efiboot.img"),
+        "{rep}"
+    );
+    let isolinux = String::from_utf8(iso_file(&m.iso, "/isolinux/isolinux.cfg", &m.work)).unwrap();
+    assert!(
+        isolinux.contains("inst.ks=hd:LABEL=CentOS\\x207\\x20x86_64:/ks.cfg"),
+        "{isolinux}"
+    );
+    assert!(
+        !isolinux.contains("kubeha.role"),
+        "--role auto adds no role: {isolinux}"
     );
 }
