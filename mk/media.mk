@@ -12,6 +12,6 @@ test-media: deps
 	$(CARGO) test -p kubeha-kickstart -p kubeha-image
 	$(MAKE) --no-print-directory test-media-boot
 
-# Six QEMU boots (~10-90 s each under TCG), two at a time.
+# Seven QEMU boots (~10-90 s each under TCG), two at a time.
 test-media-boot:
 	$(CARGO) test -p kubeha-image --test boot -- --ignored --test-threads 2

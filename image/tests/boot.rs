@@ -140,6 +140,24 @@ fn iso_centos7_boots_bios_cdrom_and_uefi_cdrom() {
 
 #[test]
 #[ignore = "QEMU boot: make test-media"]
+fn iso_rocky9_appended_efi_partition_boots_uefi_cdrom() {
+    // The EFI image replaced as appended partition 2 is what OVMF's El Torito boot runs.
+    let dir = tempfile::tempdir().unwrap();
+    let iso = remastered(dir.path(), "rocky9-appended", "master");
+    let cl = boot(
+        "r9a-uefi-cdrom",
+        dir.path(),
+        &["-bios", OVMF, "-cdrom", iso.to_str().unwrap()],
+    );
+    assert!(
+        cl.contains("inst.ks=hd:LABEL=Rocky-9-4-x86_64-dvd:/ks.cfg"),
+        "{cl}"
+    );
+    assert!(cl.contains("kubeha.role=master"), "{cl}");
+}
+
+#[test]
+#[ignore = "QEMU boot: make test-media"]
 fn iso_rocky9_boots_bios_as_usb_disk() {
     let dir = tempfile::tempdir().unwrap();
     let iso = remastered(dir.path(), "rocky9", "worker");

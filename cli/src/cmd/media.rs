@@ -186,6 +186,10 @@ fn find_agent(binary: Option<PathBuf>, unit: Option<PathBuf>) -> Result<Agent> {
                 exe_dir.join(AGENT_UNIT),
                 exe_dir.join("../share/kubeha").join(AGENT_UNIT),
                 exe_dir.join("../../firstboot").join(AGENT_UNIT),
+                // A source-tree build: the unit beside the agent's sources.
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../firstboot")
+                    .join(AGENT_UNIT),
             ])
             .with_context(|| format!("no {AGENT_UNIT} found: pass --agent-unit FILE"))?
         }
@@ -319,7 +323,12 @@ pub struct PxeConfig {
     #[arg(long, value_name = "URL")]
     pub http_base: String,
     /// Nodes whose entry defaults to the installer (repeat, or `all`); the rest boot the local disk
-    #[arg(long, value_name = "NAME|all", alias = "reinstall")]
+    #[arg(
+        long,
+        value_name = "NAME|all",
+        alias = "reinstall",
+        value_delimiter = ','
+    )]
     pub install: Vec<String>,
     /// Serve each master a node config with the control-plane keys (pinned by sha256); anyone who
     /// can reach the web server can read them
