@@ -126,16 +126,22 @@ pub fn make_bundle_el(dir: &Path, arch: &str, el: u8) {
         }
     }
     files.sort();
-    let mut t = format!(
+    // Written by the model's own writer, as `kubeha bundle` writes it (the %post script parses this text).
+    let text = format!(
         "format = 1\ncreated = \"2026-11-24T00:00:00Z\"\n\n[profile]\nname = \"test\"\nkubernetes-version = \"1.31.4\"\nel = {el}\narch = \"{arch}\"\npackages = [\"kubeha-test-tools\"]\n"
     );
-    t.push_str("\n[[rpms]]\nnevra = \"kubeha-test-tools-1.0-1.noarch\"\nname = \"kubeha-test-tools\"\npath = \"rpms/kubeha-test-tools-1.0-1.noarch.rpm\"\nrequested = true\n");
-    for (p, s, n) in &files {
-        t.push_str(&format!(
-            "\n[[files]]\npath = \"{p}\"\nsha256 = \"{s}\"\nsize = {n}\n"
-        ));
-    }
-    std::fs::write(dir.join("bundle.toml"), t).unwrap();
+    let mut m = kubeha_model::bundle::BundleManifest::parse(&text, "test").unwrap();
+    m.rpms.push(kubeha_model::bundle::RpmEntry {
+        nevra: "kubeha-test-tools-1.0-1.noarch".into(),
+        name: "kubeha-test-tools".into(),
+        path: "rpms/kubeha-test-tools-1.0-1.noarch.rpm".into(),
+        requested: true,
+    });
+    m.files = files
+        .into_iter()
+        .map(|(path, sha256, size)| kubeha_model::bundle::FileEntry { path, sha256, size })
+        .collect();
+    m.save(dir).unwrap();
     kubeha_model::bundle::BundleManifest::load(dir).expect("test bundle.toml parses");
 }
 
