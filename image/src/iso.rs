@@ -411,6 +411,15 @@ pub fn remaster(spec: &IsoSpec) -> Result<IsoReport> {
     for u in &updates {
         cmd.arg("-update").arg(new.join(u)).arg(format!("/{u}"));
     }
+    if base
+        .files
+        .iter()
+        .any(|f| f.starts_with(&format!("{MEDIA_DIR}/")))
+    {
+        // A medium remastered before: its old bundle goes, so no stale file stays beside the new ones.
+        log::info!("the base already has /{MEDIA_DIR}: replacing it");
+        cmd.args(["-rm_r", &format!("/{MEDIA_DIR}"), "--"]);
+    }
     cmd.arg("-map").arg(&ks_file).arg(format!("/{KS_PATH}"));
     for entry in std::fs::read_dir(&spec.bundle).map_err(io("reading", &spec.bundle))? {
         let entry = entry.map_err(io("reading", &spec.bundle))?;

@@ -444,3 +444,52 @@ fn centos7_mkisofs_isohybrid_layout_remastered() {
         "--role auto adds no role: {isolinux}"
     );
 }
+
+#[test]
+fn remastering_a_remastered_iso_replaces_args_and_bundle() {
+    let m = make("rocky9", Some(Role::Worker), false);
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("bundle2");
+    make_bundle(&bundle, "x86_64");
+    std::fs::remove_file(bundle.join("files/calico.yaml")).unwrap();
+    // Rewrite the manifest without the removed file.
+    let mut man = kubeha_model::bundle::BundleManifest::load(&bundle).unwrap();
+    man.files.retain(|f| f.path != "files/calico.yaml");
+    man.save(&bundle).unwrap();
+    let cluster = Cluster::default_cluster();
+    let nc = NodeConfig::build(&cluster, &secrets(), None, None, false).unwrap();
+    let out = dir.path().join("again.iso");
+    remaster(&IsoSpec {
+        base: m.iso.clone(),
+        bundle,
+        output: out.clone(),
+        cluster: &cluster,
+        node_config: &nc,
+        kernel_args: vec![Arg::kv("kubeha.role", "master")],
+        agent: stand_in_agent(&dir.path().join("agent")),
+        el: None,
+        force: false,
+    })
+    .unwrap();
+    let isolinux = String::from_utf8(iso_file(&out, "/isolinux/isolinux.cfg", &m.work)).unwrap();
+    assert_eq!(
+        check_lines(
+            "isolinux.cfg",
+            &isolinux,
+            &["append"],
+            "Rocky-9-4-x86_64-dvd",
+            "master"
+        ),
+        3
+    );
+    assert!(!isolinux.contains("kubeha.role=worker"), "{isolinux}");
+    let files = sh(Command::new("xorriso")
+        .arg("-indev")
+        .arg(&out)
+        .args(["-find", "/kubeha", "-type", "f"]));
+    assert!(
+        !files.contains("calico.yaml"),
+        "stale bundle file kept:\n{files}"
+    );
+    assert!(files.contains("'/kubeha/bundle.toml'"), "{files}");
+}
