@@ -42,7 +42,8 @@ fn boot(name: &str, dir: &Path, args: &[&str]) -> String {
         .spawn()
         .expect("qemu-system-x86_64");
     let start = Instant::now();
-    let timeout = Duration::from_secs(240);
+    // Generous: TCG on a loaded 2-core machine can take minutes (10-30 s when idle).
+    let timeout = Duration::from_secs(600);
     let text = loop {
         std::thread::sleep(Duration::from_millis(500));
         let text = String::from_utf8_lossy(&std::fs::read(&log).unwrap_or_default()).into_owned();
