@@ -538,10 +538,15 @@ impl Client {
                     format!("{}", r.status())
                 }
                 Ok(r) => {
+                    let hint = if basic.is_none() {
+                        "; there are no credentials for this registry (add them to the profile's [[credentials]])"
+                    } else {
+                        "; the credentials are refused"
+                    };
                     return Err(Error::Http {
                         url: url.to_string(),
-                        message: format!("token request refused: {}", r.status()),
-                    })
+                        message: format!("token request refused: {}{hint}", r.status()),
+                    });
                 }
                 Err(e) => transport_message(&e),
             };
