@@ -18,7 +18,10 @@ use kubeha_mirror::synth::{self, Format};
 use kubeha_model::kube::{kubeadm_images, NEWEST_CHECKED_RELEASE};
 
 fn env_num(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// Incompressible bytes (xorshift), so layer sizes on the wire are what they say.
@@ -46,7 +49,10 @@ fn mb(n: u64) -> String {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let kubeha = args.get(1).expect("usage: bench KUBEHA_BINARY [WORKDIR]").clone();
+    let kubeha = args
+        .get(1)
+        .expect("usage: bench KUBEHA_BINARY [WORKDIR]")
+        .clone();
     let keep = args.get(2).map(std::path::PathBuf::from);
     let tmp = tempfile::tempdir().unwrap();
     let work = keep.unwrap_or_else(|| tmp.path().to_path_buf());
@@ -56,20 +62,32 @@ fn main() {
     let extra = env_num("BENCH_EXTRA", 5);
 
     eprintln!("bench: generating images ({base_mb} MB shared base, {layer_mb} MB per image)");
-    let base = synth::layer(&[synth::Entry::File("base.bin".into(), noise(base_mb << 20, 1), 0o644)]);
+    let base = synth::layer(&[synth::Entry::File(
+        "base.bin".into(),
+        noise(base_mb << 20, 1),
+        0o644,
+    )]);
     let reg = servers::Registry::start(&work.join("reg"), &work.join("storage"), None);
     let push = servers::Pusher::new(&reg.base());
     let v = NEWEST_CHECKED_RELEASE;
     let mut refs = Vec::new(); // (reference kubeha stores, where skopeo pulls it)
     let mut seed = 2;
     let mut one = |repo: &str, tag: &str| {
-        let own = synth::layer(&[synth::Entry::File(format!("{repo}.bin"), noise(layer_mb << 20, seed), 0o644)]);
+        let own = synth::layer(&[synth::Entry::File(
+            format!("{repo}.bin"),
+            noise(layer_mb << 20, seed),
+            0o644,
+        )]);
         seed += 1;
         let img = synth::image(&[base.clone(), own], Format::Docker, "amd64", repo);
         push.image(repo, Some(tag), &img);
     };
     for name in kubeadm_images(&v, None) {
-        let (path, tag) = name.strip_prefix("registry.k8s.io/").unwrap().rsplit_once(':').unwrap();
+        let (path, tag) = name
+            .strip_prefix("registry.k8s.io/")
+            .unwrap()
+            .rsplit_once(':')
+            .unwrap();
         one(&format!("k8s/{path}"), tag);
         refs.push((name.clone(), format!("{}/k8s/{path}:{tag}", reg.host())));
     }
@@ -102,14 +120,31 @@ fn main() {
     let _ = std::fs::remove_dir_all(&out);
     sync();
     let t = Instant::now();
-    common::run(Command::new(&kubeha).args(["bundle", "build", "--profile"]).arg(&profile).arg("-o").arg(&out).arg("--json"));
+    common::run(
+        Command::new(&kubeha)
+            .args(["bundle", "build", "--profile"])
+            .arg(&profile)
+            .arg("-o")
+            .arg(&out)
+            .arg("--json"),
+    );
     let kubeha_cold = t.elapsed().as_secs_f64();
     // kubeha: no-op rerun
     let t = Instant::now();
-    let json = common::run(Command::new(&kubeha).args(["bundle", "build", "--profile"]).arg(&profile).arg("-o").arg(&out).arg("--json"));
+    let json = common::run(
+        Command::new(&kubeha)
+            .args(["bundle", "build", "--profile"])
+            .arg(&profile)
+            .arg("-o")
+            .arg(&out)
+            .arg("--json"),
+    );
     let kubeha_noop = t.elapsed().as_secs_f64();
     let rerun: serde_json::Value = serde_json::from_str(&json).unwrap();
-    assert_eq!(rerun["blobs_fetched"], 0, "the rerun downloaded blobs: {json}");
+    assert_eq!(
+        rerun["blobs_fetched"], 0,
+        "the rerun downloaded blobs: {json}"
+    );
     let kubeha_bytes = du(&out);
     let t = Instant::now();
     common::run(Command::new(&kubeha).args(["bundle", "verify"]).arg(&out));
@@ -126,7 +161,10 @@ fn main() {
                 Command::new("skopeo")
                     .args(["copy", "-q", "--src-tls-verify=false"])
                     .arg(format!("docker://{src}"))
-                    .arg(format!("oci:{}:{name}", sk.join(format!("img{i}")).display())),
+                    .arg(format!(
+                        "oci:{}:{name}",
+                        sk.join(format!("img{i}")).display()
+                    )),
             );
         }
     };
@@ -156,7 +194,9 @@ fn main() {
         mb(skopeo_bytes),
         skopeo_bytes as f64 / kubeha_bytes as f64
     );
-    println!("| rerun, nothing changed | {kubeha_noop:.2} s (0 blobs fetched) | {skopeo_rerun:.1} s | |");
+    println!(
+        "| rerun, nothing changed | {kubeha_noop:.2} s (0 blobs fetched) | {skopeo_rerun:.1} s | |"
+    );
     println!("| `bundle verify` (re-hash everything) | {kubeha_verify:.1} s | | |");
     println!();
     println!(
