@@ -330,6 +330,8 @@ impl Client {
             .send()
         {
             Ok(_) => "https",
+            // TLS answered but its certificate is not trusted: stay on https so the error says so.
+            Err(e) if transport_message(&e).contains("certificate") => "https",
             Err(e) => {
                 log::debug!("{host}: no TLS ({e}); using http");
                 "http"

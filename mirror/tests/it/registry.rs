@@ -469,6 +469,7 @@ fn bearer_token_auth_over_tls() {
         )
         .unwrap_err();
         assert!(err.to_string().contains(&host), "{err}");
+        assert!(err.to_string().contains("certificate"), "{err}");
 
         let dir = d.join("bundle");
         build(
