@@ -8,7 +8,9 @@
 //! - [`reference`]: image reference parsing and normalization; [`digest`]: sha256 digests and hashing I/O.
 //! - [`synth`]: small deterministic images for tests and benchmarks.
 //!
-//! With `fetch` (default): the registry v2 client ([`registry::Client`]) and `bundle build`.
+//! - [`bundle`]: built-in profiles, the image list a profile implies, and [`bundle::verify`].
+//!
+//! With `fetch` (default): the registry v2 client ([`registry::Client`]) and `bundle build` ([`build::build`]).
 #![deny(missing_docs)]
 
 pub mod archive;
