@@ -3,7 +3,7 @@
 //! Masters: `cluster-pki` → `cluster-lb` → `cluster-decide` → `cluster-rebuild` → `cluster-kubeadm` → `cluster-cni`
 //! → `cluster-token`. Workers: `cluster-worker-join`. Each step checks before it acts: a master whose control plane
 //! is complete (admin.conf, kubelet.conf and the apiserver manifest exist) skips decide, rebuild and kubeadm; files
-//! are rewritten only when their bytes change; services are restarted only when their config changed.
+//! are rewritten only when their bytes change; services are restarted on every run of their step (a crash may have left them on an older config).
 //!
 //! Commands get system paths (`/etc/kubeha/kubeadm-init.yaml`); files are written at `ctx.path(...)` so tests and dry
 //! runs write under their root. Files holding the token are 0600 in a 0700 directory and reach kubeadm by
@@ -238,11 +238,9 @@ impl Step for LoadBalancerStep {
             },
         )?;
         // The check script runs as root (script_user root): 0700 so enable_script_security accepts it.
-        let check_changed =
-            write_if_changed(&ctx.path(keepalived::CHECK_SCRIPT), check.as_bytes(), 0o700)?;
-        let ka_changed =
-            write_if_changed(&ctx.path(keepalived::KEEPALIVED_CONF), ka.as_bytes(), 0o644)?;
-        let ng_changed = write_if_changed(&ctx.path(nginx::NGINX_CONF), ng.as_bytes(), 0o644)?;
+        write_if_changed(&ctx.path(keepalived::CHECK_SCRIPT), check.as_bytes(), 0o700)?;
+        write_if_changed(&ctx.path(keepalived::KEEPALIVED_CONF), ka.as_bytes(), 0o644)?;
+        write_if_changed(&ctx.path(nginx::NGINX_CONF), ng.as_bytes(), 0o644)?;
         let r = &ctx.runner;
         // SELinux enforcing: nginx (httpd_t) must listen on 16443 and connect to the apiservers, and keepalived may
         // only run scripts labelled for it (the policy labels /usr/libexec/keepalived).
@@ -286,12 +284,11 @@ impl Step for LoadBalancerStep {
             r.run(&Cmd::new("firewall-cmd").arg("--reload"))?;
         }
         r.run(&Cmd::new("nginx").args(["-t", "-c", nginx::NGINX_CONF]))?;
-        for (svc, changed) in [
-            ("nginx", ng_changed),
-            ("keepalived", ka_changed || check_changed),
-        ] {
+        // Always restart, not only when this run changed a file: a run killed after writing the config and
+        // before the restart leaves a daemon on the old config, and the rerun sees the files unchanged.
+        for svc in ["nginx", "keepalived"] {
             r.run(&Cmd::new("systemctl").args(["enable", svc]))?;
-            r.run(&Cmd::new("systemctl").args([if changed { "restart" } else { "start" }, svc]))?;
+            r.run(&Cmd::new("systemctl").args(["restart", svc]))?;
         }
         Ok(())
     }
