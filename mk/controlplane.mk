@@ -1,7 +1,7 @@
 # Issue 5: the self-forming HA control plane (firstboot/src/cluster). The lab tests run REAL keepalived, nginx
 # (stream) and a 3-member etcd in network namespaces (root needed; they skip with a message otherwise).
 APT_PACKAGES += keepalived nginx libnginx-mod-stream etcd-server iproute2 python3 curl
-TEST_TARGETS += test-controlplane
+# Its tests run in `make unit` (nextest, lab group: one at a time); test-controlplane reruns them with reports.
 .PHONY: test-controlplane
 # Runs the cluster tests with their reports (VIP failover times, rebuild, init/join decisions) on stderr.
 test-controlplane: deps

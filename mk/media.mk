@@ -8,8 +8,8 @@ PIP_PACKAGES += pykickstart
 TEST_TARGETS += test-media
 
 .PHONY: test-media test-media-boot
+# The fast tests run in `make unit`; test-media adds the QEMU boots.
 test-media: deps
-	$(CARGO) test -p kubeha-kickstart -p kubeha-image
 	$(MAKE) --no-print-directory test-media-boot
 
 # Seven QEMU boots (~10-90 s each under TCG), two at a time.
