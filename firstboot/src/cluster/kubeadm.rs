@@ -234,7 +234,7 @@ pub fn render_join(
             a.api_version()
         )
         .unwrap();
-        writeln!(w, "clusterName: {}", c.cluster.name).unwrap();
+
         writeln!(w, "token: {}", q(&cred.token)).unwrap();
         list(
             w,
