@@ -431,4 +431,29 @@ fn vip_and_load_balancer_fail_over() {
         "after a cold start: {ok} ok, {bad} failed"
     );
     eprintln!("cold start: VIP on {h:?} after {t:.1?}");
+
+    // 6. Only the holder's apiserver fails: check_apiserver lowers its priority, but with nopreempt nobody takes
+    //    over (by design: the holder's nginx still forwards to the healthy apiservers), and requests keep working.
+    let hi = MASTERS.iter().position(|m| *m == h[0]).unwrap();
+    let a = masters[hi].apiserver.take().unwrap();
+    lab.stop(a);
+    std::thread::sleep(Duration::from_secs(12)); // fall 3 x interval 3 s, plus margin
+    assert_eq!(
+        vip_holders(&lab, &vip),
+        h,
+        "the VIP stays where nginx still works"
+    );
+    let (ok, bad, served) = traffic(&lab, &cas, &vip, 8);
+    assert!(
+        ok == 8 && bad == 0,
+        "holder's apiserver down: {ok} ok, {bad} failed"
+    );
+    assert!(
+        !served.iter().any(|s| s == h[0]),
+        "nothing is served by the stopped apiserver: {served:?}"
+    );
+    eprintln!(
+        "apiserver of holder {} stopped: VIP stays, requests served by {served:?}",
+        h[0]
+    );
 }
