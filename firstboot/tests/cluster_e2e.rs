@@ -315,16 +315,14 @@ impl E2eRunner {
                 if members.iter().any(|m| m.peer_urls.contains(&purl)) {
                     bail!("kubeadm stand-in: a member with peer URL {purl} exists: the stale member was not removed");
                 }
-                // Like kubeadm, retry while etcd refuses to add a voter ("unhealthy cluster": the previous new
-                // member has not been connected long enough for etcd's strict reconfiguration check).
+                // Like kubeadm (its member add retries every error with backoff), retry while etcd refuses to add
+                // a voter: "unhealthy cluster" / "not enough started members" while the previous new member has
+                // not been connected long enough for etcd's strict reconfiguration check.
                 let start = Instant::now();
                 let members = loop {
                     match cl.member_add(&ep, &purl) {
                         Ok(m) => break m,
-                        Err(e)
-                            if start.elapsed() < Duration::from_secs(30)
-                                && format!("{e:#}").contains("unhealthy cluster") =>
-                        {
+                        Err(_) if start.elapsed() < Duration::from_secs(60) => {
                             std::thread::sleep(Duration::from_millis(500));
                         }
                         Err(e) => return Err(e),

@@ -13,6 +13,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
 use kubeha_model::cluster::Role;
@@ -383,11 +384,29 @@ impl Step for RebuildStep {
                 log::info!("removed stale etcd member(s) of {}: {ids:?}", me.name)
             }
         }
-        match env.delete_node(&ctx.config, &me.name) {
-            Ok(Deleted::Yes) => log::info!("deleted the stale Node {}", me.name),
-            Ok(Deleted::NotFound) => {}
-            // kubeadm itself refuses to join over a Ready Node of the same name; a NotReady one is fine.
-            Err(e) => log::warn!("could not delete a stale Node {}: {e:#}", me.name),
+        // Retried: right after a VIP move or while an apiserver restarts, nginx may briefly have no live upstream
+        // (its passive checks keep a failed backend out for fail_timeout).
+        let mut pause = t.backoff_min;
+        for attempt in 1..=8 {
+            match env.delete_node(&ctx.config, &me.name) {
+                Ok(Deleted::Yes) => {
+                    log::info!("deleted the stale Node {}", me.name);
+                    break;
+                }
+                Ok(Deleted::NotFound) => break,
+                // kubeadm itself refuses to join over a Ready Node of the same name; a NotReady one is fine.
+                Err(e) if attempt == 8 => {
+                    log::warn!("could not delete a stale Node {}: {e:#}", me.name)
+                }
+                Err(e) => {
+                    log::info!(
+                        "deleting a stale Node {} (attempt {attempt}): {e:#}",
+                        me.name
+                    );
+                    env.sleep(pause);
+                    pause = (pause * 2).min(t.backoff_max.max(Duration::from_secs(8)));
+                }
+            }
         }
         Ok(())
     }
