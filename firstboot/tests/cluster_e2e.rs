@@ -573,6 +573,9 @@ fn masters_form_and_rebuild_in_namespaces() {
         pids: Mutex::new(BTreeMap::new()),
         record,
     });
+    // Stops the daemons and removes the namespaces even when an assertion fails while node threads still hold
+    // the shared state.
+    let _guard = Guard(sh.clone());
 
     // 1. Everything starts at once.
     let t = Instant::now();
@@ -676,5 +679,21 @@ fn stop_all(sh: &Shared) {
         .collect();
     for p in pids {
         sh.lab.lock().unwrap().stop(p);
+    }
+}
+
+struct Guard(Arc<Shared>);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let pids: Vec<u32> =
+            std::mem::take(&mut *self.0.pids.lock().unwrap_or_else(|e| e.into_inner()))
+                .into_values()
+                .collect();
+        let mut lab = self.0.lab.lock().unwrap_or_else(|e| e.into_inner());
+        for p in pids {
+            lab.stop(p);
+        }
+        lab.cleanup();
     }
 }
