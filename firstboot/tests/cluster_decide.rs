@@ -99,7 +99,9 @@ fn member(id: u64, n: &Node) -> Member {
 
 impl ClusterEnv for World {
     fn tcp_open(&self, addr: SocketAddrV4) -> bool {
-        self.s.lock().unwrap().open.contains(&addr)
+        let s = self.s.lock().unwrap();
+        s.open.contains(&addr)
+            || (addr.port() == self.c.endpoint.port && s.lb_up.contains(addr.ip()))
     }
     fn apiserver_answers(&self, _cfg: &NodeConfig, addr: SocketAddrV4) -> bool {
         if addr == SocketAddrV4::new(self.c.endpoint.vip, self.c.endpoint.port) {

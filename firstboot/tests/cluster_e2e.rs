@@ -315,16 +315,14 @@ impl E2eRunner {
                 if members.iter().any(|m| m.peer_urls.contains(&purl)) {
                     bail!("kubeadm stand-in: a member with peer URL {purl} exists: the stale member was not removed");
                 }
-                // Like kubeadm, retry while etcd refuses to add a voter ("unhealthy cluster": the previous new
-                // member has not been connected long enough for etcd's strict reconfiguration check).
+                // Like kubeadm (its member add retries every error with backoff), retry while etcd refuses to add
+                // a voter: "unhealthy cluster" / "not enough started members" while the previous new member has
+                // not been connected long enough for etcd's strict reconfiguration check.
                 let start = Instant::now();
                 let members = loop {
                     match cl.member_add(&ep, &purl) {
                         Ok(m) => break m,
-                        Err(e)
-                            if start.elapsed() < Duration::from_secs(30)
-                                && format!("{e:#}").contains("unhealthy cluster") =>
-                        {
+                        Err(_) if start.elapsed() < Duration::from_secs(60) => {
                             std::thread::sleep(Duration::from_millis(500));
                         }
                         Err(e) => return Err(e),
@@ -575,6 +573,9 @@ fn masters_form_and_rebuild_in_namespaces() {
         pids: Mutex::new(BTreeMap::new()),
         record,
     });
+    // Stops the daemons and removes the namespaces even when an assertion fails while node threads still hold
+    // the shared state.
+    let _guard = Guard(sh.clone());
 
     // 1. Everything starts at once.
     let t = Instant::now();
@@ -678,5 +679,21 @@ fn stop_all(sh: &Shared) {
         .collect();
     for p in pids {
         sh.lab.lock().unwrap().stop(p);
+    }
+}
+
+struct Guard(Arc<Shared>);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let pids: Vec<u32> =
+            std::mem::take(&mut *self.0.pids.lock().unwrap_or_else(|e| e.into_inner()))
+                .into_values()
+                .collect();
+        let mut lab = self.0.lab.lock().unwrap_or_else(|e| e.into_inner());
+        for p in pids {
+            lab.stop(p);
+        }
+        lab.cleanup();
     }
 }

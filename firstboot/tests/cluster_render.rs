@@ -294,7 +294,6 @@ mod shape {
     pub struct NodeConfiguration {
         pub api_version: String,
         pub kind: String,
-        pub cluster_name: String,
         pub token: String,
         #[serde(rename = "discoveryTokenAPIServers")]
         pub discovery_token_api_servers: Vec<String>,

@@ -10,7 +10,8 @@
 //!    with a message naming the designated master, and the agent's next run waits again.
 //! 3. Control-plane joins are serialized by master order: master *i* joins only when (a) no etcd member is added but
 //!    unstarted (someone else is mid-join), and (b) every master before it in `masters[]` is a started etcd member,
-//!    or has had none of its ports open for [`Timing::absent_grace`] (it is down and must not block the rest).
+//!    or has had none of its ports open (16443, 6443, 2379, 2380, 10250) for [`Timing::absent_grace`] (it is down
+//!    and must not block the rest; a master that is up but still waiting has its load balancer on 16443).
 //!    After [`Timing::turn_wait`] it joins anyway, with a warning: kubeadm ≥ 1.15 tolerates concurrent joins, the
 //!    order only makes them rare.
 //!
@@ -206,8 +207,9 @@ pub fn wait_for_endpoint(env: &dyn ClusterEnv, cfg: &NodeConfig, t: &Timing) -> 
     }
 }
 
-fn ports_open(env: &dyn ClusterEnv, ip: Ipv4Addr) -> bool {
-    [APISERVER_PORT, 2379, 2380, 10250]
+/// Whether a master is alive: its load balancer (up from its first boot on), apiserver, etcd or kubelet answers.
+fn alive(env: &dyn ClusterEnv, cfg: &NodeConfig, ip: Ipv4Addr) -> bool {
+    [cfg.cluster.endpoint.port, APISERVER_PORT, 2379, 2380, 10250]
         .iter()
         .any(|p| env.tcp_open(SocketAddrV4::new(ip, *p)))
 }
@@ -239,7 +241,7 @@ fn blocker(
             dead_since.remove(&j);
             continue;
         }
-        if ports_open(env, p.ip) {
+        if alive(env, cfg, p.ip) {
             dead_since.remove(&j);
             return Some(format!(
                 "{} (earlier in masters[]) is up but not yet an etcd member",

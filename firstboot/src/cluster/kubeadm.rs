@@ -137,8 +137,8 @@ fn list(w: &mut String, indent: &str, key: &str, items: &[String]) {
     }
 }
 
-/// Renders the configuration `kubeadm init --config` reads on the initializing master `me`. For 1.11 `legacy`
-/// gives the etcd flags (None: a new one-member cluster).
+/// Renders the configuration `kubeadm init --config` reads on the initializing master `me` (for 1.11: its
+/// `MasterConfiguration`, starting a new one-member etcd cluster).
 pub fn render_init(c: &Cluster, me: &Node, cred: &Credentials) -> Result<String> {
     let a = api(c)?;
     let mut s = String::new();
@@ -234,7 +234,6 @@ pub fn render_join(
             a.api_version()
         )
         .unwrap();
-        writeln!(w, "clusterName: {}", c.cluster.name).unwrap();
         writeln!(w, "token: {}", q(&cred.token)).unwrap();
         list(
             w,

@@ -30,7 +30,13 @@ pub use decide::{ClusterEnv, Timing};
 /// The cluster steps with the real network and default timing, in the order the engine appends them after OS
 /// preparation. Each step says in `applies` whether it runs on masters or workers.
 pub fn steps() -> Vec<Box<dyn Step>> {
-    steps_with(Arc::new(net::NetEnv::default()), Timing::default())
+    let t = Timing::default();
+    steps_with(
+        Arc::new(net::NetEnv {
+            timeout: t.probe_timeout,
+        }),
+        t,
+    )
 }
 
 /// The cluster steps with an injected network side and timing (tests).

@@ -13,6 +13,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
 use kubeha_model::cluster::Role;
@@ -244,7 +245,12 @@ impl Step for LoadBalancerStep {
         let r = &ctx.runner;
         // SELinux enforcing: nginx (httpd_t) must listen on 16443 and connect to the apiservers, and keepalived may
         // only run scripts labelled for it (the policy labels /usr/libexec/keepalived).
-        if r.output(&Cmd::new("getenforce"))?.stdout_str().trim() == "Enforcing" {
+        // A tool that is not installed means the feature is absent (no SELinux tools, no firewalld).
+        let enforcing = r
+            .output(&Cmd::new("getenforce"))
+            .map(|o| o.stdout_str().trim() == "Enforcing")
+            .unwrap_or(false);
+        if enforcing {
             r.run(&Cmd::new("restorecon").args(["-R", "/usr/libexec/keepalived"]))?;
             r.run(&Cmd::new("setsebool").args(["-P", "httpd_can_network_connect", "1"]))?;
             let port = c.endpoint.port.to_string();
@@ -272,9 +278,11 @@ impl Step for LoadBalancerStep {
             }
         }
         // firewalld (when running): VRRP between the masters and the load balancer port.
-        if r.output(&Cmd::new("firewall-cmd").arg("--state"))?
-            .success()
-        {
+        let firewalld = r
+            .output(&Cmd::new("firewall-cmd").arg("--state"))
+            .map(|o| o.success())
+            .unwrap_or(false);
+        if firewalld {
             for a in [
                 "--add-rich-rule=rule protocol value=\"vrrp\" accept".to_string(),
                 format!("--add-port={}/tcp", c.endpoint.port),
@@ -373,11 +381,29 @@ impl Step for RebuildStep {
                 log::info!("removed stale etcd member(s) of {}: {ids:?}", me.name)
             }
         }
-        match env.delete_node(&ctx.config, &me.name) {
-            Ok(Deleted::Yes) => log::info!("deleted the stale Node {}", me.name),
-            Ok(Deleted::NotFound) => {}
-            // kubeadm itself refuses to join over a Ready Node of the same name; a NotReady one is fine.
-            Err(e) => log::warn!("could not delete a stale Node {}: {e:#}", me.name),
+        // Retried: right after a VIP move or while an apiserver restarts, nginx may briefly have no live upstream
+        // (its passive checks keep a failed backend out for fail_timeout).
+        let mut pause = t.backoff_min;
+        for attempt in 1..=8 {
+            match env.delete_node(&ctx.config, &me.name) {
+                Ok(Deleted::Yes) => {
+                    log::info!("deleted the stale Node {}", me.name);
+                    break;
+                }
+                Ok(Deleted::NotFound) => break,
+                // kubeadm itself refuses to join over a Ready Node of the same name; a NotReady one is fine.
+                Err(e) if attempt == 8 => {
+                    log::warn!("could not delete a stale Node {}: {e:#}", me.name)
+                }
+                Err(e) => {
+                    log::info!(
+                        "deleting a stale Node {} (attempt {attempt}): {e:#}",
+                        me.name
+                    );
+                    env.sleep(pause);
+                    pause = (pause * 2).min(t.backoff_max.max(Duration::from_secs(8)));
+                }
+            }
         }
         Ok(())
     }

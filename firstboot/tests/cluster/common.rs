@@ -175,11 +175,18 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
+        self.cleanup();
+    }
+}
+
+impl Lab {
+    /// Stops every spawned process and removes the namespaces and the directory (idempotent).
+    pub fn cleanup(&mut self) {
         let pids: Vec<u32> = self.children.iter().map(|c| c.id()).collect();
         for p in pids {
             self.stop(p);
         }
-        for (name, _) in self.hosts.clone() {
+        for (name, _) in std::mem::take(&mut self.hosts) {
             let _ = Command::new("ip")
                 .args(["netns", "del", &self.ns(&name)])
                 .status();
