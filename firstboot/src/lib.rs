@@ -14,7 +14,6 @@ pub mod apply;
 pub mod cli;
 pub mod engine;
 pub mod identity;
-pub mod oci;
 pub mod providers;
 pub mod render;
 pub mod retry;

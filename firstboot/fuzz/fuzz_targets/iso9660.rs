@@ -1,6 +1,8 @@
 //! The ISO9660 reader on arbitrary images: errors, never panics or huge allocations.
 #![no_main]
-use kubeha_firstboot::providers::configdrive::iso9660::Iso;
+#[path = "../../src/providers/configdrive/iso9660.rs"]
+mod iso9660;
+use iso9660::Iso;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
