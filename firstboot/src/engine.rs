@@ -138,15 +138,10 @@ pub trait Step {
 /// Every step for a node, in order. The OS preparation and runtime steps are [`crate::apply`]'s.
 pub fn steps(role: Role) -> Vec<Box<dyn Step>> {
     let mut v = crate::apply::steps(role);
-    // cluster steps (issue 5) are appended here by crate::cluster::steps()
-    v.extend(cluster_steps(role));
+    // The cluster-forming steps (keepalived, nginx, kubeadm, etcd membership); each says in `applies` whether it
+    // runs on masters or workers.
+    v.extend(crate::cluster::steps());
     v
-}
-
-/// The cluster-forming steps (keepalived, nginx, kubeadm, etcd membership).
-// NOTE(firstboot): the lead replaces this body with `crate::cluster::steps(role)` when merging issue 5.
-fn cluster_steps(_role: Role) -> Vec<Box<dyn Step>> {
-    Vec::new()
 }
 
 /// The journal: which steps finished, for which node.

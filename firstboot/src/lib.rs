@@ -12,6 +12,7 @@
 
 pub mod apply;
 pub mod cli;
+pub mod cluster;
 pub mod engine;
 pub mod identity;
 pub mod providers;

@@ -140,3 +140,105 @@ fn write_into(img: &mut Cursor<Vec<u8>>, files: &[(&str, Vec<u8>)]) -> std::io::
     }
     fs.unmount()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(size: usize, files: &[(&str, usize)]) -> Vec<u8> {
+        let mut img = Cursor::new(vec![0u8; size]);
+        fatfs::format_volume(
+            &mut img,
+            FormatVolumeOptions::new().volume_label(*b"ANACONDA   "),
+        )
+        .unwrap();
+        {
+            let fs = FileSystem::new(&mut img, FsOptions::new()).unwrap();
+            let root = fs.root_dir();
+            root.create_dir("EFI").unwrap();
+            root.create_dir("EFI/BOOT").unwrap();
+            for (p, n) in files {
+                let mut f = root.create_file(p).unwrap();
+                f.write_all(&vec![b'x'; *n]).unwrap();
+            }
+            drop(root);
+            fs.unmount().unwrap();
+        }
+        img.into_inner()
+    }
+
+    #[test]
+    fn replaces_in_place_when_it_fits() {
+        let img = image(
+            1024 * 1024,
+            &[
+                ("EFI/BOOT/BOOTX64.EFI", 100_000),
+                ("EFI/BOOT/grub.cfg", 100),
+            ],
+        );
+        let out = replace_files(
+            &img,
+            &[("EFI/BOOT/grub.cfg", b"linux /vmlinuz inst.ks=x\n".to_vec())],
+        )
+        .unwrap();
+        assert_eq!(out.len(), img.len(), "same image size");
+        assert_eq!(
+            read_file(&out, "EFI/BOOT/grub.cfg").unwrap().unwrap(),
+            b"linux /vmlinuz inst.ks=x\n"
+        );
+        assert_eq!(
+            read_file(&out, "EFI/BOOT/BOOTX64.EFI")
+                .unwrap()
+                .unwrap()
+                .len(),
+            100_000
+        );
+        assert!(read_file(&out, "EFI/BOOT/nope").unwrap().is_none());
+    }
+
+    #[test]
+    fn makes_a_larger_image_when_full() {
+        // A full image: the new grub.cfg cannot fit.
+        let size = 512 * 1024;
+        let mut img = image(size, &[("EFI/BOOT/grub.cfg", 100)]);
+        let free = {
+            let fs = FileSystem::new(Cursor::new(img.clone()), FsOptions::new()).unwrap();
+            let st = fs.stats().unwrap();
+            (st.free_clusters() * st.cluster_size()) as usize
+        };
+        img = {
+            let mut c = Cursor::new(img);
+            {
+                let fs = FileSystem::new(&mut c, FsOptions::new()).unwrap();
+                let mut f = fs.root_dir().create_file("EFI/BOOT/BOOTX64.EFI").unwrap();
+                f.write_all(&vec![b'y'; free - 4096]).unwrap();
+                drop(f);
+                fs.unmount().unwrap();
+            }
+            c.into_inner()
+        };
+        let big = vec![b'z'; 64 * 1024];
+        let out = replace_files(&img, &[("EFI/BOOT/grub.cfg", big.clone())]).unwrap();
+        assert!(out.len() > img.len(), "a larger image");
+        assert_eq!(read_file(&out, "EFI/BOOT/grub.cfg").unwrap().unwrap(), big);
+        assert_eq!(
+            read_file(&out, "EFI/BOOT/BOOTX64.EFI")
+                .unwrap()
+                .unwrap()
+                .len(),
+            free - 4096
+        );
+        let fs = FileSystem::new(Cursor::new(out), FsOptions::new()).unwrap();
+        assert_eq!(fs.volume_label().trim_end(), "ANACONDA");
+    }
+
+    #[test]
+    fn missing_file_is_named() {
+        let img = image(512 * 1024, &[("EFI/BOOT/grub.cfg", 10)]);
+        let e = replace_files(&img, &[("EFI/BOOT/BOOT.conf", vec![1])])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("EFI/BOOT/BOOT.conf"), "{e}");
+        assert!(replace_files(b"not fat at all, not at all", &[]).is_err());
+    }
+}

@@ -52,6 +52,8 @@ pub struct BaseIso {
     pub arch: String,
     /// The EL major release from .treeinfo/.discinfo, when it says.
     pub el: Option<u8>,
+    /// El Torito's EFI image is an appended partition (newer lorax/mkksiso output), not a file in the tree.
+    pub efi_appended: bool,
 }
 
 /// Reads the base ISO's volume id and file list (`xorriso -indev ISO -pkt_output on -find`), and extracts
@@ -95,6 +97,12 @@ pub fn inspect(base: &Path, work: &Path) -> Result<BaseIso> {
             "it has no boot config (isolinux/isolinux.cfg or EFI/BOOT/grub.cfg)",
         ));
     }
+    let boot = run(Command::new("xorriso")
+        .env("LANG", "C")
+        .arg("-indev")
+        .arg(base)
+        .args(["-report_el_torito", "as_mkisofs"]))?;
+    let efi_appended = String::from_utf8_lossy(&boot.stdout).contains("appended_partition_2");
     let wanted: Vec<&str> = [".discinfo", ".treeinfo", EFIBOOT_IMG]
         .iter()
         .chain(ISOLINUX_CFGS)
@@ -119,6 +127,7 @@ pub fn inspect(base: &Path, work: &Path) -> Result<BaseIso> {
         files,
         arch,
         el,
+        efi_appended,
     })
 }
 
@@ -263,7 +272,14 @@ pub fn remaster(spec: &IsoSpec) -> Result<IsoReport> {
             want: want_arch.clone(),
         });
     }
+    check_release(&spec.base, base.el, verified.manifest.profile.el)?;
     let el = spec.el.or(base.el).unwrap_or(spec.cluster.install.el);
+    if el != spec.cluster.install.el {
+        log::warn!(
+            "the kickstart is for EL{el} (the ISO's); cluster.toml says install.el = {}",
+            spec.cluster.install.el
+        );
+    }
     log::info!(
         "base ISO {}: volume id '{}', {} EL{el}",
         spec.base.display(),
@@ -313,9 +329,38 @@ pub fn remaster(spec: &IsoSpec) -> Result<IsoReport> {
             "its boot configs have no isolinux append or grub linux lines",
         ));
     }
+    // The FAT copies of grub.cfg: images/efiboot.img in the tree, and/or the appended EFI partition.
+    let mut appended_efi = None;
+    let mut fat_images: Vec<(String, PathBuf, PathBuf)> = Vec::new();
     if base.files.contains(EFIBOOT_IMG) {
-        let src = orig.join(EFIBOOT_IMG);
-        let img = std::fs::read(&src).map_err(io("reading", &src))?;
+        fat_images.push((
+            EFIBOOT_IMG.to_string(),
+            orig.join(EFIBOOT_IMG),
+            new.join(EFIBOOT_IMG),
+        ));
+    }
+    if base.efi_appended {
+        let boot_dir = tmp.path().join("boot-images");
+        std::fs::create_dir_all(&boot_dir).map_err(io("creating", &boot_dir))?;
+        run(Command::new("xorriso")
+            .env("LANG", "C")
+            .args(["-osirrox", "on", "-indev"])
+            .arg(&spec.base)
+            .arg("-extract_boot_images")
+            .arg(format!("{}/", boot_dir.display())))?;
+        let img = boot_dir.join("eltorito_img2_uefi.img");
+        if !img.is_file() {
+            return Err(not_el(
+                &spec.base,
+                "its EFI boot partition could not be extracted",
+            ));
+        }
+        let out = tmp.path().join("efi-partition.img");
+        fat_images.push(("appended EFI partition".into(), img, out.clone()));
+        appended_efi = Some(out);
+    }
+    for (name, src, dst) in &fat_images {
+        let img = std::fs::read(src).map_err(io("reading", src))?;
         let mut files = Vec::new();
         for c in EFIBOOT_CFGS {
             if let Some(data) = efiboot::read_file(&img, c)? {
@@ -323,17 +368,18 @@ pub fn remaster(spec: &IsoSpec) -> Result<IsoReport> {
                 let (out, n) = edit_grub(&text, &remove, &add);
                 if n > 0 {
                     files.push((*c, out.into_bytes()));
-                    edited.push(format!("{EFIBOOT_IMG}:{c}"));
+                    edited.push(format!("{name}:{c}"));
                 }
             }
         }
-        if !files.is_empty() {
+        if !files.is_empty() || Some(dst) == appended_efi.as_ref() {
             let out = efiboot::replace_files(&img, &files)?;
-            let dst = new.join(EFIBOOT_IMG);
             std::fs::create_dir_all(dst.parent().expect("has a parent"))
-                .map_err(io("creating", &new))?;
-            std::fs::write(&dst, out).map_err(io("writing", &dst))?;
-            updates.push(EFIBOOT_IMG.to_string());
+                .map_err(io("creating", dst))?;
+            std::fs::write(dst, out).map_err(io("writing", dst))?;
+            if name == EFIBOOT_IMG {
+                updates.push(EFIBOOT_IMG.to_string());
+            }
         }
     }
 
@@ -353,8 +399,26 @@ pub fn remaster(spec: &IsoSpec) -> Result<IsoReport> {
         .arg("-outdev")
         .arg(&tmp_iso)
         .args(["-boot_image", "any", "replay"]);
+    if let Some(img) = &appended_efi {
+        // As mkksiso: the edited EFI image replaces partition 2, which replay's El Torito EFI entry points at.
+        cmd.args([
+            "-append_partition",
+            "2",
+            "C12A7328-F81F-11D2-BA4B-00A0C93EC93B",
+        ])
+        .arg(img);
+    }
     for u in &updates {
         cmd.arg("-update").arg(new.join(u)).arg(format!("/{u}"));
+    }
+    if base
+        .files
+        .iter()
+        .any(|f| f.starts_with(&format!("{MEDIA_DIR}/")))
+    {
+        // A medium remastered before: its old bundle goes, so no stale file stays beside the new ones.
+        log::info!("the base already has /{MEDIA_DIR}: replacing it");
+        cmd.args(["-rm_r", &format!("/{MEDIA_DIR}"), "--"]);
     }
     cmd.arg("-map").arg(&ks_file).arg(format!("/{KS_PATH}"));
     for entry in std::fs::read_dir(&spec.bundle).map_err(io("reading", &spec.bundle))? {
@@ -414,4 +478,16 @@ fn copy(from: &Path, to: &Path, mode: u32) -> Result<()> {
     std::fs::set_permissions(to, std::fs::Permissions::from_mode(mode))
         .map_err(io("writing", to))?;
     Ok(())
+}
+
+/// The bundle's RPMs are built for one EL release: refuse an ISO of another.
+pub(crate) fn check_release(iso: &Path, iso_el: Option<u8>, bundle_el: u8) -> Result<()> {
+    match iso_el {
+        Some(e) if e != bundle_el => Err(Error::WrongRelease {
+            path: iso.to_path_buf(),
+            iso_el: e,
+            bundle_el,
+        }),
+        _ => Ok(()),
+    }
 }

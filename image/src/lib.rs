@@ -39,6 +39,16 @@ pub enum Error {
         /// The bundle's architecture.
         want: String,
     },
+    /// The base ISO's EL release is not the bundle's.
+    #[error("{path}: the ISO is EL{iso_el} but the bundle's packages are for EL{bundle_el}")]
+    WrongRelease {
+        /// The base ISO.
+        path: PathBuf,
+        /// The ISO's release.
+        iso_el: u8,
+        /// The bundle profile's release.
+        bundle_el: u8,
+    },
     /// The bundle directory does not match its manifest.
     #[error("bundle {dir}: {file}: {problem}")]
     Bundle {

@@ -236,6 +236,7 @@ pub fn write_tree(spec: &PxeSpec) -> Result<PxeReport> {
                     want: verified.manifest.profile.arch.clone(),
                 });
             }
+            crate::iso::check_release(iso, b.el, verified.manifest.profile.el)?;
             std::fs::remove_dir_all(&info_dir).map_err(io("removing", &info_dir))?;
             let os = root.join("os");
             run(Command::new("xorriso")

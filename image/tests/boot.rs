@@ -42,7 +42,8 @@ fn boot(name: &str, dir: &Path, args: &[&str]) -> String {
         .spawn()
         .expect("qemu-system-x86_64");
     let start = Instant::now();
-    let timeout = Duration::from_secs(240);
+    // Generous: TCG on a loaded 2-core machine can take minutes (10-30 s when idle).
+    let timeout = Duration::from_secs(600);
     let text = loop {
         std::thread::sleep(Duration::from_millis(500));
         let text = String::from_utf8_lossy(&std::fs::read(&log).unwrap_or_default()).into_owned();
@@ -79,7 +80,11 @@ fn tail(s: &str) -> String {
 fn remastered(dir: &Path, layout: &str, role: &str) -> PathBuf {
     let bundle = dir.join("bundle");
     if !bundle.exists() {
-        make_bundle(&bundle, "x86_64");
+        make_bundle_el(
+            &bundle,
+            "x86_64",
+            if layout.starts_with("centos7") { 7 } else { 9 },
+        );
     }
     let cluster = Cluster::default_cluster();
     let secrets = Secrets::generate().unwrap();
@@ -136,6 +141,24 @@ fn iso_centos7_boots_bios_cdrom_and_uefi_cdrom() {
 
 #[test]
 #[ignore = "QEMU boot: make test-media"]
+fn iso_rocky9_appended_efi_partition_boots_uefi_cdrom() {
+    // The EFI image replaced as appended partition 2 is what OVMF's El Torito boot runs.
+    let dir = tempfile::tempdir().unwrap();
+    let iso = remastered(dir.path(), "rocky9-appended", "master");
+    let cl = boot(
+        "r9a-uefi-cdrom",
+        dir.path(),
+        &["-bios", OVMF, "-cdrom", iso.to_str().unwrap()],
+    );
+    assert!(
+        cl.contains("inst.ks=hd:LABEL=Rocky-9-4-x86_64-dvd:/ks.cfg"),
+        "{cl}"
+    );
+    assert!(cl.contains("kubeha.role=master"), "{cl}");
+}
+
+#[test]
+#[ignore = "QEMU boot: make test-media"]
 fn iso_rocky9_boots_bios_as_usb_disk() {
     let dir = tempfile::tempdir().unwrap();
     let iso = remastered(dir.path(), "rocky9", "worker");
@@ -144,6 +167,20 @@ fn iso_rocky9_boots_bios_as_usb_disk() {
     let cl = boot("r9-bios-disk", dir.path(), &["-drive", &drive]);
     assert!(
         cl.contains("inst.ks=hd:LABEL=Rocky-9-4-x86_64-dvd:/ks.cfg"),
+        "{cl}"
+    );
+    assert!(cl.contains("kubeha.role=worker"), "{cl}");
+}
+
+#[test]
+#[ignore = "QEMU boot: make test-media"]
+fn iso_centos7_mkisofs_isohybrid_boots_bios_as_usb_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let iso = remastered(dir.path(), "centos7-mkisofs", "worker");
+    let drive = format!("file={},format=raw,if=virtio,readonly=on", iso.display());
+    let cl = boot("c7m-bios-disk", dir.path(), &["-drive", &drive]);
+    assert!(
+        cl.contains("inst.ks=hd:LABEL=CentOS\\x207\\x20x86_64:/ks.cfg"),
         "{cl}"
     );
     assert!(cl.contains("kubeha.role=worker"), "{cl}");

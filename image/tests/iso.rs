@@ -28,7 +28,11 @@ struct Made {
 fn make(layout: &str, role: Option<Role>, embed: bool) -> Made {
     let dir = tempfile::tempdir().unwrap();
     let bundle = dir.path().join("bundle");
-    make_bundle(&bundle, "x86_64");
+    make_bundle_el(
+        &bundle,
+        "x86_64",
+        if layout.starts_with("centos7") { 7 } else { 9 },
+    );
     let agent = stand_in_agent(&dir.path().join("agent"));
     let cluster = Cluster::default_cluster();
     let nc = NodeConfig::build(&cluster, &secrets(), None, None, embed).unwrap();
@@ -309,6 +313,11 @@ fn refusals_name_the_problem_and_write_nothing() {
         },
         &["junk.iso", "not an EL install ISO"],
     );
+    // An EL9 bundle on a CentOS 7 ISO.
+    refused(
+        |_, s| s.base = base_iso("centos7"),
+        &["centos7.iso", "EL7", "EL9"],
+    );
     // Wrong architecture.
     refused(
         |_, s| s.base = base_iso("aarch64"),
@@ -357,4 +366,130 @@ fn refusals_name_the_problem_and_write_nothing() {
     .unwrap_err();
     assert!(e.to_string().contains("--force"), "{e}");
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "keep me");
+}
+
+#[test]
+fn appended_efi_partition_is_replaced() {
+    let m = make("rocky9-appended", Some(Role::Worker), false);
+    assert!(
+        m.report
+            .edited
+            .iter()
+            .any(|e| e == "appended EFI partition:EFI/BOOT/grub.cfg"),
+        "{:?}",
+        m.report.edited
+    );
+    let rep = sh(Command::new("xorriso")
+        .arg("-indev")
+        .arg(&m.iso)
+        .args(["-report_el_torito", "as_mkisofs"]));
+    assert!(rep.contains("-e '--interval:appended_partition_2"), "{rep}");
+    assert!(rep.contains("-b '/isolinux/isolinux.bin'"), "{rep}");
+    let boot = m.work.join("boot");
+    sh(Command::new("xorriso")
+        .args(["-osirrox", "on", "-indev"])
+        .arg(&m.iso)
+        .arg("-extract_boot_images")
+        .arg(format!("{}/", boot.display())));
+    let img = boot.join("eltorito_img2_uefi.img");
+    let grub = sh(Command::new("mtype")
+        .arg("-i")
+        .arg(&img)
+        .arg("::/EFI/BOOT/grub.cfg"));
+    assert_eq!(
+        check_lines(
+            "EFI partition grub.cfg",
+            &grub,
+            &["linux"],
+            "Rocky-9-4-x86_64-dvd",
+            "worker"
+        ),
+        3
+    );
+    sh(Command::new("fsck.vfat").arg("-n").arg(&img));
+    let isolinux = String::from_utf8(iso_file(&m.iso, "/isolinux/isolinux.cfg", &m.work)).unwrap();
+    check_lines(
+        "isolinux.cfg",
+        &isolinux,
+        &["append"],
+        "Rocky-9-4-x86_64-dvd",
+        "worker",
+    );
+}
+
+#[test]
+fn centos7_mkisofs_isohybrid_layout_remastered() {
+    // The EL7 way: mkisofs + isohybrid --uefi (lorax rhel7-branch); replay keeps its hybrid MBR and GPT.
+    let m = make("centos7-mkisofs", None, false);
+    assert_eq!(m.report.el, 7);
+    let rep = sh(Command::new("xorriso")
+        .arg("-indev")
+        .arg(&m.iso)
+        .args(["-report_el_torito", "plain"]));
+    assert!(
+        rep.contains("El Torito img path :   1  /isolinux/isolinux.bin"),
+        "{rep}"
+    );
+    assert!(
+        rep.contains("El Torito img path :   2  /images/efiboot.img"),
+        "{rep}"
+    );
+    let isolinux = String::from_utf8(iso_file(&m.iso, "/isolinux/isolinux.cfg", &m.work)).unwrap();
+    assert!(
+        isolinux.contains("inst.ks=hd:LABEL=CentOS\\x207\\x20x86_64:/ks.cfg"),
+        "{isolinux}"
+    );
+    assert!(
+        !isolinux.contains("kubeha.role"),
+        "--role auto adds no role: {isolinux}"
+    );
+}
+
+#[test]
+fn remastering_a_remastered_iso_replaces_args_and_bundle() {
+    let m = make("rocky9", Some(Role::Worker), false);
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("bundle2");
+    make_bundle(&bundle, "x86_64");
+    std::fs::remove_file(bundle.join("files/calico.yaml")).unwrap();
+    // Rewrite the manifest without the removed file.
+    let mut man = kubeha_model::bundle::BundleManifest::load(&bundle).unwrap();
+    man.files.retain(|f| f.path != "files/calico.yaml");
+    man.save(&bundle).unwrap();
+    let cluster = Cluster::default_cluster();
+    let nc = NodeConfig::build(&cluster, &secrets(), None, None, false).unwrap();
+    let out = dir.path().join("again.iso");
+    remaster(&IsoSpec {
+        base: m.iso.clone(),
+        bundle,
+        output: out.clone(),
+        cluster: &cluster,
+        node_config: &nc,
+        kernel_args: vec![Arg::kv("kubeha.role", "master")],
+        agent: stand_in_agent(&dir.path().join("agent")),
+        el: None,
+        force: false,
+    })
+    .unwrap();
+    let isolinux = String::from_utf8(iso_file(&out, "/isolinux/isolinux.cfg", &m.work)).unwrap();
+    assert_eq!(
+        check_lines(
+            "isolinux.cfg",
+            &isolinux,
+            &["append"],
+            "Rocky-9-4-x86_64-dvd",
+            "master"
+        ),
+        3
+    );
+    assert!(!isolinux.contains("kubeha.role=worker"), "{isolinux}");
+    let files = sh(Command::new("xorriso")
+        .arg("-indev")
+        .arg(&out)
+        .args(["-find", "/kubeha", "-type", "f"]));
+    assert!(
+        !files.contains("calico.yaml"),
+        "stale bundle file kept:\n{files}"
+    );
+    assert!(files.contains("'/kubeha/bundle.toml'"), "{files}");
 }

@@ -5,10 +5,12 @@
 //!   reference, verify manifests/configs/layers by digest, store blobs only after verifying them.
 //! - [`archive`]: stream a `docker load` archive ([`archive::write_docker_archive`], which `ctr images import`
 //!   accepts too) or an OCI archive ([`archive::write_oci_archive`]) straight from the layout's blobs.
-//! - [`reference`]: image reference parsing and normalization; [`digest`]: sha256 digests and hashing I/O.
+//! - [`reference`](mod@reference): image reference parsing and normalization; [`digest`]: sha256 digests and hashing I/O.
 //! - [`synth`]: small deterministic images for tests and benchmarks.
 //!
-//! With `fetch` (default): the registry v2 client ([`registry::Client`]) and `bundle build`.
+//! - [`bundle`]: built-in profiles, the image list a profile implies, and [`bundle::verify`].
+//!
+//! With `fetch` (default): the registry v2 client ([`registry::Client`]) and `bundle build` ([`build::build`]).
 #![deny(missing_docs)]
 
 pub mod archive;

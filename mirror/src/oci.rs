@@ -295,7 +295,9 @@ pub fn manifest_media_type(bytes: &[u8], claimed: Option<&str>, what: &str) -> R
     }
     let declared = p.media_type.clone();
     let mt = match (declared.as_deref(), claimed) {
-        (Some(d), Some(c)) if d != c && !c.is_empty() && c != "application/json" => {
+        // A generic Content-Type (application/json, text/plain from a static mirror) says nothing; a different
+        // manifest type does.
+        (Some(d), Some(c)) if d != c && (is_manifest(c) || is_index(c)) => {
             return Err(format_err(
                 what,
                 format!("the document says mediaType {d} but it was served/described as {c}"),
@@ -930,4 +932,90 @@ fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
     let body = serde_json::to_vec_pretty(v).expect("serializes");
     kubeha_model::fsutil::write_atomic(path, &body, 0o644, true)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn docker_manifest() -> Vec<u8> {
+        let d = Digest::of(b"x");
+        serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": DOCKER_MANIFEST,
+            "config": {"mediaType": DOCKER_CONFIG, "digest": d, "size": 1},
+            "layers": [{"mediaType": DOCKER_LAYER_GZIP, "digest": d, "size": 1}],
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn docker_manifests_convert_to_oci() {
+        let out = to_oci_manifest(&docker_manifest(), "m").unwrap().unwrap();
+        let m: Manifest = parse_json(&out, "m").unwrap();
+        assert_eq!(m.media_type.as_deref(), Some(OCI_MANIFEST));
+        assert_eq!(m.config.media_type, OCI_CONFIG);
+        assert_eq!(m.layers[0].media_type, OCI_LAYER_GZIP);
+        assert_eq!(m.config.digest, Digest::of(b"x"));
+        // an OCI manifest is left alone
+        assert!(to_oci_manifest(&out, "m").unwrap().is_none());
+        // an unknown Docker layer type is an error, not a silent change
+        let bad = String::from_utf8(docker_manifest())
+            .unwrap()
+            .replace(DOCKER_LAYER_GZIP, "application/x-odd");
+        assert!(to_oci_manifest(bad.as_bytes(), "m").is_err());
+    }
+
+    #[test]
+    fn manifest_media_types() {
+        let m = docker_manifest();
+        for (claimed, ok) in [
+            (None, true),
+            (Some(DOCKER_MANIFEST), true),
+            (Some("application/json"), true),
+            (Some("text/plain"), true),
+            (Some(OCI_MANIFEST), false),
+            (Some(DOCKER_MANIFEST_LIST), false),
+        ] {
+            assert_eq!(
+                manifest_media_type(&m, claimed, "m").is_ok(),
+                ok,
+                "served as {claimed:?}"
+            );
+        }
+        // no mediaType field: the served type, else the shape decides
+        let bare = br#"{"schemaVersion":2,"manifests":[]}"#;
+        assert_eq!(manifest_media_type(bare, None, "m").unwrap(), OCI_INDEX);
+        assert_eq!(
+            manifest_media_type(bare, Some(DOCKER_MANIFEST_LIST), "m").unwrap(),
+            DOCKER_MANIFEST_LIST
+        );
+        // schema 1 is refused with a clear message
+        let err =
+            manifest_media_type(br#"{"schemaVersion":1,"fsLayers":[]}"#, None, "m").unwrap_err();
+        assert!(err.to_string().contains("schema 1"), "{err}");
+    }
+
+    #[test]
+    fn platform_selection_skips_other_arches_and_attestations() {
+        let d = |a: &str, os: &str| {
+            let mut x = Descriptor::new(OCI_MANIFEST, Digest::of(a.as_bytes()), 1);
+            x.platform = Some(Platform {
+                architecture: a.into(),
+                os: os.into(),
+                os_version: None,
+                variant: None,
+            });
+            x
+        };
+        let mut ix = Index::empty();
+        ix.manifests = vec![
+            d("arm64", "linux"),
+            d("unknown", "unknown"),
+            d("amd64", "linux"),
+        ];
+        let want = Platform::linux_for_rpm_arch("x86_64");
+        assert_eq!(ix.select(&want).unwrap().digest, Digest::of(b"amd64"));
+        assert!(ix.select(&Platform::linux_for_rpm_arch("s390x")).is_none());
+    }
 }

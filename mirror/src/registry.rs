@@ -148,6 +148,8 @@ pub struct Endpoint {
     pub base: Url,
     /// The repository path on that endpoint.
     pub repository: String,
+    /// The registry the image names use (`docker.io`, `k8s.gcr.io`), for matching credentials.
+    pub registry: String,
 }
 
 impl Endpoint {
@@ -295,7 +297,11 @@ impl Client {
                 Some(p) if !p.is_empty() => format!("{p}/{}", r.repository),
                 _ => r.repository.clone(),
             };
-            return Ok(Endpoint { base, repository });
+            return Ok(Endpoint {
+                base,
+                repository,
+                registry: r.registry.clone(),
+            });
         }
         let host = r.api_host().to_string();
         let scheme = if is_loopback(&host) {
@@ -308,6 +314,7 @@ impl Client {
         Ok(Endpoint {
             base,
             repository: r.repository.clone(),
+            registry: r.registry.clone(),
         })
     }
 
@@ -323,6 +330,8 @@ impl Client {
             .send()
         {
             Ok(_) => "https",
+            // TLS answered but its certificate is not trusted: stay on https so the error says so.
+            Err(e) if transport_message(&e).contains("certificate") => "https",
             Err(e) => {
                 log::debug!("{host}: no TLS ({e}); using http");
                 "http"
@@ -335,8 +344,20 @@ impl Client {
         s
     }
 
-    fn credentials_for(&self, host: &str) -> Option<&Credentials> {
-        self.cfg.credentials.iter().find(|c| c.registry == host)
+    /// Credentials for the host actually contacted (a mirror's own host for a mirror: the upstream registry's
+    /// credentials are never sent to a mirror). `docker.io` credentials apply to its API host registry-1.docker.io.
+    fn credentials_for(&self, ep: &Endpoint) -> Option<&Credentials> {
+        let host = ep.host_port();
+        let c = &self.cfg.credentials;
+        c.iter().find(|c| c.registry == host).or_else(|| {
+            (host == crate::reference::DOCKER_HUB_API
+                && ep.registry == crate::reference::DOCKER_HUB)
+                .then(|| {
+                    c.iter()
+                        .find(|c| c.registry == crate::reference::DOCKER_HUB)
+                })
+                .flatten()
+        })
     }
 
     /// GET with auth, redirects and retries. `ok` decides which statuses are returned to the caller.
@@ -466,7 +487,7 @@ impl Client {
         challenges: &[crate::auth::Challenge],
     ) -> Result<Option<String>> {
         use base64::Engine as _;
-        let creds = self.credentials_for(&ep.host_port());
+        let creds = self.credentials_for(ep);
         let basic = creds.map(|c| {
             format!(
                 "Basic {}",
@@ -538,10 +559,15 @@ impl Client {
                     format!("{}", r.status())
                 }
                 Ok(r) => {
+                    let hint = if basic.is_none() {
+                        "; there are no credentials for this registry (add them to the profile's [[credentials]])"
+                    } else {
+                        "; the credentials are refused"
+                    };
                     return Err(Error::Http {
                         url: url.to_string(),
-                        message: format!("token request refused: {}", r.status()),
-                    })
+                        message: format!("token request refused: {}{hint}", r.status()),
+                    });
                 }
                 Err(e) => transport_message(&e),
             };

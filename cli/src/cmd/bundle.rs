@@ -235,7 +235,7 @@ fn export(c: ExportConfig) -> Result<ExitCode> {
     tmp.persist(&c.output)
         .with_context(|| format!("writing {}", c.output.display()))?;
     eprintln!(
-        "Wrote {} images to {} ({} format)",
+        "Wrote {} image(s) to {} ({} format)",
         refs.len(),
         c.output.display(),
         c.format

@@ -186,6 +186,10 @@ fn find_agent(binary: Option<PathBuf>, unit: Option<PathBuf>) -> Result<Agent> {
                 exe_dir.join(AGENT_UNIT),
                 exe_dir.join("../share/kubeha").join(AGENT_UNIT),
                 exe_dir.join("../../firstboot").join(AGENT_UNIT),
+                // A source-tree build: the unit beside the agent's sources.
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../firstboot")
+                    .join(AGENT_UNIT),
             ])
             .with_context(|| format!("no {AGENT_UNIT} found: pass --agent-unit FILE"))?
         }
@@ -286,13 +290,142 @@ pub fn iso(c: IsoConfig) -> Result<ExitCode> {
 
 /// `kubeha pxe`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  kubeha pxe --base Rocky-9.4-x86_64-dvd.iso --bundle bundle/ --cluster cluster.toml \\\n    \
+    --secrets secrets.toml --http-base http://192.168.20.5/ --install all -o /srv/tftp\n\n\
+    Serve DIR over TFTP (DHCP bootfile pxelinux.0 for BIOS, shimx64.efi or grubx64.efi for\n\
+    UEFI, boot.ipxe for iPXE) and over HTTP at --http-base. Every entry defaults to the local\n\
+    disk; only nodes named by --install boot the installer, which wipes their disk."
+)]
 pub struct PxeConfig {
-    /// Output directory
-    #[arg(short, long)]
+    /// The installer kernel (with --initrd and --os-url)
+    #[arg(long, value_name = "FILE", requires_all = ["initrd", "os_url"], conflicts_with = "base")]
+    pub kernel: Option<PathBuf>,
+    /// The installer initrd
+    #[arg(long, value_name = "FILE", requires = "kernel")]
+    pub initrd: Option<PathBuf>,
+    /// The OS installation tree's URL (inst.repo=) when --kernel is used
+    #[arg(long, value_name = "URL")]
+    pub os_url: Option<String>,
+    /// An EL install ISO: kernel, initrd and the OS tree (served as HTTP-BASE/os) come from it
+    #[arg(long, value_name = "ISO", required_unless_present = "kernel")]
+    pub base: Option<PathBuf>,
+    /// The bundle directory
+    #[arg(long, value_name = "DIR")]
+    pub bundle: PathBuf,
+    /// cluster.toml
+    #[arg(long, value_name = "FILE")]
+    pub cluster: PathBuf,
+    /// secrets file from `kubeha secrets`
+    #[arg(long, value_name = "FILE")]
+    pub secrets: PathBuf,
+    /// The URL the output directory is served at over HTTP
+    #[arg(long, value_name = "URL")]
+    pub http_base: String,
+    /// Nodes whose entry defaults to the installer (repeat, or `all`); the rest boot the local disk
+    #[arg(
+        long,
+        value_name = "NAME|all",
+        alias = "reinstall",
+        value_delimiter = ','
+    )]
+    pub install: Vec<String>,
+    /// Serve each master a node config with the control-plane keys (pinned by sha256); anyone who
+    /// can reach the web server can read them
+    #[arg(long)]
+    pub embed_secrets: bool,
+    /// A GRUB EFI network image to serve as grubx64.efi (default: the ISO's EFI/BOOT/grubx64.efi)
+    #[arg(long, value_name = "FILE")]
+    pub grub_efi: Option<PathBuf>,
+    /// The kubeha-firstboot binary (default: next to this kubeha)
+    #[arg(long, value_name = "FILE")]
+    pub agent: Option<PathBuf>,
+    /// kubeha-firstboot.service (default: next to the agent, or share/kubeha/)
+    #[arg(long, value_name = "FILE")]
+    pub agent_unit: Option<PathBuf>,
+    /// The kickstart's EL release (default: the ISO's, else cluster.toml's install.el)
+    #[arg(long, value_parser = clap::value_parser!(u8).range(7..=9))]
+    pub el: Option<u8>,
+    /// Output directory (the TFTP and HTTP root)
+    #[arg(short, long, value_name = "DIR")]
     pub output: PathBuf,
+    /// Replace an existing output directory
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Runs `kubeha pxe`.
-pub fn pxe(_c: PxeConfig) -> Result<ExitCode> {
-    anyhow::bail!("pxe: not built yet")
+pub fn pxe(c: PxeConfig) -> Result<ExitCode> {
+    use kubeha_image::pxe::{Boot, Install, PxeSpec};
+    let cluster = Cluster::load(&c.cluster)?;
+    let secrets = Secrets::load(&c.secrets)?;
+    let agent = find_agent(c.agent, c.agent_unit)?;
+    let boot = match (c.base, c.kernel, c.initrd) {
+        (Some(iso), _, _) => Boot::Iso(iso),
+        (None, Some(kernel), Some(initrd)) => Boot::Files { kernel, initrd },
+        _ => anyhow::bail!("give --base ISO, or --kernel, --initrd and --os-url"),
+    };
+    let install = if c.install.iter().any(|n| n == "all") {
+        Install::All
+    } else if c.install.is_empty() {
+        Install::None
+    } else {
+        Install::Nodes(c.install)
+    };
+    let nc = NodeConfig::build(&cluster, &secrets, None, None, false)?;
+    let mut masters = Vec::new();
+    if c.embed_secrets {
+        log::warn!(
+            "--embed-secrets: each master's node config with the cluster's private keys is served under \
+             kubeha/nodes/; restrict the web server to the node network"
+        );
+        for m in &cluster.masters {
+            masters.push((
+                m.name.clone(),
+                NodeConfig::build(&cluster, &secrets, Some(Role::Master), Some(&m.name), true)?,
+            ));
+        }
+    } else if !cluster.masters.is_empty() {
+        log::warn!(
+            "without --embed-secrets masters get a worker-grade node config: give them kubeha.config= or a \
+             config drive labelled KUBEHA (see docs/media.md)"
+        );
+    }
+    if install == Install::None {
+        log::info!("no --install: every node boots its local disk; name nodes with --install NAME or --install all");
+    }
+    let report = kubeha_image::pxe::write_tree(&PxeSpec {
+        output: c.output.clone(),
+        http_base: c.http_base,
+        boot,
+        os_url: c.os_url,
+        bundle: c.bundle,
+        cluster: &cluster,
+        node_config: &nc,
+        master_configs: masters,
+        install,
+        extra_args: Vec::new(),
+        agent,
+        el: c.el,
+        grub_efi: c.grub_efi,
+        force: c.force,
+    })?;
+    for l in &report.missing_loaders {
+        log::warn!(
+            "{l} not found on this machine (syslinux/pxelinux): copy it into {}",
+            c.output.display()
+        );
+    }
+    for (name, mac, inst) in &report.nodes {
+        eprintln!(
+            "  {name} {mac}: {}",
+            if *inst {
+                "install (wipes the disk)"
+            } else {
+                "local disk"
+            }
+        );
+    }
+    eprintln!("Wrote {} (EL{} kickstart)", c.output.display(), report.el);
+    Ok(ExitCode::SUCCESS)
 }

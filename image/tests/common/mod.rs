@@ -58,6 +58,11 @@ fn sha256_file(p: &Path) -> String {
 /// A small real bundle: rpms/ is a yum repository made by createrepo_c, files/calico.yaml, and bundle.toml
 /// listing every file with its sha256 and size.
 pub fn make_bundle(dir: &Path, arch: &str) {
+    make_bundle_el(dir, arch, 9)
+}
+
+/// A bundle whose profile targets EL `el`.
+pub fn make_bundle_el(dir: &Path, arch: &str, el: u8) {
     std::fs::create_dir_all(dir.join("rpms")).unwrap();
     std::fs::create_dir_all(dir.join("files")).unwrap();
     std::fs::create_dir_all(dir.join("images/blobs/sha256")).unwrap();
@@ -121,16 +126,22 @@ pub fn make_bundle(dir: &Path, arch: &str) {
         }
     }
     files.sort();
-    let mut t = format!(
-        "format = 1\ncreated = \"2026-11-24T00:00:00Z\"\n\n[profile]\nname = \"test\"\nkubernetes-version = \"1.31.4\"\nel = 9\narch = \"{arch}\"\npackages = [\"kubeha-test-tools\"]\n"
+    // Written by the model's own writer, as `kubeha bundle` writes it (the %post script parses this text).
+    let text = format!(
+        "format = 1\ncreated = \"2026-11-24T00:00:00Z\"\n\n[profile]\nname = \"test\"\nkubernetes-version = \"1.31.4\"\nel = {el}\narch = \"{arch}\"\npackages = [\"kubeha-test-tools\"]\n"
     );
-    t.push_str("\n[[rpms]]\nnevra = \"kubeha-test-tools-1.0-1.noarch\"\nname = \"kubeha-test-tools\"\npath = \"rpms/kubeha-test-tools-1.0-1.noarch.rpm\"\nrequested = true\n");
-    for (p, s, n) in &files {
-        t.push_str(&format!(
-            "\n[[files]]\npath = \"{p}\"\nsha256 = \"{s}\"\nsize = {n}\n"
-        ));
-    }
-    std::fs::write(dir.join("bundle.toml"), t).unwrap();
+    let mut m = kubeha_model::bundle::BundleManifest::parse(&text, "test").unwrap();
+    m.rpms.push(kubeha_model::bundle::RpmEntry {
+        nevra: "kubeha-test-tools-1.0-1.noarch".into(),
+        name: "kubeha-test-tools".into(),
+        path: "rpms/kubeha-test-tools-1.0-1.noarch.rpm".into(),
+        requested: true,
+    });
+    m.files = files
+        .into_iter()
+        .map(|(path, sha256, size)| kubeha_model::bundle::FileEntry { path, sha256, size })
+        .collect();
+    m.save(dir).unwrap();
     kubeha_model::bundle::BundleManifest::load(dir).expect("test bundle.toml parses");
 }
 

@@ -3,3 +3,5 @@
 
 mod archive;
 mod common;
+mod registry;
+mod servers;

@@ -1,0 +1,284 @@
+//! Who initializes, and when the others join.
+//!
+//! Rules (tested in `tests/cluster_decide.rs`):
+//! 1. Exactly one master may run `kubeadm init`: the designated one (`node.bootstrap`, else the first of
+//!    `masters[]`). Before it does, it probes VIP:16443 and every other master's 6443 (an HTTPS `/readyz` that
+//!    trusts the cluster CA; any HTTP answer counts), 2379, 2380 and 10250 (TCP). If anything answers, a cluster
+//!    exists (this master was reimaged, or started last) and it joins instead.
+//! 2. Every other master never initializes: it waits, with backoff and a progress line, until an apiserver answers
+//!    through VIP:16443, then joins. The wait is bounded ([`Timing::endpoint_wait`]); when it runs out the step fails
+//!    with a message naming the designated master, and the agent's next run waits again.
+//! 3. Control-plane joins are serialized by master order: master *i* joins only when (a) no etcd member is added but
+//!    unstarted (someone else is mid-join), and (b) every master before it in `masters[]` is a started etcd member,
+//!    or has had none of its ports open for [`Timing::absent_grace`] (it is down and must not block the rest).
+//!    After [`Timing::turn_wait`] it joins anyway, with a warning: kubeadm ≥ 1.15 tolerates concurrent joins, the
+//!    order only makes them rare.
+//!
+//! Everything that touches the network goes through [`ClusterEnv`], so the rules run against a simulated cluster in
+//! tests; a dry run never calls it.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use kubeha_model::cluster::Node;
+use kubeha_model::NodeConfig;
+
+use super::etcd::{self, Member, Rebuild};
+use super::kubeapi::Deleted;
+
+/// The network side of the control-plane logic.
+pub trait ClusterEnv: Send + Sync {
+    /// Whether a TCP connection to `addr` succeeds.
+    fn tcp_open(&self, addr: SocketAddrV4) -> bool;
+    /// Whether an apiserver answers `GET /readyz` at `addr` over TLS trusting the cluster CA (any HTTP status).
+    fn apiserver_answers(&self, cfg: &NodeConfig, addr: SocketAddrV4) -> bool;
+    /// The etcd member list, asked of the other masters' etcd.
+    fn etcd_members(&self, cfg: &NodeConfig, me: &Node) -> Result<Vec<Member>>;
+    /// Removes this master's stale etcd member, if quorum allows ([`etcd::rebuild`]).
+    fn etcd_rebuild(&self, cfg: &NodeConfig, me: &Node) -> Result<Rebuild>;
+    /// Adds this master as an etcd member (kubeadm 1.11 only: later kubeadm adds it itself); returns the list.
+    fn etcd_add(&self, cfg: &NodeConfig, me: &Node) -> Result<Vec<Member>>;
+    /// Deletes a Node object through VIP:16443.
+    fn delete_node(&self, cfg: &NodeConfig, name: &str) -> Result<Deleted>;
+    /// Sleeps (tests speed time up).
+    fn sleep(&self, d: Duration) {
+        std::thread::sleep(d)
+    }
+}
+
+/// How long to wait for what.
+#[derive(Debug, Clone)]
+pub struct Timing {
+    /// How long a joining master or worker waits for VIP:16443.
+    pub endpoint_wait: Duration,
+    /// How long a master waits for its turn to join.
+    pub turn_wait: Duration,
+    /// How long an earlier master must look dead before it stops blocking later ones.
+    pub absent_grace: Duration,
+    /// First backoff step.
+    pub backoff_min: Duration,
+    /// Longest backoff step.
+    pub backoff_max: Duration,
+    /// Network timeout of one probe.
+    pub probe_timeout: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            endpoint_wait: Duration::from_secs(60 * 60),
+            turn_wait: Duration::from_secs(20 * 60),
+            absent_grace: Duration::from_secs(3 * 60),
+            backoff_min: Duration::from_secs(2),
+            backoff_max: Duration::from_secs(30),
+            probe_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+/// The master that initializes a new cluster.
+pub fn designated(cfg: &NodeConfig) -> Option<&Node> {
+    match &cfg.node.bootstrap {
+        Some(b) => cfg.cluster.masters.iter().find(|m| &m.name == b),
+        None => cfg.cluster.masters.first(),
+    }
+}
+
+/// What this master does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// `kubeadm init`: nothing answered.
+    Init,
+    /// `kubeadm join`: with what answered (for the log).
+    Join(String),
+}
+
+impl Decision {
+    /// `init` or `join`, as stored in the decision file.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Decision::Init => "init",
+            Decision::Join(_) => "join",
+        }
+    }
+}
+
+const APISERVER_PORT: u16 = 6443;
+
+/// Everything that answers that means a cluster exists, seen from master `me`.
+pub fn probe_cluster(env: &dyn ClusterEnv, cfg: &NodeConfig, me: &str) -> Vec<String> {
+    let c = &cfg.cluster;
+    let mut found = Vec::new();
+    let vip = SocketAddrV4::new(c.endpoint.vip, c.endpoint.port);
+    if env.apiserver_answers(cfg, vip) {
+        found.push(format!("an apiserver through {vip}"));
+    }
+    for m in c.masters.iter().filter(|m| m.name != me) {
+        if env.apiserver_answers(cfg, SocketAddrV4::new(m.ip, APISERVER_PORT)) {
+            found.push(format!(
+                "{}'s apiserver ({}:{APISERVER_PORT})",
+                m.name, m.ip
+            ));
+        }
+        for (port, what) in [
+            (2379, "etcd client"),
+            (2380, "etcd peer"),
+            (10250, "kubelet"),
+        ] {
+            if env.tcp_open(SocketAddrV4::new(m.ip, port)) {
+                found.push(format!("{}'s {what} port ({}:{port})", m.name, m.ip));
+            }
+        }
+    }
+    found
+}
+
+/// The designated master's choice: init only if nothing answers.
+pub fn decide(env: &dyn ClusterEnv, cfg: &NodeConfig, me: &str) -> Decision {
+    let is_designated = designated(cfg).is_some_and(|d| d.name == me);
+    if !is_designated {
+        return Decision::Join(format!(
+            "{me} is not the designated master ({})",
+            designated(cfg).map(|d| d.name.as_str()).unwrap_or("none")
+        ));
+    }
+    let found = probe_cluster(env, cfg, me);
+    if found.is_empty() {
+        Decision::Init
+    } else {
+        Decision::Join(format!("a cluster exists: {}", found.join(", ")))
+    }
+}
+
+struct Backoff {
+    next: Duration,
+    max: Duration,
+}
+
+impl Backoff {
+    fn new(t: &Timing) -> Self {
+        Backoff {
+            next: t.backoff_min,
+            max: t.backoff_max,
+        }
+    }
+    fn step(&mut self) -> Duration {
+        let d = self.next;
+        self.next = (self.next * 2).min(self.max);
+        d
+    }
+}
+
+/// Waits until an apiserver answers through the VIP; fails after [`Timing::endpoint_wait`].
+pub fn wait_for_endpoint(env: &dyn ClusterEnv, cfg: &NodeConfig, t: &Timing) -> Result<()> {
+    let c = &cfg.cluster;
+    let vip = SocketAddrV4::new(c.endpoint.vip, c.endpoint.port);
+    let start = Instant::now();
+    let mut b = Backoff::new(t);
+    let mut last_report = None::<Instant>;
+    loop {
+        if env.apiserver_answers(cfg, vip) {
+            log::info!(
+                "control plane endpoint {vip} answers (after {:.0?})",
+                start.elapsed()
+            );
+            return Ok(());
+        }
+        if start.elapsed() >= t.endpoint_wait {
+            bail!(
+                "no apiserver answered through {vip} within {:?}. The designated master {} initializes the \
+                 cluster: check that it is up (or name another with kubeha.bootstrap=), then run \
+                 kubeha-firstboot again",
+                t.endpoint_wait,
+                designated(cfg).map(|d| d.name.as_str()).unwrap_or("?")
+            );
+        }
+        if last_report.is_none_or(|r| r.elapsed() >= Duration::from_secs(30)) {
+            log::info!(
+                "waiting for the control plane endpoint {vip} ({:.0?} so far)",
+                start.elapsed()
+            );
+            last_report = Some(Instant::now());
+        }
+        env.sleep(b.step());
+    }
+}
+
+fn ports_open(env: &dyn ClusterEnv, ip: Ipv4Addr) -> bool {
+    [APISERVER_PORT, 2379, 2380, 10250]
+        .iter()
+        .any(|p| env.tcp_open(SocketAddrV4::new(ip, *p)))
+}
+
+/// Why master `index` may not join yet (None: its turn).
+fn blocker(
+    env: &dyn ClusterEnv,
+    cfg: &NodeConfig,
+    index: usize,
+    members: &[Member],
+    dead_since: &mut BTreeMap<usize, Instant>,
+    t: &Timing,
+) -> Option<String> {
+    let masters = &cfg.cluster.masters;
+    let me = &masters[index];
+    let my_peer = etcd::peer_url(me.ip);
+    if let Some(m) = members
+        .iter()
+        .find(|m| !m.started() && !m.peer_urls.iter().any(|u| u == &my_peer))
+    {
+        return Some(format!(
+            "etcd member {} is added but not started (a join is in progress)",
+            m.peer_urls.join(",")
+        ));
+    }
+    for (j, p) in masters.iter().enumerate().take(index) {
+        let member = members.iter().any(|m| m.started() && m.name == p.name);
+        if member {
+            dead_since.remove(&j);
+            continue;
+        }
+        if ports_open(env, p.ip) {
+            dead_since.remove(&j);
+            return Some(format!(
+                "{} (earlier in masters[]) is up but not yet an etcd member",
+                p.name
+            ));
+        }
+        let since = *dead_since.entry(j).or_insert_with(Instant::now);
+        if since.elapsed() < t.absent_grace {
+            return Some(format!(
+                "{} (earlier in masters[]) has not joined; giving it {:?}",
+                p.name, t.absent_grace
+            ));
+        }
+    }
+    None
+}
+
+/// Waits for this master's turn to join the control plane (rule 3).
+pub fn wait_turn(env: &dyn ClusterEnv, cfg: &NodeConfig, me: &str, t: &Timing) -> Result<()> {
+    let Some(index) = cfg.cluster.masters.iter().position(|m| m.name == me) else {
+        bail!("{me} is not one of cluster.masters");
+    };
+    let node = &cfg.cluster.masters[index];
+    let start = Instant::now();
+    let mut b = Backoff::new(t);
+    let mut dead_since = BTreeMap::new();
+    loop {
+        let why = match env.etcd_members(cfg, node) {
+            Ok(ms) => blocker(env, cfg, index, &ms, &mut dead_since, t),
+            Err(e) => Some(format!("no etcd member list yet: {e:#}")),
+        };
+        let Some(why) = why else {
+            return Ok(());
+        };
+        if start.elapsed() >= t.turn_wait {
+            log::warn!("joining after waiting {:?} for my turn: {why}", t.turn_wait);
+            return Ok(());
+        }
+        log::info!("waiting to join: {why}");
+        env.sleep(b.step());
+    }
+}

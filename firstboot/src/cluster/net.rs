@@ -1,0 +1,93 @@
+//! The real [`ClusterEnv`]: TCP and HTTPS probes, etcd's JSON gateway and the Kubernetes API.
+
+use std::net::{SocketAddr, SocketAddrV4, TcpStream};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use kubeha_model::cluster::Node;
+use kubeha_model::NodeConfig;
+
+use super::decide::ClusterEnv;
+use super::etcd::{self, EtcdClient, Member, Rebuild};
+use super::kubeapi::{self, Deleted, KubeApi};
+
+/// Probes and clients over the network, each bounded by `timeout`.
+#[derive(Debug, Clone)]
+pub struct NetEnv {
+    /// Timeout of one connection or request.
+    pub timeout: Duration,
+}
+
+impl Default for NetEnv {
+    fn default() -> Self {
+        NetEnv {
+            timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+impl NetEnv {
+    fn etcd(&self, cfg: &NodeConfig, me: &Node) -> Result<EtcdClient> {
+        let cp = cfg
+            .control_plane
+            .as_ref()
+            .context("the node config has no [control-plane] keys (etcd CA)")?;
+        let eps = cfg
+            .cluster
+            .masters
+            .iter()
+            .filter(|m| m.name != me.name)
+            .map(|m| etcd::client_url(m.ip))
+            .collect();
+        EtcdClient::new(&cp.etcd_ca, eps, self.timeout)
+    }
+}
+
+impl ClusterEnv for NetEnv {
+    fn tcp_open(&self, addr: SocketAddrV4) -> bool {
+        TcpStream::connect_timeout(&SocketAddr::V4(addr), self.timeout).is_ok()
+    }
+
+    fn apiserver_answers(&self, cfg: &NodeConfig, addr: SocketAddrV4) -> bool {
+        let Ok(http) = kubeapi::tls_client(&cfg.join.ca_cert, "", "", self.timeout) else {
+            return false;
+        };
+        match http.get(format!("https://{addr}/readyz")).send() {
+            Ok(r) => {
+                log::debug!("https://{addr}/readyz: {}", r.status());
+                true
+            }
+            Err(e) => {
+                log::debug!("https://{addr}/readyz: {e}");
+                false
+            }
+        }
+    }
+
+    fn etcd_members(&self, cfg: &NodeConfig, me: &Node) -> Result<Vec<Member>> {
+        Ok(self.etcd(cfg, me)?.member_list()?.1)
+    }
+
+    fn etcd_rebuild(&self, cfg: &NodeConfig, me: &Node) -> Result<Rebuild> {
+        etcd::rebuild(&self.etcd(cfg, me)?, &me.name, me.ip)
+    }
+
+    fn etcd_add(&self, cfg: &NodeConfig, me: &Node) -> Result<Vec<Member>> {
+        let c = self.etcd(cfg, me)?;
+        let (ep, members) = c.member_list()?;
+        let purl = etcd::peer_url(me.ip);
+        if members.iter().any(|m| m.peer_urls.contains(&purl)) {
+            return Ok(members);
+        }
+        c.member_add(&ep, &purl)
+    }
+
+    fn delete_node(&self, cfg: &NodeConfig, name: &str) -> Result<Deleted> {
+        let cp = cfg
+            .control_plane
+            .as_ref()
+            .context("the node config has no [control-plane] keys (cluster CA key)")?;
+        let server = format!("https://{}", cfg.cluster.control_plane_endpoint());
+        KubeApi::new(&server, &cfg.join.ca_cert, &cp.ca_key, self.timeout)?.delete_node(name)
+    }
+}

@@ -1,0 +1,680 @@
+//! The cluster steps, in the order the engine runs them after OS preparation.
+//!
+//! Masters: `cluster-pki` → `cluster-lb` → `cluster-decide` → `cluster-rebuild` → `cluster-kubeadm` → `cluster-cni`
+//! → `cluster-token`. Workers: `cluster-worker-join`. Each step checks before it acts: a master whose control plane
+//! is complete (admin.conf, kubelet.conf and the apiserver manifest exist) skips decide, rebuild and kubeadm; files
+//! are rewritten only when their bytes change; services are restarted on every run of their step (a crash may have left them on an older config).
+//!
+//! Commands get system paths (`/etc/kubeha/kubeadm-init.yaml`); files are written at `ctx.path(...)` so tests and dry
+//! runs write under their root. Files holding the token are 0600 in a 0700 directory and reach kubeadm by
+//! `--config`, never on its command line.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{bail, Context as _, Result};
+use kubeha_model::cluster::Role;
+use kubeha_model::fsutil::write_atomic;
+use kubeha_model::kube::KubeadmApi;
+use sha2::Digest as _;
+
+use super::decide::{self, ClusterEnv, Decision, Timing};
+use super::etcd::Rebuild;
+use super::keepalived::{self, CheckParams, KeepalivedParams};
+use super::kubeadm::{self, Credentials, LegacyEtcd};
+use super::kubeapi::Deleted;
+use super::nginx::{self, NginxParams};
+use super::pki;
+use crate::engine::{Context, Step};
+use crate::runner::Cmd;
+
+/// kubeha's state directory for the cluster steps.
+pub const STATE_DIR: &str = "/var/lib/kubeha/cluster";
+/// The decision file (`init` or `join`).
+pub const DECISION_FILE: &str = "/var/lib/kubeha/cluster/decision";
+/// The CNI marker (sha256 of the applied manifest).
+pub const CNI_MARKER: &str = "/var/lib/kubeha/cluster/cni-applied";
+/// The CNI manifest as applied (images pointing at the bundle's references).
+pub const CNI_MANIFEST: &str = "/etc/kubeha/cni.yaml";
+/// The kubeadm file the token refresh uses.
+pub const TOKEN_CONFIG: &str = "/etc/kubeha/kubeadm-token.yaml";
+/// admin.conf.
+pub const ADMIN_CONF: &str = "/etc/kubernetes/admin.conf";
+/// kubelet.conf.
+pub const KUBELET_CONF: &str = "/etc/kubernetes/kubelet.conf";
+/// The apiserver's static pod manifest.
+pub const APISERVER_MANIFEST: &str = "/etc/kubernetes/manifests/kube-apiserver.yaml";
+
+/// Shared by the steps: the network side and the timing.
+#[derive(Clone)]
+pub struct Shared {
+    /// Probes and clients.
+    pub env: Arc<dyn ClusterEnv>,
+    /// Waits.
+    pub timing: Timing,
+}
+
+/// Writes `data` if the file does not already hold it; returns whether it wrote.
+pub fn write_if_changed(path: &Path, data: &[u8], mode: u32) -> Result<bool> {
+    if let Ok(old) = fs::read(path) {
+        let same_mode = fs::metadata(path)
+            .map(|m| m.permissions().mode() & 0o7777 == mode)
+            .unwrap_or(false);
+        if old == data && same_mode {
+            return Ok(false);
+        }
+    }
+    write_atomic(path, data, mode, true).with_context(|| format!("writing {}", path.display()))?;
+    Ok(true)
+}
+
+/// Writes a secret-bearing file: 0700 parent directory (why: the kubeadm files hold the bootstrap token), 0600 file.
+fn write_secret(ctx: &Context, system_path: &str, data: &str) -> Result<()> {
+    let p = ctx.path(system_path);
+    let dir = p.parent().expect("absolute path has a parent");
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("securing {}", dir.display()))?;
+    write_if_changed(&p, data.as_bytes(), 0o600)?;
+    Ok(())
+}
+
+/// Whether this master's control plane is complete.
+pub fn control_plane_done(ctx: &Context) -> bool {
+    [ADMIN_CONF, KUBELET_CONF, APISERVER_MANIFEST]
+        .iter()
+        .all(|p| ctx.path(p).exists())
+}
+
+/// Whether kubeadm left anything behind (a run that stopped half-way).
+fn partial_state(ctx: &Context) -> bool {
+    [
+        ADMIN_CONF,
+        KUBELET_CONF,
+        APISERVER_MANIFEST,
+        "/etc/kubernetes/manifests/etcd.yaml",
+        "/var/lib/etcd/member",
+    ]
+    .iter()
+    .any(|p| ctx.path(p).exists())
+}
+
+fn credentials(ctx: &Context) -> Credentials {
+    Credentials {
+        token: ctx.config.join.token.clone(),
+        ca_cert_hash: ctx.config.join.ca_cert_hash.clone(),
+        certificate_key: ctx
+            .config
+            .control_plane
+            .as_ref()
+            .map(|cp| cp.certificate_key.clone()),
+    }
+}
+
+fn is_master(ctx: &Context) -> bool {
+    ctx.role == Role::Master
+}
+
+fn decision(ctx: &Context) -> Option<String> {
+    fs::read_to_string(ctx.path(DECISION_FILE))
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+fn reset(ctx: &Context) -> Result<()> {
+    log::warn!("kubeadm left a half-finished control plane behind: kubeadm reset -f");
+    ctx.runner.run(&Cmd::new("kubeadm").args(["reset", "-f"]))?;
+    for p in ["/var/lib/etcd/member", ADMIN_CONF] {
+        let p = ctx.path(p);
+        if p.is_dir() {
+            fs::remove_dir_all(&p).with_context(|| format!("removing {}", p.display()))?;
+        } else if p.exists() {
+            fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// `cluster-pki`: the shared CAs and service-account keys into /etc/kubernetes/pki.
+pub struct PkiStep;
+
+impl Step for PkiStep {
+    fn name(&self) -> &'static str {
+        "cluster-pki"
+    }
+    fn applies(&self, ctx: &Context) -> bool {
+        is_master(ctx)
+    }
+    fn run(&self, ctx: &mut Context) -> Result<()> {
+        let cp = ctx
+            .config
+            .control_plane
+            .as_ref()
+            .context("a master needs the [control-plane] keys")?;
+        let n = pki::write_pki(&ctx.path(pki::PKI_DIR), &ctx.config.join.ca_cert, cp)?;
+        log::info!("cluster CA material in {}: {n} files written", pki::PKI_DIR);
+        Ok(())
+    }
+}
+
+/// `cluster-lb`: keepalived (VIP) and nginx (:16443), up before kubeadm runs.
+pub struct LoadBalancerStep;
+
+/// The interface holding `ip`, from `ip -o -4 addr show`.
+pub fn interface_of(ip_output: &str, ip: std::net::Ipv4Addr) -> Option<String> {
+    ip_output.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let addr = f.get(3)?.split('/').next()?;
+        (f.get(2) == Some(&"inet") && addr == ip.to_string())
+            .then(|| f[1].trim_end_matches(':').to_string())
+    })
+}
+
+impl Step for LoadBalancerStep {
+    fn name(&self) -> &'static str {
+        "cluster-lb"
+    }
+    fn applies(&self, ctx: &Context) -> bool {
+        is_master(ctx)
+    }
+    fn run(&self, ctx: &mut Context) -> Result<()> {
+        let c = &ctx.config.cluster;
+        let me = ctx.me().clone();
+        let index = c
+            .masters
+            .iter()
+            .position(|m| m.name == me.name)
+            .context("not a master")?;
+        let cp = ctx
+            .config
+            .control_plane
+            .as_ref()
+            .context("a master needs the [control-plane] keys")?;
+        let interface = match &c.endpoint.interface {
+            Some(i) => i.clone(),
+            None => {
+                let out = ctx
+                    .runner
+                    .output(&Cmd::new("ip").args(["-o", "-4", "addr", "show"]))?;
+                match interface_of(&out.stdout_str(), me.ip) {
+                    Some(i) => i,
+                    None if !ctx.runner.is_real() => "eth0".to_string(),
+                    None => bail!(
+                        "no interface holds this master's address {}: set endpoint.interface in cluster.toml",
+                        me.ip
+                    ),
+                }
+            }
+        };
+        let ka = keepalived::render_keepalived(
+            c,
+            &KeepalivedParams {
+                index,
+                interface,
+                auth_pass: cp.vrrp_auth_pass.clone(),
+                check_script: keepalived::CHECK_SCRIPT.into(),
+            },
+        )?;
+        let check = keepalived::render_check_script(&CheckParams {
+            ip: me.ip,
+            lb_port: c.endpoint.port,
+            ca_cert: format!("{}/ca.crt", pki::PKI_DIR),
+            apiserver_manifest: APISERVER_MANIFEST.into(),
+        });
+        let module = if ctx.path(nginx::DEBIAN_STREAM_MODULE).exists()
+            && !ctx.path(nginx::EL_STREAM_MODULE).exists()
+        {
+            nginx::DEBIAN_STREAM_MODULE
+        } else {
+            nginx::EL_STREAM_MODULE
+        };
+        let ng = nginx::render_nginx(
+            c,
+            &NginxParams {
+                stream_module: Some(module.into()),
+                ..NginxParams::el()
+            },
+        )?;
+        // The check script runs as root (script_user root): 0700 so enable_script_security accepts it.
+        write_if_changed(&ctx.path(keepalived::CHECK_SCRIPT), check.as_bytes(), 0o700)?;
+        write_if_changed(&ctx.path(keepalived::KEEPALIVED_CONF), ka.as_bytes(), 0o644)?;
+        write_if_changed(&ctx.path(nginx::NGINX_CONF), ng.as_bytes(), 0o644)?;
+        let r = &ctx.runner;
+        // SELinux enforcing: nginx (httpd_t) must listen on 16443 and connect to the apiservers, and keepalived may
+        // only run scripts labelled for it (the policy labels /usr/libexec/keepalived).
+        if r.output(&Cmd::new("getenforce"))?.stdout_str().trim() == "Enforcing" {
+            r.run(&Cmd::new("restorecon").args(["-R", "/usr/libexec/keepalived"]))?;
+            r.run(&Cmd::new("setsebool").args(["-P", "httpd_can_network_connect", "1"]))?;
+            let port = c.endpoint.port.to_string();
+            if !r
+                .output(&Cmd::new("semanage").args([
+                    "port",
+                    "-a",
+                    "-t",
+                    "http_port_t",
+                    "-p",
+                    "tcp",
+                    &port,
+                ]))?
+                .success()
+            {
+                r.run(&Cmd::new("semanage").args([
+                    "port",
+                    "-m",
+                    "-t",
+                    "http_port_t",
+                    "-p",
+                    "tcp",
+                    &port,
+                ]))?;
+            }
+        }
+        // firewalld (when running): VRRP between the masters and the load balancer port.
+        if r.output(&Cmd::new("firewall-cmd").arg("--state"))?
+            .success()
+        {
+            for a in [
+                "--add-rich-rule=rule protocol value=\"vrrp\" accept".to_string(),
+                format!("--add-port={}/tcp", c.endpoint.port),
+            ] {
+                r.run(&Cmd::new("firewall-cmd").args(["--permanent".to_string(), a]))?;
+            }
+            r.run(&Cmd::new("firewall-cmd").arg("--reload"))?;
+        }
+        r.run(&Cmd::new("nginx").args(["-t", "-c", nginx::NGINX_CONF]))?;
+        // Always restart, not only when this run changed a file: a run killed after writing the config and
+        // before the restart leaves a daemon on the old config, and the rerun sees the files unchanged.
+        for svc in ["nginx", "keepalived"] {
+            r.run(&Cmd::new("systemctl").args(["enable", svc]))?;
+            r.run(&Cmd::new("systemctl").args(["restart", svc]))?;
+        }
+        Ok(())
+    }
+}
+
+/// `cluster-decide`: init or join (see [`decide`]).
+pub struct DecideStep(pub Shared);
+
+impl Step for DecideStep {
+    fn name(&self) -> &'static str {
+        "cluster-decide"
+    }
+    fn applies(&self, ctx: &Context) -> bool {
+        is_master(ctx)
+    }
+    fn run(&self, ctx: &mut Context) -> Result<()> {
+        if control_plane_done(ctx) {
+            log::info!("control plane already set up on {}", ctx.name);
+            return Ok(());
+        }
+        // Undo a half-finished kubeadm run first: its apiserver would otherwise answer our own probes.
+        if partial_state(ctx) {
+            reset(ctx)?;
+        }
+        let d = if ctx.dry_run {
+            let is_designated = decide::designated(&ctx.config).is_some_and(|d| d.name == ctx.name);
+            log::info!("dry run: no probes; the designated master would init if nothing answers");
+            if is_designated {
+                Decision::Init
+            } else {
+                Decision::Join("dry run".into())
+            }
+        } else {
+            decide::decide(self.0.env.as_ref(), &ctx.config, &ctx.name)
+        };
+        match &d {
+            Decision::Init => log::info!(
+                "{}: nothing answers; this master initializes the cluster",
+                ctx.name
+            ),
+            Decision::Join(why) => log::info!("{}: joining the control plane: {why}", ctx.name),
+        }
+        fs::create_dir_all(ctx.path(STATE_DIR))?;
+        write_if_changed(
+            &ctx.path(DECISION_FILE),
+            format!("{}\n", d.word()).as_bytes(),
+            0o644,
+        )?;
+        Ok(())
+    }
+}
+
+/// `cluster-rebuild`: before a join, wait for the endpoint and this master's turn, then remove this master's stale
+/// etcd member and Node (rebuild by reimaging).
+pub struct RebuildStep(pub Shared);
+
+impl Step for RebuildStep {
+    fn name(&self) -> &'static str {
+        "cluster-rebuild"
+    }
+    fn applies(&self, ctx: &Context) -> bool {
+        is_master(ctx)
+    }
+    fn run(&self, ctx: &mut Context) -> Result<()> {
+        if control_plane_done(ctx) || decision(ctx).as_deref() != Some("join") {
+            return Ok(());
+        }
+        if ctx.dry_run {
+            log::info!(
+                "dry run: would wait for the endpoint and remove a stale etcd member and Node"
+            );
+            return Ok(());
+        }
+        let env = self.0.env.as_ref();
+        let t = &self.0.timing;
+        let me = ctx.me().clone();
+        decide::wait_for_endpoint(env, &ctx.config, t)?;
+        decide::wait_turn(env, &ctx.config, &me.name, t)?;
+        match env.etcd_rebuild(&ctx.config, &me)? {
+            Rebuild::NotMember => log::info!("{} is not an etcd member: nothing stale", me.name),
+            Rebuild::Removed(ids) => {
+                log::info!("removed stale etcd member(s) of {}: {ids:?}", me.name)
+            }
+        }
+        match env.delete_node(&ctx.config, &me.name) {
+            Ok(Deleted::Yes) => log::info!("deleted the stale Node {}", me.name),
+            Ok(Deleted::NotFound) => {}
+            // kubeadm itself refuses to join over a Ready Node of the same name; a NotReady one is fine.
+            Err(e) => log::warn!("could not delete a stale Node {}: {e:#}", me.name),
+        }
+        Ok(())
+    }
+}
+
+/// `cluster-kubeadm`: `kubeadm init` or `kubeadm join` as decided.
+pub struct KubeadmStep(pub Shared);
+
+impl Step for KubeadmStep {
+    fn name(&self) -> &'static str {
+        "cluster-kubeadm"
+    }
+    fn applies(&self, ctx: &Context) -> bool {
+        is_master(ctx)
+    }
+    fn run(&self, ctx: &mut Context) -> Result<()> {
+        if control_plane_done(ctx) {
+            return Ok(());
+        }
+        let c = ctx.config.cluster.clone();
+        let me = ctx.me().clone();
+        let cred = credentials(ctx);
+        let legacy = c.cluster.kubernetes_version.kubeadm_api() == KubeadmApi::V1Alpha2;
+        match decision(ctx).as_deref() {
+            Some("init") => {
+                write_secret(ctx, kubeadm::INIT_CONFIG, &kubeadm::render_init(&c, &me, &cred)?)?;
+                let mut cmd = Cmd::new("kubeadm").args(["init", "--config", kubeadm::INIT_CONFIG]);
+                if !legacy {
+                    cmd = cmd.arg("--skip-token-print");
+                }
+                log::info!("kubeadm init on {}", me.name);
+                ctx.runner.run(&cmd)?;
+            }
+            Some("join") if legacy => {
+                // kubeadm 1.11 has no control-plane join: add the etcd member, then run the phases of its HA guide.
+                let members = if ctx.dry_run { Vec::new() } else { self.0.env.etcd_add(&ctx.config, &me)? };
+                let etcd = LegacyEtcd {
+                    initial_cluster: super::etcd::initial_cluster(&members, &me.name, me.ip),
+                    state: "existing",
+                };
+                write_secret(ctx, kubeadm::JOIN_CONFIG, &kubeadm::render_master_v1alpha2(&c, &me, &cred, &etcd)?)?;
+                let f = kubeadm::JOIN_CONFIG;
+                for phase in [
+                    &["certs", "all"][..],
+                    &["kubelet", "config", "write-to-disk"],
+                    &["kubelet", "write-env-file"],
+                    &["kubeconfig", "kubelet"],
+                ] {
+                    ctx.runner.run(&Cmd::new("kubeadm").args(["alpha", "phase"]).args(phase.iter().copied()).args(["--config", f]))?;
+                }
+                ctx.runner.run(&Cmd::new("systemctl").args(["restart", "kubelet"]))?;
+                for phase in [&["etcd", "local"][..], &["kubeconfig", "all"], &["controlplane", "all"], &["mark-master"]] {
+                    ctx.runner.run(&Cmd::new("kubeadm").args(["alpha", "phase"]).args(phase.iter().copied()).args(["--config", f]))?;
+                }
+            }
+            Some("join") => {
+                write_secret(ctx, kubeadm::JOIN_CONFIG, &kubeadm::render_join(&c, &me, &cred, true)?)?;
+                log::info!("kubeadm join (control plane) on {} through {}", me.name, c.control_plane_endpoint());
+                ctx.runner.run(&Cmd::new("kubeadm").args(["join", "--config", kubeadm::JOIN_CONFIG]))?;
+            }
+            other => bail!("no init/join decision in {DECISION_FILE} ({other:?}): cluster-decide must run first"),
+        }
+        Ok(())
+    }
+}
+
+/// Rewrites `image:` references that the bundle holds under another registry to the bundle's reference. Images
+/// the bundle has under the same name, and images it does not have, are left alone.
+pub fn rewrite_images(manifest: &str, bundle_refs: &[String]) -> String {
+    fn normalize(r: &str) -> String {
+        let (name, tag) = match r.rsplit_once(':') {
+            Some((n, t)) if !t.contains('/') => (n.to_string(), t.to_string()),
+            _ => (r.to_string(), "latest".to_string()),
+        };
+        let first = name.split('/').next().unwrap_or("");
+        let has_registry = name.contains('/')
+            && (first.contains('.') || first.contains(':') || first == "localhost");
+        let full = match (has_registry, name.contains('/')) {
+            (true, _) => name,
+            (false, true) => format!("docker.io/{name}"),
+            (false, false) => format!("docker.io/library/{name}"),
+        };
+        format!("{full}:{tag}")
+    }
+    fn path_tag(r: &str) -> String {
+        let n = normalize(r);
+        n.split_once('/')
+            .map(|(_, rest)| rest.to_string())
+            .unwrap_or(n)
+    }
+    let mut out = String::with_capacity(manifest.len());
+    for line in manifest.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        let body = trimmed.strip_prefix("- ").unwrap_or(trimmed);
+        if let Some(v) = body.strip_prefix("image:") {
+            let r = v.trim().trim_matches(|c| c == '"' || c == '\'');
+            let want = normalize(r);
+            if !bundle_refs.iter().any(|b| normalize(b) == want) {
+                let pt = path_tag(r);
+                let cands: Vec<&String> =
+                    bundle_refs.iter().filter(|b| path_tag(b) == pt).collect();
+                if let [only] = cands[..] {
+                    let indent = &line[..line.len() - trimmed.len()];
+                    let dash = if body.len() != trimmed.len() {
+                        "- "
+                    } else {
+                        ""
+                    };
+                    let nl = if line.ends_with('\n') { "\n" } else { "" };
+                    out.push_str(&format!("{indent}{dash}image: {only}{nl}"));
+                    continue;
+                }
+            }
+        }
+        out.push_str(line);
+    }
+    out
+}
+
+/// `cluster-cni`: the CNI manifest from the bundle, applied once by the master that initialized.
+pub struct CniStep;
+
+impl Step for CniStep {
+    fn name(&self) -> &'static str {
+        "cluster-cni"
+    }
+    fn applies(&self, ctx: &Context) -> bool {
+        is_master(ctx)
+    }
+    fn run(&self, ctx: &mut Context) -> Result<()> {
+        if decision(ctx).as_deref() != Some("init") {
+            return Ok(());
+        }
+        let bundle = ctx.path(&ctx.config.bundle.path);
+        let src = bundle
+            .join(kubeha_model::bundle::FILES_DIR)
+            .join(&ctx.config.cluster.cni.manifest);
+        if ctx.dry_run && !src.exists() {
+            log::warn!(
+                "dry run: no CNI manifest at {}; would apply it",
+                src.display()
+            );
+            return Ok(());
+        }
+        let text = fs::read_to_string(&src).with_context(|| {
+            format!(
+                "reading the CNI manifest {} (cluster.cni.manifest in the bundle's files/)",
+                src.display()
+            )
+        })?;
+        let refs: Vec<String> = kubeha_model::bundle::BundleManifest::load(&bundle)
+            .map(|m| m.images.into_iter().map(|i| i.reference).collect())
+            .unwrap_or_default();
+        let rendered = rewrite_images(&text, &refs);
+        let mark = format!(
+            "sha256:{}",
+            hex::encode(sha2::Sha256::digest(rendered.as_bytes()))
+        );
+        if fs::read_to_string(ctx.path(CNI_MARKER)).ok().as_deref() == Some(mark.as_str()) {
+            return Ok(());
+        }
+        write_if_changed(&ctx.path(CNI_MANIFEST), rendered.as_bytes(), 0o644)?;
+        ctx.runner.run(&Cmd::new("kubectl").args([
+            "--kubeconfig",
+            ADMIN_CONF,
+            "apply",
+            "-f",
+            CNI_MANIFEST,
+        ]))?;
+        fs::create_dir_all(ctx.path(STATE_DIR))?;
+        write_if_changed(&ctx.path(CNI_MARKER), mark.as_bytes(), 0o644)?;
+        Ok(())
+    }
+}
+
+/// `cluster-token`: keeps the bootstrap token alive for rebuilds: when less than a quarter of its TTL is left (or
+/// it is gone), any master re-creates it with `kubeadm init phase bootstrap-token` (which updates an existing token).
+pub struct TokenStep;
+
+impl Step for TokenStep {
+    fn name(&self) -> &'static str {
+        "cluster-token"
+    }
+    fn applies(&self, ctx: &Context) -> bool {
+        is_master(ctx)
+    }
+    fn run(&self, ctx: &mut Context) -> Result<()> {
+        let c = ctx.config.cluster.clone();
+        let ttl_h = c.cluster.token_ttl_hours;
+        if ttl_h == 0 || !ctx.path(ADMIN_CONF).exists() {
+            return Ok(());
+        }
+        if c.cluster.kubernetes_version.kubeadm_api() == KubeadmApi::V1Alpha2 {
+            log::info!("token refresh is not automated for kubeadm 1.11 (see docs/ha.md)");
+            return Ok(());
+        }
+        let id = ctx
+            .config
+            .join
+            .token
+            .split('.')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let out = ctx.runner.output(&Cmd::new("kubectl").args([
+            "--kubeconfig",
+            ADMIN_CONF,
+            "-n",
+            "kube-system",
+            "get",
+            "secret",
+            &format!("bootstrap-token-{id}"),
+            "-o",
+            "jsonpath={.data.expiration}",
+        ]))?;
+        if ctx.runner.is_real() && out.success() {
+            use base64::Engine as _;
+            let b64 = out.stdout_str();
+            if b64.trim().is_empty() {
+                return Ok(()); // a token without expiry
+            }
+            let exp = base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .and_then(|s| {
+                    time::OffsetDateTime::parse(&s, &time::format_description::well_known::Rfc3339)
+                        .ok()
+                });
+            if let Some(exp) = exp {
+                let left = exp - time::OffsetDateTime::now_utc();
+                if left > time::Duration::hours(ttl_h as i64 / 4) {
+                    log::info!(
+                        "bootstrap token {id} valid for {}h more",
+                        left.whole_hours()
+                    );
+                    return Ok(());
+                }
+            }
+        }
+        let me = ctx.me().clone();
+        write_secret(
+            ctx,
+            TOKEN_CONFIG,
+            &kubeadm::render_init(&c, &me, &credentials(ctx))?,
+        )?;
+        log::info!("refreshing bootstrap token {id} (TTL {ttl_h}h)");
+        ctx.runner.run(&Cmd::new("kubeadm").args([
+            "init",
+            "phase",
+            "bootstrap-token",
+            "--config",
+            TOKEN_CONFIG,
+            "--kubeconfig",
+            ADMIN_CONF,
+        ]))?;
+        Ok(())
+    }
+}
+
+/// `cluster-worker-join`: a worker joins through VIP:16443 with the token and CA hash.
+///
+/// A reimaged worker rejoins under its old name: it has no CA key, so it cannot delete its stale Node; kubeadm
+/// only refuses to join over a Node of the same name that is Ready, and the old Node has been NotReady since its
+/// kubelet stopped (40 s of missed heartbeats, long before a reinstall ends), so the join goes through and the new
+/// kubelet takes the Node object over.
+pub struct WorkerJoinStep(pub Shared);
+
+impl Step for WorkerJoinStep {
+    fn name(&self) -> &'static str {
+        "cluster-worker-join"
+    }
+    fn applies(&self, ctx: &Context) -> bool {
+        ctx.role == Role::Worker
+    }
+    fn run(&self, ctx: &mut Context) -> Result<()> {
+        if ctx.path(KUBELET_CONF).exists() {
+            log::info!("{} already joined", ctx.name);
+            return Ok(());
+        }
+        if !ctx.dry_run {
+            decide::wait_for_endpoint(self.0.env.as_ref(), &ctx.config, &self.0.timing)?;
+        }
+        let c = ctx.config.cluster.clone();
+        let me = ctx.me().clone();
+        write_secret(
+            ctx,
+            kubeadm::JOIN_CONFIG,
+            &kubeadm::render_join(&c, &me, &credentials(ctx), false)?,
+        )?;
+        log::info!(
+            "kubeadm join (worker) on {} through {}",
+            me.name,
+            c.control_plane_endpoint()
+        );
+        ctx.runner
+            .run(&Cmd::new("kubeadm").args(["join", "--config", kubeadm::JOIN_CONFIG]))?;
+        Ok(())
+    }
+}

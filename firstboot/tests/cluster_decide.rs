@@ -1,0 +1,745 @@
+//! The init/join decision end to end through the real cluster steps (`cluster::steps_with`), one thread per node,
+//! against a simulated network ([`World`], a `ClusterEnv`) and a kubeadm stand-in ([`StandIn`], a `Runner`).
+//!
+//! STAND-IN, named as such: `StandIn` is not kubeadm. For `kubeadm init|join --config F` it asserts that F exists
+//! under the node's root with mode 0600 in a 0700 directory, holds the right kind and the token, that the token is
+//! not on the command line, and (masters) that the CA files are in /etc/kubernetes/pki with 0600 keys; it copies F
+//! to the test's record; then it changes the simulated world as kubeadm would (an apiserver and an etcd member
+//! appear; a join fails unless the endpoint answers). A second `init` in one world is recorded and fails the test.
+//!
+//! Scenarios: all masters (and a worker) start at once; the designated master starts last; the designated master
+//! is reimaged while the others run (it must join, after its stale etcd member and Node are removed); and the same
+//! with quorum lost (the rebuild refuses, kubeadm never runs). Each node also runs its steps a second time: nothing
+//! more happens.
+
+#[path = "cluster/common.rs"]
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use common::*;
+use kubeha_firstboot::cluster::decide::{ClusterEnv, Timing};
+use kubeha_firstboot::cluster::etcd::{self, Member, Rebuild};
+use kubeha_firstboot::cluster::kubeapi::Deleted;
+use kubeha_firstboot::cluster::steps_with;
+use kubeha_firstboot::engine::{Context, Step};
+use kubeha_firstboot::runner::{Cmd, Output, Runner};
+use kubeha_model::cluster::{Node, Role};
+use kubeha_model::{Cluster, NodeConfig};
+
+#[derive(Default)]
+struct WorldState {
+    /// TCP ports that accept.
+    open: BTreeSet<SocketAddrV4>,
+    /// Masters whose keepalived + nginx run.
+    lb_up: BTreeSet<Ipv4Addr>,
+    /// etcd members.
+    members: Vec<Member>,
+    next_id: u64,
+    /// kubeadm commands, as "node: argv".
+    kubeadm: Vec<String>,
+    inits: Vec<String>,
+    joins_in_progress: usize,
+    max_parallel_joins: usize,
+    deleted_nodes: Vec<String>,
+    errors: Vec<String>,
+}
+
+#[derive(Clone)]
+struct World {
+    c: Cluster,
+    s: Arc<Mutex<WorldState>>,
+    record: PathBuf,
+}
+
+impl World {
+    fn new(c: &Cluster, record: &Path) -> World {
+        World {
+            c: c.clone(),
+            s: Arc::new(Mutex::new(WorldState {
+                next_id: 100,
+                ..Default::default()
+            })),
+            record: record.into(),
+        }
+    }
+    /// A master whose control plane runs (as if kubeadm had set it up before the test).
+    fn running_master(&self, n: &Node) {
+        let mut s = self.s.lock().unwrap();
+        for p in [6443, 2379, 2380, 10250] {
+            s.open.insert(SocketAddrV4::new(n.ip, p));
+        }
+        s.lb_up.insert(n.ip);
+        s.next_id += 1;
+        let id = s.next_id;
+        s.members.push(member(id, n));
+    }
+    fn stop_master(&self, n: &Node) {
+        let mut s = self.s.lock().unwrap();
+        s.open.retain(|a| *a.ip() != n.ip);
+        s.lb_up.remove(&n.ip);
+    }
+}
+
+fn member(id: u64, n: &Node) -> Member {
+    Member {
+        id,
+        name: n.name.clone(),
+        peer_urls: vec![etcd::peer_url(n.ip)],
+        client_urls: vec![etcd::client_url(n.ip)],
+        is_learner: false,
+    }
+}
+
+impl ClusterEnv for World {
+    fn tcp_open(&self, addr: SocketAddrV4) -> bool {
+        self.s.lock().unwrap().open.contains(&addr)
+    }
+    fn apiserver_answers(&self, _cfg: &NodeConfig, addr: SocketAddrV4) -> bool {
+        if addr == SocketAddrV4::new(self.c.endpoint.vip, self.c.endpoint.port) {
+            // The VIP answers when some master's keepalived + nginx run and some apiserver is up behind them.
+            let s = self.s.lock().unwrap();
+            return !s.lb_up.is_empty()
+                && self
+                    .c
+                    .masters
+                    .iter()
+                    .any(|m| s.open.contains(&SocketAddrV4::new(m.ip, 6443)));
+        }
+        self.tcp_open(addr)
+    }
+    fn etcd_members(&self, _cfg: &NodeConfig, me: &Node) -> Result<Vec<Member>> {
+        let s = self.s.lock().unwrap();
+        let any = self
+            .c
+            .masters
+            .iter()
+            .any(|m| m.name != me.name && s.open.contains(&SocketAddrV4::new(m.ip, 2379)));
+        if !any {
+            bail!("no etcd member answered");
+        }
+        Ok(s.members.clone())
+    }
+    fn etcd_rebuild(&self, cfg: &NodeConfig, me: &Node) -> Result<Rebuild> {
+        let members = self.etcd_members(cfg, me)?;
+        let stale = etcd::stale_members(&members, &me.name, me.ip);
+        if stale.is_empty() {
+            return Ok(Rebuild::NotMember);
+        }
+        let healthy: BTreeSet<u64> = {
+            let s = self.s.lock().unwrap();
+            members
+                .iter()
+                .filter(|m| {
+                    self.c.masters.iter().any(|n| {
+                        n.name == m.name && s.open.contains(&SocketAddrV4::new(n.ip, 2379))
+                    })
+                })
+                .map(|m| m.id)
+                .collect()
+        };
+        etcd::check_removal(&members, &stale, &healthy)?;
+        let ids: Vec<(u64, String)> = stale.iter().map(|m| (m.id, m.name.clone())).collect();
+        self.s
+            .lock()
+            .unwrap()
+            .members
+            .retain(|m| !ids.iter().any(|(i, _)| *i == m.id));
+        Ok(Rebuild::Removed(ids))
+    }
+    fn etcd_add(&self, cfg: &NodeConfig, me: &Node) -> Result<Vec<Member>> {
+        // kubeadm 1.11: the agent adds the member itself (as unstarted), then kubeadm's `etcd local` phase starts it.
+        self.etcd_members(cfg, me)?;
+        let mut s = self.s.lock().unwrap();
+        let purl = etcd::peer_url(me.ip);
+        if !s.members.iter().any(|m| m.peer_urls.contains(&purl)) {
+            s.next_id += 1;
+            let id = s.next_id;
+            s.members.push(Member {
+                name: String::new(),
+                client_urls: vec![],
+                ..member(id, me)
+            });
+        }
+        Ok(s.members.clone())
+    }
+    fn delete_node(&self, _cfg: &NodeConfig, name: &str) -> Result<Deleted> {
+        self.s.lock().unwrap().deleted_nodes.push(name.to_string());
+        Ok(Deleted::Yes)
+    }
+}
+
+/// The kubeadm stand-in (see the module docs), plus canned answers for the other tools a master step calls.
+struct StandIn {
+    world: World,
+    root: PathBuf,
+    node: Node,
+    role: Role,
+    token: String,
+}
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p)
+        .map(|m| m.permissions().mode() & 0o777)
+        .unwrap_or(0)
+}
+
+impl StandIn {
+    fn check_config(&self, argv: &[String], kind: &str) -> Result<String> {
+        let i = argv
+            .iter()
+            .position(|a| a == "--config")
+            .ok_or_else(|| anyhow::anyhow!("no --config in {argv:?}"))?;
+        let sys = &argv[i + 1];
+        let p = self.root.join(sys.trim_start_matches('/'));
+        let text = std::fs::read_to_string(&p)
+            .map_err(|e| anyhow::anyhow!("kubeadm stand-in: {}: {e}", p.display()))?;
+        if mode(&p) != 0o600 || mode(p.parent().unwrap()) != 0o700 {
+            bail!(
+                "kubeadm stand-in: {} is {:o} in a {:o} directory, want 0600 in 0700",
+                p.display(),
+                mode(&p),
+                mode(p.parent().unwrap())
+            );
+        }
+        if !text.contains(&format!("kind: {kind}")) || !text.contains(&self.token) {
+            bail!(
+                "kubeadm stand-in: {} is not a {kind} with the token",
+                p.display()
+            );
+        }
+        if argv.iter().any(|a| a.contains(&self.token)) {
+            bail!("the token is on the command line: {argv:?}");
+        }
+        let n = std::fs::read_dir(&self.world.record)
+            .map(|d| d.count())
+            .unwrap_or(0);
+        std::fs::copy(
+            &p,
+            self.world.record.join(format!(
+                "{n:02}-{}-{}",
+                self.node.name,
+                p.file_name().unwrap().to_string_lossy()
+            )),
+        )?;
+        Ok(text)
+    }
+
+    fn check_pki(&self) -> Result<()> {
+        let pki = self.root.join("etc/kubernetes/pki");
+        for (f, m) in [
+            ("ca.crt", 0o644),
+            ("ca.key", 0o600),
+            ("front-proxy-ca.key", 0o600),
+            ("etcd/ca.key", 0o600),
+            ("sa.key", 0o600),
+            ("sa.pub", 0o644),
+        ] {
+            if mode(&pki.join(f)) != m {
+                bail!(
+                    "kubeadm stand-in: {}/{f} missing or not {m:o}",
+                    pki.display()
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn control_plane_files(&self) {
+        for f in [
+            "etc/kubernetes/admin.conf",
+            "etc/kubernetes/kubelet.conf",
+            "etc/kubernetes/manifests/kube-apiserver.yaml",
+        ] {
+            put(
+                &self.root.join(f),
+                "written by the kubeadm stand-in\n",
+                0o600,
+            );
+        }
+    }
+
+    fn kubeadm(&self, argv: &[String]) -> Result<()> {
+        let w = &self.world;
+        w.s.lock()
+            .unwrap()
+            .kubeadm
+            .push(format!("{}: kubeadm {}", self.node.name, argv.join(" ")));
+        match argv.first().map(String::as_str) {
+            Some("init") => {
+                let legacy = self.world.c.cluster.kubernetes_version.minor == 11;
+                self.check_config(
+                    argv,
+                    if legacy {
+                        "MasterConfiguration"
+                    } else {
+                        "InitConfiguration"
+                    },
+                )?;
+                self.check_pki()?;
+                {
+                    let mut s = w.s.lock().unwrap();
+                    if !s.members.is_empty() || !s.inits.is_empty() {
+                        let msg = format!(
+                            "SECOND INIT by {} (inits so far {:?})",
+                            self.node.name, s.inits
+                        );
+                        s.errors.push(msg);
+                    }
+                    s.inits.push(self.node.name.clone());
+                }
+                std::thread::sleep(Duration::from_millis(150));
+                w.running_master(&self.node);
+                self.control_plane_files();
+            }
+            Some("alpha") => {
+                // kubeadm 1.11's phases on a joining master: every one reads the MasterConfiguration.
+                let text = self.check_config(argv, "MasterConfiguration")?;
+                if !text.contains("initial-cluster-state: \"existing\"") {
+                    bail!(
+                        "a joining 1.11 master must start etcd with initial-cluster-state existing"
+                    );
+                }
+                let phase: Vec<&str> = argv[2..]
+                    .iter()
+                    .map(String::as_str)
+                    .take_while(|a| *a != "--config")
+                    .collect();
+                let mut s = w.s.lock().unwrap();
+                match phase.as_slice() {
+                    ["etcd", "local"] => {
+                        let purl = etcd::peer_url(self.node.ip);
+                        let Some(m) = s.members.iter_mut().find(|m| m.peer_urls.contains(&purl))
+                        else {
+                            bail!("etcd local phase without a member added first");
+                        };
+                        *m = member(m.id, &self.node);
+                        for p in [2379, 2380] {
+                            s.open.insert(SocketAddrV4::new(self.node.ip, p));
+                        }
+                    }
+                    ["mark-master"] => {
+                        for p in [6443, 10250] {
+                            s.open.insert(SocketAddrV4::new(self.node.ip, p));
+                        }
+                        drop(s);
+                        self.control_plane_files();
+                    }
+                    _ => {}
+                }
+            }
+            Some("join") if self.world.c.cluster.kubernetes_version.minor == 11 => {
+                let text = self.check_config(argv, "NodeConfiguration")?;
+                if self.role == Role::Master || !text.contains("discoveryTokenAPIServers") {
+                    bail!("1.11: only workers run kubeadm join");
+                }
+                w.s.lock()
+                    .unwrap()
+                    .open
+                    .insert(SocketAddrV4::new(self.node.ip, 10250));
+                put(
+                    &self.root.join("etc/kubernetes/kubelet.conf"),
+                    "stand-in\n",
+                    0o600,
+                );
+            }
+            Some("join") => {
+                let text = self.check_config(argv, "JoinConfiguration")?;
+                if !w.apiserver_answers(
+                    &common::master_config(&w.c, &w.c.masters[0].name),
+                    SocketAddrV4::new(w.c.endpoint.vip, w.c.endpoint.port),
+                ) {
+                    bail!("kubeadm stand-in: couldn't validate the identity of the API Server: nothing answers at the VIP");
+                }
+                if self.role == Role::Master {
+                    if !text.contains("controlPlane:") {
+                        bail!("a master's join config has no controlPlane");
+                    }
+                    self.check_pki()?;
+                    {
+                        let mut s = w.s.lock().unwrap();
+                        if s.members
+                            .iter()
+                            .any(|m| m.peer_urls.contains(&etcd::peer_url(self.node.ip)))
+                        {
+                            s.errors.push(format!(
+                                "{} joined while its stale etcd member exists",
+                                self.node.name
+                            ));
+                        }
+                        s.joins_in_progress += 1;
+                        s.max_parallel_joins = s.max_parallel_joins.max(s.joins_in_progress);
+                        s.next_id += 1;
+                        let id = s.next_id;
+                        s.members.push(Member {
+                            name: String::new(),
+                            client_urls: vec![],
+                            ..member(id, &self.node)
+                        });
+                    }
+                    std::thread::sleep(Duration::from_millis(150));
+                    {
+                        let mut s = w.s.lock().unwrap();
+                        let purl = etcd::peer_url(self.node.ip);
+                        if let Some(m) = s.members.iter_mut().find(|m| m.peer_urls.contains(&purl))
+                        {
+                            *m = member(m.id, &self.node);
+                        }
+                        s.joins_in_progress -= 1;
+                        for p in [6443, 2379, 2380, 10250] {
+                            s.open.insert(SocketAddrV4::new(self.node.ip, p));
+                        }
+                    }
+                    self.control_plane_files();
+                } else {
+                    if text.contains("controlPlane:") {
+                        bail!("a worker's join config has a controlPlane");
+                    }
+                    w.s.lock()
+                        .unwrap()
+                        .open
+                        .insert(SocketAddrV4::new(self.node.ip, 10250));
+                    put(
+                        &self.root.join("etc/kubernetes/kubelet.conf"),
+                        "stand-in\n",
+                        0o600,
+                    );
+                }
+            }
+            Some("reset") => {}
+            _ => bail!("kubeadm stand-in: unexpected {argv:?}"),
+        }
+        Ok(())
+    }
+}
+
+impl Runner for StandIn {
+    fn output(&self, cmd: &Cmd) -> Result<Output> {
+        let ok = |out: &str| {
+            Ok(Output {
+                code: Some(0),
+                stdout: out.as_bytes().to_vec(),
+                stderr: vec![],
+            })
+        };
+        match cmd.program.as_str() {
+            "kubeadm" => {
+                self.kubeadm(&cmd.args)?;
+                ok("")
+            }
+            "ip" => ok(&format!("1: lo    inet 127.0.0.1/8 scope host lo\n2: eth0    inet {}/24 brd 192.168.20.255 scope global eth0\n", self.node.ip)),
+            "getenforce" => ok("Disabled\n"),
+            "firewall-cmd" => Ok(Output { code: Some(252), stdout: b"not running\n".to_vec(), stderr: vec![] }),
+            "systemctl" => {
+                if cmd.args.len() == 2 && cmd.args[1] == "keepalived" && cmd.args[0] != "enable" {
+                    self.world.s.lock().unwrap().lb_up.insert(self.node.ip);
+                }
+                ok("")
+            }
+            "nginx" | "kubectl" => ok(""),
+            p => bail!("unexpected command {p}"),
+        }
+    }
+}
+
+fn timing() -> Timing {
+    Timing {
+        endpoint_wait: Duration::from_secs(20),
+        turn_wait: Duration::from_secs(10),
+        absent_grace: Duration::from_millis(1500),
+        backoff_min: Duration::from_millis(20),
+        backoff_max: Duration::from_millis(100),
+        probe_timeout: Duration::from_millis(100),
+    }
+}
+
+fn context(world: &World, dir: &Path, c: &Cluster, name: &str) -> Context {
+    let (role, _) = c.node(name).unwrap();
+    let config = if role == Role::Master {
+        master_config(c, name)
+    } else {
+        worker_config(c, name)
+    };
+    let root = dir.join(name);
+    std::fs::create_dir_all(&root).unwrap();
+    // The CNI manifest in the node's bundle.
+    put(
+        &root.join("var/lib/kubeha/bundle/files/calico.yaml"),
+        "kind: DaemonSet\nimage: docker.io/calico/node:v3.28.2\n",
+        0o644,
+    );
+    let node = c.node(name).unwrap().1.clone();
+    Context {
+        root: root.clone(),
+        runner: Box::new(StandIn {
+            world: world.clone(),
+            root,
+            node,
+            role,
+            token: config.join.token.clone(),
+        }),
+        config,
+        name: name.to_string(),
+        role,
+        dry_run: false,
+    }
+}
+
+fn run_steps(ctx: &mut Context, steps: &[Box<dyn Step>]) -> Result<()> {
+    for s in steps {
+        if s.applies(ctx) {
+            s.run(ctx)
+                .map_err(|e| e.context(format!("step {}", s.name())))?;
+        }
+    }
+    Ok(())
+}
+
+/// Starts each node after its delay, runs its steps twice (the second run must do nothing), returns the results.
+fn run_nodes(
+    world: &World,
+    dir: &Path,
+    c: &Cluster,
+    nodes: &[(&str, u64)],
+) -> BTreeMap<String, Result<()>> {
+    let handles: Vec<_> = nodes
+        .iter()
+        .map(|(name, delay)| {
+            let (world, dir, c, name, delay) = (
+                world.clone(),
+                dir.to_path_buf(),
+                c.clone(),
+                name.to_string(),
+                *delay,
+            );
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(delay));
+                let mut ctx = context(&world, &dir, &c, &name);
+                let steps = steps_with(Arc::new(world.clone()), timing());
+                let r = run_steps(&mut ctx, &steps);
+                if r.is_ok() {
+                    let before = world.s.lock().unwrap().kubeadm.len();
+                    run_steps(&mut ctx, &steps).expect("second run");
+                    let after = world.s.lock().unwrap().kubeadm.clone();
+                    let mine: Vec<_> = after[before..]
+                        .iter()
+                        .filter(|l| l.starts_with(&format!("{name}:")))
+                        .collect();
+                    assert!(
+                        mine.is_empty(),
+                        "second run of {name} ran kubeadm again: {mine:?}"
+                    );
+                }
+                (name, r)
+            })
+        })
+        .collect();
+    handles.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
+fn setup() -> (Cluster, tempfile::TempDir, World) {
+    let mut c = Cluster::default_cluster();
+    c.workers.truncate(1);
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("record");
+    std::fs::create_dir_all(&record).unwrap();
+    let world = World::new(&c, &record);
+    (c, dir, world)
+}
+
+fn assert_no_errors(world: &World, results: &BTreeMap<String, Result<()>>) {
+    for (n, r) in results {
+        if let Err(e) = r {
+            panic!("{n} failed: {e:#}");
+        }
+    }
+    let s = world.s.lock().unwrap();
+    assert!(s.errors.is_empty(), "{:?}", s.errors);
+}
+
+#[test]
+fn all_masters_start_at_once() {
+    let (c, dir, world) = setup();
+    let t = Instant::now();
+    let r = run_nodes(
+        &world,
+        dir.path(),
+        &c,
+        &[
+            ("k8s-master01", 0),
+            ("k8s-master02", 0),
+            ("k8s-master03", 0),
+            ("k8s-node01", 0),
+        ],
+    );
+    assert_no_errors(&world, &r);
+    let s = world.s.lock().unwrap();
+    assert_eq!(
+        s.inits,
+        vec!["k8s-master01".to_string()],
+        "exactly one init, by the designated master"
+    );
+    assert_eq!(s.members.iter().filter(|m| m.started()).count(), 3);
+    assert_eq!(
+        s.max_parallel_joins, 1,
+        "control-plane joins are serialized"
+    );
+    let joins: Vec<&String> = s
+        .kubeadm
+        .iter()
+        .filter(|l| l.contains("kubeadm join"))
+        .collect();
+    assert_eq!(joins.len(), 3, "{joins:?}");
+    let order: Vec<&str> = joins
+        .iter()
+        .filter(|l| l.contains("master"))
+        .map(|l| l.split(':').next().unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        ["k8s-master02", "k8s-master03"],
+        "joins follow master order"
+    );
+    let recorded: Vec<String> = std::fs::read_dir(&world.record)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(recorded.len(), 4, "{recorded:?}");
+    eprintln!("all at once: {:?} in {:.1?}", s.kubeadm, t.elapsed());
+}
+
+#[test]
+fn designated_master_starts_last() {
+    let (c, dir, world) = setup();
+    let r = run_nodes(
+        &world,
+        dir.path(),
+        &c,
+        &[
+            ("k8s-master02", 0),
+            ("k8s-master03", 0),
+            ("k8s-node01", 0),
+            ("k8s-master01", 1500),
+        ],
+    );
+    assert_no_errors(&world, &r);
+    let s = world.s.lock().unwrap();
+    assert_eq!(s.inits, vec!["k8s-master01".to_string()]);
+    assert_eq!(s.members.iter().filter(|m| m.started()).count(), 3);
+    assert_eq!(s.max_parallel_joins, 1);
+}
+
+#[test]
+fn reimaged_designated_master_joins() {
+    let (c, dir, world) = setup();
+    for m in &c.masters {
+        world.running_master(m);
+    }
+    // master01 is reimaged: its machine is down (ports closed), its member and Node are stale.
+    world.stop_master(&c.masters[0]);
+    let old = world.s.lock().unwrap().members[0].id;
+    let r = run_nodes(&world, dir.path(), &c, &[("k8s-master01", 0)]);
+    assert_no_errors(&world, &r);
+    let s = world.s.lock().unwrap();
+    assert!(
+        s.inits.is_empty(),
+        "a reimaged designated master must not init: {:?}",
+        s.kubeadm
+    );
+    assert!(
+        s.kubeadm
+            .iter()
+            .any(|l| l == "k8s-master01: kubeadm join --config /etc/kubeha/kubeadm-join.yaml"),
+        "{:?}",
+        s.kubeadm
+    );
+    assert!(
+        !s.members.iter().any(|m| m.id == old),
+        "stale member removed"
+    );
+    assert_eq!(s.members.iter().filter(|m| m.started()).count(), 3);
+    assert_eq!(s.deleted_nodes, vec!["k8s-master01".to_string()]);
+    let d = std::fs::read_to_string(
+        dir.path()
+            .join("k8s-master01/var/lib/kubeha/cluster/decision"),
+    )
+    .unwrap();
+    assert_eq!(d.trim(), "join");
+}
+
+#[test]
+fn reimaged_master_without_quorum_changes_nothing() {
+    let (c, dir, world) = setup();
+    for m in &c.masters {
+        world.running_master(m);
+    }
+    world.stop_master(&c.masters[0]);
+    world.stop_master(&c.masters[1]);
+    let before = world.s.lock().unwrap().members.clone();
+    let r = run_nodes(&world, dir.path(), &c, &[("k8s-master01", 0)]);
+    let e = format!("{:#}", r["k8s-master01"].as_ref().unwrap_err());
+    assert!(
+        e.contains("refusing") && e.contains("Nothing was changed"),
+        "{e}"
+    );
+    let s = world.s.lock().unwrap();
+    assert_eq!(s.members, before);
+    assert!(
+        s.kubeadm.is_empty(),
+        "kubeadm must not run: {:?}",
+        s.kubeadm
+    );
+    assert!(s.deleted_nodes.is_empty());
+}
+
+#[test]
+fn seed_1_11_masters_form_with_kubeadm_phases() {
+    let (mut c, dir, _) = setup();
+    c.cluster.kubernetes_version = "1.11.1".parse().unwrap();
+    c.cluster.container_runtime = kubeha_model::cluster::Runtime::Docker;
+    c.install.el = 7;
+    let world = World::new(&c, &dir.path().join("record"));
+    let r = run_nodes(
+        &world,
+        dir.path(),
+        &c,
+        &[
+            ("k8s-master01", 0),
+            ("k8s-master02", 0),
+            ("k8s-master03", 0),
+            ("k8s-node01", 0),
+        ],
+    );
+    assert_no_errors(&world, &r);
+    let s = world.s.lock().unwrap();
+    assert_eq!(s.inits, vec!["k8s-master01".to_string()]);
+    assert_eq!(
+        s.members.iter().filter(|m| m.started()).count(),
+        3,
+        "{:?}",
+        s.members
+    );
+    let m2: Vec<&String> = s
+        .kubeadm
+        .iter()
+        .filter(|l| l.starts_with("k8s-master02:"))
+        .collect();
+    assert_eq!(
+        m2.first().map(|l| l.as_str()),
+        Some("k8s-master02: kubeadm alpha phase certs all --config /etc/kubeha/kubeadm-join.yaml"),
+        "{m2:#?}"
+    );
+    assert!(m2
+        .iter()
+        .any(|l| l.ends_with("alpha phase mark-master --config /etc/kubeha/kubeadm-join.yaml")));
+    assert!(s
+        .kubeadm
+        .iter()
+        .any(|l| l == "k8s-node01: kubeadm join --config /etc/kubeha/kubeadm-join.yaml"));
+}

@@ -1,0 +1,225 @@
+//! The kickstart's `%post --nochroot` script, run for real by bash (anaconda's stand-in is a fake sysroot):
+//! from a remastered ISO's /kubeha, and over HTTP from a PXE tree served by python's http.server on loopback.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::*;
+use kubeha_image::bootcfg::Arg;
+use kubeha_image::iso::{remaster, IsoSpec};
+use kubeha_image::pxe::Install;
+use kubeha_model::{Cluster, NodeConfig, Secrets};
+
+fn post_script(ks: &str) -> String {
+    let start = ks.find("%post --nochroot").unwrap();
+    let body = &ks[start..];
+    let body = &body[body.find('\n').unwrap() + 1..];
+    body[..body.find("%end\n").unwrap()].to_string()
+}
+
+struct Run {
+    ok: bool,
+    out: String,
+}
+
+fn run_post(script: &str, dir: &Path, src: Option<&str>, cmdline: &str) -> Run {
+    let sysroot = dir.join("sysroot");
+    let _ = std::fs::remove_dir_all(&sysroot);
+    std::fs::create_dir_all(&sysroot).unwrap();
+    let tmp = dir.join("installer-tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    std::fs::write(dir.join("cmdline"), cmdline).unwrap();
+    std::fs::write(dir.join("post.sh"), script).unwrap();
+    let mut cmd = Command::new("bash");
+    cmd.arg(dir.join("post.sh"))
+        .env("KUBEHA_SYSROOT", &sysroot)
+        .env("KUBEHA_CMDLINE", dir.join("cmdline"))
+        .env("KUBEHA_OUT", &tmp);
+    if let Some(s) = src {
+        cmd.env("KUBEHA_SRC", s);
+    }
+    let o = cmd.output().unwrap();
+    Run {
+        ok: o.status.success(),
+        out: format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    }
+}
+
+fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+fn check_installed(sysroot: &Path, bundle: &Path) {
+    for f in [
+        "bundle.toml",
+        "rpms/repodata/repomd.xml",
+        "files/calico.yaml",
+        "rpms/kubeha-test-tools-1.0-1.noarch.rpm",
+    ] {
+        assert_eq!(
+            std::fs::read(sysroot.join("var/lib/kubeha/bundle").join(f)).unwrap(),
+            std::fs::read(bundle.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    assert_eq!(mode(&sysroot.join("usr/local/bin/kubeha-firstboot")), 0o755);
+    assert!(sysroot
+        .join("etc/systemd/system/kubeha-firstboot.service")
+        .is_file());
+    assert_eq!(mode(&sysroot.join("etc/kubeha")), 0o700);
+    assert_eq!(mode(&sysroot.join("etc/kubeha/node.toml")), 0o600);
+}
+
+#[test]
+fn post_installs_from_the_iso_medium() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let bundle = d.join("bundle");
+    make_bundle(&bundle, "x86_64");
+    let cluster = Cluster::default_cluster();
+    let secrets = Secrets::generate().unwrap();
+    let nc = NodeConfig::build(&cluster, &secrets, None, None, false).unwrap();
+    let iso = d.join("m.iso");
+    remaster(&IsoSpec {
+        base: base_iso("rocky9"),
+        bundle: bundle.clone(),
+        output: iso.clone(),
+        cluster: &cluster,
+        node_config: &nc,
+        kernel_args: vec![Arg::kv("kubeha.role", "worker")],
+        agent: stand_in_agent(&d.join("agent")),
+        el: None,
+        force: false,
+    })
+    .unwrap();
+    // What dracut mounts at /run/install/repo: the medium, extracted with osirrox.
+    let media = d.join("media");
+    sh(Command::new("xorriso")
+        .args(["-osirrox", "on", "-indev"])
+        .arg(&iso)
+        .args(["-extract", "/"])
+        .arg(&media));
+    let ks = std::fs::read_to_string(media.join("ks.cfg")).unwrap();
+    let script = post_script(&ks);
+    let src = media.join("kubeha");
+    let src = src.to_str().unwrap();
+
+    let r = run_post(
+        &script,
+        d,
+        Some(src),
+        "inst.ks=hd:LABEL=x:/ks.cfg kubeha.role=worker",
+    );
+    assert!(r.ok, "{}", r.out);
+    check_installed(&d.join("sysroot"), &bundle);
+    assert_eq!(
+        std::fs::read_to_string(d.join("sysroot/etc/kubeha/node.toml")).unwrap(),
+        nc.to_toml()
+    );
+
+    // kubeha.config=file: with the right pin wins over the medium's file; a wrong pin stops the install.
+    let master = NodeConfig::build(
+        &cluster,
+        &secrets,
+        Some(kubeha_model::cluster::Role::Master),
+        Some("k8s-master01"),
+        true,
+    )
+    .unwrap();
+    let mf = d.join("master.toml");
+    std::fs::write(&mf, master.to_toml()).unwrap();
+    let sha = kubeha_image::pxe::sha256_hex(master.to_toml().as_bytes());
+    let r = run_post(
+        &script,
+        d,
+        Some(src),
+        &format!(
+            "kubeha.config=file:{} kubeha.config.sha256={sha}",
+            mf.display()
+        ),
+    );
+    assert!(r.ok, "{}", r.out);
+    assert_eq!(
+        std::fs::read_to_string(d.join("sysroot/etc/kubeha/node.toml")).unwrap(),
+        master.to_toml()
+    );
+    let r = run_post(
+        &script,
+        d,
+        Some(src),
+        &format!(
+            "kubeha.config=file:{} kubeha.config.sha256={}",
+            mf.display(),
+            "0".repeat(64)
+        ),
+    );
+    assert!(!r.ok && r.out.contains("kubeha.config.sha256"), "{}", r.out);
+    assert!(
+        !d.join("sysroot/etc/kubeha/node.toml").exists(),
+        "a config failing its pin is removed"
+    );
+
+    // A corrupted bundle file on the medium stops the install.
+    std::fs::write(media.join("kubeha/files/calico.yaml"), "tampered\n").unwrap();
+    let r = run_post(&script, d, Some(src), "");
+    assert!(!r.ok && r.out.contains("calico.yaml"), "{}", r.out);
+}
+
+#[test]
+fn post_installs_over_http_from_the_pxe_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    tree(d, Install::All, false);
+    let tftp = d.join("tftp");
+    // Any web server: python's, on a free loopback port.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            &port.to_string(),
+            "--directory",
+        ])
+        .arg(&tftp)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}/kubeha");
+    for _ in 0..50 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let ks = std::fs::read_to_string(tftp.join("ks.cfg")).unwrap();
+    assert!(
+        ks.contains("SRC=${KUBEHA_SRC:-'http://10.0.2.2:8080/kubeha'}"),
+        "the tree's kickstart fetches from --http-base"
+    );
+    let r = run_post(
+        &post_script(&ks),
+        d,
+        Some(&base),
+        "ip=dhcp kubeha.role=worker kubeha.name=k8s-node01",
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(r.ok, "{}", r.out);
+    check_installed(&d.join("sysroot"), &d.join("bundle"));
+    let nc = std::fs::read_to_string(d.join("sysroot/etc/kubeha/node.toml")).unwrap();
+    assert!(nc.contains("url = \"http://10.0.2.2:8080/kubeha\""), "{nc}");
+}

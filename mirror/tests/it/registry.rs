@@ -1,0 +1,691 @@
+//! `bundle build` against real docker-registry instances on loopback, through a scriptable proxy: shared layers,
+//! manifest lists and OCI indexes, mirrors, reruns, token and basic auth, retries, digest checks, resume after a
+//! kill, and `bundle verify`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use kubeha_mirror::build::{build, BuildOptions, BuildSummary};
+use kubeha_mirror::bundle::verify;
+use kubeha_mirror::digest::Digest;
+use kubeha_mirror::oci::{self, Layout, Platform};
+use kubeha_mirror::synth::{self, Format, SynthImage};
+use kubeha_mirror::Error;
+use kubeha_model::bundle::{BundleManifest, Profile};
+
+use crate::common::*;
+use crate::servers::*;
+
+/// The images the tests push (besides kubeadm's seven).
+struct Images {
+    a: SynthImage,
+    b: SynthImage,
+    c: SynthImage,
+    list_amd64: SynthImage,
+    list_arm64: SynthImage,
+    list: (Vec<u8>, oci::Descriptor),
+    index_amd64: SynthImage,
+    index_arm64: SynthImage,
+    index: (Vec<u8>, oci::Descriptor),
+    base: synth::Layer,
+}
+
+fn arm() -> Platform {
+    Platform {
+        architecture: "arm64".into(),
+        os: "linux".into(),
+        os_version: None,
+        variant: Some("v8".into()),
+    }
+}
+
+fn amd() -> Platform {
+    Platform::linux_for_rpm_arch("x86_64")
+}
+
+fn images() -> Images {
+    let base = synth::busybox_layer(Path::new("/bin/busybox")).unwrap();
+    let img =
+        |name: &str, f: Format| synth::image(&[base.clone(), hello_layer(name)], f, "amd64", name);
+    let list_amd64 = img("list", Format::Docker);
+    let list_arm64 = synth::image(
+        &[hello_layer("list-arm64")],
+        Format::Docker,
+        "arm64",
+        "list-arm64",
+    );
+    let index_amd64 = img("index", Format::Oci);
+    let index_arm64 = synth::image(
+        &[hello_layer("index-arm64")],
+        Format::Oci,
+        "arm64",
+        "index-arm64",
+    );
+    let list = synth::index(
+        &[(&list_amd64, amd()), (&list_arm64, arm())],
+        Format::Docker,
+    );
+    let index = synth::index(&[(&index_arm64, arm()), (&index_amd64, amd())], Format::Oci);
+    Images {
+        a: img("a", Format::Docker),
+        b: img("b", Format::Oci),
+        c: img("c", Format::Docker),
+        list_amd64,
+        list_arm64,
+        list,
+        index_amd64,
+        index_arm64,
+        index,
+        base,
+    }
+}
+
+/// Pushes kubeadm's seven v1.11.1 images under `k8s/` (served as k8s.gcr.io through a mirror) and the test images.
+fn push_all(p: &Pusher, im: &Images) {
+    let base = im.base.clone();
+    for name in
+        kubeha_model::kube::kubeadm_images(&kubeha_model::kube::KubeVersion::new(1, 11, 1), None)
+    {
+        let (repo, tag) = name
+            .strip_prefix("k8s.gcr.io/")
+            .unwrap()
+            .split_once(':')
+            .unwrap();
+        let i = synth::image(
+            &[base.clone(), hello_layer(repo)],
+            Format::Docker,
+            "amd64",
+            repo,
+        );
+        p.image(&format!("k8s/{repo}"), Some(tag), &i);
+    }
+    p.image("test/a", Some("1"), &im.a);
+    p.image("test/b", Some("1"), &im.b);
+    p.image("test/c", Some("1"), &im.c);
+    p.image("test/list", None, &im.list_amd64);
+    p.image("test/list", None, &im.list_arm64);
+    p.manifest("test/list", "1", oci::DOCKER_MANIFEST_LIST, &im.list.0);
+    p.image("test/index", None, &im.index_amd64);
+    p.image("test/index", None, &im.index_arm64);
+    p.manifest("test/index", "1", oci::OCI_INDEX, &im.index.0);
+}
+
+/// A profile for v1.11.1 whose kubeadm images come from `mirror` (as k8s.gcr.io) plus `images`.
+fn profile(mirror: &str, images: &[String], extra: &str) -> Profile {
+    let list = images
+        .iter()
+        .map(|i| format!("\"{i}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let text = format!(
+        "name = \"test\"\nkubernetes-version = \"1.11.1\"\ncontainer-runtime = \"docker\"\nel = 7\n\
+         images = [{list}]\n{extra}\n\
+         [[registry-mirrors]]\nregistry = \"k8s.gcr.io\"\nendpoint = \"{mirror}\"\nprefix = \"k8s\"\n"
+    );
+    Profile::parse(&text, "test profile").unwrap()
+}
+
+fn opts() -> BuildOptions {
+    BuildOptions {
+        backoff: Duration::from_millis(50),
+        ..BuildOptions::default()
+    }
+}
+
+fn blob_files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir.join("images/blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+fn is_blob_get(s: &Seen, d: &Digest) -> bool {
+    s.method == "GET" && s.path.ends_with(&format!("/blobs/{d}"))
+}
+
+/// One plain registry with everything pushed, behind a forwarding proxy.
+struct World {
+    tmp: tempfile::TempDir,
+    storage: PathBuf,
+    reg: Registry,
+    im: Images,
+}
+
+fn world() -> World {
+    let tmp = tempfile::tempdir().unwrap();
+    let storage = tmp.path().join("storage");
+    let reg = Registry::start(&tmp.path().join("reg"), &storage, None);
+    let im = images();
+    push_all(&Pusher::new(&reg.base()), &im);
+    World {
+        tmp,
+        storage,
+        reg,
+        im,
+    }
+}
+
+#[test]
+fn build_shares_layers_resolves_lists_reruns_and_updates() {
+    let w = world();
+    let proxy = Proxy::start("127.0.0.1", w.reg.host(), |_, _| Action::Forward);
+    let h = proxy.host();
+    let cni = w.tmp.path().join("cni.yaml");
+    fs::write(&cni, "kind: List\n").unwrap();
+    let cni_sha = Digest::of(b"kind: List\n").hex().to_string();
+    let files = format!(
+        "[[files]]\nname = \"cni.yaml\"\nurl = \"file://{}\"\nsha256 = \"{cni_sha}\"\n",
+        cni.display()
+    );
+    let refs = |names: &[&str]| {
+        names
+            .iter()
+            .map(|n| format!("{h}/test/{n}:1"))
+            .collect::<Vec<_>>()
+    };
+    let p = profile(
+        &format!("http://{h}"),
+        &refs(&["a", "b", "list", "index"]),
+        &files,
+    );
+    let dir = w.tmp.path().join("bundle");
+
+    let s = build(&p, &dir, &opts()).unwrap();
+    assert_eq!(s.images, 11, "{s:?}");
+    assert_eq!(s.blobs_reused, 0);
+    assert_eq!(s.files, 1);
+    let layout = Layout::open(&dir.join("images")).unwrap();
+    let names: Vec<String> = layout
+        .images()
+        .unwrap()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert!(
+        names.contains(&"k8s.gcr.io/kube-apiserver-amd64:v1.11.1".to_string()),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"k8s.gcr.io/pause:3.1".to_string()),
+        "{names:?}"
+    );
+    assert!(names.contains(&format!("{h}/test/list:1")), "{names:?}");
+
+    // the busybox layer is used by 11 images, stored once and fetched once
+    assert_eq!(proxy.count(|r| is_blob_get(r, &w.im.base.digest)), 1);
+    assert!(layout.has_blob(&w.im.base.digest, w.im.base.blob.len() as u64));
+    // lists/indexes resolved to amd64: the arm64 blobs were never fetched
+    for arm in [&w.im.list_arm64, &w.im.index_arm64] {
+        assert!(!layout.has_blob(&arm.config_digest, arm.config.len() as u64));
+        assert_eq!(proxy.count(|r| is_blob_get(r, &arm.layers[0].digest)), 0);
+    }
+    let list = layout.image(&format!("{h}/test/list:1")).unwrap();
+    assert_eq!(list.manifest.config.digest, w.im.list_amd64.config_digest);
+    let idx = layout.image(&format!("{h}/test/index:1")).unwrap();
+    assert_eq!(
+        idx.descriptor.digest, w.im.index_amd64.descriptor.digest,
+        "an OCI manifest is stored as served"
+    );
+
+    // bundle.toml records registry digests and every file
+    let m = BundleManifest::load(&dir).unwrap();
+    let e = m
+        .images
+        .iter()
+        .find(|i| i.reference == format!("{h}/test/list:1"))
+        .unwrap();
+    assert_eq!(e.index_digest.as_deref(), Some(w.im.list.1.digest.as_str()));
+    assert_eq!(e.platform, "linux/amd64");
+    let e = m
+        .images
+        .iter()
+        .find(|i| i.reference == format!("{h}/test/index:1"))
+        .unwrap();
+    assert_eq!(
+        e.index_digest.as_deref(),
+        Some(w.im.index.1.digest.as_str())
+    );
+    assert_eq!(e.digest, w.im.index_amd64.descriptor.digest.to_string());
+    assert!(m
+        .files
+        .iter()
+        .any(|f| f.path == "files/cni.yaml" && f.sha256 == cni_sha));
+    assert_eq!(
+        m.files
+            .iter()
+            .filter(|f| f.path.starts_with("images/blobs/"))
+            .count(),
+        blob_files(&dir).len()
+    );
+    verify(&dir).unwrap();
+
+    // skopeo reads every image of the shared layout by its original name
+    for r in [
+        format!("{h}/test/list:1"),
+        "k8s.gcr.io/etcd-amd64:3.2.18".to_string(),
+    ] {
+        let out = run(std::process::Command::new("skopeo").args([
+            "inspect",
+            &format!("oci:{}:{r}", dir.join("images").display()),
+        ]));
+        assert!(out.contains("\"Digest\""), "{out}");
+    }
+
+    // rerun with the same profile: manifests only, no blob, in seconds
+    let before = proxy.count(|r| r.path.contains("/blobs/"));
+    let t = Instant::now();
+    let s2 = build(&p, &dir, &opts()).unwrap();
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    assert_eq!(s2.blobs_fetched, 0, "{s2:?}");
+    assert_eq!(proxy.count(|r| r.path.contains("/blobs/")), before);
+    verify(&dir).unwrap();
+
+    // a changed profile: c added, b dropped: only c's new blobs are fetched, b's own blobs are deleted
+    let p3 = profile(
+        &format!("http://{h}"),
+        &refs(&["a", "c", "list", "index"]),
+        "",
+    );
+    let s3: BuildSummary = build(&p3, &dir, &opts()).unwrap();
+    assert_eq!(s3.blobs_fetched, 2, "config and top layer of c: {s3:?}");
+    assert_eq!(s3.images_removed, vec![format!("{h}/test/b:1")]);
+    assert!(!layout.has_blob(&w.im.b.config_digest, w.im.b.config.len() as u64));
+    assert!(layout.has_blob(&w.im.base.digest, w.im.base.blob.len() as u64));
+    assert!(
+        !dir.join("files").exists(),
+        "files dropped from the profile are removed"
+    );
+    verify(&dir).unwrap();
+
+    // bundle verify names the first bad file: a flipped byte in a layer, in index.json, an unlisted file, a
+    // missing file
+    let blob = format!("images/blobs/sha256/{}", w.im.base.digest.hex());
+    for (rel, how) in [
+        (blob.as_str(), "flip"),
+        ("images/index.json", "flip"),
+        ("images/stray", "add"),
+        ("images/oci-layout", "remove"),
+    ] {
+        let p = dir.join(rel);
+        let saved = fs::read(&p).ok();
+        match how {
+            "flip" => {
+                let mut d = saved.clone().unwrap();
+                let i = d.len() / 3;
+                d[i] ^= 1;
+                fs::write(&p, d).unwrap();
+            }
+            "add" => fs::write(&p, "x").unwrap(),
+            _ => fs::remove_file(&p).unwrap(),
+        }
+        let err = verify(&dir).unwrap_err().to_string();
+        assert!(err.contains(rel), "{how} {rel}: {err}");
+        match saved {
+            Some(d) => fs::write(&p, d).unwrap(),
+            None => fs::remove_file(&p).unwrap(),
+        }
+        verify(&dir).unwrap();
+    }
+}
+
+#[test]
+fn retries_5xx_and_rejects_wrong_digests() {
+    let w = world();
+    let h_reg = w.reg.host();
+    let a_manifest = "/v2/test/a/manifests/1".to_string();
+    let b_layer = w.im.b.layers[1].digest.clone();
+    let list_amd64 = w.im.list_amd64.descriptor.digest.clone();
+    let proxy = Proxy::start("127.0.0.1", h_reg.clone(), move |r, n| {
+        if r.path == a_manifest && n < 2 {
+            Action::Respond(500, vec![], b"try again".to_vec())
+        } else {
+            Action::Forward
+        }
+    });
+    let h = proxy.host();
+    let dir = w.tmp.path().join("b1");
+    let p = profile(&format!("http://{h}"), &[format!("{h}/test/a:1")], "");
+    build(&p, &dir, &opts()).unwrap();
+    assert_eq!(
+        proxy.count(|r| r.path == "/v2/test/a/manifests/1"),
+        3,
+        "two 500s then 200"
+    );
+
+    // a corrupted layer: rejected, never stored, no partial kept
+    let bl = b_layer.clone();
+    let bad = Proxy::start("127.0.0.1", h_reg.clone(), move |r, _| {
+        if is_blob_get(r, &bl) {
+            Action::Corrupt
+        } else {
+            Action::Forward
+        }
+    });
+    let hb = bad.host();
+    let dir = w.tmp.path().join("b2");
+    let p = profile(&format!("http://{hb}"), &[format!("{hb}/test/b:1")], "");
+    let err = build(&p, &dir, &opts()).unwrap_err();
+    assert!(matches!(err, Error::DigestMismatch { .. }), "{err:?}");
+    assert!(err.to_string().contains(b_layer.as_str()), "{err}");
+    assert!(!blob_files(&dir).contains(&b_layer.hex().to_string()));
+    let ingest = dir.join("images/.ingest");
+    assert!(!ingest.exists() || fs::read_dir(&ingest).unwrap().count() == 0);
+    assert!(!dir.join("bundle.toml").exists());
+
+    // a corrupted platform manifest behind a manifest list (fetched by digest)
+    let bad = Proxy::start("127.0.0.1", h_reg.clone(), move |r, _| {
+        if r.path.ends_with(&format!("/manifests/{list_amd64}")) {
+            Action::Corrupt
+        } else {
+            Action::Forward
+        }
+    });
+    let hb = bad.host();
+    let p = profile(&format!("http://{hb}"), &[format!("{hb}/test/list:1")], "");
+    let err = build(&p, &w.tmp.path().join("b3"), &opts()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains(w.im.list_amd64.descriptor.digest.as_str()),
+        "{err}"
+    );
+
+    // a manifest whose Docker-Content-Digest does not match its body
+    let body = w.im.a.manifest.clone();
+    let bad = Proxy::start("127.0.0.1", h_reg, move |r, _| {
+        if r.path == "/v2/test/a/manifests/1" {
+            Action::Respond(
+                200,
+                vec![
+                    ("Content-Type".into(), oci::DOCKER_MANIFEST.into()),
+                    (
+                        "Docker-Content-Digest".into(),
+                        format!("sha256:{}", "0".repeat(64)),
+                    ),
+                ],
+                body.clone(),
+            )
+        } else {
+            Action::Forward
+        }
+    });
+    let hb = bad.host();
+    let p = profile(&format!("http://{hb}"), &[format!("{hb}/test/a:1")], "");
+    let err = build(&p, &w.tmp.path().join("b4"), &opts()).unwrap_err();
+    assert!(err.to_string().contains("Docker-Content-Digest"), "{err}");
+}
+
+#[test]
+fn bearer_token_auth_over_tls() {
+    let w = world();
+    for access_token in [false, true] {
+        let d = w.tmp.path().join(format!("tok-{access_token}"));
+        fs::create_dir_all(&d).unwrap();
+        let ts = TokenServer::start(&d, "puller", "s3cret", access_token);
+        let (cert, key, ca) = tls_cert(&d);
+        let secure = Registry::start(
+            &d.join("reg"),
+            &w.storage,
+            Some(TokenAuth {
+                realm: ts.realm(),
+                service: ts.service,
+                issuer: ts.issuer,
+                rootcert: &ts.rootcert,
+                tls_cert: &cert,
+                tls_key: &key,
+            }),
+        );
+        let host = secure.host();
+        let pwfile = d.join("password");
+        fs::write(&pwfile, "s3cret\n").unwrap();
+        let creds = format!(
+            "[[credentials]]\nregistry = \"{host}\"\nusername = \"puller\"\npassword-file = \"{}\"\n",
+            pwfile.display()
+        );
+        let img = format!("{host}/test/list:1");
+        let mirror = format!("http://{}", w.reg.host());
+        let o = BuildOptions {
+            ca_pem: vec![ca.clone()],
+            ..opts()
+        };
+        // without credentials: a clear error
+        let err = build(
+            &profile(&mirror, std::slice::from_ref(&img), ""),
+            &d.join("nocreds"),
+            &o,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("credentials"), "{err}");
+        // without the CA: TLS fails
+        let err = build(
+            &profile(&mirror, std::slice::from_ref(&img), &creds),
+            &d.join("noca"),
+            &BuildOptions {
+                attempts: 1,
+                ..opts()
+            },
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains(&host), "{err}");
+        assert!(err.to_string().contains("certificate"), "{err}");
+
+        let dir = d.join("bundle");
+        build(
+            &profile(&mirror, std::slice::from_ref(&img), &creds),
+            &dir,
+            &o,
+        )
+        .unwrap();
+        let layout = Layout::open(&dir.join("images")).unwrap();
+        assert_eq!(
+            layout.image(&img).unwrap().manifest.config.digest,
+            w.im.list_amd64.config_digest
+        );
+        let seen = ts.seen.lock().unwrap().clone();
+        let ok = seen
+            .iter()
+            .find(|r| r.headers.contains_key("authorization"))
+            .expect("token requested with credentials");
+        assert!(
+            ok.path.contains("service=kubeha-test-registry"),
+            "{}",
+            ok.path
+        );
+        assert!(
+            ok.path.contains("scope=repository%3Atest%2Flist%3Apull"),
+            "{}",
+            ok.path
+        );
+        verify(&dir).unwrap();
+
+        // a wrong password is refused by the token server: named as such
+        fs::write(&pwfile, "wrong\n").unwrap();
+        let err = build(
+            &profile(&mirror, std::slice::from_ref(&img), &creds),
+            &d.join("bad"),
+            &o,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("refused"), "{err}");
+        drop(secure);
+    }
+}
+
+#[test]
+fn basic_auth_never_follows_a_redirect_to_another_host() {
+    let w = world();
+    // blob storage on another loopback address: records whether Authorization reached it
+    let storage = Proxy::start("127.0.0.2", w.reg.host(), |_, _| Action::Forward);
+    let storage_host = storage.host();
+    let want = format!(
+        "Basic {}",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "ci:pa55")
+    );
+    let front = Proxy::start("127.0.0.1", w.reg.host(), move |r, _| {
+        if r.headers.get("authorization") != Some(&want) {
+            return Action::Respond(
+                401,
+                vec![(
+                    "WWW-Authenticate".into(),
+                    "Basic realm=\"kubeha-test\"".into(),
+                )],
+                vec![],
+            );
+        }
+        if r.path.contains("/blobs/") {
+            return Action::Respond(
+                307,
+                vec![(
+                    "Location".into(),
+                    format!("http://{storage_host}{}", r.path),
+                )],
+                vec![],
+            );
+        }
+        Action::Forward
+    });
+    let h = front.host();
+    std::env::set_var("KUBEHA_TEST_BASIC_PW", "pa55");
+    let creds = format!("[[credentials]]\nregistry = \"{h}\"\nusername = \"ci\"\npassword-env = \"KUBEHA_TEST_BASIC_PW\"\n");
+    let dir = w.tmp.path().join("basic");
+    build(
+        &profile(
+            &format!("http://{}", w.reg.host()),
+            &[format!("{h}/test/a:1")],
+            &creds,
+        ),
+        &dir,
+        &opts(),
+    )
+    .unwrap();
+    let at_storage = storage.requests();
+    assert!(
+        at_storage.iter().any(|r| r.path.contains("/blobs/")),
+        "blobs came through the redirect"
+    );
+    assert!(
+        at_storage
+            .iter()
+            .all(|r| !r.headers.contains_key("authorization")),
+        "{at_storage:?}"
+    );
+    verify(&dir).unwrap();
+    // a missing environment variable is named before anything is written
+    let creds = creds.replace("KUBEHA_TEST_BASIC_PW", "KUBEHA_TEST_UNSET_VAR");
+    let dir = w.tmp.path().join("basic2");
+    let err = build(
+        &profile(
+            &format!("http://{}", w.reg.host()),
+            &[format!("{h}/test/a:1")],
+            &creds,
+        ),
+        &dir,
+        &opts(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("KUBEHA_TEST_UNSET_VAR"), "{err}");
+    assert!(!dir.exists());
+}
+
+/// Run by `killed_midway_then_rerun_completes` in a child process, which it SIGKILLs.
+#[test]
+#[ignore = "helper process of killed_midway_then_rerun_completes"]
+fn child_build() {
+    let (Ok(p), Ok(out)) = (
+        std::env::var("KUBEHA_CHILD_PROFILE"),
+        std::env::var("KUBEHA_CHILD_OUT"),
+    ) else {
+        return;
+    };
+    let text = fs::read_to_string(p).unwrap();
+    let profile = Profile::parse(&text, "child profile").unwrap();
+    build(&profile, Path::new(&out), &opts()).unwrap();
+}
+
+#[test]
+fn killed_midway_then_rerun_completes() {
+    let w = world();
+    // an 8 MiB incompressible layer
+    let mut data = vec![0u8; 8 << 20];
+    let mut x: u64 = 0x9e3779b97f4a7c15;
+    for b in data.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    let big_layer = synth::layer(&[synth::Entry::File("big.bin".into(), data, 0o644)]);
+    let big = synth::image(
+        &[w.im.base.clone(), big_layer.clone()],
+        Format::Oci,
+        "amd64",
+        "big",
+    );
+    Pusher::new(&w.reg.base()).image("test/big", Some("1"), &big);
+    let bd = big_layer.digest.clone();
+    // the first download of the big layer crawls at ~1 MiB/s; later ones run at full speed
+    let proxy = Proxy::start("127.0.0.1", w.reg.host(), move |r, n| {
+        if is_blob_get(r, &bd) && n == 0 {
+            Action::Throttle(1 << 20)
+        } else {
+            Action::Forward
+        }
+    });
+    let h = proxy.host();
+    let p = profile(&format!("http://{h}"), &[format!("{h}/test/big:1")], "");
+    let pfile = w.tmp.path().join("profile.toml");
+    fs::write(&pfile, toml::to_string(&p).unwrap()).unwrap();
+    let dir = w.tmp.path().join("bundle");
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "registry::child_build",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("KUBEHA_CHILD_PROFILE", &pfile)
+        .env("KUBEHA_CHILD_OUT", &dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let big_started = || proxy.count(|r| is_blob_get(r, &big_layer.digest)) > 0;
+    wait_for("the big layer download", Duration::from_secs(60), || {
+        big_started()
+            && proxy
+                .sent_body_bytes
+                .load(std::sync::atomic::Ordering::SeqCst)
+                > 3 << 20
+    });
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGKILL);
+    }
+    child.wait().unwrap();
+    let partial = dir.join(format!("images/.ingest/{}.partial", big_layer.digest.hex()));
+    let have = fs::metadata(&partial).map(|m| m.len()).unwrap_or(0);
+    assert!(
+        have > 0 && have < big_layer.blob.len() as u64,
+        "partial {have} of {}",
+        big_layer.blob.len()
+    );
+    assert!(!dir.join("bundle.toml").exists());
+
+    build(&p, &dir, &opts()).unwrap();
+    let gets: Vec<Seen> = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| is_blob_get(r, &big_layer.digest))
+        .collect();
+    assert_eq!(gets.len(), 2, "{gets:?}");
+    assert_eq!(
+        gets[1].headers.get("range"),
+        Some(&format!("bytes={have}-")),
+        "resumed where the file ended"
+    );
+    assert!(!dir.join("images/.ingest").exists());
+    let layout = Layout::open(&dir.join("images")).unwrap();
+    layout.verify_image(&format!("{h}/test/big:1")).unwrap();
+    verify(&dir).unwrap();
+}

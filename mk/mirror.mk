@@ -1,0 +1,15 @@
+# Issue 3: the offline bundle (kubeha-mirror, `kubeha bundle`).
+# Its integration tests (mirror/tests/it: docker-registry, dockerd, containerd, skopeo, all on loopback, ~30 s) run
+# with the workspace's `make unit`; `make test-mirror` runs them alone.
+APT_PACKAGES += docker-registry skopeo docker.io containerd runc busybox-static iproute2 util-linux tar
+
+.PHONY: test-mirror bench bench-mirror
+test-mirror: deps
+	$(CARGO) test -p kubeha-mirror -- --test-threads=2
+
+# `make bench`: kubeha vs skopeo on 12 images (>= 500 MB, one shared base layer) from a local registry.
+# Not part of `make test`. Prints the table that BENCHMARKS.md holds.
+bench: bench-mirror
+bench-mirror: deps
+	$(CARGO) build --release -p kubeha --bin kubeha
+	$(CARGO) run --release -p kubeha-mirror --example bench -- $(CURDIR)/target/release/kubeha
