@@ -1,4 +1,4 @@
-//! A full run on a temp root with a recording runner: the golden list of commands and files, the reports posted per
+//! A full run (OS preparation and runtime steps) on a temp root with a recording runner: the golden list of commands and files, the reports posted per
 //! phase, status.json, and a second run that changes nothing.
 
 mod common;
@@ -7,7 +7,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
-use kubeha_firstboot::cli::run::run_with;
+use kubeha_firstboot::apply;
+use kubeha_firstboot::cli::run::run_steps;
 use kubeha_firstboot::cli::RunConfig;
 use kubeha_firstboot::identity::{HostFacts, Interface};
 use kubeha_firstboot::runner::RecordingRunner;
@@ -42,6 +43,16 @@ fn report_server() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
         }
     });
     (url, seen)
+}
+
+/// The OS and runtime steps only: the cluster steps probe the cluster's addresses over the network when not in a dry
+/// run (they have their own tests, in network namespaces).
+fn run_with(
+    cfg: RunConfig,
+    runner: Box<dyn kubeha_firstboot::runner::Runner>,
+    facts: HostFacts,
+) -> anyhow::Result<()> {
+    run_steps(cfg, runner, facts, apply::steps)
 }
 
 fn cfg(root: &std::path::Path) -> RunConfig {
