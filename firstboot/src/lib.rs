@@ -15,7 +15,6 @@ pub mod cli;
 pub mod cluster;
 pub mod engine;
 pub mod identity;
-pub mod oci;
 pub mod providers;
 pub mod render;
 pub mod retry;

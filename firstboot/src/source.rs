@@ -86,18 +86,13 @@ pub fn providers(
     });
     if let Some(loc) = &args.config {
         let pin = args.config_sha256.clone();
-        let provider: Box<dyn Provider> = match loc {
-            ConfigLocation::Http(t) => {
-                Box::new(HttpProvider::new(identity::substitute(t, facts, args)?)?)
-            }
-            ConfigLocation::File(p) => Box::new(FileProvider {
-                path: under(&opts.root, identity::substitute(p, facts, args)?),
-                origin: "kernel command line kubeha.config".into(),
-            }),
-            ConfigLocation::Label(l) => Box::new(ConfigDrive {
-                root: opts.root.clone(),
-                label: l.clone(),
-                origin: "kernel command line kubeha.config".into(),
+        // A placeholder that cannot be filled is this source's error, raised only if the sources before it have
+        // nothing (an earlier run's state must still win).
+        let provider: Box<dyn Provider> = match cmdline_provider(opts, loc, args, facts) {
+            Ok(p) => p,
+            Err(e) => Box::new(Broken {
+                what: "kernel command line kubeha.config".into(),
+                error: format!("{e:#}"),
             }),
         };
         v.push(Candidate { provider, pin });
@@ -111,6 +106,43 @@ pub fn providers(
         pin: None,
     });
     Ok(v)
+}
+
+fn cmdline_provider(
+    opts: &SourceOptions,
+    loc: &ConfigLocation,
+    args: &KernelArgs,
+    facts: &HostFacts,
+) -> Result<Box<dyn Provider>> {
+    Ok(match loc {
+        ConfigLocation::Http(t) => {
+            Box::new(HttpProvider::new(identity::substitute(t, facts, args)?)?)
+        }
+        ConfigLocation::File(p) => Box::new(FileProvider {
+            path: under(&opts.root, identity::substitute(p, facts, args)?),
+            origin: "kernel command line kubeha.config".into(),
+        }),
+        ConfigLocation::Label(l) => Box::new(ConfigDrive {
+            root: opts.root.clone(),
+            label: l.clone(),
+            origin: "kernel command line kubeha.config".into(),
+        }),
+    })
+}
+
+/// A source that cannot even be asked (e.g. `${mac}` with no MAC known): fails when its turn comes.
+struct Broken {
+    what: String,
+    error: String,
+}
+
+impl Provider for Broken {
+    fn describe(&self) -> String {
+        self.what.clone()
+    }
+    fn fetch(&self) -> Result<Option<crate::providers::Fetched>> {
+        bail!("{}", self.error)
+    }
 }
 
 /// One round over the sources: the first config found, parsed and validated, with its source.
@@ -352,6 +384,29 @@ mod tests {
         assert!(
             err.contains("no node config found") && err.contains("KUBEHA"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn unfillable_placeholder_fails_only_when_reached() {
+        let d = tempfile::tempdir().unwrap();
+        let args = KernelArgs {
+            config: Some(ConfigLocation::Http("http://127.0.0.1:9/${mac}".into())),
+            ..Default::default()
+        };
+        let e = format!(
+            "{:#}",
+            resolve(&opts(d.path()), &args, &HostFacts::default()).unwrap_err()
+        );
+        assert!(e.contains("${mac}"), "{e}");
+        crate::providers::state::save(d.path(), &fixtures::config_for("k8s-node01", Role::Worker))
+            .unwrap();
+        assert_eq!(
+            resolve(&opts(d.path()), &args, &HostFacts::default())
+                .unwrap()
+                .identity
+                .name,
+            "k8s-node01"
         );
     }
 

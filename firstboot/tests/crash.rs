@@ -73,6 +73,8 @@ fn crash_after_each_step_converges() {
     common::make_root(&full_root, cmdline);
     let full = run(&full_root, None);
     let want = common::snapshot(&full_root);
+    let names: Vec<&str> = full.steps.iter().map(|(s, _)| s.as_str()).collect();
+    eprintln!("steps: {}; {} commands", names.join(" "), full.cmds.len());
     assert!(full.steps.len() >= 12, "{:?}", full.steps);
     assert!(want.contains_key("/var/lib/kubeha/done"));
 

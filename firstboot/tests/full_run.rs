@@ -1,4 +1,4 @@
-//! A full run on a temp root with a recording runner: the golden list of commands and files, the reports posted per
+//! A full run (OS preparation and runtime steps) on a temp root with a recording runner: the golden list of commands and files, the reports posted per
 //! phase, status.json, and a second run that changes nothing.
 
 mod common;
@@ -7,7 +7,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
-use kubeha_firstboot::cli::run::run_with;
+use kubeha_firstboot::apply;
+use kubeha_firstboot::cli::run::run_steps;
 use kubeha_firstboot::cli::RunConfig;
 use kubeha_firstboot::identity::{HostFacts, Interface};
 use kubeha_firstboot::runner::RecordingRunner;
@@ -34,14 +35,24 @@ fn report_server() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
             }
             let mut body = vec![0; len];
             r.read_exact(&mut body).unwrap();
-            s2.lock()
-                .unwrap()
-                .push(serde_json::from_slice(&body).unwrap());
+            // Any request is recorded (a GET as null), so a test can tell that nothing connected at all.
+            let v = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+            s2.lock().unwrap().push(v);
             let mut w = c;
             let _ = w.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
         }
     });
     (url, seen)
+}
+
+/// The OS and runtime steps only: the cluster steps probe the cluster's addresses over the network when not in a dry
+/// run (they have their own tests, in network namespaces).
+fn run_with(
+    cfg: RunConfig,
+    runner: Box<dyn kubeha_firstboot::runner::Runner>,
+    facts: HostFacts,
+) -> anyhow::Result<()> {
+    run_steps(cfg, runner, facts, apply::steps)
 }
 
 fn cfg(root: &std::path::Path) -> RunConfig {
@@ -196,5 +207,69 @@ fn bad_config_fails_before_touching_the_system() {
     assert_eq!(
         (status["phase"].as_str(), status["state"].as_str()),
         (Some("config"), Some("failed"))
+    );
+}
+
+#[test]
+fn dry_run_binary_makes_no_network_io() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path();
+    let (url, reports) = report_server();
+    let cfg_url = url.replace("/report", "/config/${mac}.toml");
+    // The installer's file is absent; the URL would answer, but a dry run must not ask it.
+    common::make_root(
+        root,
+        &format!("ro kubeha.name=k8s-node01 kubeha.report={url} kubeha.config={cfg_url}"),
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kubeha-firstboot"))
+        .arg("--root")
+        .arg(root)
+        .arg("--dry-run")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(&format!("would post: {url} ")), "{stdout}");
+    assert!(
+        stdout.contains("would run: hostname k8s-node01"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("would run: ctr -n k8s.io images import -"),
+        "{stdout}"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(
+        reports.lock().unwrap().is_empty(),
+        "a dry run posted a report"
+    );
+
+    // Without the installer's file the config would come from the URL: named, not fetched.
+    std::fs::remove_file(root.join("etc/kubeha/node.toml")).unwrap();
+    std::fs::remove_dir_all(root.join("var/lib/kubeha")).unwrap();
+    std::fs::create_dir_all(root.join("sys/class/net/eth0")).unwrap();
+    std::fs::write(
+        root.join("sys/class/net/eth0/address"),
+        "52:54:00:00:20:31\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kubeha-firstboot"))
+        .arg("--root")
+        .arg(root)
+        .arg("--dry-run")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    let want = cfg_url.replace("${mac}", "52:54:00:00:20:31");
+    assert!(stdout.contains(&format!("would fetch: {want}")), "{stdout}");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(
+        reports.lock().unwrap().is_empty(),
+        "a dry run connected to the server"
     );
 }

@@ -1,6 +1,7 @@
 //! The kernel command line parser: never panics; what it accepts is consistent.
 #![no_main]
-use kubeha_firstboot::providers::cmdline;
+#[path = "../../src/providers/cmdline/mod.rs"]
+mod cmdline;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,6 +1,8 @@
 //! The node config parser (pin, gzip, UTF-8, TOML, validation): never panics; an accepted config round-trips.
 #![no_main]
-use kubeha_firstboot::providers::parse_config;
+#[path = "../../src/providers/parse.rs"]
+mod parse;
+use parse::parse_config;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

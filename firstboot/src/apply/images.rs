@@ -1,17 +1,23 @@
-//! The bundle's images loaded into the container runtime, streamed from the bundle's OCI layout as an archive (OCI
-//! layout + docker-archive manifest, see [`crate::oci`]) into `ctr -n k8s.io images import -` (containerd, the CRI namespace kubelet uses) or `docker load`. Each image is
-//! verified by digest (manifest, config, every layer) before it is streamed, and skipped when the runtime already
-//! has it.
+//! The bundle's images loaded into the container runtime, streamed from the bundle's OCI layout into
+//! `ctr -n k8s.io images import -` (containerd, in the CRI namespace kubelet uses) or `docker load`.
+//!
+//! The archive is the mirror crate's [`write_docker_archive`]: an OCI layout and a docker-archive at once (as
+//! `docker save` writes since Docker 25), so containerd imports the OCI side and keeps the bundle's exact manifest
+//! digests, and Docker 20.10 and older read `manifest.json`. Each image is verified first (its manifest digest against
+//! `bundle.toml`, then manifest, config and every layer against their digests), and skipped when the runtime
+//! already has it.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
 use anyhow::{bail, Context as _, Result};
+use kubeha_mirror::archive::write_docker_archive;
+use kubeha_mirror::oci::Layout;
+use kubeha_mirror::reference::normalize;
 use kubeha_model::bundle::{BundleManifest, IMAGES_DIR};
 use kubeha_model::cluster::Runtime;
 
 use crate::engine::{Context, Step};
-use crate::oci::{self, ArchiveImage, Layout};
 use crate::runner::{Cmd, Runner};
 
 /// Where to load images.
@@ -23,6 +29,11 @@ pub struct Target {
     pub address: Option<String>,
 }
 
+/// The name a runtime knows a reference by (`calico/node:v1` → `docker.io/calico/node:v1`).
+pub fn normalized(reference: &str) -> String {
+    normalize(reference).unwrap_or_else(|_| reference.to_string())
+}
+
 impl Target {
     fn ctr(&self) -> Cmd {
         let mut c = Cmd::new("ctr");
@@ -31,6 +42,7 @@ impl Target {
         }
         c.args(["-n", "k8s.io"])
     }
+
     fn docker(&self) -> Cmd {
         let mut c = Cmd::new("docker");
         if let Some(a) = &self.address {
@@ -39,7 +51,7 @@ impl Target {
         c
     }
 
-    /// The references (normalized) the runtime has among `refs`.
+    /// The references among `refs` the runtime already has.
     pub fn present(&self, runner: &dyn Runner, refs: &[&str]) -> Result<BTreeSet<String>> {
         let mut have = BTreeSet::new();
         match self.runtime {
@@ -51,21 +63,17 @@ impl Target {
                     .map(|l| l.trim().to_string())
                     .collect();
                 for r in refs {
-                    if listed.contains(&oci::normalize_reference(r)) {
+                    if listed.contains(&normalized(r)) {
                         have.insert(r.to_string());
                     }
                 }
             }
             Runtime::Docker => {
                 for r in refs {
-                    if runner
-                        .output(
-                            &self
-                                .docker()
-                                .args(["image", "inspect", "--format", "{{.Id}}", r]),
-                        )?
-                        .success()
-                    {
+                    let probe = self
+                        .docker()
+                        .args(["image", "inspect", "--format", "{{.Id}}", r]);
+                    if runner.output(&probe)?.success() {
                         have.insert(r.to_string());
                     }
                 }
@@ -105,14 +113,23 @@ pub fn load_images(
             res.skipped.push(img.reference.clone());
             continue;
         }
-        let manifest = layout
-            .verify_image(&img.digest)
-            .with_context(|| format!("verifying image {} ({})", img.reference, img.digest))?;
-        todo.push(ArchiveImage {
-            reference: img.reference.clone(),
-            digest: img.digest.clone(),
-            manifest,
-        });
+        let name = normalized(&img.reference);
+        let v = layout.verify_image(&name).with_context(|| {
+            format!(
+                "verifying image {} in {}",
+                img.reference,
+                bundle_dir.display()
+            )
+        })?;
+        let stored = v.descriptor.digest.as_str();
+        if stored != img.digest && img.index_digest.as_deref() != Some(v.entry.digest.as_str()) {
+            bail!(
+                "image {}: bundle.toml says {}, the bundle's layout holds {stored}; the bundle is inconsistent",
+                img.reference,
+                img.digest
+            );
+        }
+        todo.push(name);
     }
     if todo.is_empty() {
         return Ok(res);
@@ -127,9 +144,17 @@ pub fn load_images(
         super::runtime::unit(target.runtime)
     );
     runner
-        .run_streaming(&cmd, &mut |w| oci::write_image_archive(&layout, &todo, w))
+        .run_streaming(&cmd, &mut |w| {
+            write_docker_archive(&layout, &todo, w)?;
+            Ok(())
+        })
         .context("loading the bundle's images")?;
-    res.loaded = todo.iter().map(|i| i.reference.clone()).collect();
+    res.loaded = m
+        .images
+        .iter()
+        .filter(|i| !have.contains(&i.reference))
+        .map(|i| i.reference.clone())
+        .collect();
     if runner.is_real() {
         let now = target.present(runner, &refs)?;
         let missing: Vec<&str> = refs.iter().copied().filter(|r| !now.contains(*r)).collect();
@@ -166,5 +191,45 @@ impl Step for Images {
             r.skipped.len()
         );
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runner::RecordingRunner;
+
+    #[test]
+    fn normalization() {
+        for (r, want) in [
+            ("busybox:1", "docker.io/library/busybox:1"),
+            ("calico/node:v3.28.2", "docker.io/calico/node:v3.28.2"),
+            ("registry.k8s.io/pause:3.10", "registry.k8s.io/pause:3.10"),
+        ] {
+            assert_eq!(normalized(r), want, "{r}");
+        }
+    }
+
+    #[test]
+    fn probes_and_commands_per_runtime() {
+        let rec = RecordingRunner::default();
+        let t = Target {
+            runtime: Runtime::Containerd,
+            address: Some("/run/x.sock".into()),
+        };
+        t.present(&rec, &["a:1"]).unwrap();
+        let t = Target {
+            runtime: Runtime::Docker,
+            address: None,
+        };
+        t.present(&rec, &["a:1", "b:2"]).unwrap();
+        assert_eq!(
+            rec.lines(),
+            [
+                "ctr -a /run/x.sock -n k8s.io images ls -q",
+                "docker image inspect --format {{.Id}} a:1",
+                "docker image inspect --format {{.Id}} b:2",
+            ]
+        );
     }
 }

@@ -26,6 +26,17 @@ pub fn run(cfg: RunConfig) -> Result<()> {
 
 /// Runs the agent with a given runner and host facts (tests: a recording runner and made-up interfaces).
 pub fn run_with(cfg: RunConfig, runner: Box<dyn Runner>, facts: HostFacts) -> Result<()> {
+    run_steps(cfg, runner, facts, engine::steps)
+}
+
+/// Runs the agent with the steps `steps(role)` builds (tests that must not reach the cluster steps' network probes
+/// pass [`crate::apply::steps`]).
+pub fn run_steps(
+    cfg: RunConfig,
+    runner: Box<dyn Runner>,
+    facts: HostFacts,
+    steps: impl FnOnce(kubeha_model::cluster::Role) -> Vec<Box<dyn engine::Step>>,
+) -> Result<()> {
     let root = cfg.root.clone();
     if under(&root, engine::DONE).exists() {
         console(&format!(
@@ -79,6 +90,6 @@ pub fn run_with(cfg: RunConfig, runner: Box<dyn Runner>, facts: HostFacts) -> Re
         role: id.role,
         dry_run: cfg.dry_run,
     };
-    let steps = engine::steps(ctx.role);
+    let steps = steps(ctx.role);
     engine::run(&mut ctx, &steps, &mut reporter).context("preparing the node")
 }

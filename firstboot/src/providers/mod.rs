@@ -7,14 +7,13 @@
 //! To add a provider: a module with a struct implementing [`Provider`], a `mock_tests.rs` beside it, and one line in
 //! [`crate::source::providers`].
 
-use anyhow::{bail, Context as _, Result};
-use kubeha_model::NodeConfig;
-use sha2::{Digest, Sha256};
+use anyhow::Result;
 
 pub mod cmdline;
 pub mod configdrive;
 pub mod file;
 pub mod http;
+mod parse;
 pub mod state;
 
 /// Bytes a provider found, and where.
@@ -38,40 +37,7 @@ pub trait Provider {
     }
 }
 
-/// Validates fetched bytes: the optional SHA-256 pin (over the bytes as fetched), gzip (detected by its magic),
-/// UTF-8, TOML and the node config's own validation. Errors name the source and the field.
-pub fn parse_config(data: &[u8], source: &str, pin: Option<&str>) -> Result<NodeConfig> {
-    if let Some(want) = pin {
-        let got = hex::encode(Sha256::digest(data));
-        if got != want.to_ascii_lowercase() {
-            bail!("{source}: sha256 mismatch: kubeha.config.sha256 pins {want}, the content hashes to {got}");
-        }
-    }
-    let data = if data.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        let mut r = std::io::Read::take(
-            flate2::read::GzDecoder::new(data),
-            crate::retry::MAX_BODY + 1,
-        );
-        std::io::Read::read_to_end(&mut r, &mut out)
-            .with_context(|| format!("{source}: decompressing gzip"))?;
-        if out.len() as u64 > crate::retry::MAX_BODY {
-            bail!(
-                "{source}: decompressed config is larger than {} bytes",
-                crate::retry::MAX_BODY
-            );
-        }
-        out
-    } else {
-        data.to_vec()
-    };
-    let text =
-        String::from_utf8(data).map_err(|e| anyhow::anyhow!("{source}: not UTF-8 text: {e}"))?;
-    if text.trim().is_empty() {
-        bail!("{source}: the node config is empty");
-    }
-    Ok(NodeConfig::parse(&text, source)?)
-}
+pub use parse::parse_config;
 
 #[cfg(test)]
 pub(crate) mod fixtures {
@@ -106,6 +72,7 @@ pub(crate) mod fixtures {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha2::{Digest, Sha256};
     use std::io::Write;
 
     #[test]

@@ -2,7 +2,6 @@
 //! edited rather than owned, from its current text). No I/O, so each function has a table or golden test.
 
 use kubeha_model::cluster::{Cluster, Role, Runtime};
-use kubeha_model::kube::KubeVersion;
 
 /// The marker lines around the block kubeha owns in a shared file such as /etc/hosts.
 pub const BEGIN: &str = "# BEGIN kubeha (managed by kubeha-firstboot; edits inside are replaced)";
@@ -226,29 +225,12 @@ pub fn repo_disabled(existing: &str) -> Option<String> {
     changed.then_some(out)
 }
 
-/// kubeadm's pause image for a release: `imageRepository/pause:TAG` (contracts §2.3).
-// NOTE(firstboot): kept local until model::kube gains a pause image helper; the table is kubeadm's PauseVersion.
+/// kubeadm's pause image for the cluster's release and image repository (contracts §2.3–2.4).
 pub fn pause_image(c: &Cluster) -> String {
-    format!(
-        "{}/pause:{}",
-        c.image_repository(),
-        pause_tag(&c.cluster.kubernetes_version)
+    kubeha_model::kube::pause_image(
+        &c.cluster.kubernetes_version,
+        c.cluster.image_repository.as_deref(),
     )
-}
-
-/// kubeadm's `constants.PauseVersion` per minor release.
-pub fn pause_tag(v: &KubeVersion) -> &'static str {
-    match v.minor {
-        0..=17 => "3.1",
-        18..=20 => "3.2",
-        21 => "3.4.1",
-        22 => "3.5",
-        23 => "3.6",
-        24 => "3.7",
-        25 => "3.8",
-        26..=30 => "3.9",
-        _ => "3.10",
-    }
 }
 
 /// `/etc/containerd/config.toml` (config version 2, read by containerd 1.5+ and migrated by 2.x): the CRI plugin

@@ -118,6 +118,7 @@ fn firewall_tables() {
 #[test]
 fn pause_images() {
     let mut c = Cluster::default_cluster();
+    c.cluster.kubernetes_version = "1.31.4".parse().unwrap();
     assert_eq!(pause_image(&c), "registry.k8s.io/pause:3.10");
     c.cluster.kubernetes_version = "1.11.1".parse().unwrap();
     assert_eq!(pause_image(&c), "k8s.gcr.io/pause:3.1");
@@ -141,7 +142,7 @@ fn containerd_config_is_toml_with_the_settings() {
     assert_eq!(v["version"].as_integer(), Some(2));
     assert_eq!(
         cri["sandbox_image"].as_str(),
-        Some("registry.k8s.io/pause:3.10")
+        Some(pause_image(&c).as_str())
     );
     assert_eq!(
         cri["containerd"]["runtimes"]["runc"]["options"]["SystemdCgroup"].as_bool(),
@@ -161,7 +162,8 @@ fn containerd_accepts_the_config() {
     // The real containerd parses and merges it (`config dump` does not start the daemon).
     let d = tempfile::tempdir().unwrap();
     let p = d.path().join("config.toml");
-    std::fs::write(&p, containerd_config(&Cluster::default_cluster())).unwrap();
+    let c = Cluster::default_cluster();
+    std::fs::write(&p, containerd_config(&c)).unwrap();
     let out = std::process::Command::new("containerd")
         .arg("--config")
         .arg(&p)
@@ -176,7 +178,7 @@ fn containerd_accepts_the_config() {
     let dump = String::from_utf8_lossy(&out.stdout);
     assert!(dump.contains("SystemdCgroup = true"), "{dump}");
     assert!(
-        dump.contains("sandbox_image = \"registry.k8s.io/pause:3.10\""),
+        dump.contains(&format!("sandbox_image = \"{}\"", pause_image(&c))),
         "{dump}"
     );
 }

@@ -6,7 +6,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use kubeha_firstboot::oci::build_test_image;
+use kubeha_mirror::oci::Layout;
+use kubeha_mirror::synth;
 use kubeha_model::bundle::{BundleManifest, ImageEntry, Profile, RpmEntry};
 use kubeha_model::cluster::Role;
 use kubeha_model::{Cluster, NodeConfig, Secrets};
@@ -29,25 +30,32 @@ pub fn put(root: &Path, path: &str, text: &str) {
     std::fs::write(p, text).unwrap();
 }
 
-/// Images in the fixture bundle.
-pub const IMAGES: [&str; 2] = ["registry.k8s.io/pause:3.10", "calico/node:v3.28.2"];
+/// Images in the fixture bundle (normalized, as `kubeha bundle` records them).
+pub const IMAGES: [&str; 2] = [
+    "registry.k8s.io/pause:3.10",
+    "docker.io/calico/node:v3.28.2",
+];
 
-/// Writes a bundle (OCI layout with two tiny images, an empty rpms/ dir, bundle.toml) into `dir`.
+/// Writes a bundle (one OCI layout with two tiny images stored by the mirror crate's code, an empty rpms/ dir,
+/// bundle.toml) into `dir`.
 pub fn make_bundle(dir: &Path) -> BundleManifest {
-    let images = dir.join("images");
+    let layout = Layout::init(&dir.join("images")).unwrap();
     let mut entries = Vec::new();
     for (i, r) in IMAGES.iter().enumerate() {
-        let content = format!("image {i}: {r}\n");
-        let d = build_test_image(
-            &images,
-            r,
-            &[("etc/kubeha-test", content.as_bytes(), 0o644)],
-        )
-        .unwrap();
+        let layer = synth::layer(&[
+            synth::Entry::Dir("etc/".into()),
+            synth::Entry::File(
+                "etc/kubeha-test".into(),
+                format!("image {i}: {r}\n").into_bytes(),
+                0o644,
+            ),
+        ]);
+        let img = synth::image(&[layer], synth::Format::Oci, "amd64", r);
+        let d = img.store(&layout, r).unwrap();
         entries.push(ImageEntry {
             reference: r.to_string(),
-            digest: d,
-            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            digest: d.digest.to_string(),
+            media_type: d.media_type.clone(),
             platform: "linux/amd64".into(),
             index_digest: None,
             size: 0,
