@@ -24,7 +24,8 @@ bridge_up() {
 # host_up NAME IP/PREFIX [MAC]: a host namespace with eth0 on the bridge.
 host_up() {
   local name=$1 cidr=$2 mac=${3:-}
-  local ns="${NS_PREFIX}-$name" veth="v${NS_PREFIX: -6}$name"
+  HOST_N=$(( ${HOST_N:-0} + 1 ))
+  local ns="${NS_PREFIX}-$name" veth="v${NS_PREFIX#khd}h$HOST_N" # unique within 15 characters
   veth=${veth:0:15}
   ip netns add "$ns"
   ip link add "$veth" type veth peer name eth0 netns "$ns"
@@ -42,6 +43,9 @@ link_down() { ip -n "${NS_PREFIX}-sw" link set "$(cat "$DEMO_STATE/veth-$1")" do
 link_up() { ip -n "${NS_PREFIX}-sw" link set "$(cat "$DEMO_STATE/veth-$1")" up; }
 
 in_ns() { local name=$1; shift; ip netns exec "${NS_PREFIX}-$name" "$@"; }
+# in_net NAME CMD...: only the network namespace (nsenter), so /sys and the cgroup mounts stay as they are (lab.md:
+# containerd needs them); what the node agent runs under.
+in_net() { local name=$1; shift; nsenter --net="/run/netns/${NS_PREFIX}-$name" "$@"; }
 
 # Stop every process this run started, by pid, then delete its namespaces.
 demo_cleanup() {
@@ -55,7 +59,7 @@ demo_cleanup() {
     done < "$DEMO_STATE/pids"
   fi
   # Daemons started inside node namespaces write their pid files under the node roots.
-  for pf in "$DEMO_STATE"/nodes/*/run/*.pid; do
+  for pf in "$DEMO_STATE"/nodes/*/run/*.pid "$DEMO_STATE"/nodes/*/run/kubeha-demo/*.pid; do
     [ -f "$pf" ] && kill "$(cat "$pf")" 2>/dev/null || true
   done
   for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^${NS_PREFIX}-" || true); do

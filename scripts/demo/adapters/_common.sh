@@ -1,0 +1,40 @@
+# shellcheck shell=bash
+# Shared by the demo ADAPTERS: tools that would change the host if run for real, replaced on the node agent's PATH.
+# Each adapter runs the real tool against the node root, or records and checks the call. Environment (set by
+# cluster.sh for each node agent): KHD_ROOT (node root), KHD_NODE, KHD_IP, KHD_STATE (demo state), KHD_RUN (short
+# per-run dir under /run for sockets and the keepalived check script).
+set -u
+: "${KHD_ROOT:?demo adapter run outside cluster.sh (no KHD_ROOT)}"
+KHD_LOG="$KHD_ROOT/var/log/kubeha-demo"
+KHD_PIDS="$KHD_ROOT/run/kubeha-demo"
+mkdir -p "$KHD_LOG" "$KHD_PIDS"
+ADAPTER=$(basename "$0")
+
+# Every call, one line: "<tool> <argv>".
+record() { printf '%s %s\n' "$ADAPTER" "$*" >> "$KHD_LOG/calls.log"; }
+fail() { echo "demo adapter $ADAPTER on ${KHD_NODE:-?}: $*" >&2; exit 1; }
+
+# Path of a system path inside the node root.
+rootp() { printf '%s%s' "$KHD_ROOT" "$1"; }
+
+# start_daemon NAME CMD...: starts CMD detached (own session, stdio to a log, never the agent's pipes), records its
+# pid for this node (stop by pid) and for the run's cleanup.
+start_daemon() {
+  local name=$1; shift
+  setsid "$@" </dev/null >>"$KHD_LOG/$name.log" 2>&1 &
+  local pid=$!
+  echo "$pid" > "$KHD_PIDS/$name.pid"
+  echo "$pid $KHD_NODE:$name" >> "$KHD_STATE/pids"
+}
+
+daemon_alive() { local f="$KHD_PIDS/$1.pid"; [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null; }
+
+stop_daemon() {
+  local f="$KHD_PIDS/$1.pid" pid
+  [ -f "$f" ] || return 0
+  pid=$(cat "$f")
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null || true
+  rm -f "$f"
+}
