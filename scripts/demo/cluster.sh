@@ -283,6 +283,9 @@ for pf in "$STATE/nodes/$REBUILD/run/kubeha-demo/kubelet.pid" "$STATE/nodes/$REB
 done
 sleep 1
 for pf in "$STATE/nodes/$REBUILD"/run/kubeha-demo/*.pid; do [ -f "$pf" ] && kill -9 "$(cat "$pf")" 2>/dev/null || true; done
+# The first run's numbers stay the node's row in the table; the rebuild's go to result.json's "rebuild".
+cp "$STATE/logs/$REBUILD.seconds" "$STATE/logs/$REBUILD.first-seconds"
+cp "$STATE/nodes/$REBUILD/var/lib/kubeha/cluster/decision" "$STATE/logs/$REBUILD.first-decision"
 prepare_root "$REBUILD"
 info "$REBUILD wiped; starting its agent again"
 mv "$STATE/logs/$REBUILD.agent.log" "$STATE/logs/$REBUILD.agent.first.log"
@@ -316,17 +319,20 @@ names = sys.argv[10:]
 nodes = []
 for n in names:
     st = json.load(open(f"{state}/nodes/{n}/var/lib/kubeha/status.json"))
-    sec = f"{state}/logs/{n}.seconds"
-    first = f"{state}/logs/{n}.first-seconds"
+    def first(what, fallback):
+        p = f"{state}/logs/{n}.first-{what}"
+        p = p if os.path.exists(p) else fallback
+        return open(p).read().strip() if os.path.exists(p) else None
+    dec = first("decision", f"{state}/nodes/{n}/var/lib/kubeha/cluster/decision")
     nodes.append({"name": n, "role": st.get("role"), "phase": st.get("phase"), "state": st.get("state"),
-                  "seconds": float(open(sec).read()),
-                  "decision": (open(f"{state}/nodes/{n}/var/lib/kubeha/cluster/decision").read().strip()
-                               if os.path.exists(f"{state}/nodes/{n}/var/lib/kubeha/cluster/decision") else None)})
+                  "seconds": float(first("seconds", f"{state}/logs/{n}.seconds")),
+                  "decision": dec or ("join" if st.get("role") == "worker" else None)})
 ms = json.loads(members)["members"]
 out = {"nodes": nodes, "vip_before": old, "vip_after": new, "failover_seconds": float(fo),
        "etcd_members": [{"name": m.get("name"), "id": format(int(m["ID"]), "x"), "peer_urls": m.get("peerURLs")}
                         for m in ms],
-       "rebuild": {"node": rb, "ok": rb_ok == "true", "seconds": float(rb_secs)},
+       "rebuild": {"node": rb, "ok": rb_ok == "true", "seconds": float(rb_secs),
+                   "decision": open(f"{state}/nodes/{rb}/var/lib/kubeha/cluster/decision").read().strip()},
        "registered_nodes": seen.split(), "state_dir": state}
 tmp = f"{state}/result.json.tmp"
 json.dump(out, open(tmp, "w"), indent=2)
