@@ -177,7 +177,9 @@ wait_agents() {
   while [ ${#pending[@]} -gt 0 ]; do
     local still=()
     for n in "${pending[@]}"; do
-      read -r st phase step err < <(status_of "$n")
+      local alive=1
+      kill -0 "$(cat "$STATE/logs/$n.agent.pid")" 2>/dev/null || alive=0
+      read -r st phase step err < <(status_of "$n") # read after the liveness check: an agent may just have finished
       if [ "$st" = done ]; then
         local secs
         date +%s.%N > "$STATE/logs/$n.finished"
@@ -186,7 +188,7 @@ wait_agents() {
         local role=worker; [[ " ${MASTERS[*]} " == *" $n "* ]] && role=master
         local dec; dec=$(cat "$STATE/nodes/$n/var/lib/kubeha/cluster/decision" 2>/dev/null || echo join)
         info "$(printf '%-13s %-6s phase=%-5s %-5s %6ss' "$n" "$role" done "$dec" "$secs")"
-      elif [ "$st" = failed ] || ! kill -0 "$(cat "$STATE/logs/$n.agent.pid")" 2>/dev/null; then
+      elif [ "$st" = failed ] || [ "$alive" = 0 ]; then
         echo "cluster.sh: the agent on $n stopped: state=$st phase=$phase step=$step: $err" >&2
         tail -n 15 "$STATE/logs/$n.agent.log" >&2
         exit 1
