@@ -80,6 +80,7 @@ print(f"VIP={q(c['endpoint']['vip'])} LBPORT={q(c['endpoint'].get('port', 16443)
 print(f"K8S={q(c['cluster']['kubernetes-version'])}")
 print("KHD_MASTERS=" + q(",".join(f"{m['name']}={m['ip']}" for m in ms)))
 b = tomllib.load(open(f"{bundle}/bundle.toml", "rb"))
+print(f"EL={q(b['profile'].get('el', 9))}")
 print("BASE_REPO_NAMES=(" + " ".join(q(r["name"]) for r in b["profile"].get("repos", []) if r.get("base")) + ")")
 bp = None
 for n in ms + ws:
@@ -101,8 +102,9 @@ ALL=("${MASTERS[@]}" "${WORKERS_[@]}")
 NODES=$(cd "$NODES" && pwd)
 ENDPOINT="$VIP:$LBPORT"
 
-# --- node roots: a freshly installed EL 9 system each -----------------------------------------------------------
+# --- node roots: a freshly installed EL system each (the bundle profile's release) ------------------------------
 say "4. cluster: ${#MASTERS[@]} masters + ${#WORKERS_[@]} workers as network namespaces, kubeha-firstboot on each"
+rm -rf "$STATE/logs" "$STATE/result.json"
 mkdir -p "$STATE/bin" "$STATE/logs" "$STATE/nodes"
 install -d -m 0700 "$KHD_RUN"
 # The agent's PATH: demo ADAPTERS for tools that would change the host, STAND-INS for kubeadm/kubelet/kubectl.
@@ -110,15 +112,16 @@ for f in "$HERE"/adapters/*; do case $(basename "$f") in _*) ;; *) ln -sf "$f" "
 for f in kubeadm kubelet kubectl; do ln -sf "$HERE/standins/$f" "$STATE/bin/$f"; done
 
 base_root() {
-  local t="$STATE/base-root"
-  [ -f "$t/.ready" ] && return 0
+  local t="$STATE/base-root" key
+  key=$(cat "$BUNDLE/bundle.toml" "$BASE_REPOS"/*/repodata/repomd.xml 2>/dev/null | sha256sum | cut -c1-16)
+  [ "$(cat "$t/.ready" 2>/dev/null)" = "$key" ] && return 0 # cached from an earlier run on the same inputs
   rm -rf "$t"; mkdir -p "$t"
   local repos=() r
   for r in "${BASE_REPO_NAMES[@]}"; do
     [ -d "$BASE_REPOS/$r" ] || { echo "cluster.sh: base repo $BASE_REPOS/$r missing (--base-repos)" >&2; exit 1; }
     repos+=(--repofrompath="$r,$BASE_REPOS/$r")
   done
-  local dnf=(dnf -q --installroot "$t" --releasever 9 --setopt=reposdir=/dev/null --disablerepo='*'
+  local dnf=(dnf -q --installroot "$t" --releasever "$EL" --setopt=reposdir=/dev/null --disablerepo='*'
              --setopt=cachedir="$STATE/dnf-cache" --setopt=gpgcheck=0 --setopt=install_weak_deps=False)
   # What the bundle's packages require from the base system (the installer's package set on a real node).
   local reqs
@@ -128,15 +131,18 @@ base_root() {
   "${dnf[@]}" "${repos[@]}" --setopt=strict=False install -y bash $reqs > "$STATE/logs/base-root.log" 2>&1 ||
     { echo "cluster.sh: installing the base system failed (see $STATE/logs/base-root.log)" >&2; exit 1; }
   mkdir -p "$t/etc/selinux" "$t/etc/yum.repos.d" "$t/etc/firewalld" "$t/proc" "$t/etc/kubeha"
-  printf 'NAME="Rocky Linux"\nVERSION_ID="9.4"\nID="rocky"\n' > "$t/etc/os-release"
+  case $EL in
+  7) printf 'NAME="CentOS Linux"\nVERSION_ID="7"\nID="centos"\n' ;;
+  *) printf 'NAME="Rocky Linux"\nVERSION_ID="%s"\nID="rocky"\n' "$EL.4" ;;
+  esac > "$t/etc/os-release"
   printf 'SELINUX=enforcing\nSELINUXTYPE=targeted\n' > "$t/etc/selinux/config"
   printf '/dev/mapper/rl-root / xfs defaults 0 0\n/dev/mapper/rl-swap none swap defaults 0 0\n' > "$t/etc/fstab"
-  printf '[baseos]\nname=Rocky BaseOS\nmirrorlist=https://mirrors.rockylinux.org/mirrorlist?repo=BaseOS-9\nenabled=1\n' \
+  printf '[baseos]\nname=BaseOS\nmirrorlist=https://mirrors.rockylinux.org/mirrorlist?repo=BaseOS-%s\nenabled=1\n' "$EL" \
     > "$t/etc/yum.repos.d/rocky.repo"
   printf 'DefaultZone=public\n' > "$t/etc/firewalld/firewalld.conf"
   printf '127.0.0.1   localhost localhost.localdomain\n::1         localhost6\n' > "$t/etc/hosts"
   echo 'BOOT_IMAGE=/vmlinuz root=/dev/mapper/rl-root ro' > "$t/proc/cmdline"
-  touch "$t/.ready"
+  echo "$key" > "$t/.ready"
 }
 
 prepare_root() {
