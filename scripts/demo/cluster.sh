@@ -287,10 +287,12 @@ info "etcd members before (key /kubeha-demo/marker written):"
 members_table
 # The reimage: the node's processes are gone and its disk is new; its node config is all that is kept.
 for pf in "$STATE/nodes/$REBUILD/run/kubeha-demo/kubelet.pid" "$STATE/nodes/$REBUILD"/run/kubeha-demo/*.pid; do
-  [ -f "$pf" ] && kill "$(cat "$pf")" 2>/dev/null || true
+  [ -f "$pf" ] && kill "$(cat "$pf" 2>/dev/null)" 2>/dev/null || true
 done
 sleep 1
-for pf in "$STATE/nodes/$REBUILD"/run/kubeha-demo/*.pid; do [ -f "$pf" ] && kill -9 "$(cat "$pf")" 2>/dev/null || true; done
+for pf in "$STATE/nodes/$REBUILD"/run/kubeha-demo/*.pid; do
+  [ -f "$pf" ] && kill -9 "$(cat "$pf" 2>/dev/null)" 2>/dev/null || true
+done
 # The first run's numbers stay the node's row in the table; the rebuild's go to result.json's "rebuild".
 cp "$STATE/logs/$REBUILD.seconds" "$STATE/logs/$REBUILD.first-seconds"
 cp "$STATE/nodes/$REBUILD/var/lib/kubeha/cluster/decision" "$STATE/logs/$REBUILD.first-decision"

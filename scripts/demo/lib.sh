@@ -53,14 +53,21 @@ demo_cleanup() {
     while read -r pid what; do
       kill "$pid" 2>/dev/null || true
     done < "$DEMO_STATE/pids"
-    sleep 0.5
+    # Give them (keepalived stops its VRRP and checker children first) up to 5 s, then SIGKILL what is left.
+    local i
+    for i in $(seq 50); do
+      local any=0
+      while read -r pid what; do kill -0 "$pid" 2>/dev/null && any=1; done < "$DEMO_STATE/pids"
+      [ "$any" = 0 ] && break
+      sleep 0.1
+    done
     while read -r pid what; do
       kill -9 "$pid" 2>/dev/null || true
     done < "$DEMO_STATE/pids"
   fi
   # Daemons started inside node namespaces write their pid files under the node roots.
   for pf in "$DEMO_STATE"/nodes/*/run/*.pid "$DEMO_STATE"/nodes/*/run/kubeha-demo/*.pid; do
-    [ -f "$pf" ] && kill "$(cat "$pf")" 2>/dev/null || true
+    [ -f "$pf" ] && kill "$(cat "$pf" 2>/dev/null)" 2>/dev/null || true
   done
   for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^${NS_PREFIX}-" || true); do
     ip netns delete "$ns" 2>/dev/null || true
