@@ -65,7 +65,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- the cluster, from cluster.toml and the node configs --------------------------------------------------------
-eval "$(python3 - "$CLUSTER" "$NODES" "$WORKERS" "$BUNDLE" <<'PY'
+VARS=$(python3 - "$CLUSTER" "$NODES" "$WORKERS" "$BUNDLE" <<'PY'
 import sys, tomllib, shlex
 c = tomllib.load(open(sys.argv[1], "rb"))
 nodes, nworkers, bundle = sys.argv[2], int(sys.argv[3]), sys.argv[4]
@@ -96,7 +96,8 @@ for n in ms + ws:
     bp = p
 print(f"BUNDLE_PATH={q(bp)}")
 PY
-)"
+) || exit 1
+eval "$VARS"
 ALL=("${MASTERS[@]}" "${WORKERS_[@]}")
 [ -z "$REBUILD" ] && REBUILD=${MASTERS[0]}
 NODES=$(cd "$NODES" && pwd)
