@@ -50,7 +50,10 @@ in_net() { local name=$1; shift; nsenter --net="/run/netns/${NS_PREFIX}-$name" "
 # Stop every process this run started, by pid, then delete its namespaces.
 demo_cleanup() {
   if [ -f "$DEMO_STATE/pids" ]; then
+    # Process groups first: an agent's children (e.g. a kubeadm stand-in mid-run) are in its group; the daemons
+    # lead their own (started with setsid).
     while read -r pid what; do
+      kill -- "-$pid" 2>/dev/null || true
       kill "$pid" 2>/dev/null || true
     done < "$DEMO_STATE/pids"
     # Give them (keepalived stops its VRRP and checker children first) up to 5 s, then SIGKILL what is left.
@@ -62,6 +65,7 @@ demo_cleanup() {
       sleep 0.1
     done
     while read -r pid what; do
+      kill -9 -- "-$pid" 2>/dev/null || true
       kill -9 "$pid" 2>/dev/null || true
     done < "$DEMO_STATE/pids"
   fi
