@@ -129,10 +129,10 @@ if [ ! -f "$OUT/media/base-rocky9.iso" ]; then
 fi
 info "base ISO: $OUT/media/base-rocky9.iso (synthetic Rocky 9 layout: isolinux, GRUB EFI, efiboot.img, .treeinfo)"
 $KUBEHA iso --base "$OUT/media/base-rocky9.iso" --bundle "$OUT/bundle" --cluster "$OUT/cluster.toml" \
-  --secrets "$OUT/secrets.toml" --role auto --agent "$BIN/kubeha-firstboot" -o "$OUT/media/kubeha.iso" --force
+  --secrets "$OUT/secrets.toml" --role worker --agent "$BIN/kubeha-firstboot" -o "$OUT/media/kubeha.iso" --force
 HTTP_BASE=http://127.0.0.1:$WWW_PORT/pxe
 $KUBEHA pxe --base "$OUT/media/base-rocky9.iso" --bundle "$OUT/bundle" --cluster "$OUT/cluster.toml" \
-  --http-base "$HTTP_BASE" -o "$OUT/media/pxe" --force
+  --secrets "$OUT/secrets.toml" --http-base "$HTTP_BASE" -o "$OUT/media/pxe" --force
 xorriso -indev "$OUT/media/kubeha.iso" -report_el_torito plain 2>/dev/null | grep -E "^El Torito boot img" | sed 's/^/   /'
 info "booting $OUT/media/kubeha.iso in QEMU (SeaBIOS, TCG)..."
 timeout 120 qemu-system-x86_64 -accel tcg -m 512 -nographic -no-reboot -cdrom "$OUT/media/kubeha.iso" \
