@@ -140,7 +140,9 @@ timeout 120 qemu-system-x86_64 -accel tcg -m 512 -nographic -no-reboot -cdrom "$
 QPID=$!
 track_pid $QPID qemu
 wait $QPID || true
-CMDLINE=$(tr -d '\r' < "$OUT/media/qemu-bios.log" | grep -a -m1 "inst.ks=" || true)
+# The test initramfs prints /proc/cmdline between @kubeha-cmdline@ and @kubeha-end@ markers on the serial console.
+CMDLINE=$(tr -d '\r' < "$OUT/media/qemu-bios.log" | grep -a -o "@kubeha-cmdline@.*@kubeha-end" | head -1 \
+  | sed 's/@kubeha-cmdline@ *//; s/ *@kubeha-end$//' || true)
 if [ -z "$CMDLINE" ] || ! grep -q "kubeha\." <<<"$CMDLINE"; then
   echo "the booted kernel did not get the kubeha arguments; see $OUT/media/qemu-bios.log" >&2
   exit 1
@@ -158,12 +160,16 @@ python3 - "$OUT/state/cluster/result.json" "$OUT" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 out = sys.argv[2]
-print(f"   {'node':<14} {'role':<7} {'phase':<10} {'time':>6}")
+print(f"   {'node':<14} {'role':<7} {'phase':<7} {'decision':<9} {'time':>6}")
 for n in r["nodes"]:
-    print(f"   {n['name']:<14} {n['role']:<7} {n['phase']:<10} {n['seconds']:>5}s")
+    print(f"   {n['name']:<14} {n['role']:<7} {n['phase']:<7} {n.get('decision') or '-':<9} {n['seconds']:>5}s")
 print()
 print(f"   VIP holder before the drill: {r['vip_before']}, after: {r['vip_after']}; failover {r['failover_seconds']} s")
-print(f"   etcd members after the rebuild drill: {', '.join(r['etcd_members'])} (rebuild ok: {r['rebuild_ok']})")
+rb = r["rebuild"]
+members = ", ".join(f"{m['name']} ({m['id']})" for m in r["etcd_members"])
+print(f"   rebuild drill: {rb['node']} reimaged, decided to {rb['decision']}, rejoined in {rb['seconds']} s (ok: {rb['ok']})")
+print(f"   etcd members after the rebuild: {members}")
+print(f"   Nodes registered through the VIP: {', '.join(r.get('registered_nodes', []))}")
 print(f"   artifacts: {out}/bundle (bundle), {out}/media/kubeha.iso, {out}/media/pxe, {out}/secrets.toml, {out}/nodes/")
 PY
 echo "make demo: done in $(stage_time)"
