@@ -45,7 +45,7 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 unit: deps
-	$(CARGO) nextest run --workspace --no-fail-fast 2>&1 | tail -n 40; exit $${PIPESTATUS[0]}
+	$(CARGO) nextest run --workspace --no-fail-fast --status-level fail --final-status-level fail
 
 test: deps lint unit $(TEST_TARGETS)
 	@echo "make test: all passed"

@@ -144,13 +144,29 @@ impl EtcdClient {
     }
 
     /// Adds a member with `peer_url`; returns the new member list.
+    ///
+    /// Retried while etcd answers "unhealthy cluster": its strict reconfiguration check refuses a change until every
+    /// remaining member has been connected for a few seconds, which is never the case right after a member was
+    /// removed or started (kubeadm retries the same way).
     pub fn member_add(&self, endpoint: &str, peer_url: &str) -> Result<Vec<Member>> {
-        let v = self.call(
-            endpoint,
-            "/cluster/member/add",
-            &json!({ "peerURLs": [peer_url] }),
-        )?;
-        parse_members(&v)
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            match self.call(
+                endpoint,
+                "/cluster/member/add",
+                &json!({ "peerURLs": [peer_url] }),
+            ) {
+                Ok(v) => return parse_members(&v),
+                Err(e)
+                    if e.to_string().contains("unhealthy cluster")
+                        && std::time::Instant::now() < deadline =>
+                {
+                    log::info!("etcd refuses the member add for now ({e:#}); retrying");
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Puts one key (used by tests to fill a cluster).
