@@ -8,3 +8,12 @@ demo-core: build
 # Every stage: generated upstream, bundle, media + QEMU boot, five self-forming nodes, drills, summary.
 demo-run: build
 	@bash scripts/demo/run.sh "$(OUT)"
+
+# The whole pipeline as a test: `make demo` into a temp dir, then its result checked (every node done, exactly one
+# init, VIP moved, rebuild ok with three etcd members, every node registered through the VIP).
+TEST_TARGETS += test-demo
+.PHONY: test-demo
+test-demo: build
+	@out=$$(mktemp -d /tmp/kubeha-demo-test.XXXXXX); \
+	bash scripts/demo/run.sh "$$out" > "$$out.log" 2>&1 || { tail -n 60 "$$out.log"; echo "test-demo: FAILED (log: $$out.log)"; exit 1; }; \
+	python3 scripts/demo/check_result.py "$$out/state/cluster/result.json" && rm -rf "$$out" "$$out.log"
