@@ -1,13 +1,11 @@
 //! Checks a bundle directory against its `bundle.toml` (every file present, its size and sha256) before any
 //! medium is written, so a medium never carries a bundle that fails on the node.
 
-use std::io::Read;
 use std::path::Path;
 
 use kubeha_model::bundle::{BundleManifest, RPMS_DIR};
-use sha2::{Digest, Sha256};
 
-use crate::{io, Error, Result};
+use crate::{Error, Result};
 
 /// Files at or above this size need ISO 9660 level 3 (multi-extent files).
 pub const ISO_LEVEL3_SIZE: u64 = 4 * 1024 * 1024 * 1024;
@@ -46,39 +44,14 @@ pub fn verify(dir: &Path) -> Result<Verified> {
             ));
         }
     }
-    let (mut bytes, mut largest) = (0u64, 0u64);
-    for f in &manifest.files {
-        let p = dir.join(&f.path);
-        let meta = std::fs::metadata(&p).map_err(|e| bad(&f.path, format!("missing ({e})")))?;
-        if !meta.is_file() {
-            return Err(bad(&f.path, "not a regular file".into()));
-        }
-        if meta.len() != f.size {
-            return Err(bad(
-                &f.path,
-                format!("size {} but bundle.toml says {}", meta.len(), f.size),
-            ));
-        }
-        let mut h = Sha256::new();
-        let mut file = std::fs::File::open(&p).map_err(io("opening", &p))?;
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = file.read(&mut buf).map_err(io("reading", &p))?;
-            if n == 0 {
-                break;
-            }
-            h.update(&buf[..n]);
-        }
-        let got = hex::encode(h.finalize());
-        if got != f.sha256 {
-            return Err(bad(
-                &f.path,
-                format!("sha256 {got} but bundle.toml says {}", f.sha256),
-            ));
-        }
-        bytes += f.size;
-        largest = largest.max(f.size);
-    }
+    // Every file against its size and sha256, no unlisted file, every image complete: the same check as
+    // `kubeha bundle verify`, so "intact" means one thing on the builder.
+    kubeha_mirror::bundle::verify(dir).map_err(|source| Error::Verify {
+        dir: dir.to_path_buf(),
+        source,
+    })?;
+    let bytes = manifest.files.iter().map(|f| f.size).sum();
+    let largest = manifest.files.iter().map(|f| f.size).max().unwrap_or(0);
     Ok(Verified {
         manifest,
         bytes,

@@ -49,6 +49,14 @@ pub enum Error {
         /// The bundle profile's release.
         bundle_el: u8,
     },
+    /// The bundle fails `kubeha bundle verify` (a file missing, changed or unlisted; an image incomplete).
+    #[error("bundle {dir} does not verify: {source}")]
+    Verify {
+        /// The bundle directory.
+        dir: PathBuf,
+        /// What the verification found.
+        source: kubeha_mirror::Error,
+    },
     /// The bundle directory does not match its manifest.
     #[error("bundle {dir}: {file}: {problem}")]
     Bundle {

@@ -326,7 +326,7 @@ fn refusals_name_the_problem_and_write_nothing() {
     // A bundle file missing, and one corrupted.
     refused(
         |_, s| std::fs::remove_file(s.bundle.join("files/calico.yaml")).unwrap(),
-        &["files/calico.yaml", "missing"],
+        &["files/calico.yaml", "cannot be read"],
     );
     refused(
         |_, s| {
