@@ -169,28 +169,23 @@ fn load_into_real_containerd() {
     assert_eq!(r.skipped, common::IMAGES);
 }
 
-#[test]
-fn load_into_real_dockerd() {
-    if !is_root() {
-        return;
-    }
-    let d = tempfile::Builder::new().prefix("khf-dk").tempdir().unwrap();
-    let (b, m) = bundle(d.path());
-    let ns = Netns::new("dk");
-    let sock = d.path().join("docker.sock");
-    let log = d.path().join("dockerd.log");
-    let _daemon = Daemon(
+/// Starts a real dockerd in a namespace of its own with every directory under `d`; returns it with its `-H` address.
+fn start_dockerd(d: &Path, tag: &str) -> (Netns, Daemon, String) {
+    let ns = Netns::new(tag);
+    let sock = d.join("docker.sock");
+    let log = d.join("dockerd.log");
+    let daemon = Daemon(
         Command::new("nsenter")
             .arg(format!("--net={}", ns.path()))
             .arg("dockerd")
             .arg("--data-root")
-            .arg(d.path().join("data"))
+            .arg(d.join("data"))
             .arg("--exec-root")
-            .arg(d.path().join("exec"))
+            .arg(d.join("exec"))
             .arg("-H")
             .arg(format!("unix://{}", sock.display()))
             .arg("--pidfile")
-            .arg(d.path().join("dockerd.pid"))
+            .arg(d.join("dockerd.pid"))
             .args([
                 "--storage-driver",
                 "overlay2",
@@ -224,6 +219,17 @@ fn load_into_real_dockerd() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+    (ns, daemon, host)
+}
+
+#[test]
+fn load_into_real_dockerd() {
+    if !is_root() {
+        return;
+    }
+    let d = tempfile::Builder::new().prefix("khf-dk").tempdir().unwrap();
+    let (b, m) = bundle(d.path());
+    let (_ns, _daemon, host) = start_dockerd(d.path(), "dk");
     let target = Target {
         runtime: Runtime::Docker,
         address: Some(host.clone()),
@@ -265,4 +271,127 @@ fn load_into_real_dockerd() {
     let r = load_images(&SystemRunner, &b, &m, &target).unwrap();
     assert!(r.loaded.is_empty());
     assert_eq!(r.skipped, common::IMAGES);
+}
+
+/// A bundle made the way `kubeha bundle build` makes it (`kubeha_mirror::build::build`, the command's whole body)
+/// from a real docker-registry on loopback holding kubeadm's images for the default release (as manifest lists,
+/// amd64 + arm64) under their real names through a registry mirror, then loaded into a real dockerd by the agent.
+#[test]
+fn load_registry_built_bundle_into_real_dockerd() {
+    if !is_root() {
+        return;
+    }
+    let d = tempfile::Builder::new().prefix("khf-dr").tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::write(
+        d.path().join("registry.yml"),
+        format!(
+            "version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {}}}}}\nhttp: {{addr: 127.0.0.1:{port}}}\n",
+            d.path().join("registry").display()
+        ),
+    )
+    .unwrap();
+    let _registry = Daemon(
+        Command::new("docker-registry")
+            .arg("serve")
+            .arg(d.path().join("registry.yml"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let version = kubeha_model::Cluster::default_cluster()
+        .cluster
+        .kubernetes_version;
+    let mut refs = kubeha_model::kube::kubeadm_images(&version, None);
+    refs.push("docker.io/calico/node:v3.28.2".into());
+    std::fs::write(d.path().join("images.txt"), refs.join("\n")).unwrap();
+    let t = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "docker-registry did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let upstream = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/demo/upstream.py");
+    SystemRunner
+        .run(&Cmd::new("python3").args([
+            upstream.display().to_string(),
+            "images".into(),
+            "--registry".into(),
+            format!("127.0.0.1:{port}"),
+            "--list".into(),
+            d.path().join("images.txt").display().to_string(),
+            "--lists".into(),
+        ]))
+        .unwrap();
+    let mirror = |host: &str| kubeha_model::bundle::ProfileMirror {
+        registry: host.into(),
+        endpoint: format!("http://127.0.0.1:{port}"),
+        prefix: Some(host.into()),
+    };
+    let profile = kubeha_model::bundle::Profile {
+        name: "images-only".into(),
+        kubernetes_version: version,
+        image_repository: None,
+        container_runtime: Runtime::Docker,
+        el: 9,
+        arch: "x86_64".into(),
+        images: vec!["docker.io/calico/node:v3.28.2".into()],
+        repos: vec![],
+        packages: vec![],
+        files: vec![],
+        registry_mirrors: vec![mirror("registry.k8s.io"), mirror("docker.io")],
+        credentials: vec![],
+    };
+    let b = d.path().join("bundle");
+    kubeha_mirror::build::build(&profile, &b, &kubeha_mirror::build::BuildOptions::default())
+        .unwrap();
+    kubeha_mirror::bundle::verify(&b).unwrap();
+    let m = kubeha_model::bundle::BundleManifest::load(&b).unwrap();
+    assert_eq!(m.images.len(), refs.len());
+
+    let (_ns, _daemon, host) = start_dockerd(d.path(), "dr");
+    let target = Target {
+        runtime: Runtime::Docker,
+        address: Some(host.clone()),
+    };
+    let r = load_images(&SystemRunner, &b, &m, &target).unwrap();
+    assert_eq!(r.loaded.len(), refs.len(), "{r:?}");
+    let out = SystemRunner
+        .run(&Cmd::new("docker").args([
+            "-H",
+            &host,
+            "image",
+            "ls",
+            "--format",
+            "{{.Repository}}:{{.Tag}}",
+        ]))
+        .unwrap()
+        .stdout_str();
+    for want in &refs {
+        // docker shows Docker Hub images without their registry.
+        let shown = want.strip_prefix("docker.io/").unwrap_or(want);
+        assert!(out.lines().any(|l| l == shown), "{shown} not in {out}");
+    }
+    let pause = kubeha_model::kube::pause_image(&version, None);
+    let ran = SystemRunner
+        .run(&Cmd::new("docker").args(["-H", &host, "run", "--rm", "--network", "none", &pause]))
+        .unwrap()
+        .stdout_str();
+    assert!(
+        ran.contains(&format!("{pause} amd64")),
+        "the amd64 image of the list was loaded: {ran}"
+    );
+    // A second run finds every image present and loads nothing.
+    let again = load_images(&SystemRunner, &b, &m, &target).unwrap();
+    assert!(
+        again.loaded.is_empty() && again.skipped.len() == refs.len(),
+        "{again:?}"
+    );
 }
