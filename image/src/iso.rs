@@ -239,27 +239,9 @@ pub fn remaster(spec: &IsoSpec) -> Result<IsoReport> {
     if spec.output.exists() && !spec.force {
         return Err(Error::Exists(spec.output.clone()));
     }
-    for (field, p) in [
-        ("--agent", &spec.agent.binary),
-        ("--agent-unit", &spec.agent.unit),
-    ] {
-        if !p.is_file() {
-            return Err(Error::Value {
-                field: field.into(),
-                message: format!("{} is not a file", p.display()),
-            });
-        }
-    }
+    spec.agent.check()?;
     let verified = bundle::verify(&spec.bundle)?;
-    let out_dir = match spec.output.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&out_dir).map_err(io("creating", &out_dir))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".kubeha-iso-")
-        .tempdir_in(&out_dir)
-        .map_err(io("creating a temporary directory in", &out_dir))?;
+    let tmp = crate::staging_dir(&spec.output, ".kubeha-iso-")?;
     let orig = tmp.path().join("orig");
     let new = tmp.path().join("new");
     let stage = tmp.path().join("stage");

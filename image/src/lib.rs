@@ -130,6 +130,35 @@ pub struct Agent {
     pub unit: PathBuf,
 }
 
+impl Agent {
+    /// Checks that both files are there, before anything is written.
+    pub fn check(&self) -> Result<()> {
+        for (field, p) in [("--agent", &self.binary), ("--agent-unit", &self.unit)] {
+            if !p.is_file() {
+                return Err(Error::Value {
+                    field: field.into(),
+                    message: format!("{} is not a file", p.display()),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A temporary directory beside `output` (same filesystem, so the finished result is renamed into place and a failed
+/// run leaves nothing behind).
+pub(crate) fn staging_dir(output: &std::path::Path, prefix: &str) -> Result<tempfile::TempDir> {
+    let parent = match output.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).map_err(io("creating", &parent))?;
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(&parent)
+        .map_err(io("creating a temporary directory in", &parent))
+}
+
 /// The directory name of the agent files under the media's `/kubeha`.
 pub const AGENT_DIR: &str = "agent";
 /// The agent binary's file name.

@@ -192,27 +192,9 @@ pub fn write_tree(spec: &PxeSpec) -> Result<PxeReport> {
             }
         }
     }
-    for (field, p) in [
-        ("--agent", &spec.agent.binary),
-        ("--agent-unit", &spec.agent.unit),
-    ] {
-        if !p.is_file() {
-            return Err(Error::Value {
-                field: field.into(),
-                message: format!("{} is not a file", p.display()),
-            });
-        }
-    }
+    spec.agent.check()?;
     let verified = bundle::verify(&spec.bundle)?;
-    let parent = match spec.output.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&parent).map_err(io("creating", &parent))?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".kubeha-pxe-")
-        .tempdir_in(&parent)
-        .map_err(io("creating a temporary directory in", &parent))?;
+    let tmp = crate::staging_dir(&spec.output, ".kubeha-pxe-")?;
     let root = tmp.path();
 
     // The installer kernel and the OS tree.
