@@ -222,6 +222,21 @@ fn start_dockerd(d: &Path, tag: &str) -> (Netns, Daemon, String) {
     (ns, daemon, host)
 }
 
+/// `repository:tag` of every image the dockerd at `host` has.
+fn docker_images(host: &str) -> String {
+    SystemRunner
+        .run(&Cmd::new("docker").args([
+            "-H",
+            host,
+            "image",
+            "ls",
+            "--format",
+            "{{.Repository}}:{{.Tag}}",
+        ]))
+        .unwrap()
+        .stdout_str()
+}
+
 #[test]
 fn load_into_real_dockerd() {
     if !is_root() {
@@ -236,17 +251,7 @@ fn load_into_real_dockerd() {
     };
     let r = load_images(&SystemRunner, &b, &m, &target).unwrap();
     assert_eq!(r.loaded, common::IMAGES);
-    let out = SystemRunner
-        .run(&Cmd::new("docker").args([
-            "-H",
-            &host,
-            "image",
-            "ls",
-            "--format",
-            "{{.Repository}}:{{.Tag}}",
-        ]))
-        .unwrap()
-        .stdout_str();
+    let out = docker_images(&host);
     for i in ["registry.k8s.io/pause:3.10", "calico/node:v3.28.2"] {
         assert!(out.lines().any(|l| l == i), "{i} not in {out}");
     }
@@ -363,17 +368,7 @@ fn load_registry_built_bundle_into_real_dockerd() {
     };
     let r = load_images(&SystemRunner, &b, &m, &target).unwrap();
     assert_eq!(r.loaded.len(), refs.len(), "{r:?}");
-    let out = SystemRunner
-        .run(&Cmd::new("docker").args([
-            "-H",
-            &host,
-            "image",
-            "ls",
-            "--format",
-            "{{.Repository}}:{{.Tag}}",
-        ]))
-        .unwrap()
-        .stdout_str();
+    let out = docker_images(&host);
     for want in &refs {
         // docker shows Docker Hub images without their registry.
         let shown = want.strip_prefix("docker.io/").unwrap_or(want);
