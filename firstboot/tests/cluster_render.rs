@@ -313,7 +313,7 @@ fn docs(text: &str) -> Vec<serde_yaml::Value> {
 fn check_modern(version: &str, api: &str, prefix: &str) {
     let c = cluster(version);
     let m1 = &c.masters[0];
-    let init = kubeadm::render_init(&c, m1, &cred(true)).unwrap();
+    let init = kubeadm::render_init(&c, m1, &cred(true), None).unwrap();
     let d = docs(&init);
     assert_eq!(
         d.len(),
@@ -372,7 +372,7 @@ fn check_modern(version: &str, api: &str, prefix: &str) {
     assert_eq!(cc.networking.pod_subnet, "10.244.0.0/16");
     golden(&format!("{prefix}-init.yaml"), &init);
 
-    let join = kubeadm::render_join(&c, &c.masters[1], &cred(true), true).unwrap();
+    let join = kubeadm::render_join(&c, &c.masters[1], &cred(true), true, None).unwrap();
     let j: shape::Join =
         serde_yaml::from_value(docs(&join)[0].clone()).expect("JoinConfiguration shape");
     assert_eq!(
@@ -401,7 +401,7 @@ fn check_modern(version: &str, api: &str, prefix: &str) {
     golden(&format!("{prefix}-join-master.yaml"), &join);
 
     let w = &c.workers[0];
-    let wj = kubeadm::render_join(&c, w, &cred(false), false).unwrap();
+    let wj = kubeadm::render_join(&c, w, &cred(false), false, None).unwrap();
     let j: shape::Join =
         serde_yaml::from_value(docs(&wj)[0].clone()).expect("worker JoinConfiguration shape");
     assert!(j.control_plane.is_none());
@@ -422,7 +422,7 @@ fn kubeadm_v1beta3() {
 #[test]
 fn kubeadm_v1alpha2_seed() {
     let c = cluster("1.11.1");
-    let init = kubeadm::render_init(&c, &c.masters[0], &cred(true)).unwrap();
+    let init = kubeadm::render_init(&c, &c.masters[0], &cred(true), None).unwrap();
     let m: shape::MasterConfiguration =
         serde_yaml::from_value(docs(&init)[0].clone()).expect("MasterConfiguration shape");
     assert_eq!(
@@ -450,7 +450,7 @@ fn kubeadm_v1alpha2_seed() {
     let m: shape::MasterConfiguration = serde_yaml::from_value(docs(&m2)[0].clone()).unwrap();
     assert_eq!(m.etcd.local.extra_args["initial-cluster-state"], "existing");
     golden("kubeadm-v1alpha2-master02.yaml", &m2);
-    let w = kubeadm::render_join(&c, &c.workers[0], &cred(false), false).unwrap();
+    let w = kubeadm::render_join(&c, &c.workers[0], &cred(false), false, None).unwrap();
     let n: shape::NodeConfiguration =
         serde_yaml::from_value(docs(&w)[0].clone()).expect("NodeConfiguration shape");
     assert_eq!(
@@ -458,13 +458,13 @@ fn kubeadm_v1alpha2_seed() {
         vec!["192.168.20.10:16443".to_string()]
     );
     golden("kubeadm-v1alpha2-worker.yaml", &w);
-    assert!(kubeadm::render_join(&c, &c.masters[1], &cred(true), true).is_err());
+    assert!(kubeadm::render_join(&c, &c.masters[1], &cred(true), true, None).is_err());
 }
 
 #[test]
 fn unsupported_versions_are_refused() {
     let c = cluster("1.18.0");
-    let e = kubeadm::render_init(&c, &c.masters[0], &cred(true))
+    let e = kubeadm::render_init(&c, &c.masters[0], &cred(true), None)
         .unwrap_err()
         .to_string();
     assert!(e.contains("1.18.0"), "{e}");

@@ -291,6 +291,22 @@ pub struct Install {
     /// Language.
     #[serde(default = "default_lang")]
     pub lang: String,
+    /// The cgroup hierarchy the nodes run Kubernetes on, where the release and the EL default disagree: `"v1"` keeps
+    /// cgroup v1 with a kubelet ≥ 1.35 (`failCgroupV1: false`, kubeadm's `SystemVerification` preflight error
+    /// ignored by name); unset = the EL release's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<CgroupVersion>,
+}
+
+/// A cgroup hierarchy version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CgroupVersion {
+    /// The legacy (or hybrid) hierarchy: CentOS 7 and EL8 by default.
+    #[serde(rename = "v1")]
+    V1,
+    /// The unified hierarchy: EL9 by default.
+    #[serde(rename = "v2")]
+    V2,
 }
 
 impl Default for Install {
@@ -302,6 +318,7 @@ impl Default for Install {
             root_password_hash: None,
             keyboard: default_keyboard(),
             lang: default_lang(),
+            cgroup: None,
         }
     }
 }

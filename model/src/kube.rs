@@ -69,6 +69,12 @@ impl KubeVersion {
         }
     }
 
+    /// The kubelet refuses to start on cgroup v1 unless its configuration says `failCgroupV1: false`, and kubeadm's
+    /// `SystemVerification` preflight check errors on cgroup v1 (KEP-5573, from 1.35).
+    pub fn refuses_cgroup_v1(&self) -> bool {
+        self.minor >= 35
+    }
+
     /// dockershim was removed in 1.24: the Docker runtime only works before that.
     pub fn has_dockershim(&self) -> bool {
         self.minor < 24

@@ -19,7 +19,7 @@
 use std::fmt::Write as _;
 
 use anyhow::{bail, Result};
-use kubeha_model::cluster::{Node, Runtime};
+use kubeha_model::cluster::{CgroupVersion, Node, Runtime};
 use kubeha_model::kube::KubeadmApi;
 use kubeha_model::Cluster;
 
@@ -33,6 +33,12 @@ pub const JOIN_CONFIG: &str = "/etc/kubeha/kubeadm-join.yaml";
 pub const TOKEN_GROUP: &str = "system:bootstrappers:kubeadm:default-node-token";
 /// The etcd data directory.
 pub const ETCD_DATA_DIR: &str = "/var/lib/etcd";
+/// kubeadm patches for this node (`kubeadm init|join` read them through the config's `patches.directory` when this
+/// directory exists on the node): e.g. `kubeletconfiguration+strategic.yaml` to change this node's kubelet settings.
+pub const PATCHES_DIR: &str = "/etc/kubeha/kubeadm-patches";
+/// The preflight check that errors on a cgroup v1 host from Kubernetes 1.35 (k8s.io/system-validators' cgroup
+/// validator, run as kubeadm's `SystemVerification`).
+pub const CGROUP_V1_PREFLIGHT: &str = "SystemVerification";
 
 /// The join material the files embed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,12 +108,26 @@ fn cri_socket(c: &Cluster, a: KubeadmApi) -> String {
     s.to_string()
 }
 
+/// Whether the nodes keep cgroup v1 under a kubelet that refuses it by default (`[install] cgroup = "v1"`).
+fn cgroup_v1_kept(c: &Cluster) -> bool {
+    c.install.cgroup == Some(CgroupVersion::V1) && c.cluster.kubernetes_version.refuses_cgroup_v1()
+}
+
 fn node_registration(w: &mut String, c: &Cluster, me: &Node, a: KubeadmApi) {
     writeln!(w, "nodeRegistration:").unwrap();
     writeln!(w, "  name: {}", me.name).unwrap();
     writeln!(w, "  criSocket: {}", cri_socket(c, a)).unwrap();
     if a != KubeadmApi::V1Alpha2 {
         writeln!(w, "  imagePullPolicy: IfNotPresent").unwrap();
+    }
+    if cgroup_v1_kept(c) {
+        // Only this check, by name: on cgroup v1 it is the one that cannot pass; the kubelet is told below.
+        list(
+            w,
+            "  ",
+            "ignorePreflightErrors",
+            &[CGROUP_V1_PREFLIGHT.to_string()],
+        );
     }
     writeln!(w, "  kubeletExtraArgs:").unwrap();
     if a == KubeadmApi::V1Beta4 {
@@ -137,9 +157,21 @@ fn list(w: &mut String, indent: &str, key: &str, items: &[String]) {
     }
 }
 
+fn patches(w: &mut String, dir: Option<&str>) {
+    if let Some(d) = dir {
+        writeln!(w, "patches:\n  directory: {}", q(d)).unwrap();
+    }
+}
+
 /// Renders the configuration `kubeadm init --config` reads on the initializing master `me` (for 1.11: its
-/// `MasterConfiguration`, starting a new one-member etcd cluster).
-pub fn render_init(c: &Cluster, me: &Node, cred: &Credentials) -> Result<String> {
+/// `MasterConfiguration`, starting a new one-member etcd cluster). `patches_dir`: this node's kubeadm patches
+/// ([`PATCHES_DIR`] when it exists on the node).
+pub fn render_init(
+    c: &Cluster,
+    me: &Node,
+    cred: &Credentials,
+    patches_dir: Option<&str>,
+) -> Result<String> {
     let a = api(c)?;
     let mut s = String::new();
     let w = &mut s;
@@ -172,8 +204,17 @@ pub fn render_init(c: &Cluster, me: &Node, cred: &Credentials) -> Result<String>
     if let Some(k) = &cred.certificate_key {
         writeln!(w, "certificateKey: {}", q(k)).unwrap();
     }
+    patches(w, patches_dir);
     writeln!(w, "---").unwrap();
     render_cluster_configuration(w, c, a);
+    if cgroup_v1_kept(c) {
+        // Cluster-wide (kubeadm uploads it as the kubelet-config ConfigMap that joining nodes download).
+        writeln!(
+            w,
+            "---\napiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nfailCgroupV1: false"
+        )
+        .unwrap();
+    }
     Ok(s)
 }
 
@@ -215,6 +256,7 @@ pub fn render_join(
     me: &Node,
     cred: &Credentials,
     control_plane: bool,
+    patches_dir: Option<&str>,
 ) -> Result<String> {
     let a = api(c)?;
     let mut s = String::new();
@@ -280,6 +322,7 @@ pub fn render_join(
         )
         .unwrap();
     }
+    patches(w, patches_dir);
     Ok(s)
 }
 

@@ -409,6 +409,13 @@ impl Step for RebuildStep {
     }
 }
 
+/// This node's kubeadm patches directory, when the node has one.
+fn patches_dir(ctx: &Context) -> Option<&'static str> {
+    ctx.path(kubeadm::PATCHES_DIR)
+        .is_dir()
+        .then_some(kubeadm::PATCHES_DIR)
+}
+
 /// `cluster-kubeadm`: `kubeadm init` or `kubeadm join` as decided.
 pub struct KubeadmStep(pub Shared);
 
@@ -429,7 +436,7 @@ impl Step for KubeadmStep {
         let legacy = c.cluster.kubernetes_version.kubeadm_api() == KubeadmApi::V1Alpha2;
         match decision(ctx).as_deref() {
             Some("init") => {
-                write_secret(ctx, kubeadm::INIT_CONFIG, &kubeadm::render_init(&c, &me, &cred)?)?;
+                write_secret(ctx, kubeadm::INIT_CONFIG, &kubeadm::render_init(&c, &me, &cred, patches_dir(ctx))?)?;
                 let mut cmd = Cmd::new("kubeadm").args(["init", "--config", kubeadm::INIT_CONFIG]);
                 if !legacy {
                     cmd = cmd.arg("--skip-token-print");
@@ -460,7 +467,7 @@ impl Step for KubeadmStep {
                 }
             }
             Some("join") => {
-                write_secret(ctx, kubeadm::JOIN_CONFIG, &kubeadm::render_join(&c, &me, &cred, true)?)?;
+                write_secret(ctx, kubeadm::JOIN_CONFIG, &kubeadm::render_join(&c, &me, &cred, true, patches_dir(ctx))?)?;
                 log::info!("kubeadm join (control plane) on {} through {}", me.name, c.control_plane_endpoint());
                 ctx.runner.run(&Cmd::new("kubeadm").args(["join", "--config", kubeadm::JOIN_CONFIG]))?;
             }
@@ -648,7 +655,7 @@ impl Step for TokenStep {
         write_secret(
             ctx,
             TOKEN_CONFIG,
-            &kubeadm::render_init(&c, &me, &credentials(ctx))?,
+            &kubeadm::render_init(&c, &me, &credentials(ctx), None)?,
         )?;
         log::info!("refreshing bootstrap token {id} (TTL {ttl_h}h)");
         ctx.runner.run(&Cmd::new("kubeadm").args([
@@ -692,7 +699,7 @@ impl Step for WorkerJoinStep {
         write_secret(
             ctx,
             kubeadm::JOIN_CONFIG,
-            &kubeadm::render_join(&c, &me, &credentials(ctx), false)?,
+            &kubeadm::render_join(&c, &me, &credentials(ctx), false, patches_dir(ctx))?,
         )?;
         log::info!(
             "kubeadm join (worker) on {} through {}",
