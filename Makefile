@@ -14,7 +14,7 @@ DEMO_TARGETS :=
 
 include $(sort $(wildcard mk/*.mk))
 
-.PHONY: all deps build lint unit test demo bench clean
+.PHONY: all deps build lint unit test demo bench clean nextest
 
 all: build
 
@@ -44,8 +44,15 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-unit: deps
-	$(CARGO) nextest run --workspace --no-fail-fast --status-level fail --final-status-level fail
+# cargo-nextest is not on every new machine: built from crates.io once (~4 min on 2 cores).
+nextest:
+	@command -v cargo-nextest >/dev/null || $(CARGO) install cargo-nextest --locked
+
+# The real kubeadm of the default release and of a v1beta3-era release judge the agent's kubeadm files
+# (firstboot/tests/kubeadm_validate.rs).
+unit: deps nextest k8s k8s-v1beta3
+	KUBEHA_K8S_BIN=$(K8S_DIR)/bin KUBEHA_K8S_V1BETA3_BIN=$(K8S_V1BETA3_DIR)/bin \
+	  $(CARGO) nextest run --workspace --no-fail-fast --status-level fail --final-status-level fail
 
 test: deps lint unit $(TEST_TARGETS)
 	@echo "make test: all passed"
