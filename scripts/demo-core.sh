@@ -6,6 +6,12 @@ KUBEHA=${KUBEHA:-target/debug/kubeha}
 mkdir -p "$OUT/nodes"
 echo "== cluster: kubeha config init / check"
 $KUBEHA config init > "$OUT/cluster.toml"
+# The lab's nodes share this host's kernel: when it boots cgroup v1 (hybrid), so do they, and Kubernetes >= 1.35 then
+# needs the explicit choice a CentOS 7 / EL8 user makes (kubelet failCgroupV1: false; kubeadm's SystemVerification
+# preflight error ignored by name).
+if [ ! -f /sys/fs/cgroup/cgroup.controllers ]; then
+  sed -i 's/^\[install\]$/[install]\ncgroup = "v1" # this host boots cgroup v1/' "$OUT/cluster.toml"
+fi
 $KUBEHA config check "$OUT/cluster.toml"
 echo "== secrets: kubeha secrets"
 $KUBEHA secrets -o "$OUT/secrets.toml" --force

@@ -1,5 +1,5 @@
 //! REAL keepalived and nginx, configured by kubeha's renderers, on three master namespaces, each in front of a
-//! stand-in apiserver (tests/cluster/apiserver.py, HTTPS with a certificate from the cluster CA). A fourth
+//! TLS backend (tests/cluster/tls_backend.py, HTTPS with a certificate from the cluster CA). A fourth
 //! namespace is the client. Checks: `keepalived -t` and `nginx -t` accept the rendered files; the VIP lands on
 //! exactly one master; stopping the holder's nginx and apiserver moves the VIP (FAULT through check_lb) and requests
 //! through VIP:16443 keep succeeding; taking the next holder's link down moves it again; stopping everything drops
@@ -120,7 +120,7 @@ fn vip_and_load_balancer_fail_over() {
     let ca = root.join("ca.crt");
     put(&ca, &s.ca.cert, 0o644);
     let record = root.join("deleted-nodes");
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/cluster/apiserver.py");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/cluster/tls_backend.py");
     let mut masters = Vec::new();
     for (i, m) in MASTERS.iter().enumerate() {
         let ip = c.masters[i].ip;

@@ -25,8 +25,19 @@ if len(r.get("etcd_members", [])) != 3:
     problems.append(f"etcd members after the rebuild: {r.get('etcd_members')}")
 if sorted(r.get("registered_nodes", [])) != sorted(n["name"] for n in nodes):
     problems.append(f"registered nodes {r.get('registered_nodes')}")
+not_ready = [k for k, v in r.get("node_status", {}).items() if v != "Ready"]
+if not_ready:
+    problems.append(f"Nodes not Ready (kubectl get nodes through the VIP): {not_ready}")
+if r.get("kubeadm_inits") != 1:
+    problems.append(f"kubeadm init ran {r.get('kubeadm_inits')} times in the cluster (agents' logs), want 1")
+if r.get("image_pulls") != 0:
+    problems.append(f"the nodes' containerd pulled {r.get('image_pulls')} images; everything must come from the bundle")
+k = r.get("kubernetes", {})
+if not k.get("server") or k.get("server") != k.get("kubeadm"):
+    problems.append(f"the API server through the VIP reports {k.get('server')}, kubeadm is {k.get('kubeadm')}")
 if problems:
     print("test-demo: FAILED\n  " + "\n  ".join(problems))
     sys.exit(1)
-print(f"test-demo: 5 nodes done, one init ({inits[0]}), VIP {r['vip_before']} -> {r['vip_after']} in "
-      f"{r['failover_seconds']} s, rebuild of {rb['node']} ok, 3 etcd members")
+print(f"test-demo: real Kubernetes {k['server']}: 5 nodes Ready through the VIP, one init ({inits[0]}), 0 pulls, "
+      f"VIP {r['vip_before']} -> {r['vip_after']} in {r['failover_seconds']} s, rebuild of {rb['node']} ok "
+      f"(ConfigMap kept), 3 etcd members")

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Demo stages 4 and 5: three masters and two workers as network namespaces running the REAL kubeha-firstboot on
-# per-node roots, with the REAL keepalived, nginx, etcd and containerd, and stand-ins only for kubeadm, kubelet,
-# kubectl and the kube-apiserver (scripts/demo/standins); then a failover drill (the VIP holder's link goes down)
+# Demo stages 4 and 5: three masters and two workers, each a network namespace AND a mount namespace (node-ns.sh)
+# running the REAL kubeha-firstboot on its own root, with the REAL keepalived, nginx, containerd (CRI) and the REAL
+# Kubernetes of `make k8s`: kubeadm, kubelet, kubectl, and the control plane (etcd, kube-apiserver,
+# kube-controller-manager, kube-scheduler) as static pods from the bundle's images. systemd is the one stand-in (the
+# systemctl adapter: systemd cannot be PID 1 in a namespace). Then a failover drill (the VIP holder's link goes down)
 # and a rebuild drill (a master is wiped and rejoins). Writes STATE/result.json for the final table.
 #
 #   scripts/demo/cluster.sh --bundle DIR --cluster cluster.toml --nodes NODECONFIG_DIR --state STATE_DIR \
-#       [--firstboot PATH] [--base-repos DIR] [--workers N] [--rebuild NAME] [--timeout SECS]
+#       --k8s-bin DIR [--firstboot PATH] [--base-repos DIR] [--workers N] [--rebuild NAME] [--timeout SECS]
 #
+# --k8s-bin: the directory `make k8s` fills (kubeadm, kubelet, kubectl of the cluster's Kubernetes version).
 # --base-repos: the directory holding the base OS repositories the bundle's profile marks `base = true` (one
 # subdirectory per repo name); a fresh node root gets the base packages the bundle's RPMs require from them, as the
 # installer would have installed them. Default: BUNDLE/../upstream/www/repos (what `make demo` generates).
@@ -14,9 +17,9 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 
-BUNDLE="" CLUSTER="" NODES="" STATE="" FIRSTBOOT="" BASE_REPOS="" WORKERS=2 REBUILD="" TIMEOUT=300
+BUNDLE="" CLUSTER="" NODES="" STATE="" FIRSTBOOT="" BASE_REPOS="" WORKERS=2 REBUILD="" TIMEOUT=600 K8S_BIN=""
 while [ $# -gt 0 ]; do
   case $1 in
   --bundle) BUNDLE=$2; shift 2 ;;
@@ -25,6 +28,7 @@ while [ $# -gt 0 ]; do
   --state) STATE=$2; shift 2 ;;
   --firstboot) FIRSTBOOT=$2; shift 2 ;;
   --base-repos) BASE_REPOS=$2; shift 2 ;;
+  --k8s-bin) K8S_BIN=$2; shift 2 ;;
   --workers) WORKERS=$2; shift 2 ;;
   --rebuild) REBUILD=$2; shift 2 ;;
   --timeout) TIMEOUT=$2; shift 2 ;;
@@ -32,12 +36,16 @@ while [ $# -gt 0 ]; do
   *) echo "cluster.sh: unknown argument $1" >&2; usage ;;
   esac
 done
-for v in BUNDLE CLUSTER NODES STATE; do
-  [ -n "${!v}" ] || { echo "cluster.sh: --${v,,} is required" >&2; usage; }
+for v in BUNDLE CLUSTER NODES STATE K8S_BIN; do
+  [ -n "${!v}" ] || { echo "cluster.sh: --$(echo "${v,,}" | tr _ -) is required" >&2; usage; }
 done
 [ -f "$BUNDLE/bundle.toml" ] || { echo "cluster.sh: --bundle $BUNDLE holds no bundle.toml" >&2; exit 1; }
 [ -f "$CLUSTER" ] || { echo "cluster.sh: --cluster $CLUSTER: no such file" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || { echo "cluster.sh: needs root (network namespaces)" >&2; exit 1; }
+for b in kubeadm kubelet kubectl; do
+  [ -x "$K8S_BIN/$b" ] || { echo "cluster.sh: --k8s-bin $K8S_BIN has no $b (make k8s builds it)" >&2; exit 1; }
+done
+K8S_BIN=$(cd "$K8S_BIN" && pwd)
 BUNDLE=$(cd "$BUNDLE" && pwd)
 if [ -z "$FIRSTBOOT" ]; then
   FIRSTBOOT=$(command -v kubeha-firstboot || echo "$HERE/../../target/debug/kubeha-firstboot")
@@ -57,6 +65,7 @@ elapsed() { python3 -c "import sys,time; print(f'{time.time()-float(sys.argv[1])
 
 cleanup() {
   local rc=$?
+  for n in "${ALL[@]+"${ALL[@]}"}"; do node_stop "$n"; done
   demo_cleanup
   rm -rf "$KHD_RUN"
   exit "$rc"
@@ -108,9 +117,19 @@ say "4. cluster: ${#MASTERS[@]} masters + ${#WORKERS_[@]} workers as network nam
 rm -rf "$STATE/logs" "$STATE/result.json"
 mkdir -p "$STATE/bin" "$STATE/logs" "$STATE/nodes"
 install -d -m 0700 "$KHD_RUN"
-# The agent's PATH: demo ADAPTERS for tools that would change the host, STAND-INS for kubeadm/kubelet/kubectl.
+# The agent's PATH: demo ADAPTERS for tools that would change the host (systemctl is systemd's stand-in), and the
+# REAL kubeadm, kubelet and kubectl of `make k8s` (kubeadm runs the adapters too: it inherits the agent's PATH).
 for f in "$HERE"/adapters/*; do case $(basename "$f") in _*) ;; *) ln -sf "$f" "$STATE/bin/" ;; esac; done
-for f in kubeadm kubelet kubectl; do ln -sf "$HERE/standins/$f" "$STATE/bin/$f"; done
+for f in kubeadm kubelet kubectl; do ln -sf "$K8S_BIN/$f" "$STATE/bin/$f"; done
+KVERSION=$("$K8S_BIN/kubeadm" version -o short)
+[ "$KVERSION" = "v$K8S" ] || { echo "cluster.sh: $K8S_BIN/kubeadm is $KVERSION, the cluster wants v$K8S" >&2; exit 1; }
+# Every v1 controller hierarchy (this host boots cgroup v1, hybrid): each node's kubelet gets its own cgroup root.
+CG_CTRLS=()
+for d in /sys/fs/cgroup/*/; do
+  d=${d%/}
+  [ "$(basename "$d")" = unified ] && continue # cgroup v2 part of the hybrid layout: not a v1 hierarchy
+  [ -L "$d" ] || [ ! -f "$d/cgroup.procs" ] || CG_CTRLS+=("$d")
+done
 
 base_root() {
   local t="$STATE/base-root" key
@@ -146,6 +165,25 @@ base_root() {
   echo "$key" > "$t/.ready"
 }
 
+# The node's cgroup root (kubelet's cgroupRoot): five kubelets share this kernel's cgroup tree, so each gets its own
+# subtree in every controller (cpuset needs its cpus/mems set before anything can join).
+cgroup_of() { echo "/${NS_PREFIX}-$1"; }
+cgroup_up() {
+  local c d
+  for c in "${CG_CTRLS[@]}"; do
+    d="$c$(cgroup_of "$1")"
+    mkdir -p "$d"
+    if [ -f "$d/cpuset.cpus" ]; then cat "$c/cpuset.cpus" > "$d/cpuset.cpus"; cat "$c/cpuset.mems" > "$d/cpuset.mems"; fi
+  done
+}
+# Removes the node's cgroup subtree (deepest first) once its processes are gone.
+cgroup_down() {
+  local c
+  for c in "${CG_CTRLS[@]}"; do
+    [ -d "$c$(cgroup_of "$1")" ] && find "$c$(cgroup_of "$1")" -depth -type d -exec rmdir {} + 2>/dev/null || true
+  done
+}
+
 prepare_root() {
   local name=$1 r="$STATE/nodes/$1"
   rm -rf "$r"
@@ -153,17 +191,79 @@ prepare_root() {
   install -m 0600 "$NODES/$name.toml" "$r/etc/kubeha/node.toml"
   mkdir -p "$r$(dirname "$BUNDLE_PATH")"
   ln -sfn "$BUNDLE" "$r$BUNDLE_PATH"
+  # This node's kubeadm patches (the agent points kubeadm at /etc/kubeha/kubeadm-patches when it exists): what only
+  # the lab needs, by name: the cgroupfs driver (systemd is not PID 1 here; containerd gets SystemdCgroup = false
+  # from the systemctl adapter to match) and a cgroup root of its own (five kubelets on one kernel).
+  install -d -m 0700 "$r/etc/kubeha/kubeadm-patches"
+  printf 'apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\ncgroupDriver: cgroupfs\ncgroupRoot: %s\n' \
+    "$(cgroup_of "$name")" > "$r/etc/kubeha/kubeadm-patches/kubeletconfiguration+merge.yaml"
+  cgroup_up "$name"
+}
+
+# The processes of node NAME: everything in its mount namespace (agent, daemons, containerd's shims) and in its
+# cgroup subtree (the containers, which have mount namespaces of their own).
+node_pids() {
+  local mnt cg=""
+  mnt=$(cat "$STATE/logs/$1.mntns" 2>/dev/null) || return 0
+  [ ${#CG_CTRLS[@]} -gt 0 ] && cg="${CG_CTRLS[0]}$(cgroup_of "$1")"
+  python3 - "$mnt" "$cg" <<'PY'
+import os, sys
+mnt, cg = sys.argv[1], sys.argv[2]
+pids = set()
+for p in os.listdir("/proc"):
+    if p.isdigit():
+        try:
+            if os.readlink(f"/proc/{p}/ns/mnt") == mnt:
+                pids.add(int(p))
+        except OSError:
+            pass
+if cg and os.path.isdir(cg):
+    for d, _, files in os.walk(cg):
+        if "cgroup.procs" in files:
+            try:
+                pids.update(int(x) for x in open(os.path.join(d, "cgroup.procs")).read().split())
+            except OSError:
+                pass
+pids.discard(os.getpid())
+print(" ".join(map(str, sorted(pids))))
+PY
+}
+# Stops every process of node NAME (SIGTERM, then SIGKILL after 3 s), then removes its cgroups.
+node_stop() {
+  local name=$1 pids i
+  pids=$(node_pids "$name")
+  # shellcheck disable=SC2086
+  [ -n "$pids" ] && kill $pids 2>/dev/null
+  for i in $(seq 30); do
+    pids=$(node_pids "$name")
+    [ -z "$pids" ] && break
+    sleep 0.1
+  done
+  pids=$(node_pids "$name")
+  # shellcheck disable=SC2086
+  [ -n "$pids" ] && kill -9 $pids 2>/dev/null
+  sleep 0.2
+  cgroup_down "$name"
 }
 
 start_agent() {
   local name=$1
   env KHD_ROOT="$STATE/nodes/$name" KHD_NODE="$name" KHD_IP="${IPS[$name]}" KHD_STATE="$STATE" KHD_RUN="$KHD_RUN" \
     KHD_ENDPOINT="$ENDPOINT" KHD_MASTERS="$KHD_MASTERS" KHD_K8S="$K8S" PATH="$STATE/bin:$PATH" RUST_LOG=info \
-    nsenter --net="/run/netns/${NS_PREFIX}-$name" setsid "$FIRSTBOOT" --root "$STATE/nodes/$name" \
+    nsenter --net="/run/netns/${NS_PREFIX}-$name" unshare --mount --uts --propagation private \
+    "$HERE/node-ns.sh" "$STATE/nodes/$name" setsid "$FIRSTBOOT" --root "$STATE/nodes/$name" \
     </dev/null >>"$STATE/logs/$name.agent.log" 2>&1 &
-  echo $! > "$STATE/logs/$name.agent.pid"
-  track_pid $! "$name:kubeha-firstboot"
+  local pid=$!
+  echo $pid > "$STATE/logs/$name.agent.pid"
+  track_pid $pid "$name:kubeha-firstboot"
   date +%s.%N > "$STATE/logs/$name.started"
+  # The node's mount namespace, once unshare has made it (node_pids finds the node's processes by it).
+  local i self; self=$(readlink /proc/self/ns/mnt)
+  for i in $(seq 50); do
+    local m; m=$(readlink "/proc/$pid/ns/mnt" 2>/dev/null) || break
+    [ "$m" != "$self" ] && { echo "$m" > "$STATE/logs/$name.mntns"; break; }
+    sleep 0.05
+  done
 }
 
 status_of() { # name -> "state phase step error"
@@ -230,7 +330,11 @@ wait_agents "${ALL[@]}"
 # --- helpers for the drills: everything runs inside the namespaces ----------------------------------------------
 CA="$STATE/nodes/${MASTERS[0]}/etc/kubernetes/pki/ca.crt"
 cp "$CA" "$STATE/ca.crt"; CA="$STATE/ca.crt"
+# kubeadm's admin.conf points at controlPlaneEndpoint = VIP:16443: every kubectl call below goes through the VIP.
+install -m 0600 "$STATE/nodes/${MASTERS[0]}/etc/kubernetes/admin.conf" "$STATE/admin.conf"
+grep -q "server: https://$ENDPOINT\$" "$STATE/admin.conf" || { echo "cluster.sh: admin.conf does not point at $ENDPOINT" >&2; exit 1; }
 CLIENT=${WORKERS_[0]:-${MASTERS[0]}}
+kctl() { in_net "$CLIENT" "$K8S_BIN/kubectl" --kubeconfig "$STATE/admin.conf" "$@"; }
 vip_holder() {
   local m
   for m in "${MASTERS[@]}"; do
@@ -238,7 +342,7 @@ vip_holder() {
   done
   echo none
 }
-through_vip() { in_net "$CLIENT" curl -s --max-time 1 --cacert "$CA" "https://$ENDPOINT/readyz" 2>/dev/null | grep -qx ok; }
+through_vip() { [ "$(kctl get --raw /readyz --request-timeout=1s 2>/dev/null)" = ok ]; }
 etcd_ctl() { # from master $ETCD_FROM's namespace, with its healthcheck client cert, against every master
   local r="$STATE/nodes/$ETCD_FROM/etc/kubernetes/pki/etcd" eps
   eps=$(for m in "${MASTERS[@]}"; do printf 'https://%s:2379,' "${IPS[$m]}"; done)
@@ -249,13 +353,44 @@ members_table() { etcd_ctl member list -w table | sed 's/^/   /'; }
 started_members() { etcd_ctl member list -w json | python3 -c '
 import json,sys; m=json.load(sys.stdin)["members"]; print(sum(1 for x in m if x.get("name") and x.get("clientURLs")))'; }
 healthy_members() { etcd_ctl endpoint health 2>&1 | grep -c "is healthy" || true; }
+# "name=Ready|NotReady ..." for every Node the API server knows.
+nodes_status() { kctl get nodes -o json | python3 -c '
+import json,sys
+for i in json.load(sys.stdin)["items"]:
+    r = [c["status"] for c in i["status"].get("conditions", []) if c["type"] == "Ready"]
+    print(i["metadata"]["name"] + "=" + ("Ready" if r == ["True"] else "NotReady"))' | sort | tr '\n' ' '; }
+
+# --- the cluster as the real kubectl sees it through the VIP -----------------------------------------------------
+T_LAST=$(cat "$STATE"/logs/*.finished | sort -n | tail -1)
+T_FIRST=$(cat "$STATE"/logs/*.started | sort -n | head -1)
+FORM_SECS=$(python3 -c "print(f'{$T_LAST - $T_FIRST:.1f}')")
+SERVER_VERSION=$(kctl version -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["serverVersion"]["gitVersion"])')
+info "kubectl (real, $KVERSION) through $ENDPOINT: server $SERVER_VERSION; $(kctl get --raw /readyz) from /readyz"
+kctl get nodes -o wide 2>&1 | sed 's/^/   /'
+# Exactly one `kubeadm init` in the whole cluster: the agents log each kubeadm run they start.
+INITS=$(cat "$STATE"/logs/*.agent.log | grep -c 'kubeadm init on ' || true)
+# Zero pulls: every image came from the bundle (containerd's CRI logs each PullImage it serves).
+PULLS=$(cat "$STATE"/nodes/*/var/log/kubeha-demo/containerd.log | grep -c 'PullImage' || true)
+info "$INITS kubeadm init in the cluster; $PULLS image pulls by the nodes' containerd (all images from the bundle)"
+info "agent start to the last node joined: ${FORM_SECS}s"
+
+# Nodes are Ready once the CNI DaemonSet has written each node's network config.
+NODES_STATUS=""
+deadline=$(( $(date +%s) + 120 ))
+while :; do
+  NODES_STATUS=$(nodes_status)
+  [ "$(grep -o '=Ready' <<<"$NODES_STATUS" | wc -l)" -ge "${#ALL[@]}" ] && break
+  [ "$(date +%s)" -lt "$deadline" ] || break
+  sleep 2
+done
+info "Nodes: $NODES_STATUS"
 
 # --- 5a. failover drill -----------------------------------------------------------------------------------------
 say "5a. failover drill: the VIP holder's link goes down (the crash model: its host is gone)"
 through_vip || { echo "cluster.sh: no apiserver answers through $ENDPOINT from $CLIENT before the drill" >&2; exit 1; }
 OLD=$(vip_holder)
 [ "$OLD" != none ] || { echo "cluster.sh: no master holds the VIP $VIP" >&2; exit 1; }
-info "VIP $VIP held by $OLD; client: $CLIENT (curl https://$ENDPOINT/readyz every 0.2 s, 1 s timeout)"
+info "VIP $VIP held by $OLD; client: $CLIENT (kubectl get --raw /readyz through $ENDPOINT every 0.2 s, 1 s timeout)"
 link_down "$OLD"
 TF=$(date +%s.%N)
 FAILOVER=""
@@ -269,12 +404,12 @@ for m in "${MASTERS[@]}"; do
   if in_net "$m" ip -o -4 addr show dev eth0 | grep -q " $VIP/"; then NEW=$m; fi
 done
 [ -n "$FAILOVER" ] || { echo "cluster.sh: nothing answered through $ENDPOINT within 30 s of $OLD going down" >&2; exit 1; }
-info "VIP moved $OLD -> $NEW; requests through $ENDPOINT succeed again after ${FAILOVER}s"
+info "VIP moved $OLD -> $NEW; kubectl through $ENDPOINT answers again after ${FAILOVER}s"
 link_up "$OLD"
 info "$OLD's link is back up"
 
 # --- 5b. rebuild drill ------------------------------------------------------------------------------------------
-say "5b. rebuild drill: $REBUILD is wiped (reimaged: empty /var/lib/etcd) and its agent runs again"
+say "5b. rebuild drill: $REBUILD is wiped (reimaged: empty disk) and its agent runs again"
 ETCD_FROM=""
 for m in "${MASTERS[@]}"; do [ "$m" != "$REBUILD" ] && { ETCD_FROM=$m; break; }; done
 deadline=$(( $(date +%s) + 60 ))
@@ -283,17 +418,11 @@ until [ "$(healthy_members)" = 3 ]; do
   sleep 1
 done
 MARK="written before the rebuild at $(date -u +%H:%M:%S)"
-etcd_ctl put /kubeha-demo/marker "$MARK" >/dev/null
-info "etcd members before (key /kubeha-demo/marker written):"
+kctl create configmap kubeha-demo-marker --from-literal=written="$MARK" >/dev/null
+info "etcd members before (ConfigMap default/kubeha-demo-marker created through the VIP):"
 members_table
 # The reimage: the node's processes are gone and its disk is new; its node config is all that is kept.
-for pf in "$STATE/nodes/$REBUILD/run/kubeha-demo/kubelet.pid" "$STATE/nodes/$REBUILD"/run/kubeha-demo/*.pid; do
-  [ -f "$pf" ] && kill "$(cat "$pf" 2>/dev/null)" 2>/dev/null || true
-done
-sleep 1
-for pf in "$STATE/nodes/$REBUILD"/run/kubeha-demo/*.pid; do
-  [ -f "$pf" ] && kill -9 "$(cat "$pf" 2>/dev/null)" 2>/dev/null || true
-done
+node_stop "$REBUILD"
 # The first run's numbers stay the node's row in the table; the rebuild's go to result.json's "rebuild".
 cp "$STATE/logs/$REBUILD.seconds" "$STATE/logs/$REBUILD.first-seconds"
 cp "$STATE/nodes/$REBUILD/var/lib/kubeha/cluster/decision" "$STATE/logs/$REBUILD.first-decision"
@@ -307,26 +436,32 @@ info "etcd members after:"
 members_table
 STARTED=$(started_members)
 HEALTHY=$(healthy_members)
-GOT=$(etcd_ctl get /kubeha-demo/marker --print-value-only)
+GOT=$(kctl get configmap kubeha-demo-marker -o jsonpath='{.data.written}')
 REBUILD_OK=false
 if [ "$STARTED" = 3 ] && [ "$HEALTHY" = 3 ] && [ "$GOT" = "$MARK" ] &&
    [ "$(cat "$STATE/nodes/$REBUILD/var/lib/kubeha/cluster/decision")" = join ]; then
   REBUILD_OK=true
 fi
-info "$STARTED started members, $HEALTHY healthy; /kubeha-demo/marker = \"$GOT\"; $REBUILD decided to join: rebuild ok=$REBUILD_OK"
+info "$STARTED started members, $HEALTHY healthy; ConfigMap kubeha-demo-marker = \"$GOT\"; $REBUILD decided to join: rebuild ok=$REBUILD_OK"
 grep -h "stale etcd member\|deleted the stale Node" "$STATE/logs/$REBUILD.agent.log" | sed 's/^/   agent: /' || true
-NODES_SEEN=$(in_net "$CLIENT" curl -s --max-time 2 --cacert "$CA" --cert "$STATE/nodes/$ETCD_FROM/var/lib/kubelet/pki/kubelet-client.crt" \
-  --key "$STATE/nodes/$ETCD_FROM/var/lib/kubelet/pki/kubelet-client.key" "https://$ENDPOINT/api/v1/nodes" |
-  python3 -c 'import json,sys; print(" ".join(sorted(i["metadata"]["name"] for i in json.load(sys.stdin)["items"])))')
-info "Nodes registered (GET /api/v1/nodes through $ENDPOINT): $NODES_SEEN"
+INITS_AFTER=$(cat "$STATE"/logs/*.agent.log "$STATE"/logs/*.agent.first.log | grep -c 'kubeadm init on ' || true)
+deadline=$(( $(date +%s) + 120 ))
+while :; do
+  NODES_STATUS=$(nodes_status)
+  [ "$(grep -o '=Ready' <<<"$NODES_STATUS" | wc -l)" -ge "${#ALL[@]}" ] && break
+  [ "$(date +%s)" -lt "$deadline" ] || break
+  sleep 2
+done
+info "Nodes after the rebuild (kubectl get nodes through $ENDPOINT): $NODES_STATUS"
+PULLS=$(cat "$STATE"/nodes/*/var/log/kubeha-demo/containerd.log | grep -c 'PullImage' || true)
 
 # --- result.json for the lead's final table ---------------------------------------------------------------------
 MEMBERS_JSON=$(etcd_ctl member list -w json)
-python3 - "$STATE" "$OLD" "$NEW" "$FAILOVER" "$REBUILD" "$REBUILD_OK" "$REBUILD_SECS" "$MEMBERS_JSON" "$NODES_SEEN" \
-  "${ALL[@]}" <<'PY'
+python3 - "$STATE" "$OLD" "$NEW" "$FAILOVER" "$REBUILD" "$REBUILD_OK" "$REBUILD_SECS" "$MEMBERS_JSON" "$NODES_STATUS" \
+  "$SERVER_VERSION" "$KVERSION" "$FORM_SECS" "$INITS_AFTER" "$PULLS" "${ALL[@]}" <<'PY'
 import json, os, sys
-state, old, new, fo, rb, rb_ok, rb_secs, members, seen = sys.argv[1:10]
-names = sys.argv[10:]
+state, old, new, fo, rb, rb_ok, rb_secs, members, seen, server, kubeadm, form, inits, pulls = sys.argv[1:15]
+names = sys.argv[15:]
 nodes = []
 for n in names:
     st = json.load(open(f"{state}/nodes/{n}/var/lib/kubeha/status.json"))
@@ -339,15 +474,18 @@ for n in names:
                   "seconds": float(first("seconds", f"{state}/logs/{n}.seconds")),
                   "decision": dec or ("join" if st.get("role") == "worker" else None)})
 ms = json.loads(members)["members"]
+status = dict(x.split("=", 1) for x in seen.split())
 out = {"nodes": nodes, "vip_before": old, "vip_after": new, "failover_seconds": float(fo),
+       "kubernetes": {"server": server, "kubeadm": kubeadm}, "formation_seconds": float(form),
+       "kubeadm_inits": int(inits), "image_pulls": int(pulls),
        "etcd_members": [{"name": m.get("name"), "id": format(int(m["ID"]), "x"), "peer_urls": m.get("peerURLs")}
                         for m in ms],
        "rebuild": {"node": rb, "ok": rb_ok == "true", "seconds": float(rb_secs),
                    "decision": open(f"{state}/nodes/{rb}/var/lib/kubeha/cluster/decision").read().strip()},
-       "registered_nodes": seen.split(), "state_dir": state}
+       "registered_nodes": sorted(status), "node_status": status, "state_dir": state}
 tmp = f"{state}/result.json.tmp"
 json.dump(out, open(tmp, "w"), indent=2)
 os.replace(tmp, f"{state}/result.json")
 PY
 info "wrote $STATE/result.json; total $(elapsed "$T0")s"
-[ "$REBUILD_OK" = true ] || { echo "cluster.sh: the rebuild drill did not end with 3 healthy members and the key" >&2; exit 1; }
+[ "$REBUILD_OK" = true ] || { echo "cluster.sh: the rebuild drill did not end with 3 healthy members and the ConfigMap" >&2; exit 1; }

@@ -17,6 +17,8 @@ ROOT=$PWD
 OUT=${1:-$ROOT/out}
 OUT=$(realpath -m "$OUT")
 BIN=${KUBEHA_BIN:-$ROOT/target/debug}
+# The real Kubernetes binaries of `make k8s` (kubeadm, kubelet, kubectl, and the control plane's images).
+K8S_BIN=${K8S_BIN:?set K8S_BIN to the directory make k8s fills}
 KUBEHA=$BIN/kubeha
 T0=$(date +%s)
 export DEMO_STATE=$OUT/state
@@ -51,14 +53,23 @@ track_pid $! docker-registry
   python3 -c 'import sys,tomllib; [print(i) for i in tomllib.load(open(sys.argv[1],"rb")).get("images",[])]' "$UP/default-profile.toml"
 } > "$UP/images.txt"
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$REG_PORT/v2/" >/dev/null && break; sleep 0.1; done
-python3 scripts/demo/upstream.py images --registry "127.0.0.1:$REG_PORT" --list "$UP/images.txt" --lists
+[ "$("$K8S_BIN/kubeadm" version -o short)" = "v$KVER" ] ||
+  { echo "run.sh: $K8S_BIN/kubeadm is not v$KVER, the default profile's Kubernetes (make k8s K8S_VERSION=$KVER)" >&2; exit 1; }
+# kubeadm's control-plane images (kube-apiserver, -controller-manager, -scheduler, kube-proxy, etcd, pause) are
+# REAL, built from the binaries of `make k8s`; coredns and calico are generated stand-ins.
+python3 scripts/demo/upstream.py images --registry "127.0.0.1:$REG_PORT" --list "$UP/images.txt" --lists \
+  --k8s-bin "$K8S_BIN" --cache "$OUT/.image-cache" --cni-plugins /usr/lib/cni
 python3 scripts/demo/upstream.py rpms --spec scripts/demo/rpms.json --out "$UP/www/repos" --work "$UP/rpmbuild" --kube-version "$KVER"
 CALICO_VER=$(sed -n 's|.*calico/node:\(v[0-9.]*\)".*|\1|p' "$UP/default-profile.toml" | head -1)
-python3 - "$UP/www/files/calico.yaml" "$CALICO_VER" <<'PY'
+POD_NET=$($KUBEHA config init | sed -n 's/^pod-subnet = "\([0-9]*\.[0-9]*\)\.0\.0\/16"/\1/p')
+[ -n "$POD_NET" ] || { echo "run.sh: the default pod subnet is not a /16" >&2; exit 1; }
+python3 - "$UP/www/files/calico.yaml" "$CALICO_VER" "$POD_NET" <<'PY'
 import sys
-out, ver = sys.argv[1], sys.argv[2]
-# A small manifest in calico.yaml's shape: the images it references are the bundle's, by their original names.
-open(out, "w").write(f"""# Generated stand-in for calico.yaml {ver} (this machine has no internet)
+out, ver, pod_net = sys.argv[1], sys.argv[2], sys.argv[3]
+# A STAND-IN for calico.yaml, in its shape and with its image names (so the bundle carries and the node loads them):
+# the install-cni init container installs the reference CNI plugins and a bridge config (upstream.py --cni-plugins),
+# calico-node and calico-kube-controllers only sleep.
+open(out, "w").write(f"""# Generated STAND-IN for calico.yaml {ver} (this machine has no internet)
 apiVersion: apps/v1
 kind: DaemonSet
 metadata: {{name: calico-node, namespace: kube-system}}
@@ -67,10 +78,23 @@ spec:
   template:
     metadata: {{labels: {{k8s-app: calico-node}}}}
     spec:
+      hostNetwork: true
+      tolerations: [{{operator: Exists}}]
       initContainers:
-        - {{name: install-cni, image: docker.io/calico/cni:{ver}}}
+        - name: install-cni
+          image: docker.io/calico/cni:{ver}
+          command: ["/bin/sh", "/install-cni.sh"]
+          env:
+            - {{name: HOST_IP, valueFrom: {{fieldRef: {{fieldPath: status.hostIP}}}}}}
+            - {{name: POD_NET, value: "{pod_net}"}}
+          volumeMounts:
+            - {{name: cni-bin, mountPath: /host/opt/cni/bin}}
+            - {{name: cni-net, mountPath: /host/etc/cni/net.d}}
       containers:
-        - {{name: calico-node, image: docker.io/calico/node:{ver}}}
+        - {{name: calico-node, image: "docker.io/calico/node:{ver}", command: ["/bin/sleep", "2147483647"]}}
+      volumes:
+        - {{name: cni-bin, hostPath: {{path: /opt/cni/bin}}}}
+        - {{name: cni-net, hostPath: {{path: /etc/cni/net.d}}}}
 ---
 apiVersion: apps/v1
 kind: Deployment
@@ -80,8 +104,9 @@ spec:
   template:
     metadata: {{labels: {{k8s-app: calico-kube-controllers}}}}
     spec:
+      tolerations: [{{key: node-role.kubernetes.io/control-plane, effect: NoSchedule}}]
       containers:
-        - {{name: calico-kube-controllers, image: docker.io/calico/kube-controllers:{ver}}}
+        - {{name: calico-kube-controllers, image: "docker.io/calico/kube-controllers:{ver}", command: ["/bin/sleep", "2147483647"]}}
 """)
 PY
 WWW_PORT=$(free_port)
@@ -152,7 +177,7 @@ info "guest kernel cmdline: $CMDLINE"
 # ---------------------------------------------------------------------------------------------------------------
 say "4-5/6 five nodes form the HA control plane by themselves; failover and rebuild drills ($(stage_time))"
 bash scripts/demo/cluster.sh --bundle "$OUT/bundle" --cluster "$OUT/cluster.toml" --nodes "$OUT/nodes" \
-  --state "$OUT/state/cluster" --firstboot "$BIN/kubeha-firstboot"
+  --state "$OUT/state/cluster" --firstboot "$BIN/kubeha-firstboot" --k8s-bin "$K8S_BIN"
 
 # ---------------------------------------------------------------------------------------------------------------
 say "6/6 summary ($(stage_time))"
@@ -160,16 +185,21 @@ python3 - "$OUT/state/cluster/result.json" "$OUT" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 out = sys.argv[2]
-print(f"   {'node':<14} {'role':<7} {'phase':<7} {'decision':<9} {'time':>6}")
+k = r["kubernetes"]
+print(f"   Kubernetes {k['server']} (API server through the VIP; kubeadm/kubelet/kubectl {k['kubeadm']}, built by make k8s)")
+print(f"   {'node':<14} {'role':<7} {'phase':<7} {'decision':<9} {'time':>6}  {'Node'}")
 for n in r["nodes"]:
-    print(f"   {n['name']:<14} {n['role']:<7} {n['phase']:<7} {n.get('decision') or '-':<9} {n['seconds']:>5}s")
+    print(f"   {n['name']:<14} {n['role']:<7} {n['phase']:<7} {n.get('decision') or '-':<9} {n['seconds']:>5}s  "
+          f"{r['node_status'].get(n['name'], 'absent')}")
 print()
+print(f"   agent start to the last node joined: {r['formation_seconds']} s; kubeadm init ran {r['kubeadm_inits']} time(s); "
+      f"image pulls by the nodes: {r['image_pulls']}")
 print(f"   VIP holder before the drill: {r['vip_before']}, after: {r['vip_after']}; failover {r['failover_seconds']} s")
 rb = r["rebuild"]
 members = ", ".join(f"{m['name']} ({m['id']})" for m in r["etcd_members"])
 print(f"   rebuild drill: {rb['node']} reimaged, decided to {rb['decision']}, rejoined in {rb['seconds']} s (ok: {rb['ok']})")
 print(f"   etcd members after the rebuild: {members}")
-print(f"   Nodes registered through the VIP: {', '.join(r.get('registered_nodes', []))}")
+print(f"   Nodes (kubectl get nodes through the VIP): {', '.join(f'{n} {s}' for n, s in r['node_status'].items())}")
 print(f"   artifacts: {out}/bundle (bundle), {out}/media/kubeha.iso, {out}/media/pxe, {out}/secrets.toml, {out}/nodes/")
 PY
 echo "make demo: done in $(stage_time)"

@@ -5,7 +5,17 @@ and yum repositories of small generated RPMs named like the real ones with their
 This machine has no internet, so the demo cannot pull registry.k8s.io or pkgs.k8s.io; everything kubeha does with
 this upstream (registry API v2, manifest lists, digests, repodata, dependency closure) is the same as with the real
 one. Usage:
-  upstream.py images --registry 127.0.0.1:PORT --list images.txt --work DIR
+  upstream.py images --registry 127.0.0.1:PORT --list images.txt [--lists] [--k8s-bin DIR --cache DIR]
+
+With --k8s-bin (the binaries `make k8s` builds from k8s.io/kubernetes and etcd), the control-plane images are REAL:
+kube-apiserver, kube-controller-manager, kube-scheduler and kube-proxy carry their binary at /usr/local/bin/NAME with
+kube-log-runner as /go-runner (the ENTRYPOINT of Kubernetes' build/server-image/Dockerfile), etcd carries etcd and
+etcdctl at /usr/local/bin, pause is build/pause/linux/pause.c at /pause (ENTRYPOINT ["/pause"], USER 65535). Images
+that are not built from Kubernetes' own source (coredns, calico) stay generated busybox STAND-INS; with
+--cni-plugins, calico/cni is the CNI STAND-IN: busybox plus the reference CNI plugins (bridge, host-local, loopback,
+portmap from Debian's containernetworking-plugins) and /install-cni.sh, which installs them and a bridge network
+config on the node the way calico's install-cni init container installs calico's (nodes become Ready; pods on one
+node reach each other, across nodes they do not: no routing between the nodes' bridges).
   upstream.py rpms --spec rpms.json --out DIR --work DIR
 """
 import argparse
@@ -117,6 +127,113 @@ def image_manifest(reg, repo, ref_name, base_gz, base_tar, arch="amd64"):
     return m
 
 
+PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# Image repository basename -> (files from --k8s-bin placed at these paths, image config).
+REAL = {
+    "kube-apiserver": ({"kube-apiserver": "usr/local/bin/kube-apiserver", "kube-log-runner": "go-runner"},
+                       {"Entrypoint": ["/go-runner"], "Env": [PATH_ENV]}),
+    "kube-controller-manager": ({"kube-controller-manager": "usr/local/bin/kube-controller-manager",
+                                 "kube-log-runner": "go-runner"}, {"Entrypoint": ["/go-runner"], "Env": [PATH_ENV]}),
+    "kube-scheduler": ({"kube-scheduler": "usr/local/bin/kube-scheduler", "kube-log-runner": "go-runner"},
+                       {"Entrypoint": ["/go-runner"], "Env": [PATH_ENV]}),
+    "kube-proxy": ({"kube-proxy": "usr/local/bin/kube-proxy", "kube-log-runner": "go-runner"},
+                   {"Entrypoint": ["/go-runner"], "Env": [PATH_ENV]}),
+    "etcd": ({"etcd": "usr/local/bin/etcd", "etcdctl": "usr/local/bin/etcdctl"}, {"Env": [PATH_ENV]}),
+    "pause": ({"pause": "pause"}, {"Entrypoint": ["/pause"], "User": "65535:65535", "Env": [PATH_ENV]}),
+}
+
+
+def real_layer(files, k8s_bin, cache):
+    """One layer with the real binaries (distroless-like: no shell), gzipped; cached by the binaries' hashes."""
+    key = hashlib.sha256()
+    for src, dst in sorted(files.items()):
+        key.update(f"{src}>{dst}\0".encode())
+        with open(os.path.join(k8s_bin, src), "rb") as f:
+            key.update(hashlib.sha256(f.read()).digest())
+    key = key.hexdigest()[:24]
+    cdir = os.path.join(cache, key)
+    if os.path.exists(os.path.join(cdir, "layer.tar.gz")):
+        return open(os.path.join(cdir, "layer.tar"), "rb").read(), open(os.path.join(cdir, "layer.tar.gz"), "rb").read()
+    entries = [("etc", None, 0o755, None), ("tmp", None, 0o1777, None),
+               ("etc/passwd", b"root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/:/sbin/nologin\n",
+                0o644, None),
+               ("etc/group", b"root:x:0:\nnobody:x:65534:\n", 0o644, None)]
+    dirs = set()
+    for src, dst in sorted(files.items()):
+        parts = dst.split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            d = "/".join(parts[:i])
+            if d not in dirs and d not in ("etc", "tmp"):
+                dirs.add(d)
+                entries.append((d, None, 0o755, None))
+        with open(os.path.join(k8s_bin, src), "rb") as f:
+            entries.append((dst, f.read(), 0o755, None))
+    raw = tar_bytes(entries)
+    out = io.BytesIO()
+    with gzip.GzipFile(fileobj=out, mode="wb", mtime=0, compresslevel=1) as g:
+        g.write(raw)
+    os.makedirs(cdir, exist_ok=True)
+    open(os.path.join(cdir, "layer.tar"), "wb").write(raw)
+    open(os.path.join(cdir, "layer.tar.gz"), "wb").write(out.getvalue())
+    return raw, out.getvalue()
+
+
+INSTALL_CNI = """#!/bin/sh
+# kubeha lab CNI STAND-IN (calico/cni's install-cni role): the reference plugins and a bridge network config.
+set -e
+o=${HOST_IP##*.}
+busybox mkdir -p /host/opt/cni/bin /host/etc/cni/net.d
+for p in bridge host-local loopback portmap; do
+  busybox cp /cni/$p /host/opt/cni/bin/$p.tmp
+  busybox mv /host/opt/cni/bin/$p.tmp /host/opt/cni/bin/$p
+done
+cat > /host/etc/cni/net.d/.10-kubeha-lab.conflist <<EOF
+{"cniVersion": "0.4.0", "name": "k8s-pod-network", "plugins": [
+  {"type": "bridge", "bridge": "cni0", "isGateway": true,
+   "ipam": {"type": "host-local", "ranges": [[{"subnet": "$POD_NET.$o.0/24"}]], "routes": [{"dst": "0.0.0.0/0"}]}},
+  {"type": "portmap", "capabilities": {"portMappings": true}}]}
+EOF
+busybox mv /host/etc/cni/net.d/.10-kubeha-lab.conflist /host/etc/cni/net.d/10-kubeha-lab.conflist
+echo "installed the CNI stand-in: $POD_NET.$o.0/24 on $HOST_IP"
+"""
+
+
+def cni_manifest(reg, repo, base_gz, base_tar, plugins):
+    entries = [("cni", None, 0o755, None), ("install-cni.sh", INSTALL_CNI.encode(), 0o755, None)]
+    for p in ("bridge", "host-local", "loopback", "portmap"):
+        with open(os.path.join(plugins, p), "rb") as f:
+            entries.append((f"cni/{p}", f.read(), 0o755, None))
+    extra_tar = tar_bytes(entries)
+    extra_gz = gz(extra_tar)
+    config = json.dumps({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Cmd": ["/bin/sh", "/install-cni.sh"], "Env": ["PATH=/bin"]},
+        "rootfs": {"type": "layers", "diff_ids": [sha(base_tar), sha(extra_tar)]},
+        "history": [{"created_by": "kubeha demo upstream: busybox base"},
+                    {"created_by": "kubeha lab: CNI stand-in, reference plugins + install-cni.sh"}],
+    }, sort_keys=True).encode()
+    layers = [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": len(b),
+               "digest": reg.push_blob(repo, b)} for b in (base_gz, extra_gz)]
+    cfg = {"mediaType": "application/vnd.docker.container.image.v1+json", "size": len(config),
+           "digest": reg.push_blob(repo, config)}
+    return json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                       "config": cfg, "layers": layers}).encode()
+
+
+def real_manifest(reg, repo, ref, raw, blob, conf):
+    config = json.dumps({
+        "architecture": "amd64", "os": "linux", "config": conf,
+        "rootfs": {"type": "layers", "diff_ids": [sha(raw)]},
+        "history": [{"created_by": f"kubeha lab: {ref} built from the binaries of `make k8s`"}],
+    }, sort_keys=True).encode()
+    layers = [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": len(blob),
+               "digest": reg.push_blob(repo, blob)}]
+    cfg = {"mediaType": "application/vnd.docker.container.image.v1+json", "size": len(config),
+           "digest": reg.push_blob(repo, config)}
+    return json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                       "config": cfg, "layers": layers}).encode()
+
+
 def cmd_images(a):
     reg = Registry(a.registry)
     base_tar = base_layer()
@@ -127,7 +244,15 @@ def cmd_images(a):
         # Stored under the original host as a path prefix: the profile's mirror maps registry.k8s.io/x -> PORT/registry.k8s.io/x.
         repo = name
         ml = "application/vnd.docker.distribution.manifest.v2+json"
-        amd = image_manifest(reg, repo, ref, base_gz, base_tar, "amd64")
+        real = REAL.get(name.rsplit("/", 1)[-1]) if a.k8s_bin else None
+        cni = bool(a.cni_plugins) and name.endswith("calico/cni")
+        if real:
+            raw, blob = real_layer(real[0], a.k8s_bin, a.cache)
+            amd = real_manifest(reg, repo, ref, raw, blob, real[1])
+        elif cni:
+            amd = cni_manifest(reg, repo, base_gz, base_tar, a.cni_plugins)
+        else:
+            amd = image_manifest(reg, repo, ref, base_gz, base_tar, "amd64")
         if a.lists:
             # Real kubeadm images are manifest lists: push both platforms and a list, so the client must pick amd64.
             arm = image_manifest(reg, repo, ref, base_gz, base_tar, "arm64")
@@ -143,7 +268,7 @@ def cmd_images(a):
             reg.push_manifest(repo, tag, lst, "application/vnd.docker.distribution.manifest.list.v2+json")
         else:
             reg.push_manifest(repo, tag, amd, ml)
-        print(f"  pushed {ref}")
+        print(f"  pushed {ref}" + (" (real, from --k8s-bin)" if real else " (CNI stand-in)" if cni else " (generated stand-in)"))
 
 
 SPEC = """%global debug_package %{{nil}}
@@ -210,6 +335,9 @@ def main():
     i.add_argument("--registry", required=True)
     i.add_argument("--list", required=True)
     i.add_argument("--lists", action="store_true", help="push manifest lists (amd64 + arm64)")
+    i.add_argument("--k8s-bin", help="directory of the binaries `make k8s` built: control-plane images become real")
+    i.add_argument("--cni-plugins", help="directory of the reference CNI plugins: calico/cni becomes the CNI stand-in")
+    i.add_argument("--cache", default="/tmp/kubeha-image-layers", help="cache of the real images' layers")
     r = sub.add_parser("rpms")
     r.add_argument("--spec", required=True)
     r.add_argument("--out", required=True)

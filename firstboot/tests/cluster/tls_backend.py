@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Stand-in kube-apiserver for the cluster tests (not an apiserver): HTTPS on IP:6443 with a certificate from the
+"""A TLS backend for the load-balancer tests (cluster_lb: keepalived + nginx in front of it): HTTPS on IP:6443 with a certificate from the
 cluster CA. Answers GET /healthz and /readyz with "ok" (header X-Served-By: NAME) and
 DELETE /api/v1/nodes/NAME only for a client certificate from the cluster CA with O=system:masters, which it appends
-to RECORD. Usage: apiserver.py NAME IP CERT KEY CA RECORD"""
+to RECORD. Usage: tls_backend.py NAME IP CERT KEY CA RECORD"""
 import http.server
 import json
 import ssl
