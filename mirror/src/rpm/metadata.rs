@@ -495,6 +495,38 @@ mod tests {
         assert_eq!(p.files, ["/usr/bin/super_kernel"]);
     }
 
+    /// libsolv (`makeevr_parts`, ext/repo_rpmmd.c) drops a trivial epoch: `epoch="0"`, `epoch=""` and no
+    /// epoch attribute are one EVR; a non-zero epoch is kept, in packages and in dependency entries.
+    #[test]
+    fn trivial_epochs_are_no_epoch() {
+        let entry = |attrs: &str| {
+            let xml = format!("<rpm:entry name=\"x\" flags=\"GE\" {attrs}/>");
+            let mut r = Reader::from_str(&xml);
+            match r.read_event().unwrap() {
+                Event::Empty(e) => dep_from(&e).unwrap(),
+                other => panic!("{other:?}"),
+            }
+        };
+        let none = entry(r#"ver="1.0""#);
+        assert_eq!(entry(r#"epoch="0" ver="1.0""#), none);
+        assert_eq!(entry(r#"epoch="" ver="1.0""#), none);
+        assert_eq!(none.to_string(), "x >= 1.0");
+        assert_eq!(entry(r#"epoch="1" ver="0""#).to_string(), "x >= 1:0");
+        let pkgs = parse_primary(
+            PRIMARY
+                .replace(
+                    r#"epoch="0" ver="6.0.1" rel="2"/>"#,
+                    r#"ver="6.0.1" rel="2"/>"#,
+                )
+                .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(
+            pkgs[0].evr,
+            parse_primary(PRIMARY.as_bytes()).unwrap()[0].evr
+        );
+    }
+
     #[test]
     fn repomd_records() {
         let xml = br#"<?xml version="1.0" encoding="UTF-8"?>

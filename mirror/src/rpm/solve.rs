@@ -139,17 +139,18 @@ fn match_spec(pkgs: &[Package], index: &Index, spec: &str) -> Option<(String, Ve
             }
         }
         // name-version-release
-        if let Some((name, version)) = name.rsplit_once('-') {
+        if let Some((name, _)) = name.rsplit_once('-') {
             let vr = &spec[name.len() + 1..];
             if let Ok(want) = Evr::parse(vr) {
+                // dnf matches the epoch only when the request names one (`name-epoch:version-release`).
                 let m = by_name(name, &|p| {
-                    p.evr.match_cmp(&want).is_eq()
-                        && p.evr.release.is_some()
-                        && rpmvercmp(
-                            &p.evr.version,
-                            version.rsplit(':').next().unwrap_or(version),
-                        )
-                        .is_eq()
+                    (!vr.contains(':') || p.evr.epoch == want.epoch)
+                        && rpmvercmp(&p.evr.version, &want.version).is_eq()
+                        && p.evr.release.as_deref().is_some_and(|r| {
+                            want.release
+                                .as_deref()
+                                .is_some_and(|w| rpmvercmp(r, w).is_eq())
+                        })
                 });
                 if !m.is_empty() {
                     return Some((name.to_string(), m, true));
@@ -1031,6 +1032,22 @@ mod tests {
         );
     }
 
+    /// A missing epoch is 0 in dependency matching: `X < 1:0` takes X 2.10, `Y >= 2:2.74` refuses Y 3.0.0.
+    #[test]
+    fn epochs_in_requirements() {
+        let pkgs = vec![
+            pkg("app-1-1.x86_64", &["X < 1:0", "Y >= 2:2.74"], &[]),
+            pkg("X-2.10-1.x86_64", &[], &[]),
+            pkg("X-1:0.1-1.x86_64", &[], &[]),
+            pkg("Y-3.0.0-1.x86_64", &[], &[]),
+            pkg("Y-2:2.74-1.x86_64", &[], &[]),
+        ];
+        assert_eq!(
+            solve(&pkgs, &["app"]).unwrap(),
+            ["app-1-1.x86_64", "X-2.10-1.x86_64", "Y-2:2.74-1.x86_64"]
+        );
+    }
+
     #[test]
     fn request_forms() {
         let pkgs = vec![
@@ -1063,6 +1080,21 @@ mod tests {
             solve(&pkgs, &["docker-engine"]).unwrap(),
             ["docker-ce-17.12.0.ce-0.2.rc2.el7.x86_64"]
         );
+        let mut pkgs = pkgs;
+        pkgs.push(pkg("epochy-1:2.0-1.x86_64", &[], &[]));
+        for spec in [
+            "epochy-2.0-1",
+            "epochy-1:2.0-1",
+            "epochy-2.0",
+            "epochy-1:2.0",
+        ] {
+            assert_eq!(
+                solve(&pkgs, &[spec]).unwrap(),
+                ["epochy-1:2.0-1.x86_64"],
+                "{spec}"
+            );
+        }
+        assert!(solve(&pkgs, &["epochy-2:2.0-1"]).is_err());
         let e = solve(&pkgs, &["kubelet-9.9"]).unwrap_err().to_string();
         assert!(e.contains("'kubelet-9.9'"), "{e}");
     }
