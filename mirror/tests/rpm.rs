@@ -825,3 +825,44 @@ fn trap_epoch_same_as_dnf() {
     );
     assert_eq!(ours, dnf_set(&repos, &["khepoch-app"]), "ours vs dnf");
 }
+
+/// Trap: multilib on x86_64. A 32-bit soname pulls the i686 package, and with it the x86_64 package of the
+/// same name and version when there is one (libsolv's lock-step); a plain name takes the best arch, and
+/// noarch only by being newer. Same sets as dnf.
+#[test]
+fn trap_multilib_same_as_dnf() {
+    let repo = traps().join("multilib");
+    let repos = [("multilib", repo.as_path())];
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "khml-app",
+            &[
+                "khfoo-9.0-1.i686",
+                "khfoo-9.0-1.x86_64",
+                "khml-app-1.0-1.x86_64",
+            ],
+        ),
+        ("khml-old", &["khml-old-1.0-1.x86_64", "khold-1.0-1.i686"]),
+        (
+            "khml-both",
+            &[
+                "khfoo-9.0-1.i686",
+                "khfoo-9.0-1.x86_64",
+                "khml-both-1.0-1.x86_64",
+            ],
+        ),
+        ("khfoo", &["khfoo-9.0-1.x86_64"]),
+        ("khbar", &["khbar-2.0-1.noarch"]),
+        ("khbaz", &["khbaz-1.0-1.x86_64"]),
+        ("khbaz-2.0", &["khbaz-2.0-1.i686"]),
+    ];
+    for (request, want) in cases {
+        let ours = our_set(&repos, &[request]);
+        assert_eq!(ours, *want, "ours for {request}");
+        assert_eq!(
+            ours,
+            dnf_set(&repos, &[request]),
+            "ours vs dnf for {request}"
+        );
+    }
+}

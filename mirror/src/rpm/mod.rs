@@ -2,14 +2,16 @@
 //! indexed with createrepo_c.
 //!
 //! [`build_repo`] reads each repo's `repodata/repomd.xml`, verifies and parses `primary` (and `filelists`
-//! only when a file requirement is not among the files primary lists), keeps the target arch and `noarch`,
-//! solves the requested packages the way dnf would install them on an empty node ([`solve`]), leaves out
-//! what the base repos (the install ISO's own repo) carry, downloads the rest with checksum verification and
-//! runs `createrepo_c` on the directory.
+//! only when a file requirement is not among the files primary lists), keeps the arches the target installs
+//! ([`arch`]: x86_64 also takes i686 and older 32-bit x86, and `noarch`), solves the requested packages the
+//! way dnf would install them on an empty node ([`solve`]), leaves out what the base repos (the install
+//! ISO's own repo) carry, downloads the rest with checksum verification and runs `createrepo_c` on the
+//! directory.
 //!
 //! Extending: a new metadata field goes into [`metadata::Package`] and `parse_primary`; a new dependency
 //! kind into [`solve`]'s `Provider::build`.
 
+pub mod arch;
 pub mod fetch;
 pub mod metadata;
 pub mod rich;
@@ -60,7 +62,8 @@ pub fn build_repo(
         bail!("the profile has packages but no repos to take them from");
     }
     let fetcher = Fetcher::new()?;
-    let arches: HashSet<&str> = [profile.arch.as_str(), "noarch"].into();
+    // The target's arches as dnf sees them: x86_64 also installs i686 (and older 32-bit x86) and noarch.
+    let policy = arch::ArchPolicy::new(&profile.arch);
 
     // Metadata.
     let mut repos = Vec::new();
@@ -87,7 +90,7 @@ pub fn build_repo(
         let total = parsed.len();
         let mut kept = 0;
         for p in parsed {
-            if !arches.contains(p.arch.as_str()) {
+            if !policy.accepts(&p.arch) {
                 continue;
             }
             kept += 1;
@@ -108,9 +111,9 @@ pub fn build_repo(
             }
         }
         log::info!(
-            "repo {}: {total} packages, {kept} for {} or noarch",
+            "repo {}: {total} packages, {kept} for {}",
             repo.name,
-            profile.arch
+            policy.arches().join(", ")
         );
         repos.push(LoadedRepo {
             name: repo.name.clone(),
@@ -167,7 +170,7 @@ pub fn build_repo(
         profile.arch,
         profile.el
     ));
-    let res = solve::resolve(&pkgs, &profile.packages)?;
+    let res = solve::resolve(&pkgs, &profile.packages, &policy)?;
     let (from_base, bundled): (Vec<usize>, Vec<usize>) = res
         .chosen
         .iter()

@@ -32,6 +32,7 @@ use resolvo::{
     VersionSetId, VersionSetUnionId,
 };
 
+use super::arch::{self, ArchPolicy, Color};
 use super::metadata::{Dep, Package};
 use super::rich::{self, Rich};
 use super::vercmp::{overlaps, rpmvercmp, Evr, Op, Range};
@@ -39,13 +40,17 @@ use super::vercmp::{overlaps, rpmvercmp, Evr, Op, Range};
 /// Where each capability comes from: package index and the provided range (files are unversioned).
 pub struct Index {
     caps: HashMap<String, Vec<(usize, Range)>>,
+    /// Packages by name.
+    names: HashMap<String, Vec<usize>>,
 }
 
 impl Index {
     /// Indexes the provides and listed files of `pkgs`.
     pub fn new(pkgs: &[Package]) -> Index {
         let mut caps: HashMap<String, Vec<(usize, Range)>> = HashMap::new();
+        let mut names: HashMap<String, Vec<usize>> = HashMap::new();
         for (i, p) in pkgs.iter().enumerate() {
+            names.entry(p.name.clone()).or_default().push(i);
             for d in &p.provides {
                 caps.entry(d.name.clone())
                     .or_default()
@@ -55,7 +60,7 @@ impl Index {
                 caps.entry(f.clone()).or_default().push((i, None));
             }
         }
-        Index { caps }
+        Index { caps, names }
     }
 
     /// The packages whose provides overlap `dep`, each once.
@@ -187,8 +192,9 @@ fn roots(
         .collect()
 }
 
-/// Every package reachable from the requests through any provider of any requirement, and the
-/// requirements nothing provides (package index, requirement).
+/// Every package reachable from the requests through any provider of any requirement (and the other
+/// arches of each one's name and EVR, its multilib lock-step partners), and the requirements nothing
+/// provides (package index, requirement).
 fn closure(
     pkgs: &[Package],
     index: &Index,
@@ -198,6 +204,15 @@ fn closure(
     let mut todo: Vec<usize> = start.to_vec();
     let mut missing = Vec::new();
     while let Some(i) = todo.pop() {
+        let same_evr = index.names[&pkgs[i].name]
+            .iter()
+            .copied()
+            .filter(|&q| pkgs[q].evr == pkgs[i].evr);
+        for q in same_evr {
+            if seen.insert(q) {
+                todo.push(q);
+            }
+        }
         for d in requirement_atoms(&pkgs[i]) {
             let prov = index.providers(&d);
             if prov.is_empty() {
@@ -276,6 +291,7 @@ struct VsInfo {
 /// resolvo's view of the repositories.
 struct Provider<'a> {
     pkgs: &'a [Package],
+    policy: &'a ArchPolicy,
     names: Vec<NameInfo>,
     solvables: Vec<SolvInfo>,
     vsets: Vec<VsInfo>,
@@ -283,7 +299,8 @@ struct Provider<'a> {
     unions: Vec<Vec<VersionSetId>>,
     conditions: Vec<Condition>,
     strings: Vec<String>,
-    pkg_names: HashMap<String, NameId>,
+    /// Package names, one per name and color (`foo.x86_64` and `foo.i686` may be installed together).
+    pkg_names: HashMap<(String, Color), NameId>,
     cap_names: HashMap<String, NameId>,
     pkg_solvable: HashMap<usize, SolvableId>,
     /// Per capability name: (record solvable, package, provided range).
@@ -528,12 +545,14 @@ impl<'a> Provider<'a> {
 
     fn build(
         pkgs: &'a [Package],
+        policy: &'a ArchPolicy,
         reach: &BTreeSet<usize>,
         index: &Index,
         root_caps: &[String],
     ) -> Provider<'a> {
         let mut p = Provider {
             pkgs,
+            policy,
             names: Vec::new(),
             solvables: Vec::new(),
             vsets: Vec::new(),
@@ -547,11 +566,17 @@ impl<'a> Provider<'a> {
             records: HashMap::new(),
         };
         for &i in reach {
-            let name = match p.pkg_names.get(&pkgs[i].name) {
+            let key = (pkgs[i].name.clone(), arch::color(&pkgs[i].arch));
+            let name = match p.pkg_names.get(&key) {
                 Some(&n) => n,
                 None => {
-                    let n = p.add_name(pkgs[i].name.clone(), Kind::Package);
-                    p.pkg_names.insert(pkgs[i].name.clone(), n);
+                    let label = match key.1 {
+                        Color::Bits64 => pkgs[i].name.clone(),
+                        Color::Bits32 => format!("{} (32-bit)", pkgs[i].name),
+                        Color::All => format!("{} (noarch)", pkgs[i].name),
+                    };
+                    let n = p.add_name(label, Kind::Package);
+                    p.pkg_names.insert(key, n);
                     n
                 }
             };
@@ -596,8 +621,18 @@ impl<'a> Provider<'a> {
             p.solvables[s.to_index()].deps.requirements = vec![Requirement::Single(vs).into()];
             by_pkg.entry(i).or_default().push((n, s));
         }
+        // The best arch score per name (noarch aside).
+        let mut best_score: HashMap<String, u32> = HashMap::new();
+        for &i in reach {
+            let a = policy.score(&pkgs[i].arch).unwrap_or(u32::MAX);
+            let b = best_score.entry(pkgs[i].name.clone()).or_insert(u32::MAX);
+            if a > 1 && a < *b {
+                *b = a;
+            }
+        }
         for &i in reach {
             let me = p.pkg_solvable[&i];
+            let me_name = p.solvables[me.to_index()].name;
             let mut reqs: Vec<ConditionalRequirement> = Vec::new();
             for d in &pkgs[i].requires {
                 if is_rpmlib(&d.name) {
@@ -621,6 +656,30 @@ impl<'a> Provider<'a> {
             mine.sort();
             for (n, recs) in mine {
                 let vs = p.vset(n, recs, format!("from {}", pkgs[i].nevra()));
+                reqs.push(Requirement::Single(vs).into());
+            }
+            // Multilib lock-step (libsolv's `solver_addinfarchrules`, src/rules.c): a package of an arch worse
+            // than the best its name has (i686 where x86_64 exists) needs the same version of the best arch
+            // installed too, and cannot be installed at all when there is none.
+            let my_score = p.policy.score(&pkgs[i].arch).unwrap_or(u32::MAX);
+            if my_score > 1 && my_score != best_score[&pkgs[i].name] {
+                let partners: Vec<SolvableId> = index.names[&pkgs[i].name]
+                    .iter()
+                    .copied()
+                    .filter(|q| reach.contains(q) && pkgs[*q].evr == pkgs[i].evr)
+                    // (a noarch partner would conflict with it: same name, every color)
+                    .filter(|&q| p.policy.score(&pkgs[q].arch) == Some(best_score[&pkgs[i].name]))
+                    .map(|q| p.pkg_solvable[&q])
+                    .collect();
+                let target = match partners.first() {
+                    Some(s) => p.solvables[s.to_index()].name,
+                    None => me_name,
+                };
+                let vs = p.vset(
+                    target,
+                    partners,
+                    format!("(same version of the best arch as {})", pkgs[i].nevra()),
+                );
                 reqs.push(Requirement::Single(vs).into());
             }
             reqs.sort();
@@ -651,6 +710,22 @@ impl<'a> Provider<'a> {
                     }
                 }
             }
+            // A noarch package and a same-name package of any arch exclude each other; 32-bit and 64-bit
+            // ones of one name may be installed together (libsolv's implicit obsoletes with colors).
+            let mine = arch::color(&pkgs[i].arch);
+            for other in [Color::Bits64, Color::Bits32, Color::All] {
+                if other == mine || (mine != Color::All && other != Color::All) {
+                    continue;
+                }
+                if let Some(&n) = p.pkg_names.get(&(pkgs[i].name.clone(), other)) {
+                    let e = forbidden.entry(n).or_default();
+                    e.0.extend(p.names[n.to_index()].solvables.iter().copied());
+                    e.1.push(format!(
+                        "is {} (one of noarch and an arch)",
+                        pkgs[i].nevra()
+                    ));
+                }
+            }
             let mut constrains = Vec::new();
             let mut forbidden: Vec<_> = forbidden.into_iter().collect();
             forbidden.sort_by_key(|(n, _)| *n);
@@ -665,40 +740,59 @@ impl<'a> Provider<'a> {
         p
     }
 
-    /// Order in which candidates are tried: packages newest first; capability records by package name
-    /// (as libsolv's `prune_to_best_version` orders different names), then newest.
-    fn sort_key(&self, s: SolvableId) -> (String, std::cmp::Reverse<EvrKey<'_>>) {
-        let info = &self.solvables[s.to_index()];
-        match info.pkg {
-            Some(i) => {
-                let name = if self.names[info.name.to_index()].kind == Kind::Package {
-                    String::new()
-                } else {
-                    self.pkgs[i].name.clone()
-                };
-                (name, std::cmp::Reverse(EvrKey(&self.pkgs[i].evr)))
-            }
-            None => (String::new(), std::cmp::Reverse(EvrKey(&EMPTY_EVR))),
+    /// libsolv's order among packages of one name (`prune_to_best_arch`, then `prune_to_best_version`): the
+    /// better arch class first (`noarch` is not compared with the others), then the newest.
+    fn package_order(&self, a: usize, b: usize) -> std::cmp::Ordering {
+        let (pa, pb) = (&self.pkgs[a], &self.pkgs[b]);
+        let (sa, sb) = (self.arch_score(a), self.arch_score(b));
+        if sa > 1 && sb > 1 && sa != sb {
+            return sa.cmp(&sb);
         }
+        pb.evr.newer_cmp(&pa.evr).then(sa.cmp(&sb))
     }
-}
 
-static EMPTY_EVR: Evr = Evr {
-    epoch: 0,
-    version: String::new(),
-    release: None,
-};
-
-#[derive(PartialEq, Eq)]
-struct EvrKey<'a>(&'a Evr);
-impl PartialOrd for EvrKey<'_> {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
+    fn arch_score(&self, i: usize) -> u32 {
+        self.policy.score(&self.pkgs[i].arch).unwrap_or(u32::MAX)
     }
-}
-impl Ord for EvrKey<'_> {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.newer_cmp(other.0)
+
+    /// Order in which a requirement's candidates are tried. Packages: [`Provider::package_order`].
+    /// Capability records: libsolv's `policy_filter_unwanted` (see docs/rpm.md): the providers of the best
+    /// arch class (and noarch) first, by package name, newest first within a name.
+    fn sort(&self, solvables: &mut [SolvableId]) {
+        let pkg = |s: &SolvableId| self.solvables[s.to_index()].pkg;
+        let Some(first) = solvables.first() else {
+            return;
+        };
+        if self.names[self.solvables[first.to_index()].name.to_index()].kind == Kind::Package {
+            solvables.sort_by(|a, b| match (pkg(a), pkg(b)) {
+                (Some(x), Some(y)) => self.package_order(x, y),
+                _ => a.cmp(b),
+            });
+            return;
+        }
+        let best = solvables
+            .iter()
+            .filter_map(pkg)
+            .map(|i| self.arch_score(i))
+            .filter(|&a| a > 1)
+            .min()
+            .unwrap_or(1);
+        let key = |s: &SolvableId| match pkg(s) {
+            Some(i) => {
+                let a = self.arch_score(i);
+                (a > 1 && a != best, self.pkgs[i].name.as_str(), i)
+            }
+            None => (true, "", usize::MAX),
+        };
+        solvables.sort_by(|a, b| {
+            let (ka, kb) = (key(a), key(b));
+            ka.0.cmp(&kb.0)
+                .then(ka.1.cmp(kb.1))
+                .then_with(|| match (ka.2, kb.2) {
+                    (usize::MAX, _) | (_, usize::MAX) => a.cmp(b),
+                    (x, y) => self.package_order(x, y),
+                })
+        });
     }
 }
 
@@ -768,7 +862,7 @@ impl DependencyProvider for Provider<'_> {
     }
 
     async fn sort_candidates(&self, _solver: &SolverCache<Self>, solvables: &mut [SolvableId]) {
-        solvables.sort_by(|a, b| self.sort_key(*a).cmp(&self.sort_key(*b)));
+        self.sort(solvables);
     }
 
     async fn get_dependencies(&self, solvable: SolvableId) -> Dependencies {
@@ -776,9 +870,10 @@ impl DependencyProvider for Provider<'_> {
     }
 }
 
-/// Resolves `requests` against `pkgs` (already limited to the target arches): the set dnf would install
-/// on an empty root. An unresolvable request is an error that names the package and the requirement.
-pub fn resolve(pkgs: &[Package], requests: &[String]) -> Result<Resolution> {
+/// Resolves `requests` against `pkgs` (already limited to the arches `policy` accepts): the set dnf would
+/// install on an empty root. An unresolvable request is an error that names the package and the
+/// requirement.
+pub fn resolve(pkgs: &[Package], requests: &[String], policy: &ArchPolicy) -> Result<Resolution> {
     let index = Index::new(pkgs);
     let roots = roots(pkgs, &index, requests)?;
     let start: Vec<usize> = roots
@@ -791,20 +886,35 @@ pub fn resolve(pkgs: &[Package], requests: &[String]) -> Result<Resolution> {
         .filter(|(_, _, by_name)| !by_name)
         .map(|(name, _, _)| name.clone())
         .collect();
-    let mut provider = Provider::build(pkgs, &reach, &index, &root_caps);
+    let mut provider = Provider::build(pkgs, policy, &reach, &index, &root_caps);
     let mut root_reqs: Vec<ConditionalRequirement> = Vec::new();
     for (spec, (name, matches, by_name)) in requests.iter().zip(&roots) {
-        let vs = if *by_name {
-            let n = provider.pkg_names[name];
-            let m = matches.iter().map(|i| provider.pkg_solvable[i]).collect();
-            provider.vset(n, m, format!("(requested as {spec})"))
+        let req = if *by_name {
+            // One of the matching packages, of any arch: the group (name and color) of the package
+            // libsolv's policy picks first (best arch, then newest), so `foo` is foo.x86_64, not foo.i686.
+            let mut ms = matches.clone();
+            ms.sort_by(|&a, &b| provider.package_order(a, b));
+            let mut groups: Vec<(NameId, Vec<SolvableId>)> = Vec::new();
+            for i in ms {
+                let s = provider.pkg_solvable[&i];
+                let n = provider.solvables[s.to_index()].name;
+                match groups.iter_mut().find(|(g, _)| *g == n) {
+                    Some((_, v)) => v.push(s),
+                    None => groups.push((n, vec![s])),
+                }
+            }
+            let alts = groups
+                .into_iter()
+                .map(|(n, m)| provider.vset(n, m, format!("(requested as {spec})")))
+                .collect();
+            provider.requirement(alts)
         } else {
-            provider.dep_vset(&Dep {
+            Requirement::Single(provider.dep_vset(&Dep {
                 name: name.clone(),
                 range: None,
-            })
+            }))
         };
-        root_reqs.push(Requirement::Single(vs).into());
+        root_reqs.push(req.into());
     }
     let mut solver = Solver::new(provider);
     match solver.solve(Problem::new().requirements(root_reqs)) {
@@ -904,7 +1014,11 @@ mod tests {
     }
 
     fn solve(pkgs: &[Package], req: &[&str]) -> Result<Vec<String>> {
-        let r = resolve(pkgs, &req.iter().map(|s| s.to_string()).collect::<Vec<_>>())?;
+        let r = resolve(
+            pkgs,
+            &req.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            &ArchPolicy::new("x86_64"),
+        )?;
         Ok(r.chosen.iter().map(|&i| pkgs[i].nevra()).collect())
     }
 
@@ -1048,6 +1162,57 @@ mod tests {
         );
     }
 
+    /// x86_64 installs i686 packages when a 32-bit soname is required, in lock-step with the x86_64 package
+    /// of the same name and version when there is one; a plain name request and a capability both arches
+    /// provide take x86_64.
+    #[test]
+    fn multilib() {
+        let pkgs = vec![
+            pkg("app32-1-1.x86_64", &["libfoo.so.9"], &[]),
+            pkg("app64-1-1.x86_64", &["libfoo.so.9()(64bit)"], &[]),
+            pkg("appfoo-1-1.x86_64", &["foo-tools"], &[]),
+            pkg(
+                "libfoo-9-1.x86_64",
+                &[],
+                &["libfoo.so.9()(64bit)", "foo-tools"],
+            ),
+            pkg("libfoo-9-1.i686", &[], &["libfoo.so.9", "foo-tools"]),
+            pkg("bar-1-1.x86_64", &[], &[]),
+            pkg("bar-2-1.noarch", &[], &[]),
+            pkg("baz-2-1.i686", &[], &[]),
+            pkg("baz-1-1.x86_64", &[], &[]),
+        ];
+        assert_eq!(
+            solve(&pkgs, &["app32"]).unwrap(),
+            ["app32-1-1.x86_64", "libfoo-9-1.x86_64", "libfoo-9-1.i686"]
+        );
+        let mut only32 = pkgs.clone();
+        only32.remove(3);
+        assert_eq!(
+            solve(&only32, &["app32"]).unwrap(),
+            ["app32-1-1.x86_64", "libfoo-9-1.i686"]
+        );
+        assert_eq!(
+            solve(&pkgs, &["app32", "app64"]).unwrap(),
+            [
+                "app32-1-1.x86_64",
+                "app64-1-1.x86_64",
+                "libfoo-9-1.x86_64",
+                "libfoo-9-1.i686"
+            ]
+        );
+        assert_eq!(solve(&pkgs, &["libfoo"]).unwrap(), ["libfoo-9-1.x86_64"]);
+        assert_eq!(
+            solve(&pkgs, &["appfoo"]).unwrap(),
+            ["appfoo-1-1.x86_64", "libfoo-9-1.x86_64"]
+        );
+        // noarch is not an arch class: the newest wins; a better arch beats a newer worse one, which is
+        // taken when asked for (the x86_64 one is then not among the packages considered, as in libsolv).
+        assert_eq!(solve(&pkgs, &["bar"]).unwrap(), ["bar-2-1.noarch"]);
+        assert_eq!(solve(&pkgs, &["baz"]).unwrap(), ["baz-1-1.x86_64"]);
+        assert_eq!(solve(&pkgs, &["baz-2"]).unwrap(), ["baz-2-1.i686"]);
+    }
+
     #[test]
     fn request_forms() {
         let pkgs = vec![
@@ -1147,7 +1312,7 @@ mod tests {
         }
         let started = std::time::Instant::now();
         let want: Vec<String> = (1980..2000).map(|n| format!("p{n}")).collect();
-        let r = resolve(&pkgs, &want).unwrap();
+        let r = resolve(&pkgs, &want, &ArchPolicy::new("x86_64")).unwrap();
         assert!(r.chosen.len() > 20);
         let names: HashSet<&str> = r.chosen.iter().map(|&i| pkgs[i].name.as_str()).collect();
         assert_eq!(names.len(), r.chosen.len(), "one version per name");
