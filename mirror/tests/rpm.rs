@@ -866,3 +866,47 @@ fn trap_multilib_same_as_dnf() {
         );
     }
 }
+
+/// Trap: several providers of one requirement across two repos (AppStream-like and EPEL-like, dnf's default
+/// priorities). dnf picks by libsolv's `policy_filter_unwanted`: best arch, then one per name, obsoleted
+/// ones out, old versions back, a higher commonly provided version first, then the name. Same sets as dnf.
+#[test]
+fn trap_provider_choice_same_as_dnf() {
+    let fx = traps();
+    let (appstream, epel) = (fx.join("appstream"), fx.join("epel"));
+    let repos = [("appstream", appstream.as_path()), ("epel", epel.as_path())];
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "khhttpd",
+            &[
+                "khhttpd-2.4.57-1.x86_64",
+                "rocky-logos-httpd-90.15-1.noarch",
+            ],
+        ),
+        (
+            "khtheme-app",
+            &["aa-theme-1.0-1.noarch", "khtheme-app-1.0-1.x86_64"],
+        ),
+        (
+            "khold-app",
+            &["khold-app-1.0-1.x86_64", "khprov-b-1.0-1.x86_64"],
+        ),
+        (
+            "khobs-app",
+            &["khobs-app-1.0-1.x86_64", "khobs-b-1.0-1.x86_64"],
+        ),
+        (
+            "kharch-app",
+            &["kharch-app-1.0-1.x86_64", "zz-lib64-1.0-1.x86_64"],
+        ),
+    ];
+    for (request, want) in cases {
+        let ours = our_set(&repos, &[request]);
+        assert_eq!(ours, *want, "ours for {request}");
+        assert_eq!(
+            ours,
+            dnf_set(&repos, &[request]),
+            "ours vs dnf for {request}"
+        );
+    }
+}

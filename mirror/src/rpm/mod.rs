@@ -14,6 +14,7 @@
 pub mod arch;
 pub mod fetch;
 pub mod metadata;
+pub mod policy;
 pub mod rich;
 pub mod solve;
 pub mod vercmp;

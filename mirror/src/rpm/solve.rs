@@ -5,18 +5,22 @@
 //! beside the 1.4.0 that will be installed (contracts §6.4). So we hand the problem to resolvo, a CDCL SAT
 //! solver modelled on libsolv, encoded like this:
 //!
-//! - every package name is a resolvo name whose solvables are the packages of that name (one may be
-//!   installed, the newest is tried first);
+//! - every package name and color (64-bit, 32-bit, noarch: [`super::arch`]) is a resolvo name whose
+//!   solvables are the packages of that name and color (one may be installed, the best arch and then the
+//!   newest is tried first; noarch excludes the others; an i686 package needs its x86_64 twin when the
+//!   name has one, libsolv's lock-step);
 //! - every capability that something requires (a package name, a virtual provide, a soname, a file) is a
 //!   resolvo name whose solvables are "P provides C" records, several of which may be chosen at once; each
 //!   record requires exactly its package P, and P requires (one of) its records for C, so a record is chosen
 //!   exactly when its package is, and a requirement already met by a chosen package costs nothing;
-//! - a requirement `C op EVR` is the set of records whose provided range overlaps it (rpm's `rpmdsCompare`);
+//! - a requirement `C op EVR` is the set of records whose provided range overlaps it (libsolv's `pool_intersect_evrs`);
 //!   `rpmlib(...)` requirements are rpm's own features and skipped;
 //! - rich dependencies: `or` is a union of such sets, `and` separate requirements, `if` a conditional
 //!   requirement, `unless` the equivalent `or`; a nested non-`or` term becomes an auxiliary name with one
 //!   solvable carrying its requirements; `with`/`without` are approximated as `and`/their first term;
 //! - `Conflicts:` and `Obsoletes:` (package names, not provides, as dnf) forbid the matching packages.
+//! - among a requirement's providers, the order in which they are tried is libsolv's provider choice
+//!   ([`super::policy`]).
 //!
 //! Weak dependencies (Recommends, Supplements) are not followed: dnf installs them when available but does
 //! not need them, so the bundle installs without them.
@@ -34,6 +38,7 @@ use resolvo::{
 
 use super::arch::{self, ArchPolicy, Color};
 use super::metadata::{Dep, Package};
+use super::policy::Policy;
 use super::rich::{self, Rich};
 use super::vercmp::{overlaps, rpmvercmp, Evr, Op, Range};
 
@@ -292,6 +297,7 @@ struct VsInfo {
 struct Provider<'a> {
     pkgs: &'a [Package],
     policy: &'a ArchPolicy,
+    choice: Policy<'a>,
     names: Vec<NameInfo>,
     solvables: Vec<SolvInfo>,
     vsets: Vec<VsInfo>,
@@ -553,6 +559,7 @@ impl<'a> Provider<'a> {
         let mut p = Provider {
             pkgs,
             policy,
+            choice: Policy::new(pkgs, policy),
             names: Vec::new(),
             solvables: Vec::new(),
             vsets: Vec::new(),
@@ -756,8 +763,7 @@ impl<'a> Provider<'a> {
     }
 
     /// Order in which a requirement's candidates are tried. Packages: [`Provider::package_order`].
-    /// Capability records: libsolv's `policy_filter_unwanted` (see docs/rpm.md): the providers of the best
-    /// arch class (and noarch) first, by package name, newest first within a name.
+    /// Capability records: libsolv's provider choice, [`Policy::order`].
     fn sort(&self, solvables: &mut [SolvableId]) {
         let pkg = |s: &SolvableId| self.solvables[s.to_index()].pkg;
         let Some(first) = solvables.first() else {
@@ -770,29 +776,18 @@ impl<'a> Provider<'a> {
             });
             return;
         }
-        let best = solvables
-            .iter()
-            .filter_map(pkg)
-            .map(|i| self.arch_score(i))
-            .filter(|&a| a > 1)
-            .min()
-            .unwrap_or(1);
-        let key = |s: &SolvableId| match pkg(s) {
-            Some(i) => {
-                let a = self.arch_score(i);
-                (a > 1 && a != best, self.pkgs[i].name.as_str(), i)
-            }
-            None => (true, "", usize::MAX),
-        };
-        solvables.sort_by(|a, b| {
-            let (ka, kb) = (key(a), key(b));
-            ka.0.cmp(&kb.0)
-                .then(ka.1.cmp(kb.1))
-                .then_with(|| match (ka.2, kb.2) {
-                    (usize::MAX, _) | (_, usize::MAX) => a.cmp(b),
-                    (x, y) => self.package_order(x, y),
-                })
-        });
+        // Capability records: their packages in libsolv's choice order, a package's records together.
+        let mut cands: Vec<usize> = solvables.iter().filter_map(pkg).collect();
+        cands.sort_unstable();
+        cands.dedup();
+        let rank: HashMap<usize, usize> = self
+            .choice
+            .order(&cands)
+            .into_iter()
+            .enumerate()
+            .map(|(r, i)| (i, r))
+            .collect();
+        solvables.sort_by_key(|s| (pkg(s).map_or(usize::MAX, |i| rank[&i]), *s));
     }
 }
 
