@@ -133,8 +133,19 @@ fn check_entries(entries: &[RpmEntry], rpms: &Path) {
     assert!(rpms.join("repodata/repomd.xml").is_file());
 }
 
-/// `dnf install` into an empty root from the given repos only, offline.
+/// `dnf install` into an empty root from the given repos only, offline, without weak dependencies.
 fn dnf_install(root: &Path, repos: &[(&str, &Path)], packages: &[&str]) -> std::process::Output {
+    dnf_install_weak(root, repos, packages, false)
+}
+
+/// `dnf install` into an empty root from the given repos only, offline; `weak` is dnf's
+/// `install_weak_deps` (true by default).
+fn dnf_install_weak(
+    root: &Path,
+    repos: &[(&str, &Path)],
+    packages: &[&str],
+    weak: bool,
+) -> std::process::Output {
     let mut cmd = Command::new("dnf");
     cmd.arg("--installroot")
         .arg(root)
@@ -148,7 +159,11 @@ fn dnf_install(root: &Path, repos: &[(&str, &Path)], packages: &[&str]) -> std::
             "--setopt=cachedir={}",
             root.join("cache").display()
         ))
-        .args(["--nogpgcheck", "--setopt=install_weak_deps=False", "-y"]);
+        .args(["--nogpgcheck", "-y"])
+        .arg(format!(
+            "--setopt=install_weak_deps={}",
+            if weak { "True" } else { "False" }
+        ));
     for (id, path) in repos {
         cmd.arg(format!("--repofrompath={id},{}", file_url(path)));
     }
@@ -756,12 +771,12 @@ fn our_set(repos: &[(&str, &Path)], packages: &[&str]) -> Vec<String> {
     nevras(&entries)
 }
 
-/// What `dnf --installroot` installs for `packages` from `repos` on an empty root, as NEVRAs (epoch shown
-/// when not 0, as `Package::nevra` writes it).
+/// What `dnf --installroot` installs for `packages` from `repos` on an empty root with dnf's defaults (weak
+/// dependencies too), as NEVRAs (epoch shown when not 0, as `Package::nevra` writes it).
 fn dnf_set(repos: &[(&str, &Path)], packages: &[&str]) -> Vec<String> {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("root");
-    let out = dnf_install(&root, repos, packages);
+    let out = dnf_install_weak(&root, repos, packages, true);
     assert!(
         out.status.success(),
         "dnf install {packages:?} failed:\n{}\n{}",
@@ -909,4 +924,27 @@ fn trap_provider_choice_same_as_dnf() {
             "ours vs dnf for {request}"
         );
     }
+}
+
+/// Trap: weak dependencies, which dnf installs by default. Recommends are installed when they can be (the
+/// provider chosen as for a requirement), conflicting or unprovided ones are left out, supplementing
+/// packages come along, and a recommended provider of a requirement is preferred. Same set as dnf.
+#[test]
+fn trap_weak_dependencies_same_as_dnf() {
+    let repo = traps().join("weak");
+    let repos = [("weak", repo.as_path())];
+    let ours = our_set(&repos, &["khweak-app"]);
+    assert_eq!(
+        ours,
+        [
+            "aa-rec-1.0-1.noarch",
+            "khrec-a-1.0-1.x86_64",
+            "khrec-dep-1.0-1.x86_64",
+            "khrec-if-1.0-1.noarch",
+            "khsupp-1.0-1.noarch",
+            "khweak-app-1.0-1.x86_64",
+            "zz-pcap-1.0-1.noarch"
+        ]
+    );
+    assert_eq!(ours, dnf_set(&repos, &["khweak-app"]), "ours vs dnf");
 }

@@ -22,8 +22,8 @@
 //! - among a requirement's providers, the order in which they are tried is libsolv's provider choice
 //!   ([`super::policy`]).
 //!
-//! Weak dependencies (Recommends, Supplements) are not followed: dnf installs them when available but does
-//! not need them, so the bundle installs without them.
+//! Weak dependencies (Recommends, Supplements) are installed as dnf installs them by default
+//! (`install_weak_deps=True`): see [`resolve`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Display;
@@ -865,25 +865,212 @@ impl DependencyProvider for Provider<'_> {
     }
 }
 
+/// A weak dependency taken on as a requirement once a solution has it unmet: a `Recommends:` of a chosen
+/// package, or a package whose `Supplements:` the chosen packages meet.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Weak {
+    Dep(Dep),
+    Package(usize),
+}
+
+/// Whether the packages in `set` meet `r` (a rich dependency evaluated as a boolean).
+fn holds(r: &Rich, index: &Index, set: &HashSet<usize>) -> bool {
+    match r {
+        Rich::Dep(d) => index.providers(d).iter().any(|q| set.contains(q)),
+        Rich::And(v) | Rich::With(v) => v.iter().all(|x| holds(x, index, set)),
+        Rich::Or(v) => v.iter().any(|x| holds(x, index, set)),
+        Rich::Without(a, b) => holds(a, index, set) && !holds(b, index, set),
+        Rich::If(a, b, c) => {
+            if holds(b, index, set) {
+                holds(a, index, set)
+            } else {
+                c.as_ref().is_none_or(|c| holds(c, index, set))
+            }
+        }
+        Rich::Unless(a, b, c) => {
+            if holds(b, index, set) {
+                c.as_ref().is_none_or(|c| holds(c, index, set))
+            } else {
+                holds(a, index, set)
+            }
+        }
+    }
+}
+
+fn dep_holds(d: &Dep, index: &Index, set: &HashSet<usize>) -> bool {
+    if rich::is_rich(&d.name) {
+        match rich::parse(&d.name) {
+            Ok(r) => holds(&r, index, set),
+            Err(_) => true,
+        }
+    } else {
+        index.providers(d).iter().any(|q| set.contains(q))
+    }
+}
+
+/// The weak dependencies the solution `chosen` leaves unmet, as libsolv's `resolve_weak` (src/solver.c)
+/// collects them: the Recommends of installed packages that no installed package meets and something
+/// provides; the packages not installed whose Supplements the installed ones meet (the best arch and
+/// newest of each name, none of a name already installed).
+fn weak_pending(
+    pkgs: &[Package],
+    index: &Index,
+    arch: &ArchPolicy,
+    chosen: &[usize],
+    known: &HashSet<Weak>,
+) -> Vec<Weak> {
+    let set: HashSet<usize> = chosen.iter().copied().collect();
+    let mut out: Vec<Weak> = Vec::new();
+    for &i in chosen {
+        for d in &pkgs[i].recommends {
+            if is_rpmlib(&d.name) || dep_holds(d, index, &set) {
+                continue;
+            }
+            if !rich::is_rich(&d.name) && index.providers(d).is_empty() {
+                continue;
+            }
+            let w = Weak::Dep(d.clone());
+            if !known.contains(&w) && !out.contains(&w) {
+                out.push(w);
+            }
+        }
+    }
+    let installed_names: HashSet<&str> = chosen.iter().map(|&i| pkgs[i].name.as_str()).collect();
+    let mut best: BTreeMap<&str, usize> = BTreeMap::new();
+    for (q, p) in pkgs.iter().enumerate() {
+        if p.supplements.is_empty() || installed_names.contains(p.name.as_str()) {
+            continue;
+        }
+        if !p.supplements.iter().any(|d| dep_holds(d, index, &set)) {
+            continue;
+        }
+        let score = |i: usize| arch.score(&pkgs[i].arch).unwrap_or(u32::MAX);
+        let e = best.entry(p.name.as_str()).or_insert(q);
+        let (sa, sb) = (score(q), score(*e));
+        let better = if sa > 1 && sb > 1 && sa != sb {
+            sa < sb
+        } else {
+            p.evr.newer_cmp(&pkgs[*e].evr).is_gt()
+        };
+        if better {
+            *e = q;
+        }
+    }
+    for q in best.into_values() {
+        let w = Weak::Package(q);
+        if !known.contains(&w) {
+            out.push(w);
+        }
+    }
+    out
+}
+
 /// Resolves `requests` against `pkgs` (already limited to the arches `policy` accepts): the set dnf would
-/// install on an empty root. An unresolvable request is an error that names the package and the
-/// requirement.
+/// install on an empty root, weak dependencies included (dnf's default `install_weak_deps=True`). An
+/// unresolvable request is an error that names the package and the requirement.
+///
+/// Weak dependencies are added the way libsolv's `resolve_weak` does once every requirement is met: the
+/// unmet Recommends of the installed packages and the packages that supplement them are installed when
+/// that still leaves a solution (all at once if possible, else one by one, each kept only if the problem
+/// stays solvable), and the new packages' own weak dependencies are looked at in the next round.
 pub fn resolve(pkgs: &[Package], requests: &[String], policy: &ArchPolicy) -> Result<Resolution> {
     let index = Index::new(pkgs);
     let roots = roots(pkgs, &index, requests)?;
-    let start: Vec<usize> = roots
+    let mut weak: Vec<Weak> = Vec::new();
+    let mut known: HashSet<Weak> = HashSet::new();
+    let mut chosen = match solve_once(pkgs, policy, &index, &roots, requests, &weak) {
+        Ok(c) => c,
+        Err(msg) => bail!(msg),
+    };
+    loop {
+        let pending = weak_pending(pkgs, &index, policy, &chosen, &known);
+        if pending.is_empty() {
+            break;
+        }
+        known.extend(pending.iter().cloned());
+        let mut trial = weak.clone();
+        trial.extend(pending.iter().cloned());
+        if let Ok(c) = solve_once(pkgs, policy, &index, &roots, requests, &trial) {
+            weak = trial;
+            chosen = c;
+            continue;
+        }
+        for w in pending {
+            let mut trial = weak.clone();
+            trial.push(w.clone());
+            match solve_once(pkgs, policy, &index, &roots, requests, &trial) {
+                Ok(c) => {
+                    weak = trial;
+                    chosen = c;
+                }
+                Err(_) => {
+                    log::info!("not installing weak dependency {w:?}: it cannot be installed")
+                }
+            }
+        }
+    }
+    let mut requested = HashSet::new();
+    for (name, matches, by_name) in &roots {
+        for &i in &chosen {
+            let hit = if *by_name {
+                &pkgs[i].name == name
+            } else {
+                matches.contains(&i)
+            };
+            if hit {
+                requested.insert(i);
+            }
+        }
+    }
+    Ok(Resolution { chosen, requested })
+}
+
+/// One solver run: the requests plus the weak dependencies taken on as requirements. Returns the chosen
+/// packages (sorted) or the message that explains why there is no solution.
+fn solve_once(
+    pkgs: &[Package],
+    policy: &ArchPolicy,
+    index: &Index,
+    roots: &[(String, Vec<usize>, bool)],
+    requests: &[String],
+    weak: &[Weak],
+) -> std::result::Result<Vec<usize>, String> {
+    let mut start: Vec<usize> = roots
         .iter()
         .flat_map(|(_, v, _)| v.iter().copied())
         .collect();
-    let (reach, missing) = closure(pkgs, &index, &start);
-    let root_caps: Vec<String> = roots
+    let mut root_caps: Vec<String> = roots
         .iter()
         .filter(|(_, _, by_name)| !by_name)
         .map(|(name, _, _)| name.clone())
         .collect();
-    let mut provider = Provider::build(pkgs, policy, &reach, &index, &root_caps);
+    let mut weak_rich: Vec<Option<Rich>> = Vec::new();
+    for w in weak {
+        let mut rich_term = None;
+        match w {
+            Weak::Package(q) => start.push(*q),
+            Weak::Dep(d) => {
+                let mut ds = Vec::new();
+                if rich::is_rich(&d.name) {
+                    if let Ok(r) = rich::parse(&d.name) {
+                        atoms(&r, &mut ds);
+                        rich_term = Some(r);
+                    }
+                } else {
+                    ds.push(d.clone());
+                }
+                for a in ds {
+                    start.extend(index.providers(&a));
+                    root_caps.push(a.name);
+                }
+            }
+        }
+        weak_rich.push(rich_term);
+    }
+    let (reach, missing) = closure(pkgs, index, &start);
+    let mut provider = Provider::build(pkgs, policy, &reach, index, &root_caps);
     let mut root_reqs: Vec<ConditionalRequirement> = Vec::new();
-    for (spec, (name, matches, by_name)) in requests.iter().zip(&roots) {
+    for (spec, (name, matches, by_name)) in requests.iter().zip(roots) {
         let req = if *by_name {
             // One of the matching packages, of any arch: the group (name and color) of the package
             // libsolv's policy picks first (best arch, then newest), so `foo` is foo.x86_64, not foo.i686.
@@ -911,6 +1098,24 @@ pub fn resolve(pkgs: &[Package], requests: &[String], policy: &ArchPolicy) -> Re
         };
         root_reqs.push(req.into());
     }
+    for (w, r) in weak.iter().zip(weak_rich) {
+        match (w, r) {
+            (Weak::Package(q), _) => {
+                let s = provider.pkg_solvable[q];
+                let n = provider.solvables[s.to_index()].name;
+                let vs = provider.vset(n, vec![s], "(supplementing)".to_string());
+                root_reqs.push(Requirement::Single(vs).into());
+            }
+            (Weak::Dep(_), Some(r)) => root_reqs.extend(provider.requirements(&r)),
+            (Weak::Dep(d), None) => {
+                if rich::is_rich(&d.name) {
+                    continue;
+                }
+                let vs = provider.dep_vset(d);
+                root_reqs.push(Requirement::Single(vs).into());
+            }
+        }
+    }
     let mut solver = Solver::new(provider);
     match solver.solve(Problem::new().requirements(root_reqs)) {
         Ok(solution) => {
@@ -924,20 +1129,7 @@ pub fn resolve(pkgs: &[Package], requests: &[String], policy: &ArchPolicy) -> Re
                 .collect();
             chosen.sort();
             chosen.dedup();
-            let mut requested = HashSet::new();
-            for (name, matches, by_name) in &roots {
-                for &i in &chosen {
-                    let hit = if *by_name {
-                        &pkgs[i].name == name
-                    } else {
-                        matches.contains(&i)
-                    };
-                    if hit {
-                        requested.insert(i);
-                    }
-                }
-            }
-            Ok(Resolution { chosen, requested })
+            Ok(chosen)
         }
         Err(UnsolvableOrCancelled::Unsolvable(conflict)) => {
             let explanation = conflict.display_user_friendly(&solver).to_string();
@@ -958,9 +1150,11 @@ pub fn resolve(pkgs: &[Package], requests: &[String], policy: &ArchPolicy) -> Re
                 msg.push('\n');
             }
             msg.push_str(explanation.trim_end());
-            bail!(msg)
+            Err(msg)
         }
-        Err(UnsolvableOrCancelled::Cancelled(_)) => bail!("dependency resolution was cancelled"),
+        Err(UnsolvableOrCancelled::Cancelled(_)) => {
+            Err("dependency resolution was cancelled".to_string())
+        }
     }
 }
 
@@ -1206,6 +1400,50 @@ mod tests {
         assert_eq!(solve(&pkgs, &["bar"]).unwrap(), ["bar-2-1.noarch"]);
         assert_eq!(solve(&pkgs, &["baz"]).unwrap(), ["baz-1-1.x86_64"]);
         assert_eq!(solve(&pkgs, &["baz-2"]).unwrap(), ["baz-2-1.i686"]);
+    }
+
+    /// Recommends are installed when they can be (a provider chosen like for a requirement, the ones that
+    /// conflict or that nothing provides left out), and so are packages whose Supplements are met.
+    #[test]
+    fn weak_dependencies() {
+        let weak = |s: &str| Dep {
+            name: s.to_string(),
+            range: None,
+        };
+        let mut pkgs = vec![
+            pkg("app-1-1.x86_64", &[], &[]),
+            pkg("rec-a-1-1.x86_64", &["rec-dep"], &[]),
+            pkg("rec-dep-1-1.x86_64", &[], &[]),
+            pkg("zz-rec-1-1.noarch", &[], &["rec-cap"]),
+            pkg("aa-rec-1-1.noarch", &[], &["rec-cap"]),
+            pkg("rec-bad-1-1.x86_64", &[], &[]),
+            pkg("rec-if-1-1.noarch", &[], &[]),
+            pkg("supp-1-1.noarch", &[], &[]),
+            pkg("supp-rich-1-1.noarch", &[], &[]),
+        ];
+        pkgs[0].recommends = [
+            "rec-a",
+            "rec-cap",
+            "rec-bad",
+            "rec-missing",
+            "(rec-if if rec-a)",
+        ]
+        .map(weak)
+        .to_vec();
+        pkgs[5].conflicts.push(weak("app"));
+        pkgs[7].supplements.push(weak("app"));
+        pkgs[8].supplements.push(weak("(app and not-there)"));
+        assert_eq!(
+            solve(&pkgs, &["app"]).unwrap(),
+            [
+                "app-1-1.x86_64",
+                "rec-a-1-1.x86_64",
+                "rec-dep-1-1.x86_64",
+                "aa-rec-1-1.noarch",
+                "rec-if-1-1.noarch",
+                "supp-1-1.noarch"
+            ]
+        );
     }
 
     #[test]
