@@ -948,3 +948,26 @@ fn trap_weak_dependencies_same_as_dnf() {
     );
     assert_eq!(ours, dnf_set(&repos, &["khweak-app"]), "ours vs dnf");
 }
+
+/// Trap: modularity. The default stream's packages hide the other stream's and the non-modular packages
+/// named like them (or providing their names); a module without a default stream hides its own packages,
+/// leaving the non-modular ones. Same sets as dnf.
+#[test]
+fn trap_modularity_same_as_dnf() {
+    let repo = traps().join("modular");
+    let repos = [("modular", repo.as_path())];
+    let cases: &[(&str, &[&str])] = &[
+        ("khmod-app", &["khm-1.0-1.x86_64", "khmod-app-1.0-1.x86_64"]),
+        ("khm", &["khm-1.0-1.x86_64"]),
+        ("khother-pkg", &["khother-pkg-0.5-1.x86_64"]),
+    ];
+    for (request, want) in cases {
+        let ours = our_set(&repos, &[request]);
+        assert_eq!(ours, *want, "ours for {request}");
+        assert_eq!(
+            ours,
+            dnf_set(&repos, &[request]),
+            "ours vs dnf for {request}"
+        );
+    }
+}

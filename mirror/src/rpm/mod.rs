@@ -14,6 +14,7 @@
 pub mod arch;
 pub mod fetch;
 pub mod metadata;
+pub mod modules;
 pub mod policy;
 pub mod rich;
 pub mod solve;
@@ -71,6 +72,7 @@ pub fn build_repo(
     let mut pkgs: Vec<Package> = Vec::new();
     let mut located: Vec<Located> = Vec::new();
     let mut by_nevra: HashMap<String, usize> = HashMap::new();
+    let mut modules = modules::Modules::default();
     for (r, repo) in profile.repos.iter().enumerate() {
         let baseurl = expand_vars(&repo.baseurl, profile);
         progress(&format!("rpm: reading repo {} ({baseurl})", repo.name));
@@ -88,6 +90,16 @@ pub fn build_repo(
         let what = fetch::join(&baseurl, &primary.href);
         let parsed = metadata::parse_primary(metadata::decompress(&data, &what)?)
             .with_context(|| format!("repo {}: parsing {what}", repo.name))?;
+        if let Some(rec) = records.iter().find(|m| m.kind == "modules") {
+            let data = fetch_md(&fetcher, &repo.name, &baseurl, rec)?;
+            let what = fetch::join(&baseurl, &rec.href);
+            let mut yaml = Vec::new();
+            std::io::Read::read_to_end(&mut metadata::decompress(&data, &what)?, &mut yaml)
+                .with_context(|| format!("repo {}: reading {what}", repo.name))?;
+            modules
+                .add_yaml(&yaml)
+                .with_context(|| format!("repo {}: parsing {what}", repo.name))?;
+        }
         let total = parsed.len();
         let mut kept = 0;
         for p in parsed {
@@ -122,6 +134,21 @@ pub fn build_repo(
             base: repo.base,
             records,
         });
+    }
+
+    // Modularity: what the default module streams hide is not available, as for dnf.
+    if !modules.is_empty() {
+        let keep = modules.keep(&pkgs);
+        let hidden = keep.iter().filter(|k| !**k).count();
+        progress(&format!(
+            "rpm: {} module streams ({} with a default stream); {hidden} packages hidden by modularity",
+            modules.streams.len(),
+            modules.defaults.len()
+        ));
+        let mut k = keep.iter();
+        pkgs.retain(|_| *k.next().unwrap());
+        let mut k = keep.iter();
+        located.retain(|_| *k.next().unwrap());
     }
 
     // File requirements that primary does not answer: read filelists for those paths only. Packages
