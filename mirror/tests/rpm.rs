@@ -16,35 +16,47 @@ use sha2::Digest;
 /// The fixture: `DIR/base` (the install ISO's repo) and `DIR/kube`.
 fn fixture() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rpm/gen.sh");
-        let hash = hex::encode(sha2::Sha256::digest(std::fs::read(&script).unwrap()));
-        let root = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        let dir = root.join(format!("rpm-fixture-{}", &hash[..16]));
-        if !dir.join("kube/repodata/repomd.xml").exists() {
-            // Build beside it and rename, so concurrent test binaries never see half a fixture.
-            let tmp = tempfile::Builder::new()
-                .prefix("rpm-fixture-build-")
-                .tempdir_in(root)
-                .unwrap();
-            let out = Command::new("bash")
-                .arg(&script)
-                .arg(tmp.path())
-                .output()
-                .expect("running gen.sh");
-            assert!(
-                out.status.success(),
-                "gen.sh failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let built = tmp.keep();
-            if std::fs::rename(&built, &dir).is_err() {
-                // Another process won the race.
-                std::fs::remove_dir_all(&built).ok();
-            }
+    DIR.get_or_init(|| generate("gen.sh", "rpm-fixture"))
+}
+
+/// The trap repos of `tests/fixtures/rpm/traps.sh` (`DIR/epoch`, ...).
+fn traps() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| generate("traps.sh", "rpm-traps"))
+}
+
+/// Runs `tests/fixtures/rpm/SCRIPT OUT` once, cached by the script's hash under the cargo target dir.
+fn generate(script: &str, prefix: &str) -> PathBuf {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/rpm")
+        .join(script);
+    let hash = hex::encode(sha2::Sha256::digest(std::fs::read(&script).unwrap()));
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let dir = root.join(format!("{prefix}-{}", &hash[..16]));
+    if !dir.exists() {
+        // Build beside it and rename, so concurrent test binaries never see half a fixture.
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!("{prefix}-build-"))
+            .tempdir_in(root)
+            .unwrap();
+        let out = Command::new("bash")
+            .arg(&script)
+            .arg(tmp.path())
+            .output()
+            .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
+        assert!(
+            out.status.success(),
+            "{} failed: {}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let built = tmp.keep();
+        if std::fs::rename(&built, &dir).is_err() {
+            // Another process won the race.
+            std::fs::remove_dir_all(&built).ok();
         }
-        dir
-    })
+    }
+    dir
 }
 
 fn file_url(p: &Path) -> String {
@@ -121,8 +133,19 @@ fn check_entries(entries: &[RpmEntry], rpms: &Path) {
     assert!(rpms.join("repodata/repomd.xml").is_file());
 }
 
-/// `dnf install` into an empty root from the given repos only, offline.
+/// `dnf install` into an empty root from the given repos only, offline, without weak dependencies.
 fn dnf_install(root: &Path, repos: &[(&str, &Path)], packages: &[&str]) -> std::process::Output {
+    dnf_install_weak(root, repos, packages, false)
+}
+
+/// `dnf install` into an empty root from the given repos only, offline; `weak` is dnf's
+/// `install_weak_deps` (true by default).
+fn dnf_install_weak(
+    root: &Path,
+    repos: &[(&str, &Path)],
+    packages: &[&str],
+    weak: bool,
+) -> std::process::Output {
     let mut cmd = Command::new("dnf");
     cmd.arg("--installroot")
         .arg(root)
@@ -136,7 +159,11 @@ fn dnf_install(root: &Path, repos: &[(&str, &Path)], packages: &[&str]) -> std::
             "--setopt=cachedir={}",
             root.join("cache").display()
         ))
-        .args(["--nogpgcheck", "--setopt=install_weak_deps=False", "-y"]);
+        .args(["--nogpgcheck", "-y"])
+        .arg(format!(
+            "--setopt=install_weak_deps={}",
+            if weak { "True" } else { "False" }
+        ));
     for (id, path) in repos {
         cmd.arg(format!("--repofrompath={id},{}", file_url(path)));
     }
@@ -612,5 +639,335 @@ fn rpmvercmp_agrees_with_rpm() {
             assert_eq!(ours, got[k].signum(), "rpmvercmp({a}, {b})");
             k += 1;
         }
+    }
+}
+
+/// A python3 that can `import rpm` (python3-rpm), or `None`.
+fn python_with_rpm() -> Option<&'static str> {
+    ["python3", "/usr/bin/python3"].into_iter().find(|py| {
+        Command::new(py)
+            .args(["-c", "import rpm"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+}
+
+/// Asks python3-rpm: `L a b` lines get `rpm.labelCompare(a, b)`, `D a b op` lines whether rpm's
+/// `rpmdsCompare` lets a provide `X = a` satisfy a requirement `X op b` (EVRs written `epoch|version|release`,
+/// empty fields missing).
+const RPM_ORACLE: &str = r#"
+import sys, rpm
+S = {"<": rpm.RPMSENSE_LESS, "<=": rpm.RPMSENSE_LESS | rpm.RPMSENSE_EQUAL, "=": rpm.RPMSENSE_EQUAL,
+     ">=": rpm.RPMSENSE_GREATER | rpm.RPMSENSE_EQUAL, ">": rpm.RPMSENSE_GREATER}
+def tup(s):
+    e, v, r = s.split("|")
+    return (e or None, v, r or None)
+def evr(s):
+    e, v, r = s.split("|")
+    return (e + ":" if e else "") + v + ("-" + r if r else "")
+out = []
+for line in sys.stdin:
+    w = line.split()
+    if w[0] == "L":
+        out.append(str(rpm.labelCompare(tup(w[1]), tup(w[2]))))
+    else:
+        p = rpm.ds(("X", rpm.RPMSENSE_EQUAL, evr(w[1])), rpm.RPMTAG_PROVIDENAME)
+        r = rpm.ds(("X", S[w[3]], evr(w[2])), rpm.RPMTAG_REQUIRENAME)
+        out.append("1" if p.Compare(r) else "0")
+print("\n".join(out))
+"#;
+
+/// Our EVR order and dependency matching against rpm's own (`rpm.labelCompare`, `rpm.ds.Compare`) for every
+/// pair of generated EVRs with and without epochs (0 included) and releases.
+#[test]
+fn evr_compare_and_match_agree_with_python_rpm() {
+    let Some(py) = python_with_rpm() else {
+        println!(
+            "SKIP evr_compare_and_match_agree_with_python_rpm: python3-rpm cannot be imported"
+        );
+        return;
+    };
+    use kubeha_mirror::rpm::vercmp::{overlaps, Evr, Op};
+    let mut evrs: Vec<(String, Evr)> = Vec::new();
+    for e in [None, Some(0u64), Some(1), Some(2), Some(10)] {
+        for v in ["0", "1.0", "2.10", "2.74", "3.0.0", "1.0~rc1"] {
+            for r in [None, Some("1"), Some("2.el9"), Some("10")] {
+                let key = format!(
+                    "{}|{v}|{}",
+                    e.map(|e| e.to_string()).unwrap_or_default(),
+                    r.unwrap_or_default()
+                );
+                let evr = Evr {
+                    epoch: e.unwrap_or(0),
+                    version: v.to_string(),
+                    release: r.map(str::to_string),
+                };
+                evrs.push((key, evr));
+            }
+        }
+    }
+    let ops = [
+        ("<", Op::Lt),
+        ("<=", Op::Le),
+        ("=", Op::Eq),
+        (">=", Op::Ge),
+        (">", Op::Gt),
+    ];
+    let mut input = String::new();
+    let mut ours: Vec<(String, i32)> = Vec::new();
+    for (ka, a) in &evrs {
+        for (kb, b) in &evrs {
+            input.push_str(&format!("L {ka} {kb}\n"));
+            ours.push((format!("labelCompare({ka}, {kb})"), a.newer_cmp(b) as i32));
+            for (sym, op) in ops {
+                input.push_str(&format!("D {ka} {kb} {sym}\n"));
+                let m = overlaps(&Some((Op::Eq, a.clone())), &Some((op, b.clone())));
+                ours.push((format!("X = {ka} satisfies X {sym} {kb}"), m as i32));
+            }
+        }
+    }
+    let mut child = Command::new(py)
+        .args(["-c", RPM_ORACLE])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        stdin.write_all(input.as_bytes()).unwrap();
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(out.status.success());
+    let theirs: Vec<i32> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(|w| w.parse::<i32>().unwrap().signum())
+        .collect();
+    assert_eq!(theirs.len(), ours.len());
+    let wrong: Vec<String> = ours
+        .iter()
+        .zip(&theirs)
+        .filter(|((_, o), t)| o != *t)
+        .map(|((what, o), t)| format!("{what}: ours {o}, rpm {t}"))
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "{} of {} disagree:\n{}",
+        wrong.len(),
+        ours.len(),
+        wrong[..wrong.len().min(30)].join("\n")
+    );
+}
+
+/// What our resolver bundles for `packages` from `repos` (none of them a base repo): the whole install set.
+fn our_set(repos: &[(&str, &Path)], packages: &[&str]) -> Vec<String> {
+    let tmp = tempfile::tempdir().unwrap();
+    let repos: Vec<(&str, String, bool)> = repos
+        .iter()
+        .map(|(n, p)| (*n, file_url(p), false))
+        .collect();
+    let (entries, _) = build(&profile(&repos, packages), &tmp.path().join("rpms")).unwrap();
+    nevras(&entries)
+}
+
+/// What `dnf --installroot` installs for `packages` from `repos` on an empty root with dnf's defaults (weak
+/// dependencies too), as NEVRAs (epoch shown when not 0, as `Package::nevra` writes it).
+fn dnf_set(repos: &[(&str, &Path)], packages: &[&str]) -> Vec<String> {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    let out = dnf_install_weak(&root, repos, packages, true);
+    assert!(
+        out.status.success(),
+        "dnf install {packages:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new("rpm")
+        .arg("--root")
+        .arg(&root)
+        .args([
+            "-qa",
+            "--qf",
+            "%{NAME}-%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}.%{ARCH}\\n",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let set: BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.replace("-0:", "-"))
+        .collect();
+    set.into_iter().collect()
+}
+
+/// Trap: epochs in requirements. `khx < 1:0` is met by khx 2.10 (no epoch) and not by the newer khx 1:0.5;
+/// `kh-yapi >= 2:2.74` is not met by khy-a's `kh-yapi = 3.0.0` (no epoch). Same set as dnf.
+#[test]
+fn trap_epoch_same_as_dnf() {
+    let repo = traps().join("epoch");
+    // How createrepo_c writes them: a requirement without an epoch and a package built with `Epoch: 0` both
+    // say epoch="0", so "no epoch" and "epoch 0" cannot differ in matching (libsolv drops both, too).
+    let primary = std::fs::read_dir(repo.join("repodata"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("-primary.xml.gz"))
+        .unwrap();
+    let data = std::fs::read(&primary).unwrap();
+    let mut xml = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&data[..]), &mut xml).unwrap();
+    for want in [
+        r#"<rpm:entry name="khw" flags="GE" epoch="0" ver="1.0"/>"#,
+        r#"<rpm:entry name="khx" flags="LT" epoch="1" ver="0"/>"#,
+        r#"<rpm:entry name="kh-yapi" flags="EQ" epoch="0" ver="3.0.0"/>"#,
+    ] {
+        assert!(xml.contains(want), "{want} not in {}", primary.display());
+    }
+    let pkgs = rpm::metadata::parse_primary(xml.as_bytes()).unwrap();
+    let khw: Vec<_> = pkgs.iter().filter(|p| p.name == "khw").collect();
+    assert_eq!(khw[0].evr.epoch, 0);
+
+    let repos = [("epoch", repo.as_path())];
+    let ours = our_set(&repos, &["khepoch-app"]);
+    assert_eq!(
+        ours,
+        [
+            "khepoch-app-1.0-1.x86_64",
+            "khw-1.5-1.x86_64",
+            "khx-2.10-1.x86_64",
+            "khy-b-1.0-1.x86_64"
+        ]
+    );
+    assert_eq!(ours, dnf_set(&repos, &["khepoch-app"]), "ours vs dnf");
+}
+
+/// Trap: multilib on x86_64. A 32-bit soname pulls the i686 package, and with it the x86_64 package of the
+/// same name and version when there is one (libsolv's lock-step); a plain name takes the best arch, and
+/// noarch only by being newer. Same sets as dnf.
+#[test]
+fn trap_multilib_same_as_dnf() {
+    let repo = traps().join("multilib");
+    let repos = [("multilib", repo.as_path())];
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "khml-app",
+            &[
+                "khfoo-9.0-1.i686",
+                "khfoo-9.0-1.x86_64",
+                "khml-app-1.0-1.x86_64",
+            ],
+        ),
+        ("khml-old", &["khml-old-1.0-1.x86_64", "khold-1.0-1.i686"]),
+        (
+            "khml-both",
+            &[
+                "khfoo-9.0-1.i686",
+                "khfoo-9.0-1.x86_64",
+                "khml-both-1.0-1.x86_64",
+            ],
+        ),
+        ("khfoo", &["khfoo-9.0-1.x86_64"]),
+        ("khbar", &["khbar-2.0-1.noarch"]),
+        ("khbaz", &["khbaz-1.0-1.x86_64"]),
+        ("khbaz-2.0", &["khbaz-2.0-1.i686"]),
+    ];
+    for (request, want) in cases {
+        let ours = our_set(&repos, &[request]);
+        assert_eq!(ours, *want, "ours for {request}");
+        assert_eq!(
+            ours,
+            dnf_set(&repos, &[request]),
+            "ours vs dnf for {request}"
+        );
+    }
+}
+
+/// Trap: several providers of one requirement across two repos (AppStream-like and EPEL-like, dnf's default
+/// priorities). dnf picks by libsolv's `policy_filter_unwanted`: best arch, then one per name, obsoleted
+/// ones out, old versions back, a higher commonly provided version first, then the name. Same sets as dnf.
+#[test]
+fn trap_provider_choice_same_as_dnf() {
+    let fx = traps();
+    let (appstream, epel) = (fx.join("appstream"), fx.join("epel"));
+    let repos = [("appstream", appstream.as_path()), ("epel", epel.as_path())];
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "khhttpd",
+            &[
+                "khhttpd-2.4.57-1.x86_64",
+                "rocky-logos-httpd-90.15-1.noarch",
+            ],
+        ),
+        (
+            "khtheme-app",
+            &["aa-theme-1.0-1.noarch", "khtheme-app-1.0-1.x86_64"],
+        ),
+        (
+            "khold-app",
+            &["khold-app-1.0-1.x86_64", "khprov-b-1.0-1.x86_64"],
+        ),
+        (
+            "khobs-app",
+            &["khobs-app-1.0-1.x86_64", "khobs-b-1.0-1.x86_64"],
+        ),
+        (
+            "kharch-app",
+            &["kharch-app-1.0-1.x86_64", "zz-lib64-1.0-1.x86_64"],
+        ),
+    ];
+    for (request, want) in cases {
+        let ours = our_set(&repos, &[request]);
+        assert_eq!(ours, *want, "ours for {request}");
+        assert_eq!(
+            ours,
+            dnf_set(&repos, &[request]),
+            "ours vs dnf for {request}"
+        );
+    }
+}
+
+/// Trap: weak dependencies, which dnf installs by default. Recommends are installed when they can be (the
+/// provider chosen as for a requirement), conflicting or unprovided ones are left out, supplementing
+/// packages come along, and a recommended provider of a requirement is preferred. Same set as dnf.
+#[test]
+fn trap_weak_dependencies_same_as_dnf() {
+    let repo = traps().join("weak");
+    let repos = [("weak", repo.as_path())];
+    let ours = our_set(&repos, &["khweak-app"]);
+    assert_eq!(
+        ours,
+        [
+            "aa-rec-1.0-1.noarch",
+            "khrec-a-1.0-1.x86_64",
+            "khrec-dep-1.0-1.x86_64",
+            "khrec-if-1.0-1.noarch",
+            "khsupp-1.0-1.noarch",
+            "khweak-app-1.0-1.x86_64",
+            "zz-pcap-1.0-1.noarch"
+        ]
+    );
+    assert_eq!(ours, dnf_set(&repos, &["khweak-app"]), "ours vs dnf");
+}
+
+/// Trap: modularity. The default stream's packages hide the other stream's and the non-modular packages
+/// named like them (or providing their names); a module without a default stream hides its own packages,
+/// leaving the non-modular ones. Same sets as dnf.
+#[test]
+fn trap_modularity_same_as_dnf() {
+    let repo = traps().join("modular");
+    let repos = [("modular", repo.as_path())];
+    let cases: &[(&str, &[&str])] = &[
+        ("khmod-app", &["khm-1.0-1.x86_64", "khmod-app-1.0-1.x86_64"]),
+        ("khm", &["khm-1.0-1.x86_64"]),
+        ("khother-pkg", &["khother-pkg-0.5-1.x86_64"]),
+    ];
+    for (request, want) in cases {
+        let ours = our_set(&repos, &[request]);
+        assert_eq!(ours, *want, "ours for {request}");
+        assert_eq!(
+            ours,
+            dnf_set(&repos, &[request]),
+            "ours vs dnf for {request}"
+        );
     }
 }

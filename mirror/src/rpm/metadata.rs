@@ -201,6 +201,10 @@ pub struct Package {
     pub conflicts: Vec<Dep>,
     /// Obsoletes.
     pub obsoletes: Vec<Dep>,
+    /// Recommends (weak requirements dnf installs by default).
+    pub recommends: Vec<Dep>,
+    /// Supplements (reverse Recommends: installed when what they name is).
+    pub supplements: Vec<Dep>,
     /// Files listed in primary (`/etc/*`, `*bin/*`, `/usr/lib/sendmail`), plus those added from filelists.
     pub files: Vec<String>,
 }
@@ -279,6 +283,8 @@ enum List {
     Requires,
     Conflicts,
     Obsoletes,
+    Recommends,
+    Supplements,
 }
 
 /// Parses primary.xml (already decompressed) into packages.
@@ -310,6 +316,8 @@ pub fn parse_primary(input: impl BufRead) -> Result<Vec<Package>> {
                 b"requires" => list = List::Requires,
                 b"conflicts" => list = List::Conflicts,
                 b"obsoletes" => list = List::Obsoletes,
+                b"recommends" => list = List::Recommends,
+                b"supplements" => list = List::Supplements,
                 b"version" | b"location" | b"size" | b"entry" => {
                     empty_element(&e, pkg.as_mut(), list)?
                 }
@@ -385,6 +393,8 @@ fn empty_element(e: &BytesStart, pkg: Option<&mut Package>, list: List) -> Resul
                 List::Requires => p.requires.push(d),
                 List::Conflicts => p.conflicts.push(d),
                 List::Obsoletes => p.obsoletes.push(d),
+                List::Recommends => p.recommends.push(d),
+                List::Supplements => p.supplements.push(d),
                 List::None => {}
             }
         }
@@ -492,7 +502,41 @@ mod tests {
         assert_eq!(reqs, ["bzip2 >= 1.0.0", "expat", "(glib or gtk & friends)"]);
         assert_eq!(p.conflicts[0].name, "kernel");
         assert_eq!(p.obsoletes[0].to_string(), "kernel < 1:2");
+        assert_eq!(p.recommends[0].to_string(), "weak");
+        assert!(p.supplements.is_empty());
         assert_eq!(p.files, ["/usr/bin/super_kernel"]);
+    }
+
+    /// libsolv (`makeevr_parts`, ext/repo_rpmmd.c) drops a trivial epoch: `epoch="0"`, `epoch=""` and no
+    /// epoch attribute are one EVR; a non-zero epoch is kept, in packages and in dependency entries.
+    #[test]
+    fn trivial_epochs_are_no_epoch() {
+        let entry = |attrs: &str| {
+            let xml = format!("<rpm:entry name=\"x\" flags=\"GE\" {attrs}/>");
+            let mut r = Reader::from_str(&xml);
+            match r.read_event().unwrap() {
+                Event::Empty(e) => dep_from(&e).unwrap(),
+                other => panic!("{other:?}"),
+            }
+        };
+        let none = entry(r#"ver="1.0""#);
+        assert_eq!(entry(r#"epoch="0" ver="1.0""#), none);
+        assert_eq!(entry(r#"epoch="" ver="1.0""#), none);
+        assert_eq!(none.to_string(), "x >= 1.0");
+        assert_eq!(entry(r#"epoch="1" ver="0""#).to_string(), "x >= 1:0");
+        let pkgs = parse_primary(
+            PRIMARY
+                .replace(
+                    r#"epoch="0" ver="6.0.1" rel="2"/>"#,
+                    r#"ver="6.0.1" rel="2"/>"#,
+                )
+                .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(
+            pkgs[0].evr,
+            parse_primary(PRIMARY.as_bytes()).unwrap()[0].evr
+        );
     }
 
     #[test]

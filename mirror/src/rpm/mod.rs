@@ -2,16 +2,20 @@
 //! indexed with createrepo_c.
 //!
 //! [`build_repo`] reads each repo's `repodata/repomd.xml`, verifies and parses `primary` (and `filelists`
-//! only when a file requirement is not among the files primary lists), keeps the target arch and `noarch`,
-//! solves the requested packages the way dnf would install them on an empty node ([`solve`]), leaves out
-//! what the base repos (the install ISO's own repo) carry, downloads the rest with checksum verification and
-//! runs `createrepo_c` on the directory.
+//! only when a file requirement is not among the files primary lists), keeps the arches the target installs
+//! ([`arch`]: x86_64 also takes i686 and older 32-bit x86, and `noarch`), solves the requested packages the
+//! way dnf would install them on an empty node ([`solve`]), leaves out what the base repos (the install
+//! ISO's own repo) carry, downloads the rest with checksum verification and runs `createrepo_c` on the
+//! directory.
 //!
 //! Extending: a new metadata field goes into [`metadata::Package`] and `parse_primary`; a new dependency
 //! kind into [`solve`]'s `Provider::build`.
 
+pub mod arch;
 pub mod fetch;
 pub mod metadata;
+pub mod modules;
+pub mod policy;
 pub mod rich;
 pub mod solve;
 pub mod vercmp;
@@ -60,13 +64,15 @@ pub fn build_repo(
         bail!("the profile has packages but no repos to take them from");
     }
     let fetcher = Fetcher::new()?;
-    let arches: HashSet<&str> = [profile.arch.as_str(), "noarch"].into();
+    // The target's arches as dnf sees them: x86_64 also installs i686 (and older 32-bit x86) and noarch.
+    let policy = arch::ArchPolicy::new(&profile.arch);
 
     // Metadata.
     let mut repos = Vec::new();
     let mut pkgs: Vec<Package> = Vec::new();
     let mut located: Vec<Located> = Vec::new();
     let mut by_nevra: HashMap<String, usize> = HashMap::new();
+    let mut modules = modules::Modules::default();
     for (r, repo) in profile.repos.iter().enumerate() {
         let baseurl = expand_vars(&repo.baseurl, profile);
         progress(&format!("rpm: reading repo {} ({baseurl})", repo.name));
@@ -84,10 +90,20 @@ pub fn build_repo(
         let what = fetch::join(&baseurl, &primary.href);
         let parsed = metadata::parse_primary(metadata::decompress(&data, &what)?)
             .with_context(|| format!("repo {}: parsing {what}", repo.name))?;
+        if let Some(rec) = records.iter().find(|m| m.kind == "modules") {
+            let data = fetch_md(&fetcher, &repo.name, &baseurl, rec)?;
+            let what = fetch::join(&baseurl, &rec.href);
+            let mut yaml = Vec::new();
+            std::io::Read::read_to_end(&mut metadata::decompress(&data, &what)?, &mut yaml)
+                .with_context(|| format!("repo {}: reading {what}", repo.name))?;
+            modules
+                .add_yaml(&yaml)
+                .with_context(|| format!("repo {}: parsing {what}", repo.name))?;
+        }
         let total = parsed.len();
         let mut kept = 0;
         for p in parsed {
-            if !arches.contains(p.arch.as_str()) {
+            if !policy.accepts(&p.arch) {
                 continue;
             }
             kept += 1;
@@ -108,9 +124,9 @@ pub fn build_repo(
             }
         }
         log::info!(
-            "repo {}: {total} packages, {kept} for {} or noarch",
+            "repo {}: {total} packages, {kept} for {}",
             repo.name,
-            profile.arch
+            policy.arches().join(", ")
         );
         repos.push(LoadedRepo {
             name: repo.name.clone(),
@@ -118,6 +134,21 @@ pub fn build_repo(
             base: repo.base,
             records,
         });
+    }
+
+    // Modularity: what the default module streams hide is not available, as for dnf.
+    if !modules.is_empty() {
+        let keep = modules.keep(&pkgs);
+        let hidden = keep.iter().filter(|k| !**k).count();
+        progress(&format!(
+            "rpm: {} module streams ({} with a default stream); {hidden} packages hidden by modularity",
+            modules.streams.len(),
+            modules.defaults.len()
+        ));
+        let mut k = keep.iter();
+        pkgs.retain(|_| *k.next().unwrap());
+        let mut k = keep.iter();
+        located.retain(|_| *k.next().unwrap());
     }
 
     // File requirements that primary does not answer: read filelists for those paths only. Packages
@@ -167,7 +198,7 @@ pub fn build_repo(
         profile.arch,
         profile.el
     ));
-    let res = solve::resolve(&pkgs, &profile.packages)?;
+    let res = solve::resolve(&pkgs, &profile.packages, &policy)?;
     let (from_base, bundled): (Vec<usize>, Vec<usize>) = res
         .chosen
         .iter()

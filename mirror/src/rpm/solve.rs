@@ -5,21 +5,25 @@
 //! beside the 1.4.0 that will be installed (contracts §6.4). So we hand the problem to resolvo, a CDCL SAT
 //! solver modelled on libsolv, encoded like this:
 //!
-//! - every package name is a resolvo name whose solvables are the packages of that name (one may be
-//!   installed, the newest is tried first);
+//! - every package name and color (64-bit, 32-bit, noarch: [`super::arch`]) is a resolvo name whose
+//!   solvables are the packages of that name and color (one may be installed, the best arch and then the
+//!   newest is tried first; noarch excludes the others; an i686 package needs its x86_64 twin when the
+//!   name has one, libsolv's lock-step);
 //! - every capability that something requires (a package name, a virtual provide, a soname, a file) is a
 //!   resolvo name whose solvables are "P provides C" records, several of which may be chosen at once; each
 //!   record requires exactly its package P, and P requires (one of) its records for C, so a record is chosen
 //!   exactly when its package is, and a requirement already met by a chosen package costs nothing;
-//! - a requirement `C op EVR` is the set of records whose provided range overlaps it (rpm's `rpmdsCompare`);
+//! - a requirement `C op EVR` is the set of records whose provided range overlaps it (libsolv's `pool_intersect_evrs`);
 //!   `rpmlib(...)` requirements are rpm's own features and skipped;
 //! - rich dependencies: `or` is a union of such sets, `and` separate requirements, `if` a conditional
 //!   requirement, `unless` the equivalent `or`; a nested non-`or` term becomes an auxiliary name with one
 //!   solvable carrying its requirements; `with`/`without` are approximated as `and`/their first term;
 //! - `Conflicts:` and `Obsoletes:` (package names, not provides, as dnf) forbid the matching packages.
+//! - among a requirement's providers, the order in which they are tried is libsolv's provider choice
+//!   ([`super::policy`]).
 //!
-//! Weak dependencies (Recommends, Supplements) are not followed: dnf installs them when available but does
-//! not need them, so the bundle installs without them.
+//! Weak dependencies (Recommends, Supplements) are installed as dnf installs them by default
+//! (`install_weak_deps=True`): see [`resolve`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Display;
@@ -32,20 +36,26 @@ use resolvo::{
     VersionSetId, VersionSetUnionId,
 };
 
+use super::arch::{self, ArchPolicy, Color};
 use super::metadata::{Dep, Package};
+use super::policy::Policy;
 use super::rich::{self, Rich};
 use super::vercmp::{overlaps, rpmvercmp, Evr, Op, Range};
 
 /// Where each capability comes from: package index and the provided range (files are unversioned).
 pub struct Index {
     caps: HashMap<String, Vec<(usize, Range)>>,
+    /// Packages by name.
+    names: HashMap<String, Vec<usize>>,
 }
 
 impl Index {
     /// Indexes the provides and listed files of `pkgs`.
     pub fn new(pkgs: &[Package]) -> Index {
         let mut caps: HashMap<String, Vec<(usize, Range)>> = HashMap::new();
+        let mut names: HashMap<String, Vec<usize>> = HashMap::new();
         for (i, p) in pkgs.iter().enumerate() {
+            names.entry(p.name.clone()).or_default().push(i);
             for d in &p.provides {
                 caps.entry(d.name.clone())
                     .or_default()
@@ -55,7 +65,7 @@ impl Index {
                 caps.entry(f.clone()).or_default().push((i, None));
             }
         }
-        Index { caps }
+        Index { caps, names }
     }
 
     /// The packages whose provides overlap `dep`, each once.
@@ -139,17 +149,18 @@ fn match_spec(pkgs: &[Package], index: &Index, spec: &str) -> Option<(String, Ve
             }
         }
         // name-version-release
-        if let Some((name, version)) = name.rsplit_once('-') {
+        if let Some((name, _)) = name.rsplit_once('-') {
             let vr = &spec[name.len() + 1..];
             if let Ok(want) = Evr::parse(vr) {
+                // dnf matches the epoch only when the request names one (`name-epoch:version-release`).
                 let m = by_name(name, &|p| {
-                    p.evr.match_cmp(&want).is_eq()
-                        && p.evr.release.is_some()
-                        && rpmvercmp(
-                            &p.evr.version,
-                            version.rsplit(':').next().unwrap_or(version),
-                        )
-                        .is_eq()
+                    (!vr.contains(':') || p.evr.epoch == want.epoch)
+                        && rpmvercmp(&p.evr.version, &want.version).is_eq()
+                        && p.evr.release.as_deref().is_some_and(|r| {
+                            want.release
+                                .as_deref()
+                                .is_some_and(|w| rpmvercmp(r, w).is_eq())
+                        })
                 });
                 if !m.is_empty() {
                     return Some((name.to_string(), m, true));
@@ -186,8 +197,9 @@ fn roots(
         .collect()
 }
 
-/// Every package reachable from the requests through any provider of any requirement, and the
-/// requirements nothing provides (package index, requirement).
+/// Every package reachable from the requests through any provider of any requirement (and the other
+/// arches of each one's name and EVR, its multilib lock-step partners), and the requirements nothing
+/// provides (package index, requirement).
 fn closure(
     pkgs: &[Package],
     index: &Index,
@@ -197,6 +209,15 @@ fn closure(
     let mut todo: Vec<usize> = start.to_vec();
     let mut missing = Vec::new();
     while let Some(i) = todo.pop() {
+        let same_evr = index.names[&pkgs[i].name]
+            .iter()
+            .copied()
+            .filter(|&q| pkgs[q].evr == pkgs[i].evr);
+        for q in same_evr {
+            if seen.insert(q) {
+                todo.push(q);
+            }
+        }
         for d in requirement_atoms(&pkgs[i]) {
             let prov = index.providers(&d);
             if prov.is_empty() {
@@ -275,6 +296,8 @@ struct VsInfo {
 /// resolvo's view of the repositories.
 struct Provider<'a> {
     pkgs: &'a [Package],
+    policy: &'a ArchPolicy,
+    choice: Policy<'a>,
     names: Vec<NameInfo>,
     solvables: Vec<SolvInfo>,
     vsets: Vec<VsInfo>,
@@ -282,7 +305,8 @@ struct Provider<'a> {
     unions: Vec<Vec<VersionSetId>>,
     conditions: Vec<Condition>,
     strings: Vec<String>,
-    pkg_names: HashMap<String, NameId>,
+    /// Package names, one per name and color (`foo.x86_64` and `foo.i686` may be installed together).
+    pkg_names: HashMap<(String, Color), NameId>,
     cap_names: HashMap<String, NameId>,
     pkg_solvable: HashMap<usize, SolvableId>,
     /// Per capability name: (record solvable, package, provided range).
@@ -527,12 +551,15 @@ impl<'a> Provider<'a> {
 
     fn build(
         pkgs: &'a [Package],
+        policy: &'a ArchPolicy,
         reach: &BTreeSet<usize>,
         index: &Index,
         root_caps: &[String],
     ) -> Provider<'a> {
         let mut p = Provider {
             pkgs,
+            policy,
+            choice: Policy::new(pkgs, policy),
             names: Vec::new(),
             solvables: Vec::new(),
             vsets: Vec::new(),
@@ -546,11 +573,17 @@ impl<'a> Provider<'a> {
             records: HashMap::new(),
         };
         for &i in reach {
-            let name = match p.pkg_names.get(&pkgs[i].name) {
+            let key = (pkgs[i].name.clone(), arch::color(&pkgs[i].arch));
+            let name = match p.pkg_names.get(&key) {
                 Some(&n) => n,
                 None => {
-                    let n = p.add_name(pkgs[i].name.clone(), Kind::Package);
-                    p.pkg_names.insert(pkgs[i].name.clone(), n);
+                    let label = match key.1 {
+                        Color::Bits64 => pkgs[i].name.clone(),
+                        Color::Bits32 => format!("{} (32-bit)", pkgs[i].name),
+                        Color::All => format!("{} (noarch)", pkgs[i].name),
+                    };
+                    let n = p.add_name(label, Kind::Package);
+                    p.pkg_names.insert(key, n);
                     n
                 }
             };
@@ -595,8 +628,18 @@ impl<'a> Provider<'a> {
             p.solvables[s.to_index()].deps.requirements = vec![Requirement::Single(vs).into()];
             by_pkg.entry(i).or_default().push((n, s));
         }
+        // The best arch score per name (noarch aside).
+        let mut best_score: HashMap<String, u32> = HashMap::new();
+        for &i in reach {
+            let a = policy.score(&pkgs[i].arch).unwrap_or(u32::MAX);
+            let b = best_score.entry(pkgs[i].name.clone()).or_insert(u32::MAX);
+            if a > 1 && a < *b {
+                *b = a;
+            }
+        }
         for &i in reach {
             let me = p.pkg_solvable[&i];
+            let me_name = p.solvables[me.to_index()].name;
             let mut reqs: Vec<ConditionalRequirement> = Vec::new();
             for d in &pkgs[i].requires {
                 if is_rpmlib(&d.name) {
@@ -620,6 +663,30 @@ impl<'a> Provider<'a> {
             mine.sort();
             for (n, recs) in mine {
                 let vs = p.vset(n, recs, format!("from {}", pkgs[i].nevra()));
+                reqs.push(Requirement::Single(vs).into());
+            }
+            // Multilib lock-step (libsolv's `solver_addinfarchrules`, src/rules.c): a package of an arch worse
+            // than the best its name has (i686 where x86_64 exists) needs the same version of the best arch
+            // installed too, and cannot be installed at all when there is none.
+            let my_score = p.policy.score(&pkgs[i].arch).unwrap_or(u32::MAX);
+            if my_score > 1 && my_score != best_score[&pkgs[i].name] {
+                let partners: Vec<SolvableId> = index.names[&pkgs[i].name]
+                    .iter()
+                    .copied()
+                    .filter(|q| reach.contains(q) && pkgs[*q].evr == pkgs[i].evr)
+                    // (a noarch partner would conflict with it: same name, every color)
+                    .filter(|&q| p.policy.score(&pkgs[q].arch) == Some(best_score[&pkgs[i].name]))
+                    .map(|q| p.pkg_solvable[&q])
+                    .collect();
+                let target = match partners.first() {
+                    Some(s) => p.solvables[s.to_index()].name,
+                    None => me_name,
+                };
+                let vs = p.vset(
+                    target,
+                    partners,
+                    format!("(same version of the best arch as {})", pkgs[i].nevra()),
+                );
                 reqs.push(Requirement::Single(vs).into());
             }
             reqs.sort();
@@ -650,6 +717,22 @@ impl<'a> Provider<'a> {
                     }
                 }
             }
+            // A noarch package and a same-name package of any arch exclude each other; 32-bit and 64-bit
+            // ones of one name may be installed together (libsolv's implicit obsoletes with colors).
+            let mine = arch::color(&pkgs[i].arch);
+            for other in [Color::Bits64, Color::Bits32, Color::All] {
+                if other == mine || (mine != Color::All && other != Color::All) {
+                    continue;
+                }
+                if let Some(&n) = p.pkg_names.get(&(pkgs[i].name.clone(), other)) {
+                    let e = forbidden.entry(n).or_default();
+                    e.0.extend(p.names[n.to_index()].solvables.iter().copied());
+                    e.1.push(format!(
+                        "is {} (one of noarch and an arch)",
+                        pkgs[i].nevra()
+                    ));
+                }
+            }
             let mut constrains = Vec::new();
             let mut forbidden: Vec<_> = forbidden.into_iter().collect();
             forbidden.sort_by_key(|(n, _)| *n);
@@ -664,40 +747,47 @@ impl<'a> Provider<'a> {
         p
     }
 
-    /// Order in which candidates are tried: packages newest first; capability records by package name
-    /// (as libsolv's `prune_to_best_version` orders different names), then newest.
-    fn sort_key(&self, s: SolvableId) -> (String, std::cmp::Reverse<EvrKey<'_>>) {
-        let info = &self.solvables[s.to_index()];
-        match info.pkg {
-            Some(i) => {
-                let name = if self.names[info.name.to_index()].kind == Kind::Package {
-                    String::new()
-                } else {
-                    self.pkgs[i].name.clone()
-                };
-                (name, std::cmp::Reverse(EvrKey(&self.pkgs[i].evr)))
-            }
-            None => (String::new(), std::cmp::Reverse(EvrKey(&EMPTY_EVR))),
+    /// libsolv's order among packages of one name (`prune_to_best_arch`, then `prune_to_best_version`): the
+    /// better arch class first (`noarch` is not compared with the others), then the newest.
+    fn package_order(&self, a: usize, b: usize) -> std::cmp::Ordering {
+        let (pa, pb) = (&self.pkgs[a], &self.pkgs[b]);
+        let (sa, sb) = (self.arch_score(a), self.arch_score(b));
+        if sa > 1 && sb > 1 && sa != sb {
+            return sa.cmp(&sb);
         }
+        pb.evr.newer_cmp(&pa.evr).then(sa.cmp(&sb))
     }
-}
 
-static EMPTY_EVR: Evr = Evr {
-    epoch: 0,
-    version: String::new(),
-    release: None,
-};
-
-#[derive(PartialEq, Eq)]
-struct EvrKey<'a>(&'a Evr);
-impl PartialOrd for EvrKey<'_> {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
+    fn arch_score(&self, i: usize) -> u32 {
+        self.policy.score(&self.pkgs[i].arch).unwrap_or(u32::MAX)
     }
-}
-impl Ord for EvrKey<'_> {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.newer_cmp(other.0)
+
+    /// Order in which a requirement's candidates are tried. Packages: [`Provider::package_order`].
+    /// Capability records: libsolv's provider choice, [`Policy::order`].
+    fn sort(&self, solvables: &mut [SolvableId]) {
+        let pkg = |s: &SolvableId| self.solvables[s.to_index()].pkg;
+        let Some(first) = solvables.first() else {
+            return;
+        };
+        if self.names[self.solvables[first.to_index()].name.to_index()].kind == Kind::Package {
+            solvables.sort_by(|a, b| match (pkg(a), pkg(b)) {
+                (Some(x), Some(y)) => self.package_order(x, y),
+                _ => a.cmp(b),
+            });
+            return;
+        }
+        // Capability records: their packages in libsolv's choice order, a package's records together.
+        let mut cands: Vec<usize> = solvables.iter().filter_map(pkg).collect();
+        cands.sort_unstable();
+        cands.dedup();
+        let rank: HashMap<usize, usize> = self
+            .choice
+            .order(&cands)
+            .into_iter()
+            .enumerate()
+            .map(|(r, i)| (i, r))
+            .collect();
+        solvables.sort_by_key(|s| (pkg(s).map_or(usize::MAX, |i| rank[&i]), *s));
     }
 }
 
@@ -767,7 +857,7 @@ impl DependencyProvider for Provider<'_> {
     }
 
     async fn sort_candidates(&self, _solver: &SolverCache<Self>, solvables: &mut [SolvableId]) {
-        solvables.sort_by(|a, b| self.sort_key(*a).cmp(&self.sort_key(*b)));
+        self.sort(solvables);
     }
 
     async fn get_dependencies(&self, solvable: SolvableId) -> Dependencies {
@@ -775,35 +865,256 @@ impl DependencyProvider for Provider<'_> {
     }
 }
 
-/// Resolves `requests` against `pkgs` (already limited to the target arches): the set dnf would install
-/// on an empty root. An unresolvable request is an error that names the package and the requirement.
-pub fn resolve(pkgs: &[Package], requests: &[String]) -> Result<Resolution> {
+/// A weak dependency taken on as a requirement once a solution has it unmet: a `Recommends:` of a chosen
+/// package, or a package whose `Supplements:` the chosen packages meet.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Weak {
+    Dep(Dep),
+    Package(usize),
+}
+
+/// Whether the packages in `set` meet `r` (a rich dependency evaluated as a boolean).
+fn holds(r: &Rich, index: &Index, set: &HashSet<usize>) -> bool {
+    match r {
+        Rich::Dep(d) => index.providers(d).iter().any(|q| set.contains(q)),
+        Rich::And(v) | Rich::With(v) => v.iter().all(|x| holds(x, index, set)),
+        Rich::Or(v) => v.iter().any(|x| holds(x, index, set)),
+        Rich::Without(a, b) => holds(a, index, set) && !holds(b, index, set),
+        Rich::If(a, b, c) => {
+            if holds(b, index, set) {
+                holds(a, index, set)
+            } else {
+                c.as_ref().is_none_or(|c| holds(c, index, set))
+            }
+        }
+        Rich::Unless(a, b, c) => {
+            if holds(b, index, set) {
+                c.as_ref().is_none_or(|c| holds(c, index, set))
+            } else {
+                holds(a, index, set)
+            }
+        }
+    }
+}
+
+fn dep_holds(d: &Dep, index: &Index, set: &HashSet<usize>) -> bool {
+    if rich::is_rich(&d.name) {
+        match rich::parse(&d.name) {
+            Ok(r) => holds(&r, index, set),
+            Err(_) => true,
+        }
+    } else {
+        index.providers(d).iter().any(|q| set.contains(q))
+    }
+}
+
+/// The weak dependencies the solution `chosen` leaves unmet, as libsolv's `resolve_weak` (src/solver.c)
+/// collects them: the Recommends of installed packages that no installed package meets and something
+/// provides; the packages not installed whose Supplements the installed ones meet (the best arch and
+/// newest of each name, none of a name already installed).
+fn weak_pending(
+    pkgs: &[Package],
+    index: &Index,
+    arch: &ArchPolicy,
+    chosen: &[usize],
+    known: &HashSet<Weak>,
+) -> Vec<Weak> {
+    let set: HashSet<usize> = chosen.iter().copied().collect();
+    let mut out: Vec<Weak> = Vec::new();
+    for &i in chosen {
+        for d in &pkgs[i].recommends {
+            if is_rpmlib(&d.name) || dep_holds(d, index, &set) {
+                continue;
+            }
+            if !rich::is_rich(&d.name) && index.providers(d).is_empty() {
+                continue;
+            }
+            let w = Weak::Dep(d.clone());
+            if !known.contains(&w) && !out.contains(&w) {
+                out.push(w);
+            }
+        }
+    }
+    let installed_names: HashSet<&str> = chosen.iter().map(|&i| pkgs[i].name.as_str()).collect();
+    let mut best: BTreeMap<&str, usize> = BTreeMap::new();
+    for (q, p) in pkgs.iter().enumerate() {
+        if p.supplements.is_empty() || installed_names.contains(p.name.as_str()) {
+            continue;
+        }
+        if !p.supplements.iter().any(|d| dep_holds(d, index, &set)) {
+            continue;
+        }
+        let score = |i: usize| arch.score(&pkgs[i].arch).unwrap_or(u32::MAX);
+        let e = best.entry(p.name.as_str()).or_insert(q);
+        let (sa, sb) = (score(q), score(*e));
+        let better = if sa > 1 && sb > 1 && sa != sb {
+            sa < sb
+        } else {
+            p.evr.newer_cmp(&pkgs[*e].evr).is_gt()
+        };
+        if better {
+            *e = q;
+        }
+    }
+    for q in best.into_values() {
+        let w = Weak::Package(q);
+        if !known.contains(&w) {
+            out.push(w);
+        }
+    }
+    out
+}
+
+/// Resolves `requests` against `pkgs` (already limited to the arches `policy` accepts): the set dnf would
+/// install on an empty root, weak dependencies included (dnf's default `install_weak_deps=True`). An
+/// unresolvable request is an error that names the package and the requirement.
+///
+/// Weak dependencies are added the way libsolv's `resolve_weak` does once every requirement is met: the
+/// unmet Recommends of the installed packages and the packages that supplement them are installed when
+/// that still leaves a solution (all at once if possible, else one by one, each kept only if the problem
+/// stays solvable), and the new packages' own weak dependencies are looked at in the next round.
+pub fn resolve(pkgs: &[Package], requests: &[String], policy: &ArchPolicy) -> Result<Resolution> {
     let index = Index::new(pkgs);
     let roots = roots(pkgs, &index, requests)?;
-    let start: Vec<usize> = roots
+    let mut weak: Vec<Weak> = Vec::new();
+    let mut known: HashSet<Weak> = HashSet::new();
+    let mut chosen = match solve_once(pkgs, policy, &index, &roots, requests, &weak) {
+        Ok(c) => c,
+        Err(msg) => bail!(msg),
+    };
+    loop {
+        let pending = weak_pending(pkgs, &index, policy, &chosen, &known);
+        if pending.is_empty() {
+            break;
+        }
+        known.extend(pending.iter().cloned());
+        let mut trial = weak.clone();
+        trial.extend(pending.iter().cloned());
+        if let Ok(c) = solve_once(pkgs, policy, &index, &roots, requests, &trial) {
+            weak = trial;
+            chosen = c;
+            continue;
+        }
+        for w in pending {
+            let mut trial = weak.clone();
+            trial.push(w.clone());
+            match solve_once(pkgs, policy, &index, &roots, requests, &trial) {
+                Ok(c) => {
+                    weak = trial;
+                    chosen = c;
+                }
+                Err(_) => {
+                    log::info!("not installing weak dependency {w:?}: it cannot be installed")
+                }
+            }
+        }
+    }
+    let mut requested = HashSet::new();
+    for (name, matches, by_name) in &roots {
+        for &i in &chosen {
+            let hit = if *by_name {
+                &pkgs[i].name == name
+            } else {
+                matches.contains(&i)
+            };
+            if hit {
+                requested.insert(i);
+            }
+        }
+    }
+    Ok(Resolution { chosen, requested })
+}
+
+/// One solver run: the requests plus the weak dependencies taken on as requirements. Returns the chosen
+/// packages (sorted) or the message that explains why there is no solution.
+fn solve_once(
+    pkgs: &[Package],
+    policy: &ArchPolicy,
+    index: &Index,
+    roots: &[(String, Vec<usize>, bool)],
+    requests: &[String],
+    weak: &[Weak],
+) -> std::result::Result<Vec<usize>, String> {
+    let mut start: Vec<usize> = roots
         .iter()
         .flat_map(|(_, v, _)| v.iter().copied())
         .collect();
-    let (reach, missing) = closure(pkgs, &index, &start);
-    let root_caps: Vec<String> = roots
+    let mut root_caps: Vec<String> = roots
         .iter()
         .filter(|(_, _, by_name)| !by_name)
         .map(|(name, _, _)| name.clone())
         .collect();
-    let mut provider = Provider::build(pkgs, &reach, &index, &root_caps);
+    let mut weak_rich: Vec<Option<Rich>> = Vec::new();
+    for w in weak {
+        let mut rich_term = None;
+        match w {
+            Weak::Package(q) => start.push(*q),
+            Weak::Dep(d) => {
+                let mut ds = Vec::new();
+                if rich::is_rich(&d.name) {
+                    if let Ok(r) = rich::parse(&d.name) {
+                        atoms(&r, &mut ds);
+                        rich_term = Some(r);
+                    }
+                } else {
+                    ds.push(d.clone());
+                }
+                for a in ds {
+                    start.extend(index.providers(&a));
+                    root_caps.push(a.name);
+                }
+            }
+        }
+        weak_rich.push(rich_term);
+    }
+    let (reach, missing) = closure(pkgs, index, &start);
+    let mut provider = Provider::build(pkgs, policy, &reach, index, &root_caps);
     let mut root_reqs: Vec<ConditionalRequirement> = Vec::new();
-    for (spec, (name, matches, by_name)) in requests.iter().zip(&roots) {
-        let vs = if *by_name {
-            let n = provider.pkg_names[name];
-            let m = matches.iter().map(|i| provider.pkg_solvable[i]).collect();
-            provider.vset(n, m, format!("(requested as {spec})"))
+    for (spec, (name, matches, by_name)) in requests.iter().zip(roots) {
+        let req = if *by_name {
+            // One of the matching packages, of any arch: the group (name and color) of the package
+            // libsolv's policy picks first (best arch, then newest), so `foo` is foo.x86_64, not foo.i686.
+            let mut ms = matches.clone();
+            ms.sort_by(|&a, &b| provider.package_order(a, b));
+            let mut groups: Vec<(NameId, Vec<SolvableId>)> = Vec::new();
+            for i in ms {
+                let s = provider.pkg_solvable[&i];
+                let n = provider.solvables[s.to_index()].name;
+                match groups.iter_mut().find(|(g, _)| *g == n) {
+                    Some((_, v)) => v.push(s),
+                    None => groups.push((n, vec![s])),
+                }
+            }
+            let alts = groups
+                .into_iter()
+                .map(|(n, m)| provider.vset(n, m, format!("(requested as {spec})")))
+                .collect();
+            provider.requirement(alts)
         } else {
-            provider.dep_vset(&Dep {
+            Requirement::Single(provider.dep_vset(&Dep {
                 name: name.clone(),
                 range: None,
-            })
+            }))
         };
-        root_reqs.push(Requirement::Single(vs).into());
+        root_reqs.push(req.into());
+    }
+    for (w, r) in weak.iter().zip(weak_rich) {
+        match (w, r) {
+            (Weak::Package(q), _) => {
+                let s = provider.pkg_solvable[q];
+                let n = provider.solvables[s.to_index()].name;
+                let vs = provider.vset(n, vec![s], "(supplementing)".to_string());
+                root_reqs.push(Requirement::Single(vs).into());
+            }
+            (Weak::Dep(_), Some(r)) => root_reqs.extend(provider.requirements(&r)),
+            (Weak::Dep(d), None) => {
+                if rich::is_rich(&d.name) {
+                    continue;
+                }
+                let vs = provider.dep_vset(d);
+                root_reqs.push(Requirement::Single(vs).into());
+            }
+        }
     }
     let mut solver = Solver::new(provider);
     match solver.solve(Problem::new().requirements(root_reqs)) {
@@ -818,20 +1129,7 @@ pub fn resolve(pkgs: &[Package], requests: &[String]) -> Result<Resolution> {
                 .collect();
             chosen.sort();
             chosen.dedup();
-            let mut requested = HashSet::new();
-            for (name, matches, by_name) in &roots {
-                for &i in &chosen {
-                    let hit = if *by_name {
-                        &pkgs[i].name == name
-                    } else {
-                        matches.contains(&i)
-                    };
-                    if hit {
-                        requested.insert(i);
-                    }
-                }
-            }
-            Ok(Resolution { chosen, requested })
+            Ok(chosen)
         }
         Err(UnsolvableOrCancelled::Unsolvable(conflict)) => {
             let explanation = conflict.display_user_friendly(&solver).to_string();
@@ -852,9 +1150,11 @@ pub fn resolve(pkgs: &[Package], requests: &[String]) -> Result<Resolution> {
                 msg.push('\n');
             }
             msg.push_str(explanation.trim_end());
-            bail!(msg)
+            Err(msg)
         }
-        Err(UnsolvableOrCancelled::Cancelled(_)) => bail!("dependency resolution was cancelled"),
+        Err(UnsolvableOrCancelled::Cancelled(_)) => {
+            Err("dependency resolution was cancelled".to_string())
+        }
     }
 }
 
@@ -903,7 +1203,11 @@ mod tests {
     }
 
     fn solve(pkgs: &[Package], req: &[&str]) -> Result<Vec<String>> {
-        let r = resolve(pkgs, &req.iter().map(|s| s.to_string()).collect::<Vec<_>>())?;
+        let r = resolve(
+            pkgs,
+            &req.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            &ArchPolicy::new("x86_64"),
+        )?;
         Ok(r.chosen.iter().map(|&i| pkgs[i].nevra()).collect())
     }
 
@@ -1031,6 +1335,117 @@ mod tests {
         );
     }
 
+    /// A missing epoch is 0 in dependency matching: `X < 1:0` takes X 2.10, `Y >= 2:2.74` refuses Y 3.0.0.
+    #[test]
+    fn epochs_in_requirements() {
+        let pkgs = vec![
+            pkg("app-1-1.x86_64", &["X < 1:0", "Y >= 2:2.74"], &[]),
+            pkg("X-2.10-1.x86_64", &[], &[]),
+            pkg("X-1:0.1-1.x86_64", &[], &[]),
+            pkg("Y-3.0.0-1.x86_64", &[], &[]),
+            pkg("Y-2:2.74-1.x86_64", &[], &[]),
+        ];
+        assert_eq!(
+            solve(&pkgs, &["app"]).unwrap(),
+            ["app-1-1.x86_64", "X-2.10-1.x86_64", "Y-2:2.74-1.x86_64"]
+        );
+    }
+
+    /// x86_64 installs i686 packages when a 32-bit soname is required, in lock-step with the x86_64 package
+    /// of the same name and version when there is one; a plain name request and a capability both arches
+    /// provide take x86_64.
+    #[test]
+    fn multilib() {
+        let pkgs = vec![
+            pkg("app32-1-1.x86_64", &["libfoo.so.9"], &[]),
+            pkg("app64-1-1.x86_64", &["libfoo.so.9()(64bit)"], &[]),
+            pkg("appfoo-1-1.x86_64", &["foo-tools"], &[]),
+            pkg(
+                "libfoo-9-1.x86_64",
+                &[],
+                &["libfoo.so.9()(64bit)", "foo-tools"],
+            ),
+            pkg("libfoo-9-1.i686", &[], &["libfoo.so.9", "foo-tools"]),
+            pkg("bar-1-1.x86_64", &[], &[]),
+            pkg("bar-2-1.noarch", &[], &[]),
+            pkg("baz-2-1.i686", &[], &[]),
+            pkg("baz-1-1.x86_64", &[], &[]),
+        ];
+        assert_eq!(
+            solve(&pkgs, &["app32"]).unwrap(),
+            ["app32-1-1.x86_64", "libfoo-9-1.x86_64", "libfoo-9-1.i686"]
+        );
+        let mut only32 = pkgs.clone();
+        only32.remove(3);
+        assert_eq!(
+            solve(&only32, &["app32"]).unwrap(),
+            ["app32-1-1.x86_64", "libfoo-9-1.i686"]
+        );
+        assert_eq!(
+            solve(&pkgs, &["app32", "app64"]).unwrap(),
+            [
+                "app32-1-1.x86_64",
+                "app64-1-1.x86_64",
+                "libfoo-9-1.x86_64",
+                "libfoo-9-1.i686"
+            ]
+        );
+        assert_eq!(solve(&pkgs, &["libfoo"]).unwrap(), ["libfoo-9-1.x86_64"]);
+        assert_eq!(
+            solve(&pkgs, &["appfoo"]).unwrap(),
+            ["appfoo-1-1.x86_64", "libfoo-9-1.x86_64"]
+        );
+        // noarch is not an arch class: the newest wins; a better arch beats a newer worse one, which is
+        // taken when asked for (the x86_64 one is then not among the packages considered, as in libsolv).
+        assert_eq!(solve(&pkgs, &["bar"]).unwrap(), ["bar-2-1.noarch"]);
+        assert_eq!(solve(&pkgs, &["baz"]).unwrap(), ["baz-1-1.x86_64"]);
+        assert_eq!(solve(&pkgs, &["baz-2"]).unwrap(), ["baz-2-1.i686"]);
+    }
+
+    /// Recommends are installed when they can be (a provider chosen like for a requirement, the ones that
+    /// conflict or that nothing provides left out), and so are packages whose Supplements are met.
+    #[test]
+    fn weak_dependencies() {
+        let weak = |s: &str| Dep {
+            name: s.to_string(),
+            range: None,
+        };
+        let mut pkgs = vec![
+            pkg("app-1-1.x86_64", &[], &[]),
+            pkg("rec-a-1-1.x86_64", &["rec-dep"], &[]),
+            pkg("rec-dep-1-1.x86_64", &[], &[]),
+            pkg("zz-rec-1-1.noarch", &[], &["rec-cap"]),
+            pkg("aa-rec-1-1.noarch", &[], &["rec-cap"]),
+            pkg("rec-bad-1-1.x86_64", &[], &[]),
+            pkg("rec-if-1-1.noarch", &[], &[]),
+            pkg("supp-1-1.noarch", &[], &[]),
+            pkg("supp-rich-1-1.noarch", &[], &[]),
+        ];
+        pkgs[0].recommends = [
+            "rec-a",
+            "rec-cap",
+            "rec-bad",
+            "rec-missing",
+            "(rec-if if rec-a)",
+        ]
+        .map(weak)
+        .to_vec();
+        pkgs[5].conflicts.push(weak("app"));
+        pkgs[7].supplements.push(weak("app"));
+        pkgs[8].supplements.push(weak("(app and not-there)"));
+        assert_eq!(
+            solve(&pkgs, &["app"]).unwrap(),
+            [
+                "app-1-1.x86_64",
+                "rec-a-1-1.x86_64",
+                "rec-dep-1-1.x86_64",
+                "aa-rec-1-1.noarch",
+                "rec-if-1-1.noarch",
+                "supp-1-1.noarch"
+            ]
+        );
+    }
+
     #[test]
     fn request_forms() {
         let pkgs = vec![
@@ -1063,6 +1478,21 @@ mod tests {
             solve(&pkgs, &["docker-engine"]).unwrap(),
             ["docker-ce-17.12.0.ce-0.2.rc2.el7.x86_64"]
         );
+        let mut pkgs = pkgs;
+        pkgs.push(pkg("epochy-1:2.0-1.x86_64", &[], &[]));
+        for spec in [
+            "epochy-2.0-1",
+            "epochy-1:2.0-1",
+            "epochy-2.0",
+            "epochy-1:2.0",
+        ] {
+            assert_eq!(
+                solve(&pkgs, &[spec]).unwrap(),
+                ["epochy-1:2.0-1.x86_64"],
+                "{spec}"
+            );
+        }
+        assert!(solve(&pkgs, &["epochy-2:2.0-1"]).is_err());
         let e = solve(&pkgs, &["kubelet-9.9"]).unwrap_err().to_string();
         assert!(e.contains("'kubelet-9.9'"), "{e}");
     }
@@ -1115,7 +1545,7 @@ mod tests {
         }
         let started = std::time::Instant::now();
         let want: Vec<String> = (1980..2000).map(|n| format!("p{n}")).collect();
-        let r = resolve(&pkgs, &want).unwrap();
+        let r = resolve(&pkgs, &want, &ArchPolicy::new("x86_64")).unwrap();
         assert!(r.chosen.len() > 20);
         let names: HashSet<&str> = r.chosen.iter().map(|&i| pkgs[i].name.as_str()).collect();
         assert_eq!(names.len(), r.chosen.len(), "one version per name");

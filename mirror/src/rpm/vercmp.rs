@@ -1,9 +1,10 @@
-//! RPM version ordering and dependency ranges, as rpm itself does them.
+//! RPM version ordering and dependency ranges, as rpm and libsolv (dnf) do them.
 //!
 //! [`rpmvercmp`] is rpm's `rpmio/rpmvercmp.c` segment compare (with `~` pre-release and `^` post-release
-//! separators); [`Evr`] orders epoch numerically, then version, then release; [`Range::overlaps`] is rpm's
-//! `rpmdsCompare`: a provide `kubernetes-cni = 1.4.0-1` satisfies `kubernetes-cni < 1.5.0` because their
-//! ranges overlap, and a release missing on either side is not compared.
+//! separators); [`Evr`] orders epoch numerically (a missing epoch is 0), then version, then release;
+//! [`overlaps`] is libsolv's `pool_intersect_evrs` (rpm's `rpmdsCompare` answers the same): a provide
+//! `kubernetes-cni = 1.4.0-1` satisfies `kubernetes-cni < 1.5.0` because their ranges overlap, a release
+//! missing on one side is not compared, and `X < 1:0` is satisfied by `X-2.10` (epoch 0).
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -162,21 +163,53 @@ impl Evr {
             })
     }
 
-    /// Compares for dependency matching, as libsolv (dnf) does it (`pool_evrcmp_str` in `EVRCMP_MATCH` mode):
-    /// the epoch only when both sides have one (metadata writes a missing epoch as 0, and so libsolv reads
-    /// `epoch="0"` as none), the release only when both sides have one (rpm's `rpmdsCompareEVR` too).
+    /// Compares for dependency matching, as libsolv (dnf) does it for rpm pools: `pool_evrcmp_str` in
+    /// `EVRCMP_MATCH` mode (libsolv `src/evr.c`), which is also rpm's `rpmverOverlap` order.
+    ///
+    /// - Epoch: libsolv's metadata reader (`makeevr_parts` in `ext/repo_rpmmd.c`) drops a trivial epoch
+    ///   (`epoch="0"` or `epoch=""`), so a package or requirement written with epoch 0 and one written
+    ///   without an epoch are the same EVR string. When both sides then carry an epoch they are compared;
+    ///   when only one does, rpm pools (no `promoteepoch`) let a non-zero epoch decide: that side is
+    ///   greater. Both come down to comparing epochs with a missing epoch as 0, which is what [`Evr`]
+    ///   stores: `X-2.10` satisfies `X < 1:0`, and `Y-3.0.0` does not satisfy `Y >= 2:2.74`.
+    /// - Version: compared unless one side's is empty.
+    /// - Release: compared only when both sides have one (an empty release is none).
     pub fn match_cmp(&self, other: &Evr) -> Ordering {
-        let epoch = if self.epoch != 0 && other.epoch != 0 {
-            self.epoch.cmp(&other.epoch)
-        } else {
-            Ordering::Equal
-        };
-        epoch
-            .then_with(|| rpmvercmp(&self.version, &other.version))
+        self.epoch
+            .cmp(&other.epoch)
+            .then_with(|| {
+                if self.version.is_empty() || other.version.is_empty() {
+                    Ordering::Equal
+                } else {
+                    rpmvercmp(&self.version, &other.version)
+                }
+            })
             .then_with(|| match (&self.release, &other.release) {
                 (Some(a), Some(b)) => rpmvercmp(a, b),
                 _ => Ordering::Equal,
             })
+    }
+}
+
+impl Evr {
+    /// libsolv's `pool_evrcmp_str(.., EVRCMP_MATCH_RELEASE)` (`src/evr.c`), the compare its dependency
+    /// matching uses for rpm pools: epoch (a missing one is 0, see [`Evr::match_cmp`]), then version, then
+    /// release; when only one side has a release the answer is -2 (`self` has none) or 2 (`other` has
+    /// none), which `overlaps` turns into rpm's "the side without a release matches if it allows equality".
+    pub fn dep_cmp(&self, other: &Evr) -> i32 {
+        let o = self
+            .epoch
+            .cmp(&other.epoch)
+            .then_with(|| rpmvercmp(&self.version, &other.version));
+        if o != Ordering::Equal {
+            return o as i32;
+        }
+        match (&self.release, &other.release) {
+            (Some(a), Some(b)) => rpmvercmp(a, b) as i32,
+            (None, Some(_)) => -2,
+            (Some(_), None) => 2,
+            (None, None) => 0,
+        }
     }
 }
 
@@ -259,18 +292,24 @@ impl fmt::Display for Op {
 /// The version part of a dependency: `None` is unversioned (any version).
 pub type Range = Option<(Op, Evr)>;
 
-/// Whether two dependency ranges overlap, as rpm's `rpmdsCompare` decides it: an unversioned side matches
-/// anything; otherwise compare the EVRs and check that the operators leave a common point.
+/// Whether a provided range `a` satisfies a required range `b`, as libsolv decides it for dnf
+/// (`pool_intersect_evrs` in `src/pooldep.c`, which compares with `pool_evrcmp_str` in
+/// `EVRCMP_MATCH_RELEASE` mode, see [`Evr::dep_cmp`]); rpm's `rpmdsCompare` gives the same answers. An
+/// unversioned side matches anything.
 pub fn overlaps(a: &Range, b: &Range) -> bool {
-    let (Some((oa, ea)), Some((ob, eb))) = (a, b) else {
+    let (Some((pf, pevr)), Some((f, evr))) = (a, b) else {
         return true;
     };
-    match ea.match_cmp(eb) {
-        Ordering::Less => oa.greater() || ob.less(),
-        Ordering::Greater => oa.less() || ob.greater(),
-        Ordering::Equal => {
-            (oa.equal() && ob.equal()) || (oa.less() && ob.less()) || (oa.greater() && ob.greater())
-        }
+    // Both point the same way: they always meet.
+    if (pf.less() && f.less()) || (pf.greater() && f.greater()) {
+        return true;
+    }
+    match pevr.dep_cmp(evr) {
+        -2 => pf.equal(),
+        -1 => f.less() || pf.greater(),
+        0 => pf.equal() && f.equal(),
+        1 => f.greater() || pf.less(),
+        _ => f.equal(),
     }
 }
 
@@ -419,6 +458,47 @@ mod tests {
         assert!(Evr::parse("x:1").is_err());
     }
 
+    /// `Evr::match_cmp` on pairs whose answer libsolv's `pool_evrcmp_str(.., EVRCMP_MATCH)` gives (after
+    /// `makeevr_parts` dropped the trivial epochs).
+    #[test]
+    fn match_cmp_like_libsolv() {
+        let e = |s: &str| Evr::parse(s).unwrap();
+        use Ordering::*;
+        let cases = [
+            // only one side has an epoch: a non-zero one decides
+            ("2.10", "1:0", Less),
+            ("2.10-1", "1:0", Less),
+            ("1:0", "2.10", Greater),
+            ("0:3.0.0", "2:2.74", Less),
+            ("3.0.0-1", "2:2.74", Less),
+            ("1:1.0", "2.0", Greater),
+            ("1:1.0-1", "99", Greater),
+            // epoch 0 is no epoch
+            ("0:1.0", "1.0", Equal),
+            ("0:1.0-1", "1.0-1", Equal),
+            ("0:2.0", "1.0", Greater),
+            ("1.0", "0:2.0", Less),
+            // both have one: compared numerically
+            ("1:1.0", "1:1.0", Equal),
+            ("2:1.0", "1:3.0", Greater),
+            ("10:1", "9:2", Greater),
+            ("01:1", "1:1", Equal),
+            // a release is compared only when both sides have one
+            ("1:1.0-1", "1:1.0", Equal),
+            ("1.0", "1.0-2", Equal),
+            ("1.0-1", "1.0-2", Less),
+            ("1.0-10", "1.0-9", Greater),
+            ("1.0~rc1-5", "1.0", Less),
+        ];
+        for (a, b, want) in cases {
+            assert_eq!(e(a).match_cmp(&e(b)), want, "{a} vs {b}");
+        }
+        // An empty version (a requirement that names only an epoch or a release) is not compared.
+        let only_epoch = Evr::new(Some("1"), "", None).unwrap();
+        assert_eq!(only_epoch.match_cmp(&e("1:5.0-1")), Equal);
+        assert_eq!(only_epoch.match_cmp(&e("5.0-1")), Greater);
+    }
+
     #[test]
     fn ranges_overlap_like_rpmds_compare() {
         let r =
@@ -432,8 +512,17 @@ mod tests {
             (r("=", "1.4.0-1"), r("=", "1.4.0"), true),
             (r("=", "1.4.0-1"), r("=", "1.4.0-2"), false),
             (r("=", "1.4.0-1"), r("<=", "1.4.0-1"), true),
-            // an epoch-less requirement ignores the provider's epoch (libsolv), explicit epochs compare
-            (r("=", "1:1.0-1"), r(">=", "2.0"), false),
+            // a missing epoch is 0: a provider's non-zero epoch makes it newer than any epoch-less EVR
+            (r("=", "1:1.0-1"), r(">=", "2.0"), true),
+            (r("=", "1:1.0-1"), r("<", "2.0"), false),
+            (r("=", "2.10-1"), r("<", "1:0"), true),
+            // one side without a release: it matches when it allows equality (rpmdsCompare, libsolv's -2/2)
+            (r("=", "2.10"), r("<", "2.10-1"), true),
+            (r("=", "2.10"), r(">", "2.10-1"), true),
+            (r("=", "2.10-1"), r("<", "2.10"), false),
+            (r("=", "2.10-1"), r(">", "2.10"), false),
+            (r("<", "2.10-1"), r(">=", "2.10"), true),
+            (r("=", "0:3.0.0-1"), r(">=", "2:2.74"), false),
             (r("=", "1:1.0-1"), r(">=", "0.5"), true),
             (r("=", "1:1.0-1"), r(">=", "2:0.1"), false),
             (r("=", "2:1.0-1"), r(">=", "1:3.0"), true),
