@@ -118,10 +118,18 @@ fn cmdline_provider(
         ConfigLocation::Http(t) => {
             Box::new(HttpProvider::new(identity::substitute(t, facts, args)?)?)
         }
-        ConfigLocation::File(p) => Box::new(FileProvider {
-            path: under(&opts.root, identity::substitute(p, facts, args)?),
-            origin: "kernel command line kubeha.config".into(),
-        }),
+        ConfigLocation::File(p) => {
+            Box::new(FileProvider {
+                path: {
+                    let p = identity::substitute(p, facts, args)?;
+                    if !crate::providers::cmdline::is_plain_absolute(&p) {
+                        bail!("kubeha.config=file:{p}: not an absolute path without . or .. components");
+                    }
+                    under(&opts.root, p)
+                },
+                origin: "kernel command line kubeha.config".into(),
+            })
+        }
         ConfigLocation::Label(l) => Box::new(ConfigDrive {
             root: opts.root.clone(),
             label: l.clone(),
@@ -159,10 +167,19 @@ pub fn find_once(
         log::debug!("trying {what}");
         match c.provider.fetch() {
             Ok(Some(f)) => {
-                return Ok(Some((
-                    parse_config(&f.data, &f.source, c.pin.as_deref())?,
-                    f.source,
-                )))
+                let config = parse_config(&f.data, &f.source, c.pin.as_deref())?;
+                // A master's config holds the CA keys: over plain HTTP only with a sha256 pin on the command line.
+                if config.control_plane.is_some()
+                    && c.pin.is_none()
+                    && f.source.starts_with("http://")
+                {
+                    bail!(
+                        "{}: a master's node config (it holds the cluster's CA keys) over plain http:// needs \
+                         kubeha.config.sha256= on the kernel command line, or https://",
+                        f.source
+                    );
+                }
+                return Ok(Some((config, f.source)));
             }
             Ok(None) => log::info!("nothing at {what}"),
             // A server that does not answer yet is "nothing yet": the node may still be bringing its network up.
@@ -184,6 +201,17 @@ pub fn finish(
         config.node.bootstrap = Some(b.clone());
     }
     let id = identity::resolve(&config, args, facts, &source)?;
+    // A config that names its own role says what it is for; one shared by every node (media made with
+    // --embed-secrets, role by MAC) carries the CA keys for the masters, and a worker drops them here, before
+    // anything is written: a worker never keeps the cluster's CA private keys.
+    if id.role == kubeha_model::cluster::Role::Worker
+        && config.node.role.is_none()
+        && config.control_plane.take().is_some()
+    {
+        log::info!(
+            "{source}: this node is a worker: the [control-plane] keys of the shared config are dropped, never kept"
+        );
+    }
     config.node.name = Some(id.name.clone());
     config.node.role = Some(id.role);
     // Checked again with the identity in place: a master needs the [control-plane] keys, kubeha.bootstrap must be

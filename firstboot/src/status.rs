@@ -142,7 +142,8 @@ impl Reporter {
         let p = under(&self.root, STATUS);
         let mut data = serde_json::to_vec_pretty(&self.status).expect("status serializes");
         data.push(b'\n');
-        if let Err(e) = kubeha_model::fsutil::write_atomic(&p, &data, 0o644, true) {
+        // 0600: a failed step's error may quote a command's stderr.
+        if let Err(e) = kubeha_model::fsutil::write_atomic(&p, &data, 0o600, true) {
             log::warn!("writing {}: {e}", p.display());
         }
     }
@@ -162,7 +163,7 @@ impl Reporter {
             "phase": phase,
             "state": state,
             "step": step.filter(|s| !s.is_empty()),
-            "error": error,
+            "error": error.map(error_class),
             "time": now_rfc3339(),
             "agent": concat!("kubeha-firstboot/", env!("CARGO_PKG_VERSION")),
         })
@@ -184,6 +185,28 @@ impl Reporter {
     }
 }
 
+/// What a report says of an error: its class, not its detail. A failed command's message ends in the command's
+/// own stderr ("... failed with exit code 1: <stderr>"), which can quote files the command read; the report keeps
+/// the part before it, and at most one line of 160 characters.
+pub fn error_class(msg: &str) -> String {
+    let mut s = msg.lines().next().unwrap_or("");
+    if let Some(i) = s.find(" failed with exit code ") {
+        let rest = &s[i + " failed with exit code ".len()..];
+        let code = rest
+            .split(|c: char| !c.is_ascii_digit() && c != '-')
+            .next()
+            .unwrap_or("");
+        s = &s[..i + " failed with exit code ".len() + code.len()];
+    } else if let Some(i) = s.find(" failed: ") {
+        s = &s[..i + " failed".len()];
+    }
+    let mut out: String = s.chars().take(160).collect();
+    if out.len() < s.len() {
+        out.push_str("...");
+    }
+    out
+}
+
 /// Reads `status.json` under `root`.
 pub fn load(root: &std::path::Path) -> anyhow::Result<Option<Status>> {
     let p = under(root, STATUS);
@@ -195,5 +218,36 @@ pub fn load(root: &std::path::Path) -> anyhow::Result<Option<Status>> {
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(anyhow::anyhow!("reading {}: {e}", p.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_carry_the_error_class_and_status_is_private() {
+        let e = "step cluster-kubeadm: command kubeadm init --config /etc/kubeha/kubeadm-init.yaml failed with exit \
+                 code 1: error: unable to read /etc/kubernetes/pki/ca.key: -----BEGIN RSA PRIVATE KEY-----\nMIIE";
+        let c = error_class(e);
+        assert_eq!(
+            c,
+            "step cluster-kubeadm: command kubeadm init --config /etc/kubeha/kubeadm-init.yaml failed with exit code 1"
+        );
+        assert_eq!(error_class("a\nb"), "a");
+        assert!(error_class(&"x".repeat(1000)).len() <= 163);
+
+        let d = tempfile::tempdir().unwrap();
+        let mut r = Reporter::new(d.path().to_path_buf(), None, false);
+        r.failed("cluster", "cluster-kubeadm", &anyhow::anyhow!("{e}"));
+        let doc = r.report_doc("cluster", "failed", Some("cluster-kubeadm"), Some(e));
+        assert!(!doc.to_string().contains("PRIVATE KEY"), "{doc}");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(under(d.path(), STATUS))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "status.json carries command errors");
     }
 }

@@ -134,6 +134,17 @@ fn worker_found_by_mac_and_failure_is_reported() {
         lines.contains(&"hostname k8s-node02".to_string()),
         "{lines:?}"
     );
+    // The shared config carries the masters' CA keys; this worker kept none of them anywhere on its disk.
+    let mut leaked = Vec::new();
+    for e in walkdir(root) {
+        if e.starts_with(root.join("etc/kubeha/node.toml")) {
+            continue; // the installer's shared file, as the medium brought it
+        }
+        if std::fs::read(&e).is_ok_and(|b| b.windows(11).any(|w| w == b"PRIVATE KEY")) {
+            leaked.push(e);
+        }
+    }
+    assert!(leaked.is_empty(), "the worker wrote CA keys to {leaked:?}");
     assert!(
         lines.contains(
             &"firewall-offline-cmd --zone=public --add-port=10250/tcp --add-port=30000-32767/tcp"
@@ -272,4 +283,21 @@ fn dry_run_binary_makes_no_network_io() {
         reports.lock().unwrap().is_empty(),
         "a dry run connected to the server"
     );
+}
+
+/// Every regular file under `dir`.
+fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let t = e.file_type().unwrap();
+            if t.is_dir() {
+                stack.push(e.path());
+            } else if t.is_file() {
+                out.push(e.path());
+            }
+        }
+    }
+    out
 }

@@ -70,3 +70,36 @@ pub enum Error {
 
 /// Result of this crate.
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// A TOML error for a file that holds secret material (node configs, secrets.toml): the line and the parser's
+/// message with every quoted value replaced, never the offending line itself (toml's own Display quotes it, and in
+/// these files that line may be a private key).
+pub fn redacted_toml_error(text: &str, e: &toml::de::Error) -> String {
+    let mut msg = String::new();
+    let mut quoted = false;
+    for c in e.message().chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                msg.push(c);
+                if quoted {
+                    msg.push_str("...");
+                }
+            }
+            _ if quoted => {}
+            c => msg.push(c),
+        }
+    }
+    match e.span() {
+        Some(s) => {
+            let at = s.start.min(text.len());
+            let line = text.as_bytes()[..at]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+                + 1;
+            format!("TOML error at line {line}: {}", msg.trim())
+        }
+        None => format!("TOML error: {}", msg.trim()),
+    }
+}

@@ -164,7 +164,7 @@ impl NodeConfig {
     pub fn parse(text: &str, source: &str) -> Result<NodeConfig> {
         let nc: NodeConfig = toml::from_str(text).map_err(|e| Error::Parse {
             file: source.to_string(),
-            message: e.to_string(),
+            message: crate::redacted_toml_error(text, &e),
         })?;
         nc.check(source)?;
         Ok(nc)
@@ -217,6 +217,15 @@ impl NodeConfig {
                     format!("'{b}' is not one of cluster.masters"),
                 );
             }
+        }
+        // A worker never holds the CA keys: a config that says it is a worker's and carries them is refused
+        // before anything is persisted. (A config without a role, shared by every node, carries them for the
+        // masters: the node agent drops them on a worker.)
+        if self.node.role == Some(Role::Worker) && self.control_plane.is_some() {
+            err(
+                "control-plane",
+                "a worker's node config must not carry [control-plane] (the cluster's CA private keys)".into(),
+            );
         }
         if self.node.role == Some(Role::Master) && self.control_plane.is_none() {
             err(
@@ -336,5 +345,70 @@ mod tests {
         ] {
             assert!(e.contains(want), "{want} missing in: {e}");
         }
+    }
+
+    #[test]
+    fn a_worker_config_carrying_ca_keys_is_refused() {
+        let c = Cluster::default_cluster();
+        let s = Secrets::generate().unwrap();
+        let m = NodeConfig::build(&c, &s, Some(Role::Master), Some("k8s-master02"), false).unwrap();
+        let w = NodeConfig::build(&c, &s, Some(Role::Worker), Some("k8s-node01"), true).unwrap();
+        // A worker's config with a master's [control-plane] table.
+        let mut bad = w.clone();
+        bad.control_plane = m.control_plane.clone();
+        let e = NodeConfig::parse(&bad.to_toml(), "node.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("control-plane") && e.contains("worker"), "{e}");
+        assert!(!e.contains("PRIVATE KEY"), "{e}");
+    }
+
+    #[test]
+    fn toml_errors_never_quote_key_material() {
+        let c = Cluster::default_cluster();
+        let s = Secrets::generate().unwrap();
+        let m = NodeConfig::build(&c, &s, Some(Role::Master), Some("k8s-master02"), false).unwrap();
+        let text = m.to_toml();
+        // Corrupt the line that holds the CA key: a broken string, an extra key, a wrong type.
+        let key_line = text
+            .lines()
+            .position(|l| l.starts_with("ca-key"))
+            .expect("ca-key line");
+        let secret_line = text.lines().nth(key_line).unwrap().to_string();
+        let mut refused = 0;
+        for bad in [
+            secret_line.replacen('"', "", 1),
+            secret_line.replacen("ca-key", "ca-kee", 1),
+            format!(
+                "ca-key = 12\n# {}",
+                &secret_line[..secret_line.len().min(60)]
+            ),
+        ] {
+            let t: String = text
+                .lines()
+                .enumerate()
+                .map(|(i, l)| {
+                    if i == key_line {
+                        bad.clone()
+                    } else {
+                        l.to_string()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            let e = match NodeConfig::parse(&t, "node.toml") {
+                Err(e) => e.to_string(),
+                Ok(_) => continue,
+            };
+            refused += 1;
+            eprintln!("{e}");
+            for secret in [&m.control_plane.as_ref().unwrap().ca_key, &s.ca.key] {
+                for l in secret.lines().filter(|l| l.len() > 20) {
+                    assert!(!e.contains(l), "the error quotes key material: {e}");
+                }
+            }
+            assert!(e.contains("node.toml") && e.contains("line"), "{e}");
+        }
+        assert!(refused >= 2, "the corruptions did not make parse errors");
     }
 }

@@ -215,7 +215,7 @@ impl Secrets {
     pub fn parse(text: &str, file: &str) -> Result<Secrets> {
         let s: Secrets = toml::from_str(text).map_err(|e| Error::Parse {
             file: file.to_string(),
-            message: e.to_string(),
+            message: crate::redacted_toml_error(text, &e),
         })?;
         s.check(file)?;
         Ok(s)

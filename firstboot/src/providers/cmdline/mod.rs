@@ -91,6 +91,28 @@ pub fn is_dns_label(s: &str) -> bool {
         && !s.ends_with('-')
 }
 
+/// The longest `kubeha.*` value accepted (URLs with `${...}` included are far shorter).
+pub const MAX_VALUE: usize = 4096;
+
+/// A value as errors show it: at most 64 characters, so a hostile command line is never echoed whole.
+fn shown(v: &str) -> String {
+    if v.chars().count() <= 64 {
+        v.to_string()
+    } else {
+        format!(
+            "{}... ({} bytes)",
+            v.chars().take(64).collect::<String>(),
+            v.len()
+        )
+    }
+}
+
+/// Whether an absolute node path stays where it says: no `.`/`..` components and no NUL (`file:/../../etc/passwd`
+/// would leave the node root).
+pub fn is_plain_absolute(p: &str) -> bool {
+    p.starts_with('/') && !p.contains('\0') && !p.split('/').any(|c| c == "." || c == "..")
+}
+
 fn is_http(u: &str) -> bool {
     (u.starts_with("http://") && u.len() > 7) || (u.starts_with("https://") && u.len() > 8)
 }
@@ -113,21 +135,37 @@ pub fn parse(cmdline: &str) -> Result<KernelArgs> {
         }
         let v = match v {
             Some(v) if !v.is_empty() => v,
-            _ => bail!("kernel command line: {k} needs a value ({k}=...)"),
+            _ => bail!(
+                "kernel command line: {} needs a value ({}=...)",
+                shown(&k),
+                shown(&k)
+            ),
         };
+        if v.len() > MAX_VALUE {
+            bail!(
+                "kernel command line: {}: the value is {} bytes, longer than {MAX_VALUE}",
+                shown(&k),
+                v.len()
+            );
+        }
         match k.as_str() {
             "kubeha.role" => {
-                a.role = Some(v.parse().map_err(|e| anyhow::anyhow!("kernel command line: kubeha.role: {e}"))?)
+                a.role = Some(v.parse().map_err(|_: String| {
+                    anyhow::anyhow!(
+                        "kernel command line: kubeha.role: '{}' is not a role: expected master or worker",
+                        shown(&v)
+                    )
+                })?)
             }
             "kubeha.name" => {
                 if !is_dns_label(&v) {
-                    bail!("kernel command line: kubeha.name: '{v}' is not a host name (lowercase RFC 1123 label)");
+                    bail!("kernel command line: kubeha.name: '{}' is not a host name (lowercase RFC 1123 label)", shown(&v));
                 }
                 a.name = Some(v);
             }
             "kubeha.bootstrap" => {
                 if !is_dns_label(&v) {
-                    bail!("kernel command line: kubeha.bootstrap: '{v}' is not a host name");
+                    bail!("kernel command line: kubeha.bootstrap: '{}' is not a host name", shown(&v));
                 }
                 a.bootstrap = Some(v);
             }
@@ -135,18 +173,22 @@ pub fn parse(cmdline: &str) -> Result<KernelArgs> {
                 a.config = Some(if is_http(&v) {
                     ConfigLocation::Http(v)
                 } else if let Some(p) = v.strip_prefix("file:") {
-                    if !p.starts_with('/') {
-                        bail!("kernel command line: kubeha.config: file:{p} is not an absolute path");
+                    if !is_plain_absolute(p) {
+                        bail!(
+                            "kernel command line: kubeha.config: file:{} is not an absolute path without . or .. components",
+                            shown(p)
+                        );
                     }
                     ConfigLocation::File(p.to_string())
                 } else if let Some(l) = v.strip_prefix("label:") {
                     if l.is_empty() || l.len() > 32 || l.contains('/') {
-                        bail!("kernel command line: kubeha.config: '{l}' is not a filesystem label");
+                        bail!("kernel command line: kubeha.config: '{}' is not a filesystem label", shown(l));
                     }
                     ConfigLocation::Label(l.to_string())
                 } else {
                     bail!(
-                        "kernel command line: kubeha.config: '{v}' is not an http(s) URL, file:PATH or label:FSLABEL"
+                        "kernel command line: kubeha.config: '{}' is not an http(s) URL, file:PATH or label:FSLABEL",
+                        shown(&v)
                     );
                 })
             }
@@ -159,13 +201,14 @@ pub fn parse(cmdline: &str) -> Result<KernelArgs> {
             }
             "kubeha.report" => {
                 if !is_http(&v) {
-                    bail!("kernel command line: kubeha.report: '{v}' is not an http(s) URL");
+                    bail!("kernel command line: kubeha.report: '{}' is not an http(s) URL", shown(&v));
                 }
                 a.report = Some(v);
             }
             _ => bail!(
-                "kernel command line: unknown key {k} (known: kubeha.role, kubeha.name, kubeha.config, \
-                 kubeha.config.sha256, kubeha.report, kubeha.bootstrap)"
+                "kernel command line: unknown key {} (known: kubeha.role, kubeha.name, kubeha.config, \
+                 kubeha.config.sha256, kubeha.report, kubeha.bootstrap)",
+                shown(&k)
             ),
         }
     }

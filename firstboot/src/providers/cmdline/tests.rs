@@ -105,3 +105,35 @@ fn parse_cases() {
         .to_string()
         .contains("kubeha.config is not"));
 }
+
+#[test]
+fn hostile_values_are_refused_and_never_echoed_whole() {
+    let big = "a".repeat(1 << 20);
+    for (cmdline, want) in [
+        (
+            "kubeha.config=file:/../../etc/passwd".to_string(),
+            "without . or .. components",
+        ),
+        (
+            "kubeha.config=file:/etc/kubeha/./node.toml".to_string(),
+            "without . or .. components",
+        ),
+        (format!("kubeha.name={big}"), "longer than 4096"),
+        (
+            format!("kubeha.name=A{}", "b".repeat(200)),
+            "is not a host name",
+        ),
+        (format!("kubeha.role={}", "x".repeat(500)), "is not a role"),
+        (format!("kubeha.{big}=1"), "unknown key"),
+        (format!("kubeha.{}=1", "k".repeat(300)), "unknown key"),
+    ] {
+        let e = format!("{:#}", parse(&cmdline).unwrap_err());
+        assert!(e.contains(want), "{e}");
+        assert!(
+            e.len() < 400,
+            "the error echoes the value ({} bytes): {}",
+            e.len(),
+            &e[..200]
+        );
+    }
+}

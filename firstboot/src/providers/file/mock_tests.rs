@@ -28,3 +28,18 @@ fn file_present_missing_and_unreadable() {
     let e = format!("{:#}", prov.fetch().unwrap_err());
     assert!(e.contains("reading"), "{e}");
 }
+
+#[test]
+fn a_huge_file_is_refused_without_reading_it_whole() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("node.toml");
+    // Sparse: 300 MB that would take 300 MB of memory if read whole.
+    let f = std::fs::File::create(&p).unwrap();
+    f.set_len(300 << 20).unwrap();
+    let prov = FileProvider {
+        path: p,
+        origin: "test".into(),
+    };
+    let e = format!("{:#}", prov.fetch().unwrap_err());
+    assert!(e.contains("larger than 4194304 bytes"), "{e}");
+}

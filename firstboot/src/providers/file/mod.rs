@@ -3,8 +3,9 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context as _, Result};
+use anyhow::{bail, Context as _, Result};
 
+use super::parse::MAX_CONFIG;
 use super::{Fetched, Provider};
 
 /// The node config the installer writes.
@@ -25,17 +26,29 @@ impl Provider for FileProvider {
     }
 
     fn fetch(&self) -> Result<Option<Fetched>> {
-        match std::fs::read(&self.path) {
-            Ok(data) => Ok(Some(Fetched {
-                data,
-                source: self.describe(),
-            })),
+        let f = match std::fs::File::open(&self.path) {
+            Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 log::info!("{} does not exist", self.path.display());
-                Ok(None)
+                return Ok(None);
             }
-            Err(e) => Err(e).with_context(|| format!("reading {}", self.path.display())),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", self.path.display())),
+        };
+        // Never more than the largest config plus one byte, whatever the file's size (a 300 MB file is refused
+        // after 4 MiB, not read whole).
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX_CONFIG + 1), &mut data)
+            .with_context(|| format!("reading {}", self.path.display()))?;
+        if data.len() as u64 > MAX_CONFIG {
+            bail!(
+                "{}: larger than {MAX_CONFIG} bytes: not a node config",
+                self.describe()
+            );
         }
+        Ok(Some(Fetched {
+            data,
+            source: self.describe(),
+        }))
     }
 }
 
