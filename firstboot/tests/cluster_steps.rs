@@ -68,7 +68,7 @@ fn designated_master_dry_run() {
         ("etc/kubernetes/pki/ca.crt", 0o644),
         ("etc/kubeha/kubeadm-init.yaml", 0o600),
         ("usr/libexec/keepalived/check_apiserver.sh", 0o700),
-        ("etc/keepalived/keepalived.conf", 0o644),
+        ("etc/keepalived/keepalived.conf", 0o600),
         ("etc/nginx/nginx.conf", 0o644),
     ] {
         assert_eq!(mode(&root.join(f)), m, "{f}");

@@ -22,7 +22,16 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32, clobber: bool) -> Resul
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    fs::create_dir_all(dir).map_err(io("creating", dir))?;
+    // Missing parents of a private file (no group/other bits) are created 0700, whatever the umask allows: a
+    // secrets file must not sit in a directory others can list or, under umask 000, write.
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(if mode & 0o077 == 0 { 0o700 } else { 0o755 })
+            .create(dir)
+            .map_err(io("creating", dir))?;
+    }
     let mut tmp = tempfile::Builder::new()
         .prefix(".kubeha-")
         .tempfile_in(dir)
@@ -54,6 +63,18 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32, clobber: bool) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn private_files_get_private_new_parents() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("new/dir/secrets.toml");
+        write_atomic(&p, b"x", 0o600, false).unwrap();
+        for dir in [d.path().join("new"), d.path().join("new/dir")] {
+            let m = fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+            assert_eq!(m, 0o700, "{}", dir.display());
+        }
+    }
 
     #[test]
     fn atomic_noclobber_and_mode() {

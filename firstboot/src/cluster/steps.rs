@@ -240,7 +240,8 @@ impl Step for LoadBalancerStep {
         )?;
         // The check script runs as root (script_user root): 0700 so enable_script_security accepts it.
         write_if_changed(&ctx.path(keepalived::CHECK_SCRIPT), check.as_bytes(), 0o700)?;
-        write_if_changed(&ctx.path(keepalived::KEEPALIVED_CONF), ka.as_bytes(), 0o644)?;
+        // 0600: it holds the VRRP auth_pass.
+        write_if_changed(&ctx.path(keepalived::KEEPALIVED_CONF), ka.as_bytes(), 0o600)?;
         write_if_changed(&ctx.path(nginx::NGINX_CONF), ng.as_bytes(), 0o644)?;
         let r = &ctx.runner;
         // SELinux enforcing: nginx (httpd_t) must listen on 16443 and connect to the apiservers, and keepalived may
