@@ -483,4 +483,38 @@ mod tests {
         assert!(find_once(&opts(d.path()), &cands).unwrap().is_none());
         assert_eq!(s.requests().len(), 2);
     }
+
+    #[test]
+    fn a_master_config_over_plain_http_needs_the_pin() {
+        use sha2::{Digest, Sha256};
+        let d = tempfile::tempdir().unwrap();
+        let body = crate::providers::fixtures::config_for(
+            "k8s-master01",
+            kubeha_model::cluster::Role::Master,
+        )
+        .to_toml()
+        .into_bytes();
+        assert!(String::from_utf8_lossy(&body).contains("PRIVATE KEY"));
+        let pin = hex::encode(Sha256::digest(&body));
+        for (pin, ok) in [(None, false), (Some(pin), true)] {
+            let s = Server::start(vec![Reply::Status(200, body.clone())]);
+            let cands = vec![Candidate {
+                provider: Box::new(HttpProvider {
+                    url: s.url("/c"),
+                    client: crate::retry::Client::with_timeout(Duration::from_secs(2))
+                        .unwrap()
+                        .max_retries(1)
+                        .return_on_404(true),
+                }),
+                pin,
+            }];
+            match find_once(&opts(d.path()), &cands) {
+                Ok(found) => assert!(ok && found.is_some(), "accepted without a pin"),
+                Err(e) => {
+                    let e = format!("{e:#}");
+                    assert!(!ok && e.contains("kubeha.config.sha256"), "{e}");
+                }
+            }
+        }
+    }
 }
