@@ -751,12 +751,28 @@ fn docker_format_images_keep_the_registry_digests() {
         &format!("oci:{}:hello", src.root().display()),
         &format!("docker://{h}/skopeo/hello:1"),
     ]));
+    // a Docker manifest list written by skopeo itself (an OCI index converted with --all --format v2s2)
+    w.im.index_amd64.store(&src, "index-amd64").unwrap();
+    w.im.index_arm64.store(&src, "index-arm64").unwrap();
+    let ix = src.put_index(&w.im.index.0, "index").unwrap();
+    src.set_image("multi", &ix).unwrap();
+    run(std::process::Command::new("skopeo").args([
+        "copy",
+        "--quiet",
+        "--all",
+        "--format",
+        "v2s2",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:multi", src.root().display()),
+        &format!("docker://{h}/skopeo/multi:1"),
+    ]));
 
     let mirrors = format!(
         "[[registry-mirrors]]\nregistry = \"registry.k8s.io\"\nendpoint = \"http://{h}\"\nprefix = \"public\"\n"
     );
     let mut refs: Vec<String> = [
         "skopeo/hello",
+        "skopeo/multi",
         "test/a",
         "test/list",
         "test/b",
@@ -864,9 +880,15 @@ fn docker_format_images_keep_the_registry_digests() {
             assert_eq!(img.manifest.config.media_type, oci::DOCKER_CONFIG);
         }
     }
-    // 7 kubeadm images, pause, hello, a, list; the OCI ones (b, index) stay OCI
-    assert_eq!(docker, 11, "{:?}", m.images);
-    assert_eq!(lists, 3, "list, pause, index");
+    // 7 kubeadm images, pause, hello, multi, a, list; the OCI ones (b, index) stay OCI
+    assert_eq!(docker, 12, "{:?}", m.images);
+    assert_eq!(lists, 4, "list, multi, pause, index");
+    let (_, _, ct) = served(&h, "skopeo/multi", "1");
+    assert_eq!(
+        ct,
+        oci::DOCKER_MANIFEST_LIST,
+        "skopeo wrote a Docker manifest list"
+    );
     let b = m
         .images
         .iter()
@@ -923,6 +945,25 @@ fn docker_format_images_keep_the_registry_digests() {
     assert!(err.contains("chosen from manifest list"), "{err}");
     m.save(&dir).unwrap();
     verify(&dir).unwrap();
+
+    // an archive asked for by the list's digest holds the image under its stored name
+    let by_list = format!("registry.k8s.io/pause@{}", w.im.list.1.digest);
+    let out =
+        kubeha_mirror::archive::write_docker_archive(&layout, &[&by_list], Vec::new()).unwrap();
+    let mut ar = tar::Archive::new(out.as_slice());
+    let mut manifest_json = String::new();
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        if e.path().unwrap().to_str() == Some("manifest.json") {
+            std::io::Read::read_to_string(&mut e, &mut manifest_json).unwrap();
+        }
+    }
+    let items: serde_json::Value = serde_json::from_str(&manifest_json).unwrap();
+    assert_eq!(
+        items[0]["RepoTags"],
+        serde_json::json!(["registry.k8s.io/pause:3.10"]),
+        "{manifest_json}"
+    );
 
     // docker load and ctr images import from the Docker-typed content
     let all: Vec<&str> = m.images.iter().map(|i| i.reference.as_str()).collect();
