@@ -1005,7 +1005,26 @@ fn docker_format_images_keep_the_registry_digests() {
             i.digest
         );
     }
+    // and by `repo@<the registry's digest>`, pointing at it (the list for a list), as a registry pull names it
+    for i in &m.images {
+        let r = kubeha_mirror::reference::Reference::parse(&i.reference).unwrap();
+        let d = i.index_digest.as_deref().unwrap_or(&i.digest);
+        let name = format!("{}@{d}", r.name());
+        assert!(
+            ls.lines().any(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                f.len() > 2 && f[0] == name && f[2] == d
+            }),
+            "{name} not in\n{ls}"
+        );
+    }
     let check = run(ct.ctr().args(["images", "check"]));
+    // every record, the lists with only the amd64 content among them, is complete for this platform
+    assert!(
+        check.lines().skip(1).all(|l| l.contains("complete")),
+        "{check}"
+    );
+    assert!(check.lines().count() > 2 * m.images.len(), "{check}");
     for i in &m.images {
         assert!(
             check
