@@ -86,6 +86,7 @@ fn write_archive<W: Write>(
     let mut index = Index::empty();
     let mut blobs: Vec<Descriptor> = Vec::new();
     let mut seen = BTreeSet::new();
+    let mut names: BTreeSet<String> = images.iter().map(|i| i.reference.clone()).collect();
     for img in &images {
         let tag = repo_tag(&img.reference);
         match by_config.get(&img.manifest.config.digest) {
@@ -104,8 +105,7 @@ fn write_archive<W: Write>(
                 });
             }
         }
-        // The archive's index names the platform manifest itself, not a multi-platform index whose other
-        // platforms are absent (containerd would fail to unpack a partial index).
+        // The archive's index names the reference's platform manifest itself.
         let mut d = Descriptor::new(
             &img.descriptor.media_type,
             img.descriptor.digest.clone(),
@@ -116,6 +116,23 @@ fn write_archive<W: Write>(
         d.annotations
             .insert(oci::ANNOTATION_REF_NAME.into(), img.reference.clone());
         index.manifests.push(d);
+        // Also the name a registry pull would give it, `repo@<the registry's digest>`, pointing at that digest (the
+        // manifest list when the platform manifest was chosen from one; only its platform's content is in the
+        // archive), so a runtime resolves `image@sha256:...` references offline.
+        if let Ok(r) = crate::reference::Reference::parse(&img.reference) {
+            let target = img.index.as_ref().unwrap_or(&img.descriptor);
+            let name = format!("{}@{}", r.name(), target.digest);
+            if name != img.reference && names.insert(name.clone()) {
+                let mut d = Descriptor::new(&target.media_type, target.digest.clone(), target.size);
+                d.annotations
+                    .insert(oci::ANNOTATION_IMAGE_NAME.into(), name.clone());
+                d.annotations.insert(oci::ANNOTATION_REF_NAME.into(), name);
+                index.manifests.push(d);
+                if seen.insert(target.digest.clone()) {
+                    blobs.push(target.clone());
+                }
+            }
+        }
         for b in std::iter::once(&img.descriptor)
             .chain(std::iter::once(&img.manifest.config))
             .chain(img.manifest.layers.iter())

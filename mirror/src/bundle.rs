@@ -212,8 +212,25 @@ pub fn verify(dir: &Path) -> Result<VerifySummary> {
                     ),
                 ));
             }
-            // Digests were checked file by file above; this checks the structure (every blob present, diff_ids).
+            // Digests were checked file by file above; this checks the structure (every blob present, the list a
+            // platform manifest was chosen from).
             let i = layout.image(&img.reference)?;
+            if let Some(ix) = &i.index {
+                if img.index_digest.as_deref() != Some(ix.digest.as_str()) {
+                    return Err(format_err(
+                        dir.join(IMAGES_DIR)
+                            .join(oci::INDEX_FILE)
+                            .display()
+                            .to_string(),
+                        format!(
+                            "{} was chosen from manifest list {}, {MANIFEST} says {}",
+                            img.reference,
+                            ix.digest,
+                            img.index_digest.as_deref().unwrap_or("none")
+                        ),
+                    ));
+                }
+            }
             for b in i.blobs() {
                 if !layout.has_blob(&b.digest, b.size) {
                     return Err(format_err(

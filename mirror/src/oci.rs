@@ -11,11 +11,14 @@
 //! holds many repositories, and a tag alone (`3.10`) would be ambiguous. containerd's importer reads the first,
 //! skopeo's `oci:DIR:REF` the second.
 //!
-//! Every image manifest in the layout is an OCI manifest: Docker schema 2 manifests are converted when stored
-//! ([`to_oci_manifest`], what `skopeo copy docker://… oci:…` does too), because skopeo and other OCI tools skip
-//! `index.json` entries of Docker media types. Config and layer blobs are kept byte for byte, so the image ID
-//! (config digest) and every layer digest stay the registry's; only the manifest digest changes, and the registry's
-//! is recorded in the bundle manifest.
+//! Every manifest, manifest list / index and config is stored byte for byte as the registry served it, with its own
+//! media type (Docker schema 2 stays Docker schema 2), so every stored digest is the registry's
+//! `Docker-Content-Digest` and `image@sha256:...` references, signatures and `skopeo copy --preserve-digests` agree
+//! with the bundle. An `index.json` entry names the platform manifest; when that was chosen from a manifest list /
+//! index, the list is stored too and the entry carries its digest in [`ANNOTATION_INDEX_DIGEST`], so the image is
+//! found by either digest ([`Layout::entry`]). The OCI image layout spec allows any descriptor media type in
+//! `index.json`; containerd's importer and this crate read Docker-typed entries, skopeo 1.9's `oci:` transport does
+//! not (docs/bundle.md).
 //!
 //! A blob only ever appears under `blobs/sha256/` after it was hashed and its digest and size matched ([`BlobWriter`]);
 //! partial downloads live in `.ingest/` until then. Readers can therefore trust a present blob of the right size for
@@ -56,6 +59,9 @@ pub const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 pub const ANNOTATION_IMAGE_NAME: &str = "io.containerd.image.name";
 /// The OCI reference-name annotation (skopeo's `oci:DIR:REF`).
 pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
+/// On an `index.json` entry: the digest of the manifest list / index its platform manifest was chosen from (stored
+/// in the layout as served).
+pub const ANNOTATION_INDEX_DIGEST: &str = "io.kubeha.image.index.digest";
 
 /// The layout version this code writes and reads.
 pub const LAYOUT_VERSION: &str = "1.0.0";
@@ -318,39 +324,6 @@ pub fn manifest_media_type(bytes: &[u8], claimed: Option<&str>, what: &str) -> R
     Ok(mt)
 }
 
-/// Converts a Docker schema 2 image manifest to an OCI one (same config and layers, OCI media types); returns
-/// `None` for anything that is not a Docker schema 2 image manifest.
-pub fn to_oci_manifest(bytes: &[u8], what: &str) -> Result<Option<Vec<u8>>> {
-    let mut v: serde_json::Value = parse_json(bytes, what)?;
-    if v.get("mediaType").and_then(|m| m.as_str()) != Some(DOCKER_MANIFEST) {
-        return Ok(None);
-    }
-    v["mediaType"] = OCI_MANIFEST.into();
-    if let Some(c) = v.get_mut("config") {
-        c["mediaType"] = OCI_CONFIG.into();
-    }
-    if let Some(layers) = v.get_mut("layers").and_then(|l| l.as_array_mut()) {
-        for l in layers {
-            let mt = match l.get("mediaType").and_then(|m| m.as_str()) {
-                Some(DOCKER_LAYER_GZIP) => OCI_LAYER_GZIP,
-                Some("application/vnd.docker.image.rootfs.foreign.diff.tar.gzip") => {
-                    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
-                }
-                Some("application/vnd.docker.image.rootfs.diff.tar") => OCI_LAYER_TAR,
-                Some(other) => {
-                    return Err(format_err(
-                        what,
-                        format!("unknown Docker layer media type {other}"),
-                    ))
-                }
-                None => return Err(format_err(what, "a layer without mediaType")),
-            };
-            l["mediaType"] = mt.into();
-        }
-    }
-    Ok(Some(serde_json::to_vec(&v).expect("serializes")))
-}
-
 /// An image as stored: its name, manifest descriptor and parsed manifest.
 #[derive(Debug, Clone)]
 pub struct Image {
@@ -358,6 +331,9 @@ pub struct Image {
     pub reference: String,
     /// The `index.json` entry (pointing at a platform manifest, or at an index resolved to `manifest`).
     pub entry: Descriptor,
+    /// The manifest list / index the platform manifest was chosen from, when the layout holds it
+    /// ([`ANNOTATION_INDEX_DIGEST`], or an entry that is itself an index).
+    pub index: Option<Descriptor>,
     /// The platform manifest's descriptor.
     pub descriptor: Descriptor,
     /// The manifest.
@@ -365,11 +341,11 @@ pub struct Image {
 }
 
 impl Image {
-    /// Every blob of the image: manifest, config, layers (each once).
+    /// Every blob of the image: manifest list / index (when stored), manifest, config, layers (each once).
     pub fn blobs(&self) -> Vec<Descriptor> {
         let mut v = Vec::new();
-        if self.entry.digest != self.descriptor.digest {
-            v.push(self.entry.clone());
+        if let Some(ix) = &self.index {
+            v.push(ix.clone());
         }
         v.push(self.descriptor.clone());
         v.push(self.manifest.config.clone());
@@ -539,19 +515,14 @@ impl Layout {
         Ok(desc)
     }
 
-    /// Stores a verified image manifest (converted to OCI if it is a Docker one, see [`to_oci_manifest`]); its
-    /// config and layers must already be in the layout. Returns the stored manifest's descriptor.
+    /// Stores a verified image manifest (Docker schema 2 or OCI) byte for byte, with the media type it declares;
+    /// its config and layers must already be in the layout. Returns the stored manifest's descriptor.
     pub fn put_manifest(&self, bytes: &[u8], what: &str) -> Result<Descriptor> {
-        let converted = to_oci_manifest(bytes, what)?;
-        let bytes = converted.as_deref().unwrap_or(bytes);
-        let m: Manifest = parse_json(bytes, what)?;
-        let mt = m
-            .media_type
-            .clone()
-            .unwrap_or_else(|| OCI_MANIFEST.to_string());
-        if mt != OCI_MANIFEST {
+        let mt = manifest_media_type(bytes, None, what)?;
+        if !is_manifest(&mt) {
             return Err(format_err(what, format!("not an image manifest ({mt})")));
         }
+        let m: Manifest = parse_json(bytes, what)?;
         for b in std::iter::once(&m.config).chain(m.layers.iter()) {
             if !self.has_blob(&b.digest, b.size) {
                 return Err(format_err(
@@ -560,6 +531,20 @@ impl Layout {
                 ));
             }
         }
+        self.put_blob(&mt, bytes, None, what)
+    }
+
+    /// Stores a verified manifest list / index byte for byte, with the media type it declares. Only the entries a
+    /// reader needs (the chosen platform's manifest) have to be in the layout. Returns its descriptor.
+    pub fn put_index(&self, bytes: &[u8], what: &str) -> Result<Descriptor> {
+        let mt = manifest_media_type(bytes, None, what)?;
+        if !is_index(&mt) {
+            return Err(format_err(
+                what,
+                format!("not a manifest list / index ({mt})"),
+            ));
+        }
+        parse_json::<Index>(bytes, what)?;
         self.put_blob(&mt, bytes, None, what)
     }
 
@@ -625,18 +610,41 @@ impl Layout {
             .collect())
     }
 
-    /// The `index.json` entry for a reference (exact, else after normalizing both sides).
+    /// The `index.json` entry for a reference (exact, else after normalizing both sides, else by digest).
     pub fn entry(&self, reference: &str) -> Result<Descriptor> {
+        Ok(self.find(reference)?.1)
+    }
+
+    /// Finds an image: by its stored name (exact, else after normalizing both sides), else, for a reference with a
+    /// digest (`repo@sha256:...`), the image of that repository whose platform manifest or manifest list / index
+    /// has that digest. Returns the name to use (the one asked for when it matched by name, else the stored one)
+    /// and the entry.
+    fn find(&self, reference: &str) -> Result<(String, Descriptor)> {
         let images = self.images()?;
         if let Some((_, d)) = images.iter().find(|(n, _)| n == reference) {
-            return Ok(d.clone());
+            return Ok((reference.to_string(), d.clone()));
         }
         if let Ok(want) = crate::reference::normalize(reference) {
             if let Some((_, d)) = images
                 .iter()
                 .find(|(n, _)| crate::reference::normalize(n).is_ok_and(|n| n == want))
             {
-                return Ok(d.clone());
+                return Ok((reference.to_string(), d.clone()));
+            }
+        }
+        if let Ok(want) = crate::reference::Reference::parse(reference) {
+            if let Some(dg) = &want.digest {
+                let hit = images.iter().find(|(n, d)| {
+                    crate::reference::Reference::parse(n).is_ok_and(|r| r.name() == want.name())
+                        && (&d.digest == dg
+                            || d.annotations
+                                .get(ANNOTATION_INDEX_DIGEST)
+                                .map(String::as_str)
+                                == Some(dg.as_str()))
+                });
+                if let Some((n, d)) = hit {
+                    return Ok((n.clone(), d.clone()));
+                }
             }
         }
         Err(Error::NoSuchImage {
@@ -645,36 +653,63 @@ impl Layout {
         })
     }
 
-    /// Loads an image: its entry, resolved through an index to [`Layout::platform`] if needed, and its manifest
-    /// (digest-checked).
+    /// Loads an image: its entry, resolved through an index to [`Layout::platform`] if needed, its manifest list /
+    /// index when stored ([`ANNOTATION_INDEX_DIGEST`]; it must list the manifest) and its manifest (digest-checked).
+    /// A reference with a digest finds the image by its platform manifest's or its list's digest.
     pub fn image(&self, reference: &str) -> Result<Image> {
-        let entry = self.entry(reference)?;
+        let (name, entry) = self.find(reference)?;
         let mut desc = entry.clone();
+        let mut index = None;
         if is_index(&desc.media_type) {
             let bytes = self.read_blob(&desc.digest, Some(desc.size))?;
-            let ix: Index = parse_json(&bytes, &format!("index {} of {reference}", desc.digest))?;
+            let ix: Index = parse_json(&bytes, &format!("index {} of {name}", desc.digest))?;
+            index = Some(desc.clone());
             desc = ix
                 .select(&self.platform)
                 .ok_or_else(|| {
                     format_err(
-                        format!("image {reference}"),
+                        format!("image {name}"),
                         format!("its index has no manifest for {}", self.platform),
                     )
                 })?
                 .clone();
+        } else if let Some(d) = entry.annotations.get(ANNOTATION_INDEX_DIGEST) {
+            let what = format!("manifest list {d} of {name}");
+            let dg = Digest::parse(d).map_err(|_| {
+                format_err(
+                    format!("image {name}"),
+                    format!("bad {ANNOTATION_INDEX_DIGEST} annotation {d}"),
+                )
+            })?;
+            let bytes = self.read_blob(&dg, None)?;
+            let mt = manifest_media_type(&bytes, None, &what)?;
+            let ix: Index = parse_json(&bytes, &what)?;
+            if !is_index(&mt)
+                || !ix
+                    .manifests
+                    .iter()
+                    .any(|m| m.digest == desc.digest && m.size == desc.size)
+            {
+                return Err(format_err(
+                    what,
+                    format!("not a manifest list naming {}", desc.digest),
+                ));
+            }
+            index = Some(Descriptor::new(&mt, dg, bytes.len() as u64));
         }
         if !is_manifest(&desc.media_type) {
             return Err(format_err(
-                format!("image {reference}"),
+                format!("image {name}"),
                 format!("unsupported manifest media type {}", desc.media_type),
             ));
         }
         let bytes = self.read_blob(&desc.digest, Some(desc.size))?;
         let manifest: Manifest =
-            parse_json(&bytes, &format!("manifest {} of {reference}", desc.digest))?;
+            parse_json(&bytes, &format!("manifest {} of {name}", desc.digest))?;
         Ok(Image {
-            reference: reference.to_string(),
+            reference: name,
             entry,
+            index,
             descriptor: desc,
             manifest,
         })
@@ -713,7 +748,8 @@ impl Layout {
         self.set_images(&[(reference.to_string(), desc.clone())])
     }
 
-    /// Names several images at once (one `index.json` write).
+    /// Names several images at once (one `index.json` write). A descriptor's [`ANNOTATION_INDEX_DIGEST`] is kept
+    /// (that list must be in the layout too).
     pub fn set_images(&self, images: &[(String, Descriptor)]) -> Result<()> {
         let mut ix = self.index()?;
         for (reference, desc) in images {
@@ -726,6 +762,22 @@ impl Layout {
             ix.manifests
                 .retain(|d| d.image_name() != Some(reference.as_str()));
             let mut d = Descriptor::new(&desc.media_type, desc.digest.clone(), desc.size);
+            if let Some(ix) = desc.annotations.get(ANNOTATION_INDEX_DIGEST) {
+                let dg = Digest::parse(ix).map_err(|_| {
+                    format_err(
+                        format!("image {reference}"),
+                        format!("bad index digest {ix}"),
+                    )
+                })?;
+                if !self.blob_path(&dg).is_file() {
+                    return Err(format_err(
+                        format!("image {reference}"),
+                        format!("its manifest list {dg} is not in the layout"),
+                    ));
+                }
+                d.annotations
+                    .insert(ANNOTATION_INDEX_DIGEST.into(), ix.clone());
+            }
             d.annotations
                 .insert(ANNOTATION_IMAGE_NAME.into(), reference.clone());
             d.annotations
@@ -757,6 +809,11 @@ impl Layout {
         let mut live = BTreeSet::new();
         for (name, entry) in self.images()? {
             live.insert(entry.digest.hex().to_string());
+            if let Some(d) = entry.annotations.get(ANNOTATION_INDEX_DIGEST) {
+                if let Ok(d) = Digest::parse(d) {
+                    live.insert(d.hex().to_string());
+                }
+            }
             if let Ok(img) = self.image(&name) {
                 for b in img.blobs() {
                     live.insert(b.digest.hex().to_string());
@@ -947,23 +1004,6 @@ mod tests {
             "layers": [{"mediaType": DOCKER_LAYER_GZIP, "digest": d, "size": 1}],
         }))
         .unwrap()
-    }
-
-    #[test]
-    fn docker_manifests_convert_to_oci() {
-        let out = to_oci_manifest(&docker_manifest(), "m").unwrap().unwrap();
-        let m: Manifest = parse_json(&out, "m").unwrap();
-        assert_eq!(m.media_type.as_deref(), Some(OCI_MANIFEST));
-        assert_eq!(m.config.media_type, OCI_CONFIG);
-        assert_eq!(m.layers[0].media_type, OCI_LAYER_GZIP);
-        assert_eq!(m.config.digest, Digest::of(b"x"));
-        // an OCI manifest is left alone
-        assert!(to_oci_manifest(&out, "m").unwrap().is_none());
-        // an unknown Docker layer type is an error, not a silent change
-        let bad = String::from_utf8(docker_manifest())
-            .unwrap()
-            .replace(DOCKER_LAYER_GZIP, "application/x-odd");
-        assert!(to_oci_manifest(bad.as_bytes(), "m").is_err());
     }
 
     #[test]

@@ -14,6 +14,9 @@
 //! - redirects are followed by hand so `Authorization` is never sent to another host (blob storage redirects);
 //! - 5xx, 429, connection errors and timeouts are retried with exponential backoff; an interrupted blob resumes
 //!   with a `Range` request from its partial file;
+//! - manifests, manifest lists / indexes and configs are stored byte for byte as served, with their own media types
+//!   (Docker schema 2 stays Docker), so every stored digest is the registry's; a list a platform manifest was chosen
+//!   from is stored too and its digest recorded (`Pulled::source_digest`, `oci::ANNOTATION_INDEX_DIGEST`);
 //! - blobs already in the layout are not downloaded again, and a blob shared by several images is fetched once;
 //! - mirrors: `k8s.gcr.io/pause:3.1` can be pulled from a mirror endpoint and is still stored under that name. A
 //!   mirror replaces its registry (no fallback to the upstream host: the build may run where only the mirror is
@@ -202,6 +205,8 @@ pub struct Resolved {
     pub manifest: Manifest,
     /// The digest the registry served for the reference when that was a manifest list / index.
     pub index_digest: Option<Digest>,
+    /// That manifest list / index exactly as served.
+    pub index_bytes: Option<Vec<u8>>,
 }
 
 /// An image pulled into the layout.
@@ -209,10 +214,10 @@ pub struct Resolved {
 pub struct Pulled {
     /// The reference it is stored under.
     pub reference: String,
-    /// Its manifest as stored in the layout (OCI).
+    /// Its platform manifest as stored in the layout: the registry's bytes, media type and digest.
     pub stored: Descriptor,
-    /// The registry's digest for the reference (the index's, or the platform manifest's when stored converted),
-    /// when it differs from the stored one.
+    /// The digest of the manifest list / index the registry served for the reference, when the platform manifest
+    /// was chosen from one (stored in the layout too).
     pub source_digest: Option<Digest>,
     /// Config + layer bytes.
     pub size: u64,
@@ -665,7 +670,7 @@ impl Client {
         let ep = self.endpoint(&r)?;
         let name = r.to_string();
         let (bytes, digest, mt) = self.fetch_manifest_raw(&ep, &r.tag_or_digest(), None, &name)?;
-        let (bytes, digest, mt, index_digest) = if oci::is_index(&mt) {
+        let (bytes, digest, mt, index) = if oci::is_index(&mt) {
             let ix: Index = oci::parse_json(&bytes, &format!("{name}: manifest list"))?;
             let d = ix.select(&self.cfg.platform).ok_or_else(|| {
                 let have: Vec<String> = ix
@@ -692,10 +697,11 @@ impl Client {
                     ),
                 ));
             }
-            (b, dg, m, Some(digest))
+            (b, dg, m, Some((digest, bytes)))
         } else {
             (bytes, digest, mt, None)
         };
+        let (index_digest, index_bytes) = index.unzip();
         let manifest: Manifest = oci::parse_json(&bytes, &format!("{name}: manifest"))?;
         Ok(Resolved {
             reference: name,
@@ -705,6 +711,7 @@ impl Client {
             media_type: mt,
             manifest,
             index_digest,
+            index_bytes,
         })
     }
 
@@ -925,12 +932,26 @@ impl Client {
         let mut named = Vec::new();
         let mut pulled = Vec::new();
         for x in resolved {
-            let stored =
-                layout.put_manifest(&x.manifest_bytes, &format!("{}: manifest", x.reference))?;
-            let registry_digest = x.index_digest.clone().unwrap_or(x.manifest_digest.clone());
+            let what = format!("{}: manifest", x.reference);
+            let mut stored = layout.put_manifest(&x.manifest_bytes, &what)?;
+            if stored.digest != x.manifest_digest {
+                return Err(format_err(
+                    what,
+                    "stored with a different digest than served",
+                ));
+            }
+            if let (Some(dg), Some(bytes)) = (&x.index_digest, &x.index_bytes) {
+                let ix = layout.put_index(bytes, &format!("{}: manifest list", x.reference))?;
+                if &ix.digest != dg {
+                    return Err(format_err(what, "manifest list stored with another digest"));
+                }
+                stored
+                    .annotations
+                    .insert(oci::ANNOTATION_INDEX_DIGEST.into(), dg.to_string());
+            }
             pulled.push(Pulled {
                 reference: x.reference.clone(),
-                source_digest: (registry_digest != stored.digest).then_some(registry_digest),
+                source_digest: x.index_digest.clone(),
                 size: x.manifest.config.size
                     + x.manifest.layers.iter().map(|l| l.size).sum::<u64>(),
                 stored: stored.clone(),

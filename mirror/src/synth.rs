@@ -182,8 +182,8 @@ pub fn index(entries: &[(&SynthImage, oci::Platform)], format: Format) -> (Vec<u
 }
 
 impl SynthImage {
-    /// Stores every blob in `layout` and names the image `reference` there (a Docker manifest is stored converted
-    /// to OCI, see [`Layout::put_manifest`]); returns the stored manifest's descriptor.
+    /// Stores every blob in `layout` and names the image `reference` there (the manifest byte for byte, see
+    /// [`Layout::put_manifest`]); returns the stored manifest's descriptor.
     pub fn store(&self, layout: &Layout, reference: &str) -> Result<Descriptor> {
         for l in &self.layers {
             layout.put_blob("", &l.blob, Some(&l.digest), "synthetic layer")?;

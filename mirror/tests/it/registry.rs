@@ -262,11 +262,8 @@ fn build_shares_layers_resolves_lists_reruns_and_updates() {
     );
     verify(&dir).unwrap();
 
-    // skopeo reads every image of the shared layout by its original name
-    for r in [
-        format!("{h}/test/list:1"),
-        "k8s.gcr.io/etcd-amd64:3.2.18".to_string(),
-    ] {
+    // skopeo reads every OCI-typed image of the shared layout by its original name
+    for r in [format!("{h}/test/index:1"), format!("{h}/test/b:1")] {
         let out = run(std::process::Command::new("skopeo").args([
             "inspect",
             &format!("oci:{}:{r}", dir.join("images").display()),
@@ -688,4 +685,353 @@ fn killed_midway_then_rerun_completes() {
     let layout = Layout::open(&dir.join("images")).unwrap();
     layout.verify_image(&format!("{h}/test/big:1")).unwrap();
     verify(&dir).unwrap();
+}
+
+/// What the registry serves for `repo:tag_or_digest`: (bytes, `Docker-Content-Digest`, `Content-Type`), read with
+/// the four manifest types accepted, and the same bytes as `skopeo inspect --raw` prints.
+fn served(host: &str, repo: &str, tag: &str) -> (Vec<u8>, String, String) {
+    let r = reqwest::blocking::Client::new()
+        .get(format!("http://{host}/v2/{repo}/manifests/{tag}"))
+        .header("accept", kubeha_mirror::registry::MANIFEST_ACCEPT)
+        .send()
+        .unwrap();
+    assert!(r.status().is_success(), "{repo}:{tag}: {}", r.status());
+    let h = |n: &str| r.headers()[n].to_str().unwrap().to_string();
+    let (digest, ct) = (h("docker-content-digest"), h("content-type"));
+    let body = r.bytes().unwrap().to_vec();
+    assert_eq!(Digest::of(&body).to_string(), digest, "{repo}:{tag}");
+    let sep = if tag.starts_with("sha256:") { '@' } else { ':' };
+    let raw = std::process::Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{host}/{repo}{sep}{tag}"))
+        .output()
+        .unwrap();
+    assert!(
+        raw.status.success(),
+        "{}",
+        String::from_utf8_lossy(&raw.stderr)
+    );
+    assert_eq!(raw.stdout, body, "skopeo inspect --raw {repo}:{tag}");
+    (body, digest, ct)
+}
+
+/// Issue 13: every Docker-format image (schema 2 manifests pushed by skopeo and by the test's pusher, a Docker
+/// manifest list) is stored with the bytes and digest the registry serves, the list too, and both digests find the
+/// image; a mirror-only path is stored under the reference the profile asked for; OCI images are unchanged;
+/// `bundle verify`, `docker load` and `ctr images import` work on the Docker-typed content.
+#[test]
+fn docker_format_images_keep_the_registry_digests() {
+    let w = world();
+    let h = w.reg.host();
+    let p = Pusher::new(&w.reg.base());
+    // registry.k8s.io/pause:3.10 exists only on the mirror, under a prefix: a Docker manifest list
+    p.image("public/pause", None, &w.im.list_amd64);
+    p.image("public/pause", None, &w.im.list_arm64);
+    p.manifest(
+        "public/pause",
+        "3.10",
+        oci::DOCKER_MANIFEST_LIST,
+        &w.im.list.0,
+    );
+    // a schema 2 image written by skopeo itself (converted from an OCI layout)
+    let src = Layout::init(&w.tmp.path().join("src")).unwrap();
+    let hello = synth::image(
+        &[w.im.base.clone(), hello_layer("hello")],
+        Format::Oci,
+        "amd64",
+        "hello",
+    );
+    hello.store(&src, "hello").unwrap();
+    run(std::process::Command::new("skopeo").args([
+        "copy",
+        "--quiet",
+        "--format",
+        "v2s2",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:hello", src.root().display()),
+        &format!("docker://{h}/skopeo/hello:1"),
+    ]));
+    // a Docker manifest list written by skopeo itself (an OCI index converted with --all --format v2s2)
+    w.im.index_amd64.store(&src, "index-amd64").unwrap();
+    w.im.index_arm64.store(&src, "index-arm64").unwrap();
+    let ix = src.put_index(&w.im.index.0, "index").unwrap();
+    src.set_image("multi", &ix).unwrap();
+    run(std::process::Command::new("skopeo").args([
+        "copy",
+        "--quiet",
+        "--all",
+        "--format",
+        "v2s2",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:multi", src.root().display()),
+        &format!("docker://{h}/skopeo/multi:1"),
+    ]));
+
+    let mirrors = format!(
+        "[[registry-mirrors]]\nregistry = \"registry.k8s.io\"\nendpoint = \"http://{h}\"\nprefix = \"public\"\n"
+    );
+    let mut refs: Vec<String> = [
+        "skopeo/hello",
+        "skopeo/multi",
+        "test/a",
+        "test/list",
+        "test/b",
+        "test/index",
+    ]
+    .iter()
+    .map(|r| format!("{h}/{r}:1"))
+    .collect();
+    refs.push("registry.k8s.io/pause:3.10".into());
+    let prof = profile(&format!("http://{h}"), &refs, &mirrors);
+    let dir = w.tmp.path().join("bundle");
+    build(&prof, &dir, &opts()).unwrap();
+    verify(&dir).unwrap();
+    let m = BundleManifest::load(&dir).unwrap();
+    let layout = Layout::open(&dir.join("images")).unwrap();
+
+    // the mirror-only image is named as the profile asked, never by its mirror path
+    let names: Vec<String> = layout
+        .images()
+        .unwrap()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert!(
+        names.contains(&"registry.k8s.io/pause:3.10".to_string()),
+        "{names:?}"
+    );
+    assert!(names.iter().all(|n| !n.contains("public/")), "{names:?}");
+
+    let (mut docker, mut lists) = (0, 0);
+    for e in &m.images {
+        let r = kubeha_mirror::reference::Reference::parse(&e.reference).unwrap();
+        let repo = match r.registry.as_str() {
+            "k8s.gcr.io" => format!("k8s/{}", r.repository),
+            "registry.k8s.io" => format!("public/{}", r.repository),
+            _ => r.repository.clone(),
+        };
+        let (body, digest, ct) = served(&h, &repo, &r.tag_or_digest());
+        let img = layout.image(&e.reference).unwrap();
+        let (platform_body, platform_ct) = if oci::is_index(&ct) {
+            // the list: its digest recorded and its bytes stored; the platform manifest chosen from it
+            lists += 1;
+            assert_eq!(
+                e.index_digest.as_deref(),
+                Some(digest.as_str()),
+                "{}",
+                e.reference
+            );
+            let ix = img.index.clone().expect("the list is in the layout");
+            assert_eq!(ix.digest.as_str(), digest);
+            assert_eq!(ix.media_type, ct);
+            assert_eq!(layout.read_blob(&ix.digest, None).unwrap(), body);
+            let list: oci::Index = serde_json::from_slice(&body).unwrap();
+            let chosen = list.select(&amd()).unwrap();
+            assert_eq!(e.digest, chosen.digest.as_str(), "{}", e.reference);
+            let (pb, pd, pct) = served(&h, &repo, chosen.digest.as_str());
+            assert_eq!(pd, e.digest);
+            // both digests find the image
+            for d in [&digest, &e.digest] {
+                let by = layout.image(&format!("{}@{d}", r.name())).unwrap();
+                assert_eq!(by.reference, e.reference);
+                assert_eq!(by.descriptor.digest, img.descriptor.digest);
+            }
+            (pb, pct)
+        } else {
+            assert_eq!(e.digest, digest, "{}", e.reference);
+            assert_eq!(e.index_digest, None, "{}", e.reference);
+            assert!(img.index.is_none());
+            assert_eq!(
+                layout
+                    .image(&format!("{}@{digest}", r.name()))
+                    .unwrap()
+                    .reference,
+                e.reference
+            );
+            (body, ct)
+        };
+        // the platform manifest: the registry's bytes, media type and digest
+        assert_eq!(img.descriptor.digest.as_str(), e.digest);
+        assert_eq!(img.descriptor.media_type, platform_ct, "{}", e.reference);
+        assert_eq!(e.media_type, platform_ct, "{}", e.reference);
+        assert_eq!(
+            layout.read_blob(&img.descriptor.digest, None).unwrap(),
+            platform_body
+        );
+        // the config byte for byte (skopeo inspect --config --raw)
+        let cfg = std::process::Command::new("skopeo")
+            .args(["inspect", "--raw", "--config", "--tls-verify=false"])
+            .arg(format!("docker://{h}/{repo}@{}", e.digest))
+            .output()
+            .unwrap();
+        assert!(
+            cfg.status.success(),
+            "{}",
+            String::from_utf8_lossy(&cfg.stderr)
+        );
+        assert_eq!(
+            layout.read_blob(&img.manifest.config.digest, None).unwrap(),
+            cfg.stdout,
+            "{}",
+            e.reference
+        );
+        if platform_ct == oci::DOCKER_MANIFEST {
+            docker += 1;
+            assert_eq!(img.manifest.config.media_type, oci::DOCKER_CONFIG);
+        }
+    }
+    // 7 kubeadm images, pause, hello, multi, a, list; the OCI ones (b, index) stay OCI
+    assert_eq!(docker, 12, "{:?}", m.images);
+    assert_eq!(lists, 4, "list, multi, pause, index");
+    let (_, _, ct) = served(&h, "skopeo/multi", "1");
+    assert_eq!(
+        ct,
+        oci::DOCKER_MANIFEST_LIST,
+        "skopeo wrote a Docker manifest list"
+    );
+    let b = m
+        .images
+        .iter()
+        .find(|i| i.reference == format!("{h}/test/b:1"))
+        .unwrap();
+    assert_eq!(b.media_type, oci::OCI_MANIFEST);
+    assert_eq!(b.digest, w.im.b.descriptor.digest.to_string());
+
+    // what `skopeo copy --preserve-digests` keeps is what the bundle holds
+    let sk = w.tmp.path().join("skopeo-dir");
+    run(std::process::Command::new("skopeo").args([
+        "copy",
+        "--quiet",
+        "--preserve-digests",
+        "--src-tls-verify=false",
+        &format!("docker://{h}/test/a:1"),
+        &format!("dir:{}", sk.display()),
+    ]));
+    let a = m
+        .images
+        .iter()
+        .find(|i| i.reference == format!("{h}/test/a:1"))
+        .unwrap();
+    assert_eq!(
+        Digest::of(&fs::read(sk.join("manifest.json")).unwrap()).as_str(),
+        a.digest
+    );
+
+    // a rerun keeps everything (the lists too) and verifies
+    let s = build(&prof, &dir, &opts()).unwrap();
+    assert_eq!(s.blobs_fetched, 0);
+    assert_eq!(BundleManifest::load(&dir).unwrap().images, m.images);
+    verify(&dir).unwrap();
+    // a flipped byte in a stored list is caught by bundle verify, naming it
+    let list_blob = format!("images/blobs/sha256/{}", w.im.list.1.digest.hex());
+    let saved = fs::read(dir.join(&list_blob)).unwrap();
+    let mut bad = saved.clone();
+    bad[10] ^= 1;
+    fs::write(dir.join(&list_blob), &bad).unwrap();
+    let err = verify(&dir).unwrap_err().to_string();
+    assert!(err.contains(&list_blob), "{err}");
+    fs::write(dir.join(&list_blob), &saved).unwrap();
+    verify(&dir).unwrap();
+    // and a bundle.toml whose index-digest disagrees with the layout's list
+    let mut m2 = m.clone();
+    let pause = m2
+        .images
+        .iter_mut()
+        .find(|i| i.reference == "registry.k8s.io/pause:3.10")
+        .unwrap();
+    pause.index_digest = None;
+    m2.save(&dir).unwrap();
+    let err = verify(&dir).unwrap_err().to_string();
+    assert!(err.contains("chosen from manifest list"), "{err}");
+    m.save(&dir).unwrap();
+    verify(&dir).unwrap();
+
+    // an archive asked for by the list's digest holds the image under its stored name
+    let by_list = format!("registry.k8s.io/pause@{}", w.im.list.1.digest);
+    let out =
+        kubeha_mirror::archive::write_docker_archive(&layout, &[&by_list], Vec::new()).unwrap();
+    let mut ar = tar::Archive::new(out.as_slice());
+    let mut manifest_json = String::new();
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        if e.path().unwrap().to_str() == Some("manifest.json") {
+            std::io::Read::read_to_string(&mut e, &mut manifest_json).unwrap();
+        }
+    }
+    let items: serde_json::Value = serde_json::from_str(&manifest_json).unwrap();
+    assert_eq!(
+        items[0]["RepoTags"],
+        serde_json::json!(["registry.k8s.io/pause:3.10"]),
+        "{manifest_json}"
+    );
+
+    // docker load and ctr images import from the Docker-typed content
+    let all: Vec<&str> = m.images.iter().map(|i| i.reference.as_str()).collect();
+    let tar = w.tmp.path().join("images.tar");
+    kubeha_mirror::archive::write_docker_archive(&layout, &all, fs::File::create(&tar).unwrap())
+        .unwrap();
+    let dk = Dockerd::start(&w.tmp.path().join("docker"));
+    run(dk.docker().arg("load").arg("-i").arg(&tar));
+    for i in &m.images {
+        let id = run(dk
+            .docker()
+            .args(["image", "inspect", "--format", "{{.Id}}", &i.reference]));
+        let cfg = layout.image(&i.reference).unwrap().manifest.config.digest;
+        assert_eq!(id.trim(), cfg.as_str(), "{}", i.reference);
+    }
+    let out = run(dk.docker().args([
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "registry.k8s.io/pause:3.10",
+        "cat",
+        "/list.txt",
+    ]));
+    assert_eq!(out, "hello from list\n");
+    drop(dk);
+    let ct = Containerd::start(&w.tmp.path().join("containerd"));
+    run(ct.ctr().args(["images", "import"]).arg(&tar));
+    let ls = run(ct.ctr().args(["images", "ls"]));
+    for i in &m.images {
+        assert!(
+            ls.lines().any(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                f.len() > 2 && f[0] == i.reference && f[1] == i.media_type && f[2] == i.digest
+            }),
+            "{} {} {} not in\n{ls}",
+            i.reference,
+            i.media_type,
+            i.digest
+        );
+    }
+    // and by `repo@<the registry's digest>`, pointing at it (the list for a list), as a registry pull names it
+    for i in &m.images {
+        let r = kubeha_mirror::reference::Reference::parse(&i.reference).unwrap();
+        let d = i.index_digest.as_deref().unwrap_or(&i.digest);
+        let name = format!("{}@{d}", r.name());
+        assert!(
+            ls.lines().any(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                f.len() > 2 && f[0] == name && f[2] == d
+            }),
+            "{name} not in\n{ls}"
+        );
+    }
+    let check = run(ct.ctr().args(["images", "check"]));
+    // every record, the lists with only the amd64 content among them, is complete for this platform
+    assert!(
+        check.lines().skip(1).all(|l| l.contains("complete")),
+        "{check}"
+    );
+    assert!(check.lines().count() > 2 * m.images.len(), "{check}");
+    for i in &m.images {
+        assert!(
+            check
+                .lines()
+                .any(|l| l.starts_with(&i.reference) && l.contains("complete")),
+            "{}: {check}",
+            i.reference
+        );
+    }
 }
