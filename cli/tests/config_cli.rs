@@ -76,6 +76,35 @@ fn config_check_reports_every_error_with_path_and_line() {
 }
 
 #[test]
+fn config_check_el8_with_kubernetes_1_36_needs_a_cgroup_choice() {
+    let d = tempfile::tempdir().unwrap();
+    let p = write_default(d.path());
+    let t = std::fs::read_to_string(&p).unwrap();
+    assert!(
+        t.contains("kubernetes-version = \"1.36."),
+        "the default is 1.36"
+    );
+    std::fs::write(&p, t.replacen("el = 9", "el = 8", 1)).unwrap();
+    let o = kubeha(&["config", "check", p.to_str().unwrap()]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("error: install.cgroup (line "), "{out}");
+    assert!(out.contains("`[install] cgroup = \"v2\"`"), "{out}");
+    assert!(out.contains("`cgroup = \"v1\"`"), "{out}");
+    assert!(out.contains("1 error(s)"), "{out}");
+    // Either choice checks clean.
+    for choice in ["v2", "v1"] {
+        std::fs::write(
+            &p,
+            t.replacen("el = 9", &format!("el = 8\ncgroup = \"{choice}\""), 1),
+        )
+        .unwrap();
+        let o = kubeha(&["config", "check", p.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(0), "{choice}: {}", text(&o));
+    }
+}
+
+#[test]
 fn config_check_parse_errors_and_missing_files_exit_1() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path().join("bad.toml");

@@ -14,14 +14,15 @@
 //! - `%post --nochroot` copies (or downloads) the bundle, verified against `bundle.toml`, to
 //!   `/var/lib/kubeha/bundle`, the agent to `/usr/local/bin/kubeha-firstboot` with its unit, and the node config to
 //!   `/etc/kubeha/node.toml` (from `kubeha.config=`, pinned by `kubeha.config.sha256=`, else the media's
-//!   `node.toml`); it keeps `kubeha.role/name/bootstrap/report` on the installed kernel command line (grubby).
+//!   `node.toml`); it keeps `kubeha.role/name/bootstrap/report` on the installed kernel command line (grubby), with
+//!   `systemd.unified_cgroup_hierarchy=1` (EL8, `[install] cgroup = "v2"`) or `=0` (EL9, `cgroup = "v1"`).
 //! - `%post` enables `kubeha-firstboot.service`.
 #![deny(missing_docs)]
 
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
-use kubeha_model::cluster::{normalize_mac, Cluster, Node, Role};
+use kubeha_model::cluster::{normalize_mac, CgroupVersion, Cluster, Node, Role};
 use kubeha_model::node::DEFAULT_BUNDLE_PATH;
 
 /// Where dracut mounts the install media; anaconda sees the media's `/kubeha` here (contracts §7).
@@ -195,6 +196,14 @@ pub fn render(cluster: &Cluster, opts: &Options) -> Result<String> {
             return Err(bad("packages", format!("'{p}' is not a package name")));
         }
     }
+    if let Some(cg) = install.cgroup {
+        if !cg.el_can_boot(el) {
+            return Err(bad(
+                "install.cgroup",
+                format!("EL{el} cannot boot cgroup {cg}; use cgroup = \"v1\""),
+            ));
+        }
+    }
     let netmask = prefix_netmask(cluster.networking.node_prefix)
         .ok_or_else(|| bad("networking.node-prefix", "not a prefix length 1..32"))?;
 
@@ -342,7 +351,9 @@ pub fn render(cluster: &Cluster, opts: &Options) -> Result<String> {
     }
     w.push_str("%end\n\n");
 
+    let kernel_args = CgroupVersion::kernel_arg(el, install.cgroup).unwrap_or_default();
     let post_nochroot = POST_NOCHROOT
+        .replace("@KERNEL_ARGS@", kernel_args)
         .replace("@SOURCE@", &opts.source.base())
         .replace("@BUNDLE_PATH@", DEFAULT_BUNDLE_PATH);
     let _ = write!(

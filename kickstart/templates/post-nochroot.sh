@@ -72,8 +72,11 @@ if [ -n "$want" ]; then
     fi
 fi
 
-# Keep the node's identity on the installed system's kernel command line for kubeha-firstboot.
+# Keep the node's identity on the installed system's kernel command line for kubeha-firstboot, with the kernel
+# arguments the cluster needs (systemd.unified_cgroup_hierarchy= when [install] cgroup is not the release's default).
+KERNEL_ARGS='@KERNEL_ARGS@'
 keep=$(cat "$OUT/kubeha-args" 2>/dev/null || true)
+[ -z "$KERNEL_ARGS" ] || keep="${keep:+$keep }$KERNEL_ARGS"
 if [ -n "$keep" ]; then
     chroot "$SYSROOT" grubby --update-kernel=ALL --args="$keep"
 fi
