@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use kubeha_kickstart::{render, Options, Source};
-use kubeha_model::cluster::CgroupVersion;
+use kubeha_kickstart::{firewall_line, render, Options, Source};
+use kubeha_model::cluster::{CgroupVersion, Role};
 use kubeha_model::Cluster;
 
 fn cluster() -> Cluster {
@@ -267,6 +267,21 @@ fn every_variant_matches_golden_and_validates() {
             assert!(ks.contains("ssh-ed25519 AAAA"), "{}", c.name);
         }
         match c.node {
+            Some(n) => {
+                let (role, _) = Cluster::default_cluster().node(n).unwrap();
+                assert!(
+                    ks.contains(&format!("\n{}\n", firewall_line(&cluster(), role))),
+                    "{}: the {role}'s firewall line",
+                    c.name
+                );
+            }
+            None => assert!(
+                ks.contains("\n%include /tmp/kubeha-firewall.ks\n"),
+                "{}",
+                c.name
+            ),
+        }
+        match c.node {
             Some("k8s-master01") => {
                 assert!(ks.contains("network --device=52:54:00:aa:00:01 --bootproto=static --ip=192.168.20.20 --netmask=255.255.255.0 --gateway=192.168.20.1 --nameserver=192.168.20.1,192.168.20.2 --hostname=k8s-master01"), "{}", c.name);
                 assert!(ks.contains("ignoredisk --only-use=vda\n"), "{}", c.name);
@@ -306,6 +321,8 @@ struct PreRun {
     stderr: String,
     storage: String,
     network: String,
+    firewall: String,
+    protocols: String,
     args: String,
 }
 
@@ -331,6 +348,8 @@ fn run_pre(ks: &str, cmdline: &str, disks: &[(&str, u8, u64)], nics: &[(&str, &s
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         storage: read("kubeha-storage.ks"),
         network: read("kubeha-network.ks"),
+        firewall: read("kubeha-firewall.ks"),
+        protocols: read("kubeha-protocols"),
         args: read("kubeha-args"),
     }
 }
@@ -405,9 +424,17 @@ fn pre_chooses_one_disk_and_the_node_and_its_includes_validate() {
             "{}",
             c.name
         );
+        let cl = cluster();
+        assert_eq!(
+            (r.firewall.trim(), r.protocols.trim()),
+            (firewall_line(&cl, Role::Master).as_str(), "112 4"),
+            "{}",
+            c.name
+        );
         let full = ks
             .replace("%include /tmp/kubeha-network.ks\n", &r.network)
-            .replace("%include /tmp/kubeha-storage.ks\n", &r.storage);
+            .replace("%include /tmp/kubeha-storage.ks\n", &r.storage)
+            .replace("%include /tmp/kubeha-firewall.ks\n", &r.firewall);
         ksvalidate(&format!("{}-included", c.name), c.el, &full);
 
         // No name: found by MAC (upper case in sysfs), disk = first non-removable non-empty one.
@@ -421,6 +448,12 @@ fn pre_chooses_one_disk_and_the_node_and_its_includes_validate() {
         assert_eq!(
             r.args.trim(),
             "kubeha.role=worker kubeha.name=k8s-node01",
+            "{}",
+            c.name
+        );
+        assert_eq!(
+            (r.firewall.trim(), r.protocols.trim()),
+            (firewall_line(&cl, Role::Worker).as_str(), "4"),
             "{}",
             c.name
         );
@@ -457,9 +490,17 @@ fn pre_chooses_one_disk_and_the_node_and_its_includes_validate() {
             c.name
         );
         assert_eq!(r.args.trim(), "", "{}", c.name);
+        // Role unknown at install time: the master's set, which holds the worker's.
+        assert_eq!(
+            r.firewall.trim(),
+            firewall_line(&cl, Role::Master),
+            "{}",
+            c.name
+        );
         let full = ks
             .replace("%include /tmp/kubeha-network.ks\n", &r.network)
-            .replace("%include /tmp/kubeha-storage.ks\n", &r.storage);
+            .replace("%include /tmp/kubeha-storage.ks\n", &r.storage)
+            .replace("%include /tmp/kubeha-firewall.ks\n", &r.firewall);
         ksvalidate(&format!("{}-dhcp", c.name), c.el, &full);
 
         // Wipe guard: no fixed disk at all -> the install stops before anything is written.
