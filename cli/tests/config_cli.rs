@@ -56,6 +56,14 @@ fn config_init_is_the_guide_topology_and_checks_clean() {
     }
     let o = kubeha(&["config", "check", p.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // No gateway in the default: a warning (not an error) naming why it matters.
+    let out = text(&o);
+    assert!(
+        out.contains("warning: networking.gateway (line ")
+            && out.contains("pick the node IP from the default route"),
+        "{out}"
+    );
+    assert!(t.contains("# gateway = "), "a commented example");
 }
 
 #[test]

@@ -429,6 +429,14 @@ fn check_networks(c: &Cluster, r: &mut Report) {
             format!("'{}' is not a DNS domain", n.dns_domain),
         );
     }
+    if n.gateway.is_none() {
+        r.warn(
+            "networking.gateway",
+            "unset: the kickstart's static addressing gives the nodes no default route, and kubelet/kubeadm would \
+             otherwise pick the node IP from the default route (kubeha's own kubeadm files set node-ip and \
+             advertiseAddress explicitly); set the node network's router, e.g. gateway = \"192.168.20.1\"",
+        );
+    }
     if let (Some(gw), Some(net)) = (n.gateway, c.node_network()) {
         if !net.contains(&gw) {
             r.error(
@@ -641,7 +649,22 @@ mod tests {
 
     #[test]
     fn default_is_valid() {
+        // Valid; the one warning is the gateway `config init` cannot know (it carries a commented example).
         let d = check(&|s| s);
+        assert!(d.iter().all(|d| !d.is_error()), "{d:?}");
+        assert_eq!(
+            d.iter().map(|d| d.path.as_str()).collect::<Vec<_>>(),
+            ["networking.gateway"],
+            "{d:?}"
+        );
+        assert!(DEFAULT_CLUSTER_TOML.contains("\n# gateway = \"192.168.20.1\"\n"));
+        // With a gateway: no finding at all.
+        let d = check(&|s: String| {
+            s.replace(
+                "node-prefix = 24\n",
+                "node-prefix = 24\ngateway = \"192.168.20.1\"\n",
+            )
+        });
         assert!(d.is_empty(), "{d:?}");
     }
 
@@ -933,6 +956,13 @@ mod tests {
                 "install.cgroup",
                 Severity::Warning,
                 "deprecated",
+            ),
+            (
+                "no gateway",
+                Box::new(|s: String| s),
+                "networking.gateway",
+                Severity::Warning,
+                "pick the node IP from the default route",
             ),
             (
                 "plain password",
