@@ -56,6 +56,14 @@ fn config_init_is_the_guide_topology_and_checks_clean() {
     }
     let o = kubeha(&["config", "check", p.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // No gateway in the default: a warning (not an error) naming why it matters.
+    let out = text(&o);
+    assert!(
+        out.contains("warning: networking.gateway (line ")
+            && out.contains("pick the node IP from the default route"),
+        "{out}"
+    );
+    assert!(t.contains("# gateway = "), "a commented example");
 }
 
 #[test]
@@ -73,6 +81,35 @@ fn config_check_reports_every_error_with_path_and_line() {
     assert!(out.contains("masters[1].ip (line "), "{out}");
     assert!(out.contains("endpoint.vip (line "), "{out}");
     assert!(out.contains("2 error(s)"), "{out}");
+}
+
+#[test]
+fn config_check_el8_with_kubernetes_1_36_needs_a_cgroup_choice() {
+    let d = tempfile::tempdir().unwrap();
+    let p = write_default(d.path());
+    let t = std::fs::read_to_string(&p).unwrap();
+    assert!(
+        t.contains("kubernetes-version = \"1.36."),
+        "the default is 1.36"
+    );
+    std::fs::write(&p, t.replacen("el = 9", "el = 8", 1)).unwrap();
+    let o = kubeha(&["config", "check", p.to_str().unwrap()]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("error: install.cgroup (line "), "{out}");
+    assert!(out.contains("`[install] cgroup = \"v2\"`"), "{out}");
+    assert!(out.contains("`cgroup = \"v1\"`"), "{out}");
+    assert!(out.contains("1 error(s)"), "{out}");
+    // Either choice checks clean.
+    for choice in ["v2", "v1"] {
+        std::fs::write(
+            &p,
+            t.replacen("el = 9", &format!("el = 8\ncgroup = \"{choice}\""), 1),
+        )
+        .unwrap();
+        let o = kubeha(&["config", "check", p.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(0), "{choice}: {}", text(&o));
+    }
 }
 
 #[test]

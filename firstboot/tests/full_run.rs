@@ -145,13 +145,12 @@ fn worker_found_by_mac_and_failure_is_reported() {
         }
     }
     assert!(leaked.is_empty(), "the worker wrote CA keys to {leaked:?}");
-    assert!(
-        lines.contains(
-            &"firewall-offline-cmd --zone=public --add-port=10250/tcp --add-port=30000-32767/tcp"
-                .to_string()
-        ),
-        "{lines:?}"
-    );
+    for want in [
+        "firewall-offline-cmd --zone=public --add-port=10250/tcp --add-port=30000-32767/tcp --add-port=179/tcp --add-port=5473/tcp --add-port=4789/udp",
+        "firewall-offline-cmd --zone=public --add-protocol=4",
+    ] {
+        assert!(lines.contains(&want.to_string()), "{lines:?}");
+    }
     let st: serde_json::Value =
         serde_json::from_slice(&std::fs::read(root.join("var/lib/kubeha/status.json")).unwrap())
             .unwrap();

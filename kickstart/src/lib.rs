@@ -14,14 +14,20 @@
 //! - `%post --nochroot` copies (or downloads) the bundle, verified against `bundle.toml`, to
 //!   `/var/lib/kubeha/bundle`, the agent to `/usr/local/bin/kubeha-firstboot` with its unit, and the node config to
 //!   `/etc/kubeha/node.toml` (from `kubeha.config=`, pinned by `kubeha.config.sha256=`, else the media's
-//!   `node.toml`); it keeps `kubeha.role/name/bootstrap/report` on the installed kernel command line (grubby).
+//!   `node.toml`); it keeps `kubeha.role/name/bootstrap/report` on the installed kernel command line (grubby), with
+//!   `systemd.unified_cgroup_hierarchy=1` (EL8, `[install] cgroup = "v2"`) or `=0` (EL9, `cgroup = "v1"`).
+//! - The firewall opens the role's ports from [`kubeha_model::kube::ports`] (the table the node agent uses): the
+//!   `firewall` command for a known node, else `%pre` writes it for `%include` once it knows the role (a node
+//!   whose role is unknown gets the master's set, a superset of the worker's); the whole IP protocols (VRRP,
+//!   IP-in-IP) are added in `%post --nochroot` with `firewall-offline-cmd --add-protocol=`.
 //! - `%post` enables `kubeha-firstboot.service`.
 #![deny(missing_docs)]
 
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
-use kubeha_model::cluster::{normalize_mac, Cluster, Node, Role};
+use kubeha_model::cluster::{normalize_mac, CgroupVersion, Cluster, Node, Role};
+use kubeha_model::kube::ports;
 use kubeha_model::node::DEFAULT_BUNDLE_PATH;
 
 /// Where dracut mounts the install media; anaconda sees the media's `/kubeha` here (contracts §7).
@@ -32,21 +38,6 @@ pub const MEDIA_DIR: &str = "kubeha";
 const PRE: &str = include_str!("../templates/pre.sh");
 const POST_NOCHROOT: &str = include_str!("../templates/post-nochroot.sh");
 const POST: &str = include_str!("../templates/post.sh");
-
-/// Ports opened in firewalld: apiserver, the VIP's load balancer, etcd, kubelet, scheduler, controller-manager,
-/// calico BGP and typha, and the NodePort range.
-const PORTS: &[&str] = &[
-    "6443:tcp",
-    "16443:tcp",
-    "2379:tcp",
-    "2380:tcp",
-    "10250:tcp",
-    "10257:tcp",
-    "10259:tcp",
-    "179:tcp",
-    "5473:tcp",
-    "30000-32767:tcp",
-];
 
 /// Errors of the renderer; each names the field or option at fault.
 #[derive(Debug, thiserror::Error)]
@@ -195,6 +186,14 @@ pub fn render(cluster: &Cluster, opts: &Options) -> Result<String> {
             return Err(bad("packages", format!("'{p}' is not a package name")));
         }
     }
+    if let Some(cg) = install.cgroup {
+        if !cg.el_can_boot(el) {
+            return Err(bad(
+                "install.cgroup",
+                format!("EL{el} cannot boot cgroup {cg}; use cgroup = \"v1\""),
+            ));
+        }
+    }
     let netmask = prefix_netmask(cluster.networking.node_prefix)
         .ok_or_else(|| bad("networking.node-prefix", "not a prefix length 1..32"))?;
 
@@ -242,11 +241,13 @@ pub fn render(cluster: &Cluster, opts: &Options) -> Result<String> {
         );
     }
     w.push_str("selinux --permissive\n");
-    let _ = writeln!(
-        w,
-        "firewall --enabled --service=ssh --port={}",
-        PORTS.join(",")
-    );
+    w.push_str("# Firewall: the role's ports from kubeha's port table (docs/firstboot.md), as the node agent opens them.\n");
+    match node {
+        Some((role, _)) => {
+            let _ = writeln!(w, "{}", firewall_line(cluster, role));
+        }
+        None => w.push_str("%include /tmp/kubeha-firewall.ks\n"),
+    }
     w.push_str("services --enabled=sshd,chronyd\n");
     w.push_str("firstboot --disabled\n");
     match &install.root_password_hash {
@@ -330,7 +331,11 @@ pub fn render(cluster: &Cluster, opts: &Options) -> Result<String> {
             "@DEFAULT_NAME@",
             node.map(|(_, n)| n.name.as_str()).unwrap_or(""),
         )
-        .replace("@CLUSTER@", &cluster.cluster.name);
+        .replace("@CLUSTER@", &cluster.cluster.name)
+        .replace("@FIREWALL_MASTER@", &firewall_line(cluster, Role::Master))
+        .replace("@FIREWALL_WORKER@", &firewall_line(cluster, Role::Worker))
+        .replace("@PROTOCOLS_MASTER@", &protocols(cluster, Role::Master))
+        .replace("@PROTOCOLS_WORKER@", &protocols(cluster, Role::Worker));
     let _ = write!(
         w,
         "%pre --interpreter=/bin/bash --erroronfail --log=/tmp/kubeha-pre.log\n{pre}%end\n\n"
@@ -342,7 +347,9 @@ pub fn render(cluster: &Cluster, opts: &Options) -> Result<String> {
     }
     w.push_str("%end\n\n");
 
+    let kernel_args = CgroupVersion::kernel_arg(el, install.cgroup).unwrap_or_default();
     let post_nochroot = POST_NOCHROOT
+        .replace("@KERNEL_ARGS@", kernel_args)
         .replace("@SOURCE@", &opts.source.base())
         .replace("@BUNDLE_PATH@", DEFAULT_BUNDLE_PATH);
     let _ = write!(
@@ -363,6 +370,25 @@ pub fn render(cluster: &Cluster, opts: &Options) -> Result<String> {
         "%post --interpreter=/bin/bash --erroronfail --log=/root/kubeha-post.log\n{post}%end\n"
     );
     Ok(ks)
+}
+
+/// The kickstart `firewall` command for a node of `role`: every TCP/UDP rule of [`ports::for_cluster`].
+pub fn firewall_line(cluster: &Cluster, role: Role) -> String {
+    let p: Vec<String> = ports::for_cluster(cluster, role)
+        .iter()
+        .filter_map(ports::Open::kickstart)
+        .collect();
+    format!("firewall --enabled --service=ssh --port={}", p.join(","))
+}
+
+/// The whole IP protocols (by number) a node of `role` lets in, which `%post` adds with `firewall-offline-cmd`.
+fn protocols(cluster: &Cluster, role: Role) -> String {
+    ports::for_cluster(cluster, role)
+        .iter()
+        .filter(|o| matches!(o.proto, ports::Proto::Ip(_)))
+        .map(ports::Open::firewalld)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn network_line(cluster: &Cluster, n: &Node, netmask: &str) -> Result<String> {

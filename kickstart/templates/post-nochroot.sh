@@ -72,8 +72,17 @@ if [ -n "$want" ]; then
     fi
 fi
 
-# Keep the node's identity on the installed system's kernel command line for kubeha-firstboot.
+# The whole IP protocols the role lets in (kubeha's port table: VRRP on masters, calico's IP-in-IP): the kickstart's
+# firewall command only opens ports.
+for p in $(cat "$OUT/kubeha-protocols" 2>/dev/null || true); do
+    chroot "$SYSROOT" firewall-offline-cmd --add-protocol="$p" || echo "kubeha: could not allow IP protocol $p in firewalld"
+done
+
+# Keep the node's identity on the installed system's kernel command line for kubeha-firstboot, with the kernel
+# arguments the cluster needs (systemd.unified_cgroup_hierarchy= when [install] cgroup is not the release's default).
+KERNEL_ARGS='@KERNEL_ARGS@'
 keep=$(cat "$OUT/kubeha-args" 2>/dev/null || true)
+[ -z "$KERNEL_ARGS" ] || keep="${keep:+$keep }$KERNEL_ARGS"
 if [ -n "$keep" ]; then
     chroot "$SYSROOT" grubby --update-kernel=ALL --args="$keep"
 fi

@@ -1,4 +1,4 @@
-# kubeha %pre: find this node and its install disk, write the storage and network commands for %include.
+# kubeha %pre: find this node and its install disk, write the storage, network and firewall commands for %include.
 # Test hooks: KUBEHA_CMDLINE (a file instead of /proc/cmdline), KUBEHA_SYS (instead of /sys),
 # KUBEHA_OUT (instead of /tmp).
 set -eu
@@ -104,6 +104,19 @@ if [ -n "$ip" ]; then
 else
     echo "network --device=link --bootproto=dhcp --activate --onboot=on" > "$OUT/kubeha-network.ks"
 fi
+
+# The firewall for the role (kubeha's port table); a node whose role is not known yet gets the master's set, which
+# holds the worker's. The whole IP protocols (VRRP, IP-in-IP) are added after the install (nochroot %post).
+case "$role" in
+    worker)
+        echo '@FIREWALL_WORKER@' > "$OUT/kubeha-firewall.ks"
+        echo '@PROTOCOLS_WORKER@' > "$OUT/kubeha-protocols"
+        ;;
+    *)
+        echo '@FIREWALL_MASTER@' > "$OUT/kubeha-firewall.ks"
+        echo '@PROTOCOLS_MASTER@' > "$OUT/kubeha-protocols"
+        ;;
+esac
 
 # The kubeha.* arguments the installed system's kernel keeps for kubeha-firstboot.
 keep=""

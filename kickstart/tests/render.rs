@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use kubeha_kickstart::{render, Options, Source};
+use kubeha_kickstart::{firewall_line, render, Options, Source};
+use kubeha_model::cluster::{CgroupVersion, Role};
 use kubeha_model::Cluster;
 
 fn cluster() -> Cluster {
@@ -32,6 +33,8 @@ struct Case {
     source: Source,
     node: Option<&'static str>,
     bare: bool,
+    /// `[install] cgroup`.
+    cgroup: Option<CgroupVersion>,
 }
 
 fn cases() -> Vec<Case> {
@@ -43,6 +46,7 @@ fn cases() -> Vec<Case> {
             source: Source::Media,
             node: None,
             bare: false,
+            cgroup: None,
         },
         Case {
             name: "el8-media-auto",
@@ -50,6 +54,7 @@ fn cases() -> Vec<Case> {
             source: Source::Media,
             node: None,
             bare: false,
+            cgroup: None,
         },
         Case {
             name: "el9-media-auto",
@@ -57,6 +62,7 @@ fn cases() -> Vec<Case> {
             source: Source::Media,
             node: None,
             bare: false,
+            cgroup: None,
         },
         Case {
             name: "el7-http-node01",
@@ -64,6 +70,7 @@ fn cases() -> Vec<Case> {
             source: http(),
             node: Some("k8s-node01"),
             bare: false,
+            cgroup: None,
         },
         Case {
             name: "el8-http-master01",
@@ -71,6 +78,7 @@ fn cases() -> Vec<Case> {
             source: http(),
             node: Some("k8s-master01"),
             bare: false,
+            cgroup: None,
         },
         Case {
             name: "el9-http-master01",
@@ -78,6 +86,7 @@ fn cases() -> Vec<Case> {
             source: http(),
             node: Some("k8s-master01"),
             bare: false,
+            cgroup: None,
         },
         Case {
             name: "el9-media-bare",
@@ -85,6 +94,7 @@ fn cases() -> Vec<Case> {
             source: Source::Media,
             node: None,
             bare: true,
+            cgroup: None,
         },
         Case {
             name: "el7-media-bare",
@@ -92,16 +102,35 @@ fn cases() -> Vec<Case> {
             source: Source::Media,
             node: None,
             bare: true,
+            cgroup: None,
+        },
+        Case {
+            name: "el8-media-cgroup-v2",
+            el: 8,
+            source: Source::Media,
+            node: None,
+            bare: false,
+            cgroup: Some(CgroupVersion::V2),
+        },
+        Case {
+            name: "el9-http-master01-cgroup-v1",
+            el: 9,
+            source: http(),
+            node: Some("k8s-master01"),
+            bare: false,
+            cgroup: Some(CgroupVersion::V1),
         },
     ]
 }
 
 fn render_case(c: &Case) -> String {
-    let cl = if c.bare {
+    let mut cl = if c.bare {
         Cluster::default_cluster()
     } else {
         cluster()
     };
+    cl.install.el = c.el;
+    cl.install.cgroup = c.cgroup;
     let mut o = Options::new(c.el, c.source.clone());
     o.node = c.node.map(str::to_string);
     o.packages = vec![
@@ -177,6 +206,26 @@ fn every_variant_matches_golden_and_validates() {
         ] {
             assert!(ks.contains(want), "{}: missing {want}", c.name);
         }
+        // The installed kernel command line gets the cgroup hierarchy only when it is not the release's default.
+        let arg = match (c.el, c.cgroup) {
+            (8, Some(CgroupVersion::V2)) => Some("systemd.unified_cgroup_hierarchy=1"),
+            (9, Some(CgroupVersion::V1)) => Some("systemd.unified_cgroup_hierarchy=0"),
+            _ => None,
+        };
+        match arg {
+            Some(a) => assert!(
+                ks.contains(&format!("\nKERNEL_ARGS='{a}'\n")),
+                "{}: missing {a}",
+                c.name
+            ),
+            None => assert!(
+                ks.contains("\nKERNEL_ARGS=''\n")
+                    && !ks.contains("unified_cgroup_hierarchy=0")
+                    && !ks.contains("unified_cgroup_hierarchy=1"),
+                "{}",
+                c.name
+            ),
+        }
         assert!(
             !ks.lines()
                 .any(|l| l.contains("swap") && !l.starts_with('#'))
@@ -218,6 +267,21 @@ fn every_variant_matches_golden_and_validates() {
             assert!(ks.contains("ssh-ed25519 AAAA"), "{}", c.name);
         }
         match c.node {
+            Some(n) => {
+                let (role, _) = Cluster::default_cluster().node(n).unwrap();
+                assert!(
+                    ks.contains(&format!("\n{}\n", firewall_line(&cluster(), role))),
+                    "{}: the {role}'s firewall line",
+                    c.name
+                );
+            }
+            None => assert!(
+                ks.contains("\n%include /tmp/kubeha-firewall.ks\n"),
+                "{}",
+                c.name
+            ),
+        }
+        match c.node {
             Some("k8s-master01") => {
                 assert!(ks.contains("network --device=52:54:00:aa:00:01 --bootproto=static --ip=192.168.20.20 --netmask=255.255.255.0 --gateway=192.168.20.1 --nameserver=192.168.20.1,192.168.20.2 --hostname=k8s-master01"), "{}", c.name);
                 assert!(ks.contains("ignoredisk --only-use=vda\n"), "{}", c.name);
@@ -257,6 +321,8 @@ struct PreRun {
     stderr: String,
     storage: String,
     network: String,
+    firewall: String,
+    protocols: String,
     args: String,
 }
 
@@ -282,6 +348,8 @@ fn run_pre(ks: &str, cmdline: &str, disks: &[(&str, u8, u64)], nics: &[(&str, &s
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         storage: read("kubeha-storage.ks"),
         network: read("kubeha-network.ks"),
+        firewall: read("kubeha-firewall.ks"),
+        protocols: read("kubeha-protocols"),
         args: read("kubeha-args"),
     }
 }
@@ -356,9 +424,17 @@ fn pre_chooses_one_disk_and_the_node_and_its_includes_validate() {
             "{}",
             c.name
         );
+        let cl = cluster();
+        assert_eq!(
+            (r.firewall.trim(), r.protocols.trim()),
+            (firewall_line(&cl, Role::Master).as_str(), "112 4"),
+            "{}",
+            c.name
+        );
         let full = ks
             .replace("%include /tmp/kubeha-network.ks\n", &r.network)
-            .replace("%include /tmp/kubeha-storage.ks\n", &r.storage);
+            .replace("%include /tmp/kubeha-storage.ks\n", &r.storage)
+            .replace("%include /tmp/kubeha-firewall.ks\n", &r.firewall);
         ksvalidate(&format!("{}-included", c.name), c.el, &full);
 
         // No name: found by MAC (upper case in sysfs), disk = first non-removable non-empty one.
@@ -372,6 +448,12 @@ fn pre_chooses_one_disk_and_the_node_and_its_includes_validate() {
         assert_eq!(
             r.args.trim(),
             "kubeha.role=worker kubeha.name=k8s-node01",
+            "{}",
+            c.name
+        );
+        assert_eq!(
+            (r.firewall.trim(), r.protocols.trim()),
+            (firewall_line(&cl, Role::Worker).as_str(), "4"),
             "{}",
             c.name
         );
@@ -408,9 +490,17 @@ fn pre_chooses_one_disk_and_the_node_and_its_includes_validate() {
             c.name
         );
         assert_eq!(r.args.trim(), "", "{}", c.name);
+        // Role unknown at install time: the master's set, which holds the worker's.
+        assert_eq!(
+            r.firewall.trim(),
+            firewall_line(&cl, Role::Master),
+            "{}",
+            c.name
+        );
         let full = ks
             .replace("%include /tmp/kubeha-network.ks\n", &r.network)
-            .replace("%include /tmp/kubeha-storage.ks\n", &r.storage);
+            .replace("%include /tmp/kubeha-storage.ks\n", &r.storage)
+            .replace("%include /tmp/kubeha-firewall.ks\n", &r.firewall);
         ksvalidate(&format!("{}-dhcp", c.name), c.el, &full);
 
         // Wipe guard: no fixed disk at all -> the install stops before anything is written.
@@ -435,6 +525,58 @@ fn pre_chooses_one_disk_and_the_node_and_its_includes_validate() {
     }
 }
 
+/// The `%post --nochroot` tail that puts the kept arguments on the installed kernel command line, run with a
+/// stand-in `chroot` that records what grubby gets.
+#[test]
+fn cgroup_argument_reaches_grubby() {
+    let c = cases()
+        .into_iter()
+        .find(|c| c.name == "el8-media-cgroup-v2")
+        .unwrap();
+    let ks = render_case(&c);
+    let post = section(&ks, "%post --nochroot");
+    let tail = &post[post.find("# Keep the node's identity").unwrap()..];
+    for (args_file, want) in [
+        (
+            Some("kubeha.role=master kubeha.name=k8s-master01\n"),
+            "grubby --update-kernel=ALL --args=kubeha.role=master kubeha.name=k8s-master01 systemd.unified_cgroup_hierarchy=1",
+        ),
+        (None, "grubby --update-kernel=ALL --args=systemd.unified_cgroup_hierarchy=1"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        std::fs::create_dir_all(&out).unwrap();
+        if let Some(a) = args_file {
+            std::fs::write(out.join("kubeha-args"), a).unwrap();
+        }
+        let bin = dir.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let chroot = bin.join("chroot");
+        std::fs::write(
+            &chroot,
+            format!(
+                "#!/bin/sh\nshift\necho \"$@\" >> {}\n",
+                dir.path().join("calls").display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&chroot, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let script = format!("set -eu\nSYSROOT=/nonexistent\nOUT={}\n{tail}", out.display());
+        let o = Command::new("bash")
+            .args(["-c", &script])
+            .env(
+                "PATH",
+                format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+            )
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let calls = std::fs::read_to_string(dir.path().join("calls")).unwrap();
+        assert_eq!(calls.trim(), want);
+    }
+}
+
 #[test]
 fn bad_input_is_named() {
     let mut c = cluster();
@@ -451,6 +593,12 @@ fn bad_input_is_named() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("--bundle-url"), "{e}");
+    let mut c = cluster();
+    c.install.cgroup = Some(CgroupVersion::V2);
+    let e = render(&c, &Options::new(7, Source::Media))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("install.cgroup") && e.contains("EL7"), "{e}");
     let mut o = Options::new(9, Source::Media);
     o.node = Some("nope".into());
     assert!(render(&cluster(), &o)

@@ -293,7 +293,9 @@ pub struct Install {
     pub lang: String,
     /// The cgroup hierarchy the nodes run Kubernetes on, where the release and the EL default disagree: `"v1"` keeps
     /// cgroup v1 with a kubelet ≥ 1.35 (`failCgroupV1: false`, kubeadm's `SystemVerification` preflight error
-    /// ignored by name); unset = the EL release's default.
+    /// ignored by name; on EL9 the kickstart adds `systemd.unified_cgroup_hierarchy=0`); `"v2"` on EL8 boots the
+    /// unified hierarchy (the kickstart adds `systemd.unified_cgroup_hierarchy=1`); unset = the EL release's default
+    /// ([`CgroupVersion::el_default`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroup: Option<CgroupVersion>,
 }
@@ -307,6 +309,54 @@ pub enum CgroupVersion {
     /// The unified hierarchy: EL9 by default.
     #[serde(rename = "v2")]
     V2,
+}
+
+impl CgroupVersion {
+    /// The hierarchy an Enterprise Linux release boots by default: EL7 and EL8 the legacy (v1) one, EL9 the unified
+    /// (v2) one.
+    pub fn el_default(el: u8) -> CgroupVersion {
+        if el >= 9 {
+            CgroupVersion::V2
+        } else {
+            CgroupVersion::V1
+        }
+    }
+
+    /// Whether an EL release can boot this hierarchy at all: EL7's kernel 3.10 has no usable unified hierarchy for
+    /// Kubernetes (no cgroup v2 memory/cpu controllers), so it boots v1 only; EL8 and EL9 boot either (EL9's v1 is
+    /// deprecated).
+    pub fn el_can_boot(self, el: u8) -> bool {
+        self == CgroupVersion::V1 || el >= 8
+    }
+
+    /// The `systemd.unified_cgroup_hierarchy=` argument the installed kernel command line needs so that an EL
+    /// release boots `choice` instead of its default; `None` when the choice is the default (or unset).
+    pub fn kernel_arg(el: u8, choice: Option<CgroupVersion>) -> Option<&'static str> {
+        match choice {
+            Some(v) if v != CgroupVersion::el_default(el) => Some(match v {
+                CgroupVersion::V2 => "systemd.unified_cgroup_hierarchy=1",
+                CgroupVersion::V1 => "systemd.unified_cgroup_hierarchy=0",
+            }),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for CgroupVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CgroupVersion::V1 => "v1",
+            CgroupVersion::V2 => "v2",
+        })
+    }
+}
+
+impl Install {
+    /// The hierarchy the nodes run: the `cgroup` choice, else the EL release's default.
+    pub fn effective_cgroup(&self) -> CgroupVersion {
+        self.cgroup
+            .unwrap_or_else(|| CgroupVersion::el_default(self.el))
+    }
 }
 
 impl Default for Install {

@@ -362,9 +362,245 @@ pub fn pause_image(v: &KubeVersion, image_repository: Option<&str>) -> String {
         .expect("every list has a pause image")
 }
 
+/// The one table of what a node's firewall must let in, per role and Kubernetes release: the kickstart's `firewall`
+/// command (and its `%post` protocols) and the node agent's firewall step both render it, so an installed node and a
+/// node the agent prepared open exactly the same set.
+///
+/// Sources: kubeadm's "Ports and Protocols" page (kubernetes/website `content/en/docs/reference/networking/
+/// ports-and-protocols.md`, and for 1.11 `docs/setup/independent/install-kubeadm.md` "Check required ports"):
+/// 6443, 2379-2380, 10250 and 10259/10257 today; kube-scheduler and kube-controller-manager served plain HTTP on
+/// 10251/10252 (kubeadm's liveness probes used them) until their secure ports 10259/10257 took over (1.12/1.13) and
+/// the insecure ones were removed (1.23: `--port` gone, `pkg/cluster/ports` has no `InsecureSchedulerPort`). Calico's
+/// "Network requirements" page: BGP 179/tcp, IP-in-IP (IP protocol 4, the manifest's default pool encapsulation),
+/// VXLAN 4789/udp, Typha 5473/tcp. keepalived: VRRP is IP protocol 112, masters only. The NodePort range
+/// (30000-32767) is open on every node.
+pub mod ports {
+    use std::fmt;
+
+    use crate::cluster::{Cluster, CniPlugin, Role};
+
+    use super::KubeVersion;
+
+    /// How traffic is matched.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+    pub enum Proto {
+        /// A TCP port range.
+        Tcp,
+        /// A UDP port range.
+        Udp,
+        /// A whole IP protocol by number (VRRP 112, IP-in-IP 4): no ports.
+        Ip(u8),
+    }
+
+    /// One rule: a port range of a transport protocol, or a whole IP protocol.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+    pub struct Open {
+        /// The protocol.
+        pub proto: Proto,
+        /// First port (0 for [`Proto::Ip`]).
+        pub from: u16,
+        /// Last port, inclusive (0 for [`Proto::Ip`]).
+        pub to: u16,
+        /// Who listens (for documentation and logs).
+        pub what: &'static str,
+    }
+
+    impl Open {
+        const fn tcp(from: u16, to: u16, what: &'static str) -> Open {
+            Open {
+                proto: Proto::Tcp,
+                from,
+                to,
+                what,
+            }
+        }
+        const fn udp(port: u16, what: &'static str) -> Open {
+            Open {
+                proto: Proto::Udp,
+                from: port,
+                to: port,
+                what,
+            }
+        }
+        const fn ip(number: u8, what: &'static str) -> Open {
+            Open {
+                proto: Proto::Ip(number),
+                from: 0,
+                to: 0,
+                what,
+            }
+        }
+
+        /// The port range as firewalld writes it (`6443`, `2379-2380`); `None` for a whole IP protocol.
+        pub fn range(&self) -> Option<String> {
+            match self.proto {
+                Proto::Ip(_) => None,
+                _ if self.from == self.to => Some(self.from.to_string()),
+                _ => Some(format!("{}-{}", self.from, self.to)),
+            }
+        }
+
+        /// firewalld's `--add-port=` value (`6443/tcp`), or for a whole IP protocol `--add-protocol=`'s (its number:
+        /// names differ between /etc/protocols files, `ipip` is 94 on EL).
+        pub fn firewalld(&self) -> String {
+            match self.proto {
+                Proto::Tcp => format!("{}/tcp", self.range().unwrap_or_default()),
+                Proto::Udp => format!("{}/udp", self.range().unwrap_or_default()),
+                Proto::Ip(n) => n.to_string(),
+            }
+        }
+
+        /// The kickstart `firewall --port=` item (`6443:tcp`); `None` for a whole IP protocol (the kickstart
+        /// command cannot open one; its `%post` does with `firewall-offline-cmd --add-protocol=`).
+        pub fn kickstart(&self) -> Option<String> {
+            let proto = match self.proto {
+                Proto::Tcp => "tcp",
+                Proto::Udp => "udp",
+                Proto::Ip(_) => return None,
+            };
+            Some(format!("{}:{proto}", self.range()?))
+        }
+    }
+
+    impl fmt::Display for Open {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            match self.proto {
+                Proto::Ip(n) => write!(f, "IP protocol {n} ({})", self.what),
+                _ => write!(f, "{} ({})", self.firewalld(), self.what),
+            }
+        }
+    }
+
+    /// What a node of `role` must let in for Kubernetes `v`, with the load balancer on `lb_port` (masters) and the
+    /// CNI `cni`. Masters get everything a worker gets, plus the control plane.
+    pub fn ports(role: Role, v: &KubeVersion, lb_port: u16, cni: CniPlugin) -> Vec<Open> {
+        let mut o = Vec::new();
+        if role == Role::Master {
+            o.push(Open::tcp(6443, 6443, "kube-apiserver"));
+            o.push(Open::tcp(
+                lb_port,
+                lb_port,
+                "nginx load balancer in front of the apiservers",
+            ));
+            o.push(Open::tcp(2379, 2380, "etcd client and peer"));
+            if v.minor <= 22 {
+                o.push(Open::tcp(
+                    10251,
+                    10251,
+                    "kube-scheduler (insecure HTTP, before 1.23)",
+                ));
+                o.push(Open::tcp(
+                    10252,
+                    10252,
+                    "kube-controller-manager (insecure HTTP, before 1.23)",
+                ));
+            }
+            if v.minor >= 12 {
+                o.push(Open::tcp(10257, 10257, "kube-controller-manager"));
+                o.push(Open::tcp(10259, 10259, "kube-scheduler"));
+            }
+            o.push(Open::ip(112, "VRRP, keepalived"));
+        }
+        o.push(Open::tcp(10250, 10250, "kubelet API"));
+        o.push(Open::tcp(30000, 32767, "NodePort Services"));
+        match cni {
+            CniPlugin::Calico => {
+                o.push(Open::tcp(179, 179, "calico BGP"));
+                o.push(Open::tcp(5473, 5473, "calico Typha"));
+                o.push(Open::udp(4789, "calico VXLAN"));
+                o.push(Open::ip(4, "calico IP-in-IP"));
+            }
+        }
+        o
+    }
+
+    /// [`ports`] for a node of `role` in `c`.
+    pub fn for_cluster(c: &Cluster, role: Role) -> Vec<Open> {
+        ports(
+            role,
+            &c.cluster.kubernetes_version,
+            c.endpoint.port,
+            c.cni.plugin,
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn port_table() {
+        use crate::cluster::{CniPlugin, Role};
+        let fw = |role, v: &str, lb| -> Vec<String> {
+            ports::ports(role, &v.parse().unwrap(), lb, CniPlugin::Calico)
+                .iter()
+                .map(ports::Open::firewalld)
+                .collect()
+        };
+        let calico_and_worker = [
+            "10250/tcp",
+            "30000-32767/tcp",
+            "179/tcp",
+            "5473/tcp",
+            "4789/udp",
+            "4",
+        ];
+        let mut want = vec![
+            "6443/tcp",
+            "16443/tcp",
+            "2379-2380/tcp",
+            "10257/tcp",
+            "10259/tcp",
+            "112",
+        ];
+        want.extend(calico_and_worker);
+        assert_eq!(fw(Role::Master, "1.36.3", 16443), want);
+        assert_eq!(fw(Role::Worker, "1.36.3", 16443), calico_and_worker);
+        assert_eq!(fw(Role::Worker, "1.11.1", 16443), calico_and_worker);
+        // the seed's release: the insecure scheduler/controller-manager ports, no secure ones yet
+        let m = fw(Role::Master, "1.11.1", 8443);
+        assert!(
+            m.contains(&"10251/tcp".into()) && m.contains(&"10252/tcp".into()),
+            "{m:?}"
+        );
+        assert!(
+            !m.contains(&"10257/tcp".into()) && !m.contains(&"10259/tcp".into()),
+            "{m:?}"
+        );
+        assert!(
+            m.contains(&"8443/tcp".into()) && !m.contains(&"16443/tcp".into()),
+            "{m:?}"
+        );
+        // 1.22 still had both; 1.23 removed the insecure ones
+        let m = fw(Role::Master, "1.22.17", 16443);
+        assert!(
+            m.contains(&"10251/tcp".into()) && m.contains(&"10259/tcp".into()),
+            "{m:?}"
+        );
+        let m = fw(Role::Master, "1.23.0", 16443);
+        assert!(
+            !m.contains(&"10251/tcp".into()) && m.contains(&"10259/tcp".into()),
+            "{m:?}"
+        );
+        // every worker rule is a master rule too
+        for v in ["1.11.1", "1.22.0", "1.36.3"] {
+            let m = fw(Role::Master, v, 16443);
+            assert!(
+                fw(Role::Worker, v, 16443).iter().all(|w| m.contains(w)),
+                "{v}"
+            );
+        }
+        let o = ports::ports(
+            Role::Master,
+            &NEWEST_CHECKED_RELEASE,
+            16443,
+            CniPlugin::Calico,
+        );
+        assert_eq!(o[2].kickstart().as_deref(), Some("2379-2380:tcp"));
+        assert_eq!(o[5].kickstart(), None);
+        assert_eq!(o[5].to_string(), "IP protocol 112 (VRRP, keepalived)");
+    }
 
     #[test]
     fn parse_versions() {

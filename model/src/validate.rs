@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
-use crate::cluster::{normalize_mac, Cluster, Runtime};
+use crate::cluster::{normalize_mac, CgroupVersion, Cluster, Runtime};
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -429,6 +429,14 @@ fn check_networks(c: &Cluster, r: &mut Report) {
             format!("'{}' is not a DNS domain", n.dns_domain),
         );
     }
+    if n.gateway.is_none() {
+        r.warn(
+            "networking.gateway",
+            "unset: the kickstart's static addressing gives the nodes no default route, and kubelet/kubeadm would \
+             otherwise pick the node IP from the default route (kubeha's own kubeadm files set node-ip and \
+             advertiseAddress explicitly); set the node network's router, e.g. gateway = \"192.168.20.1\"",
+        );
+    }
     if let (Some(gw), Some(net)) = (n.gateway, c.node_network()) {
         if !net.contains(&gw) {
             r.error(
@@ -490,6 +498,9 @@ fn check_misc(c: &Cluster, r: &mut Report) {
             "EL7 is past its end of life; the Kubernetes package repositories stopped building for it",
         );
     }
+    if (7..=9).contains(&i.el) {
+        check_cgroup(c, r);
+    }
     if let Some(h) = &i.root_password_hash {
         let ok =
             h.starts_with('$') && h.matches('$').count() >= 3 && !h.contains(char::is_whitespace);
@@ -516,6 +527,52 @@ fn check_misc(c: &Cluster, r: &mut Report) {
             "install.timezone",
             format!("'{}' is not a time zone name", i.timezone),
         );
+    }
+}
+
+/// The cgroup hierarchy against the EL release and the kubelet: EL7 and EL8 boot cgroup v1, which a kubelet ≥ 1.35
+/// refuses unless told; EL7 cannot boot v2; EL9's v1 is deprecated.
+fn check_cgroup(c: &Cluster, r: &mut Report) {
+    let el = c.install.el;
+    let v = c.cluster.kubernetes_version;
+    match c.install.cgroup {
+        None if CgroupVersion::el_default(el) == CgroupVersion::V1 && v.refuses_cgroup_v1() => {
+            let keep_v1 = "cgroup = \"v1\"` to keep v1 (kubelet failCgroupV1: false, SystemVerification ignored by \
+                           name)";
+            let fixes = if CgroupVersion::V2.el_can_boot(el) {
+                format!(
+                    "set `[install] cgroup = \"v2\"` (EL{el} then boots the unified hierarchy: the kickstart adds \
+                     systemd.unified_cgroup_hierarchy=1 to the installed kernel command line), or `{keep_v1}"
+                )
+            } else {
+                format!(
+                    "set `[install] {keep_v1}; `cgroup = \"v2\"` is EL8 only: EL{el} cannot boot the unified \
+                     hierarchy"
+                )
+            };
+            r.error(
+                "install.cgroup",
+                format!(
+                    "EL{el} boots cgroup v1 and Kubernetes {v} refuses cgroup v1 (kubelet failCgroupV1, kubeadm's \
+                     SystemVerification preflight check, from 1.35): {fixes}"
+                ),
+            );
+        }
+        Some(cg) if !cg.el_can_boot(el) => r.error(
+            "install.cgroup",
+            format!(
+                "EL{el} cannot boot cgroup {cg}: its kernel has no usable unified hierarchy; use cgroup = \"v1\" \
+                 (or EL8/EL9 for v2)"
+            ),
+        ),
+        Some(CgroupVersion::V1) if CgroupVersion::el_default(el) == CgroupVersion::V2 => r.warn(
+            "install.cgroup",
+            format!(
+                "cgroup v1 on EL{el} is deprecated: the kickstart adds systemd.unified_cgroup_hierarchy=0 to the \
+                 installed kernel command line; prefer the default v2"
+            ),
+        ),
+        _ => {}
     }
 }
 
@@ -592,7 +649,22 @@ mod tests {
 
     #[test]
     fn default_is_valid() {
+        // Valid; the one warning is the gateway `config init` cannot know (it carries a commented example).
         let d = check(&|s| s);
+        assert!(d.iter().all(|d| !d.is_error()), "{d:?}");
+        assert_eq!(
+            d.iter().map(|d| d.path.as_str()).collect::<Vec<_>>(),
+            ["networking.gateway"],
+            "{d:?}"
+        );
+        assert!(DEFAULT_CLUSTER_TOML.contains("\n# gateway = \"192.168.20.1\"\n"));
+        // With a gateway: no finding at all.
+        let d = check(&|s: String| {
+            s.replace(
+                "node-prefix = 24\n",
+                "node-prefix = 24\ngateway = \"192.168.20.1\"\n",
+            )
+        });
         assert!(d.is_empty(), "{d:?}");
     }
 
@@ -851,6 +923,48 @@ mod tests {
                 "EL6",
             ),
             (
+                "el8 with 1.36 and no cgroup choice",
+                Box::new(rep("el = 9", "el = 8")),
+                "install.cgroup",
+                Severity::Error,
+                "set `[install] cgroup = \"v2\"`",
+            ),
+            (
+                "el8 with 1.36 names the v1 fix too",
+                Box::new(rep("el = 9", "el = 8")),
+                "install.cgroup",
+                Severity::Error,
+                "or `cgroup = \"v1\"` to keep v1",
+            ),
+            (
+                "el7 with 1.36 and no cgroup choice",
+                Box::new(rep("el = 9", "el = 7")),
+                "install.cgroup",
+                Severity::Error,
+                "`cgroup = \"v2\"` is EL8 only: EL7 cannot",
+            ),
+            (
+                "el7 with cgroup v2",
+                Box::new(rep("el = 9", "el = 7\ncgroup = \"v2\"")),
+                "install.cgroup",
+                Severity::Error,
+                "EL7 cannot boot cgroup v2",
+            ),
+            (
+                "el9 with cgroup v1",
+                Box::new(rep("el = 9", "el = 9\ncgroup = \"v1\"")),
+                "install.cgroup",
+                Severity::Warning,
+                "deprecated",
+            ),
+            (
+                "no gateway",
+                Box::new(|s: String| s),
+                "networking.gateway",
+                Severity::Warning,
+                "pick the node IP from the default route",
+            ),
+            (
                 "plain password",
                 Box::new(rep("el = 9", "el = 9\nroot-password-hash = \"hunter2\"")),
                 "install.root-password-hash",
@@ -918,6 +1032,61 @@ mod tests {
                 .replace("el = 9", "el = 7")
         });
         assert!(d.iter().all(|d| !d.is_error()), "{d:#?}");
+    }
+
+    #[test]
+    fn cgroup_choices_that_work() {
+        for (el, cgroup, version) in [
+            ("8", Some("v2"), "1.36.3"),
+            ("8", Some("v1"), "1.36.3"),
+            ("7", Some("v1"), "1.36.3"),
+            ("8", None, "1.34.2"),
+            ("7", None, "1.30.14"),
+            ("9", None, "1.36.3"),
+            ("9", Some("v2"), "1.36.3"),
+        ] {
+            let d = check(&|s: String| {
+                let line = match cgroup {
+                    Some(v) => format!("el = {el}\ncgroup = \"{v}\""),
+                    None => format!("el = {el}"),
+                };
+                set_version(&s, version).replace("el = 9", &line)
+            });
+            assert!(
+                d.iter().all(|d| d.path != "install.cgroup"),
+                "EL{el} {cgroup:?} {version}: {d:#?}"
+            );
+            assert!(d.iter().all(|d| !d.is_error()), "{d:#?}");
+        }
+    }
+
+    #[test]
+    fn el_cgroup_facts() {
+        use crate::cluster::CgroupVersion::{V1, V2};
+        assert_eq!(
+            [7, 8, 9].map(CgroupVersion::el_default),
+            [V1, V1, V2],
+            "EL7 v1, EL8 v1, EL9 v2"
+        );
+        assert!(!V2.el_can_boot(7) && V2.el_can_boot(8) && V2.el_can_boot(9));
+        assert!(V1.el_can_boot(7) && V1.el_can_boot(9));
+        assert_eq!(
+            CgroupVersion::kernel_arg(8, Some(V2)),
+            Some("systemd.unified_cgroup_hierarchy=1")
+        );
+        assert_eq!(
+            CgroupVersion::kernel_arg(9, Some(V1)),
+            Some("systemd.unified_cgroup_hierarchy=0")
+        );
+        for (el, c) in [
+            (8, Some(V1)),
+            (9, Some(V2)),
+            (8, None),
+            (9, None),
+            (7, Some(V1)),
+        ] {
+            assert_eq!(CgroupVersion::kernel_arg(el, c), None, "EL{el} {c:?}");
+        }
     }
 
     #[test]

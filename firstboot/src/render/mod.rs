@@ -125,21 +125,37 @@ pub fn sysctl_conf() -> String {
     s
 }
 
-/// The firewalld ports to open permanently, per role (the seed's tables; 4001, the seed's old etcd port, is not
-/// used by kubeadm's stacked etcd and is left closed).
-pub fn firewall_ports(role: Role, lb_port: u16) -> Vec<String> {
-    let mut v: Vec<String> = match role {
-        Role::Master => vec![
-            format!("{lb_port}/tcp"),
-            "6443/tcp".into(),
-            "2379-2380/tcp".into(),
-            "10250-10252/tcp".into(),
-            "30000-32767/tcp".into(),
-        ],
-        Role::Worker => vec!["10250/tcp".into(), "30000-32767/tcp".into()],
-    };
-    v.dedup();
-    v
+/// The firewalld rules to add permanently for a node of `role`: kubeha's one port table
+/// ([`kubeha_model::kube::ports`], which the kickstart renders too), as `--add-port=` values (`6443/tcp`) and
+/// `--add-protocol=` values (IP protocol numbers: VRRP `112`, IP-in-IP `4`).
+pub fn firewall_rules(c: &Cluster, role: Role) -> (Vec<String>, Vec<String>) {
+    let (mut ports, mut protocols) = (Vec::new(), Vec::new());
+    for o in kubeha_model::kube::ports::for_cluster(c, role) {
+        match o.proto {
+            kubeha_model::kube::ports::Proto::Ip(_) => protocols.push(o.firewalld()),
+            _ => ports.push(o.firewalld()),
+        }
+    }
+    ports.dedup();
+    (ports, protocols)
+}
+
+/// The whole IP protocols a firewalld zone file already lets in (`<protocol value="112"/>`); names are mapped to
+/// numbers for the two kubeha uses (`vrrp` 112; `ipv4`/`ipencap` 4).
+pub fn zone_protocols(zone_xml: &str) -> Vec<String> {
+    zone_xml
+        .split("<protocol ")
+        .skip(1)
+        .filter_map(|part| {
+            let rest = &part[part.find("value=\"")? + 7..];
+            let v = &rest[..rest.find('"')?];
+            Some(match v {
+                "vrrp" => "112".to_string(),
+                "ipv4" | "ipencap" => "4".to_string(),
+                v => v.to_string(),
+            })
+        })
+        .collect()
 }
 
 /// The ports a firewalld zone file already opens (`<port protocol="tcp" port="6443"/>`), as `6443/tcp`.

@@ -96,23 +96,46 @@ fn repo_disable_cases() {
 
 #[test]
 fn firewall_tables() {
+    let c = Cluster::default_cluster();
     assert_eq!(
-        firewall_ports(Role::Master, 16443),
-        [
-            "16443/tcp",
-            "6443/tcp",
-            "2379-2380/tcp",
-            "10250-10252/tcp",
-            "30000-32767/tcp"
-        ]
+        firewall_rules(&c, Role::Master),
+        (
+            [
+                "6443/tcp",
+                "16443/tcp",
+                "2379-2380/tcp",
+                "10257/tcp",
+                "10259/tcp",
+                "10250/tcp",
+                "30000-32767/tcp",
+                "179/tcp",
+                "5473/tcp",
+                "4789/udp",
+            ]
+            .map(String::from)
+            .to_vec(),
+            vec!["112".to_string(), "4".to_string()]
+        )
     );
     assert_eq!(
-        firewall_ports(Role::Worker, 16443),
-        ["10250/tcp", "30000-32767/tcp"]
+        firewall_rules(&c, Role::Worker),
+        (
+            [
+                "10250/tcp",
+                "30000-32767/tcp",
+                "179/tcp",
+                "5473/tcp",
+                "4789/udp"
+            ]
+            .map(String::from)
+            .to_vec(),
+            vec!["4".to_string()]
+        )
     );
     let xml = r#"<?xml version="1.0"?><zone><service name="ssh"/><port protocol="tcp" port="6443"/>
-<port port="30000-32767" protocol="tcp"/></zone>"#;
+<port port="30000-32767" protocol="tcp"/><protocol value="vrrp"/><protocol value="4"/></zone>"#;
     assert_eq!(zone_ports(xml), ["6443/tcp", "30000-32767/tcp"]);
+    assert_eq!(zone_protocols(xml), ["112", "4"]);
 }
 
 #[test]
