@@ -278,7 +278,11 @@ mod tests {
         assert_eq!(imgs[4], "k8s.gcr.io/pause:3.1");
         assert!(imgs.contains(&"docker.io/library/nginx:latest".to_string()));
         assert!(imgs.contains(&"quay.io/calico/node:v3.1.3".to_string()));
-        assert_eq!(seed.packages.len(), 7);
+        assert_eq!(seed.packages.len(), 8);
+        assert!(
+            seed.packages.iter().any(|p| p == "nginx-mod-stream"),
+            "the stream module nginx.conf loads"
+        );
         assert_eq!(
             load_profile(DEFAULT_PROFILE).unwrap().kubernetes_version,
             kubeha_model::kube::NEWEST_CHECKED_RELEASE
