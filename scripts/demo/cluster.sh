@@ -360,6 +360,17 @@ for i in json.load(sys.stdin)["items"]:
     r = [c["status"] for c in i["status"].get("conditions", []) if c["type"] == "Ready"]
     print(i["metadata"]["name"] + "=" + ("Ready" if r == ["True"] else "NotReady"))' | sort | tr '\n' ' '; }
 
+# NODES_STATUS once every node is Ready, or after 120 s.
+wait_ready() {
+  local deadline=$(( $(date +%s) + 120 ))
+  while :; do
+    NODES_STATUS=$(nodes_status)
+    [ "$(grep -o '=Ready' <<<"$NODES_STATUS" | wc -l)" -ge "${#ALL[@]}" ] && break
+    [ "$(date +%s)" -lt "$deadline" ] || break
+    sleep 2
+  done
+}
+
 # --- the cluster as the real kubectl sees it through the VIP -----------------------------------------------------
 T_LAST=$(cat "$STATE"/logs/*.finished | sort -n | tail -1)
 T_FIRST=$(cat "$STATE"/logs/*.started | sort -n | head -1)
@@ -376,13 +387,7 @@ info "agent start to the last node joined: ${FORM_SECS}s"
 
 # Nodes are Ready once the CNI DaemonSet has written each node's network config.
 NODES_STATUS=""
-deadline=$(( $(date +%s) + 120 ))
-while :; do
-  NODES_STATUS=$(nodes_status)
-  [ "$(grep -o '=Ready' <<<"$NODES_STATUS" | wc -l)" -ge "${#ALL[@]}" ] && break
-  [ "$(date +%s)" -lt "$deadline" ] || break
-  sleep 2
-done
+wait_ready
 info "Nodes: $NODES_STATUS"
 
 # --- 5a. failover drill -----------------------------------------------------------------------------------------
@@ -445,13 +450,7 @@ fi
 info "$STARTED started members, $HEALTHY healthy; ConfigMap kubeha-demo-marker = \"$GOT\"; $REBUILD decided to join: rebuild ok=$REBUILD_OK"
 grep -h "stale etcd member\|deleted the stale Node" "$STATE/logs/$REBUILD.agent.log" | sed 's/^/   agent: /' || true
 INITS_AFTER=$(cat "$STATE"/logs/*.agent.log "$STATE"/logs/*.agent.first.log | grep -c 'kubeadm init on ' || true)
-deadline=$(( $(date +%s) + 120 ))
-while :; do
-  NODES_STATUS=$(nodes_status)
-  [ "$(grep -o '=Ready' <<<"$NODES_STATUS" | wc -l)" -ge "${#ALL[@]}" ] && break
-  [ "$(date +%s)" -lt "$deadline" ] || break
-  sleep 2
-done
+wait_ready
 info "Nodes after the rebuild (kubectl get nodes through $ENDPOINT): $NODES_STATUS"
 PULLS=$(cat "$STATE"/nodes/*/var/log/kubeha-demo/containerd.log | grep -c 'PullImage' || true)
 
