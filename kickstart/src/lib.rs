@@ -147,9 +147,7 @@ pub fn render(cluster: &Cluster, opts: &Options) -> Result<String> {
     }
     let install = &cluster.install;
     for (i, k) in install.root_ssh_keys.iter().enumerate() {
-        if k.contains(['"', '\n', '\r', '\\'])
-            || !k.starts_with(|c: char| c.is_ascii_alphanumeric())
-        {
+        if !kubeha_model::validate::is_ssh_public_key(k) {
             return Err(bad(
                 format!("install.root-ssh-keys[{i}]"),
                 "not a single-line OpenSSH public key",
@@ -164,8 +162,16 @@ pub fn render(cluster: &Cluster, opts: &Options) -> Result<String> {
             ));
         }
     }
+    if !kubeha_model::validate::is_timezone_name(&install.timezone) {
+        return Err(bad(
+            "install.timezone",
+            format!(
+                "'{}' is not a time zone name",
+                install.timezone.escape_debug()
+            ),
+        ));
+    }
     for (field, v) in [
-        ("install.timezone", &install.timezone),
         ("install.keyboard", &install.keyboard),
         ("install.lang", &install.lang),
     ] {

@@ -256,15 +256,22 @@ impl NodeConfig {
                     "not 64 hex characters".into(),
                 );
             }
-            for (f, v) in [
-                ("control-plane.ca-key", &cp.ca_key),
-                ("control-plane.front-proxy-ca.key", &cp.front_proxy_ca.key),
-                ("control-plane.etcd-ca.key", &cp.etcd_ca.key),
-                ("control-plane.service-account.key", &cp.service_account.key),
-            ] {
-                if !v.contains("PRIVATE KEY-----") {
-                    err(f, "not a PEM private key".into());
-                }
+            // join.ca-cert is the cluster CA's certificate; its key lives in [control-plane].
+            use crate::secrets::CaFields;
+            if let Err((field, m)) = crate::secrets::check_key_material(
+                [
+                    CaFields {
+                        cert_field: "join.ca-cert".into(),
+                        cert: &self.join.ca_cert,
+                        key_field: "control-plane.ca-key".into(),
+                        key: &cp.ca_key,
+                    },
+                    CaFields::of("control-plane.front-proxy-ca", &cp.front_proxy_ca),
+                    CaFields::of("control-plane.etcd-ca", &cp.etcd_ca),
+                ],
+                ("control-plane.service-account", &cp.service_account),
+            ) {
+                err(&field, m);
             }
         }
         if !self.bundle.path.starts_with('/') {
@@ -304,6 +311,42 @@ impl NodeConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A master's config whose CA key is not its certificate's (a key from another cluster, the etcd CA's key in
+    /// the cluster CA's place) or whose SA pair does not match is refused naming the field, never the key.
+    #[test]
+    fn master_key_material_must_match() {
+        let c = Cluster::default_cluster();
+        let s = Secrets::generate().unwrap();
+        let m = NodeConfig::build(&c, &s, Some(Role::Master), Some("k8s-master01"), false).unwrap();
+        type Edit = fn(&mut ControlPlane);
+        let cases: [(Edit, &str); 3] = [
+            (
+                |cp| cp.ca_key = cp.etcd_ca.key.clone(),
+                "control-plane.ca-key",
+            ),
+            (
+                |cp| cp.etcd_ca.key = cp.front_proxy_ca.key.clone(),
+                "control-plane.etcd-ca.key",
+            ),
+            (
+                |cp| {
+                    cp.service_account.public =
+                        "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n".into()
+                },
+                "control-plane.service-account.public",
+            ),
+        ];
+        for (edit, field) in cases {
+            let mut bad = m.clone();
+            edit(bad.control_plane.as_mut().unwrap());
+            let e = NodeConfig::parse(&bad.to_toml(), "node.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(field), "{field}: {e}");
+            assert!(!e.contains(s.ca.key.lines().nth(2).unwrap()), "{e}");
+        }
+    }
 
     #[test]
     fn worker_has_no_private_key_and_master_does() {

@@ -11,8 +11,8 @@ use rand::Rng;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, KeyPair, KeyUsagePurpose,
 };
-use rsa::pkcs1::{EncodeRsaPrivateKey, LineEnding};
-use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey};
+use rsa::pkcs1::{DecodeRsaPrivateKey, EncodeRsaPrivateKey, LineEnding};
+use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -134,6 +134,112 @@ pub fn ca_cert_hash(cert_pem: &str) -> Result<String> {
     Ok(format!("sha256:{}", hex::encode(Sha256::digest(spki))))
 }
 
+/// One CA's certificate and key with the field names errors show.
+pub(crate) struct CaFields<'a> {
+    pub cert_field: String,
+    pub cert: &'a str,
+    pub key_field: String,
+    pub key: &'a str,
+}
+
+impl<'a> CaFields<'a> {
+    /// `<prefix>.cert` and `<prefix>.key`.
+    pub(crate) fn of(prefix: &str, ck: &'a CertKey) -> CaFields<'a> {
+        CaFields {
+            cert_field: format!("{prefix}.cert"),
+            cert: &ck.cert,
+            key_field: format!("{prefix}.key"),
+            key: &ck.key,
+        }
+    }
+}
+
+/// Checks that each CA's key is the private key of its certificate, that no two CAs share a key, and that the
+/// service-account public key is the half of its private key: what kubeadm would only find out half-way through
+/// `init`, or never (a mismatched sa.pub makes every token unverifiable). Returns the first problem as (field,
+/// message); messages never quote key material.
+pub(crate) fn check_key_material(
+    cas: [CaFields<'_>; 3],
+    sa: (&str, &KeyPairPem),
+) -> std::result::Result<(), (String, String)> {
+    let mut seen: Vec<(String, Vec<u8>)> = Vec::new();
+    for CaFields {
+        cert_field,
+        cert,
+        key_field,
+        key,
+    } in cas
+    {
+        let cert_spki = ca_cert_spki(cert).map_err(|m| (cert_field.clone(), m))?;
+        let key_spki = private_key_spki(key).map_err(|m| (key_field.clone(), m))?;
+        if key_spki != cert_spki {
+            return Err((
+                key_field,
+                format!("is not the private key of {cert_field} (their public keys differ)"),
+            ));
+        }
+        if let Some((other, _)) = seen.iter().find(|(_, k)| *k == key_spki) {
+            return Err((
+                key_field,
+                format!("is the same key as {other}: each CA needs its own key"),
+            ));
+        }
+        seen.push((key_field, key_spki));
+    }
+    let (field, pair) = sa;
+    let private = private_key_spki(&pair.key).map_err(|m| (format!("{field}.key"), m))?;
+    let public = rsa::RsaPublicKey::from_public_key_pem(pair.public.trim())
+        .ok()
+        .and_then(|k| k.to_public_key_der().ok())
+        .map(|d| d.as_bytes().to_vec())
+        .ok_or_else(|| {
+            (
+                format!("{field}.public"),
+                "not a PEM RSA public key (-----BEGIN PUBLIC KEY-----)".to_string(),
+            )
+        })?;
+    if private != public {
+        return Err((
+            format!("{field}.public"),
+            format!("is not the public half of {field}.key"),
+        ));
+    }
+    Ok(())
+}
+
+/// The DER SubjectPublicKeyInfo of a PEM CA certificate. Errors never quote the input.
+fn ca_cert_spki(cert_pem: &str) -> std::result::Result<Vec<u8>, String> {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes())
+        .map_err(|_| "not a PEM certificate (-----BEGIN CERTIFICATE-----)".to_string())?;
+    let cert = pem
+        .parse_x509()
+        .map_err(|_| "the PEM block is not a valid X.509 certificate".to_string())?;
+    if !cert.is_ca() {
+        return Err("is not a CA certificate (basicConstraints CA:TRUE)".into());
+    }
+    Ok(cert.tbs_certificate.subject_pki.raw.to_vec())
+}
+
+/// The DER SubjectPublicKeyInfo of a PEM RSA private key (PKCS#1 `RSA PRIVATE KEY` or PKCS#8 `PRIVATE KEY`), as
+/// kubeadm reads CA and service-account keys. Errors never quote the input.
+fn private_key_spki(key_pem: &str) -> std::result::Result<Vec<u8>, String> {
+    let key = key_pem.trim();
+    let parsed = if key.starts_with("-----BEGIN RSA PRIVATE KEY-----") {
+        rsa::RsaPrivateKey::from_pkcs1_pem(key).ok()
+    } else if key.starts_with("-----BEGIN PRIVATE KEY-----") {
+        rsa::RsaPrivateKey::from_pkcs8_pem(key).ok()
+    } else {
+        return Err("not a PEM RSA private key (-----BEGIN RSA PRIVATE KEY----- or -----BEGIN PRIVATE KEY-----)".into());
+    };
+    let key = parsed.ok_or_else(|| {
+        "the PEM block is not a valid RSA private key (damaged base64 or not RSA)".to_string()
+    })?;
+    key.to_public_key()
+        .to_public_key_der()
+        .map(|d| d.as_bytes().to_vec())
+        .map_err(|_| "cannot encode its public key".to_string())
+}
+
 /// Whether `t` is a kubeadm bootstrap token (`\A[a-z0-9]{6}\.[a-z0-9]{16}\z`).
 pub fn is_bootstrap_token(t: &str) -> bool {
     let ok = |s: &str, n| s.len() == n && s.bytes().all(|b| ALNUM_LOWER.contains(&b));
@@ -192,15 +298,15 @@ impl Secrets {
         if self.vrrp_auth_pass.is_empty() || self.vrrp_auth_pass.len() > 8 {
             return Err(bad("vrrp-auth-pass", "must be 1 to 8 characters".into()));
         }
-        for (field, ck) in [
-            ("ca", &self.ca),
-            ("front-proxy-ca", &self.front_proxy_ca),
-            ("etcd-ca", &self.etcd_ca),
-        ] {
-            if !ck.cert.contains("BEGIN CERTIFICATE") || !ck.key.contains("PRIVATE KEY") {
-                return Err(bad(field, "cert and key must be PEM".into()));
-            }
-        }
+        check_key_material(
+            [
+                CaFields::of("ca", &self.ca),
+                CaFields::of("front-proxy-ca", &self.front_proxy_ca),
+                CaFields::of("etcd-ca", &self.etcd_ca),
+            ],
+            ("service-account", &self.service_account),
+        )
+        .map_err(|(field, m)| bad(&field, m))?;
         let h = ca_cert_hash(&self.ca.cert).map_err(|e| bad("ca.cert", e.to_string()))?;
         if h != self.ca_cert_hash {
             return Err(bad(
@@ -275,5 +381,87 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("ca-cert-hash"));
+    }
+
+    /// Each damaged secrets file names the field and never quotes key material.
+    #[test]
+    fn key_material_checks() {
+        let s = Secrets::generate().unwrap();
+        let other = Secrets::generate().unwrap();
+        // A base64 character flipped in the middle of the CA key.
+        let flip = |pem: &str| {
+            let lines: Vec<&str> = pem.lines().collect();
+            let mid = lines.len() / 2;
+            let mut l = lines[mid].to_string();
+            let c = if l.starts_with('A') { "B" } else { "A" };
+            l.replace_range(0..1, c);
+            let mut out: Vec<String> = lines.iter().map(|x| x.to_string()).collect();
+            out[mid] = l;
+            out.join("\n") + "\n"
+        };
+        type Edit = Box<dyn Fn(&mut Secrets)>;
+        let cases: Vec<(&str, Edit, &str)> = vec![
+            (
+                "ca key of another CA",
+                Box::new(|x: &mut Secrets| x.ca.key = x.etcd_ca.key.clone()),
+                "ca.key",
+            ),
+            (
+                "ca key from another file",
+                {
+                    let k = other.ca.key.clone();
+                    Box::new(move |x: &mut Secrets| x.ca.key = k.clone())
+                },
+                "ca.key",
+            ),
+            (
+                "flipped base64 in ca.key",
+                Box::new(move |x: &mut Secrets| x.ca.key = flip(&x.ca.key)),
+                "ca.key",
+            ),
+            (
+                "etcd CA pair reused as front-proxy CA",
+                Box::new(|x: &mut Secrets| x.front_proxy_ca = x.etcd_ca.clone()),
+                "etcd-ca.key",
+            ),
+            (
+                "sa public from another pair",
+                {
+                    let k = other.service_account.public.clone();
+                    Box::new(move |x: &mut Secrets| x.service_account.public = k.clone())
+                },
+                "service-account.public",
+            ),
+            (
+                "sa key not PEM",
+                Box::new(|x: &mut Secrets| x.service_account.key = "PRIVATE KEY".into()),
+                "service-account.key",
+            ),
+            (
+                "ca cert not PEM",
+                Box::new(|x: &mut Secrets| x.ca.cert = "BEGIN CERTIFICATE".into()),
+                "ca.cert",
+            ),
+        ];
+        for (what, edit, field) in cases {
+            let mut bad = s.clone();
+            edit(&mut bad);
+            let e = bad.check("secrets.toml").unwrap_err().to_string();
+            assert!(e.contains(&format!("secrets.toml: {field}")), "{what}: {e}");
+            for pem in [
+                &s.ca.key,
+                &s.etcd_ca.key,
+                &s.service_account.key,
+                &other.ca.key,
+            ] {
+                let body = pem.lines().nth(3).unwrap();
+                assert!(!e.contains(body), "{what}: error quotes key material: {e}");
+            }
+        }
+        // PKCS#8 keys are accepted like kubeadm's.
+        let mut p8 = s.clone();
+        let k = rsa::RsaPrivateKey::from_pkcs1_pem(&s.service_account.key).unwrap();
+        p8.service_account.key = k.to_pkcs8_pem(LineEnding::LF).unwrap().to_string();
+        p8.check("t").unwrap();
     }
 }

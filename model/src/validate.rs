@@ -330,6 +330,10 @@ fn check_nodes(c: &Cluster, r: &mut Report) {
                         format!("{p}.mac"),
                         format!("'{mac}' is not a MAC address like 52:54:00:12:34:56"),
                     ),
+                    Some(m) if !is_unicast_mac(&m) => r.error(
+                        format!("{p}.mac"),
+                        format!("{m} is not a NIC's address (all-zero, or the multicast bit is set in its first octet)"),
+                    ),
                     Some(m) => {
                         if let Some(prev) = macs.insert(m.clone(), format!("{p}.mac")) {
                             r.error(
@@ -376,6 +380,16 @@ fn check_networks(c: &Cluster, r: &mut Report) {
             "networking.service-subnet",
             format!(
                 "{} is larger than the /12 the apiserver accepts",
+                n.service_subnet
+            ),
+        );
+    }
+    if n.service_subnet.prefix_len() > 28 {
+        r.error(
+            "networking.service-subnet",
+            format!(
+                "{} is too small: kubeadm gives the cluster DNS service the subnet's 10th address (use /28 or larger, \
+                 e.g. 10.96.0.0/12)",
                 n.service_subnet
             ),
         );
@@ -437,6 +451,15 @@ fn check_networks(c: &Cluster, r: &mut Report) {
              advertiseAddress explicitly); set the node network's router, e.g. gateway = \"192.168.20.1\"",
         );
     }
+    if n.gateway == Some(c.endpoint.vip) {
+        r.error(
+            "endpoint.vip",
+            format!(
+                "the VIP {} is also networking.gateway: keepalived would take the router's address",
+                c.endpoint.vip
+            ),
+        );
+    }
     if let (Some(gw), Some(net)) = (n.gateway, c.node_network()) {
         if !net.contains(&gw) {
             r.error(
@@ -451,7 +474,59 @@ fn overlaps(a: Ipv4Net, b: Ipv4Net) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
 }
 
+/// The longest bootstrap-token TTL: the CA's own validity (a token that outlives its CA is meaningless, and
+/// Go's time.Duration, which kubeadm parses the TTL into, overflows at about 2.5 million hours).
+pub const MAX_TOKEN_TTL_HOURS: u32 = (crate::secrets::CA_VALIDITY_DAYS * 24) as u32;
+
+/// Whether a normalized MAC (aa:bb:...) can be a NIC's: not all-zero, not multicast/broadcast.
+fn is_unicast_mac(m: &str) -> bool {
+    let first = u8::from_str_radix(&m[..2], 16).unwrap_or(1);
+    first & 1 == 0 && m.bytes().any(|b| b != b'0' && b != b':')
+}
+
+/// Whether `s` is a tz database name (`UTC`, `Europe/Berlin`, `America/Argentina/Buenos_Aires`, `Etc/GMT+5`):
+/// what anaconda's `timezone` and `timedatectl set-timezone` accept, and never a path out of /usr/share/zoneinfo.
+pub fn is_timezone_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.split('/').all(|part| {
+            !part.is_empty()
+                && part != "."
+                && part != ".."
+                && !part.starts_with('-')
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_+-.".contains(&b))
+        })
+}
+
+/// Whether `k` is one OpenSSH public key line (`type base64 [comment]`), as authorized_keys and the kickstart's
+/// `sshkey` take it: no line breaks, no quotes or backslashes the kickstart would have to escape.
+pub fn is_ssh_public_key(k: &str) -> bool {
+    let mut it = k.split(' ');
+    let key_type = it.next().unwrap_or("");
+    let typed = key_type.starts_with("ssh-")
+        || key_type.starts_with("ecdsa-")
+        || key_type.starts_with("sk-");
+    let body = it.next().unwrap_or("");
+    typed
+        && !body.is_empty()
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b))
+        && !k.contains(['\n', '\r', '"', '\\', '\t', '\0'])
+}
+
 fn check_misc(c: &Cluster, r: &mut Report) {
+    if c.cluster.token_ttl_hours > MAX_TOKEN_TTL_HOURS {
+        r.error(
+            "cluster.token-ttl-hours",
+            format!(
+                "{} hours outlives the cluster CA ({MAX_TOKEN_TTL_HOURS} hours); use 0 for a token that never expires",
+                c.cluster.token_ttl_hours
+            ),
+        );
+    }
     if c.cni.version.is_empty() || c.cni.version.contains(char::is_whitespace) {
         r.error(
             "cni.version",
@@ -512,20 +587,20 @@ fn check_misc(c: &Cluster, r: &mut Report) {
         }
     }
     for (k, key) in i.root_ssh_keys.iter().enumerate() {
-        let mut it = key.split_whitespace();
-        let ok = matches!(it.next(), Some(t) if t.starts_with("ssh-") || t.starts_with("ecdsa-") || t.starts_with("sk-"))
-            && it.next().is_some();
-        if !ok {
+        if !is_ssh_public_key(key) {
             r.error(
                 format!("install.root-ssh-keys[{k}]"),
-                "not an OpenSSH public key line",
+                "not a single-line OpenSSH public key (type, base64 key, optional comment)",
             );
         }
     }
-    if i.timezone.is_empty() || i.timezone.contains(char::is_whitespace) {
+    if !is_timezone_name(&i.timezone) {
         r.error(
             "install.timezone",
-            format!("'{}' is not a time zone name", i.timezone),
+            format!(
+                "'{}' is not a time zone name like UTC or Europe/Berlin",
+                i.timezone.escape_debug()
+            ),
         );
     }
 }
@@ -1005,6 +1080,72 @@ mod tests {
                 Severity::Error,
                 "plain file name",
             ),
+            (
+                "vip is the gateway",
+                Box::new(rep("# gateway = \"192.168.20.1\"", "gateway = \"192.168.20.10\"")),
+                "endpoint.vip",
+                Severity::Error,
+                "networking.gateway",
+            ),
+            (
+                "service subnet /30",
+                Box::new(rep("service-subnet = \"10.96.0.0/12\"", "service-subnet = \"10.96.0.0/30\"")),
+                "networking.service-subnet",
+                Severity::Error,
+                "10th address",
+            ),
+            (
+                "token ttl overflows",
+                Box::new(rep("token-ttl-hours = 8760", "token-ttl-hours = 4294967295")),
+                "cluster.token-ttl-hours",
+                Severity::Error,
+                "outlives the cluster CA",
+            ),
+            (
+                "multicast mac",
+                Box::new(rep("ip = \"192.168.20.21\"", "ip = \"192.168.20.21\"\nmac = \"01:00:5e:00:00:01\"")),
+                "masters[1].mac",
+                Severity::Error,
+                "multicast",
+            ),
+            (
+                "all-zero mac",
+                Box::new(rep("ip = \"192.168.20.21\"", "ip = \"192.168.20.21\"\nmac = \"00-00-00-00-00-00\"")),
+                "masters[1].mac",
+                Severity::Error,
+                "all-zero",
+            ),
+            (
+                "broadcast mac",
+                Box::new(rep("ip = \"192.168.20.21\"", "ip = \"192.168.20.21\"\nmac = \"ff:ff:ff:ff:ff:ff\"")),
+                "masters[1].mac",
+                Severity::Error,
+                "multicast",
+            ),
+            (
+                "time zone path traversal",
+                Box::new(rep("timezone = \"UTC\"", "timezone = \"../../etc/shadow\"")),
+                "install.timezone",
+                Severity::Error,
+                "time zone name",
+            ),
+            (
+                "time zone absolute path",
+                Box::new(rep("timezone = \"UTC\"", "timezone = \"/etc/shadow\"")),
+                "install.timezone",
+                Severity::Error,
+                "time zone name",
+            ),
+            (
+                "ssh key with a newline",
+                Box::new(rep(
+                    "el = 9",
+                    "el = 9\nroot-ssh-keys = [\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA op\\nrm -rf /\"]",
+                )),
+                "install.root-ssh-keys[0]",
+                Severity::Error,
+                "single-line",
+            ),
         ];
         for (case, edit, path, sev, needle) in &cases {
             let diags = check(edit.as_ref());
@@ -1018,6 +1159,48 @@ mod tests {
             if *path != "masters" {
                 assert!(hit.unwrap().line.is_some(), "case {case:?}: no line number");
             }
+        }
+    }
+
+    #[test]
+    fn time_zones_and_ssh_keys() {
+        for tz in [
+            "UTC",
+            "Europe/Berlin",
+            "America/Argentina/Buenos_Aires",
+            "Etc/GMT+5",
+            "GMT-0",
+        ] {
+            assert!(is_timezone_name(tz), "{tz}");
+        }
+        for tz in [
+            "",
+            "../x",
+            "Europe/../../etc",
+            "/etc/shadow",
+            "Europe//Berlin",
+            "UTC\n",
+            "a b",
+            "-x",
+        ] {
+            assert!(!is_timezone_name(tz), "{tz:?}");
+        }
+        for k in [
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA",
+            "ssh-rsa AAAAB3Nza+/== ops@example with spaces",
+            "ecdsa-sha2-nistp256 AAAAE2Vj",
+        ] {
+            assert!(is_ssh_public_key(k), "{k}");
+        }
+        for k in [
+            "not a key",
+            "ssh-ed25519",
+            "ssh-ed25519 AAAA\nssh-rsa BBBB",
+            "ssh-ed25519 AAAA \"x\"",
+            "ssh-ed25519 AAAA\\",
+            "command=\"x\" ssh-ed25519 AAAA",
+        ] {
+            assert!(!is_ssh_public_key(k), "{k:?}");
         }
     }
 

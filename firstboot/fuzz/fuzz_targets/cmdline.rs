@@ -12,7 +12,7 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(a) = cmdline::parse(s) {
         if let Some(n) = &a.name {
-            assert!(cmdline::is_dns_label(n));
+            assert!(cmdline::is_node_name(n));
         }
         if let Some(h) = &a.config_sha256 {
             assert_eq!(h.len(), 64);

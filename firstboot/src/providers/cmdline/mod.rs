@@ -81,15 +81,9 @@ pub fn split(cmdline: &str) -> Vec<(String, Option<String>)> {
     out
 }
 
-/// Whether `s` is an RFC 1123 label (what a node name must be).
-pub fn is_dns_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
+/// Whether `s` can be a node name: an RFC 1123 DNS subdomain, as Kubernetes Node names and `config check` take it
+/// (one shared rule, so a name the build host accepts is never refused at boot).
+pub use kubeha_model::validate::is_dns_subdomain as is_node_name;
 
 /// The longest `kubeha.*` value accepted (URLs with `${...}` included are far shorter).
 pub const MAX_VALUE: usize = 4096;
@@ -158,14 +152,14 @@ pub fn parse(cmdline: &str) -> Result<KernelArgs> {
                 })?)
             }
             "kubeha.name" => {
-                if !is_dns_label(&v) {
-                    bail!("kernel command line: kubeha.name: '{}' is not a host name (lowercase RFC 1123 label)", shown(&v));
+                if !is_node_name(&v) {
+                    bail!("kernel command line: kubeha.name: '{}' is not a node name (lowercase RFC 1123: letters, digits, '-', '.')", shown(&v));
                 }
                 a.name = Some(v);
             }
             "kubeha.bootstrap" => {
-                if !is_dns_label(&v) {
-                    bail!("kernel command line: kubeha.bootstrap: '{}' is not a host name", shown(&v));
+                if !is_node_name(&v) {
+                    bail!("kernel command line: kubeha.bootstrap: '{}' is not a node name", shown(&v));
                 }
                 a.bootstrap = Some(v);
             }

@@ -65,6 +65,11 @@ fn parse_cases() {
         Some("52:54:00:ab:cd:ef")
     );
     assert_eq!(ok("BOOTIF=garbage").bootif, None);
+    // A fully qualified node name, which `config check` accepts too (Kubernetes Node names are DNS subdomains).
+    assert_eq!(
+        ok("kubeha.name=k8s-master01.dc1.example").name.as_deref(),
+        Some("k8s-master01.dc1.example")
+    );
     assert_eq!(
         ok("kubehax.role=foo notkubeha.name=X").role,
         None,
@@ -121,7 +126,7 @@ fn hostile_values_are_refused_and_never_echoed_whole() {
         (format!("kubeha.name={big}"), "longer than 4096"),
         (
             format!("kubeha.name=A{}", "b".repeat(200)),
-            "is not a host name",
+            "is not a node name",
         ),
         (format!("kubeha.role={}", "x".repeat(500)), "is not a role"),
         (format!("kubeha.{big}=1"), "unknown key"),
