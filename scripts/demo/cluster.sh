@@ -366,8 +366,20 @@ wait_ready() {
   while :; do
     NODES_STATUS=$(nodes_status)
     [ "$(grep -o '=Ready' <<<"$NODES_STATUS" | wc -l)" -ge "${#ALL[@]}" ] && break
-    [ "$(date +%s)" -lt "$deadline" ] || break
+    [ "$(date +%s)" -lt "$deadline" ] || { ready_diagnostics; break; }
     sleep 2
+  done
+}
+# What a user would look at when a Node stays NotReady: its conditions, the pods bound to it, the CNI config its
+# kubelet sees and the kubelet's last words.
+ready_diagnostics() {
+  local n
+  info "not every Node is Ready after 120 s: $NODES_STATUS"
+  kctl get pods -A -o wide 2>&1 | sed 's/^/   /'
+  for n in $(tr ' ' '\n' <<<"$NODES_STATUS" | sed -n 's/=NotReady$//p'); do
+    kctl get node "$n" -o jsonpath='{range .status.conditions[*]}{.type}={.status} {.reason}: {.message}{"\n"}{end}' 2>&1 | sed "s/^/   $n: /"
+    ls -l "$STATE/nodes/$n/etc/cni/net.d" 2>&1 | sed "s/^/   $n cni: /"
+    tail -n 15 "$STATE/nodes/$n/var/log/kubeha-demo/kubelet.log" 2>/dev/null | sed "s/^/   $n kubelet: /"
   done
 }
 
