@@ -360,21 +360,24 @@ for i in json.load(sys.stdin)["items"]:
     r = [c["status"] for c in i["status"].get("conditions", []) if c["type"] == "Ready"]
     print(i["metadata"]["name"] + "=" + ("Ready" if r == ["True"] else "NotReady"))' | sort | tr '\n' ' '; }
 
-# NODES_STATUS once every node is Ready, or after 120 s.
+# NODES_STATUS once every node is Ready, or after 240 s: a rebuilt node is Ready once the CNI DaemonSet's pod has
+# run again on it (CI once saw the rebuilt master NotReady at the earlier 120 s limit). READY_SECS: how long it took.
 wait_ready() {
-  local deadline=$(( $(date +%s) + 120 ))
+  local start; start=$(date +%s)
+  local deadline=$(( start + 240 ))
   while :; do
     NODES_STATUS=$(nodes_status)
     [ "$(grep -o '=Ready' <<<"$NODES_STATUS" | wc -l)" -ge "${#ALL[@]}" ] && break
     [ "$(date +%s)" -lt "$deadline" ] || { ready_diagnostics; break; }
     sleep 2
   done
+  READY_SECS=$(( $(date +%s) - start ))
 }
 # What a user would look at when a Node stays NotReady: its conditions, the pods bound to it, the CNI config its
 # kubelet sees and the kubelet's last words.
 ready_diagnostics() {
   local n
-  info "not every Node is Ready after 120 s: $NODES_STATUS"
+  info "not every Node is Ready after 240 s: $NODES_STATUS"
   kctl get pods -A -o wide 2>&1 | sed 's/^/   /'
   for n in $(tr ' ' '\n' <<<"$NODES_STATUS" | sed -n 's/=NotReady$//p'); do
     kctl get node "$n" -o jsonpath='{range .status.conditions[*]}{.type}={.status} {.reason}: {.message}{"\n"}{end}' 2>&1 | sed "s/^/   $n: /"
@@ -400,7 +403,7 @@ info "agent start to the last node joined: ${FORM_SECS}s"
 # Nodes are Ready once the CNI DaemonSet has written each node's network config.
 NODES_STATUS=""
 wait_ready
-info "Nodes: $NODES_STATUS"
+info "Nodes (all Ready ${READY_SECS}s after the last agent finished, or the wait gave up): $NODES_STATUS"
 
 # --- 5a. failover drill -----------------------------------------------------------------------------------------
 say "5a. failover drill: the VIP holder's link goes down (the crash model: its host is gone)"
@@ -463,7 +466,7 @@ info "$STARTED started members, $HEALTHY healthy; ConfigMap kubeha-demo-marker =
 grep -h "stale etcd member\|deleted the stale Node" "$STATE/logs/$REBUILD.agent.log" | sed 's/^/   agent: /' || true
 INITS_AFTER=$(cat "$STATE"/logs/*.agent.log "$STATE"/logs/*.agent.first.log | grep -c 'kubeadm init on ' || true)
 wait_ready
-info "Nodes after the rebuild (kubectl get nodes through $ENDPOINT): $NODES_STATUS"
+info "Nodes after the rebuild (kubectl get nodes through $ENDPOINT, waited ${READY_SECS}s): $NODES_STATUS"
 PULLS=$(cat "$STATE"/nodes/*/var/log/kubeha-demo/containerd.log | grep -c 'PullImage' || true)
 
 # --- result.json for the lead's final table ---------------------------------------------------------------------
