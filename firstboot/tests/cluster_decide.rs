@@ -48,7 +48,25 @@ struct WorldState {
     joins_in_progress: usize,
     max_parallel_joins: usize,
     deleted_nodes: Vec<String>,
+    /// Node objects the API holds (a kubelet registered them; `delete_node` removes them).
+    nodes: BTreeSet<String>,
+    /// Whether init's upload-config phase wrote kube-system/kubeadm-config.
+    kubeadm_config: bool,
+    /// `kubeadm reset -f` runs, by node.
+    resets: Vec<String>,
+    /// Control-plane joins to kill part-way, once each: node name -> where.
+    crash: BTreeMap<String, CrashAt>,
     errors: Vec<String>,
+}
+
+/// Where a control-plane `kubeadm join` is killed (the stand-in writes what real kubeadm has written by then and
+/// exits non-zero).
+#[derive(Clone, Copy, Debug)]
+enum CrashAt {
+    /// After kubelet-start (kubeconfigs, apiserver manifest), before control-plane-join adds the etcd member.
+    BeforeEtcd,
+    /// After every file is written, before the member and the Node exist (what the files alone cannot tell).
+    AfterFiles,
 }
 
 #[derive(Clone)]
@@ -79,6 +97,8 @@ impl World {
         s.next_id += 1;
         let id = s.next_id;
         s.members.push(member(id, n));
+        s.nodes.insert(n.name.clone());
+        s.kubeadm_config = true;
     }
     fn stop_master(&self, n: &Node) {
         let mut s = self.s.lock().unwrap();
@@ -172,8 +192,26 @@ impl ClusterEnv for World {
         Ok(s.members.clone())
     }
     fn delete_node(&self, _cfg: &NodeConfig, name: &str) -> Result<Deleted> {
-        self.s.lock().unwrap().deleted_nodes.push(name.to_string());
+        let mut s = self.s.lock().unwrap();
+        s.deleted_nodes.push(name.to_string());
+        s.nodes.remove(name);
         Ok(Deleted::Yes)
+    }
+    fn api_exists(&self, cfg: &NodeConfig, path: &str) -> Result<bool> {
+        if !self.apiserver_answers(
+            cfg,
+            SocketAddrV4::new(self.c.endpoint.vip, self.c.endpoint.port),
+        ) {
+            bail!("nothing answers at the VIP");
+        }
+        let s = self.s.lock().unwrap();
+        match path.strip_prefix("/api/v1/nodes/") {
+            Some(name) => Ok(s.nodes.contains(name)),
+            None if path == "/api/v1/namespaces/kube-system/configmaps/kubeadm-config" => {
+                Ok(s.kubeadm_config)
+            }
+            None => bail!("unexpected API path {path}"),
+        }
     }
 }
 
@@ -258,6 +296,7 @@ impl StandIn {
             "etc/kubernetes/admin.conf",
             "etc/kubernetes/kubelet.conf",
             "etc/kubernetes/manifests/kube-apiserver.yaml",
+            "etc/kubernetes/manifests/etcd.yaml",
         ] {
             put(
                 &self.root.join(f),
@@ -327,6 +366,7 @@ impl StandIn {
                         }
                     }
                     ["mark-master"] => {
+                        s.nodes.insert(self.node.name.clone());
                         for p in [6443, 10250] {
                             s.open.insert(SocketAddrV4::new(self.node.ip, p));
                         }
@@ -364,6 +404,24 @@ impl StandIn {
                         bail!("a master's join config has no controlPlane");
                     }
                     self.check_pki()?;
+                    let crash = w.s.lock().unwrap().crash.remove(&self.node.name);
+                    match crash {
+                        Some(CrashAt::BeforeEtcd) => {
+                            self.control_plane_files();
+                            std::fs::remove_file(
+                                self.root.join("etc/kubernetes/manifests/etcd.yaml"),
+                            )
+                            .unwrap();
+                            bail!(
+                                "kubeadm stand-in: killed inside join (before the etcd member add)"
+                            );
+                        }
+                        Some(CrashAt::AfterFiles) => {
+                            self.control_plane_files();
+                            bail!("kubeadm stand-in: killed inside join (files written, nothing in the cluster)");
+                        }
+                        None => {}
+                    }
                     {
                         let mut s = w.s.lock().unwrap();
                         if s.members
@@ -394,6 +452,7 @@ impl StandIn {
                             *m = member(m.id, &self.node);
                         }
                         s.joins_in_progress -= 1;
+                        s.nodes.insert(self.node.name.clone());
                         for p in [6443, 2379, 2380, 10250] {
                             s.open.insert(SocketAddrV4::new(self.node.ip, p));
                         }
@@ -414,7 +473,24 @@ impl StandIn {
                     );
                 }
             }
-            Some("reset") => {}
+            Some("reset") => {
+                // What kubeadm reset's cleanup-node phase removes: the manifests, the kubeconfigs and the contents
+                // of /etc/kubernetes/pki (so a retry without the CA material put back would mint a new CA).
+                let k = self.root.join("etc/kubernetes");
+                for d in ["manifests", "pki"] {
+                    let _ = std::fs::remove_dir_all(k.join(d));
+                }
+                for f in [
+                    "admin.conf",
+                    "kubelet.conf",
+                    "bootstrap-kubelet.conf",
+                    "super-admin.conf",
+                ] {
+                    let _ = std::fs::remove_file(k.join(f));
+                }
+                let _ = std::fs::remove_dir_all(self.root.join("var/lib/etcd"));
+                w.s.lock().unwrap().resets.push(self.node.name.clone());
+            }
             _ => bail!("kubeadm stand-in: unexpected {argv:?}"),
         }
         Ok(())
@@ -673,6 +749,98 @@ fn reimaged_designated_master_joins() {
     )
     .unwrap();
     assert_eq!(d.trim(), "join");
+}
+
+/// kubeadm killed inside a control-plane join, at two points: the next run resets what it left (and puts the CA
+/// material back), decides again and joins; "done" needs the cluster to list the master, not the files.
+#[test]
+fn master_killed_inside_kubeadm_join_is_reset_and_joins_again() {
+    for at in [CrashAt::BeforeEtcd, CrashAt::AfterFiles] {
+        let (c, dir, world) = setup();
+        world.running_master(&c.masters[0]);
+        world
+            .s
+            .lock()
+            .unwrap()
+            .crash
+            .insert("k8s-master02".into(), at);
+        let mut ctx = context(&world, dir.path(), &c, "k8s-master02");
+        let steps = steps_with(Arc::new(world.clone()), timing());
+        let mut errors = Vec::new();
+        // The unit's Restart=on-failure: run until done, at most four times.
+        for _ in 0..4 {
+            match run_steps(&mut ctx, &steps) {
+                Ok(()) => break,
+                Err(e) => errors.push(format!("{e:#}")),
+            }
+        }
+        let s = world.s.lock().unwrap();
+        assert!(s.errors.is_empty(), "{at:?}: {:?}", s.errors);
+        assert!(
+            s.nodes.contains("k8s-master02"),
+            "{at:?}: never joined: {errors:#?} {:?}",
+            s.kubeadm
+        );
+        assert!(
+            s.members
+                .iter()
+                .any(|m| m.name == "k8s-master02" && m.started()),
+            "{at:?}: no started member"
+        );
+        assert!(
+            s.inits.is_empty(),
+            "{at:?}: a joining master initialized: {:?}",
+            s.inits
+        );
+        assert_eq!(
+            s.resets,
+            vec!["k8s-master02".to_string()],
+            "{at:?}: one reset before the retry"
+        );
+        let joins = s
+            .kubeadm
+            .iter()
+            .filter(|l| l.contains("kubeadm join"))
+            .count();
+        assert_eq!(joins, 2, "{at:?}: {:?}", s.kubeadm);
+        match at {
+            CrashAt::BeforeEtcd => assert_eq!(errors.len(), 1, "{errors:#?}"),
+            CrashAt::AfterFiles => {
+                assert_eq!(errors.len(), 2, "{errors:#?}");
+                assert!(
+                    errors[1].contains("does not list k8s-master02"),
+                    "{}",
+                    errors[1]
+                );
+                assert!(errors[1].contains("Node: MISSING"), "{}", errors[1]);
+            }
+        }
+    }
+}
+
+/// A worker whose journal lists cluster-worker-join but which has no kubelet.conf (its disk was restored, or the
+/// journal outlived a crash) joins: the journal is a record, not the truth.
+#[test]
+fn journal_listing_the_join_does_not_skip_it() {
+    let (c, dir, world) = setup();
+    world.running_master(&c.masters[0]);
+    let mut ctx = context(&world, dir.path(), &c, "k8s-node01");
+    let steps = steps_with(Arc::new(world.clone()), timing());
+    let journal = kubeha_firstboot::engine::Journal {
+        node: "k8s-node01".into(),
+        done: steps.iter().map(|s| s.name().to_string()).collect(),
+    };
+    journal.save(&ctx.root).unwrap();
+    let mut rep = kubeha_firstboot::status::Reporter::new(ctx.root.clone(), None, false);
+    kubeha_firstboot::engine::run(&mut ctx, &steps, &mut rep).unwrap();
+    let s = world.s.lock().unwrap();
+    assert!(
+        s.kubeadm
+            .iter()
+            .any(|l| l.starts_with("k8s-node01: kubeadm join")),
+        "{:?}",
+        s.kubeadm
+    );
 }
 
 #[test]

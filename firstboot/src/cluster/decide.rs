@@ -43,6 +43,9 @@ pub trait ClusterEnv: Send + Sync {
     fn etcd_add(&self, cfg: &NodeConfig, me: &Node) -> Result<Vec<Member>>;
     /// Deletes a Node object through VIP:16443.
     fn delete_node(&self, cfg: &NodeConfig, name: &str) -> Result<Deleted>;
+    /// Whether the API object at `path` (e.g. `/api/v1/nodes/NAME`) exists, asked through VIP:16443: `Ok(false)`
+    /// only on the apiserver's 404, an error when it cannot say.
+    fn api_exists(&self, cfg: &NodeConfig, path: &str) -> Result<bool>;
     /// Sleeps (tests speed time up).
     fn sleep(&self, d: Duration) {
         std::thread::sleep(d)

@@ -48,6 +48,7 @@ pub fn steps_with(env: Arc<dyn ClusterEnv>, timing: Timing) -> Vec<Box<dyn Step>
         Box::new(steps::DecideStep(shared.clone())),
         Box::new(steps::RebuildStep(shared.clone())),
         Box::new(steps::KubeadmStep(shared.clone())),
+        Box::new(steps::VerifyStep(shared.clone())),
         Box::new(steps::CniStep),
         Box::new(steps::TokenStep),
         Box::new(steps::WorkerJoinStep(shared)),

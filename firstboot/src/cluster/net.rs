@@ -43,6 +43,18 @@ impl NetEnv {
     }
 }
 
+impl NetEnv {
+    /// The API through VIP:16443 as `system:masters` (a client certificate signed with the cluster CA).
+    fn api(&self, cfg: &NodeConfig) -> Result<KubeApi> {
+        let cp = cfg
+            .control_plane
+            .as_ref()
+            .context("the node config has no [control-plane] keys (cluster CA key)")?;
+        let server = format!("https://{}", cfg.cluster.control_plane_endpoint());
+        KubeApi::new(&server, &cfg.join.ca_cert, &cp.ca_key, self.timeout)
+    }
+}
+
 impl ClusterEnv for NetEnv {
     fn tcp_open(&self, addr: SocketAddrV4) -> bool {
         TcpStream::connect_timeout(&SocketAddr::V4(addr), self.timeout).is_ok()
@@ -83,11 +95,10 @@ impl ClusterEnv for NetEnv {
     }
 
     fn delete_node(&self, cfg: &NodeConfig, name: &str) -> Result<Deleted> {
-        let cp = cfg
-            .control_plane
-            .as_ref()
-            .context("the node config has no [control-plane] keys (cluster CA key)")?;
-        let server = format!("https://{}", cfg.cluster.control_plane_endpoint());
-        KubeApi::new(&server, &cfg.join.ca_cert, &cp.ca_key, self.timeout)?.delete_node(name)
+        self.api(cfg)?.delete_node(name)
+    }
+
+    fn api_exists(&self, cfg: &NodeConfig, path: &str) -> Result<bool> {
+        self.api(cfg)?.exists(path)
     }
 }
