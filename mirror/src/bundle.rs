@@ -1,7 +1,9 @@
 //! The offline bundle directory (see `kubeha_model::bundle`): built-in profiles, the image list a profile implies,
 //! the file list of `bundle.toml`, and [`verify`].
 //!
-//! To add a built-in profile, drop a TOML file into `mirror/profiles/` and list it in [`BUILTIN_PROFILES`].
+//! To add a built-in profile, drop a TOML file into `mirror/profiles/` and list it in [`BUILTIN_PROFILES`], and in
+//! `tests/cni.rs`'s table with the committed copy of the CNI manifest it pins (or a comment in the profile saying
+//! why none can be pinned).
 
 use std::collections::BTreeSet;
 use std::fs;
