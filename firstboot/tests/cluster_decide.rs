@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use common::*;
+use kubeha_firstboot::cluster::attest::{Attestation, State as AttestState};
 use kubeha_firstboot::cluster::decide::{ClusterEnv, Timing};
 use kubeha_firstboot::cluster::etcd::{self, Member, Rebuild};
 use kubeha_firstboot::cluster::kubeapi::Deleted;
@@ -52,6 +53,8 @@ struct WorldState {
     nodes: BTreeSet<String>,
     /// Whether init's upload-config phase wrote kube-system/kubeadm-config.
     kubeadm_config: bool,
+    /// Attestation listeners: node -> (state, the master it waits for).
+    attest: BTreeMap<String, (AttestState, String)>,
     /// `kubeadm reset -f` runs, by node.
     resets: Vec<String>,
     /// Control-plane joins to kill part-way, once each: node name -> where.
@@ -196,6 +199,30 @@ impl ClusterEnv for World {
         s.deleted_nodes.push(name.to_string());
         s.nodes.remove(name);
         Ok(Deleted::Yes)
+    }
+    fn attest(&self, _cfg: &NodeConfig, peer: &Node) -> Result<Attestation> {
+        let s = self.s.lock().unwrap();
+        match s.attest.get(&peer.name) {
+            Some((state, d)) => Ok(Attestation {
+                name: peer.name.clone(),
+                state: *state,
+                designated: d.clone(),
+            }),
+            None => bail!("connection refused"),
+        }
+    }
+    fn set_attestation(
+        &self,
+        _cfg: &NodeConfig,
+        me: &Node,
+        state: Option<(AttestState, String)>,
+    ) -> Result<()> {
+        let mut s = self.s.lock().unwrap();
+        match state {
+            Some(st) => s.attest.insert(me.name.clone(), st),
+            None => s.attest.remove(&me.name),
+        };
+        Ok(())
     }
     fn api_exists(&self, cfg: &NodeConfig, path: &str) -> Result<bool> {
         if !self.apiserver_answers(
@@ -840,6 +867,142 @@ fn journal_listing_the_join_does_not_skip_it() {
             .any(|l| l.starts_with("k8s-node01: kubeadm join")),
         "{:?}",
         s.kubeadm
+    );
+}
+
+/// The network as seen from a master cut off from every other (link down on its side, a wrong VLAN): nothing
+/// answers it; its own listener still changes the world's view of it.
+struct Isolated(World);
+
+impl ClusterEnv for Isolated {
+    fn tcp_open(&self, _: SocketAddrV4) -> bool {
+        false
+    }
+    fn apiserver_answers(&self, _: &NodeConfig, _: SocketAddrV4) -> bool {
+        false
+    }
+    fn etcd_members(&self, _: &NodeConfig, _: &Node) -> Result<Vec<Member>> {
+        bail!("no route to host")
+    }
+    fn etcd_rebuild(&self, _: &NodeConfig, _: &Node) -> Result<Rebuild> {
+        bail!("no route to host")
+    }
+    fn etcd_add(&self, _: &NodeConfig, _: &Node) -> Result<Vec<Member>> {
+        bail!("no route to host")
+    }
+    fn attest(&self, _: &NodeConfig, _: &Node) -> Result<Attestation> {
+        bail!("no route to host")
+    }
+    fn set_attestation(
+        &self,
+        cfg: &NodeConfig,
+        me: &Node,
+        st: Option<(AttestState, String)>,
+    ) -> Result<()> {
+        self.0.set_attestation(cfg, me, st)
+    }
+    fn delete_node(&self, _: &NodeConfig, _: &str) -> Result<Deleted> {
+        bail!("no route to host")
+    }
+    fn api_exists(&self, _: &NodeConfig, _: &str) -> Result<bool> {
+        bail!("no route to host")
+    }
+    fn sleep(&self, d: Duration) {
+        std::thread::sleep(d)
+    }
+}
+
+fn short_timing() -> Timing {
+    Timing {
+        endpoint_wait: Duration::from_secs(2),
+        ..timing()
+    }
+}
+
+/// Never two clusters, 1: a reimaged designated master that cannot reach its peers (partitioned) while they run the
+/// cluster never initializes; it waits, says why and how to force it, and changes nothing.
+#[test]
+fn partitioned_designated_master_never_initializes() {
+    let (c, dir, world) = setup();
+    for m in &c.masters[1..] {
+        world.running_master(m);
+    }
+    let mut ctx = context(&world, dir.path(), &c, "k8s-master01");
+    let steps = steps_with(Arc::new(Isolated(world.clone())), short_timing());
+    let e = format!("{:#}", run_steps(&mut ctx, &steps).unwrap_err());
+    assert!(
+        e.contains("no majority attests") && e.contains("1 of 3"),
+        "{e}"
+    );
+    assert!(
+        e.contains("/etc/kubeha/force-init"),
+        "says how to force: {e}"
+    );
+    let s = world.s.lock().unwrap();
+    assert!(
+        s.inits.is_empty() && s.kubeadm.is_empty(),
+        "{:?}",
+        s.kubeadm
+    );
+}
+
+/// Never two clusters, 2: the designated master booted alone (the others are not up yet, or gone) waits instead of
+/// initializing; the operator's force-init file is the one way past that.
+#[test]
+fn lone_designated_master_waits_unless_forced() {
+    let (c, dir, world) = setup();
+    let mut ctx = context(&world, dir.path(), &c, "k8s-master01");
+    let steps = steps_with(Arc::new(world.clone()), short_timing());
+    let e = format!("{:#}", run_steps(&mut ctx, &steps).unwrap_err());
+    assert!(e.contains("no majority attests"), "{e}");
+    assert!(world.s.lock().unwrap().inits.is_empty());
+    put(&ctx.root.join("etc/kubeha/force-init"), "", 0o600);
+    run_steps(&mut ctx, &steps).unwrap();
+    assert_eq!(
+        world.s.lock().unwrap().inits,
+        vec!["k8s-master01".to_string()]
+    );
+}
+
+/// Never two clusters, 3: two masters that each believe they are designated (master02 booted with
+/// kubeha.bootstrap=k8s-master02, the others with the default) all start at once: one cluster, one init.
+#[test]
+fn two_bootstraps_form_one_cluster() {
+    let (c, dir, world) = setup();
+    let handles: Vec<_> = ["k8s-master01", "k8s-master02", "k8s-master03"]
+        .into_iter()
+        .map(|name| {
+            let (world, dir, c) = (world.clone(), dir.path().to_path_buf(), c.clone());
+            std::thread::spawn(move || {
+                let mut ctx = context(&world, &dir, &c, name);
+                if name == "k8s-master02" {
+                    ctx.config.node.bootstrap = Some("k8s-master02".into());
+                }
+                let steps = steps_with(Arc::new(world.clone()), timing());
+                (name, run_steps(&mut ctx, &steps))
+            })
+        })
+        .collect();
+    let results: BTreeMap<_, _> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let s = world.s.lock().unwrap();
+    assert!(s.errors.is_empty(), "{:?}", s.errors);
+    assert_eq!(s.inits.len(), 1, "one init: {:?} {results:?}", s.inits);
+    assert_eq!(
+        s.inits[0], "k8s-master01",
+        "the master a majority designates"
+    );
+    assert!(
+        results["k8s-master01"].is_ok() && results["k8s-master03"].is_ok(),
+        "{results:?}"
+    );
+    // master02 either joined the one cluster or is still waiting: never a second init.
+    assert_eq!(
+        s.members.iter().filter(|m| m.started()).count(),
+        if results["k8s-master02"].is_ok() {
+            3
+        } else {
+            2
+        }
     );
 }
 

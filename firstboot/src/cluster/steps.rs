@@ -28,6 +28,7 @@ use kubeha_model::fsutil::write_atomic;
 use kubeha_model::kube::KubeadmApi;
 use sha2::Digest as _;
 
+use super::attest::State as AttestState;
 use super::decide::{self, ClusterEnv, Decision, Timing};
 use super::etcd::Rebuild;
 use super::keepalived::{self, CheckParams, KeepalivedParams};
@@ -359,14 +360,14 @@ impl Step for DecideStep {
         }
         let d = if ctx.dry_run {
             let is_designated = decide::designated(&ctx.config).is_some_and(|d| d.name == ctx.name);
-            log::info!("dry run: no probes; the designated master would init if nothing answers");
+            log::info!("dry run: no probes; the designated master would init if nothing answers and a majority attests");
             if is_designated {
                 Decision::Init
             } else {
                 Decision::Join("dry run".into())
             }
         } else {
-            decide::decide(self.0.env.as_ref(), &ctx.config, &ctx.name)
+            self.decide_with_majority(ctx)?
         };
         match &d {
             Decision::Init => log::info!(
@@ -374,6 +375,7 @@ impl Step for DecideStep {
                 ctx.name
             ),
             Decision::Join(why) => log::info!("{}: joining the control plane: {why}", ctx.name),
+            Decision::Wait(why) => bail!("{why}"),
         }
         fs::create_dir_all(ctx.path(STATE_DIR))?;
         write_if_changed(
@@ -382,6 +384,44 @@ impl Step for DecideStep {
             0o644,
         )?;
         Ok(())
+    }
+}
+
+impl DecideStep {
+    /// Answers attestations ("waiting for the designated master") from now until kubeadm runs, and decides; the
+    /// designated master asks again, with backoff, until something answers or a majority attests, bounded by
+    /// [`Timing::endpoint_wait`] (the unit's restart then starts over).
+    fn decide_with_majority(&self, ctx: &Context) -> Result<Decision> {
+        let env = self.0.env.as_ref();
+        let t = &self.0.timing;
+        let me = ctx.me().clone();
+        let designated = decide::designated(&ctx.config)
+            .map(|d| d.name.clone())
+            .context("the cluster has no masters")?;
+        if let Err(e) =
+            env.set_attestation(&ctx.config, &me, Some((AttestState::Waiting, designated)))
+        {
+            log::warn!(
+                "cannot answer attestations (the designated master will not count this one): {e:#}"
+            );
+        }
+        let start = std::time::Instant::now();
+        let mut pause = t.backoff_min;
+        let mut last_log = None::<std::time::Instant>;
+        loop {
+            let force = ctx.path(decide::FORCE_INIT).exists();
+            match decide::decide(env, &ctx.config, &ctx.name, force) {
+                Decision::Wait(why) if start.elapsed() < t.endpoint_wait => {
+                    if last_log.is_none_or(|l| l.elapsed() >= Duration::from_secs(30)) {
+                        log::info!("not initializing yet: {why}");
+                        last_log = Some(std::time::Instant::now());
+                    }
+                    env.sleep(pause);
+                    pause = (pause * 2).min(t.backoff_max);
+                }
+                d => return Ok(d),
+            }
+        }
     }
 }
 
@@ -476,6 +516,20 @@ impl Step for KubeadmStep {
         // that died inside kubeadm after deciding).
         if partial_state(ctx) && !ctx.dry_run {
             reset(ctx)?;
+        }
+        // From here on this master attests nothing: it is initializing or joining.
+        if !ctx.dry_run {
+            let me = ctx.me().clone();
+            let designated = decide::designated(&ctx.config)
+                .map(|d| d.name.clone())
+                .unwrap_or_default();
+            if let Err(e) =
+                self.0
+                    .env
+                    .set_attestation(&ctx.config, &me, Some((AttestState::Busy, designated)))
+            {
+                log::warn!("attestation listener: {e:#}");
+            }
         }
         let c = ctx.config.cluster.clone();
         let me = ctx.me().clone();
@@ -668,6 +722,9 @@ impl Step for VerifyStep {
             };
             if ev.complete() {
                 log::info!("the cluster lists {}: {}", me.name, ev.describe());
+                if let Err(e) = env.set_attestation(&ctx.config, &me, None) {
+                    log::warn!("attestation listener: {e:#}");
+                }
                 return Ok(());
             }
             if std::time::Instant::now() >= deadline {
