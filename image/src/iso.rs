@@ -63,12 +63,19 @@ pub fn inspect(base: &Path, work: &Path) -> Result<BaseIso> {
     if !meta.is_file() {
         return Err(not_el(base, "not a file"));
     }
+    // Before xorriso: a truncated download otherwise shows up as a page of xorriso complaints.
+    check_volume_size(base, meta.len())?;
     let out = run(Command::new("xorriso")
         .env("LANG", "C")
         .arg("-indev")
         .arg(base)
         .args(["-pkt_output", "on", "-find", "/", "-type", "f"]))
-    .map_err(|e| not_el(base, &format!("xorriso cannot read it as ISO 9660: {e}")))?;
+    .map_err(|e| {
+        not_el(
+            base,
+            &format!("xorriso cannot read it as ISO 9660 ({})", tool_cause(&e)),
+        )
+    })?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     let volid = stderr
         .lines()
@@ -129,6 +136,64 @@ pub fn inspect(base: &Path, work: &Path) -> Result<BaseIso> {
         el,
         efi_appended,
     })
+}
+
+/// The ISO 9660 logical sector: the volume descriptors start at sector 16 (ECMA-119 §6.2.1, §8.4).
+const SECTOR: u64 = 2048;
+
+/// Compares the file's size with the volume size its primary volume descriptor records (sector 16: type 1,
+/// `CD001`; volume space size at bytes 80..88 and logical block size at 128..132, both stored little- then
+/// big-endian). A shorter file is an incomplete download or copy; a longer one is normal (isohybrid padding,
+/// appended partitions).
+pub fn check_volume_size(path: &Path, size: u64) -> Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let min = 17 * SECTOR;
+    if size < min {
+        return Err(Error::NotIso {
+            path: path.to_path_buf(),
+            reason: format!(
+                "{size} bytes, shorter than the {min} bytes that hold its volume descriptor (truncated?)"
+            ),
+        });
+    }
+    let mut pvd = [0u8; SECTOR as usize];
+    let mut f = std::fs::File::open(path).map_err(io("reading", path))?;
+    f.seek(SeekFrom::Start(16 * SECTOR))
+        .and_then(|_| f.read_exact(&mut pvd))
+        .map_err(io("reading", path))?;
+    if pvd[0] != 1 || &pvd[1..6] != b"CD001" {
+        return Err(Error::NotIso {
+            path: path.to_path_buf(),
+            reason: "no primary volume descriptor (CD001) at sector 16".into(),
+        });
+    }
+    let blocks = u32::from_le_bytes(pvd[80..84].try_into().expect("4 bytes")) as u64;
+    let block = match u16::from_le_bytes(pvd[128..130].try_into().expect("2 bytes")) {
+        0 => SECTOR,
+        b => b as u64,
+    };
+    let volume = blocks * block;
+    if size < volume {
+        return Err(Error::Truncated {
+            path: path.to_path_buf(),
+            size,
+            volume,
+        });
+    }
+    Ok(())
+}
+
+/// One line from a failed tool run for a message: the first xorriso `FAILURE`/`SORRY` line, else the last line.
+fn tool_cause(e: &Error) -> String {
+    match e {
+        Error::Tool { stderr, status, .. } => stderr
+            .lines()
+            .find(|l| l.contains("FAILURE") || l.contains("SORRY"))
+            .or_else(|| stderr.lines().rev().find(|l| !l.trim().is_empty()))
+            .map(|l| l.trim().to_string())
+            .unwrap_or_else(|| status.clone()),
+        e => e.to_string(),
+    }
 }
 
 fn not_el(path: &Path, reason: &str) -> Error {

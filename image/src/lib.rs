@@ -29,6 +29,26 @@ pub enum Error {
         /// What is missing.
         reason: String,
     },
+    /// The file is not an ISO 9660 image at all (no primary volume descriptor at sector 16).
+    #[error("{path}: not an ISO 9660 image: {reason}")]
+    NotIso {
+        /// The file.
+        path: PathBuf,
+        /// What was found instead.
+        reason: String,
+    },
+    /// The ISO file is shorter than its own ISO 9660 volume: an incomplete download or copy.
+    #[error(
+        "{path}: truncated: {size} bytes, the ISO 9660 volume says {volume} (download incomplete?)"
+    )]
+    Truncated {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+        /// The volume's size from its primary volume descriptor.
+        volume: u64,
+    },
     /// The base ISO's architecture is not the bundle's.
     #[error("{path}: the ISO is for {iso_arch} but the bundle is for {want}")]
     WrongArch {

@@ -311,7 +311,7 @@ fn refusals_name_the_problem_and_write_nothing() {
             std::fs::write(&f, vec![0u8; 70000]).unwrap();
             s.base = f;
         },
-        &["junk.iso", "not an EL install ISO"],
+        &["junk.iso", "not an ISO 9660 image", "sector 16"],
     );
     // An EL9 bundle on a CentOS 7 ISO.
     refused(
@@ -492,4 +492,54 @@ fn remastering_a_remastered_iso_replaces_args_and_bundle() {
         "stale bundle file kept:\n{files}"
     );
     assert!(files.contains("'/kubeha/bundle.toml'"), "{files}");
+}
+
+/// `isoinfo -d` (genisoimage, not our parser): the volume's size in bytes.
+fn isoinfo_volume_bytes(iso: &Path) -> u64 {
+    let out = sh(Command::new("isoinfo").arg("-d").arg("-i").arg(iso));
+    let num = |key: &str| -> u64 {
+        out.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .unwrap_or_else(|| panic!("no '{key}' in isoinfo output:\n{out}"))
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    num("Volume size is:") * num("Logical block size is:")
+}
+
+#[test]
+fn truncated_base_iso_is_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = base_iso("rocky9");
+    let volume = isoinfo_volume_bytes(&full);
+    let data = std::fs::read(&full).unwrap();
+    for cut in [data.len() as u64 / 2, volume - 2048, 40000] {
+        let f = dir.path().join("base.iso");
+        std::fs::write(&f, &data[..cut as usize]).unwrap();
+        let e = kubeha_image::iso::inspect(&f, &dir.path().join("work")).unwrap_err();
+        let msg = e.to_string();
+        assert_eq!(
+            msg,
+            format!(
+                "{}: truncated: {cut} bytes, the ISO 9660 volume says {volume} (download incomplete?)",
+                f.display()
+            ),
+            "cut at {cut}"
+        );
+        assert!(matches!(e, Error::Truncated { .. }));
+    }
+    // Shorter than the volume descriptors: still one line, no xorriso output.
+    let f = dir.path().join("stub.iso");
+    std::fs::write(&f, &data[..20000]).unwrap();
+    let msg = kubeha_image::iso::inspect(&f, &dir.path().join("work"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("stub.iso: not an ISO 9660 image: 20000 bytes") && !msg.contains('\n'),
+        "{msg}"
+    );
+    // The whole file is accepted (a longer file than the volume is normal: isohybrid padding).
+    kubeha_image::iso::check_volume_size(&full, data.len() as u64).unwrap();
+    assert!(data.len() as u64 >= volume);
 }

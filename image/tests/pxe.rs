@@ -149,6 +149,10 @@ fn refusals() {
         force: false,
     };
     let iso = || Boot::Iso(base_iso("rocky9"));
+    // A truncated download of the base ISO: named before xorriso runs.
+    let data = std::fs::read(base_iso("rocky9")).unwrap();
+    let cut = dir.path().join("cut.iso");
+    std::fs::write(&cut, &data[..data.len() / 3]).unwrap();
     for (s, want) in [
         (
             spec(Install::Nodes(vec!["nope".into()]), "http://h/", iso()),
@@ -169,6 +173,10 @@ fn refusals() {
                 },
             ),
             "/nonexistent/vmlinuz",
+        ),
+        (
+            spec(Install::None, "http://h/", Boot::Iso(cut.clone())),
+            "cut.iso: truncated: ",
         ),
     ] {
         let e = write_tree(&s).unwrap_err().to_string();
