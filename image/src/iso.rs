@@ -15,7 +15,7 @@ use std::process::Command;
 use kubeha_kickstart::{Options, Source};
 use kubeha_model::{Cluster, NodeConfig};
 
-use crate::bootcfg::{edit_grub, edit_isolinux, udev_escape, Arg};
+use crate::bootcfg::{grub_efi_commands, remaster_config, udev_escape, Arg, ArgEdit, ConfigKind};
 use crate::tool::run;
 use crate::{
     bundle, efiboot, io, Agent, Error, Result, AGENT_BIN, AGENT_DIR, AGENT_UNIT, NODE_CONFIG,
@@ -38,6 +38,17 @@ pub const GRUB_CFGS: &[&str] = &[
 pub const EFIBOOT_IMG: &str = "images/efiboot.img";
 /// GRUB configs inside the FAT image.
 pub const EFIBOOT_CFGS: &[&str] = &["EFI/BOOT/grub.cfg", "EFI/BOOT/BOOT.conf"];
+
+/// The kind of one of the medium's boot configs.
+fn config_kind(path: &str) -> ConfigKind {
+    if ISOLINUX_CFGS.contains(&path) {
+        ConfigKind::Isolinux
+    } else if path.starts_with("EFI/") {
+        ConfigKind::GrubEfi
+    } else {
+        ConfigKind::GrubBios
+    }
+}
 
 /// What the base ISO is.
 #[derive(Debug, Clone)]
@@ -274,6 +285,8 @@ pub struct IsoSpec<'a> {
     pub node_config: &'a NodeConfig,
     /// `kubeha.*` kernel arguments for every boot entry (role, name, config, ...).
     pub kernel_args: Vec<Arg>,
+    /// The operator's `--remove-arg`/`--append`, applied to every boot entry after kubeha's own.
+    pub user_args: ArgEdit,
     /// The agent files.
     pub agent: Agent,
     /// The kickstart's EL release; default: the ISO's, else cluster.toml's `install.el`.
@@ -293,6 +306,11 @@ pub struct IsoReport {
     pub edited: Vec<String>,
     /// The kernel arguments added.
     pub args: Vec<String>,
+    /// The kernel arguments removed (`--remove-arg`).
+    pub removed: Vec<String>,
+    /// Each edited config and the entry now its default (`isolinux/isolinux.cfg: linux`); "(added)" when it was
+    /// made from the media-check entry.
+    pub defaults: Vec<String>,
     /// Whether `-iso-level 3` was needed.
     pub iso_level3: bool,
     /// Whether implantisomd5 ran.
@@ -342,33 +360,45 @@ pub fn remaster(spec: &IsoSpec) -> Result<IsoReport> {
     let ks_file = stage.join(KS_PATH);
     std::fs::write(&ks_file, &ks).map_err(io("writing", &ks_file))?;
 
-    // The boot arguments: mkksiso's inst.ks plus ours; old ones are replaced.
+    // The boot arguments: mkksiso's inst.ks plus ours (old ones replaced), then the operator's.
     let label = udev_escape(&base.volid);
     let mut add = vec![Arg::kv("inst.ks", &format!("hd:LABEL={label}:/{KS_PATH}"))];
     add.extend(spec.kernel_args.iter().cloned());
-    let remove = ["inst.ks", "kubeha."];
+    let edits = [
+        ArgEdit {
+            remove: vec!["inst.ks".into(), "kubeha.".into()],
+            add: add.clone(),
+        },
+        spec.user_args.clone(),
+    ];
+    // The UEFI GRUB kernel commands the medium's release uses (linuxefi on x86_64 EL7-9).
+    let efi_commands = grub_efi_commands(el, &base.arch);
     let mut edited = Vec::new();
+    let mut defaults = Vec::new();
     let mut updates: Vec<String> = Vec::new();
-    for (cfgs, grub) in [(ISOLINUX_CFGS, false), (GRUB_CFGS, true)] {
-        for c in cfgs.iter().filter(|c| base.files.contains(**c)) {
-            let src = orig.join(c);
-            let text = std::fs::read_to_string(&src).map_err(io("reading", &src))?;
-            let (out, n) = if grub {
-                edit_grub(&text, &remove, &add)
-            } else {
-                edit_isolinux(&text, &remove, &add)
-            };
-            if n == 0 {
-                log::warn!("{c}: no kernel lines to edit");
-                continue;
-            }
-            let dst = new.join(c);
-            std::fs::create_dir_all(dst.parent().expect("has a parent"))
-                .map_err(io("creating", &new))?;
-            std::fs::write(&dst, out).map_err(io("writing", &dst))?;
-            edited.push(c.to_string());
-            updates.push(c.to_string());
-        }
+    for c in ISOLINUX_CFGS
+        .iter()
+        .chain(GRUB_CFGS)
+        .filter(|c| base.files.contains(**c))
+    {
+        let src = orig.join(c);
+        let text = std::fs::read_to_string(&src).map_err(io("reading", &src))?;
+        let Some(out) = remaster_one(
+            c,
+            config_kind(c),
+            &text,
+            efi_commands,
+            &edits,
+            &mut edited,
+            &mut defaults,
+        ) else {
+            continue;
+        };
+        let dst = new.join(c);
+        std::fs::create_dir_all(dst.parent().expect("has a parent"))
+            .map_err(io("creating", &new))?;
+        std::fs::write(&dst, out).map_err(io("writing", &dst))?;
+        updates.push(c.to_string());
     }
     if edited.is_empty() {
         return Err(not_el(
@@ -412,10 +442,16 @@ pub fn remaster(spec: &IsoSpec) -> Result<IsoReport> {
         for c in EFIBOOT_CFGS {
             if let Some(data) = efiboot::read_file(&img, c)? {
                 let text = String::from_utf8_lossy(&data);
-                let (out, n) = edit_grub(&text, &remove, &add);
-                if n > 0 {
+                if let Some(out) = remaster_one(
+                    &format!("{name}:{c}"),
+                    ConfigKind::GrubEfi,
+                    &text,
+                    efi_commands,
+                    &edits,
+                    &mut edited,
+                    &mut defaults,
+                ) {
                     files.push((*c, out.into_bytes()));
-                    edited.push(format!("{name}:{c}"));
                 }
             }
         }
@@ -513,10 +549,44 @@ pub fn remaster(spec: &IsoSpec) -> Result<IsoReport> {
         volid: base.volid,
         el,
         edited,
-        args: add.iter().map(|a| a.to_string()).collect(),
+        args: add
+            .iter()
+            .chain(&spec.user_args.add)
+            .map(|a| a.to_string())
+            .collect(),
+        removed: spec.user_args.remove.clone(),
+        defaults,
         iso_level3,
         md5,
     })
+}
+
+/// One boot config: the install entry made default (no media check), the release's UEFI commands, the
+/// arguments. `None` when it has no kernel line (left as it is).
+fn remaster_one(
+    name: &str,
+    kind: ConfigKind,
+    text: &str,
+    efi_commands: (&str, &str),
+    edits: &[ArgEdit],
+    edited: &mut Vec<String>,
+    defaults: &mut Vec<String>,
+) -> Option<String> {
+    let r = remaster_config(kind, text, efi_commands, edits);
+    if r.lines == 0 {
+        log::warn!("{name}: no kernel lines to edit");
+        return None;
+    }
+    match &r.default {
+        Some(d) => defaults.push(format!(
+            "{name}: {}{}",
+            d.entry,
+            if d.added { " (added)" } else { "" }
+        )),
+        None => log::warn!("{name}: no top-level install entry: its default is left as it was"),
+    }
+    edited.push(name.to_string());
+    Some(r.text)
 }
 
 fn copy(from: &Path, to: &Path, mode: u32) -> Result<()> {

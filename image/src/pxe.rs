@@ -24,7 +24,7 @@ use kubeha_kickstart::{Options, Source};
 use kubeha_model::cluster::{normalize_mac, Role};
 use kubeha_model::{Cluster, NodeConfig};
 
-use crate::bootcfg::Arg;
+use crate::bootcfg::{grub_efi_commands, Arg, ArgEdit};
 use crate::tool::run;
 use crate::{bundle, io, Agent, Error, Result, AGENT_BIN, AGENT_DIR, AGENT_UNIT, NODE_CONFIG};
 
@@ -91,8 +91,8 @@ pub struct PxeSpec<'a> {
     pub master_configs: Vec<(String, NodeConfig)>,
     /// Which nodes install by default.
     pub install: Install,
-    /// Extra kernel arguments for every entry.
-    pub extra_args: Vec<Arg>,
+    /// The operator's `--remove-arg`/`--append`, applied to every install entry after kubeha's own arguments.
+    pub user_args: ArgEdit,
     /// The agent files.
     pub agent: Agent,
     /// The kickstart's EL release (default: the ISO's, else cluster.toml's).
@@ -312,7 +312,7 @@ pub fn write_tree(spec: &PxeSpec) -> Result<PxeReport> {
             args.push(Arg::kv("kubeha.config", url));
             args.push(Arg::kv("kubeha.config.sha256", sha));
         }
-        args.extend(spec.extra_args.iter().cloned());
+        let args = spec.user_args.apply(args);
         let mac = match &n.mac {
             Some(m) => Some(normalize_mac(m).ok_or_else(|| Error::Value {
                 field: format!("{}.mac", n.name),
@@ -348,15 +348,16 @@ pub fn write_tree(spec: &PxeSpec) -> Result<PxeReport> {
             write(&cfg_dir.join(mac_file(mac)), text.as_bytes(), 0o644)?;
         }
     }
-    // UEFI: GRUB.
+    // UEFI: GRUB, with the kernel commands of the release's own media (linuxefi on x86_64 EL7-9).
+    let cmds = grub_efi_commands(el, &verified.manifest.profile.arch);
     write(
         &root.join("grub.cfg"),
-        grub_root(&entries).as_bytes(),
+        grub_root(&entries, cmds).as_bytes(),
         0o644,
     )?;
     for e in &entries {
         if let Some(mac) = &e.mac {
-            let text = grub_node(e, spec.install.wants(&e.name));
+            let text = grub_node(e, spec.install.wants(&e.name), cmds);
             write(
                 &root.join(format!("grub.cfg-{}", mac_file(mac))),
                 text.as_bytes(),
@@ -436,9 +437,10 @@ fn pxelinux_default(entries: &[Entry]) -> String {
     s
 }
 
-fn grub_entry(e: &Entry) -> String {
+/// One install entry, with the kernel commands the release's UEFI GRUB wants ([`grub_efi_commands`]).
+fn grub_entry(e: &Entry, (linux, initrd): (&str, &str)) -> String {
     format!(
-        "menuentry 'Install (wipe) {0} ({1})' --id install-{0} {{\n\tlinux /{KERNEL} {2}\n\tinitrd /{INITRD}\n}}\n",
+        "menuentry 'Install (wipe) {0} ({1})' --id install-{0} {{\n\t{linux} /{KERNEL} {2}\n\t{initrd} /{INITRD}\n}}\n",
         e.name,
         e.role,
         join(&e.args)
@@ -447,7 +449,7 @@ fn grub_entry(e: &Entry) -> String {
 
 const GRUB_LOCAL: &str = "menuentry 'Boot from local disk' --id local {\n\texit\n}\n";
 
-fn grub_node(e: &Entry, install: bool) -> String {
+fn grub_node(e: &Entry, install: bool, cmds: (&str, &str)) -> String {
     let mut s = String::new();
     for l in HEADER.lines() {
         s.push_str(&format!("# {}\n", l.trim()));
@@ -459,12 +461,12 @@ fn grub_node(e: &Entry, install: bool) -> String {
         } else {
             "local".into()
         },
-        grub_entry(e)
+        grub_entry(e, cmds)
     ));
     s
 }
 
-fn grub_root(entries: &[Entry]) -> String {
+fn grub_root(entries: &[Entry], cmds: (&str, &str)) -> String {
     let mut s = String::new();
     for l in HEADER.lines() {
         s.push_str(&format!("# {}\n", l.trim()));
@@ -481,7 +483,7 @@ fn grub_root(entries: &[Entry]) -> String {
     s.push_str("\n# Any other machine: local disk by default, install entries by name.\nset default=local\nset timeout=10\n\n");
     s.push_str(GRUB_LOCAL);
     for e in entries {
-        s.push_str(&grub_entry(e));
+        s.push_str(&grub_entry(e, cmds));
     }
     s
 }

@@ -48,6 +48,7 @@ fn make(layout: &str, role: Option<Role>, embed: bool) -> Made {
         cluster: &cluster,
         node_config: &nc,
         kernel_args: args,
+        user_args: Default::default(),
         agent,
         el: None,
         force: false,
@@ -118,7 +119,38 @@ fn check_medium(m: &Made, volid: &str, label: &str, role: &str, el: u8) {
         check_lines("isolinux.cfg", &isolinux, &["append"], label, role),
         3
     );
+    // The unattended install is the default, without the media check; "Test this media" stays, not default.
+    let default_entry = isolinux
+        .split("\nlabel ")
+        .filter(|b| b.contains("\n  menu default\n"))
+        .collect::<Vec<_>>();
+    assert_eq!(default_entry.len(), 1, "{isolinux}");
+    assert!(
+        default_entry[0].starts_with("linux\n") && !default_entry[0].contains("rd.live.check"),
+        "{isolinux}"
+    );
+    assert!(
+        isolinux.contains("\nlabel check\n") && isolinux.contains(" rd.live.check "),
+        "{isolinux}"
+    );
     let grub = String::from_utf8(iso_file(&m.iso, "/EFI/BOOT/grub.cfg", &m.work)).unwrap();
+    assert!(grub.starts_with("set default=\"0\"\n"), "{grub}");
+    let first = &grub[grub.find("menuentry ").unwrap()..];
+    let first = &first[..first.find("}\n").unwrap()];
+    assert!(
+        first.starts_with("menuentry 'Install ") && !first.contains("rd.live.check"),
+        "{grub}"
+    );
+    // x86_64 EL7 and EL9 media: the shim-verified loader commands.
+    assert!(
+        !grub.contains("\tlinux ") && grub.matches("\tlinuxefi ").count() == 3,
+        "{grub}"
+    );
+    assert!(m
+        .report
+        .defaults
+        .iter()
+        .any(|d| d == "isolinux/isolinux.cfg: linux"));
     assert_eq!(
         check_lines(
             "EFI/BOOT/grub.cfg",
@@ -248,6 +280,7 @@ fn refused(setup: impl FnOnce(&Path, &mut IsoSpecOwned), want: &[&str]) {
         cluster: &cluster,
         node_config: &nc,
         kernel_args: vec![],
+        user_args: Default::default(),
         agent: s.agent.clone(),
         el: None,
         force: false,
@@ -359,6 +392,7 @@ fn refusals_name_the_problem_and_write_nothing() {
         cluster: &cluster,
         node_config: &nc,
         kernel_args: vec![],
+        user_args: Default::default(),
         agent: stand_in_agent(&dir.path().join("agent")),
         el: None,
         force: false,
@@ -400,7 +434,7 @@ fn appended_efi_partition_is_replaced() {
         check_lines(
             "EFI partition grub.cfg",
             &grub,
-            &["linux"],
+            &["linuxefi"],
             "Rocky-9-4-x86_64-dvd",
             "worker"
         ),
@@ -466,6 +500,7 @@ fn remastering_a_remastered_iso_replaces_args_and_bundle() {
         cluster: &cluster,
         node_config: &nc,
         kernel_args: vec![Arg::kv("kubeha.role", "master")],
+        user_args: Default::default(),
         agent: stand_in_agent(&dir.path().join("agent")),
         el: None,
         force: false,

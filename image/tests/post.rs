@@ -94,6 +94,7 @@ fn post_installs_from_the_iso_medium() {
         cluster: &cluster,
         node_config: &nc,
         kernel_args: vec![Arg::kv("kubeha.role", "worker")],
+        user_args: Default::default(),
         agent: stand_in_agent(&d.join("agent")),
         el: None,
         force: false,

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use kubeha_image::bootcfg::Arg;
+use kubeha_image::bootcfg::{self, Arg, ArgEdit};
 use kubeha_image::iso::IsoSpec;
 use kubeha_image::{Agent, AGENT_BIN, AGENT_UNIT};
 use kubeha_kickstart::{Options, Source};
@@ -149,6 +149,14 @@ pub struct IsoConfig {
     /// kubeha-firstboot.service (default: next to the agent, or share/kubeha/)
     #[arg(long, value_name = "FILE")]
     pub agent_unit: Option<PathBuf>,
+    /// Add kernel arguments to every install entry (repeat; like mkksiso -c),
+    /// e.g. --append 'console=ttyS0,115200 inst.text'
+    #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
+    pub append: Vec<String>,
+    /// Remove a kernel argument, NAME and NAME=..., from every install entry
+    /// (repeat; like mkksiso --rm-args), e.g. --remove-arg quiet
+    #[arg(long, value_name = "NAME")]
+    pub remove_arg: Vec<String>,
     /// The kickstart's EL release (default: the base ISO's)
     #[arg(long, value_parser = clap::value_parser!(u8).range(7..=9))]
     pub el: Option<u8>,
@@ -197,6 +205,14 @@ fn find_agent(binary: Option<PathBuf>, unit: Option<PathBuf>) -> Result<Agent> {
     Ok(Agent { binary, unit })
 }
 
+/// `--remove-arg` and `--append`, checked (no character that would break a boot config).
+fn user_args(append: &[String], remove: &[String]) -> Result<ArgEdit> {
+    Ok(ArgEdit {
+        remove: bootcfg::parse_remove("--remove-arg", remove)?,
+        add: bootcfg::parse_append("--append", append)?,
+    })
+}
+
 /// The kubeha.* kernel arguments for a medium or PXE entry.
 fn config_args(url: &Option<String>, file: &Option<PathBuf>) -> Result<Vec<Arg>> {
     let mut args = Vec::new();
@@ -236,6 +252,7 @@ pub fn iso(c: IsoConfig) -> Result<ExitCode> {
         "auto" => None,
         r => Some(r.parse::<Role>().map_err(anyhow::Error::msg)?),
     };
+    let user_args = user_args(&c.append, &c.remove_arg)?;
     let agent = find_agent(c.agent, c.agent_unit)?;
     // The medium's node.toml: worker-grade (role-agnostic, no private key) unless --embed-secrets.
     let nc = if c.embed_secrets {
@@ -273,17 +290,27 @@ pub fn iso(c: IsoConfig) -> Result<ExitCode> {
         cluster: &cluster,
         node_config: &nc,
         kernel_args: args,
+        user_args,
         agent,
         el: c.el,
         force: c.force,
     })?;
     eprintln!(
-        "Wrote {} (volume id '{}', EL{} kickstart; edited {}; boot args: {})",
+        "Wrote {} (volume id '{}', EL{} kickstart; edited {}; boot args: {}{})",
         c.output.display(),
         report.volid,
         report.el,
         report.edited.join(", "),
-        report.args.join(" ")
+        report.args.join(" "),
+        if report.removed.is_empty() {
+            String::new()
+        } else {
+            format!("; removed: {}", report.removed.join(" "))
+        }
+    );
+    eprintln!(
+        "Default boot entry (unattended install, no media check): {}",
+        report.defaults.join("; ")
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -343,6 +370,14 @@ pub struct PxeConfig {
     /// kubeha-firstboot.service (default: next to the agent, or share/kubeha/)
     #[arg(long, value_name = "FILE")]
     pub agent_unit: Option<PathBuf>,
+    /// Add kernel arguments to every install entry (repeat; like mkksiso -c),
+    /// e.g. --append 'console=ttyS0,115200 inst.text'
+    #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
+    pub append: Vec<String>,
+    /// Remove a kernel argument, NAME and NAME=..., from every install entry
+    /// (repeat; like mkksiso --rm-args), e.g. --remove-arg quiet
+    #[arg(long, value_name = "NAME")]
+    pub remove_arg: Vec<String>,
     /// The kickstart's EL release (default: the ISO's, else cluster.toml's install.el)
     #[arg(long, value_parser = clap::value_parser!(u8).range(7..=9))]
     pub el: Option<u8>,
@@ -359,6 +394,7 @@ pub fn pxe(c: PxeConfig) -> Result<ExitCode> {
     use kubeha_image::pxe::{Boot, Install, PxeSpec};
     let cluster = Cluster::load(&c.cluster)?;
     let secrets = Secrets::load(&c.secrets)?;
+    let user_args = user_args(&c.append, &c.remove_arg)?;
     let agent = find_agent(c.agent, c.agent_unit)?;
     let boot = match (c.base, c.kernel, c.initrd) {
         (Some(iso), _, _) => Boot::Iso(iso),
@@ -404,7 +440,7 @@ pub fn pxe(c: PxeConfig) -> Result<ExitCode> {
         node_config: &nc,
         master_configs: masters,
         install,
-        extra_args: Vec::new(),
+        user_args,
         agent,
         el: c.el,
         grub_efi: c.grub_efi,
