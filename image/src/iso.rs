@@ -323,12 +323,13 @@ pub fn remaster(spec: &IsoSpec) -> Result<IsoReport> {
         return Err(Error::Exists(spec.output.clone()));
     }
     spec.agent.check()?;
-    let verified = bundle::verify(&spec.bundle)?;
     let tmp = crate::staging_dir(&spec.output, ".kubeha-iso-")?;
     let orig = tmp.path().join("orig");
     let new = tmp.path().join("new");
     let stage = tmp.path().join("stage");
+    // The base first: reading it takes seconds, hashing a bundle can take minutes.
     let base = inspect(&spec.base, &orig)?;
+    let verified = bundle::verify(&spec.bundle)?;
     let want_arch = &verified.manifest.profile.arch;
     if &base.arch != want_arch {
         return Err(Error::WrongArch {

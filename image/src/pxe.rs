@@ -15,7 +15,13 @@
 //! No reinstall loop: every per-MAC entry defaults to booting the local disk; only the nodes named with
 //! `--install` (or all with `--install all`) default to the installer. After installing, rerun without `--install`
 //! (or give firmware the disk first: a blank disk falls through to the network, an installed one boots itself).
-//! Reimaging a node is the deliberate `kubeha pxe ... --install NAME`.
+//! Should an installed node still boot an install entry, the kickstart's `%pre` finds this cluster's root
+//! filesystem label on its disk and halts without touching it. Reimaging a node is the deliberate
+//! `kubeha pxe ... --reinstall NAME`, whose entries carry `kubeha.reinstall=1`.
+//!
+//! UEFI entries load the kernel with the commands of the release's own media (`linuxefi`/`initrdefi` on x86_64
+//! EL7-9, [`crate::bootcfg::grub_efi_commands`]); the operator's `--remove-arg`/`--append` reach every install
+//! entry of pxelinux, GRUB and iPXE.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -91,6 +97,9 @@ pub struct PxeSpec<'a> {
     pub master_configs: Vec<(String, NodeConfig)>,
     /// Which nodes install by default.
     pub install: Install,
+    /// Which nodes reinstall by default: they install, and their entries carry `kubeha.reinstall=1`, which lets
+    /// the kickstart's `%pre` wipe a disk that already holds this cluster's node (deliberate reimaging).
+    pub reinstall: Install,
     /// The operator's `--remove-arg`/`--append`, applied to every install entry after kubeha's own arguments.
     pub user_args: ArgEdit,
     /// The agent files.
@@ -106,8 +115,9 @@ pub struct PxeSpec<'a> {
 /// What was written.
 #[derive(Debug, Clone)]
 pub struct PxeReport {
-    /// Nodes with a per-MAC entry, and whether it installs.
-    pub nodes: Vec<(String, String, bool)>,
+    /// Nodes with a per-MAC entry: name, MAC, whether it installs by default, and whether it reinstalls
+    /// (`kubeha.reinstall=1`).
+    pub nodes: Vec<(String, String, bool, bool)>,
     /// The kickstart's EL release.
     pub el: u8,
     /// Boot loader files that could not be found on this machine (the operator supplies them).
@@ -182,17 +192,28 @@ pub fn write_tree(spec: &PxeSpec) -> Result<PxeReport> {
     if spec.output.exists() && !spec.force {
         return Err(Error::Exists(spec.output.clone()));
     }
-    if let Install::Nodes(names) = &spec.install {
-        for n in names {
-            if spec.cluster.node(n).is_none() {
-                return Err(Error::Value {
-                    field: "--install".into(),
-                    message: format!("'{n}' is not a node of the cluster"),
-                });
+    for (flag, set) in [
+        ("--install", &spec.install),
+        ("--reinstall", &spec.reinstall),
+    ] {
+        if let Install::Nodes(names) = set {
+            for n in names {
+                if spec.cluster.node(n).is_none() {
+                    return Err(Error::Value {
+                        field: flag.into(),
+                        message: format!("'{n}' is not a node of the cluster"),
+                    });
+                }
             }
         }
     }
+    let installs = |name: &str| spec.install.wants(name) || spec.reinstall.wants(name);
     spec.agent.check()?;
+    if let Boot::Iso(iso) = &spec.boot {
+        // A truncated or non-ISO base is named before the bundle is hashed (seconds against minutes).
+        let size = std::fs::metadata(iso).map_err(io("reading", iso))?.len();
+        crate::iso::check_volume_size(iso, size)?;
+    }
     let verified = bundle::verify(&spec.bundle)?;
     let tmp = crate::staging_dir(&spec.output, ".kubeha-pxe-")?;
     let root = tmp.path();
@@ -312,6 +333,9 @@ pub fn write_tree(spec: &PxeSpec) -> Result<PxeReport> {
             args.push(Arg::kv("kubeha.config", url));
             args.push(Arg::kv("kubeha.config.sha256", sha));
         }
+        if spec.reinstall.wants(&n.name) {
+            args.push(Arg::kv("kubeha.reinstall", "1"));
+        }
         let args = spec.user_args.apply(args);
         let mac = match &n.mac {
             Some(m) => Some(normalize_mac(m).ok_or_else(|| Error::Value {
@@ -344,7 +368,7 @@ pub fn write_tree(spec: &PxeSpec) -> Result<PxeReport> {
     )?;
     for e in &entries {
         if let Some(mac) = &e.mac {
-            let text = pxelinux_node(e, spec.install.wants(&e.name));
+            let text = pxelinux_node(e, installs(&e.name));
             write(&cfg_dir.join(mac_file(mac)), text.as_bytes(), 0o644)?;
         }
     }
@@ -357,7 +381,7 @@ pub fn write_tree(spec: &PxeSpec) -> Result<PxeReport> {
     )?;
     for e in &entries {
         if let Some(mac) = &e.mac {
-            let text = grub_node(e, spec.install.wants(&e.name), cmds);
+            let text = grub_node(e, installs(&e.name), cmds);
             write(
                 &root.join(format!("grub.cfg-{}", mac_file(mac))),
                 text.as_bytes(),
@@ -368,7 +392,7 @@ pub fn write_tree(spec: &PxeSpec) -> Result<PxeReport> {
     // iPXE.
     write(
         &root.join("boot.ipxe"),
-        ipxe(&entries, &base, &spec.install).as_bytes(),
+        ipxe(&entries, &base, &installs).as_bytes(),
         0o644,
     )?;
 
@@ -382,9 +406,14 @@ pub fn write_tree(spec: &PxeSpec) -> Result<PxeReport> {
         nodes: entries
             .iter()
             .filter_map(|e| {
-                e.mac
-                    .as_ref()
-                    .map(|m| (e.name.clone(), m.clone(), spec.install.wants(&e.name)))
+                e.mac.as_ref().map(|m| {
+                    (
+                        e.name.clone(),
+                        m.clone(),
+                        installs(&e.name),
+                        spec.reinstall.wants(&e.name),
+                    )
+                })
             })
             .collect(),
         el,
@@ -401,7 +430,7 @@ fn join(args: &[Arg]) -> String {
 
 const HEADER: &str =
     "kubeha: the default is the local disk; the installer WIPES the node's disk.\n\
-    Reimage deliberately: kubeha pxe ... --install NAME.";
+    An installed node is not reinstalled (%pre halts) unless kubeha.reinstall=1: kubeha pxe ... --reinstall NAME.";
 
 fn pxelinux_node(e: &Entry, install: bool) -> String {
     let mut s = String::new();
@@ -488,14 +517,14 @@ fn grub_root(entries: &[Entry], cmds: (&str, &str)) -> String {
     s
 }
 
-fn ipxe(entries: &[Entry], base: &str, install: &Install) -> String {
+fn ipxe(entries: &[Entry], base: &str, installs: &dyn Fn(&str) -> bool) -> String {
     let mut s = String::from("#!ipxe\n");
     for l in HEADER.lines() {
         s.push_str(&format!("# {}\n", l.trim()));
     }
     for e in entries {
         if let Some(mac) = &e.mac {
-            let target = if install.wants(&e.name) {
+            let target = if installs(&e.name) {
                 e.name.as_str()
             } else {
                 "local"

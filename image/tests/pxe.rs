@@ -142,6 +142,7 @@ fn refusals() {
         node_config: &nc,
         master_configs: vec![],
         install,
+        reinstall: Install::None,
         user_args: Default::default(),
         agent: stand_in_agent(&dir.path().join("agent")),
         el: None,
@@ -157,6 +158,13 @@ fn refusals() {
         (
             spec(Install::Nodes(vec!["nope".into()]), "http://h/", iso()),
             "nope",
+        ),
+        (
+            PxeSpec {
+                reinstall: Install::Nodes(vec!["ghost".into()]),
+                ..spec(Install::None, "http://h/", iso())
+            },
+            "--reinstall: 'ghost' is not a node",
         ),
         (spec(Install::None, "ftp://h/", iso()), "--http-base"),
         (
@@ -208,8 +216,8 @@ fn golden(path: &Path, text: &str) {
 }
 
 /// The boot menus per EL release (golden): UEFI GRUB entries use the commands that release's own media use
-/// (linuxefi/initrdefi on x86_64 EL7, EL8 and EL9), and --remove-arg/--append reach every install entry of
-/// pxelinux, GRUB and iPXE.
+/// (linuxefi/initrdefi on x86_64 EL7, EL8 and EL9), --remove-arg/--append reach every install entry of
+/// pxelinux, GRUB and iPXE, and --reinstall adds kubeha.reinstall=1 to that node's entries only.
 #[test]
 fn boot_menus_per_el_release_golden() {
     use kubeha_image::bootcfg::{parse_append, parse_remove, ArgEdit};
@@ -235,6 +243,7 @@ fn boot_menus_per_el_release_golden() {
             node_config: &nc,
             master_configs: vec![],
             install: Install::Nodes(vec!["k8s-master01".into()]),
+            reinstall: Install::Nodes(vec!["k8s-node01".into()]),
             user_args: ArgEdit {
                 remove: parse_remove("--remove-arg", &["ip".into()]).unwrap(),
                 add: parse_append("--append", &["ip=dhcp rd.neednet=1 inst.sshd".into()]).unwrap(),
@@ -251,7 +260,9 @@ fn boot_menus_per_el_release_golden() {
         for f in [
             "grub.cfg",
             "grub.cfg-01-52-54-00-12-34-01",
+            "grub.cfg-01-52-54-00-12-34-11",
             "pxelinux.cfg/01-52-54-00-12-34-01",
+            "pxelinux.cfg/01-52-54-00-12-34-11",
             "pxelinux.cfg/default",
             "boot.ipxe",
         ] {
@@ -266,6 +277,26 @@ fn boot_menus_per_el_release_golden() {
                 assert_eq!(l.matches(" ip=").count(), 1, "EL{el} {f}: {l}");
             }
         }
+        // --install master01: installs, guarded; --reinstall node01: installs with kubeha.reinstall=1.
+        let m = read(&t.join("pxelinux.cfg/01-52-54-00-12-34-01"));
+        assert!(
+            m.contains("\ndefault install\n")
+                && m.lines()
+                    .filter(|l| l.contains("inst.ks="))
+                    .all(|l| !l.contains("kubeha.reinstall")),
+            "{m}"
+        );
+        let n = read(&t.join("pxelinux.cfg/01-52-54-00-12-34-11"));
+        assert!(
+            n.contains("\ndefault install\n")
+                && n.contains("kubeha.name=k8s-node01 kubeha.reinstall=1 "),
+            "{n}"
+        );
+        let ip = read(&t.join("boot.ipxe"));
+        assert!(
+            ip.contains("iseq ${net0/mac} 52:54:00:12:34:11 && goto k8s-node01 ||"),
+            "{ip}"
+        );
         let g = read(&t.join("grub.cfg-01-52-54-00-12-34-01"));
         assert!(
             g.contains("\tlinuxefi /images/pxeboot/vmlinuz inst.repo=")

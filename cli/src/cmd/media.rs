@@ -322,7 +322,8 @@ pub fn iso(c: IsoConfig) -> Result<ExitCode> {
     --secrets secrets.toml --http-base http://192.168.20.5/ --install all -o /srv/tftp\n\n\
     Serve DIR over TFTP (DHCP bootfile pxelinux.0 for BIOS, shimx64.efi or grubx64.efi for\n\
     UEFI, boot.ipxe for iPXE) and over HTTP at --http-base. Every entry defaults to the local\n\
-    disk; only nodes named by --install boot the installer, which wipes their disk."
+    disk; only nodes named by --install boot the installer, which wipes their disk unless it\n\
+    already holds the node (then it halts); --reinstall NAME reimages an installed node."
 )]
 pub struct PxeConfig {
     /// The installer kernel (with --initrd and --os-url)
@@ -349,14 +350,15 @@ pub struct PxeConfig {
     /// The URL the output directory is served at over HTTP
     #[arg(long, value_name = "URL")]
     pub http_base: String,
-    /// Nodes whose entry defaults to the installer (repeat, or `all`); the rest boot the local disk
-    #[arg(
-        long,
-        value_name = "NAME|all",
-        alias = "reinstall",
-        value_delimiter = ','
-    )]
+    /// Nodes whose entry defaults to the installer (repeat, or `all`); the rest boot the local disk.
+    /// An installed node's kickstart refuses to wipe it and halts (see --reinstall)
+    #[arg(long, value_name = "NAME|all", value_delimiter = ',')]
     pub install: Vec<String>,
+    /// Reimage these nodes (repeat, or `all`): like --install, and their entries carry
+    /// kubeha.reinstall=1, so the installer wipes a disk that already holds the node.
+    /// They reinstall on every network boot until you rerun without --reinstall
+    #[arg(long, value_name = "NAME|all", value_delimiter = ',')]
+    pub reinstall: Vec<String>,
     /// Serve each master a node config with the control-plane keys (pinned by sha256); anyone who
     /// can reach the web server can read them
     #[arg(long)]
@@ -401,13 +403,17 @@ pub fn pxe(c: PxeConfig) -> Result<ExitCode> {
         (None, Some(kernel), Some(initrd)) => Boot::Files { kernel, initrd },
         _ => anyhow::bail!("give --base ISO, or --kernel, --initrd and --os-url"),
     };
-    let install = if c.install.iter().any(|n| n == "all") {
-        Install::All
-    } else if c.install.is_empty() {
-        Install::None
-    } else {
-        Install::Nodes(c.install)
+    let set = |names: Vec<String>| {
+        if names.iter().any(|n| n == "all") {
+            Install::All
+        } else if names.is_empty() {
+            Install::None
+        } else {
+            Install::Nodes(names)
+        }
     };
+    let install = set(c.install);
+    let reinstall = set(c.reinstall);
     let nc = NodeConfig::build(&cluster, &secrets, None, None, false)?;
     let mut masters = Vec::new();
     if c.embed_secrets {
@@ -427,8 +433,14 @@ pub fn pxe(c: PxeConfig) -> Result<ExitCode> {
              config drive labelled KUBEHA (see docs/media.md)"
         );
     }
-    if install == Install::None {
+    if install == Install::None && reinstall == Install::None {
         log::info!("no --install: every node boots its local disk; name nodes with --install NAME or --install all");
+    }
+    if reinstall != Install::None {
+        log::warn!(
+            "--reinstall: those nodes' entries wipe their installed disk (kubeha.reinstall=1) on every network \
+             boot; rerun kubeha pxe without --reinstall once they are reinstalled"
+        );
     }
     let report = kubeha_image::pxe::write_tree(&PxeSpec {
         output: c.output.clone(),
@@ -440,6 +452,7 @@ pub fn pxe(c: PxeConfig) -> Result<ExitCode> {
         node_config: &nc,
         master_configs: masters,
         install,
+        reinstall,
         user_args,
         agent,
         el: c.el,
@@ -452,13 +465,13 @@ pub fn pxe(c: PxeConfig) -> Result<ExitCode> {
             c.output.display()
         );
     }
-    for (name, mac, inst) in &report.nodes {
+    for (name, mac, inst, reinst) in &report.nodes {
         eprintln!(
             "  {name} {mac}: {}",
-            if *inst {
-                "install (wipes the disk)"
-            } else {
-                "local disk"
+            match (inst, reinst) {
+                (_, true) => "reinstall (wipes the disk, even an installed one)",
+                (true, false) => "install (wipes a blank or foreign disk; an installed node halts)",
+                _ => "local disk",
             }
         );
     }

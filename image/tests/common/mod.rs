@@ -236,6 +236,7 @@ pub fn tree_with(
         node_config: &nc,
         master_configs: masters,
         install,
+        reinstall: Install::None,
         user_args,
         agent: stand_in_agent(&dir.join("agent")),
         el: None,
