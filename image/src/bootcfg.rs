@@ -1,4 +1,7 @@
-//! Boot config edits, as lorax's mkksiso makes them (contracts §8.1 step 3-4), as pure text functions.
+//! Boot config edits, as lorax's mkksiso makes them (contracts §8.1 step 3-4), as pure text functions, plus what
+//! mkksiso leaves alone: [`remaster_config`] makes the unattended install the default entry without the media
+//! check ([`isolinux_install_default`], [`grub_install_default`]) and sets the UEFI kernel commands of the
+//! medium's release ([`grub_efi_commands`]); [`parse_append`]/[`parse_remove`] check the operator's arguments.
 //!
 //! Kernel arguments are an ordered multimap: the arguments named in `remove` are dropped (every occurrence), then
 //! the new ones are appended. Unlike mkksiso's shlex split, backslashes are kept verbatim, so an escaped label like

@@ -2,7 +2,9 @@
 //!
 //! Follows lorax's mkksiso (contracts §8.1): read the ISO with xorriso (no mounts), keep its volume id so the
 //! existing `inst.stage2=hd:LABEL=` still matches, edit the boot configs (isolinux.cfg, EFI/BOOT/grub.cfg and
-//! the grub.cfg inside images/efiboot.img, edited in userspace), then write a new image with
+//! the grub.cfg inside images/efiboot.img, edited in userspace: arguments on every entry, and unlike mkksiso the
+//! unattended install made the default entry, without `rd.live.check`; [`crate::bootcfg::remaster_config`]), then
+//! write a new image with
 //! `xorriso -indev BASE -outdev OUT -boot_image any replay -update ... -map ...`: replay re-creates the base's own
 //! El Torito BIOS + EFI entries, isohybrid MBR and GPT around the updated files. `-as mkisofs -iso-level 3` is
 //! added when a file is 4 GiB or more. The image is written to a temporary file next to the output and renamed

@@ -2,8 +2,9 @@
 //!
 //! - [`iso`]: remaster an EL install ISO the way lorax's `mkksiso` does (contracts §8): keep the volume id, add
 //!   `inst.ks=hd:LABEL=<udev-escaped volid>:/ks.cfg` and the `kubeha.*` arguments to every isolinux `append` and
-//!   grub `linux`/`linuxefi` line (the ISO's `EFI/BOOT/grub.cfg` and the copy inside `images/efiboot.img`), put
-//!   the bundle, agent and node config under `/kubeha`, and let xorriso replay the original BIOS + UEFI boot setup.
+//!   grub `linux`/`linuxefi` line (the ISO's `EFI/BOOT/grub.cfg` and the copy inside `images/efiboot.img`), make
+//!   the unattended install the default entry without `rd.live.check`, put the bundle, agent and node config under
+//!   `/kubeha`, and let xorriso replay the original BIOS + UEFI boot setup. A truncated base is named first.
 //! - [`pxe`]: a TFTP/HTTP tree for pxelinux (BIOS), GRUB (UEFI) and iPXE with a per-MAC entry for every node.
 //! - [`bootcfg`]: the pure text edits of boot configs and kernel arguments.
 //! - [`bundle`]: checks a bundle directory against its `bundle.toml` before anything is written.
