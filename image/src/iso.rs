@@ -2,7 +2,9 @@
 //!
 //! Follows lorax's mkksiso (contracts §8.1): read the ISO with xorriso (no mounts), keep its volume id so the
 //! existing `inst.stage2=hd:LABEL=` still matches, edit the boot configs (isolinux.cfg, EFI/BOOT/grub.cfg and
-//! the grub.cfg inside images/efiboot.img, edited in userspace), then write a new image with
+//! the grub.cfg inside images/efiboot.img, edited in userspace: arguments on every entry, and unlike mkksiso the
+//! unattended install made the default entry, without `rd.live.check`; [`crate::bootcfg::remaster_config`]), then
+//! write a new image with
 //! `xorriso -indev BASE -outdev OUT -boot_image any replay -update ... -map ...`: replay re-creates the base's own
 //! El Torito BIOS + EFI entries, isohybrid MBR and GPT around the updated files. `-as mkisofs -iso-level 3` is
 //! added when a file is 4 GiB or more. The image is written to a temporary file next to the output and renamed
@@ -15,7 +17,7 @@ use std::process::Command;
 use kubeha_kickstart::{Options, Source};
 use kubeha_model::{Cluster, NodeConfig};
 
-use crate::bootcfg::{edit_grub, edit_isolinux, udev_escape, Arg};
+use crate::bootcfg::{grub_efi_commands, remaster_config, udev_escape, Arg, ArgEdit, ConfigKind};
 use crate::tool::run;
 use crate::{
     bundle, efiboot, io, Agent, Error, Result, AGENT_BIN, AGENT_DIR, AGENT_UNIT, NODE_CONFIG,
@@ -38,6 +40,17 @@ pub const GRUB_CFGS: &[&str] = &[
 pub const EFIBOOT_IMG: &str = "images/efiboot.img";
 /// GRUB configs inside the FAT image.
 pub const EFIBOOT_CFGS: &[&str] = &["EFI/BOOT/grub.cfg", "EFI/BOOT/BOOT.conf"];
+
+/// The kind of one of the medium's boot configs.
+fn config_kind(path: &str) -> ConfigKind {
+    if ISOLINUX_CFGS.contains(&path) {
+        ConfigKind::Isolinux
+    } else if path.starts_with("EFI/") {
+        ConfigKind::GrubEfi
+    } else {
+        ConfigKind::GrubBios
+    }
+}
 
 /// What the base ISO is.
 #[derive(Debug, Clone)]
@@ -63,12 +76,19 @@ pub fn inspect(base: &Path, work: &Path) -> Result<BaseIso> {
     if !meta.is_file() {
         return Err(not_el(base, "not a file"));
     }
+    // Before xorriso: a truncated download otherwise shows up as a page of xorriso complaints.
+    check_volume_size(base, meta.len())?;
     let out = run(Command::new("xorriso")
         .env("LANG", "C")
         .arg("-indev")
         .arg(base)
         .args(["-pkt_output", "on", "-find", "/", "-type", "f"]))
-    .map_err(|e| not_el(base, &format!("xorriso cannot read it as ISO 9660: {e}")))?;
+    .map_err(|e| {
+        not_el(
+            base,
+            &format!("xorriso cannot read it as ISO 9660 ({})", tool_cause(&e)),
+        )
+    })?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     let volid = stderr
         .lines()
@@ -129,6 +149,64 @@ pub fn inspect(base: &Path, work: &Path) -> Result<BaseIso> {
         el,
         efi_appended,
     })
+}
+
+/// The ISO 9660 logical sector: the volume descriptors start at sector 16 (ECMA-119 §6.2.1, §8.4).
+const SECTOR: u64 = 2048;
+
+/// Compares the file's size with the volume size its primary volume descriptor records (sector 16: type 1,
+/// `CD001`; volume space size at bytes 80..88 and logical block size at 128..132, both stored little- then
+/// big-endian). A shorter file is an incomplete download or copy; a longer one is normal (isohybrid padding,
+/// appended partitions).
+pub fn check_volume_size(path: &Path, size: u64) -> Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let min = 17 * SECTOR;
+    if size < min {
+        return Err(Error::NotIso {
+            path: path.to_path_buf(),
+            reason: format!(
+                "{size} bytes, shorter than the {min} bytes that hold its volume descriptor (truncated?)"
+            ),
+        });
+    }
+    let mut pvd = [0u8; SECTOR as usize];
+    let mut f = std::fs::File::open(path).map_err(io("reading", path))?;
+    f.seek(SeekFrom::Start(16 * SECTOR))
+        .and_then(|_| f.read_exact(&mut pvd))
+        .map_err(io("reading", path))?;
+    if pvd[0] != 1 || &pvd[1..6] != b"CD001" {
+        return Err(Error::NotIso {
+            path: path.to_path_buf(),
+            reason: "no primary volume descriptor (CD001) at sector 16".into(),
+        });
+    }
+    let blocks = u32::from_le_bytes(pvd[80..84].try_into().expect("4 bytes")) as u64;
+    let block = match u16::from_le_bytes(pvd[128..130].try_into().expect("2 bytes")) {
+        0 => SECTOR,
+        b => b as u64,
+    };
+    let volume = blocks * block;
+    if size < volume {
+        return Err(Error::Truncated {
+            path: path.to_path_buf(),
+            size,
+            volume,
+        });
+    }
+    Ok(())
+}
+
+/// One line from a failed tool run for a message: the first xorriso `FAILURE`/`SORRY` line, else the last line.
+fn tool_cause(e: &Error) -> String {
+    match e {
+        Error::Tool { stderr, status, .. } => stderr
+            .lines()
+            .find(|l| l.contains("FAILURE") || l.contains("SORRY"))
+            .or_else(|| stderr.lines().rev().find(|l| !l.trim().is_empty()))
+            .map(|l| l.trim().to_string())
+            .unwrap_or_else(|| status.clone()),
+        e => e.to_string(),
+    }
 }
 
 fn not_el(path: &Path, reason: &str) -> Error {
@@ -209,6 +287,8 @@ pub struct IsoSpec<'a> {
     pub node_config: &'a NodeConfig,
     /// `kubeha.*` kernel arguments for every boot entry (role, name, config, ...).
     pub kernel_args: Vec<Arg>,
+    /// The operator's `--remove-arg`/`--append`, applied to every boot entry after kubeha's own.
+    pub user_args: ArgEdit,
     /// The agent files.
     pub agent: Agent,
     /// The kickstart's EL release; default: the ISO's, else cluster.toml's `install.el`.
@@ -228,6 +308,11 @@ pub struct IsoReport {
     pub edited: Vec<String>,
     /// The kernel arguments added.
     pub args: Vec<String>,
+    /// The kernel arguments removed (`--remove-arg`).
+    pub removed: Vec<String>,
+    /// Each edited config and the entry now its default (`isolinux/isolinux.cfg: linux`); "(added)" when it was
+    /// made from the media-check entry.
+    pub defaults: Vec<String>,
     /// Whether `-iso-level 3` was needed.
     pub iso_level3: bool,
     /// Whether implantisomd5 ran.
@@ -240,12 +325,13 @@ pub fn remaster(spec: &IsoSpec) -> Result<IsoReport> {
         return Err(Error::Exists(spec.output.clone()));
     }
     spec.agent.check()?;
-    let verified = bundle::verify(&spec.bundle)?;
     let tmp = crate::staging_dir(&spec.output, ".kubeha-iso-")?;
     let orig = tmp.path().join("orig");
     let new = tmp.path().join("new");
     let stage = tmp.path().join("stage");
+    // The base first: reading it takes seconds, hashing a bundle can take minutes.
     let base = inspect(&spec.base, &orig)?;
+    let verified = bundle::verify(&spec.bundle)?;
     let want_arch = &verified.manifest.profile.arch;
     if &base.arch != want_arch {
         return Err(Error::WrongArch {
@@ -277,33 +363,45 @@ pub fn remaster(spec: &IsoSpec) -> Result<IsoReport> {
     let ks_file = stage.join(KS_PATH);
     std::fs::write(&ks_file, &ks).map_err(io("writing", &ks_file))?;
 
-    // The boot arguments: mkksiso's inst.ks plus ours; old ones are replaced.
+    // The boot arguments: mkksiso's inst.ks plus ours (old ones replaced), then the operator's.
     let label = udev_escape(&base.volid);
     let mut add = vec![Arg::kv("inst.ks", &format!("hd:LABEL={label}:/{KS_PATH}"))];
     add.extend(spec.kernel_args.iter().cloned());
-    let remove = ["inst.ks", "kubeha."];
+    let edits = [
+        ArgEdit {
+            remove: vec!["inst.ks".into(), "kubeha.".into()],
+            add: add.clone(),
+        },
+        spec.user_args.clone(),
+    ];
+    // The UEFI GRUB kernel commands the medium's release uses (linuxefi on x86_64 EL7-9).
+    let efi_commands = grub_efi_commands(el, &base.arch);
     let mut edited = Vec::new();
+    let mut defaults = Vec::new();
     let mut updates: Vec<String> = Vec::new();
-    for (cfgs, grub) in [(ISOLINUX_CFGS, false), (GRUB_CFGS, true)] {
-        for c in cfgs.iter().filter(|c| base.files.contains(**c)) {
-            let src = orig.join(c);
-            let text = std::fs::read_to_string(&src).map_err(io("reading", &src))?;
-            let (out, n) = if grub {
-                edit_grub(&text, &remove, &add)
-            } else {
-                edit_isolinux(&text, &remove, &add)
-            };
-            if n == 0 {
-                log::warn!("{c}: no kernel lines to edit");
-                continue;
-            }
-            let dst = new.join(c);
-            std::fs::create_dir_all(dst.parent().expect("has a parent"))
-                .map_err(io("creating", &new))?;
-            std::fs::write(&dst, out).map_err(io("writing", &dst))?;
-            edited.push(c.to_string());
-            updates.push(c.to_string());
-        }
+    for c in ISOLINUX_CFGS
+        .iter()
+        .chain(GRUB_CFGS)
+        .filter(|c| base.files.contains(**c))
+    {
+        let src = orig.join(c);
+        let text = std::fs::read_to_string(&src).map_err(io("reading", &src))?;
+        let Some(out) = remaster_one(
+            c,
+            config_kind(c),
+            &text,
+            efi_commands,
+            &edits,
+            &mut edited,
+            &mut defaults,
+        ) else {
+            continue;
+        };
+        let dst = new.join(c);
+        std::fs::create_dir_all(dst.parent().expect("has a parent"))
+            .map_err(io("creating", &new))?;
+        std::fs::write(&dst, out).map_err(io("writing", &dst))?;
+        updates.push(c.to_string());
     }
     if edited.is_empty() {
         return Err(not_el(
@@ -347,10 +445,16 @@ pub fn remaster(spec: &IsoSpec) -> Result<IsoReport> {
         for c in EFIBOOT_CFGS {
             if let Some(data) = efiboot::read_file(&img, c)? {
                 let text = String::from_utf8_lossy(&data);
-                let (out, n) = edit_grub(&text, &remove, &add);
-                if n > 0 {
+                if let Some(out) = remaster_one(
+                    &format!("{name}:{c}"),
+                    ConfigKind::GrubEfi,
+                    &text,
+                    efi_commands,
+                    &edits,
+                    &mut edited,
+                    &mut defaults,
+                ) {
                     files.push((*c, out.into_bytes()));
-                    edited.push(format!("{name}:{c}"));
                 }
             }
         }
@@ -448,10 +552,44 @@ pub fn remaster(spec: &IsoSpec) -> Result<IsoReport> {
         volid: base.volid,
         el,
         edited,
-        args: add.iter().map(|a| a.to_string()).collect(),
+        args: add
+            .iter()
+            .chain(&spec.user_args.add)
+            .map(|a| a.to_string())
+            .collect(),
+        removed: spec.user_args.remove.clone(),
+        defaults,
         iso_level3,
         md5,
     })
+}
+
+/// One boot config: the install entry made default (no media check), the release's UEFI commands, the
+/// arguments. `None` when it has no kernel line (left as it is).
+fn remaster_one(
+    name: &str,
+    kind: ConfigKind,
+    text: &str,
+    efi_commands: (&str, &str),
+    edits: &[ArgEdit],
+    edited: &mut Vec<String>,
+    defaults: &mut Vec<String>,
+) -> Option<String> {
+    let r = remaster_config(kind, text, efi_commands, edits);
+    if r.lines == 0 {
+        log::warn!("{name}: no kernel lines to edit");
+        return None;
+    }
+    match &r.default {
+        Some(d) => defaults.push(format!(
+            "{name}: {}{}",
+            d.entry,
+            if d.added { " (added)" } else { "" }
+        )),
+        None => log::warn!("{name}: no top-level install entry: its default is left as it was"),
+    }
+    edited.push(name.to_string());
+    Some(r.text)
 }
 
 fn copy(from: &Path, to: &Path, mode: u32) -> Result<()> {

@@ -2,8 +2,9 @@
 //!
 //! - [`iso`]: remaster an EL install ISO the way lorax's `mkksiso` does (contracts §8): keep the volume id, add
 //!   `inst.ks=hd:LABEL=<udev-escaped volid>:/ks.cfg` and the `kubeha.*` arguments to every isolinux `append` and
-//!   grub `linux`/`linuxefi` line (the ISO's `EFI/BOOT/grub.cfg` and the copy inside `images/efiboot.img`), put
-//!   the bundle, agent and node config under `/kubeha`, and let xorriso replay the original BIOS + UEFI boot setup.
+//!   grub `linux`/`linuxefi` line (the ISO's `EFI/BOOT/grub.cfg` and the copy inside `images/efiboot.img`), make
+//!   the unattended install the default entry without `rd.live.check`, put the bundle, agent and node config under
+//!   `/kubeha`, and let xorriso replay the original BIOS + UEFI boot setup. A truncated base is named first.
 //! - [`pxe`]: a TFTP/HTTP tree for pxelinux (BIOS), GRUB (UEFI) and iPXE with a per-MAC entry for every node.
 //! - [`bootcfg`]: the pure text edits of boot configs and kernel arguments.
 //! - [`bundle`]: checks a bundle directory against its `bundle.toml` before anything is written.
@@ -28,6 +29,26 @@ pub enum Error {
         path: PathBuf,
         /// What is missing.
         reason: String,
+    },
+    /// The file is not an ISO 9660 image at all (no primary volume descriptor at sector 16).
+    #[error("{path}: not an ISO 9660 image: {reason}")]
+    NotIso {
+        /// The file.
+        path: PathBuf,
+        /// What was found instead.
+        reason: String,
+    },
+    /// The ISO file is shorter than its own ISO 9660 volume: an incomplete download or copy.
+    #[error(
+        "{path}: truncated: {size} bytes, the ISO 9660 volume says {volume} (download incomplete?)"
+    )]
+    Truncated {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+        /// The volume's size from its primary volume descriptor.
+        volume: u64,
     },
     /// The base ISO's architecture is not the bundle's.
     #[error("{path}: the ISO is for {iso_arch} but the bundle is for {want}")]

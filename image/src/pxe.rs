@@ -15,7 +15,13 @@
 //! No reinstall loop: every per-MAC entry defaults to booting the local disk; only the nodes named with
 //! `--install` (or all with `--install all`) default to the installer. After installing, rerun without `--install`
 //! (or give firmware the disk first: a blank disk falls through to the network, an installed one boots itself).
-//! Reimaging a node is the deliberate `kubeha pxe ... --install NAME`.
+//! Should an installed node still boot an install entry, the kickstart's `%pre` finds this cluster's root
+//! filesystem label on its disk and halts without touching it. Reimaging a node is the deliberate
+//! `kubeha pxe ... --reinstall NAME`, whose entries carry `kubeha.reinstall=1`.
+//!
+//! UEFI entries load the kernel with the commands of the release's own media (`linuxefi`/`initrdefi` on x86_64
+//! EL7-9, [`crate::bootcfg::grub_efi_commands`]); the operator's `--remove-arg`/`--append` reach every install
+//! entry of pxelinux, GRUB and iPXE.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -24,7 +30,7 @@ use kubeha_kickstart::{Options, Source};
 use kubeha_model::cluster::{normalize_mac, Role};
 use kubeha_model::{Cluster, NodeConfig};
 
-use crate::bootcfg::Arg;
+use crate::bootcfg::{grub_efi_commands, Arg, ArgEdit};
 use crate::tool::run;
 use crate::{bundle, io, Agent, Error, Result, AGENT_BIN, AGENT_DIR, AGENT_UNIT, NODE_CONFIG};
 
@@ -91,8 +97,11 @@ pub struct PxeSpec<'a> {
     pub master_configs: Vec<(String, NodeConfig)>,
     /// Which nodes install by default.
     pub install: Install,
-    /// Extra kernel arguments for every entry.
-    pub extra_args: Vec<Arg>,
+    /// Which nodes reinstall by default: they install, and their entries carry `kubeha.reinstall=1`, which lets
+    /// the kickstart's `%pre` wipe a disk that already holds this cluster's node (deliberate reimaging).
+    pub reinstall: Install,
+    /// The operator's `--remove-arg`/`--append`, applied to every install entry after kubeha's own arguments.
+    pub user_args: ArgEdit,
     /// The agent files.
     pub agent: Agent,
     /// The kickstart's EL release (default: the ISO's, else cluster.toml's).
@@ -106,8 +115,9 @@ pub struct PxeSpec<'a> {
 /// What was written.
 #[derive(Debug, Clone)]
 pub struct PxeReport {
-    /// Nodes with a per-MAC entry, and whether it installs.
-    pub nodes: Vec<(String, String, bool)>,
+    /// Nodes with a per-MAC entry: name, MAC, whether it installs by default, and whether it reinstalls
+    /// (`kubeha.reinstall=1`).
+    pub nodes: Vec<(String, String, bool, bool)>,
     /// The kickstart's EL release.
     pub el: u8,
     /// Boot loader files that could not be found on this machine (the operator supplies them).
@@ -182,17 +192,28 @@ pub fn write_tree(spec: &PxeSpec) -> Result<PxeReport> {
     if spec.output.exists() && !spec.force {
         return Err(Error::Exists(spec.output.clone()));
     }
-    if let Install::Nodes(names) = &spec.install {
-        for n in names {
-            if spec.cluster.node(n).is_none() {
-                return Err(Error::Value {
-                    field: "--install".into(),
-                    message: format!("'{n}' is not a node of the cluster"),
-                });
+    for (flag, set) in [
+        ("--install", &spec.install),
+        ("--reinstall", &spec.reinstall),
+    ] {
+        if let Install::Nodes(names) = set {
+            for n in names {
+                if spec.cluster.node(n).is_none() {
+                    return Err(Error::Value {
+                        field: flag.into(),
+                        message: format!("'{n}' is not a node of the cluster"),
+                    });
+                }
             }
         }
     }
+    let installs = |name: &str| spec.install.wants(name) || spec.reinstall.wants(name);
     spec.agent.check()?;
+    if let Boot::Iso(iso) = &spec.boot {
+        // A truncated or non-ISO base is named before the bundle is hashed (seconds against minutes).
+        let size = std::fs::metadata(iso).map_err(io("reading", iso))?.len();
+        crate::iso::check_volume_size(iso, size)?;
+    }
     let verified = bundle::verify(&spec.bundle)?;
     let tmp = crate::staging_dir(&spec.output, ".kubeha-pxe-")?;
     let root = tmp.path();
@@ -312,7 +333,10 @@ pub fn write_tree(spec: &PxeSpec) -> Result<PxeReport> {
             args.push(Arg::kv("kubeha.config", url));
             args.push(Arg::kv("kubeha.config.sha256", sha));
         }
-        args.extend(spec.extra_args.iter().cloned());
+        if spec.reinstall.wants(&n.name) {
+            args.push(Arg::kv("kubeha.reinstall", "1"));
+        }
+        let args = spec.user_args.apply(args);
         let mac = match &n.mac {
             Some(m) => Some(normalize_mac(m).ok_or_else(|| Error::Value {
                 field: format!("{}.mac", n.name),
@@ -344,19 +368,20 @@ pub fn write_tree(spec: &PxeSpec) -> Result<PxeReport> {
     )?;
     for e in &entries {
         if let Some(mac) = &e.mac {
-            let text = pxelinux_node(e, spec.install.wants(&e.name));
+            let text = pxelinux_node(e, installs(&e.name));
             write(&cfg_dir.join(mac_file(mac)), text.as_bytes(), 0o644)?;
         }
     }
-    // UEFI: GRUB.
+    // UEFI: GRUB, with the kernel commands of the release's own media (linuxefi on x86_64 EL7-9).
+    let cmds = grub_efi_commands(el, &verified.manifest.profile.arch);
     write(
         &root.join("grub.cfg"),
-        grub_root(&entries).as_bytes(),
+        grub_root(&entries, cmds).as_bytes(),
         0o644,
     )?;
     for e in &entries {
         if let Some(mac) = &e.mac {
-            let text = grub_node(e, spec.install.wants(&e.name));
+            let text = grub_node(e, installs(&e.name), cmds);
             write(
                 &root.join(format!("grub.cfg-{}", mac_file(mac))),
                 text.as_bytes(),
@@ -367,7 +392,7 @@ pub fn write_tree(spec: &PxeSpec) -> Result<PxeReport> {
     // iPXE.
     write(
         &root.join("boot.ipxe"),
-        ipxe(&entries, &base, &spec.install).as_bytes(),
+        ipxe(&entries, &base, &installs).as_bytes(),
         0o644,
     )?;
 
@@ -381,9 +406,14 @@ pub fn write_tree(spec: &PxeSpec) -> Result<PxeReport> {
         nodes: entries
             .iter()
             .filter_map(|e| {
-                e.mac
-                    .as_ref()
-                    .map(|m| (e.name.clone(), m.clone(), spec.install.wants(&e.name)))
+                e.mac.as_ref().map(|m| {
+                    (
+                        e.name.clone(),
+                        m.clone(),
+                        installs(&e.name),
+                        spec.reinstall.wants(&e.name),
+                    )
+                })
             })
             .collect(),
         el,
@@ -400,7 +430,7 @@ fn join(args: &[Arg]) -> String {
 
 const HEADER: &str =
     "kubeha: the default is the local disk; the installer WIPES the node's disk.\n\
-    Reimage deliberately: kubeha pxe ... --install NAME.";
+    An installed node is not reinstalled (%pre halts) unless kubeha.reinstall=1: kubeha pxe ... --reinstall NAME.";
 
 fn pxelinux_node(e: &Entry, install: bool) -> String {
     let mut s = String::new();
@@ -436,9 +466,10 @@ fn pxelinux_default(entries: &[Entry]) -> String {
     s
 }
 
-fn grub_entry(e: &Entry) -> String {
+/// One install entry, with the kernel commands the release's UEFI GRUB wants ([`grub_efi_commands`]).
+fn grub_entry(e: &Entry, (linux, initrd): (&str, &str)) -> String {
     format!(
-        "menuentry 'Install (wipe) {0} ({1})' --id install-{0} {{\n\tlinux /{KERNEL} {2}\n\tinitrd /{INITRD}\n}}\n",
+        "menuentry 'Install (wipe) {0} ({1})' --id install-{0} {{\n\t{linux} /{KERNEL} {2}\n\t{initrd} /{INITRD}\n}}\n",
         e.name,
         e.role,
         join(&e.args)
@@ -447,7 +478,7 @@ fn grub_entry(e: &Entry) -> String {
 
 const GRUB_LOCAL: &str = "menuentry 'Boot from local disk' --id local {\n\texit\n}\n";
 
-fn grub_node(e: &Entry, install: bool) -> String {
+fn grub_node(e: &Entry, install: bool, cmds: (&str, &str)) -> String {
     let mut s = String::new();
     for l in HEADER.lines() {
         s.push_str(&format!("# {}\n", l.trim()));
@@ -459,12 +490,12 @@ fn grub_node(e: &Entry, install: bool) -> String {
         } else {
             "local".into()
         },
-        grub_entry(e)
+        grub_entry(e, cmds)
     ));
     s
 }
 
-fn grub_root(entries: &[Entry]) -> String {
+fn grub_root(entries: &[Entry], cmds: (&str, &str)) -> String {
     let mut s = String::new();
     for l in HEADER.lines() {
         s.push_str(&format!("# {}\n", l.trim()));
@@ -481,19 +512,19 @@ fn grub_root(entries: &[Entry]) -> String {
     s.push_str("\n# Any other machine: local disk by default, install entries by name.\nset default=local\nset timeout=10\n\n");
     s.push_str(GRUB_LOCAL);
     for e in entries {
-        s.push_str(&grub_entry(e));
+        s.push_str(&grub_entry(e, cmds));
     }
     s
 }
 
-fn ipxe(entries: &[Entry], base: &str, install: &Install) -> String {
+fn ipxe(entries: &[Entry], base: &str, installs: &dyn Fn(&str) -> bool) -> String {
     let mut s = String::from("#!ipxe\n");
     for l in HEADER.lines() {
         s.push_str(&format!("# {}\n", l.trim()));
     }
     for e in entries {
         if let Some(mac) = &e.mac {
-            let target = if install.wants(&e.name) {
+            let target = if installs(&e.name) {
                 e.name.as_str()
             } else {
                 "local"

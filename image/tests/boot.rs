@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use kubeha_image::bootcfg::Arg;
+use kubeha_image::bootcfg::{parse_append, parse_remove, Arg, ArgEdit};
 use kubeha_image::iso::{remaster, IsoSpec};
 use kubeha_model::{Cluster, NodeConfig, Secrets};
 
@@ -78,6 +78,10 @@ fn tail(s: &str) -> String {
 }
 
 fn remastered(dir: &Path, layout: &str, role: &str) -> PathBuf {
+    remastered_with(dir, layout, role, ArgEdit::default())
+}
+
+fn remastered_with(dir: &Path, layout: &str, role: &str, user_args: ArgEdit) -> PathBuf {
     let bundle = dir.join("bundle");
     if !bundle.exists() {
         make_bundle_el(
@@ -97,6 +101,7 @@ fn remastered(dir: &Path, layout: &str, role: &str) -> PathBuf {
         cluster: &cluster,
         node_config: &nc,
         kernel_args: vec![Arg::kv("kubeha.role", role)],
+        user_args,
         agent: stand_in_agent(&dir.join("agent")),
         el: None,
         force: true,
@@ -109,9 +114,15 @@ fn remastered(dir: &Path, layout: &str, role: &str) -> PathBuf {
 #[ignore = "QEMU boot: make test-media"]
 fn iso_centos7_boots_bios_cdrom_and_uefi_cdrom() {
     let dir = tempfile::tempdir().unwrap();
-    let iso = remastered(dir.path(), "centos7", "master");
+    // With the operator's --remove-arg quiet --append 'inst.sshd kubeha.reinstall=1'.
+    let user = ArgEdit {
+        remove: parse_remove("--remove-arg", &["quiet".into()]).unwrap(),
+        add: parse_append("--append", &["inst.sshd kubeha.reinstall=1".into()]).unwrap(),
+    };
+    let iso = remastered_with(dir.path(), "centos7", "master", user);
     let iso = iso.to_str().unwrap();
-    // SeaBIOS: El Torito BIOS entry -> isolinux -> its default ("Test this media") entry.
+    // SeaBIOS: El Torito BIOS entry -> isolinux -> its default entry: the unattended install, not "Test this
+    // media" (lorax's default), so no media check.
     let cl = boot("c7-bios-cdrom", dir.path(), &["-cdrom", iso]);
     assert!(
         cl.contains("inst.ks=hd:LABEL=CentOS\\x207\\x20x86_64:/ks.cfg"),
@@ -123,8 +134,12 @@ fn iso_centos7_boots_bios_cdrom_and_uefi_cdrom() {
     );
     assert!(cl.contains("kubeha.role=master"), "{cl}");
     assert!(
-        cl.contains("rd.live.check"),
-        "the default entry booted: {cl}"
+        !cl.contains("rd.live.check"),
+        "the install entry is the default, without the media check: {cl}"
+    );
+    assert!(
+        cl.ends_with("inst.sshd kubeha.reinstall=1") && !cl.contains("quiet"),
+        "--append/--remove-arg: {cl}"
     );
     // OVMF: El Torito EFI entry -> images/efiboot.img -> BOOTX64.EFI -> grub.cfg (GRUB's $cmdpath on OVMF's
     // El Torito device is the CD: it reads /EFI/BOOT/grub.cfg of the ISO; the FAT copy is checked in iso.rs).
@@ -137,6 +152,10 @@ fn iso_centos7_boots_bios_cdrom_and_uefi_cdrom() {
     );
     assert!(cl.contains("kubeha.role=master"), "{cl}");
     assert!(cl.starts_with("BOOT_IMAGE=/images/pxeboot/vmlinuz"), "{cl}");
+    assert!(
+        !cl.contains("rd.live.check") && cl.ends_with("inst.sshd kubeha.reinstall=1"),
+        "GRUB's default: the install entry (linuxefi): {cl}"
+    );
 }
 
 #[test]
@@ -155,6 +174,7 @@ fn iso_rocky9_appended_efi_partition_boots_uefi_cdrom() {
         "{cl}"
     );
     assert!(cl.contains("kubeha.role=master"), "{cl}");
+    assert!(!cl.contains("rd.live.check"), "{cl}");
 }
 
 #[test]
@@ -170,6 +190,7 @@ fn iso_rocky9_boots_bios_as_usb_disk() {
         "{cl}"
     );
     assert!(cl.contains("kubeha.role=worker"), "{cl}");
+    assert!(!cl.contains("rd.live.check"), "{cl}");
 }
 
 #[test]
@@ -190,10 +211,14 @@ fn iso_centos7_mkisofs_isohybrid_boots_bios_as_usb_disk() {
 #[ignore = "QEMU boot: make test-media"]
 fn pxe_bios_pxelinux_per_mac_install_entry() {
     let dir = tempfile::tempdir().unwrap();
-    tree(
+    tree_with(
         dir.path(),
         kubeha_image::pxe::Install::Nodes(vec!["k8s-master01".into()]),
         false,
+        ArgEdit {
+            remove: parse_remove("--remove-arg", &["ip".into()]).unwrap(),
+            add: parse_append("--append", &["ip=dhcp inst.sshd".into()]).unwrap(),
+        },
     );
     let netdev = format!(
         "user,id=n0,tftp={},bootfile=pxelinux.0",
@@ -218,6 +243,10 @@ fn pxe_bios_pxelinux_per_mac_install_entry() {
         cl.contains("kubeha.role=master kubeha.name=k8s-master01"),
         "{cl}"
     );
+    assert!(
+        cl.ends_with("ip=dhcp inst.sshd") && cl.matches(" ip=").count() == 1,
+        "--remove-arg ip --append 'ip=dhcp inst.sshd': {cl}"
+    );
 }
 
 #[test]
@@ -226,6 +255,13 @@ fn pxe_uefi_grub_per_mac_install_entry() {
     let dir = tempfile::tempdir().unwrap();
     tree(dir.path(), kubeha_image::pxe::Install::All, false);
     let tftp = dir.path().join("tftp");
+    // EL9 x86_64: the menu loads the installer with linuxefi/initrdefi, as the release's own media do.
+    let menu = std::fs::read_to_string(tftp.join("grub.cfg-01-52-54-00-12-34-11")).unwrap();
+    assert!(
+        menu.contains("\tlinuxefi /images/pxeboot/vmlinuz ")
+            && menu.contains("\tinitrdefi /images/pxeboot/initrd.img"),
+        "{menu}"
+    );
     // A GRUB network image standing in for EL's shim + grubx64.efi.
     sh(Command::new("grub-mkimage")
         .args(["-O", "x86_64-efi", "-p", "/", "-o"])
@@ -235,6 +271,7 @@ fn pxe_uefi_grub_per_mac_install_entry() {
             "tftp",
             "net",
             "linux",
+            "linuxefi",
             "normal",
             "configfile",
             "echo",

@@ -48,6 +48,7 @@ fn make(layout: &str, role: Option<Role>, embed: bool) -> Made {
         cluster: &cluster,
         node_config: &nc,
         kernel_args: args,
+        user_args: Default::default(),
         agent,
         el: None,
         force: false,
@@ -118,7 +119,38 @@ fn check_medium(m: &Made, volid: &str, label: &str, role: &str, el: u8) {
         check_lines("isolinux.cfg", &isolinux, &["append"], label, role),
         3
     );
+    // The unattended install is the default, without the media check; "Test this media" stays, not default.
+    let default_entry = isolinux
+        .split("\nlabel ")
+        .filter(|b| b.contains("\n  menu default\n"))
+        .collect::<Vec<_>>();
+    assert_eq!(default_entry.len(), 1, "{isolinux}");
+    assert!(
+        default_entry[0].starts_with("linux\n") && !default_entry[0].contains("rd.live.check"),
+        "{isolinux}"
+    );
+    assert!(
+        isolinux.contains("\nlabel check\n") && isolinux.contains(" rd.live.check "),
+        "{isolinux}"
+    );
     let grub = String::from_utf8(iso_file(&m.iso, "/EFI/BOOT/grub.cfg", &m.work)).unwrap();
+    assert!(grub.starts_with("set default=\"0\"\n"), "{grub}");
+    let first = &grub[grub.find("menuentry ").unwrap()..];
+    let first = &first[..first.find("}\n").unwrap()];
+    assert!(
+        first.starts_with("menuentry 'Install ") && !first.contains("rd.live.check"),
+        "{grub}"
+    );
+    // x86_64 EL7 and EL9 media: the shim-verified loader commands.
+    assert!(
+        !grub.contains("\tlinux ") && grub.matches("\tlinuxefi ").count() == 3,
+        "{grub}"
+    );
+    assert!(m
+        .report
+        .defaults
+        .iter()
+        .any(|d| d == "isolinux/isolinux.cfg: linux"));
     assert_eq!(
         check_lines(
             "EFI/BOOT/grub.cfg",
@@ -248,6 +280,7 @@ fn refused(setup: impl FnOnce(&Path, &mut IsoSpecOwned), want: &[&str]) {
         cluster: &cluster,
         node_config: &nc,
         kernel_args: vec![],
+        user_args: Default::default(),
         agent: s.agent.clone(),
         el: None,
         force: false,
@@ -311,7 +344,7 @@ fn refusals_name_the_problem_and_write_nothing() {
             std::fs::write(&f, vec![0u8; 70000]).unwrap();
             s.base = f;
         },
-        &["junk.iso", "not an EL install ISO"],
+        &["junk.iso", "not an ISO 9660 image", "sector 16"],
     );
     // An EL9 bundle on a CentOS 7 ISO.
     refused(
@@ -359,6 +392,7 @@ fn refusals_name_the_problem_and_write_nothing() {
         cluster: &cluster,
         node_config: &nc,
         kernel_args: vec![],
+        user_args: Default::default(),
         agent: stand_in_agent(&dir.path().join("agent")),
         el: None,
         force: false,
@@ -400,7 +434,7 @@ fn appended_efi_partition_is_replaced() {
         check_lines(
             "EFI partition grub.cfg",
             &grub,
-            &["linux"],
+            &["linuxefi"],
             "Rocky-9-4-x86_64-dvd",
             "worker"
         ),
@@ -466,6 +500,7 @@ fn remastering_a_remastered_iso_replaces_args_and_bundle() {
         cluster: &cluster,
         node_config: &nc,
         kernel_args: vec![Arg::kv("kubeha.role", "master")],
+        user_args: Default::default(),
         agent: stand_in_agent(&dir.path().join("agent")),
         el: None,
         force: false,
@@ -492,4 +527,54 @@ fn remastering_a_remastered_iso_replaces_args_and_bundle() {
         "stale bundle file kept:\n{files}"
     );
     assert!(files.contains("'/kubeha/bundle.toml'"), "{files}");
+}
+
+/// `isoinfo -d` (genisoimage, not our parser): the volume's size in bytes.
+fn isoinfo_volume_bytes(iso: &Path) -> u64 {
+    let out = sh(Command::new("isoinfo").arg("-d").arg("-i").arg(iso));
+    let num = |key: &str| -> u64 {
+        out.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .unwrap_or_else(|| panic!("no '{key}' in isoinfo output:\n{out}"))
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    num("Volume size is:") * num("Logical block size is:")
+}
+
+#[test]
+fn truncated_base_iso_is_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = base_iso("rocky9");
+    let volume = isoinfo_volume_bytes(&full);
+    let data = std::fs::read(&full).unwrap();
+    for cut in [data.len() as u64 / 2, volume - 2048, 40000] {
+        let f = dir.path().join("base.iso");
+        std::fs::write(&f, &data[..cut as usize]).unwrap();
+        let e = kubeha_image::iso::inspect(&f, &dir.path().join("work")).unwrap_err();
+        let msg = e.to_string();
+        assert_eq!(
+            msg,
+            format!(
+                "{}: truncated: {cut} bytes, the ISO 9660 volume says {volume} (download incomplete?)",
+                f.display()
+            ),
+            "cut at {cut}"
+        );
+        assert!(matches!(e, Error::Truncated { .. }));
+    }
+    // Shorter than the volume descriptors: still one line, no xorriso output.
+    let f = dir.path().join("stub.iso");
+    std::fs::write(&f, &data[..20000]).unwrap();
+    let msg = kubeha_image::iso::inspect(&f, &dir.path().join("work"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("stub.iso: not an ISO 9660 image: 20000 bytes") && !msg.contains('\n'),
+        "{msg}"
+    );
+    // The whole file is accepted (a longer file than the volume is normal: isohybrid padding).
+    kubeha_image::iso::check_volume_size(&full, data.len() as u64).unwrap();
+    assert!(data.len() as u64 >= volume);
 }

@@ -75,6 +75,15 @@ fn check_installed(sysroot: &Path, bundle: &Path) {
         .is_file());
     assert_eq!(mode(&sysroot.join("etc/kubeha")), 0o700);
     assert_eq!(mode(&sysroot.join("etc/kubeha/node.toml")), 0o600);
+    // The install-once marker for people; %pre's guard reads the root filesystem's label.
+    let marker = std::fs::read_to_string(sysroot.join("etc/kubeha/installed")).unwrap();
+    assert!(
+        marker.starts_with(&format!(
+            "cluster=kubeha\nnode=unknown\nrole=auto\nroot-label={}\ninstalled=20",
+            kubeha_kickstart::root_label("kubeha")
+        )),
+        "{marker}"
+    );
 }
 
 #[test]
@@ -94,6 +103,7 @@ fn post_installs_from_the_iso_medium() {
         cluster: &cluster,
         node_config: &nc,
         kernel_args: vec![Arg::kv("kubeha.role", "worker")],
+        user_args: Default::default(),
         agent: stand_in_agent(&d.join("agent")),
         el: None,
         force: false,

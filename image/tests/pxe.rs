@@ -67,7 +67,7 @@ fn per_mac_entries_default_to_local_disk_unless_installing() {
 
     let g = read(&t.join("grub.cfg-01-52-54-00-12-34-01"));
     assert!(g.contains("set default=install-k8s-master01"), "{g}");
-    assert!(g.contains("\tlinux /images/pxeboot/vmlinuz inst.repo=http://10.0.2.2:8080/os inst.ks=http://10.0.2.2:8080/ks.cfg ip=dhcp kubeha.role=master kubeha.name=k8s-master01\n"), "{g}");
+    assert!(g.contains("\tlinuxefi /images/pxeboot/vmlinuz inst.repo=http://10.0.2.2:8080/os inst.ks=http://10.0.2.2:8080/ks.cfg ip=dhcp kubeha.role=master kubeha.name=k8s-master01\n"), "{g}");
     assert!(read(&t.join("grub.cfg-01-52-54-00-12-34-11")).contains("set default=local"));
     let root = read(&t.join("grub.cfg"));
     assert!(root.contains("if [ \"$net_default_mac\" = \"52:54:00:12:34:01\" ]; then\n\tsource $prefix/grub.cfg-01-52-54-00-12-34-01"), "{root}");
@@ -142,17 +142,29 @@ fn refusals() {
         node_config: &nc,
         master_configs: vec![],
         install,
-        extra_args: vec![],
+        reinstall: Install::None,
+        user_args: Default::default(),
         agent: stand_in_agent(&dir.path().join("agent")),
         el: None,
         grub_efi: None,
         force: false,
     };
     let iso = || Boot::Iso(base_iso("rocky9"));
+    // A truncated download of the base ISO: named before xorriso runs.
+    let data = std::fs::read(base_iso("rocky9")).unwrap();
+    let cut = dir.path().join("cut.iso");
+    std::fs::write(&cut, &data[..data.len() / 3]).unwrap();
     for (s, want) in [
         (
             spec(Install::Nodes(vec!["nope".into()]), "http://h/", iso()),
             "nope",
+        ),
+        (
+            PxeSpec {
+                reinstall: Install::Nodes(vec!["ghost".into()]),
+                ..spec(Install::None, "http://h/", iso())
+            },
+            "--reinstall: 'ghost' is not a node",
         ),
         (spec(Install::None, "ftp://h/", iso()), "--http-base"),
         (
@@ -170,6 +182,10 @@ fn refusals() {
             ),
             "/nonexistent/vmlinuz",
         ),
+        (
+            spec(Install::None, "http://h/", Boot::Iso(cut.clone())),
+            "cut.iso: truncated: ",
+        ),
     ] {
         let e = write_tree(&s).unwrap_err().to_string();
         assert!(e.contains(want), "{e} should name {want}");
@@ -184,4 +200,112 @@ fn refusals() {
             .all(|n| !n.to_string_lossy().starts_with(".kubeha-pxe")),
         "{left:?}"
     );
+}
+
+fn golden(path: &Path, text: &str) {
+    if std::env::var_os("KUBEHA_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    let want = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        want == text,
+        "Generated output does not match file: {} (KUBEHA_BLESS=1 rewrites it)\n{text}",
+        path.display()
+    );
+}
+
+/// The boot menus per EL release (golden): UEFI GRUB entries use the commands that release's own media use
+/// (linuxefi/initrdefi on x86_64 EL7, EL8 and EL9), --remove-arg/--append reach every install entry of
+/// pxelinux, GRUB and iPXE, and --reinstall adds kubeha.reinstall=1 to that node's entries only.
+#[test]
+fn boot_menus_per_el_release_golden() {
+    use kubeha_image::bootcfg::{parse_append, parse_remove, ArgEdit};
+    for el in [7u8, 8, 9] {
+        let dir = tempfile::tempdir().unwrap();
+        let cluster = cluster_with_macs();
+        let secrets = Secrets::generate().unwrap();
+        let nc = NodeConfig::build(&cluster, &secrets, None, None, false).unwrap();
+        let bundle = dir.path().join("bundle");
+        make_bundle_el(&bundle, "x86_64", el);
+        let kernel = dir.path().join("vmlinuz");
+        let initrd = dir.path().join("initrd.img");
+        std::fs::write(&kernel, "kernel").unwrap();
+        std::fs::write(&initrd, "initrd").unwrap();
+        let t = dir.path().join("tftp");
+        write_tree(&PxeSpec {
+            output: t.clone(),
+            http_base: "http://10.0.2.2:8080/".into(),
+            boot: Boot::Files { kernel, initrd },
+            os_url: Some("http://10.0.2.2:8080/os".into()),
+            bundle,
+            cluster: &cluster,
+            node_config: &nc,
+            master_configs: vec![],
+            install: Install::Nodes(vec!["k8s-master01".into()]),
+            reinstall: Install::Nodes(vec!["k8s-node01".into()]),
+            user_args: ArgEdit {
+                remove: parse_remove("--remove-arg", &["ip".into()]).unwrap(),
+                add: parse_append("--append", &["ip=dhcp rd.neednet=1 inst.sshd".into()]).unwrap(),
+            },
+            agent: stand_in_agent(&dir.path().join("agent")),
+            el: Some(el),
+            grub_efi: None,
+            force: false,
+        })
+        .unwrap_or_else(|e| panic!("EL{el}: {e}"));
+        let gdir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/golden")
+            .join(format!("pxe-el{el}"));
+        for f in [
+            "grub.cfg",
+            "grub.cfg-01-52-54-00-12-34-01",
+            "grub.cfg-01-52-54-00-12-34-11",
+            "pxelinux.cfg/01-52-54-00-12-34-01",
+            "pxelinux.cfg/01-52-54-00-12-34-11",
+            "pxelinux.cfg/default",
+            "boot.ipxe",
+        ] {
+            let text = read(&t.join(f));
+            golden(&gdir.join(f.replace('/', "_")), &text);
+            // Every install entry: the operator's arguments, one ip= (the removed one is gone).
+            for l in text.lines().filter(|l| l.contains("inst.ks=")) {
+                assert!(
+                    l.ends_with("ip=dhcp rd.neednet=1 inst.sshd"),
+                    "EL{el} {f}: {l}"
+                );
+                assert_eq!(l.matches(" ip=").count(), 1, "EL{el} {f}: {l}");
+            }
+        }
+        // --install master01: installs, guarded; --reinstall node01: installs with kubeha.reinstall=1.
+        let m = read(&t.join("pxelinux.cfg/01-52-54-00-12-34-01"));
+        assert!(
+            m.contains("\ndefault install\n")
+                && m.lines()
+                    .filter(|l| l.contains("inst.ks="))
+                    .all(|l| !l.contains("kubeha.reinstall")),
+            "{m}"
+        );
+        let n = read(&t.join("pxelinux.cfg/01-52-54-00-12-34-11"));
+        assert!(
+            n.contains("\ndefault install\n")
+                && n.contains("kubeha.name=k8s-node01 kubeha.reinstall=1 "),
+            "{n}"
+        );
+        let ip = read(&t.join("boot.ipxe"));
+        assert!(
+            ip.contains("iseq ${net0/mac} 52:54:00:12:34:11 && goto k8s-node01 ||"),
+            "{ip}"
+        );
+        let g = read(&t.join("grub.cfg-01-52-54-00-12-34-01"));
+        assert!(
+            g.contains("\tlinuxefi /images/pxeboot/vmlinuz inst.repo=")
+                && g.contains("\tinitrdefi /images/pxeboot/initrd.img\n"),
+            "EL{el}: {g}"
+        );
+        assert!(
+            !g.contains("\tlinux ") && !g.contains("\tinitrd "),
+            "EL{el}: {g}"
+        );
+    }
 }

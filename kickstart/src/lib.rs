@@ -9,6 +9,10 @@
 //!   install media), and writes `ignoredisk --only-use=` + partitioning (no swap) and the network command
 //!   (static for a known node, DHCP otherwise) for `%include`. When the node is known at render time, network
 //!   (and storage, if its disk is known) are written directly into the kickstart instead.
+//! - Install once: the root filesystem is labelled [`root_label`] (this cluster's), and `%pre` refuses to wipe a
+//!   disk that already has a filesystem with that label (blkid, read-only) unless `kubeha.reinstall=1`: it says
+//!   why on the consoles and halts. `%post --nochroot` also writes `/etc/kubeha/installed` (cluster, node, role,
+//!   label, time) for people.
 //! - `repo` points at the bundle's yum repository: on the install media (`file:///run/install/repo/kubeha/rpms`) or
 //!   over HTTP; `%packages` installs the bundle's requested packages.
 //! - `%post --nochroot` copies (or downloads) the bundle, verified against `bundle.toml`, to
@@ -286,7 +290,11 @@ pub fn render(cluster: &Cluster, opts: &Options) -> Result<String> {
             w.push_str("zerombr\n");
             let _ = writeln!(w, "clearpart --all --initlabel --drives={d}");
             w.push_str("reqpart --add-boot\n");
-            let _ = writeln!(w, "part / --fstype=xfs --size=8192 --grow --ondisk={d}");
+            let _ = writeln!(
+                w,
+                "part / --fstype=xfs --size=8192 --grow --ondisk={d} --label={}",
+                root_label(&cluster.cluster.name)
+            );
             let _ = writeln!(w, "bootloader --location=mbr --boot-drive={d}");
         }
         None => w.push_str("%include /tmp/kubeha-storage.ks\n"),
@@ -338,6 +346,7 @@ pub fn render(cluster: &Cluster, opts: &Options) -> Result<String> {
             node.map(|(_, n)| n.name.as_str()).unwrap_or(""),
         )
         .replace("@CLUSTER@", &cluster.cluster.name)
+        .replace("@ROOT_LABEL@", &root_label(&cluster.cluster.name))
         .replace("@FIREWALL_MASTER@", &firewall_line(cluster, Role::Master))
         .replace("@FIREWALL_WORKER@", &firewall_line(cluster, Role::Worker))
         .replace("@PROTOCOLS_MASTER@", &protocols(cluster, Role::Master))
@@ -356,6 +365,8 @@ pub fn render(cluster: &Cluster, opts: &Options) -> Result<String> {
     let kernel_args = CgroupVersion::kernel_arg(el, install.cgroup).unwrap_or_default();
     let post_nochroot = POST_NOCHROOT
         .replace("@KERNEL_ARGS@", kernel_args)
+        .replace("@CLUSTER@", &cluster.cluster.name)
+        .replace("@ROOT_LABEL@", &root_label(&cluster.cluster.name))
         .replace("@SOURCE@", &opts.source.base())
         .replace("@BUNDLE_PATH@", DEFAULT_BUNDLE_PATH);
     let _ = write!(
@@ -376,6 +387,19 @@ pub fn render(cluster: &Cluster, opts: &Options) -> Result<String> {
         "%post --interpreter=/bin/bash --erroronfail --log=/root/kubeha-post.log\n{post}%end\n"
     );
     Ok(ks)
+}
+
+/// The label of the root filesystem every kubeha install makes: `kubeha` and the first 6 hex digits of the
+/// SHA-256 of the cluster's name (12 characters, XFS's limit). It is the install-once marker: `%pre` reads the
+/// labels of the disk it is about to wipe (blkid, no mount) and refuses when one is this, unless the kernel
+/// command line says `kubeha.reinstall=1` (docs/media.md). The hash keeps the label short and tells this
+/// cluster's nodes from another's; a disk of another cluster (or none) installs as before.
+pub fn root_label(cluster_name: &str) -> String {
+    use sha2::{Digest, Sha256};
+    format!(
+        "kubeha{}",
+        &hex::encode(Sha256::digest(cluster_name.as_bytes()))[..6]
+    )
 }
 
 /// The kickstart `firewall` command for a node of `role`: every TCP/UDP rule of [`ports::for_cluster`].

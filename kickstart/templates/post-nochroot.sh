@@ -72,6 +72,24 @@ if [ -n "$want" ]; then
     fi
 fi
 
+# The install-once marker for people (the %pre guard of a later install reads the root filesystem's label,
+# @ROOT_LABEL@, which needs no mount): which cluster and node this disk belongs to.
+node=""; node_role=""
+for a in $(cat "$OUT/kubeha-args" 2>/dev/null || true); do
+    case "$a" in
+        kubeha.name=*) node=${a#*=} ;;
+        kubeha.role=*) node_role=${a#*=} ;;
+    esac
+done
+cat > "$SYSROOT/etc/kubeha/installed" <<KUBEHA_MARKER
+cluster=@CLUSTER@
+node=${node:-unknown}
+role=${node_role:-auto}
+root-label=@ROOT_LABEL@
+installed=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+KUBEHA_MARKER
+chmod 0644 "$SYSROOT/etc/kubeha/installed"
+
 # The whole IP protocols the role lets in (kubeha's port table: VRRP on masters, calico's IP-in-IP): the kickstart's
 # firewall command only opens ports.
 for p in $(cat "$OUT/kubeha-protocols" 2>/dev/null || true); do

@@ -1,10 +1,13 @@
-# kubeha %pre: find this node and its install disk, write the storage, network and firewall commands for %include.
+# kubeha %pre: find this node and its install disk, refuse to wipe a disk that already holds this cluster's node,
+# write the storage, network and firewall commands for %include.
 # Test hooks: KUBEHA_CMDLINE (a file instead of /proc/cmdline), KUBEHA_SYS (instead of /sys),
-# KUBEHA_OUT (instead of /tmp).
+# KUBEHA_OUT (instead of /tmp), KUBEHA_DEV (instead of /dev), KUBEHA_CONSOLE (files instead of the consoles),
+# KUBEHA_HALT (a command instead of halting; outside the installer nothing halts).
 set -eu
 CMDLINE_FILE=${KUBEHA_CMDLINE:-/proc/cmdline}
 SYS=${KUBEHA_SYS:-/sys}
 OUT=${KUBEHA_OUT:-/tmp}
+DEV=${KUBEHA_DEV:-/dev}
 cmdline=$(cat "$CMDLINE_FILE")
 
 # The value of kernel argument $1 (last one wins), empty when absent.
@@ -83,6 +86,59 @@ if [ -z "$disk" ]; then
     echo "kubeha: no install disk: no non-removable disk found; set disk in cluster.toml or kubeha.disk=" >&2
     exit 1
 fi
+
+# The install-once guard: a kubeha install labels its root filesystem ROOT_LABEL (this cluster's), so a disk that
+# has a filesystem with that label holds one of this cluster's nodes. Read with blkid's low-level probe, read-only:
+# nothing is mounted or written. Unless kubeha.reinstall=1 says to, such a disk is not wiped: the message goes to
+# the consoles and the machine halts (not reboots: firmware that boots the network or this medium first would
+# bring it straight back here, in a loop; halted, the message stays on the screen).
+ROOT_LABEL='@ROOT_LABEL@'
+reinstall=$(arg kubeha.reinstall)
+case "$reinstall" in
+    ""|0|1) ;;
+    *) echo "kubeha: kubeha.reinstall=$reinstall: expected 1 (reinstall) or 0; taking it as 0" >&2; reinstall=0 ;;
+esac
+kname=$(basename "$(readlink -f "$DEV/$disk" 2>/dev/null || echo "$DEV/$disk")")
+holder=""
+if command -v blkid >/dev/null 2>&1; then
+    for dev in "$DEV/$kname" $(for p in "$SYS/class/block/$kname"/*/partition; do
+            [ -e "$p" ] && echo "$DEV/$(basename "$(dirname "$p")")"; done); do
+        [ -e "$dev" ] || continue
+        if [ "$(blkid -p -s LABEL -o value "$dev" 2>/dev/null || true)" = "$ROOT_LABEL" ]; then
+            holder=$(basename "$dev")
+            break
+        fi
+    done
+else
+    echo "kubeha: no blkid: cannot tell whether disk $kname already holds a node of cluster @CLUSTER@" >&2
+fi
+if [ -n "$holder" ] && [ "$reinstall" = 1 ]; then
+    echo "kubeha: disk $kname holds a node of cluster @CLUSTER@ ($holder, label $ROOT_LABEL): kubeha.reinstall=1, reinstalling"
+elif [ -n "$holder" ]; then
+    msg="kubeha: REFUSING TO INSTALL: disk $kname already holds a node of cluster @CLUSTER@ (filesystem $holder, label $ROOT_LABEL); this boot would reinstall '${name:-unknown}'.
+kubeha: Nothing was written. Halting, not rebooting: a machine that boots the network or this medium first would come straight back here.
+kubeha: To start the installed system, boot it from its disk: set the firmware boot order disk first, remove the medium, or rerun kubeha pxe without --install for it.
+kubeha: To reinstall it on purpose, boot the installer with kubeha.reinstall=1: kubeha pxe --reinstall NAME, kubeha iso --append kubeha.reinstall=1, or type it at the boot prompt."
+    printf '%s\n' "$msg" >&2
+    # The consoles and the halt only in the installer (lorax's runtime image has /.buildstamp), or the test hooks:
+    # this script run anywhere else only says no.
+    consoles=${KUBEHA_CONSOLE:-}
+    [ -n "$consoles" ] || [ ! -e /.buildstamp ] || consoles="/dev/console /dev/tty1"
+    for console in $consoles; do
+        { printf '\n%s\n' "$msg" > "$console"; } 2>/dev/null || true
+    done
+    sync
+    if [ -n "${KUBEHA_HALT:-}" ]; then
+        $KUBEHA_HALT
+    elif [ -e /.buildstamp ]; then
+        # halt -f -f: straight to the kernel, without stopping the installer first (whose shutdown would scroll
+        # the message away). Nothing of the disk is mounted.
+        halt -f -f
+    fi
+    # Not reached when halting worked; otherwise %pre --erroronfail stops the install here.
+    exit 3
+fi
+
 echo "kubeha: node '${name:-unknown}' role '${role:-auto}' installs to disk '$disk'"
 
 cat > "$OUT/kubeha-storage.ks" <<KS
@@ -90,7 +146,7 @@ ignoredisk --only-use=$disk
 zerombr
 clearpart --all --initlabel --drives=$disk
 reqpart --add-boot
-part / --fstype=xfs --size=8192 --grow --ondisk=$disk
+part / --fstype=xfs --size=8192 --grow --ondisk=$disk --label=$ROOT_LABEL
 bootloader --location=mbr --boot-drive=$disk
 KS
 

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use kubeha_kickstart::{firewall_line, render, Options, Source};
+use kubeha_kickstart::{firewall_line, render, root_label, Options, Source};
 use kubeha_model::cluster::{CgroupVersion, Role};
 use kubeha_model::Cluster;
 
@@ -318,7 +318,14 @@ fn fake_sys(root: &Path, disks: &[(&str, u8, u64)], nics: &[(&str, &str)]) {
 
 struct PreRun {
     ok: bool,
+    /// The exit code (3: refused to wipe an installed node).
+    code: Option<i32>,
+    stdout: String,
     stderr: String,
+    /// Whether the halt hook ran.
+    halted: bool,
+    /// What went to the console hook.
+    console: String,
     storage: String,
     network: String,
     firewall: String,
@@ -327,9 +334,33 @@ struct PreRun {
 }
 
 fn run_pre(ks: &str, cmdline: &str, disks: &[(&str, u8, u64)], nics: &[(&str, &str)]) -> PreRun {
+    run_pre_on(ks, cmdline, disks, nics, None, &[])
+}
+
+/// Runs `%pre` with a fake /sys and /dev: `dev` (default: an empty directory, so no host device is ever probed)
+/// and `partitions` (disk, partition) listed in sysfs as the kernel does. The consoles and the halt are hooks:
+/// nothing here writes to a real console or halts the machine.
+fn run_pre_on(
+    ks: &str,
+    cmdline: &str,
+    disks: &[(&str, u8, u64)],
+    nics: &[(&str, &str)],
+    dev: Option<&Path>,
+    partitions: &[(&str, &str)],
+) -> PreRun {
     let dir = tempfile::tempdir().unwrap();
     let sys = dir.path().join("sys");
     fake_sys(&sys, disks, nics);
+    for (d, p) in partitions {
+        let part = sys.join("class/block").join(d).join(p);
+        std::fs::create_dir_all(&part).unwrap();
+        std::fs::write(part.join("partition"), "1\n").unwrap();
+    }
+    let empty_dev = dir.path().join("dev");
+    std::fs::create_dir_all(&empty_dev).unwrap();
+    let dev = dev.unwrap_or(&empty_dev);
+    let console = dir.path().join("console");
+    let halted = dir.path().join("halted");
     let out_dir = dir.path().join("out");
     std::fs::create_dir_all(&out_dir).unwrap();
     std::fs::write(dir.path().join("cmdline"), format!("{cmdline}\n")).unwrap();
@@ -340,12 +371,19 @@ fn run_pre(ks: &str, cmdline: &str, disks: &[(&str, u8, u64)], nics: &[(&str, &s
         .env("KUBEHA_CMDLINE", dir.path().join("cmdline"))
         .env("KUBEHA_SYS", &sys)
         .env("KUBEHA_OUT", &out_dir)
+        .env("KUBEHA_DEV", dev)
+        .env("KUBEHA_CONSOLE", &console)
+        .env("KUBEHA_HALT", format!("touch {}", halted.display()))
         .output()
         .unwrap();
     let read = |f: &str| std::fs::read_to_string(out_dir.join(f)).unwrap_or_default();
     PreRun {
         ok: out.status.success(),
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        halted: halted.exists(),
+        console: std::fs::read_to_string(&console).unwrap_or_default(),
         storage: read("kubeha-storage.ks"),
         network: read("kubeha-network.ks"),
         firewall: read("kubeha-firewall.ks"),
@@ -611,4 +649,234 @@ fn bad_input_is_named() {
         .unwrap_err()
         .to_string()
         .contains("root-ssh-keys[0]"));
+}
+
+/// A raw filesystem image, as a partition of an installed node looks to blkid: no loop device, no mount.
+fn mkfs(kind: &str, path: &Path, label: Option<&str>) {
+    let f = std::fs::File::create(path).unwrap();
+    // mkfs.xfs wants at least 300 MiB; sparse, so it costs a few MiB of disk.
+    f.set_len(if kind == "xfs" { 300 << 20 } else { 16 << 20 })
+        .unwrap();
+    let mut cmd = Command::new(format!("mkfs.{kind}"));
+    cmd.arg("-q");
+    if let Some(l) = label {
+        cmd.args(["-L", l]);
+    }
+    if kind == "ext4" {
+        cmd.arg("-F");
+    }
+    let out = cmd
+        .arg(path)
+        .output()
+        .unwrap_or_else(|e| panic!("mkfs.{kind} (xfsprogs/e2fsprogs): {e}"));
+    assert!(
+        out.status.success(),
+        "mkfs.{kind}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn sha256_of(p: &Path) -> Vec<u8> {
+    let out = Command::new("sha256sum").arg(p).output().unwrap();
+    out.stdout
+}
+
+/// The install-once guard, run for real: `%pre` against a disk whose partitions are raw filesystem images made by
+/// mkfs.xfs (the root filesystem an install leaves, labelled as the kickstart labels it) and mkfs.ext4 (/boot),
+/// with and without the label, with kubeha.reinstall=1, and for another cluster's disk.
+#[test]
+fn pre_refuses_to_wipe_a_disk_that_holds_this_clusters_node() {
+    let cl = cluster();
+    let label = root_label(&cl.cluster.name);
+    assert_eq!(label.len(), 12, "XFS labels hold 12 characters: {label}");
+    assert!(label.starts_with("kubeha"), "{label}");
+    assert_ne!(label, root_label("another-cluster"));
+
+    let disks = tempfile::tempdir().unwrap();
+    let dev = |name: &str| disks.path().join(name);
+    // dev/<case>/: vdb (the whole disk, its partition table not read), vdb1 = /boot (ext4), vdb2 = / (xfs).
+    let make_disk = |case: &str, root: Option<&str>| -> PathBuf {
+        let d = dev(case);
+        std::fs::create_dir_all(d.join("disk/by-id")).unwrap();
+        std::fs::write(d.join("vdb"), vec![0u8; 1 << 20]).unwrap();
+        mkfs("ext4", &d.join("vdb1"), None);
+        mkfs("xfs", &d.join("vdb2"), root);
+        std::os::unix::fs::symlink("../../vdb", d.join("disk/by-id/virtio-node01")).unwrap();
+        // The same partitions as vda, for the kickstart that names master01's disk itself.
+        std::fs::write(d.join("vda"), vec![0u8; 1 << 20]).unwrap();
+        for p in ["vda1", "vda2"] {
+            std::os::unix::fs::symlink(d.join(p.replace("vda", "vdb")), d.join(p)).unwrap();
+        }
+        d
+    };
+    let installed = make_disk("installed", Some(&label));
+    let foreign = make_disk("foreign", Some(&root_label("another-cluster")));
+    let blank = make_disk("unlabelled", None);
+    let before = sha256_of(&installed.join("vdb2"));
+
+    let sys_disks = [("sr0", 1, 100), ("vda", 0, 0), ("vdb", 0, 5000)];
+    let parts = [("vdb", "vdb1"), ("vdb", "vdb2")];
+    let ks = render_case(
+        &cases()
+            .into_iter()
+            .find(|c| c.name == "el9-media-auto")
+            .unwrap(),
+    );
+    assert!(
+        ks.contains(&format!(" --label={label}\n")) || ks.contains(" --label=$ROOT_LABEL\n"),
+        "the install labels its root filesystem"
+    );
+    assert!(ks.contains(&format!("ROOT_LABEL='{label}'")), "{ks}");
+    let pre = |cmdline: &str, d: &Path| run_pre_on(&ks, cmdline, &sys_disks, &[], Some(d), &parts);
+
+    // The disk holds this cluster's node: refused, said on the console, halted, nothing written.
+    let r = pre("inst.ks=x kubeha.name=k8s-node01", &installed);
+    assert_eq!(r.code, Some(3), "refused: {}{}", r.stdout, r.stderr);
+    assert!(r.halted, "halts");
+    for text in [&r.console, &r.stderr] {
+        assert!(
+            text.contains(&format!(
+                "REFUSING TO INSTALL: disk vdb already holds a node of cluster {} (filesystem vdb2, label {label})",
+                cl.cluster.name
+            )),
+            "{text}"
+        );
+        assert!(text.contains("'k8s-node01'"), "{text}");
+        assert!(text.contains("Halting, not rebooting"), "{text}");
+        assert!(text.contains("kubeha.reinstall=1"), "{text}");
+    }
+    assert!(
+        r.storage.is_empty() && r.network.is_empty() && r.firewall.is_empty() && r.args.is_empty(),
+        "nothing written for the installer: {}",
+        r.storage
+    );
+    assert_eq!(
+        sha256_of(&installed.join("vdb2")),
+        before,
+        "the disk is untouched"
+    );
+
+    // kubeha.reinstall=1: the deliberate reimage goes ahead, and says so.
+    let r = pre("kubeha.name=k8s-node01 kubeha.reinstall=1", &installed);
+    assert!(r.ok, "{}", r.stderr);
+    assert!(!r.halted);
+    assert!(
+        r.stdout.contains("kubeha.reinstall=1, reinstalling"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.storage.starts_with("ignoredisk --only-use=vdb\n")
+            && r.storage.contains(&format!(
+                "part / --fstype=xfs --size=8192 --grow --ondisk=vdb --label={label}\n"
+            )),
+        "{}",
+        r.storage
+    );
+
+    // Anything but 1 is not a yes.
+    let r = pre("kubeha.name=k8s-node01 kubeha.reinstall=yes", &installed);
+    assert_eq!(r.code, Some(3), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("kubeha.reinstall=yes: expected 1"),
+        "{}",
+        r.stderr
+    );
+    let r = pre("kubeha.name=k8s-node01 kubeha.reinstall=0", &installed);
+    assert_eq!(r.code, Some(3), "{}", r.stderr);
+
+    // The disk named by id (kubeha.disk=disk/by-id/...) is the same disk.
+    let r = pre("kubeha.disk=disk/by-id/virtio-node01", &installed);
+    assert_eq!(r.code, Some(3), "{}", r.stderr);
+    assert!(r.halted);
+
+    // Another cluster's node, an unlabelled root, no filesystem at all: installs as before.
+    for (d, what) in [(&foreign, "another cluster"), (&blank, "unlabelled")] {
+        let r = pre("kubeha.name=k8s-node01", d);
+        assert!(r.ok && !r.halted, "{what}: {}", r.stderr);
+        assert!(
+            r.storage.starts_with("ignoredisk --only-use=vdb\n"),
+            "{what}"
+        );
+    }
+    let r = run_pre_on(&ks, "kubeha.name=k8s-node01", &sys_disks, &[], None, &[]);
+    assert!(r.ok && !r.halted, "empty disk: {}", r.stderr);
+
+    // A kickstart for a known node with its disk (storage in the kickstart itself): the guard still runs.
+    let known = render_case(
+        &cases()
+            .into_iter()
+            .find(|c| c.name == "el8-http-master01")
+            .unwrap(),
+    );
+    assert!(
+        known.contains(&format!(
+            "part / --fstype=xfs --size=8192 --grow --ondisk=vda --label={label}\n"
+        )),
+        "{known}"
+    );
+    let r = run_pre_on(
+        &known,
+        "inst.ks=x",
+        &sys_disks,
+        &[],
+        Some(&installed),
+        &[("vda", "vda1"), ("vda", "vda2")],
+    );
+    assert_eq!(r.code, Some(3), "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.console.contains("disk vda already holds"),
+        "{}",
+        r.console
+    );
+    assert_eq!(
+        sha256_of(&installed.join("vdb2")),
+        before,
+        "still untouched"
+    );
+}
+
+/// Outside the installer (no /.buildstamp) and without the hooks, a refusal only says no: it never writes to this
+/// machine's consoles or halts it.
+#[test]
+fn pre_never_halts_outside_the_installer() {
+    let ks = render_case(
+        &cases()
+            .into_iter()
+            .find(|c| c.name == "el9-media-auto")
+            .unwrap(),
+    );
+    assert!(
+        !Path::new("/.buildstamp").exists(),
+        "not an installer image"
+    );
+    let pre = section(&ks, "%pre ");
+    assert!(
+        pre.contains("elif [ -e /.buildstamp ]; then") && pre.contains("halt -f -f"),
+        "{pre}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let dev = dir.path().join("dev");
+    std::fs::create_dir_all(&dev).unwrap();
+    mkfs(
+        "xfs",
+        &dev.join("vdb"),
+        Some(&root_label(&cluster().cluster.name)),
+    );
+    let sys = dir.path().join("sys");
+    fake_sys(&sys, &[("vdb", 0, 5000)], &[]);
+    std::fs::write(dir.path().join("cmdline"), "kubeha.name=k8s-node01\n").unwrap();
+    std::fs::write(dir.path().join("pre.sh"), pre).unwrap();
+    let out = Command::new("bash")
+        .arg(dir.path().join("pre.sh"))
+        .env("KUBEHA_CMDLINE", dir.path().join("cmdline"))
+        .env("KUBEHA_SYS", &sys)
+        .env("KUBEHA_OUT", dir.path())
+        .env("KUBEHA_DEV", &dev)
+        .env_remove("KUBEHA_HALT")
+        .env_remove("KUBEHA_CONSOLE")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("REFUSING TO INSTALL: disk vdb"));
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use kubeha_image::bootcfg::Arg;
+use kubeha_image::bootcfg::{self, Arg, ArgEdit};
 use kubeha_image::iso::IsoSpec;
 use kubeha_image::{Agent, AGENT_BIN, AGENT_UNIT};
 use kubeha_kickstart::{Options, Source};
@@ -149,6 +149,14 @@ pub struct IsoConfig {
     /// kubeha-firstboot.service (default: next to the agent, or share/kubeha/)
     #[arg(long, value_name = "FILE")]
     pub agent_unit: Option<PathBuf>,
+    /// Add kernel arguments to every install entry (repeat; like mkksiso -c),
+    /// e.g. --append 'console=ttyS0,115200 inst.text'
+    #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
+    pub append: Vec<String>,
+    /// Remove a kernel argument, NAME and NAME=..., from every install entry
+    /// (repeat; like mkksiso --rm-args), e.g. --remove-arg quiet
+    #[arg(long, value_name = "NAME")]
+    pub remove_arg: Vec<String>,
     /// The kickstart's EL release (default: the base ISO's)
     #[arg(long, value_parser = clap::value_parser!(u8).range(7..=9))]
     pub el: Option<u8>,
@@ -197,6 +205,14 @@ fn find_agent(binary: Option<PathBuf>, unit: Option<PathBuf>) -> Result<Agent> {
     Ok(Agent { binary, unit })
 }
 
+/// `--remove-arg` and `--append`, checked (no character that would break a boot config).
+fn user_args(append: &[String], remove: &[String]) -> Result<ArgEdit> {
+    Ok(ArgEdit {
+        remove: bootcfg::parse_remove("--remove-arg", remove)?,
+        add: bootcfg::parse_append("--append", append)?,
+    })
+}
+
 /// The kubeha.* kernel arguments for a medium or PXE entry.
 fn config_args(url: &Option<String>, file: &Option<PathBuf>) -> Result<Vec<Arg>> {
     let mut args = Vec::new();
@@ -236,6 +252,7 @@ pub fn iso(c: IsoConfig) -> Result<ExitCode> {
         "auto" => None,
         r => Some(r.parse::<Role>().map_err(anyhow::Error::msg)?),
     };
+    let user_args = user_args(&c.append, &c.remove_arg)?;
     let agent = find_agent(c.agent, c.agent_unit)?;
     // The medium's node.toml: worker-grade (role-agnostic, no private key) unless --embed-secrets.
     let nc = if c.embed_secrets {
@@ -273,17 +290,27 @@ pub fn iso(c: IsoConfig) -> Result<ExitCode> {
         cluster: &cluster,
         node_config: &nc,
         kernel_args: args,
+        user_args,
         agent,
         el: c.el,
         force: c.force,
     })?;
     eprintln!(
-        "Wrote {} (volume id '{}', EL{} kickstart; edited {}; boot args: {})",
+        "Wrote {} (volume id '{}', EL{} kickstart; edited {}; boot args: {}{})",
         c.output.display(),
         report.volid,
         report.el,
         report.edited.join(", "),
-        report.args.join(" ")
+        report.args.join(" "),
+        if report.removed.is_empty() {
+            String::new()
+        } else {
+            format!("; removed: {}", report.removed.join(" "))
+        }
+    );
+    eprintln!(
+        "Default boot entry (unattended install, no media check): {}",
+        report.defaults.join("; ")
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -295,7 +322,8 @@ pub fn iso(c: IsoConfig) -> Result<ExitCode> {
     --secrets secrets.toml --http-base http://192.168.20.5/ --install all -o /srv/tftp\n\n\
     Serve DIR over TFTP (DHCP bootfile pxelinux.0 for BIOS, shimx64.efi or grubx64.efi for\n\
     UEFI, boot.ipxe for iPXE) and over HTTP at --http-base. Every entry defaults to the local\n\
-    disk; only nodes named by --install boot the installer, which wipes their disk."
+    disk; only nodes named by --install boot the installer, which wipes their disk unless it\n\
+    already holds the node (then it halts); --reinstall NAME reimages an installed node."
 )]
 pub struct PxeConfig {
     /// The installer kernel (with --initrd and --os-url)
@@ -322,14 +350,15 @@ pub struct PxeConfig {
     /// The URL the output directory is served at over HTTP
     #[arg(long, value_name = "URL")]
     pub http_base: String,
-    /// Nodes whose entry defaults to the installer (repeat, or `all`); the rest boot the local disk
-    #[arg(
-        long,
-        value_name = "NAME|all",
-        alias = "reinstall",
-        value_delimiter = ','
-    )]
+    /// Nodes whose entry defaults to the installer (repeat, or `all`); the rest boot the local disk.
+    /// An installed node's kickstart refuses to wipe it and halts (see --reinstall)
+    #[arg(long, value_name = "NAME|all", value_delimiter = ',')]
     pub install: Vec<String>,
+    /// Reimage these nodes (repeat, or `all`): like --install, and their entries carry
+    /// kubeha.reinstall=1, so the installer wipes a disk that already holds the node.
+    /// They reinstall on every network boot until you rerun without --reinstall
+    #[arg(long, value_name = "NAME|all", value_delimiter = ',')]
+    pub reinstall: Vec<String>,
     /// Serve each master a node config with the control-plane keys (pinned by sha256); anyone who
     /// can reach the web server can read them
     #[arg(long)]
@@ -343,6 +372,14 @@ pub struct PxeConfig {
     /// kubeha-firstboot.service (default: next to the agent, or share/kubeha/)
     #[arg(long, value_name = "FILE")]
     pub agent_unit: Option<PathBuf>,
+    /// Add kernel arguments to every install entry (repeat; like mkksiso -c),
+    /// e.g. --append 'console=ttyS0,115200 inst.text'
+    #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
+    pub append: Vec<String>,
+    /// Remove a kernel argument, NAME and NAME=..., from every install entry
+    /// (repeat; like mkksiso --rm-args), e.g. --remove-arg quiet
+    #[arg(long, value_name = "NAME")]
+    pub remove_arg: Vec<String>,
     /// The kickstart's EL release (default: the ISO's, else cluster.toml's install.el)
     #[arg(long, value_parser = clap::value_parser!(u8).range(7..=9))]
     pub el: Option<u8>,
@@ -359,19 +396,24 @@ pub fn pxe(c: PxeConfig) -> Result<ExitCode> {
     use kubeha_image::pxe::{Boot, Install, PxeSpec};
     let cluster = Cluster::load(&c.cluster)?;
     let secrets = Secrets::load(&c.secrets)?;
+    let user_args = user_args(&c.append, &c.remove_arg)?;
     let agent = find_agent(c.agent, c.agent_unit)?;
     let boot = match (c.base, c.kernel, c.initrd) {
         (Some(iso), _, _) => Boot::Iso(iso),
         (None, Some(kernel), Some(initrd)) => Boot::Files { kernel, initrd },
         _ => anyhow::bail!("give --base ISO, or --kernel, --initrd and --os-url"),
     };
-    let install = if c.install.iter().any(|n| n == "all") {
-        Install::All
-    } else if c.install.is_empty() {
-        Install::None
-    } else {
-        Install::Nodes(c.install)
+    let set = |names: Vec<String>| {
+        if names.iter().any(|n| n == "all") {
+            Install::All
+        } else if names.is_empty() {
+            Install::None
+        } else {
+            Install::Nodes(names)
+        }
     };
+    let install = set(c.install);
+    let reinstall = set(c.reinstall);
     let nc = NodeConfig::build(&cluster, &secrets, None, None, false)?;
     let mut masters = Vec::new();
     if c.embed_secrets {
@@ -391,8 +433,14 @@ pub fn pxe(c: PxeConfig) -> Result<ExitCode> {
              config drive labelled KUBEHA (see docs/media.md)"
         );
     }
-    if install == Install::None {
+    if install == Install::None && reinstall == Install::None {
         log::info!("no --install: every node boots its local disk; name nodes with --install NAME or --install all");
+    }
+    if reinstall != Install::None {
+        log::warn!(
+            "--reinstall: those nodes' entries wipe their installed disk (kubeha.reinstall=1) on every network \
+             boot; rerun kubeha pxe without --reinstall once they are reinstalled"
+        );
     }
     let report = kubeha_image::pxe::write_tree(&PxeSpec {
         output: c.output.clone(),
@@ -404,7 +452,8 @@ pub fn pxe(c: PxeConfig) -> Result<ExitCode> {
         node_config: &nc,
         master_configs: masters,
         install,
-        extra_args: Vec::new(),
+        reinstall,
+        user_args,
         agent,
         el: c.el,
         grub_efi: c.grub_efi,
@@ -416,13 +465,13 @@ pub fn pxe(c: PxeConfig) -> Result<ExitCode> {
             c.output.display()
         );
     }
-    for (name, mac, inst) in &report.nodes {
+    for (name, mac, inst, reinst) in &report.nodes {
         eprintln!(
             "  {name} {mac}: {}",
-            if *inst {
-                "install (wipes the disk)"
-            } else {
-                "local disk"
+            match (inst, reinst) {
+                (_, true) => "reinstall (wipes the disk, even an installed one)",
+                (true, false) => "install (wipes a blank or foreign disk; an installed node halts)",
+                _ => "local disk",
             }
         );
     }

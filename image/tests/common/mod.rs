@@ -194,6 +194,16 @@ pub fn cluster_with_macs() -> Cluster {
 
 /// A PXE tree from the Rocky 9 fixture ISO under `dir/tftp`.
 pub fn tree(dir: &Path, install: Install, embed: bool) -> kubeha_image::pxe::PxeReport {
+    tree_with(dir, install, embed, Default::default())
+}
+
+/// [`tree`] with the operator's `--remove-arg`/`--append`.
+pub fn tree_with(
+    dir: &Path,
+    install: Install,
+    embed: bool,
+    user_args: kubeha_image::bootcfg::ArgEdit,
+) -> kubeha_image::pxe::PxeReport {
     let cluster = cluster_with_macs();
     let secrets = Secrets::generate().unwrap();
     let nc = NodeConfig::build(&cluster, &secrets, None, None, false).unwrap();
@@ -226,7 +236,8 @@ pub fn tree(dir: &Path, install: Install, embed: bool) -> kubeha_image::pxe::Pxe
         node_config: &nc,
         master_configs: masters,
         install,
-        extra_args: vec![],
+        reinstall: Install::None,
+        user_args,
         agent: stand_in_agent(&dir.join("agent")),
         el: None,
         grub_efi: None,

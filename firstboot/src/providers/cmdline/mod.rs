@@ -8,6 +8,7 @@
 //! | `kubeha.config.sha256=HEX` | the config's SHA-256 (of the bytes fetched); a mismatch is an error |
 //! | `kubeha.report=URL` | an http(s) URL that receives a JSON POST per phase |
 //! | `kubeha.bootstrap=NAME` | the master that initializes a new cluster |
+//! | `kubeha.reinstall=0\|1`, `kubeha.disk=DISK` | the installer's (kickstart `%pre`): accepted and ignored here |
 //!
 //! `kubeha.config` may contain `${mac}`, `${hostname}` and `${uuid}` (see [`crate::source`]). `BOOTIF=` (set by
 //! pxelinux/iPXE) is read to pick `${mac}`.
@@ -199,9 +200,18 @@ pub fn parse(cmdline: &str) -> Result<KernelArgs> {
                 }
                 a.report = Some(v);
             }
+            // The installer's keys: the kickstart's %pre reads them (the install-once guard, the disk). Known here
+            // so that a node whose command line still carries them is not refused; they mean nothing to the agent.
+            "kubeha.reinstall" => {
+                if v != "0" && v != "1" {
+                    bail!("kernel command line: kubeha.reinstall: '{}' is not 0 or 1", shown(&v));
+                }
+            }
+            "kubeha.disk" => {}
             _ => bail!(
                 "kernel command line: unknown key {} (known: kubeha.role, kubeha.name, kubeha.config, \
-                 kubeha.config.sha256, kubeha.report, kubeha.bootstrap)",
+                 kubeha.config.sha256, kubeha.report, kubeha.bootstrap, and the installer's \
+                 kubeha.reinstall, kubeha.disk)",
                 shown(&k)
             ),
         }

@@ -70,6 +70,12 @@ fn parse_cases() {
         ok("kubeha.name=k8s-master01.dc1.example").name.as_deref(),
         Some("k8s-master01.dc1.example")
     );
+    // The installer's keys are known and change nothing for the agent.
+    assert_eq!(
+        ok("kubeha.reinstall=1 kubeha.disk=/dev/vdb kubeha.role=worker"),
+        ok("kubeha.role=worker")
+    );
+    assert_eq!(ok("kubeha.reinstall=0"), KernelArgs::default());
     assert_eq!(
         ok("kubehax.role=foo notkubeha.name=X").role,
         None,
@@ -97,6 +103,8 @@ fn parse_cases() {
         ("kubeha.report=file:/x", "kubeha.report"),
         ("kubeha.rol=master", "kubeha.rol"),
         ("kubeha.bootstrap=A", "kubeha.bootstrap"),
+        ("kubeha.reinstall=yes", "kubeha.reinstall"),
+        ("kubeha.reinstall", "kubeha.reinstall"),
     ] {
         let e = parse(bad).expect_err(bad).to_string();
         assert!(
