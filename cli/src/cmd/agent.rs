@@ -35,12 +35,13 @@ const NODE_BINARY: &str = "dist/kubeha-firstboot";
 #[derive(Debug, Args)]
 #[command(
     after_help = "Example:\n  kubeha agent --el 7\n  kubeha agent --agent ./kubeha-firstboot\n\n\
-    Without --agent: the agent `kubeha iso` and `kubeha pxe` would embed (an install's\n\
-    ../share/kubeha/, else the source tree's dist/ from `make node-binary`, else the\n\
-    host build beside kubeha). Exits 1 if it would not start on --el's release."
+    Without --agent: the agent `kubeha iso` and `kubeha pxe` would embed (an\n\
+    install's ../share/kubeha/, else the source tree's dist/ from\n\
+    `make node-binary`, else the host build beside kubeha). Exits 1 if it would\n\
+    not start on --el's release."
 )]
 pub struct AgentConfig {
-    /// The kubeha-firstboot binary to check (default: the one the media embed)
+    /// The kubeha-firstboot binary to check (default: the media's)
     #[arg(long, value_name = "FILE")]
     pub agent: Option<PathBuf>,
     /// Fail unless the agent starts on this EL release (7, 8 or 9)
