@@ -49,9 +49,11 @@ nextest:
 	@command -v cargo-nextest >/dev/null || $(CARGO) install cargo-nextest --locked
 
 # The real kubeadm of the default release and of a v1beta3-era release judge the agent's kubeadm files
-# (firstboot/tests/kubeadm_validate.rs).
-unit: deps nextest k8s k8s-v1beta3
+# (firstboot/tests/kubeadm_validate.rs); the media tests embed the glibc-2.17 agent of node-binary
+# (cli/tests/media_agent.rs) and the ELF reader is checked against objdump -T on it.
+unit: deps nextest k8s k8s-v1beta3 node-binary
 	KUBEHA_K8S_BIN=$(K8S_DIR)/bin KUBEHA_K8S_V1BETA3_BIN=$(K8S_V1BETA3_DIR)/bin \
+	  KUBEHA_NODE_BINARY=$(CURDIR)/dist/kubeha-firstboot \
 	  $(CARGO) nextest run --workspace --no-fail-fast --status-level fail --final-status-level fail
 
 test: deps lint unit $(TEST_TARGETS)

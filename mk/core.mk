@@ -5,15 +5,16 @@ DEMO_TARGETS += demo-run
 # Only the model stage (config, secrets, node configs) on the embedded default.
 demo-core: build
 	@bash scripts/demo-core.sh "$(OUT)"
-# Every stage: generated upstream, bundle, media + QEMU boot, five self-forming nodes, drills, summary.
-demo-run: build k8s
+# Every stage: generated upstream, bundle, media + QEMU boot, five self-forming nodes, drills, summary. The media
+# embed the glibc-2.17 agent of node-binary (kubeha's default); the namespaced nodes run the host build.
+demo-run: build k8s node-binary
 	@K8S_BIN=$(K8S_DIR)/bin bash scripts/demo/run.sh "$(OUT)"
 
 # The whole pipeline as a test: `make demo` into a temp dir, then its result checked (every node done, exactly one
 # init, VIP moved, rebuild ok with three etcd members, every node registered through the VIP).
 TEST_TARGETS += test-demo
 .PHONY: test-demo
-test-demo: build k8s
+test-demo: build k8s node-binary
 	@out=$$(mktemp -d /tmp/kubeha-demo-test.XXXXXX); \
 	K8S_BIN=$(K8S_DIR)/bin bash scripts/demo/run.sh "$$out" > "$$out.log" 2>&1 || { tail -n 60 "$$out.log"; echo "test-demo: FAILED (log: $$out.log)"; exit 1; }; \
 	python3 scripts/demo/check_result.py "$$out/state/cluster/result.json" || { tail -n 80 "$$out.log"; echo "test-demo: log $$out.log"; exit 1; }; \

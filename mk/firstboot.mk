@@ -1,5 +1,6 @@
 # Issue 4: kubeha-firstboot, the node agent.
-#   make node-binary        dist/kubeha-firstboot for EL7+ (glibc 2.17, cargo-zigbuild), checked with objdump -T
+#   make node-binary        dist/kubeha-firstboot for EL7+ (glibc 2.17, cargo-zigbuild), checked with objdump -T;
+#                           the agent `kubeha iso`/`kubeha pxe` embed by default (make unit and make demo build it)
 #   make test-firstboot     a short fuzz run of each parser (its other tests, incl. real containerd/dockerd image
 #                           loads, run in `make unit`)
 #   make fuzz-firstboot     a long fuzz run (FUZZ_SECS per target)
@@ -15,14 +16,14 @@ DESTDIR ?=
 
 .PHONY: node-binary test-firstboot fuzz-firstboot fuzz-firstboot-short install-firstboot cargo-fuzz
 
-node-binary:
+node-binary: deps
 	@command -v cargo-zigbuild >/dev/null && python3 -c 'import ziglang' 2>/dev/null || \
 	  { pip install -q --disable-pip-version-check ziglang cargo-zigbuild 2>/dev/null || \
 	    pip install -q --break-system-packages ziglang cargo-zigbuild; }
 	@rustup target list --installed 2>/dev/null | grep -qx $(FIRSTBOOT_TARGET) || rustup target add $(FIRSTBOOT_TARGET)
 	$(CARGO) zigbuild --release --target $(FIRSTBOOT_TARGET).$(FIRSTBOOT_GLIBC) -p kubeha-firstboot
 	@mkdir -p dist
-	@cp target/$(FIRSTBOOT_TARGET)/release/kubeha-firstboot dist/kubeha-firstboot
+	@cp "$${CARGO_TARGET_DIR:-target}/$(FIRSTBOOT_TARGET)/release/kubeha-firstboot" dist/kubeha-firstboot
 	@newest=$$(objdump -T dist/kubeha-firstboot | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -n1); \
 	  if [ "$$(printf '%s\n%s\n' "$$newest" "$(FIRSTBOOT_GLIBC)" | sort -V | tail -n1)" != "$(FIRSTBOOT_GLIBC)" ]; then \
 	    echo "node-binary: dist/kubeha-firstboot needs GLIBC_$$newest, newer than $(FIRSTBOOT_GLIBC) (CentOS 7)" >&2; exit 1; fi; \

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod elf;
 
 /// Stand up and rebuild Kubernetes HA clusters on bare-metal EL machines, offline.
 ///
@@ -41,6 +42,8 @@ enum Command {
     Iso(cmd::media::IsoConfig),
     /// Write a PXE/iPXE/GRUB network boot tree
     Pxe(cmd::media::PxeConfig),
+    /// Show the node agent the media embed and the EL releases it starts on
+    Agent(cmd::agent::AgentConfig),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
         Command::Kickstart(c) => cmd::media::kickstart(c),
         Command::Iso(c) => cmd::media::iso(c),
         Command::Pxe(c) => cmd::media::pxe(c),
+        Command::Agent(c) => cmd::agent::agent(c),
     };
     match result {
         Ok(code) => code,

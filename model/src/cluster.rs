@@ -315,20 +315,16 @@ pub enum CgroupVersion {
 
 impl CgroupVersion {
     /// The hierarchy an Enterprise Linux release boots by default: EL7 and EL8 the legacy (v1) one, EL9 the unified
-    /// (v2) one.
+    /// (v2) one ([`crate::el::RELEASES`]).
     pub fn el_default(el: u8) -> CgroupVersion {
-        if el >= 9 {
-            CgroupVersion::V2
-        } else {
-            CgroupVersion::V1
-        }
+        crate::el::nearest(el).cgroup
     }
 
     /// Whether an EL release can boot this hierarchy at all: EL7's kernel 3.10 has no usable unified hierarchy for
     /// Kubernetes (no cgroup v2 memory/cpu controllers), so it boots v1 only; EL8 and EL9 boot either (EL9's v1 is
     /// deprecated).
     pub fn el_can_boot(self, el: u8) -> bool {
-        self == CgroupVersion::V1 || el >= 8
+        self == CgroupVersion::V1 || crate::el::nearest(el).boots_cgroup_v2
     }
 
     /// The `systemd.unified_cgroup_hierarchy=` argument the installed kernel command line needs so that an EL

@@ -4,6 +4,7 @@
 //! - [`secrets`]: the join material (`kubeha secrets`): CAs, service-account keys, bootstrap token.
 //! - [`node`]: `node.toml`, the exact file `kubeha-firstboot` reads (`kubeha node-config`).
 //! - [`bundle`]: `bundle.toml`, the offline bundle's manifest, and the profile it was built from.
+//! - [`el`]: the EL releases kubeha installs, one table: glibc, default cgroup hierarchy.
 //! - [`kube`]: Kubernetes versions and what kubeadm derives from them (image lists, config API).
 //! - [`fsutil`]: atomic file writes shared by both sides.
 //!
@@ -13,6 +14,7 @@
 
 pub mod bundle;
 pub mod cluster;
+pub mod el;
 pub mod fsutil;
 pub mod kube;
 pub mod node;

@@ -157,7 +157,7 @@ if [ ! -f "$OUT/media/base-rocky9.iso" ]; then
 fi
 info "base ISO: $OUT/media/base-rocky9.iso (synthetic Rocky 9 layout: isolinux, GRUB EFI, efiboot.img, .treeinfo)"
 $KUBEHA iso --base "$OUT/media/base-rocky9.iso" --bundle "$OUT/bundle" --cluster "$OUT/cluster.toml" \
-  --secrets "$OUT/secrets.toml" --role worker --agent "$BIN/kubeha-firstboot" -o "$OUT/media/kubeha.iso" --force
+  --secrets "$OUT/secrets.toml" --role worker -o "$OUT/media/kubeha.iso" --force
 HTTP_BASE=http://127.0.0.1:$WWW_PORT/pxe
 $KUBEHA pxe --base "$OUT/media/base-rocky9.iso" --bundle "$OUT/bundle" --cluster "$OUT/cluster.toml" \
   --secrets "$OUT/secrets.toml" --http-base "$HTTP_BASE" -o "$OUT/media/pxe" --force

@@ -8,11 +8,12 @@ use anyhow::{Context, Result};
 use clap::Args;
 use kubeha_image::bootcfg::{self, Arg, ArgEdit};
 use kubeha_image::iso::IsoSpec;
-use kubeha_image::{Agent, AGENT_BIN, AGENT_UNIT};
 use kubeha_kickstart::{Options, Source};
 use kubeha_model::bundle::BundleManifest;
 use kubeha_model::cluster::Role;
 use kubeha_model::{Cluster, NodeConfig, Secrets};
+
+use super::agent;
 
 /// `kubeha kickstart`.
 #[derive(Debug, Args)]
@@ -143,7 +144,9 @@ pub struct IsoConfig {
     /// The node config served at --config-url: its sha256 is pinned (kubeha.config.sha256=)
     #[arg(long, value_name = "FILE", requires = "config_url")]
     pub config_file: Option<PathBuf>,
-    /// The kubeha-firstboot binary (default: next to this kubeha)
+    /// The kubeha-firstboot binary (default: ../share/kubeha/ beside kubeha,
+    /// else the source tree's dist/ from `make node-binary`, else the one
+    /// beside kubeha); refused if it needs a newer glibc than the EL ships
     #[arg(long, value_name = "FILE")]
     pub agent: Option<PathBuf>,
     /// kubeha-firstboot.service (default: next to the agent, or share/kubeha/)
@@ -168,41 +171,24 @@ pub struct IsoConfig {
     pub force: bool,
 }
 
-/// Finds the agent binary and unit: the flags, else next to this executable (an install's bin/ or cargo's
-/// target/<profile>/), else share/kubeha/, else the source tree's firstboot/.
-fn find_agent(binary: Option<PathBuf>, unit: Option<PathBuf>) -> Result<Agent> {
-    let exe_dir = std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent().map(Path::to_path_buf))
-        .unwrap_or_default();
-    let first = |cands: Vec<PathBuf>| cands.into_iter().find(|p| p.is_file());
-    let binary = match binary {
-        Some(b) => b,
-        None => first(vec![exe_dir.join(AGENT_BIN)]).with_context(|| {
-            format!(
-                "no {AGENT_BIN} next to {}: pass --agent FILE",
-                exe_dir.display()
-            )
-        })?,
-    };
-    let unit = match unit {
-        Some(u) => u,
-        None => {
-            let bin_dir = binary.parent().map(Path::to_path_buf).unwrap_or_default();
-            first(vec![
-                bin_dir.join(AGENT_UNIT),
-                exe_dir.join(AGENT_UNIT),
-                exe_dir.join("../share/kubeha").join(AGENT_UNIT),
-                exe_dir.join("../../firstboot").join(AGENT_UNIT),
-                // A source-tree build: the unit beside the agent's sources.
-                Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("../firstboot")
-                    .join(AGENT_UNIT),
-            ])
-            .with_context(|| format!("no {AGENT_UNIT} found: pass --agent-unit FILE"))?
+/// The EL release the nodes are installed as, picked the way kubeha-image picks the kickstart's: `--el`, else the
+/// base ISO's (.treeinfo/.discinfo), else cluster.toml's `install.el`. The agent is checked against it.
+fn target_el(flag: Option<u8>, base: Option<&Path>, cluster: &Cluster) -> Result<u8> {
+    if let Some(e) = flag {
+        return Ok(e);
+    }
+    if let Some(iso) = base {
+        let work = tempfile::tempdir().context("creating a temporary directory")?;
+        if let Some(e) = kubeha_image::iso::inspect(iso, work.path())?.el {
+            return Ok(e);
         }
-    };
-    Ok(Agent { binary, unit })
+    }
+    Ok(cluster.install.el)
+}
+
+/// The bundle's architecture, which the agent must match (an unreadable bundle is reported by the media writer).
+fn bundle_arch(dir: &Path) -> Option<String> {
+    BundleManifest::load(dir).ok().map(|m| m.profile.arch)
 }
 
 /// `--remove-arg` and `--append`, checked (no character that would break a boot config).
@@ -253,7 +239,8 @@ pub fn iso(c: IsoConfig) -> Result<ExitCode> {
         r => Some(r.parse::<Role>().map_err(anyhow::Error::msg)?),
     };
     let user_args = user_args(&c.append, &c.remove_arg)?;
-    let agent = find_agent(c.agent, c.agent_unit)?;
+    let el = target_el(c.el, Some(&c.base), &cluster)?;
+    let agent = agent::find(c.agent, c.agent_unit, el, bundle_arch(&c.bundle).as_deref())?;
     // The medium's node.toml: worker-grade (role-agnostic, no private key) unless --embed-secrets.
     let nc = if c.embed_secrets {
         log::warn!(
@@ -366,7 +353,9 @@ pub struct PxeConfig {
     /// A GRUB EFI network image to serve as grubx64.efi (default: the ISO's EFI/BOOT/grubx64.efi)
     #[arg(long, value_name = "FILE")]
     pub grub_efi: Option<PathBuf>,
-    /// The kubeha-firstboot binary (default: next to this kubeha)
+    /// The kubeha-firstboot binary (default: ../share/kubeha/ beside kubeha,
+    /// else the source tree's dist/ from `make node-binary`, else the one
+    /// beside kubeha); refused if it needs a newer glibc than the EL ships
     #[arg(long, value_name = "FILE")]
     pub agent: Option<PathBuf>,
     /// kubeha-firstboot.service (default: next to the agent, or share/kubeha/)
@@ -397,7 +386,8 @@ pub fn pxe(c: PxeConfig) -> Result<ExitCode> {
     let cluster = Cluster::load(&c.cluster)?;
     let secrets = Secrets::load(&c.secrets)?;
     let user_args = user_args(&c.append, &c.remove_arg)?;
-    let agent = find_agent(c.agent, c.agent_unit)?;
+    let el = target_el(c.el, c.base.as_deref(), &cluster)?;
+    let agent = agent::find(c.agent, c.agent_unit, el, bundle_arch(&c.bundle).as_deref())?;
     let boot = match (c.base, c.kernel, c.initrd) {
         (Some(iso), _, _) => Boot::Iso(iso),
         (None, Some(kernel), Some(initrd)) => Boot::Files { kernel, initrd },
