@@ -346,6 +346,9 @@ mod tests {
             std::fs::write(d.join("sys/block/vda").join(f), v).unwrap();
         }
         std::fs::create_dir_all(d.join("out")).unwrap();
+        // An empty disk image as the chosen disk, so %pre's reinstall guard never reads the host's /dev.
+        std::fs::create_dir_all(d.join("dev")).unwrap();
+        std::fs::write(d.join("dev/vda"), vec![0u8; 1 << 20]).unwrap();
         std::fs::write(d.join("cmdline"), format!("kubeha.name={name}\n")).unwrap();
         std::fs::write(d.join("pre.sh"), pre).unwrap();
         let o = std::process::Command::new("bash")
@@ -353,6 +356,7 @@ mod tests {
             .env("KUBEHA_CMDLINE", d.join("cmdline"))
             .env("KUBEHA_SYS", d.join("sys"))
             .env("KUBEHA_OUT", d.join("out"))
+            .env("KUBEHA_DEV", d.join("dev"))
             .output()
             .unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
