@@ -9,16 +9,18 @@
 //! The device is found by `/dev/disk/by-label/LABEL` (udev), else by scanning `/sys/class/block` and probing each
 //! device's label, so it also works before udev has settled.
 
+pub mod fat;
 pub mod iso9660;
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 
 use super::{Fetched, Provider};
 use crate::util::under;
+use fat::ReadOnly;
 
 /// The config drive's default label.
 pub const DEFAULT_LABEL: &str = "KUBEHA";
@@ -63,31 +65,6 @@ impl Provider for ConfigDrive {
     }
 }
 
-/// Reads a device or image in place; writes are refused (fatfs wants `Write` but must never get to use it here).
-struct ReadOnly(File);
-
-impl Read for ReadOnly {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.0.read(buf)
-    }
-}
-impl Seek for ReadOnly {
-    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
-        self.0.seek(pos)
-    }
-}
-impl Write for ReadOnly {
-    fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
-        Err(std::io::Error::new(
-            std::io::ErrorKind::PermissionDenied,
-            "config drive is read-only",
-        ))
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// The filesystem kinds a config drive may have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FsKind {
@@ -119,9 +96,7 @@ pub fn probe(dev: &Path) -> Result<Option<(FsKind, String)>> {
         return Ok(Some((FsKind::Iso9660, iso.volume_id)));
     }
     if h.len() >= 512 && h[510] == 0x55 && h[511] == 0xAA {
-        if let Ok(fs) = fatfs::FileSystem::new(ReadOnly(File::open(dev)?), fatfs::FsOptions::new())
-        {
-            let label = fs.volume_label().trim_end().to_string();
+        if let Some(label) = fat::label(File::open(dev)?) {
             return Ok(Some((FsKind::Fat, label)));
         }
     }
@@ -143,24 +118,7 @@ pub fn read_file(dev: &Path, name: &str) -> Result<Option<Vec<u8>>> {
                 _ => Ok(None),
             }
         }
-        Some((FsKind::Fat, _)) => {
-            let fs = fatfs::FileSystem::new(ReadOnly(File::open(dev)?), fatfs::FsOptions::new())
-                .context("reading the FAT filesystem")?;
-            let mut f = match fs.root_dir().open_file(name) {
-                Ok(f) => f,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                Err(e) => return Err(e).with_context(|| format!("opening {name}")),
-            };
-            let mut data = Vec::new();
-            (&mut f)
-                .take(MAX_FILE + 1)
-                .read_to_end(&mut data)
-                .with_context(|| format!("reading {name}"))?;
-            if data.len() as u64 > MAX_FILE {
-                anyhow::bail!("{name} is larger than {MAX_FILE} bytes");
-            }
-            Ok(Some(data))
-        }
+        Some((FsKind::Fat, _)) => fat::read_file(File::open(dev)?, name, MAX_FILE),
         None => anyhow::bail!(
             "{} holds neither an ISO9660 nor a FAT filesystem",
             dev.display()
