@@ -88,19 +88,36 @@ fn head(dev: &Path) -> Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// The filesystem `head` (the device's first bytes) announces: ISO9660's `CD001`, or the 55 AA boot sector
+/// signature of FAT (which partition tables carry too).
+fn announced(head: &[u8]) -> Option<FsKind> {
+    if iso9660::detect(head) {
+        Some(FsKind::Iso9660)
+    } else if head.len() >= 512 && head[510..512] == [0x55, 0xAA] {
+        Some(FsKind::Fat)
+    } else {
+        None
+    }
+}
+
 /// The kind and label of the filesystem on `dev`, if it holds one this reader knows.
 pub fn probe(dev: &Path) -> Result<Option<(FsKind, String)>> {
-    let h = head(dev)?;
-    if iso9660::detect(&h) {
-        let iso = iso9660::Iso::open(ReadOnly(File::open(dev)?))?;
-        return Ok(Some((FsKind::Iso9660, iso.volume_id)));
-    }
-    if h.len() >= 512 && h[510] == 0x55 && h[511] == 0xAA {
-        if let Some(label) = fat::label(File::open(dev)?) {
-            return Ok(Some((FsKind::Fat, label)));
+    match announced(&head(dev)?) {
+        Some(FsKind::Iso9660) => {
+            let iso = iso9660::Iso::open(ReadOnly(File::open(dev)?))?;
+            Ok(Some((FsKind::Iso9660, iso.volume_id)))
         }
+        Some(FsKind::Fat) => match fat::label(File::open(dev)?, &dev.display().to_string()) {
+            Ok(label) => Ok(Some((FsKind::Fat, label))),
+            // Not an error while scanning devices: a partitioned disk has the same signature. Reading the device
+            // (read_file) reports why.
+            Err(e) => {
+                log::debug!("{}: no FAT filesystem read: {e:#}", dev.display());
+                Ok(None)
+            }
+        },
+        None => Ok(None),
     }
-    Ok(None)
 }
 
 /// Reads `/node.toml` from the filesystem on `dev`; `Ok(None)` when it holds no such file.
@@ -108,17 +125,20 @@ pub fn read_node_toml(dev: &Path) -> Result<Option<Vec<u8>>> {
     read_file(dev, FILE_NAME)
 }
 
-/// Reads a top-level file from the filesystem on `dev`.
+/// Reads a top-level file from the filesystem on `dev`; `Ok(None)` when there is no such file or it is a directory.
+/// A FAT boot sector that fails the checks in [`fat`] is an error naming the field.
 pub fn read_file(dev: &Path, name: &str) -> Result<Option<Vec<u8>>> {
-    match probe(dev)? {
-        Some((FsKind::Iso9660, _)) => {
+    match announced(&head(dev)?) {
+        Some(FsKind::Iso9660) => {
             let mut iso = iso9660::Iso::open(ReadOnly(File::open(dev)?))?;
             match iso.lookup(name)? {
                 Some(e) if !e.dir => Ok(Some(iso.read_file(&e, MAX_FILE)?)),
                 _ => Ok(None),
             }
         }
-        Some((FsKind::Fat, _)) => fat::read_file(File::open(dev)?, name, MAX_FILE),
+        Some(FsKind::Fat) => {
+            fat::read_file(File::open(dev)?, &dev.display().to_string(), name, MAX_FILE)
+        }
         None => anyhow::bail!(
             "{} holds neither an ISO9660 nor a FAT filesystem",
             dev.display()
@@ -187,5 +207,7 @@ pub fn find_device(root: &Path, label: &str) -> Result<Option<PathBuf>> {
     Ok(None)
 }
 
+#[cfg(test)]
+mod fat_tests;
 #[cfg(test)]
 mod mock_tests;
