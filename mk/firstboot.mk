@@ -10,7 +10,7 @@ TEST_TARGETS += test-firstboot
 
 FIRSTBOOT_TARGET := x86_64-unknown-linux-gnu
 FIRSTBOOT_GLIBC := 2.17
-FUZZ_TARGETS_FIRSTBOOT := cmdline node_config iso9660
+FUZZ_TARGETS_FIRSTBOOT := cmdline node_config iso9660 fat
 FUZZ_SECS ?= 300
 DESTDIR ?=
 

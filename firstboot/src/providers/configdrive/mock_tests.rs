@@ -6,7 +6,7 @@ use std::process::Command;
 use super::*;
 use crate::providers::{fixtures, parse_config};
 
-fn sh(cmd: &mut Command) {
+pub(super) fn sh(cmd: &mut Command) {
     let out = cmd
         .output()
         .unwrap_or_else(|e| panic!("{cmd:?}: {e} (is the tool installed? see mk/firstboot.mk)"));

@@ -9,16 +9,18 @@
 //! The device is found by `/dev/disk/by-label/LABEL` (udev), else by scanning `/sys/class/block` and probing each
 //! device's label, so it also works before udev has settled.
 
+pub mod fat;
 pub mod iso9660;
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 
 use super::{Fetched, Provider};
 use crate::util::under;
+use fat::ReadOnly;
 
 /// The config drive's default label.
 pub const DEFAULT_LABEL: &str = "KUBEHA";
@@ -63,31 +65,6 @@ impl Provider for ConfigDrive {
     }
 }
 
-/// Reads a device or image in place; writes are refused (fatfs wants `Write` but must never get to use it here).
-struct ReadOnly(File);
-
-impl Read for ReadOnly {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.0.read(buf)
-    }
-}
-impl Seek for ReadOnly {
-    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
-        self.0.seek(pos)
-    }
-}
-impl Write for ReadOnly {
-    fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
-        Err(std::io::Error::new(
-            std::io::ErrorKind::PermissionDenied,
-            "config drive is read-only",
-        ))
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// The filesystem kinds a config drive may have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FsKind {
@@ -111,21 +88,36 @@ fn head(dev: &Path) -> Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// The filesystem `head` (the device's first bytes) announces: ISO9660's `CD001`, or the 55 AA boot sector
+/// signature of FAT (which partition tables carry too).
+fn announced(head: &[u8]) -> Option<FsKind> {
+    if iso9660::detect(head) {
+        Some(FsKind::Iso9660)
+    } else if head.len() >= 512 && head[510..512] == [0x55, 0xAA] {
+        Some(FsKind::Fat)
+    } else {
+        None
+    }
+}
+
 /// The kind and label of the filesystem on `dev`, if it holds one this reader knows.
 pub fn probe(dev: &Path) -> Result<Option<(FsKind, String)>> {
-    let h = head(dev)?;
-    if iso9660::detect(&h) {
-        let iso = iso9660::Iso::open(ReadOnly(File::open(dev)?))?;
-        return Ok(Some((FsKind::Iso9660, iso.volume_id)));
-    }
-    if h.len() >= 512 && h[510] == 0x55 && h[511] == 0xAA {
-        if let Ok(fs) = fatfs::FileSystem::new(ReadOnly(File::open(dev)?), fatfs::FsOptions::new())
-        {
-            let label = fs.volume_label().trim_end().to_string();
-            return Ok(Some((FsKind::Fat, label)));
+    match announced(&head(dev)?) {
+        Some(FsKind::Iso9660) => {
+            let iso = iso9660::Iso::open(ReadOnly(File::open(dev)?))?;
+            Ok(Some((FsKind::Iso9660, iso.volume_id)))
         }
+        Some(FsKind::Fat) => match fat::label(File::open(dev)?, &dev.display().to_string()) {
+            Ok(label) => Ok(Some((FsKind::Fat, label))),
+            // Not an error while scanning devices: a partitioned disk has the same signature. Reading the device
+            // (read_file) reports why.
+            Err(e) => {
+                log::debug!("{}: no FAT filesystem read: {e:#}", dev.display());
+                Ok(None)
+            }
+        },
+        None => Ok(None),
     }
-    Ok(None)
 }
 
 /// Reads `/node.toml` from the filesystem on `dev`; `Ok(None)` when it holds no such file.
@@ -133,33 +125,19 @@ pub fn read_node_toml(dev: &Path) -> Result<Option<Vec<u8>>> {
     read_file(dev, FILE_NAME)
 }
 
-/// Reads a top-level file from the filesystem on `dev`.
+/// Reads a top-level file from the filesystem on `dev`; `Ok(None)` when there is no such file or it is a directory.
+/// A FAT boot sector that fails the checks in [`fat`] is an error naming the field.
 pub fn read_file(dev: &Path, name: &str) -> Result<Option<Vec<u8>>> {
-    match probe(dev)? {
-        Some((FsKind::Iso9660, _)) => {
+    match announced(&head(dev)?) {
+        Some(FsKind::Iso9660) => {
             let mut iso = iso9660::Iso::open(ReadOnly(File::open(dev)?))?;
             match iso.lookup(name)? {
                 Some(e) if !e.dir => Ok(Some(iso.read_file(&e, MAX_FILE)?)),
                 _ => Ok(None),
             }
         }
-        Some((FsKind::Fat, _)) => {
-            let fs = fatfs::FileSystem::new(ReadOnly(File::open(dev)?), fatfs::FsOptions::new())
-                .context("reading the FAT filesystem")?;
-            let mut f = match fs.root_dir().open_file(name) {
-                Ok(f) => f,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                Err(e) => return Err(e).with_context(|| format!("opening {name}")),
-            };
-            let mut data = Vec::new();
-            (&mut f)
-                .take(MAX_FILE + 1)
-                .read_to_end(&mut data)
-                .with_context(|| format!("reading {name}"))?;
-            if data.len() as u64 > MAX_FILE {
-                anyhow::bail!("{name} is larger than {MAX_FILE} bytes");
-            }
-            Ok(Some(data))
+        Some(FsKind::Fat) => {
+            fat::read_file(File::open(dev)?, &dev.display().to_string(), name, MAX_FILE)
         }
         None => anyhow::bail!(
             "{} holds neither an ISO9660 nor a FAT filesystem",
@@ -229,5 +207,7 @@ pub fn find_device(root: &Path, label: &str) -> Result<Option<PathBuf>> {
     Ok(None)
 }
 
+#[cfg(test)]
+mod fat_tests;
 #[cfg(test)]
 mod mock_tests;
