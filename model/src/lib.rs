@@ -19,6 +19,7 @@ pub mod fsutil;
 pub mod kube;
 pub mod node;
 pub mod secrets;
+pub mod support;
 pub mod validate;
 
 pub use cluster::Cluster;
