@@ -609,8 +609,9 @@ mod tests {
             CniPlugin::Calico,
         );
         assert_eq!(o[2].kickstart().as_deref(), Some("2379-2380:tcp"));
-        assert_eq!(o[5].kickstart(), None);
-        assert_eq!(o[5].to_string(), "IP protocol 112 (VRRP, keepalived)");
+        let vrrp = o.iter().find(|p| p.proto == ports::Proto::Ip(112)).unwrap();
+        assert_eq!(vrrp.kickstart(), None);
+        assert_eq!(vrrp.to_string(), "IP protocol 112 (VRRP, keepalived)");
     }
 
     #[test]
