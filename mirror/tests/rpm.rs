@@ -308,6 +308,38 @@ impl HttpServer {
         )
     }
 
+    /// Like [`HttpServer::start`], with http.server's access log (one line per request, on stderr) in `log`.
+    fn start_logged(dir: &Path, log: &Path) -> HttpServer {
+        let log = std::fs::File::create(log).unwrap();
+        let mut cmd = Command::new("python3");
+        cmd.args([
+            "-u",
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            "0",
+            "--directory",
+        ])
+        .arg(dir);
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("starting python3 -m http.server");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .split_whitespace()
+            .skip_while(|w| *w != "port")
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {line:?}"));
+        HttpServer { child, port }
+    }
+
     fn start_flaky(dir: &Path) -> HttpServer {
         Self::spawn(
             Command::new("python3")
@@ -434,6 +466,118 @@ fn bundle_over_http_with_zstd_primary() {
     assert!(
         e.contains("404") && e.contains("/nope/repodata/repomd.xml"),
         "{e}"
+    );
+}
+
+/// `bundle resolve`: the closure over HTTP from metadata only (the server's access log shows no package
+/// request), the same NEVRA set as `dnf --installroot` installs from the same repos, each package with
+/// its repo and the reason it is there.
+#[test]
+fn resolve_reads_only_metadata_and_matches_dnf() {
+    let fx = fixture();
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("access.log");
+    let server = HttpServer::start_logged(fx, &log);
+    let p = profile(
+        &[
+            ("kube", server.url("kube"), false),
+            ("base", server.url("base"), true),
+        ],
+        REQUESTED,
+    );
+    let c = rpm::resolve_closure(&p, &|_: &str| {}).unwrap();
+    drop(server);
+
+    let requests: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split('"').nth(1).map(str::to_string))
+        .collect();
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.contains("/kube/repodata/repomd.xml")),
+        "{requests:?}"
+    );
+    for r in &requests {
+        assert!(
+            r.starts_with("GET /") && r.contains("/repodata/") && !r.contains(".rpm "),
+            "resolve fetched more than metadata: {r}"
+        );
+    }
+
+    let all: Vec<String> = c.packages.iter().map(|p| p.nevra.clone()).collect();
+    let mut want: Vec<String> = BUNDLED
+        .iter()
+        .chain(FROM_BASE)
+        .map(|s| s.to_string())
+        .collect();
+    want.sort();
+    assert_eq!(all, want);
+    let dnf = dnf_set(
+        &[("kube", &fx.join("kube")), ("base", &fx.join("base"))],
+        REQUESTED,
+    );
+    assert_eq!(all, dnf, "resolve vs dnf --installroot");
+    assert_eq!((c.bundled, c.from_base), (BUNDLED.len(), FROM_BASE.len()));
+
+    for p in &c.packages {
+        assert_eq!(p.base, FROM_BASE.contains(&p.nevra.as_str()), "{}", p.nevra);
+        assert_eq!(p.repo, if p.base { "base" } else { "kube" }, "{}", p.nevra);
+        assert_eq!(p.path.is_none(), p.base, "{}", p.nevra);
+        assert_ne!(p.why.kind, "unexplained", "{}", p.nevra);
+        if p.requested {
+            assert_eq!(p.why.kind, "request", "{}", p.nevra);
+        } else {
+            let by = p.why.by.as_deref().unwrap_or_default();
+            assert!(all.iter().any(|n| n == by), "{}: by {by}", p.nevra);
+            assert!(!p.why.dep.is_empty(), "{}", p.nevra);
+        }
+    }
+    let adm = c.packages.iter().find(|p| p.name == "kubeadm").unwrap();
+    assert_eq!(adm.why.dep, "kubeadm-1.30.0-1");
+    let cni = c
+        .packages
+        .iter()
+        .find(|p| p.name == "kubernetes-cni")
+        .unwrap();
+    assert_eq!(cni.why.kind, "requires", "{cni:?}");
+    assert!(cni.why.dep.starts_with("kubernetes-cni"), "{cni:?}");
+
+    // The documented JSON shape.
+    let v = serde_json::to_value(&c).unwrap();
+    for k in [
+        "profile",
+        "arch",
+        "el",
+        "requests",
+        "packages",
+        "bundled",
+        "from-base",
+        "bundled-bytes",
+    ] {
+        assert!(v.get(k).is_some(), "{k} missing in {v}");
+    }
+    let first = &v["packages"][0];
+    for k in [
+        "nevra",
+        "name",
+        "repo",
+        "base",
+        "requested",
+        "size",
+        "path",
+        "why",
+    ] {
+        assert!(first.get(k).is_some(), "{k} missing in {first}");
+    }
+    for k in ["kind", "by", "dep"] {
+        assert!(first["why"].get(k).is_some(), "{k} missing in {first}");
+    }
+    let text = c.to_string();
+    assert!(
+        text.contains("kh-iptables-1.8.10-1.x86_64  base (base: on the node)"),
+        "{text}"
     );
 }
 

@@ -31,6 +31,14 @@ pub enum BundleCmd {
     ///
     /// Example: kubeha bundle build --profile seed-v1.11.1 -o bundle/
     Build(BuildConfig),
+    /// Print the RPM closure of a profile without downloading packages
+    ///
+    /// Reads the repos' metadata only and prints every package dnf would
+    /// install for the profile's packages: its NEVRA, its repo (base repos
+    /// are already on the node) and why it is there.
+    ///
+    /// Example: kubeha bundle resolve --profile my.toml --json
+    Resolve(ResolveConfig),
     /// Check every file of a bundle against its bundle.toml
     ///
     /// Exit 0 when every file matches, 1 naming the first bad file.
@@ -81,6 +89,17 @@ pub struct BuildConfig {
     pub parallel: usize,
 }
 
+/// `kubeha bundle resolve`.
+#[derive(Debug, Args)]
+pub struct ResolveConfig {
+    /// A built-in profile name or a profile TOML file
+    #[arg(long, value_name = "PROFILE", default_value = DEFAULT_PROFILE)]
+    pub profile: String,
+    /// Print the closure as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// `kubeha bundle verify`.
 #[derive(Debug, Args)]
 pub struct VerifyConfig {
@@ -125,6 +144,7 @@ pub fn run(cmd: BundleCmd) -> Result<ExitCode> {
     match cmd {
         BundleCmd::Images(c) => images(c),
         BundleCmd::Build(c) => build_cmd(c),
+        BundleCmd::Resolve(c) => resolve_cmd(c),
         BundleCmd::Verify(c) => verify_cmd(c),
         BundleCmd::ExportArchive(c) => export(c),
         BundleCmd::Profile(c) => profile(c),
@@ -171,6 +191,18 @@ fn build_cmd(c: BuildConfig) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
         eprintln!("{summary}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn resolve_cmd(c: ResolveConfig) -> Result<ExitCode> {
+    let profile = load_profile(&c.profile).context("loading the profile")?;
+    let closure = kubeha_mirror::rpm::resolve_closure(&profile, &|m: &str| log::info!("{m}"))
+        .context("resolving the profile's packages")?;
+    if c.json {
+        println!("{}", serde_json::to_string_pretty(&closure)?);
+    } else {
+        println!("{closure}");
     }
     Ok(ExitCode::SUCCESS)
 }
