@@ -154,8 +154,9 @@ pub struct VerifySummary {
 }
 
 /// Checks a bundle against its `bundle.toml`: every listed file exists with its size and sha256, no unlisted file
-/// is present, image blobs are named by their own digest, and every image named in the manifest is in the layout
-/// with the recorded digest. Fails on the first bad file, naming it.
+/// is present, image blobs are named by their own digest, and the `[[images]]` entries and the layout's
+/// `index.json` name the same images (each way), each with the recorded digest and size. Fails on the first bad
+/// file, naming it.
 pub fn verify(dir: &Path) -> Result<VerifySummary> {
     let m = BundleManifest::load(dir)?;
     let mut sum = VerifySummary::default();
@@ -196,6 +197,47 @@ pub fn verify(dir: &Path) -> Result<VerifySummary> {
             format!("not listed in {MANIFEST}"),
         ));
     }
+    let index_file = || {
+        dir.join(IMAGES_DIR)
+            .join(oci::INDEX_FILE)
+            .display()
+            .to_string()
+    };
+    let layout_images = if dir.join(IMAGES_DIR).join(oci::INDEX_FILE).exists() {
+        Layout::open(&dir.join(IMAGES_DIR))?.images()?
+    } else {
+        Vec::new()
+    };
+    // Both ways: an image of the layout that bundle.toml does not list (its entry deleted or renamed) is as
+    // wrong as a listed image the layout lacks.
+    let recorded: BTreeSet<&str> = m.images.iter().map(|i| i.reference.as_str()).collect();
+    if let Some((name, _)) = layout_images
+        .iter()
+        .find(|(n, _)| !recorded.contains(n.as_str()))
+    {
+        return Err(format_err(
+            index_file(),
+            format!("names image {name}, which {MANIFEST} does not list under [[images]]"),
+        ));
+    }
+    let mut seen = BTreeSet::new();
+    for img in &m.images {
+        if !seen.insert(img.reference.as_str()) {
+            return Err(format_err(
+                dir.join(MANIFEST).display().to_string(),
+                format!("lists image {} twice", img.reference),
+            ));
+        }
+        if !layout_images.iter().any(|(n, _)| *n == img.reference) {
+            return Err(format_err(
+                index_file(),
+                format!(
+                    "has no image {}, which {MANIFEST} lists under [[images]]",
+                    img.reference
+                ),
+            ));
+        }
+    }
     if !m.images.is_empty() {
         let layout = Layout::open(&dir.join(IMAGES_DIR))?;
         for img in &m.images {
@@ -215,6 +257,17 @@ pub fn verify(dir: &Path) -> Result<VerifySummary> {
             // Digests were checked file by file above; this checks the structure (every blob present, the list a
             // platform manifest was chosen from).
             let i = layout.image(&img.reference)?;
+            if i.size() != img.size {
+                return Err(format_err(
+                    index_file(),
+                    format!(
+                        "{} has {} bytes of config and layers, {MANIFEST} says {}",
+                        img.reference,
+                        i.size(),
+                        img.size
+                    ),
+                ));
+            }
             if let Some(ix) = &i.index {
                 if img.index_digest.as_deref() != Some(ix.digest.as_str()) {
                     return Err(format_err(

@@ -326,6 +326,55 @@ fn build_shares_layers_resolves_lists_reruns_and_updates() {
         }
         verify(&dir).unwrap();
     }
+
+    // bundle.toml's [[images]] and index.json are checked against each other both ways: a deleted entry, an
+    // edited size, an entry the layout lacks all fail, naming the image
+    let good = BundleManifest::load(&dir).unwrap();
+    let list_ref = format!("{h}/test/list:1");
+    let edits: [(&str, Box<dyn Fn(&mut BundleManifest)>, &str); 3] = [
+        (
+            "deleted",
+            Box::new(|m| m.images.retain(|i| i.reference != list_ref)),
+            "does not list",
+        ),
+        (
+            "size",
+            Box::new(|m| {
+                let e = m
+                    .images
+                    .iter_mut()
+                    .find(|i| i.reference == list_ref)
+                    .unwrap();
+                e.size += 1;
+            }),
+            "bytes of config and layers",
+        ),
+        (
+            "added",
+            Box::new(|m| {
+                let mut e = m.images[0].clone();
+                e.reference = format!("{h}/test/ghost:1");
+                m.images.push(e);
+            }),
+            "has no image",
+        ),
+    ];
+    for (what, edit, says) in edits {
+        let mut m = good.clone();
+        edit(&mut m);
+        m.save(&dir).unwrap();
+        let err = verify(&dir).unwrap_err().to_string();
+        assert!(
+            err.contains("index.json") && err.contains(says),
+            "{what}: {err}"
+        );
+        assert!(
+            err.contains(&list_ref) || err.contains("ghost"),
+            "{what}: {err}"
+        );
+    }
+    good.save(&dir).unwrap();
+    verify(&dir).unwrap();
 }
 
 #[test]
