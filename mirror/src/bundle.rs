@@ -3,7 +3,7 @@
 //!
 //! To add a built-in profile, drop a TOML file into `mirror/profiles/` and list it in [`BUILTIN_PROFILES`].
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -115,31 +115,38 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
     Ok(())
 }
 
-/// The [`FileEntry`] of every file of a bundle. Image blobs are named by their sha256 and were verified when they
-/// were stored, so only their size is read; every other file is hashed. `known` entries of an earlier manifest are
-/// reused for files of unchanged size under `rpms/` (RPMs are verified by the RPM step when downloaded).
-pub fn file_entries(dir: &Path) -> Result<Vec<FileEntry>> {
+/// The [`FileEntry`] of every file of a bundle, each stamped with its mtime. Image blobs are named by their sha256
+/// and were verified when they were stored (or by the build's check of what was there), so only their size is
+/// read; `known` (relative path → sha256) are other files whose bytes this run already checked; every other file
+/// is hashed.
+pub fn file_entries(dir: &Path, known: &HashMap<String, String>) -> Result<Vec<FileEntry>> {
     let blob_prefix = format!("{IMAGES_DIR}/{}/", oci::BLOBS_DIR);
     let mut out = Vec::new();
     for rel in list_files(dir)? {
         let p = dir.join(&rel);
-        if let Some(hex) = rel.strip_prefix(&blob_prefix) {
-            let size = fs::metadata(&p).map_err(io("reading", &p))?.len();
-            out.push(FileEntry {
-                path: rel.clone(),
-                sha256: hex.to_string(),
-                size,
-            });
+        let meta = fs::metadata(&p).map_err(io("reading", &p))?;
+        let (sha256, size) = if let Some(hex) = rel.strip_prefix(&blob_prefix) {
+            (hex.to_string(), meta.len())
+        } else if let Some(sha) = known.get(&rel) {
+            (sha.clone(), meta.len())
         } else {
-            let (sha256, size) = sha256_file(&p)?;
-            out.push(FileEntry {
-                path: rel,
-                sha256,
-                size,
-            });
-        }
+            sha256_file(&p)?
+        };
+        out.push(FileEntry {
+            path: rel,
+            sha256,
+            size,
+            mtime_ns: mtime_ns(&meta),
+        });
     }
     Ok(out)
+}
+
+/// A file's modification time in nanoseconds since the epoch (the `--fast` stamp), if the filesystem has one.
+pub fn mtime_ns(meta: &fs::Metadata) -> Option<i64> {
+    let t = meta.modified().ok()?;
+    let d = t.duration_since(std::time::UNIX_EPOCH).ok()?;
+    i64::try_from(d.as_nanos()).ok()
 }
 
 /// What [`verify`] checked.

@@ -92,6 +92,10 @@ pub struct FileEntry {
     pub sha256: String,
     /// Bytes.
     pub size: u64,
+    /// The file's modification time (nanoseconds since the epoch) when the build last checked its bytes: a
+    /// `bundle build --fast` rerun trusts a file whose size and mtime still match instead of hashing it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtime_ns: Option<i64>,
 }
 
 /// A bundle profile: what to put in the bundle. A TOML file, or a built-in (`kubeha bundle build --profile NAME`).

@@ -87,6 +87,10 @@ pub struct BuildConfig {
     /// Parallel downloads
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub parallel: usize,
+    /// On a rerun, trust blobs and RPMs whose size and mtime match the
+    /// stamp in bundle.toml instead of hashing them
+    #[arg(long)]
+    pub fast: bool,
 }
 
 /// `kubeha bundle resolve`.
@@ -184,6 +188,7 @@ fn build_cmd(c: BuildConfig) -> Result<ExitCode> {
         ca_pem,
         parallel: c.parallel.max(1),
         tty: std::io::stderr().is_terminal(),
+        fast: c.fast,
         ..BuildOptions::default()
     };
     let summary = build(&profile, &c.output, &opts).context("building the bundle")?;

@@ -56,9 +56,21 @@ pub fn build_repo(
     out_dir: &Path,
     progress: &dyn Fn(&str),
 ) -> Result<Vec<RpmEntry>> {
+    Ok(build_repo_checked(profile, out_dir, &HashMap::new(), progress)?.0)
+}
+
+/// [`build_repo`], told which files of `out_dir` this run already hashed: `checked` maps a file name to its
+/// sha256, and such a file is kept without hashing it again when the metadata's checksum is that sha256.
+/// Returns the entries and the names of the files downloaded.
+pub fn build_repo_checked(
+    profile: &Profile,
+    out_dir: &Path,
+    checked: &HashMap<String, String>,
+    progress: &dyn Fn(&str),
+) -> Result<(Vec<RpmEntry>, Vec<String>)> {
     if profile.packages.is_empty() {
         progress("rpm: the profile names no packages; no RPM repository");
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
     let Solved {
         fetcher,
@@ -77,6 +89,7 @@ pub fn build_repo(
     // Download.
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let mut entries = Vec::new();
+    let mut downloads = Vec::new();
     let mut keep: HashSet<String> = HashSet::new();
     for &i in &bundled {
         let p = &pkgs[i];
@@ -94,9 +107,18 @@ pub fn build_repo(
             .with_context(|| format!("{} has no checksum in repo {}", p.nevra(), repo.name))?;
         let url = fetch::join(p.base.as_deref().unwrap_or(&repo.baseurl), &p.href);
         let dest = out_dir.join(&file);
-        let fetched = fetcher
-            .download(&url, &dest, checksum)
-            .with_context(|| format!("downloading {} from repo {}", p.nevra(), repo.name))?;
+        let known_good = checksum.kind == "sha256"
+            && checked
+                .get(&file)
+                .is_some_and(|h| h.eq_ignore_ascii_case(&checksum.hex))
+            && dest.is_file();
+        let fetched = !known_good
+            && fetcher
+                .download(&url, &dest, checksum)
+                .with_context(|| format!("downloading {} from repo {}", p.nevra(), repo.name))?;
+        if fetched {
+            downloads.push(file.clone());
+        }
         progress(&format!(
             "rpm: {} {} ({} bytes)",
             if fetched { "downloaded" } else { "have" },
@@ -115,7 +137,7 @@ pub fn build_repo(
     progress("rpm: writing repodata with createrepo_c");
     createrepo(out_dir)?;
     entries.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(entries)
+    Ok((entries, downloads))
 }
 
 /// What `kubeha bundle resolve --json` prints: the install set of a profile's packages as dnf would

@@ -1084,3 +1084,120 @@ fn docker_format_images_keep_the_registry_digests() {
         );
     }
 }
+
+/// Flips one byte in `p`, keeping its size; with `keep_mtime` the old modification time is put back.
+fn flip(p: &Path, keep_mtime: bool) {
+    let mtime = fs::metadata(p).unwrap().modified().unwrap();
+    let mut d = fs::read(p).unwrap();
+    let i = d.len() / 2;
+    d[i] ^= 0x01;
+    fs::write(p, d).unwrap();
+    if keep_mtime {
+        fs::File::options()
+            .write(true)
+            .open(p)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+    }
+}
+
+/// Self-repair: a rerun hashes the blobs and RPMs already there (in parallel) and fetches again exactly the
+/// damaged ones; `--fast` trusts files whose size and mtime match bundle.toml's stamp.
+#[test]
+fn rerun_repairs_damaged_blobs_and_rpms() {
+    let w = world();
+    let proxy = Proxy::start("127.0.0.1", w.reg.host(), |_, _| Action::Forward);
+    let h = proxy.host();
+    let fx = rpm_fixture();
+    let http = LoggedHttp::start(&fx, &w.tmp.path().join("access.log"));
+    let rpm_gets = |file: &str| {
+        http.requests()
+            .iter()
+            .filter(|r| r.contains(&format!("/{file} ")))
+            .count()
+    };
+    let all_rpm_gets = || {
+        http.requests()
+            .iter()
+            .filter(|r| r.contains(".rpm "))
+            .count()
+    };
+    let extra = format!(
+        "packages = [\"khcontainerd\"]\n\
+         [[repos]]\nname = \"kube\"\nbaseurl = \"{}\"\n\
+         [[repos]]\nname = \"base\"\nbaseurl = \"{}\"\nbase = true\n",
+        http.url("kube"),
+        http.url("base")
+    );
+    let p = profile(
+        &format!("http://{h}"),
+        &[format!("{h}/test/a:1"), format!("{h}/test/b:1")],
+        &extra,
+    );
+    let dir = w.tmp.path().join("bundle");
+    let s1 = build(&p, &dir, &opts()).unwrap();
+    assert_eq!(s1.rpms, 2, "khcontainerd and khrunc: {s1:?}");
+    assert_eq!(s1.rpms_fetched, 2);
+    assert!(s1.repaired.is_empty());
+    verify(&dir).unwrap();
+    let m = BundleManifest::load(&dir).unwrap();
+    assert!(
+        m.files.iter().all(|f| f.mtime_ns.is_some()),
+        "every file stamped"
+    );
+    let rpm = m
+        .rpms
+        .iter()
+        .find(|r| r.name == "khrunc")
+        .unwrap()
+        .path
+        .clone();
+    let rpm_file = rpm.strip_prefix("rpms/").unwrap().to_string();
+    let blob = format!("images/blobs/sha256/{}", w.im.base.digest.hex());
+    let blobs_before = proxy.count(|r| r.path.contains("/blobs/"));
+    let rpms_before = all_rpm_gets();
+    assert_eq!(rpm_gets(&rpm_file), 1);
+
+    // A flipped byte in the shared layer and in one RPM: the rerun (even --fast: the mtimes moved) fetches
+    // exactly those two again.
+    flip(&dir.join(&blob), false);
+    flip(&dir.join(&rpm), false);
+    assert!(verify(&dir).is_err());
+    let fast = BuildOptions {
+        fast: true,
+        ..opts()
+    };
+    let s2 = build(&p, &dir, &fast).unwrap();
+    assert_eq!(s2.repaired, vec![blob.clone(), rpm.clone()], "{s2:?}");
+    assert_eq!((s2.blobs_fetched, s2.rpms_fetched), (1, 1), "{s2:?}");
+    assert_eq!(
+        proxy.count(|r| r.path.contains("/blobs/")),
+        blobs_before + 1
+    );
+    assert_eq!(proxy.count(|r| is_blob_get(r, &w.im.base.digest)), 2);
+    assert_eq!(all_rpm_gets(), rpms_before + 1);
+    assert_eq!(rpm_gets(&rpm_file), 2);
+    assert_eq!(
+        s2.checked, 2,
+        "only the two changed files are hashed: {s2:?}"
+    );
+    assert!(s2.stamped > 10, "{s2:?}");
+    verify(&dir).unwrap();
+
+    // Damage that keeps size and mtime: --fast trusts the stamp (and says nothing), a plain rerun hashes
+    // everything and repairs it.
+    flip(&dir.join(&blob), true);
+    let s3 = build(&p, &dir, &fast).unwrap();
+    assert!(s3.repaired.is_empty(), "{s3:?}");
+    assert_eq!((s3.checked, s3.blobs_fetched), (0, 0), "{s3:?}");
+    let s4 = build(&p, &dir, &opts()).unwrap();
+    assert_eq!(s4.repaired, vec![blob.clone()], "{s4:?}");
+    assert_eq!(
+        (s4.blobs_fetched, s4.rpms_fetched, s4.stamped),
+        (1, 0, 0),
+        "{s4:?}"
+    );
+    assert_eq!(s4.checked, s2.checked + s2.stamped, "{s4:?}");
+    verify(&dir).unwrap();
+}
