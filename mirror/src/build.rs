@@ -12,10 +12,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use kubeha_model::bundle::{
-    BundleManifest, ExtraFile, ImageEntry, Profile, RpmEntry, FORMAT, IMAGES_DIR, RPMS_DIR,
+    BundleManifest, ExtraFile, ImageEntry, ImageSet, Profile, RpmEntry, FORMAT, IMAGES_DIR,
+    RPMS_DIR,
 };
 
-use crate::bundle::{file_entries, files_dir, images_dir, mtime_ns, profile_images, rpms_dir};
+use crate::bundle::{file_entries, files_dir, images_dir, images_for, mtime_ns, rpms_dir};
 use crate::digest::{hash_file, sha256_file, Hasher};
 use crate::error::{format_err, io, Error, Result};
 use crate::oci::{Layout, Platform};
@@ -38,6 +39,8 @@ pub struct BuildOptions {
     /// Trust an existing blob or RPM whose size and mtime match the stamp `bundle.toml` recorded instead of
     /// hashing it (`--fast`).
     pub fast: bool,
+    /// Which images to put in (`--images`).
+    pub images: ImageSet,
 }
 
 impl Default for BuildOptions {
@@ -50,6 +53,7 @@ impl Default for BuildOptions {
             backoff: c.backoff,
             tty: false,
             fast: false,
+            images: ImageSet::All,
         }
     }
 }
@@ -100,7 +104,7 @@ pub fn build(profile: &Profile, dir: &Path, opts: &BuildOptions) -> Result<Build
     // Everything that can be checked without the network is checked before the first write.
     profile.check(&format!("profile {}", profile.name))?;
     let credentials = Credentials::from_profile(&profile.credentials)?;
-    let images = profile_images(profile)?;
+    let images = images_for(profile, opts.images)?;
     let platform = Platform::linux_for_rpm_arch(&profile.arch);
     let client = Client::new(ClientConfig {
         platform: platform.clone(),
@@ -187,6 +191,7 @@ pub fn build(profile: &Profile, dir: &Path, opts: &BuildOptions) -> Result<Build
     let manifest = BundleManifest {
         format: FORMAT,
         created: now_rfc3339(),
+        image_set: opts.images,
         profile: profile.clone(),
         images: image_entries,
         rpms: rpms.clone(),

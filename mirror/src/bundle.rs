@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use kubeha_model::bundle::{
-    BundleManifest, FileEntry, Profile, FILES_DIR, IMAGES_DIR, MANIFEST, RPMS_DIR,
+    BundleManifest, FileEntry, ImageSet, Profile, FILES_DIR, IMAGES_DIR, MANIFEST, RPMS_DIR,
 };
 
 use crate::digest::sha256_file;
@@ -66,16 +66,30 @@ pub fn load_profile(name_or_path: &str) -> Result<Profile> {
 /// Every image a profile puts into the bundle: kubeadm's list for its release, then its extra images, normalized
 /// (`nginx:latest` → `docker.io/library/nginx:latest`) and without duplicates, in that order.
 pub fn profile_images(profile: &Profile) -> Result<Vec<String>> {
+    images_for(profile, ImageSet::All)
+}
+
+/// The images of `set` for a profile: [`profile_images`] without kubeadm's (`extra`) or without any (`none`).
+pub fn images_for(profile: &Profile, set: ImageSet) -> Result<Vec<String>> {
     let mut out = Vec::new();
     let mut seen = BTreeSet::new();
-    let kubeadm = kubeha_model::kube::kubeadm_images(
-        &profile.kubernetes_version,
-        profile.image_repository.as_deref(),
-    );
+    let kubeadm = if set.has_kubeadm_images() {
+        kubeha_model::kube::kubeadm_images(
+            &profile.kubernetes_version,
+            profile.image_repository.as_deref(),
+        )
+    } else {
+        Vec::new()
+    };
+    let own: &[String] = if set.has_profile_images() {
+        &profile.images
+    } else {
+        &[]
+    };
     for (i, r) in kubeadm
         .iter()
         .map(|r| (None, r))
-        .chain(profile.images.iter().enumerate().map(|(i, r)| (Some(i), r)))
+        .chain(own.iter().enumerate().map(|(i, r)| (Some(i), r)))
     {
         let n = crate::reference::normalize(r).map_err(|e| match i {
             Some(i) => format_err(format!("images[{i}]"), e.to_string()),

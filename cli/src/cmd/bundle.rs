@@ -91,6 +91,10 @@ pub struct BuildConfig {
     /// stamp in bundle.toml instead of hashing them
     #[arg(long)]
     pub fast: bool,
+    /// Which images: all (kubeadm's and the profile's), extra (the
+    /// profile's only), none (RPMs and files only)
+    #[arg(long, value_name = "SET", value_parser = ["all", "none", "extra"], default_value = "all")]
+    pub images: String,
 }
 
 /// `kubeha bundle resolve`.
@@ -189,6 +193,10 @@ fn build_cmd(c: BuildConfig) -> Result<ExitCode> {
         parallel: c.parallel.max(1),
         tty: std::io::stderr().is_terminal(),
         fast: c.fast,
+        images: c
+            .images
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!("--images: {e}"))?,
         ..BuildOptions::default()
     };
     let summary = build(&profile, &c.output, &opts).context("building the bundle")?;

@@ -1201,3 +1201,38 @@ fn rerun_repairs_damaged_blobs_and_rpms() {
     assert_eq!(s4.checked, s2.checked + s2.stamped, "{s4:?}");
     verify(&dir).unwrap();
 }
+
+/// `--images extra` carries the profile's images only, `none` no image; bundle.toml records which, and
+/// switching an existing bundle removes what the new set leaves out.
+#[test]
+fn image_sets_all_extra_none() {
+    use kubeha_model::bundle::ImageSet;
+    let w = world();
+    let h = w.reg.host();
+    let p = profile(&format!("http://{h}"), &[format!("{h}/test/a:1")], "");
+    let dir = w.tmp.path().join("bundle");
+    let with = |images| BuildOptions { images, ..opts() };
+
+    let s = build(&p, &dir, &with(ImageSet::All)).unwrap();
+    assert_eq!(s.images, 8, "kubeadm's seven and a: {s:?}");
+    assert_eq!(BundleManifest::load(&dir).unwrap().image_set, ImageSet::All);
+
+    let s = build(&p, &dir, &with(ImageSet::Extra)).unwrap();
+    assert_eq!(s.images, 1, "{s:?}");
+    assert_eq!(s.images_removed.len(), 7, "{s:?}");
+    let m = BundleManifest::load(&dir).unwrap();
+    assert_eq!(m.image_set, ImageSet::Extra);
+    assert_eq!(m.images.len(), 1);
+    assert_eq!(m.images[0].reference, format!("{h}/test/a:1"));
+    assert!(fs::read_to_string(dir.join("bundle.toml"))
+        .unwrap()
+        .contains("image-set = \"extra\""));
+    verify(&dir).unwrap();
+
+    let s = build(&p, &dir, &with(ImageSet::None)).unwrap();
+    assert_eq!((s.images, s.image_bytes), (0, 0), "{s:?}");
+    let m = BundleManifest::load(&dir).unwrap();
+    assert_eq!((m.image_set, m.images.len()), (ImageSet::None, 0));
+    assert!(blob_files(&dir).is_empty(), "{:?}", blob_files(&dir));
+    verify(&dir).unwrap();
+}
