@@ -331,7 +331,8 @@ fn build_shares_layers_resolves_lists_reruns_and_updates() {
     // edited size, an entry the layout lacks all fail, naming the image
     let good = BundleManifest::load(&dir).unwrap();
     let list_ref = format!("{h}/test/list:1");
-    let edits: [(&str, Box<dyn Fn(&mut BundleManifest)>, &str); 3] = [
+    type Edit<'a> = Box<dyn Fn(&mut BundleManifest) + 'a>;
+    let edits: [(&str, Edit, &str); 3] = [
         (
             "deleted",
             Box::new(|m| m.images.retain(|i| i.reference != list_ref)),
@@ -1235,4 +1236,92 @@ fn image_sets_all_extra_none() {
     assert_eq!((m.image_set, m.images.len()), (ImageSet::None, 0));
     assert!(blob_files(&dir).is_empty(), "{:?}", blob_files(&dir));
     verify(&dir).unwrap();
+}
+
+/// The RPM fixture of `tests/fixtures/rpm/gen.sh` (`DIR/base`, `DIR/kube`), built once and cached by the
+/// script's hash under the cargo target dir, the same directory `tests/rpm.rs` uses.
+pub fn rpm_fixture() -> PathBuf {
+    use sha2::Digest;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rpm/gen.sh");
+    let hash = hex::encode(sha2::Sha256::digest(std::fs::read(&script).unwrap()));
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let dir = root.join(format!("rpm-fixture-{}", &hash[..16]));
+    if !dir.exists() {
+        let tmp = tempfile::Builder::new()
+            .prefix("rpm-fixture-build-")
+            .tempdir_in(root)
+            .unwrap();
+        run(std::process::Command::new("bash")
+            .arg(&script)
+            .arg(tmp.path()));
+        let built = tmp.keep();
+        if std::fs::rename(&built, &dir).is_err() {
+            std::fs::remove_dir_all(&built).ok();
+        }
+    }
+    dir
+}
+
+/// `python3 -m http.server` serving `dir` on a loopback port, its access log (one line per request) in `log`;
+/// killed by pid on drop.
+pub struct LoggedHttp {
+    child: std::process::Child,
+    pub port: u16,
+    log: PathBuf,
+}
+
+impl LoggedHttp {
+    pub fn start(dir: &Path, log: &Path) -> LoggedHttp {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new("python3")
+            .args([
+                "-u",
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                "0",
+                "--directory",
+            ])
+            .arg(dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .expect("starting python3 -m http.server");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .split_whitespace()
+            .skip_while(|w| *w != "port")
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {line:?}"));
+        LoggedHttp {
+            child,
+            port,
+            log: log.to_path_buf(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}/{path}", self.port)
+    }
+
+    /// The request lines so far (`GET /path HTTP/1.1`).
+    pub fn requests(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split('"').nth(1).map(str::to_string))
+            .collect()
+    }
+}
+
+impl Drop for LoggedHttp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
