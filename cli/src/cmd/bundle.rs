@@ -27,7 +27,8 @@ pub enum BundleCmd {
     ///
     /// Writes DIR/images (one OCI layout shared by all images), DIR/rpms (a
     /// yum repository), DIR/files and DIR/bundle.toml (every file with its
-    /// sha256). Run it again to update: only what is missing is downloaded.
+    /// sha256). Run it again to update or repair: what is there is re-hashed
+    /// and only what is missing or damaged is downloaded.
     ///
     /// Example: kubeha bundle build --profile seed-v1.11.1 -o bundle/
     Build(BuildConfig),
