@@ -911,7 +911,19 @@ fn our_set(repos: &[(&str, &Path)], packages: &[&str]) -> Vec<String> {
         .iter()
         .map(|(n, p)| (*n, file_url(p), false))
         .collect();
-    let (entries, _) = build(&profile(&repos, packages), &tmp.path().join("rpms")).unwrap();
+    let p = profile(&repos, packages);
+    let (entries, _) = build(&p, &tmp.path().join("rpms")).unwrap();
+    // `bundle resolve` gives the same set from the metadata alone.
+    let closure = rpm::resolve_closure(&p, &|_: &str| {}).unwrap();
+    for c in &closure.packages {
+        assert_ne!(c.why.kind, "unexplained", "{packages:?}: {c:?}");
+    }
+    let resolved: Vec<String> = closure.packages.into_iter().map(|c| c.nevra).collect();
+    assert_eq!(
+        resolved,
+        nevras(&entries),
+        "resolve vs build for {packages:?}"
+    );
     nevras(&entries)
 }
 
@@ -1114,4 +1126,66 @@ fn trap_modularity_same_as_dnf() {
             "ours vs dnf for {request}"
         );
     }
+}
+
+/// `bundle resolve`'s reasons on the weak-dependency and multilib traps: a Recommends is named as such (a rich
+/// one by what it asks for, not its condition), a Supplements names the package it supplements, the x86_64
+/// twin of an i686 package pulled by a 32-bit soname is its lock-step partner.
+#[test]
+fn resolve_explains_weak_and_multilib_links() {
+    let why = |repo: &str, request: &str| {
+        let r = traps().join(repo);
+        let p = profile(&[(repo, file_url(&r), false)], &[request]);
+        rpm::resolve_closure(&p, &|_: &str| {})
+            .unwrap()
+            .packages
+            .into_iter()
+            .map(|c| {
+                (
+                    c.nevra,
+                    (c.why.kind, c.why.by.unwrap_or_default(), c.why.dep),
+                )
+            })
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let w = why("weak", "khweak-app");
+    let app = "khweak-app-1.0-1.x86_64".to_string();
+    assert_eq!(
+        w["khrec-a-1.0-1.x86_64"],
+        ("recommends", app.clone(), "khrec-a".into())
+    );
+    assert_eq!(
+        w["khrec-if-1.0-1.noarch"],
+        ("recommends", app.clone(), "(khrec-if if khrec-a)".into())
+    );
+    assert_eq!(
+        w["khrec-dep-1.0-1.x86_64"],
+        (
+            "requires",
+            "khrec-a-1.0-1.x86_64".into(),
+            "khrec-dep".into()
+        )
+    );
+    assert_eq!(
+        w["khsupp-1.0-1.noarch"],
+        ("supplements", app.clone(), "khweak-app".into())
+    );
+    assert_eq!(w[&app].0, "request");
+    let m = why("multilib", "khml-app");
+    assert_eq!(
+        m["khfoo-9.0-1.i686"],
+        (
+            "requires",
+            "khml-app-1.0-1.x86_64".into(),
+            "libkhfoo.so.9".into()
+        )
+    );
+    assert_eq!(
+        m["khfoo-9.0-1.x86_64"],
+        (
+            "lock-step",
+            "khfoo-9.0-1.i686".into(),
+            "khfoo-9.0-1.i686".into()
+        )
+    );
 }

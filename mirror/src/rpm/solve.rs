@@ -106,6 +106,34 @@ fn atoms(r: &Rich, out: &mut Vec<Dep>) {
     }
 }
 
+/// The simple dependencies a rich dependency asks for, leaving out the conditions of `if` / `unless` and the
+/// excluded side of `without`: what could be installed to meet it.
+fn wanted_atoms(r: &Rich, out: &mut Vec<Dep>) {
+    match r {
+        Rich::Dep(d) => out.push(d.clone()),
+        Rich::And(v) | Rich::Or(v) | Rich::With(v) => v.iter().for_each(|x| wanted_atoms(x, out)),
+        Rich::Without(a, _) => wanted_atoms(a, out),
+        Rich::If(a, _, c) | Rich::Unless(a, _, c) => {
+            wanted_atoms(a, out);
+            if let Some(c) = c {
+                wanted_atoms(c, out);
+            }
+        }
+    }
+}
+
+/// The simple dependencies `d` asks for: itself, or a rich dependency's [`wanted_atoms`] (none when it does
+/// not parse).
+fn wanted(d: &Dep) -> Vec<Dep> {
+    let mut out = Vec::new();
+    if !rich::is_rich(&d.name) {
+        out.push(d.clone());
+    } else if let Ok(r) = rich::parse(&d.name) {
+        wanted_atoms(&r, &mut out);
+    }
+    out
+}
+
 /// Every simple dependency a package's requirements mention (rich ones expanded), `rpmlib()` skipped.
 fn requirement_atoms(p: &Package) -> Vec<Dep> {
     let mut out = Vec::new();
@@ -276,7 +304,7 @@ pub struct Why {
 }
 
 /// Explains every chosen package: a breadth-first walk from the requested packages over the chosen set,
-/// through requirements first (rich ones by their terms), then multilib lock-step partners, then weak
+/// through requirements first (rich ones by the terms they ask for, not their conditions), then multilib lock-step partners, then weak
 /// dependencies (Recommends of a reached package, Supplements naming one), so each package gets the
 /// shortest chain of hard requirements that reaches it. A package nothing reaches (none should be) is
 /// `kind = "unexplained"`.
@@ -325,9 +353,14 @@ pub fn explain(pkgs: &[Package], res: &Resolution) -> HashMap<usize, Why> {
         while next < order.len() {
             let i = order[next];
             next += 1;
-            for d in requirement_atoms(&pkgs[i]) {
-                for q in index.providers(&d) {
-                    reach(&mut why, &mut order, q, "requires", i, d.to_string());
+            for r in &pkgs[i].requires {
+                if is_rpmlib(&r.name) {
+                    continue;
+                }
+                for d in wanted(r) {
+                    for q in index.providers(&d) {
+                        reach(&mut why, &mut order, q, "requires", i, d.to_string());
+                    }
                 }
             }
             for &q in &index.names[&pkgs[i].name] {
@@ -340,13 +373,7 @@ pub fn explain(pkgs: &[Package], res: &Resolution) -> HashMap<usize, Why> {
         let mut grew = false;
         for i in order.clone() {
             for d in &pkgs[i].recommends {
-                let mut ds = Vec::new();
-                if !rich::is_rich(&d.name) {
-                    ds.push(d.clone());
-                } else if let Ok(r) = rich::parse(&d.name) {
-                    atoms(&r, &mut ds);
-                }
-                for a in ds {
+                for a in wanted(d) {
                     for q in index.providers(&a) {
                         grew |= reach(&mut why, &mut order, q, "recommends", i, d.to_string());
                     }
