@@ -519,6 +519,26 @@ fn resolve_reads_only_metadata_and_matches_dnf() {
         REQUESTED,
     );
     assert_eq!(all, dnf, "resolve vs dnf --installroot");
+    // dnf's own report without installing: the same NEVRAs, from the same repos, except that a package both
+    // a base repo and another carry (khlibseccomp here) is the base repo's for us (it is on the node's
+    // media, so it is not bundled), whichever copy dnf lists.
+    let assumeno = dnf_assumeno(
+        &[("kube", &fx.join("kube")), ("base", &fx.join("base"))],
+        REQUESTED,
+    );
+    assert_eq!(
+        assumeno.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
+        all,
+        "resolve vs dnf --assumeno install"
+    );
+    for (p, (_, dnf_repo)) in c.packages.iter().zip(&assumeno) {
+        assert!(
+            p.repo == *dnf_repo || p.base,
+            "{}: {} vs dnf's {dnf_repo}",
+            p.nevra,
+            p.repo
+        );
+    }
     assert_eq!((c.bundled, c.from_base), (BUNDLED.len(), FROM_BASE.len()));
 
     for p in &c.packages {
@@ -955,6 +975,70 @@ fn dnf_set(repos: &[(&str, &Path)], packages: &[&str]) -> Vec<String> {
         .map(|l| l.replace("-0:", "-"))
         .collect();
     set.into_iter().collect()
+}
+
+/// What `dnf --installroot ... --assumeno install` reports it would install for `packages` from `repos`
+/// (dnf's defaults, weak dependencies too), as (NEVRA, repo id) pairs read from its transaction table;
+/// nothing is installed.
+fn dnf_assumeno(repos: &[(&str, &Path)], packages: &[&str]) -> Vec<(String, String)> {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new("dnf");
+    cmd.arg("--installroot")
+        .arg(tmp.path().join("root"))
+        .args([
+            "--releasever",
+            "9",
+            "--setopt=reposdir=/dev/null",
+            "--disablerepo=*",
+            "--nogpgcheck",
+            "--assumeno",
+        ])
+        .arg(format!(
+            "--setopt=cachedir={}",
+            tmp.path().join("cache").display()
+        ))
+        .env("COLUMNS", "300");
+    for (id, path) in repos {
+        cmd.arg(format!("--repofrompath={id},{}", file_url(path)));
+    }
+    let out = cmd.arg("install").args(packages).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("Dependencies resolved") && err.contains("Operation aborted"),
+        "dnf --assumeno:\n{text}\n{err}"
+    );
+    let mut rows = Vec::new();
+    let mut in_table = false;
+    let mut wrapped: Option<String> = None;
+    for line in text.lines() {
+        if line.starts_with("Installing") && line.ends_with(':') {
+            in_table = true;
+            continue;
+        }
+        if !line.starts_with(' ') {
+            in_table = false;
+            continue;
+        }
+        if !in_table {
+            continue;
+        }
+        let mut t: Vec<&str> = line.split_whitespace().collect();
+        if t.len() == 1 {
+            // A long name wraps onto a line of its own.
+            wrapped = Some(t[0].to_string());
+            continue;
+        }
+        let name = wrapped.take();
+        if let Some(n) = &name {
+            t.insert(0, n);
+        }
+        let (name, arch, evr, repo) = (t[0], t[1], t[2], t[3]);
+        let evr = evr.strip_prefix("0:").unwrap_or(evr);
+        rows.push((format!("{name}-{evr}.{arch}"), repo.to_string()));
+    }
+    rows.sort();
+    rows
 }
 
 /// Trap: epochs in requirements. `khx < 1:0` is met by khx 2.10 (no epoch) and not by the newer khx 1:0.5;
