@@ -4,7 +4,9 @@
 //! Every path a step touches is joined onto [`Context::root`], and every command goes through [`Context::runner`].
 //!
 //! The journal (`/var/lib/kubeha/state`) is rewritten atomically after each step. A step that was running when the
-//! agent died is not in the journal and runs again; being idempotent, it converges. For the crash test,
+//! agent died is not in the journal and runs again; being idempotent, it converges. The journal is a record, not the
+//! truth, for the steps that say [`Step::rechecks`]: the cluster steps run on every run and check the node and the
+//! cluster themselves (a journal listing `cluster-worker-join` on a node with no kubelet.conf joins again). For the crash test,
 //! `KUBEHA_CRASH_AFTER=<step>` aborts right after that step's work (before it is journaled), and
 //! `KUBEHA_CRASH_AFTER=<step>+journal` right after it is journaled.
 
@@ -133,6 +135,12 @@ pub trait Step {
     fn phase(&self) -> &'static str {
         "cluster"
     }
+    /// Whether the step runs on every run even when the journal lists it: the steps whose outcome lives outside
+    /// this node (the cluster's etcd members and Nodes) or that a `kubeadm reset` undoes check the system each time
+    /// instead of trusting the journal (their `run` checks first, so a finished one is a no-op).
+    fn rechecks(&self) -> bool {
+        false
+    }
 }
 
 /// Every step for a node, in order. The OS preparation and runtime steps are [`crate::apply`]'s.
@@ -221,7 +229,8 @@ pub fn run(ctx: &mut Context, steps: &[Box<dyn Step>], reporter: &mut Reporter) 
             }
             phase = Some(step.phase());
         }
-        if journal.done.iter().any(|d| d == name) {
+        let journaled = journal.done.iter().any(|d| d == name);
+        if journaled && !step.rechecks() {
             console(&format!("[done] {name} (journal)"));
             continue;
         }
@@ -232,8 +241,10 @@ pub fn run(ctx: &mut Context, steps: &[Box<dyn Step>], reporter: &mut Reporter) 
             return Err(e.context(format!("step {name}")));
         }
         crash_point(name, false);
-        journal.done.push(name.to_string());
-        journal.save(&root)?;
+        if !journaled {
+            journal.done.push(name.to_string());
+            journal.save(&root)?;
+        }
         crash_point(name, true);
         console(&format!("[ ok ] {name}"));
     }

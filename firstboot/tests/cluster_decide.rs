@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use common::*;
+use kubeha_firstboot::cluster::attest::{Attestation, State as AttestState};
 use kubeha_firstboot::cluster::decide::{ClusterEnv, Timing};
 use kubeha_firstboot::cluster::etcd::{self, Member, Rebuild};
 use kubeha_firstboot::cluster::kubeapi::Deleted;
@@ -48,7 +49,27 @@ struct WorldState {
     joins_in_progress: usize,
     max_parallel_joins: usize,
     deleted_nodes: Vec<String>,
+    /// Node objects the API holds (a kubelet registered them; `delete_node` removes them).
+    nodes: BTreeSet<String>,
+    /// Whether init's upload-config phase wrote kube-system/kubeadm-config.
+    kubeadm_config: bool,
+    /// Attestation listeners: node -> (state, the master it waits for).
+    attest: BTreeMap<String, (AttestState, String)>,
+    /// `kubeadm reset -f` runs, by node.
+    resets: Vec<String>,
+    /// Control-plane joins to kill part-way, once each: node name -> where.
+    crash: BTreeMap<String, CrashAt>,
     errors: Vec<String>,
+}
+
+/// Where a control-plane `kubeadm join` is killed (the stand-in writes what real kubeadm has written by then and
+/// exits non-zero).
+#[derive(Clone, Copy, Debug)]
+enum CrashAt {
+    /// After kubelet-start (kubeconfigs, apiserver manifest), before control-plane-join adds the etcd member.
+    BeforeEtcd,
+    /// After every file is written, before the member and the Node exist (what the files alone cannot tell).
+    AfterFiles,
 }
 
 #[derive(Clone)]
@@ -79,6 +100,8 @@ impl World {
         s.next_id += 1;
         let id = s.next_id;
         s.members.push(member(id, n));
+        s.nodes.insert(n.name.clone());
+        s.kubeadm_config = true;
     }
     fn stop_master(&self, n: &Node) {
         let mut s = self.s.lock().unwrap();
@@ -172,8 +195,50 @@ impl ClusterEnv for World {
         Ok(s.members.clone())
     }
     fn delete_node(&self, _cfg: &NodeConfig, name: &str) -> Result<Deleted> {
-        self.s.lock().unwrap().deleted_nodes.push(name.to_string());
+        let mut s = self.s.lock().unwrap();
+        s.deleted_nodes.push(name.to_string());
+        s.nodes.remove(name);
         Ok(Deleted::Yes)
+    }
+    fn attest(&self, _cfg: &NodeConfig, peer: &Node) -> Result<Attestation> {
+        let s = self.s.lock().unwrap();
+        match s.attest.get(&peer.name) {
+            Some((state, d)) => Ok(Attestation {
+                name: peer.name.clone(),
+                state: *state,
+                designated: d.clone(),
+            }),
+            None => bail!("connection refused"),
+        }
+    }
+    fn set_attestation(
+        &self,
+        _cfg: &NodeConfig,
+        me: &Node,
+        state: Option<(AttestState, String)>,
+    ) -> Result<()> {
+        let mut s = self.s.lock().unwrap();
+        match state {
+            Some(st) => s.attest.insert(me.name.clone(), st),
+            None => s.attest.remove(&me.name),
+        };
+        Ok(())
+    }
+    fn api_exists(&self, cfg: &NodeConfig, path: &str) -> Result<bool> {
+        if !self.apiserver_answers(
+            cfg,
+            SocketAddrV4::new(self.c.endpoint.vip, self.c.endpoint.port),
+        ) {
+            bail!("nothing answers at the VIP");
+        }
+        let s = self.s.lock().unwrap();
+        match path.strip_prefix("/api/v1/nodes/") {
+            Some(name) => Ok(s.nodes.contains(name)),
+            None if path == "/api/v1/namespaces/kube-system/configmaps/kubeadm-config" => {
+                Ok(s.kubeadm_config)
+            }
+            None => bail!("unexpected API path {path}"),
+        }
     }
 }
 
@@ -258,6 +323,7 @@ impl StandIn {
             "etc/kubernetes/admin.conf",
             "etc/kubernetes/kubelet.conf",
             "etc/kubernetes/manifests/kube-apiserver.yaml",
+            "etc/kubernetes/manifests/etcd.yaml",
         ] {
             put(
                 &self.root.join(f),
@@ -327,6 +393,7 @@ impl StandIn {
                         }
                     }
                     ["mark-master"] => {
+                        s.nodes.insert(self.node.name.clone());
                         for p in [6443, 10250] {
                             s.open.insert(SocketAddrV4::new(self.node.ip, p));
                         }
@@ -364,6 +431,24 @@ impl StandIn {
                         bail!("a master's join config has no controlPlane");
                     }
                     self.check_pki()?;
+                    let crash = w.s.lock().unwrap().crash.remove(&self.node.name);
+                    match crash {
+                        Some(CrashAt::BeforeEtcd) => {
+                            self.control_plane_files();
+                            std::fs::remove_file(
+                                self.root.join("etc/kubernetes/manifests/etcd.yaml"),
+                            )
+                            .unwrap();
+                            bail!(
+                                "kubeadm stand-in: killed inside join (before the etcd member add)"
+                            );
+                        }
+                        Some(CrashAt::AfterFiles) => {
+                            self.control_plane_files();
+                            bail!("kubeadm stand-in: killed inside join (files written, nothing in the cluster)");
+                        }
+                        None => {}
+                    }
                     {
                         let mut s = w.s.lock().unwrap();
                         if s.members
@@ -394,6 +479,7 @@ impl StandIn {
                             *m = member(m.id, &self.node);
                         }
                         s.joins_in_progress -= 1;
+                        s.nodes.insert(self.node.name.clone());
                         for p in [6443, 2379, 2380, 10250] {
                             s.open.insert(SocketAddrV4::new(self.node.ip, p));
                         }
@@ -414,7 +500,24 @@ impl StandIn {
                     );
                 }
             }
-            Some("reset") => {}
+            Some("reset") => {
+                // What kubeadm reset's cleanup-node phase removes: the manifests, the kubeconfigs and the contents
+                // of /etc/kubernetes/pki (so a retry without the CA material put back would mint a new CA).
+                let k = self.root.join("etc/kubernetes");
+                for d in ["manifests", "pki"] {
+                    let _ = std::fs::remove_dir_all(k.join(d));
+                }
+                for f in [
+                    "admin.conf",
+                    "kubelet.conf",
+                    "bootstrap-kubelet.conf",
+                    "super-admin.conf",
+                ] {
+                    let _ = std::fs::remove_file(k.join(f));
+                }
+                let _ = std::fs::remove_dir_all(self.root.join("var/lib/etcd"));
+                w.s.lock().unwrap().resets.push(self.node.name.clone());
+            }
             _ => bail!("kubeadm stand-in: unexpected {argv:?}"),
         }
         Ok(())
@@ -673,6 +776,234 @@ fn reimaged_designated_master_joins() {
     )
     .unwrap();
     assert_eq!(d.trim(), "join");
+}
+
+/// kubeadm killed inside a control-plane join, at two points: the next run resets what it left (and puts the CA
+/// material back), decides again and joins; "done" needs the cluster to list the master, not the files.
+#[test]
+fn master_killed_inside_kubeadm_join_is_reset_and_joins_again() {
+    for at in [CrashAt::BeforeEtcd, CrashAt::AfterFiles] {
+        let (c, dir, world) = setup();
+        world.running_master(&c.masters[0]);
+        world
+            .s
+            .lock()
+            .unwrap()
+            .crash
+            .insert("k8s-master02".into(), at);
+        let mut ctx = context(&world, dir.path(), &c, "k8s-master02");
+        let steps = steps_with(Arc::new(world.clone()), timing());
+        let mut errors = Vec::new();
+        // The unit's Restart=on-failure: run until done, at most four times.
+        for _ in 0..4 {
+            match run_steps(&mut ctx, &steps) {
+                Ok(()) => break,
+                Err(e) => errors.push(format!("{e:#}")),
+            }
+        }
+        let s = world.s.lock().unwrap();
+        assert!(s.errors.is_empty(), "{at:?}: {:?}", s.errors);
+        assert!(
+            s.nodes.contains("k8s-master02"),
+            "{at:?}: never joined: {errors:#?} {:?}",
+            s.kubeadm
+        );
+        assert!(
+            s.members
+                .iter()
+                .any(|m| m.name == "k8s-master02" && m.started()),
+            "{at:?}: no started member"
+        );
+        assert!(
+            s.inits.is_empty(),
+            "{at:?}: a joining master initialized: {:?}",
+            s.inits
+        );
+        assert_eq!(
+            s.resets,
+            vec!["k8s-master02".to_string()],
+            "{at:?}: one reset before the retry"
+        );
+        let joins = s
+            .kubeadm
+            .iter()
+            .filter(|l| l.contains("kubeadm join"))
+            .count();
+        assert_eq!(joins, 2, "{at:?}: {:?}", s.kubeadm);
+        match at {
+            CrashAt::BeforeEtcd => assert_eq!(errors.len(), 1, "{errors:#?}"),
+            CrashAt::AfterFiles => {
+                assert_eq!(errors.len(), 2, "{errors:#?}");
+                assert!(
+                    errors[1].contains("does not list k8s-master02"),
+                    "{}",
+                    errors[1]
+                );
+                assert!(errors[1].contains("Node: MISSING"), "{}", errors[1]);
+            }
+        }
+    }
+}
+
+/// A worker whose journal lists cluster-worker-join but which has no kubelet.conf (its disk was restored, or the
+/// journal outlived a crash) joins: the journal is a record, not the truth.
+#[test]
+fn journal_listing_the_join_does_not_skip_it() {
+    let (c, dir, world) = setup();
+    world.running_master(&c.masters[0]);
+    let mut ctx = context(&world, dir.path(), &c, "k8s-node01");
+    let steps = steps_with(Arc::new(world.clone()), timing());
+    let journal = kubeha_firstboot::engine::Journal {
+        node: "k8s-node01".into(),
+        done: steps.iter().map(|s| s.name().to_string()).collect(),
+    };
+    journal.save(&ctx.root).unwrap();
+    let mut rep = kubeha_firstboot::status::Reporter::new(ctx.root.clone(), None, false);
+    kubeha_firstboot::engine::run(&mut ctx, &steps, &mut rep).unwrap();
+    let s = world.s.lock().unwrap();
+    assert!(
+        s.kubeadm
+            .iter()
+            .any(|l| l.starts_with("k8s-node01: kubeadm join")),
+        "{:?}",
+        s.kubeadm
+    );
+}
+
+/// The network as seen from a master cut off from every other (link down on its side, a wrong VLAN): nothing
+/// answers it; its own listener still changes the world's view of it.
+struct Isolated(World);
+
+impl ClusterEnv for Isolated {
+    fn tcp_open(&self, _: SocketAddrV4) -> bool {
+        false
+    }
+    fn apiserver_answers(&self, _: &NodeConfig, _: SocketAddrV4) -> bool {
+        false
+    }
+    fn etcd_members(&self, _: &NodeConfig, _: &Node) -> Result<Vec<Member>> {
+        bail!("no route to host")
+    }
+    fn etcd_rebuild(&self, _: &NodeConfig, _: &Node) -> Result<Rebuild> {
+        bail!("no route to host")
+    }
+    fn etcd_add(&self, _: &NodeConfig, _: &Node) -> Result<Vec<Member>> {
+        bail!("no route to host")
+    }
+    fn attest(&self, _: &NodeConfig, _: &Node) -> Result<Attestation> {
+        bail!("no route to host")
+    }
+    fn set_attestation(
+        &self,
+        cfg: &NodeConfig,
+        me: &Node,
+        st: Option<(AttestState, String)>,
+    ) -> Result<()> {
+        self.0.set_attestation(cfg, me, st)
+    }
+    fn delete_node(&self, _: &NodeConfig, _: &str) -> Result<Deleted> {
+        bail!("no route to host")
+    }
+    fn api_exists(&self, _: &NodeConfig, _: &str) -> Result<bool> {
+        bail!("no route to host")
+    }
+    fn sleep(&self, d: Duration) {
+        std::thread::sleep(d)
+    }
+}
+
+fn short_timing() -> Timing {
+    Timing {
+        endpoint_wait: Duration::from_secs(2),
+        ..timing()
+    }
+}
+
+/// Never two clusters, 1: a reimaged designated master that cannot reach its peers (partitioned) while they run the
+/// cluster never initializes; it waits, says why and how to force it, and changes nothing.
+#[test]
+fn partitioned_designated_master_never_initializes() {
+    let (c, dir, world) = setup();
+    for m in &c.masters[1..] {
+        world.running_master(m);
+    }
+    let mut ctx = context(&world, dir.path(), &c, "k8s-master01");
+    let steps = steps_with(Arc::new(Isolated(world.clone())), short_timing());
+    let e = format!("{:#}", run_steps(&mut ctx, &steps).unwrap_err());
+    assert!(
+        e.contains("no majority attests") && e.contains("1 of 3"),
+        "{e}"
+    );
+    assert!(
+        e.contains("/etc/kubeha/force-init"),
+        "says how to force: {e}"
+    );
+    let s = world.s.lock().unwrap();
+    assert!(
+        s.inits.is_empty() && s.kubeadm.is_empty(),
+        "{:?}",
+        s.kubeadm
+    );
+}
+
+/// Never two clusters, 2: the designated master booted alone (the others are not up yet, or gone) waits instead of
+/// initializing; the operator's force-init file is the one way past that.
+#[test]
+fn lone_designated_master_waits_unless_forced() {
+    let (c, dir, world) = setup();
+    let mut ctx = context(&world, dir.path(), &c, "k8s-master01");
+    let steps = steps_with(Arc::new(world.clone()), short_timing());
+    let e = format!("{:#}", run_steps(&mut ctx, &steps).unwrap_err());
+    assert!(e.contains("no majority attests"), "{e}");
+    assert!(world.s.lock().unwrap().inits.is_empty());
+    put(&ctx.root.join("etc/kubeha/force-init"), "", 0o600);
+    run_steps(&mut ctx, &steps).unwrap();
+    assert_eq!(
+        world.s.lock().unwrap().inits,
+        vec!["k8s-master01".to_string()]
+    );
+}
+
+/// Never two clusters, 3: two masters that each believe they are designated (master02 booted with
+/// kubeha.bootstrap=k8s-master02, the others with the default) all start at once: one cluster, one init.
+#[test]
+fn two_bootstraps_form_one_cluster() {
+    let (c, dir, world) = setup();
+    let handles: Vec<_> = ["k8s-master01", "k8s-master02", "k8s-master03"]
+        .into_iter()
+        .map(|name| {
+            let (world, dir, c) = (world.clone(), dir.path().to_path_buf(), c.clone());
+            std::thread::spawn(move || {
+                let mut ctx = context(&world, &dir, &c, name);
+                if name == "k8s-master02" {
+                    ctx.config.node.bootstrap = Some("k8s-master02".into());
+                }
+                let steps = steps_with(Arc::new(world.clone()), timing());
+                (name, run_steps(&mut ctx, &steps))
+            })
+        })
+        .collect();
+    let results: BTreeMap<_, _> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let s = world.s.lock().unwrap();
+    assert!(s.errors.is_empty(), "{:?}", s.errors);
+    assert_eq!(s.inits.len(), 1, "one init: {:?} {results:?}", s.inits);
+    assert_eq!(
+        s.inits[0], "k8s-master01",
+        "the master a majority designates"
+    );
+    assert!(
+        results["k8s-master01"].is_ok() && results["k8s-master03"].is_ok(),
+        "{results:?}"
+    );
+    // master02 either joined the one cluster or is still waiting: never a second init.
+    assert_eq!(
+        s.members.iter().filter(|m| m.started()).count(),
+        if results["k8s-master02"].is_ok() {
+            3
+        } else {
+            2
+        }
+    );
 }
 
 #[test]

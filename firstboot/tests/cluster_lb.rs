@@ -284,7 +284,7 @@ fn vip_and_load_balancer_fail_over() {
         let env = NetEnv::default();
         (
             decide::probe_cluster(&env, &ncc, "k8s-master01"),
-            decide::decide(&env, &ncc, "k8s-master01"),
+            decide::decide(&env, &ncc, "k8s-master01", false),
         )
     });
     eprintln!("probes found: {found:?}");
@@ -414,13 +414,42 @@ fn vip_and_load_balancer_fail_over() {
     );
     let (ncc, ns) = (nc.clone(), lab.ns("client"));
     let d = in_netns(&ns, move || {
-        decide::decide(&NetEnv::default(), &ncc, "k8s-master01")
+        decide::decide(&NetEnv::default(), &ncc, "k8s-master01", false)
+    });
+    assert!(
+        matches!(&d, decide::Decision::Wait(w) if w.contains("1 of 3")),
+        "nothing answers and nobody attests: the designated master waits, got {d:?}"
+    );
+    // master02 and master03 answer attestations over real TCP in their own namespaces (keyed by the cluster's
+    // certificate key); then, and only then, the designated master initializes.
+    let key =
+        kubeha_firstboot::cluster::attest::key(&nc.control_plane.as_ref().unwrap().certificate_key);
+    let responders: Vec<_> = [1, 2]
+        .into_iter()
+        .map(|i| {
+            let m = c.masters[i].clone();
+            in_netns(&lab.ns(MASTERS[i]), move || {
+                kubeha_firstboot::cluster::attest::Responder::start(
+                    key,
+                    std::net::SocketAddrV4::new(m.ip, kubeha_firstboot::cluster::attest::PORT),
+                    &m.name,
+                    kubeha_firstboot::cluster::attest::State::Waiting,
+                    "k8s-master01",
+                )
+                .unwrap()
+            })
+        })
+        .collect();
+    let (ncc, ns) = (nc.clone(), lab.ns("client"));
+    let d = in_netns(&ns, move || {
+        decide::decide(&NetEnv::default(), &ncc, "k8s-master01", false)
     });
     assert_eq!(
         d,
         decide::Decision::Init,
-        "nothing answers: the designated master would init"
+        "nothing answers and a majority attests: the designated master would init"
     );
+    drop(responders);
     for i in 0..3 {
         start_master(&mut lab, &mut masters, i);
     }

@@ -7,8 +7,9 @@ const UNIT: &str = include_str!("../kubeha-firstboot.service");
 #[test]
 fn unit_verifies() {
     for want in [
-        "Type=oneshot",
+        "Type=simple",
         "RemainAfterExit=yes",
+        "Restart=on-failure",
         "After=network-online.target",
         "Wants=network-online.target",
         "ConditionPathExists=!/var/lib/kubeha/done",

@@ -104,6 +104,7 @@ pub fn build(profile: &Profile, dir: &Path, opts: &BuildOptions) -> Result<Build
     // Everything that can be checked without the network is checked before the first write.
     profile.check(&format!("profile {}", profile.name))?;
     let credentials = Credentials::from_profile(&profile.credentials)?;
+    crate::rpm::repo_auth(profile).map_err(|e| format_err("repos", format!("{e:#}")))?;
     let images = images_for(profile, opts.images)?;
     let platform = Platform::linux_for_rpm_arch(&profile.arch);
     let client = Client::new(ClientConfig {

@@ -1,7 +1,9 @@
 //! The offline bundle directory (see `kubeha_model::bundle`): built-in profiles, the image list a profile implies,
 //! the file list of `bundle.toml`, and [`verify`].
 //!
-//! To add a built-in profile, drop a TOML file into `mirror/profiles/` and list it in [`BUILTIN_PROFILES`].
+//! To add a built-in profile, drop a TOML file into `mirror/profiles/` and list it in [`BUILTIN_PROFILES`], and in
+//! `tests/cni.rs`'s table with the committed copy of the CNI manifest it pins (or a comment in the profile saying
+//! why none can be pinned).
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs;
@@ -100,6 +102,42 @@ pub fn images_for(profile: &Profile, set: ImageSet) -> Result<Vec<String>> {
         }
     }
     Ok(out)
+}
+
+/// Every image a Kubernetes manifest (one or more YAML documents, e.g. calico.yaml) references: the string value of
+/// every `image` key of every mapping, normalized like [`profile_images`], without duplicates, sorted. Reading the
+/// YAML (not grepping `image:` lines) finds flow-style `{name: x, image: y}` entries too and ignores `image` inside
+/// strings and schemas (a CRD's `image: {type: string}` is a mapping, not a reference).
+#[cfg(feature = "fetch")]
+pub fn manifest_images(text: &str, what: &str) -> Result<Vec<String>> {
+    use serde::Deserialize as _;
+    fn walk(v: &serde_yaml::Value, out: &mut Vec<String>) {
+        match v {
+            serde_yaml::Value::Mapping(m) => {
+                for (k, v) in m {
+                    if let (Some("image"), serde_yaml::Value::String(s)) = (k.as_str(), v) {
+                        out.push(s.clone());
+                    } else {
+                        walk(v, out);
+                    }
+                }
+            }
+            serde_yaml::Value::Sequence(s) => s.iter().for_each(|v| walk(v, out)),
+            serde_yaml::Value::Tagged(t) => walk(&t.value, out),
+            _ => {}
+        }
+    }
+    let mut raw = Vec::new();
+    for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
+        let v = serde_yaml::Value::deserialize(doc)
+            .map_err(|e| format_err(what, format!("YAML document {}: {e}", i + 1)))?;
+        walk(&v, &mut raw);
+    }
+    let mut out = BTreeSet::new();
+    for r in raw {
+        out.insert(crate::reference::normalize(&r).map_err(|e| format_err(what, e.to_string()))?);
+    }
+    Ok(out.into_iter().collect())
 }
 
 /// Lists every file of a bundle except `bundle.toml`, as sorted `/`-separated relative paths.

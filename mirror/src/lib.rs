@@ -10,7 +10,8 @@
 //!
 //! - [`bundle`]: built-in profiles, the image list a profile implies, and [`bundle::verify`].
 //!
-//! With `fetch` (default): the registry v2 client ([`registry::Client`]) and `bundle build` ([`build::build`]).
+//! With `fetch` (default): the registry v2 client ([`registry::Client`]), `bundle build` ([`build::build`]) and the
+//! command line's source overrides of a profile ([`overrides`]).
 #![deny(missing_docs)]
 
 pub mod archive;
@@ -22,6 +23,8 @@ pub mod bundle;
 pub mod digest;
 mod error;
 pub mod oci;
+#[cfg(feature = "fetch")]
+pub mod overrides;
 #[cfg(feature = "fetch")]
 pub mod progress;
 pub mod reference;

@@ -291,6 +291,45 @@ print("Serving HTTP on 127.0.0.1 port %d" % srv.server_address[1], flush=True)
 srv.serve_forever()
 "#;
 
+/// An http.server on `argv[2]` that wants HTTP Basic `argv[3]` (base64 `user:password`) for everything and
+/// redirects `.rpm` downloads to `argv[4]` (another host), like a mirror in front of blob storage.
+const AUTH_SERVER: &str = r#"
+import functools, http.server, sys
+class H(http.server.SimpleHTTPRequestHandler):
+    def do_GET(self):
+        if self.headers.get("Authorization") != "Basic " + sys.argv[3]:
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="repo"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if self.path.endswith(".rpm"):
+            self.send_response(302)
+            self.send_header("Location", sys.argv[4] + self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        super().do_GET()
+srv = http.server.ThreadingHTTPServer((sys.argv[2], 0), functools.partial(H, directory=sys.argv[1]))
+print("Serving HTTP on %s port %d" % (sys.argv[2], srv.server_address[1]), flush=True)
+srv.serve_forever()
+"#;
+
+/// An http.server on `argv[2]` that refuses (403) any request carrying `Authorization`: credentials must not
+/// follow a redirect to another host.
+const NO_AUTH_SERVER: &str = r#"
+import functools, http.server, sys
+class H(http.server.SimpleHTTPRequestHandler):
+    def do_GET(self):
+        if "Authorization" in self.headers:
+            self.send_error(403, "credentials leaked to another host")
+            return
+        super().do_GET()
+srv = http.server.ThreadingHTTPServer((sys.argv[2], 0), functools.partial(H, directory=sys.argv[1]))
+print("Serving HTTP on %s port %d" % (sys.argv[2], srv.server_address[1]), flush=True)
+srv.serve_forever()
+"#;
+
 impl HttpServer {
     fn start(dir: &Path) -> HttpServer {
         Self::spawn(
@@ -370,6 +409,15 @@ impl HttpServer {
 
     fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}/{path}", self.port)
+    }
+
+    fn script(script: &str, dir: &Path, args: &[&str]) -> HttpServer {
+        Self::spawn(
+            Command::new("python3")
+                .args(["-u", "-c", script])
+                .arg(dir)
+                .args(args),
+        )
     }
 }
 
@@ -599,6 +647,56 @@ fn resolve_reads_only_metadata_and_matches_dnf() {
         text.contains("kh-iptables-1.8.10-1.x86_64  base (base: on the node)"),
         "{text}"
     );
+}
+
+/// The seed-style override: a profile's repo (an unreachable upstream) read from an internal mirror that wants
+/// HTTP Basic (`--repo ID=URL --repo-credentials ID=USER:PASSWORD-FILE`); the credentials go to the mirror only,
+/// not to the host its package downloads redirect to, and never into an error.
+#[test]
+fn repo_override_with_basic_auth() {
+    use kubeha_mirror::overrides::{apply, Kind, Override};
+    let fx = fixture();
+    let tmp = tempfile::tempdir().unwrap();
+    let storage = HttpServer::script(NO_AUTH_SERVER, fx, &["127.0.0.2"]);
+    let storage_base = format!("http://127.0.0.2:{}", storage.port);
+    let basic = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "ci:pa55");
+    let front = HttpServer::script(AUTH_SERVER, fx, &["127.0.0.1", &basic, &storage_base]);
+    let pw = tmp.path().join("repo-password");
+    std::fs::write(&pw, "pa55\n").unwrap();
+    let upstream = profile(
+        &[
+            ("kube", "https://packages.invalid/kube/".into(), false),
+            ("base", file_url(&fx.join("base")), true),
+        ],
+        REQUESTED,
+    );
+    let with = |overrides: Vec<Override>| {
+        let mut p = upstream.clone();
+        apply(&mut p, &overrides).unwrap();
+        p
+    };
+    let repo = Override::from_flag(Kind::Repo, &[format!("kube={}", front.url("kube/"))]);
+    let creds = Override::from_flag(
+        Kind::RepoCredentials,
+        &[format!("kube=ci:{}", pw.display())],
+    );
+
+    let p = with([repo.clone(), creds.clone()].concat());
+    assert_eq!(p.repos[0].baseurl, front.url("kube/"));
+    let rpms = tmp.path().join("rpms");
+    let (entries, _) = build(&p, &rpms).unwrap();
+    check_entries(&entries, &rpms);
+
+    // without credentials: the 401 says what is missing
+    let e = format!(
+        "{:#}",
+        build(&with(repo.clone()), &tmp.path().join("r2")).unwrap_err()
+    );
+    assert!(e.contains("401") && e.contains("--repo-credentials"), "{e}");
+    // a wrong password is refused, and not echoed
+    std::fs::write(&pw, "wrong-pa55\n").unwrap();
+    let e = format!("{:#}", build(&p, &tmp.path().join("r3")).unwrap_err());
+    assert!(e.contains("refused") && !e.contains("pa55"), "{e}");
 }
 
 /// Metadata and packages answered with 500 twice are fetched on the third attempt.

@@ -214,6 +214,16 @@ pub struct RpmRepo {
     /// A base repo (the install ISO's own BaseOS/AppStream): its packages satisfy dependencies but are not bundled.
     #[serde(default)]
     pub base: bool,
+    /// HTTP Basic user for this repo (e.g. an internal mirror), like dnf's `username=`. Sent only to the baseurl's
+    /// own scheme, host and port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Environment variable holding the password (with `username`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_env: Option<String>,
+    /// File holding the password (with `username`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<String>,
 }
 
 /// An extra file.
@@ -297,6 +307,16 @@ impl Profile {
                 ));
             }
         }
+        for (i, r) in self.repos.iter().enumerate() {
+            let secret = r.password_env.is_some() as u8 + r.password_file.is_some() as u8;
+            if r.username.is_some() != (secret == 1) || secret > 1 {
+                return Err(bad(
+                    format!("repos[{i}]"),
+                    "a username needs exactly one of password-env or password-file, and they need a username"
+                        .into(),
+                ));
+            }
+        }
         for (i, c) in self.credentials.iter().enumerate() {
             if c.password_env.is_none() == c.password_file.is_none() {
                 return Err(bad(
@@ -351,5 +371,32 @@ impl BundleManifest {
     pub fn save(&self, dir: &Path) -> Result<()> {
         let text = toml::to_string(self).expect("manifest serializes");
         crate::fsutil::write_atomic(&dir.join(MANIFEST), text.as_bytes(), 0o644, true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repo_credentials_need_a_user_and_one_secret_source() {
+        let base = "name = \"t\"\nkubernetes-version = \"1.31.4\"\n[[repos]]\nname = \"k\"\nbaseurl = \"https://r/\"\n";
+        for (extra, ok) in [
+            ("", true),
+            ("username = \"ci\"\npassword-env = \"PW\"\n", true),
+            ("username = \"ci\"\npassword-file = \"/run/pw\"\n", true),
+            ("username = \"ci\"\n", false),
+            ("password-env = \"PW\"\n", false),
+            (
+                "username = \"ci\"\npassword-env = \"PW\"\npassword-file = \"/run/pw\"\n",
+                false,
+            ),
+        ] {
+            let r = Profile::parse(&format!("{base}{extra}"), "p");
+            assert_eq!(r.is_ok(), ok, "{extra:?}: {r:?}");
+            if let Err(e) = r {
+                assert!(e.to_string().contains("repos[0]"), "{e}");
+            }
+        }
     }
 }

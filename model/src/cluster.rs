@@ -229,8 +229,10 @@ impl Default for Cni {
     }
 }
 
+/// The default bundle profile's Calico (mirror/profiles/el9-containerd-calico.toml; mirror/tests/cni.rs keeps the
+/// two equal).
 fn default_calico_version() -> String {
-    "v3.28.2".to_string()
+    "v3.32.1".to_string()
 }
 fn default_cni_manifest() -> String {
     "calico.yaml".to_string()

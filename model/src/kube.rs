@@ -471,6 +471,11 @@ pub mod ports {
         }
     }
 
+    /// kubeha-firstboot's attestation listener on masters waiting for the cluster to form: the designated master
+    /// initializes only when a majority of the masters attest here that they hold no cluster and wait for it
+    /// (docs/ha.md, "Never two clusters").
+    pub const ATTEST_PORT: u16 = 16444;
+
     /// What a node of `role` must let in for Kubernetes `v`, with the load balancer on `lb_port` (masters) and the
     /// CNI `cni`. Masters get everything a worker gets, plus the control plane.
     pub fn ports(role: Role, v: &KubeVersion, lb_port: u16, cni: CniPlugin) -> Vec<Open> {
@@ -483,6 +488,11 @@ pub mod ports {
                 "nginx load balancer in front of the apiservers",
             ));
             o.push(Open::tcp(2379, 2380, "etcd client and peer"));
+            o.push(Open::tcp(
+                ATTEST_PORT,
+                ATTEST_PORT,
+                "kubeha-firstboot attestation (masters forming the cluster)",
+            ));
             if v.minor <= 22 {
                 o.push(Open::tcp(
                     10251,
@@ -550,6 +560,7 @@ mod tests {
             "6443/tcp",
             "16443/tcp",
             "2379-2380/tcp",
+            "16444/tcp",
             "10257/tcp",
             "10259/tcp",
             "112",

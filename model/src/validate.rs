@@ -184,6 +184,11 @@ fn is_image_repository(s: &str) -> bool {
 const RESERVED_PORTS: &[(u16, u16, &str)] = &[
     (6443, 6443, "kube-apiserver"),
     (2379, 2380, "etcd"),
+    (
+        crate::kube::ports::ATTEST_PORT,
+        crate::kube::ports::ATTEST_PORT,
+        "kubeha-firstboot's attestation listener",
+    ),
     (10248, 10260, "kubelet and control-plane components"),
     (30000, 32767, "the NodePort range"),
 ];

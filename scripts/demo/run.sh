@@ -61,11 +61,14 @@ python3 scripts/demo/upstream.py images --registry "127.0.0.1:$REG_PORT" --list 
   --k8s-bin "$K8S_BIN" --cache "$OUT/.image-cache" --cni-plugins /usr/lib/cni
 python3 scripts/demo/upstream.py rpms --spec scripts/demo/rpms.json --out "$UP/www/repos" --work "$UP/rpmbuild" --kube-version "$KVER"
 CALICO_VER=$(sed -n 's|.*calico/node:\(v[0-9.]*\)".*|\1|p' "$UP/default-profile.toml" | head -1)
+# The registry the profile's (pinned, real) calico manifest names its images under, e.g. quay.io/calico.
+CALICO_REPO=$(sed -n 's|.*"\([^"]*\)/node:v[0-9.]*".*|\1|p' "$UP/default-profile.toml" | head -1)
+[ -n "$CALICO_VER" ] && [ -n "$CALICO_REPO" ] || { echo "run.sh: no calico/node image in the default profile" >&2; exit 1; }
 POD_NET=$($KUBEHA config init | sed -n 's/^pod-subnet = "\([0-9]*\.[0-9]*\)\.0\.0\/16"/\1/p')
 [ -n "$POD_NET" ] || { echo "run.sh: the default pod subnet is not a /16" >&2; exit 1; }
-python3 - "$UP/www/files/calico.yaml" "$CALICO_VER" "$POD_NET" <<'PY'
+python3 - "$UP/www/files/calico.yaml" "$CALICO_VER" "$POD_NET" "$CALICO_REPO" <<'PY'
 import sys
-out, ver, pod_net = sys.argv[1], sys.argv[2], sys.argv[3]
+out, ver, pod_net, repo = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 # A STAND-IN for calico.yaml, in its shape and with its image names (so the bundle carries and the node loads them):
 # the install-cni init container installs the reference CNI plugins and a bridge config (upstream.py --cni-plugins),
 # calico-node and calico-kube-controllers only sleep.
@@ -82,7 +85,7 @@ spec:
       tolerations: [{{operator: Exists}}]
       initContainers:
         - name: install-cni
-          image: docker.io/calico/cni:{ver}
+          image: {repo}/cni:{ver}
           command: ["/bin/sh", "/install-cni.sh"]
           env:
             - {{name: HOST_IP, valueFrom: {{fieldRef: {{fieldPath: status.hostIP}}}}}}
@@ -91,7 +94,7 @@ spec:
             - {{name: cni-bin, mountPath: /host/opt/cni/bin}}
             - {{name: cni-net, mountPath: /host/etc/cni/net.d}}
       containers:
-        - {{name: calico-node, image: "docker.io/calico/node:{ver}", command: ["/bin/sleep", "2147483647"]}}
+        - {{name: calico-node, image: "{repo}/node:{ver}", command: ["/bin/sleep", "2147483647"]}}
       volumes:
         - {{name: cni-bin, hostPath: {{path: /opt/cni/bin}}}}
         - {{name: cni-net, hostPath: {{path: /etc/cni/net.d}}}}
@@ -106,7 +109,7 @@ spec:
     spec:
       tolerations: [{{key: node-role.kubernetes.io/control-plane, effect: NoSchedule}}]
       containers:
-        - {{name: calico-kube-controllers, image: "docker.io/calico/kube-controllers:{ver}", command: ["/bin/sleep", "2147483647"]}}
+        - {{name: calico-kube-controllers, image: "{repo}/kube-controllers:{ver}", command: ["/bin/sleep", "2147483647"]}}
 """)
 PY
 WWW_PORT=$(free_port)

@@ -10,6 +10,7 @@ use kubeha_mirror::archive::{write_docker_archive, write_oci_archive};
 use kubeha_mirror::build::{build, BuildOptions};
 use kubeha_mirror::bundle::{load_profile, verify, BUILTIN_PROFILES, DEFAULT_PROFILE};
 use kubeha_mirror::oci::Layout;
+use kubeha_mirror::overrides::{apply as apply_overrides, Kind, Override, OverridesFile};
 use kubeha_model::bundle::IMAGES_DIR;
 use kubeha_model::kube::{kubeadm_images, KubeVersion};
 
@@ -30,7 +31,17 @@ pub enum BundleCmd {
     /// sha256). Run it again to update or repair: what is there is re-hashed
     /// and only what is missing or damaged is downloaded.
     ///
+    /// --mirror, --repo and --file change only where things are fetched
+    /// from: images keep their names, files their sha256 pins. Each must
+    /// name a registry, repo or file the profile has. Secrets are read from
+    /// a file or an environment variable, never taken as an argument.
+    ///
     /// Example: kubeha bundle build --profile seed-v1.11.1 -o bundle/
+    ///
+    /// Example: kubeha bundle build --profile seed-v1.11.1 -o bundle/
+    /// --mirror k8s.gcr.io=https://mirror.example/k8s
+    /// --repo kubernetes=https://repo.example/el7/
+    /// --repo-credentials kubernetes=ci:/run/secrets/repo
     Build(BuildConfig),
     /// Print the RPM closure of a profile without downloading packages
     ///
@@ -88,6 +99,28 @@ pub struct BuildConfig {
     /// Parallel downloads
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub parallel: usize,
+    /// Pull REGISTRY's images from a mirror, keeping their names; the
+    /// URL's path is the prefix on the mirror (repeatable)
+    #[arg(long, value_name = "REGISTRY=URL")]
+    pub mirror: Vec<String>,
+    /// Read RPM repo ID from another base URL (repeatable)
+    #[arg(long, value_name = "ID=BASEURL")]
+    pub repo: Vec<String>,
+    /// Download pinned file NAME from another URL; its sha256 stays
+    #[arg(long, value_name = "NAME=URL")]
+    pub file: Vec<String>,
+    /// Log in to registry or mirror HOST: USER:PASSWORD-FILE or
+    /// USER:env:VARIABLE (repeatable)
+    #[arg(long, value_name = "HOST=USER:SECRET")]
+    pub registry_credentials: Vec<String>,
+    /// HTTP Basic login for repo ID: USER:PASSWORD-FILE or
+    /// USER:env:VARIABLE (repeatable)
+    #[arg(long, value_name = "ID=USER:SECRET")]
+    pub repo_credentials: Vec<String>,
+    /// A TOML file with the same keys as lists (mirror = ["REGISTRY=URL"],
+    /// repo, file, registry-credentials, repo-credentials); flags win
+    #[arg(long, value_name = "FILE")]
+    pub overrides: Option<PathBuf>,
     /// On a rerun, trust blobs and RPMs whose size and mtime match the
     /// stamp in bundle.toml instead of hashing them
     #[arg(long)]
@@ -184,7 +217,25 @@ fn images(c: ImagesConfig) -> Result<ExitCode> {
 }
 
 fn build_cmd(c: BuildConfig) -> Result<ExitCode> {
-    let profile = load_profile(&c.profile).context("loading the profile")?;
+    let mut profile = load_profile(&c.profile).context("loading the profile")?;
+    let mut overrides = match &c.overrides {
+        Some(f) => OverridesFile::load(f).context("reading the overrides")?,
+        None => Vec::new(),
+    };
+    for (kind, values) in [
+        (Kind::Mirror, &c.mirror),
+        (Kind::Repo, &c.repo),
+        (Kind::File, &c.file),
+        (Kind::RegistryCredentials, &c.registry_credentials),
+        (Kind::RepoCredentials, &c.repo_credentials),
+    ] {
+        overrides.extend(Override::from_flag(kind, values));
+    }
+    // A key the profile does not have is a usage error (exit 2), reported before anything is fetched.
+    if let Err(e) = apply_overrides(&mut profile, &overrides) {
+        eprintln!("Error: {e}");
+        return Ok(ExitCode::from(2));
+    }
     let mut ca_pem = Vec::new();
     for f in &c.ca_file {
         ca_pem.push(std::fs::read(f).with_context(|| format!("reading {}", f.display()))?);

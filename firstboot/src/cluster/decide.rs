@@ -4,7 +4,11 @@
 //! 1. Exactly one master may run `kubeadm init`: the designated one (`node.bootstrap`, else the first of
 //!    `masters[]`). Before it does, it probes VIP:16443 and every other master's 6443 (an HTTPS `/readyz` that
 //!    trusts the cluster CA; any HTTP answer counts), 2379, 2380 and 10250 (TCP). If anything answers, a cluster
-//!    exists (this master was reimaged, or started last) and it joins instead.
+//!    exists (this master was reimaged, or started last) and it joins instead. If nothing answers, it still
+//!    initializes only when a majority of `masters[]` (itself included) attest over [`attest`]'s authenticated
+//!    channel that they hold no cluster and wait for *it*; otherwise it waits and probes again (a lone, partitioned
+//!    or mis-designated master never forms a second cluster). An operator who knows better creates
+//!    [`FORCE_INIT`] on that master.
 //! 2. Every other master never initializes: it waits, with backoff and a progress line, until an apiserver answers
 //!    through VIP:16443, then joins. The wait is bounded ([`Timing::endpoint_wait`]); when it runs out the step fails
 //!    with a message naming the designated master, and the agent's next run waits again.
@@ -26,6 +30,7 @@ use anyhow::{bail, Result};
 use kubeha_model::cluster::Node;
 use kubeha_model::NodeConfig;
 
+use super::attest::{Attestation, State as AttestState};
 use super::etcd::{self, Member, Rebuild};
 use super::kubeapi::Deleted;
 
@@ -41,8 +46,20 @@ pub trait ClusterEnv: Send + Sync {
     fn etcd_rebuild(&self, cfg: &NodeConfig, me: &Node) -> Result<Rebuild>;
     /// Adds this master as an etcd member (kubeadm 1.11 only: later kubeadm adds it itself); returns the list.
     fn etcd_add(&self, cfg: &NodeConfig, me: &Node) -> Result<Vec<Member>>;
+    /// Asks master `peer` for its attestation ([`attest`]).
+    fn attest(&self, cfg: &NodeConfig, peer: &Node) -> Result<Attestation>;
+    /// Starts or changes (`Some`) or stops (`None`) this master's attestation listener.
+    fn set_attestation(
+        &self,
+        cfg: &NodeConfig,
+        me: &Node,
+        state: Option<(AttestState, String)>,
+    ) -> Result<()>;
     /// Deletes a Node object through VIP:16443.
     fn delete_node(&self, cfg: &NodeConfig, name: &str) -> Result<Deleted>;
+    /// Whether the API object at `path` (e.g. `/api/v1/nodes/NAME`) exists, asked through VIP:16443: `Ok(false)`
+    /// only on the apiserver's 404, an error when it cannot say.
+    fn api_exists(&self, cfg: &NodeConfig, path: &str) -> Result<bool>;
     /// Sleeps (tests speed time up).
     fn sleep(&self, d: Duration) {
         std::thread::sleep(d)
@@ -79,6 +96,10 @@ impl Default for Timing {
     }
 }
 
+/// The file an operator creates on a master to let it initialize without a majority (e.g. the other masters are
+/// gone for good). Read once per decision; the agent never creates it.
+pub const FORCE_INIT: &str = "/etc/kubeha/force-init";
+
 /// The master that initializes a new cluster.
 pub fn designated(cfg: &NodeConfig) -> Option<&Node> {
     match &cfg.node.bootstrap {
@@ -90,10 +111,12 @@ pub fn designated(cfg: &NodeConfig) -> Option<&Node> {
 /// What this master does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    /// `kubeadm init`: nothing answered.
+    /// `kubeadm init`: nothing answered and a majority attested.
     Init,
     /// `kubeadm join`: with what answered (for the log).
     Join(String),
+    /// Nothing answered, but no majority attested yet: ask again (why, for the log and status).
+    Wait(String),
 }
 
 impl Decision {
@@ -102,6 +125,7 @@ impl Decision {
         match self {
             Decision::Init => "init",
             Decision::Join(_) => "join",
+            Decision::Wait(_) => "wait",
         }
     }
 }
@@ -136,8 +160,52 @@ pub fn probe_cluster(env: &dyn ClusterEnv, cfg: &NodeConfig, me: &str) -> Vec<St
     found
 }
 
-/// The designated master's choice: init only if nothing answers.
-pub fn decide(env: &dyn ClusterEnv, cfg: &NodeConfig, me: &str) -> Decision {
+/// How many masters make a majority of `n`.
+pub fn majority(n: usize) -> usize {
+    n / 2 + 1
+}
+
+/// Asks every other master for its attestation; `Ok` when a majority (counting `me`) waits for `me`, else the
+/// answers for the log.
+pub fn majority_attests(
+    env: &dyn ClusterEnv,
+    cfg: &NodeConfig,
+    me: &str,
+) -> std::result::Result<Vec<String>, String> {
+    let masters = &cfg.cluster.masters;
+    let need = majority(masters.len());
+    let mut yes = vec![me.to_string()];
+    let mut other = Vec::new();
+    for m in masters.iter().filter(|m| m.name != me) {
+        match env.attest(cfg, m) {
+            Ok(a) if a.state == AttestState::Waiting && a.designated == me => {
+                yes.push(m.name.clone())
+            }
+            Ok(a) if a.state == AttestState::Waiting => {
+                other.push(format!("{} waits for {}", m.name, a.designated))
+            }
+            Ok(_) => other.push(format!(
+                "{} is busy (running kubeadm or has a control plane)",
+                m.name
+            )),
+            Err(e) => other.push(format!("{}: no attestation ({e:#})", m.name)),
+        }
+    }
+    if yes.len() >= need {
+        Ok(yes)
+    } else {
+        Err(format!(
+            "{} of {} masters attest (need {need}: {}); {}",
+            yes.len(),
+            masters.len(),
+            yes.join(", "),
+            other.join("; ")
+        ))
+    }
+}
+
+/// The designated master's choice: join if anything answers; init only if a majority attests (or `force`).
+pub fn decide(env: &dyn ClusterEnv, cfg: &NodeConfig, me: &str, force: bool) -> Decision {
     let is_designated = designated(cfg).is_some_and(|d| d.name == me);
     if !is_designated {
         return Decision::Join(format!(
@@ -146,10 +214,22 @@ pub fn decide(env: &dyn ClusterEnv, cfg: &NodeConfig, me: &str) -> Decision {
         ));
     }
     let found = probe_cluster(env, cfg, me);
-    if found.is_empty() {
-        Decision::Init
-    } else {
-        Decision::Join(format!("a cluster exists: {}", found.join(", ")))
+    if !found.is_empty() {
+        return Decision::Join(format!("a cluster exists: {}", found.join(", ")));
+    }
+    if force {
+        log::warn!("{FORCE_INIT} exists: initializing without asking the other masters");
+        return Decision::Init;
+    }
+    match majority_attests(env, cfg, me) {
+        Ok(yes) => {
+            log::info!("a majority attests that no cluster exists: {}", yes.join(", "));
+            Decision::Init
+        }
+        Err(why) => Decision::Wait(format!(
+            "nothing answers, but no majority attests: {why}. A master that cannot reach a majority never \
+             initializes; if the others are gone for good, create {FORCE_INIT} on this master"
+        )),
     }
 }
 

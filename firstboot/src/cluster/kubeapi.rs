@@ -56,6 +56,21 @@ impl KubeApi {
         })
     }
 
+    /// `GET path`: true on 200, false on 404.
+    pub fn exists(&self, path: &str) -> Result<bool> {
+        let url = format!("{}{path}", self.server);
+        let r = self
+            .http
+            .get(&url)
+            .send()
+            .with_context(|| format!("GET {url}"))?;
+        match r.status().as_u16() {
+            200 => Ok(true),
+            404 => Ok(false),
+            s => bail!("GET {url}: {s}"),
+        }
+    }
+
     /// `DELETE /api/v1/nodes/NAME`.
     pub fn delete_node(&self, name: &str) -> Result<Deleted> {
         let url = format!("{}/api/v1/nodes/{name}", self.server);

@@ -3,7 +3,8 @@
 //!
 //! - [`keepalived`], [`nginx`], [`kubeadm`]: pure renderers (golden tests in `testdata/golden/`).
 //! - [`pki`]: the shared CA material into /etc/kubernetes/pki, and certificates the agent signs for itself.
-//! - [`decide`]: who initializes and when the others join; [`net`] is its real network side.
+//! - [`decide`]: who initializes and when the others join; [`attest`]: the majority a designated master needs
+//!   before it initializes; [`net`] is their real network side.
 //! - [`etcd`]: membership over etcd's JSON gateway (stale member removal); [`kubeapi`]: Node deletion.
 //! - [`steps`]: the [`crate::engine::Step`]s, in order ([`steps()`]).
 //!
@@ -11,6 +12,7 @@
 //! rendered file, change its renderer and regenerate the golden files (`UPDATE_GOLDEN=1 cargo test -p
 //! kubeha-firstboot --test cluster_render`).
 
+pub mod attest;
 pub mod decide;
 pub mod etcd;
 pub mod keepalived;
@@ -31,12 +33,7 @@ pub use decide::{ClusterEnv, Timing};
 /// preparation. Each step says in `applies` whether it runs on masters or workers.
 pub fn steps() -> Vec<Box<dyn Step>> {
     let t = Timing::default();
-    steps_with(
-        Arc::new(net::NetEnv {
-            timeout: t.probe_timeout,
-        }),
-        t,
-    )
+    steps_with(Arc::new(net::NetEnv::new(t.probe_timeout)), t)
 }
 
 /// The cluster steps with an injected network side and timing (tests).
@@ -48,6 +45,7 @@ pub fn steps_with(env: Arc<dyn ClusterEnv>, timing: Timing) -> Vec<Box<dyn Step>
         Box::new(steps::DecideStep(shared.clone())),
         Box::new(steps::RebuildStep(shared.clone())),
         Box::new(steps::KubeadmStep(shared.clone())),
+        Box::new(steps::VerifyStep(shared.clone())),
         Box::new(steps::CniStep),
         Box::new(steps::TokenStep),
         Box::new(steps::WorkerJoinStep(shared)),

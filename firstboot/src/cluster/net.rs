@@ -1,29 +1,48 @@
 //! The real [`ClusterEnv`]: TCP and HTTPS probes, etcd's JSON gateway and the Kubernetes API.
 
 use std::net::{SocketAddr, SocketAddrV4, TcpStream};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use kubeha_model::cluster::Node;
 use kubeha_model::NodeConfig;
 
+use super::attest::{self, Attestation, Responder, State as AttestState};
 use super::decide::ClusterEnv;
 use super::etcd::{self, EtcdClient, Member, Rebuild};
 use super::kubeapi::{self, Deleted, KubeApi};
 
-/// Probes and clients over the network, each bounded by `timeout`.
-#[derive(Debug, Clone)]
+/// Probes and clients over the network, each bounded by `timeout`; and this master's attestation listener.
+#[derive(Clone)]
 pub struct NetEnv {
     /// Timeout of one connection or request.
     pub timeout: Duration,
+    responder: Arc<Mutex<Option<Responder>>>,
+}
+
+impl NetEnv {
+    /// With a timeout per connection or request.
+    pub fn new(timeout: Duration) -> NetEnv {
+        NetEnv {
+            timeout,
+            responder: Arc::new(Mutex::new(None)),
+        }
+    }
 }
 
 impl Default for NetEnv {
     fn default() -> Self {
-        NetEnv {
-            timeout: Duration::from_secs(3),
-        }
+        NetEnv::new(Duration::from_secs(3))
     }
+}
+
+fn attest_key(cfg: &NodeConfig) -> Result<[u8; 32]> {
+    let cp = cfg
+        .control_plane
+        .as_ref()
+        .context("the node config has no [control-plane] keys (certificate key)")?;
+    Ok(attest::key(&cp.certificate_key))
 }
 
 impl NetEnv {
@@ -40,6 +59,18 @@ impl NetEnv {
             .map(|m| etcd::client_url(m.ip))
             .collect();
         EtcdClient::new(&cp.etcd_ca, eps, self.timeout)
+    }
+}
+
+impl NetEnv {
+    /// The API through VIP:16443 as `system:masters` (a client certificate signed with the cluster CA).
+    fn api(&self, cfg: &NodeConfig) -> Result<KubeApi> {
+        let cp = cfg
+            .control_plane
+            .as_ref()
+            .context("the node config has no [control-plane] keys (cluster CA key)")?;
+        let server = format!("https://{}", cfg.cluster.control_plane_endpoint());
+        KubeApi::new(&server, &cfg.join.ca_cert, &cp.ca_key, self.timeout)
     }
 }
 
@@ -83,11 +114,36 @@ impl ClusterEnv for NetEnv {
     }
 
     fn delete_node(&self, cfg: &NodeConfig, name: &str) -> Result<Deleted> {
-        let cp = cfg
-            .control_plane
-            .as_ref()
-            .context("the node config has no [control-plane] keys (cluster CA key)")?;
-        let server = format!("https://{}", cfg.cluster.control_plane_endpoint());
-        KubeApi::new(&server, &cfg.join.ca_cert, &cp.ca_key, self.timeout)?.delete_node(name)
+        self.api(cfg)?.delete_node(name)
+    }
+
+    fn api_exists(&self, cfg: &NodeConfig, path: &str) -> Result<bool> {
+        self.api(cfg)?.exists(path)
+    }
+
+    fn attest(&self, cfg: &NodeConfig, peer: &Node) -> Result<Attestation> {
+        let addr = SocketAddrV4::new(peer.ip, attest::PORT);
+        attest::ask(&attest_key(cfg)?, addr, &peer.name, self.timeout)
+    }
+
+    fn set_attestation(
+        &self,
+        cfg: &NodeConfig,
+        me: &Node,
+        state: Option<(AttestState, String)>,
+    ) -> Result<()> {
+        let mut slot = self
+            .responder
+            .lock()
+            .map_err(|_| anyhow::anyhow!("attestation listener lock poisoned"))?;
+        match (state, slot.as_ref()) {
+            (None, _) => *slot = None,
+            (Some((st, d)), Some(r)) => r.set(st, &d),
+            (Some((st, d)), None) => {
+                let bind = SocketAddrV4::new(me.ip, attest::PORT);
+                *slot = Some(Responder::start(attest_key(cfg)?, bind, &me.name, st, &d)?);
+            }
+        }
+        Ok(())
     }
 }

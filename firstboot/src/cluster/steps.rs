@@ -1,9 +1,16 @@
 //! The cluster steps, in the order the engine runs them after OS preparation.
 //!
-//! Masters: `cluster-pki` → `cluster-lb` → `cluster-decide` → `cluster-rebuild` → `cluster-kubeadm` → `cluster-cni`
-//! → `cluster-token`. Workers: `cluster-worker-join`. Each step checks before it acts: a master whose control plane
-//! is complete (admin.conf, kubelet.conf and the apiserver manifest exist) skips decide, rebuild and kubeadm; files
-//! are rewritten only when their bytes change; services are restarted on every run of their step (a crash may have left them on an older config).
+//! Masters: `cluster-pki` → `cluster-lb` → `cluster-decide` → `cluster-rebuild` → `cluster-kubeadm` →
+//! `cluster-verify` → `cluster-cni` → `cluster-token`. Workers: `cluster-worker-join`. Each step checks before it
+//! acts: a master whose control plane files are complete (admin.conf, kubelet.conf, the apiserver and etcd manifests)
+//! skips decide, rebuild and kubeadm; files are rewritten only when their bytes change; services are restarted on
+//! every run of their step (a crash may have left them on an older config).
+//!
+//! "Done" is what the cluster says, not what the journal or the files say: pki, decide, rebuild, kubeadm, verify
+//! and worker-join run on every run ([`Step::rechecks`]); `cluster-verify` waits until the API lists this master's
+//! Node and the kubeadm-config ConfigMap and (on a joined master) etcd lists its member as started. A kubeadm that
+//! died half-way is undone with `kubeadm reset -f` before the retry, and the CA material is written again after the
+//! reset (kubeadm reset empties /etc/kubernetes/pki; without it the retry would mint a new CA).
 //!
 //! Commands get system paths (`/etc/kubeha/kubeadm-init.yaml`); files are written at `ctx.path(...)` so tests and dry
 //! runs write under their root. Files holding the token are 0600 in a 0700 directory and reach kubeadm by
@@ -21,6 +28,7 @@ use kubeha_model::fsutil::write_atomic;
 use kubeha_model::kube::KubeadmApi;
 use sha2::Digest as _;
 
+use super::attest::State as AttestState;
 use super::decide::{self, ClusterEnv, Decision, Timing};
 use super::etcd::Rebuild;
 use super::keepalived::{self, CheckParams, KeepalivedParams};
@@ -47,6 +55,10 @@ pub const ADMIN_CONF: &str = "/etc/kubernetes/admin.conf";
 pub const KUBELET_CONF: &str = "/etc/kubernetes/kubelet.conf";
 /// The apiserver's static pod manifest.
 pub const APISERVER_MANIFEST: &str = "/etc/kubernetes/manifests/kube-apiserver.yaml";
+/// The stacked etcd's static pod manifest (written by kubeadm after the member is added, on init and join).
+pub const ETCD_MANIFEST: &str = "/etc/kubernetes/manifests/etcd.yaml";
+/// kubeadm's bootstrap kubeconfig on a joining node (gone once the kubelet has its own certificate).
+pub const BOOTSTRAP_KUBELET_CONF: &str = "/etc/kubernetes/bootstrap-kubelet.conf";
 
 /// Shared by the steps: the network side and the timing.
 #[derive(Clone)]
@@ -82,9 +94,10 @@ fn write_secret(ctx: &Context, system_path: &str, data: &str) -> Result<()> {
     Ok(())
 }
 
-/// Whether this master's control plane is complete.
+/// Whether this master's control plane files are complete (the last ones kubeadm writes; `cluster-verify` asks the
+/// cluster).
 pub fn control_plane_done(ctx: &Context) -> bool {
-    [ADMIN_CONF, KUBELET_CONF, APISERVER_MANIFEST]
+    [ADMIN_CONF, KUBELET_CONF, APISERVER_MANIFEST, ETCD_MANIFEST]
         .iter()
         .all(|p| ctx.path(p).exists())
 }
@@ -95,7 +108,8 @@ fn partial_state(ctx: &Context) -> bool {
         ADMIN_CONF,
         KUBELET_CONF,
         APISERVER_MANIFEST,
-        "/etc/kubernetes/manifests/etcd.yaml",
+        ETCD_MANIFEST,
+        BOOTSTRAP_KUBELET_CONF,
         "/var/lib/etcd/member",
     ]
     .iter()
@@ -124,10 +138,18 @@ fn decision(ctx: &Context) -> Option<String> {
         .map(|s| s.trim().to_string())
 }
 
+/// Undoes a half-finished kubeadm run (`kubeadm reset -f` and what it leaves), then puts the cluster's CA
+/// material back on a master: kubeadm reset empties /etc/kubernetes/pki, and an init or join without the shared CAs
+/// would mint new ones.
 fn reset(ctx: &Context) -> Result<()> {
-    log::warn!("kubeadm left a half-finished control plane behind: kubeadm reset -f");
+    log::warn!("kubeadm left a half-finished node behind: kubeadm reset -f before trying again");
     ctx.runner.run(&Cmd::new("kubeadm").args(["reset", "-f"]))?;
-    for p in ["/var/lib/etcd/member", ADMIN_CONF] {
+    for p in [
+        "/var/lib/etcd/member",
+        ADMIN_CONF,
+        KUBELET_CONF,
+        BOOTSTRAP_KUBELET_CONF,
+    ] {
         let p = ctx.path(p);
         if p.is_dir() {
             fs::remove_dir_all(&p).with_context(|| format!("removing {}", p.display()))?;
@@ -135,7 +157,20 @@ fn reset(ctx: &Context) -> Result<()> {
             fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))?;
         }
     }
+    if is_master(ctx) {
+        write_pki(ctx)?;
+    }
     Ok(())
+}
+
+/// The shared CAs and service-account keys into /etc/kubernetes/pki; returns how many files changed.
+fn write_pki(ctx: &Context) -> Result<usize> {
+    let cp = ctx
+        .config
+        .control_plane
+        .as_ref()
+        .context("a master needs the [control-plane] keys")?;
+    pki::write_pki(&ctx.path(pki::PKI_DIR), &ctx.config.join.ca_cert, cp)
 }
 
 /// `cluster-pki`: the shared CAs and service-account keys into /etc/kubernetes/pki.
@@ -148,13 +183,11 @@ impl Step for PkiStep {
     fn applies(&self, ctx: &Context) -> bool {
         is_master(ctx)
     }
+    fn rechecks(&self) -> bool {
+        true
+    }
     fn run(&self, ctx: &mut Context) -> Result<()> {
-        let cp = ctx
-            .config
-            .control_plane
-            .as_ref()
-            .context("a master needs the [control-plane] keys")?;
-        let n = pki::write_pki(&ctx.path(pki::PKI_DIR), &ctx.config.join.ca_cert, cp)?;
+        let n = write_pki(ctx)?;
         log::info!("cluster CA material in {}: {n} files written", pki::PKI_DIR);
         Ok(())
     }
@@ -310,6 +343,9 @@ impl Step for DecideStep {
     fn name(&self) -> &'static str {
         "cluster-decide"
     }
+    fn rechecks(&self) -> bool {
+        true
+    }
     fn applies(&self, ctx: &Context) -> bool {
         is_master(ctx)
     }
@@ -324,14 +360,14 @@ impl Step for DecideStep {
         }
         let d = if ctx.dry_run {
             let is_designated = decide::designated(&ctx.config).is_some_and(|d| d.name == ctx.name);
-            log::info!("dry run: no probes; the designated master would init if nothing answers");
+            log::info!("dry run: no probes; the designated master would init if nothing answers and a majority attests");
             if is_designated {
                 Decision::Init
             } else {
                 Decision::Join("dry run".into())
             }
         } else {
-            decide::decide(self.0.env.as_ref(), &ctx.config, &ctx.name)
+            self.decide_with_majority(ctx)?
         };
         match &d {
             Decision::Init => log::info!(
@@ -339,6 +375,7 @@ impl Step for DecideStep {
                 ctx.name
             ),
             Decision::Join(why) => log::info!("{}: joining the control plane: {why}", ctx.name),
+            Decision::Wait(why) => bail!("{why}"),
         }
         fs::create_dir_all(ctx.path(STATE_DIR))?;
         write_if_changed(
@@ -350,6 +387,44 @@ impl Step for DecideStep {
     }
 }
 
+impl DecideStep {
+    /// Answers attestations ("waiting for the designated master") from now until kubeadm runs, and decides; the
+    /// designated master asks again, with backoff, until something answers or a majority attests, bounded by
+    /// [`Timing::endpoint_wait`] (the unit's restart then starts over).
+    fn decide_with_majority(&self, ctx: &Context) -> Result<Decision> {
+        let env = self.0.env.as_ref();
+        let t = &self.0.timing;
+        let me = ctx.me().clone();
+        let designated = decide::designated(&ctx.config)
+            .map(|d| d.name.clone())
+            .context("the cluster has no masters")?;
+        if let Err(e) =
+            env.set_attestation(&ctx.config, &me, Some((AttestState::Waiting, designated)))
+        {
+            log::warn!(
+                "cannot answer attestations (the designated master will not count this one): {e:#}"
+            );
+        }
+        let start = std::time::Instant::now();
+        let mut pause = t.backoff_min;
+        let mut last_log = None::<std::time::Instant>;
+        loop {
+            let force = ctx.path(decide::FORCE_INIT).exists();
+            match decide::decide(env, &ctx.config, &ctx.name, force) {
+                Decision::Wait(why) if start.elapsed() < t.endpoint_wait => {
+                    if last_log.is_none_or(|l| l.elapsed() >= Duration::from_secs(30)) {
+                        log::info!("not initializing yet: {why}");
+                        last_log = Some(std::time::Instant::now());
+                    }
+                    env.sleep(pause);
+                    pause = (pause * 2).min(t.backoff_max);
+                }
+                d => return Ok(d),
+            }
+        }
+    }
+}
+
 /// `cluster-rebuild`: before a join, wait for the endpoint and this master's turn, then remove this master's stale
 /// etcd member and Node (rebuild by reimaging).
 pub struct RebuildStep(pub Shared);
@@ -357,6 +432,9 @@ pub struct RebuildStep(pub Shared);
 impl Step for RebuildStep {
     fn name(&self) -> &'static str {
         "cluster-rebuild"
+    }
+    fn rechecks(&self) -> bool {
+        true
     }
     fn applies(&self, ctx: &Context) -> bool {
         is_master(ctx)
@@ -424,12 +502,34 @@ impl Step for KubeadmStep {
     fn name(&self) -> &'static str {
         "cluster-kubeadm"
     }
+    fn rechecks(&self) -> bool {
+        true
+    }
     fn applies(&self, ctx: &Context) -> bool {
         is_master(ctx)
     }
     fn run(&self, ctx: &mut Context) -> Result<()> {
         if control_plane_done(ctx) {
             return Ok(());
+        }
+        // A kubeadm killed half-way (this run's cluster-decide resets too; this covers a decision kept from a run
+        // that died inside kubeadm after deciding).
+        if partial_state(ctx) && !ctx.dry_run {
+            reset(ctx)?;
+        }
+        // From here on this master attests nothing: it is initializing or joining.
+        if !ctx.dry_run {
+            let me = ctx.me().clone();
+            let designated = decide::designated(&ctx.config)
+                .map(|d| d.name.clone())
+                .unwrap_or_default();
+            if let Err(e) =
+                self.0
+                    .env
+                    .set_attestation(&ctx.config, &me, Some((AttestState::Busy, designated)))
+            {
+                log::warn!("attestation listener: {e:#}");
+            }
         }
         let c = ctx.config.cluster.clone();
         let me = ctx.me().clone();
@@ -529,6 +629,130 @@ pub fn rewrite_images(manifest: &str, bundle_refs: &[String]) -> String {
         out.push_str(line);
     }
     out
+}
+
+/// `cluster-verify`: a master is done when the cluster says so: the API lists its Node and the kubeadm-config
+/// ConfigMap (written by init's upload-config, after the files `control_plane_done` looks at), and etcd lists its
+/// member as started (a joined master; an initializing master's apiserver answering is its etcd answering). Waits up
+/// to [`Timing::endpoint_wait`]; when the cluster answers and still lacks this master, the half-joined node is reset
+/// so that the retry (the unit's Restart=on-failure) decides and joins again.
+pub struct VerifyStep(pub Shared);
+
+/// What the cluster says about one master.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Evidence {
+    node: Option<bool>,
+    kubeadm_config: Option<bool>,
+    /// `None`: not asked (an initializing master) or no answer.
+    etcd_member: Option<bool>,
+    etcd_asked: bool,
+}
+
+impl Evidence {
+    fn complete(&self) -> bool {
+        self.node == Some(true)
+            && self.kubeadm_config == Some(true)
+            && (!self.etcd_asked || self.etcd_member == Some(true))
+    }
+    /// Whether every question got an answer (so a missing piece is a fact, not a network problem).
+    fn conclusive(&self) -> bool {
+        self.node.is_some()
+            && self.kubeadm_config.is_some()
+            && (!self.etcd_asked || self.etcd_member.is_some())
+    }
+    fn describe(&self) -> String {
+        let w = |v: Option<bool>| match v {
+            Some(true) => "present",
+            Some(false) => "MISSING",
+            None => "no answer",
+        };
+        let mut s = format!(
+            "Node: {}, kubeadm-config: {}",
+            w(self.node),
+            w(self.kubeadm_config)
+        );
+        if self.etcd_asked {
+            s.push_str(&format!(", started etcd member: {}", w(self.etcd_member)));
+        }
+        s
+    }
+}
+
+impl Step for VerifyStep {
+    fn name(&self) -> &'static str {
+        "cluster-verify"
+    }
+    fn rechecks(&self) -> bool {
+        true
+    }
+    fn applies(&self, ctx: &Context) -> bool {
+        is_master(ctx)
+    }
+    fn run(&self, ctx: &mut Context) -> Result<()> {
+        if ctx.dry_run {
+            log::info!("dry run: would check that the cluster lists this master's Node, kubeadm-config and etcd member");
+            return Ok(());
+        }
+        let env = self.0.env.as_ref();
+        let t = &self.0.timing;
+        let me = ctx.me().clone();
+        // A master that initialized has no peer to ask about its own member; its apiserver answering is the proof.
+        let ask_etcd = decision(ctx).as_deref() == Some("join");
+        let deadline = std::time::Instant::now() + t.endpoint_wait;
+        let mut pause = t.backoff_min;
+        loop {
+            let ev = Evidence {
+                node: env
+                    .api_exists(&ctx.config, &format!("/api/v1/nodes/{}", me.name))
+                    .ok(),
+                kubeadm_config: env
+                    .api_exists(
+                        &ctx.config,
+                        "/api/v1/namespaces/kube-system/configmaps/kubeadm-config",
+                    )
+                    .ok(),
+                etcd_member: if ask_etcd {
+                    env.etcd_members(&ctx.config, &me)
+                        .ok()
+                        .map(|ms| ms.iter().any(|m| m.name == me.name && m.started()))
+                } else {
+                    None
+                },
+                etcd_asked: ask_etcd,
+            };
+            if ev.complete() {
+                log::info!("the cluster lists {}: {}", me.name, ev.describe());
+                if let Err(e) = env.set_attestation(&ctx.config, &me, None) {
+                    log::warn!("attestation listener: {e:#}");
+                }
+                return Ok(());
+            }
+            if std::time::Instant::now() >= deadline {
+                if ev.conclusive() {
+                    reset(ctx)?;
+                    bail!(
+                        "kubeadm finished but the cluster does not list {} ({}): the node was reset and the next run \
+                         decides and joins again",
+                        me.name,
+                        ev.describe()
+                    );
+                }
+                bail!(
+                    "the cluster did not confirm {} within {:?} ({}); the next run checks again",
+                    me.name,
+                    t.endpoint_wait,
+                    ev.describe()
+                );
+            }
+            log::info!(
+                "waiting for the cluster to list {}: {}",
+                me.name,
+                ev.describe()
+            );
+            env.sleep(pause);
+            pause = (pause * 2).min(t.backoff_max);
+        }
+    }
 }
 
 /// `cluster-cni`: the CNI manifest from the bundle, applied once by the master that initialized.
@@ -684,6 +908,9 @@ impl Step for WorkerJoinStep {
     fn name(&self) -> &'static str {
         "cluster-worker-join"
     }
+    fn rechecks(&self) -> bool {
+        true
+    }
     fn applies(&self, ctx: &Context) -> bool {
         ctx.role == Role::Worker
     }
@@ -691,6 +918,18 @@ impl Step for WorkerJoinStep {
         if ctx.path(KUBELET_CONF).exists() {
             log::info!("{} already joined", ctx.name);
             return Ok(());
+        }
+        // A join killed half-way leaves files kubeadm's preflight refuses (the CA certificate, the bootstrap
+        // kubeconfig, the kubelet's config): undo it first.
+        let leftovers = [
+            BOOTSTRAP_KUBELET_CONF,
+            "/etc/kubernetes/pki/ca.crt",
+            "/var/lib/kubelet/config.yaml",
+        ]
+        .iter()
+        .any(|p| ctx.path(p).exists());
+        if leftovers && !ctx.dry_run {
+            reset(ctx)?;
         }
         if !ctx.dry_run {
             decide::wait_for_endpoint(self.0.env.as_ref(), &ctx.config, &self.0.timing)?;

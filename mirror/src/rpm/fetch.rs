@@ -15,6 +15,37 @@ const ATTEMPTS: u32 = 4;
 /// Fetches files below repository base URLs.
 pub struct Fetcher {
     client: reqwest::blocking::Client,
+    auth: Vec<RepoAuth>,
+}
+
+/// HTTP Basic credentials for the files below one repository base URL.
+pub struct RepoAuth {
+    /// The repo's base URL (expanded): its scheme, host, port and path prefix decide which URLs get the credentials.
+    pub baseurl: String,
+    /// User name.
+    pub username: String,
+    /// Password, never logged or put into an error.
+    pub password: String,
+}
+
+impl std::fmt::Debug for RepoAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RepoAuth({}@{})", self.username, self.baseurl)
+    }
+}
+
+impl RepoAuth {
+    /// Whether `url` lies below this base URL (same scheme, host and port, and its path under the base path).
+    fn covers(&self, url: &str) -> bool {
+        let (Ok(base), Ok(u)) = (url::Url::parse(&self.baseurl), url::Url::parse(url)) else {
+            return false;
+        };
+        let prefix = base.path().trim_end_matches('/');
+        base.scheme() == u.scheme()
+            && base.host_str() == u.host_str()
+            && base.port_or_known_default() == u.port_or_known_default()
+            && (u.path() == prefix || u.path().starts_with(&format!("{prefix}/")))
+    }
 }
 
 /// Joins a base URL and a metadata-relative href (`repodata/x.xml.gz`, `Packages/k/kubelet.rpm`).
@@ -59,8 +90,10 @@ pub fn file_path(url: &str) -> Result<Option<PathBuf>> {
 }
 
 impl Fetcher {
-    /// A fetcher with rustls, a connect timeout and a generous total timeout per file.
-    pub fn new() -> Result<Fetcher> {
+    /// A fetcher with rustls, a connect timeout and a generous total timeout per file; `auth` is sent to the URLs
+    /// below each base URL only. reqwest drops `Authorization` when a redirect leaves the host, so a mirror that
+    /// redirects to blob storage elsewhere never sees the credentials.
+    pub fn new(auth: Vec<RepoAuth>) -> Result<Fetcher> {
         let client = reqwest::blocking::Client::builder()
             .connect_timeout(Duration::from_secs(30))
             // The blocking client has no read timeout; bound each file instead (a 100 MB RPM at 200 kB/s).
@@ -68,7 +101,7 @@ impl Fetcher {
             .user_agent(concat!("kubeha/", env!("CARGO_PKG_VERSION")))
             .build()
             .context("creating the HTTP client")?;
-        Ok(Fetcher { client })
+        Ok(Fetcher { client, auth })
     }
 
     /// Opens `url` for reading (a file, or a successful HTTP response), retrying transient HTTP failures.
@@ -86,11 +119,26 @@ impl Fetcher {
                 std::thread::sleep(Duration::from_millis(500 * 2u64.pow(attempt - 2)));
             }
             log::debug!("GET {url} (attempt {attempt})");
-            match self.client.get(url).send() {
+            let auth = self.auth.iter().find(|a| a.covers(url));
+            let mut req = self.client.get(url);
+            if let Some(a) = auth {
+                req = req.basic_auth(&a.username, Some(&a.password));
+            }
+            match req.send() {
                 Ok(r) if r.status().is_success() => return Ok(Box::new(r)),
                 Ok(r) if r.status().is_server_error() => {
                     last = Some(anyhow::anyhow!("GET {url}: HTTP {}", r.status()))
                 }
+                Ok(r) if r.status() == reqwest::StatusCode::UNAUTHORIZED => match auth {
+                    Some(a) => bail!(
+                        "GET {url}: HTTP 401: the credentials of user {} are refused",
+                        a.username
+                    ),
+                    None => bail!(
+                        "GET {url}: HTTP 401: the repo needs credentials (the repo's username with \
+                         password-file or password-env, or kubeha bundle build --repo-credentials)"
+                    ),
+                },
                 Ok(r) => bail!("GET {url}: HTTP {}", r.status()),
                 Err(e) => last = Some(anyhow::Error::new(e).context(format!("GET {url}"))),
             }
@@ -185,6 +233,28 @@ pub fn file_matches(path: &Path, checksum: &Checksum) -> Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn auth_covers_only_urls_below_its_base() {
+        let a = RepoAuth {
+            baseurl: "https://repo.example/el7/".into(),
+            username: "u".into(),
+            password: "s3cret".into(),
+        };
+        for (url, want) in [
+            ("https://repo.example/el7/repodata/repomd.xml", true),
+            ("https://repo.example:443/el7/Packages/a.rpm", true),
+            ("https://repo.example/el7", true),
+            ("https://repo.example/el70/x", false),
+            ("https://repo.example/other/x", false),
+            ("http://repo.example/el7/x", false),
+            ("https://repo.example:8443/el7/x", false),
+            ("https://cdn.example/el7/x", false),
+        ] {
+            assert_eq!(a.covers(url), want, "{url}");
+        }
+        assert!(!format!("{a:?}").contains("s3cret"));
+    }
 
     #[test]
     fn urls() {

@@ -276,7 +276,7 @@ fn solve_profile(profile: &Profile, progress: &dyn Fn(&str)) -> Result<Solved> {
     if profile.repos.is_empty() {
         bail!("the profile has packages but no repos to take them from");
     }
-    let fetcher = Fetcher::new()?;
+    let fetcher = Fetcher::new(repo_auth(profile)?)?;
     // The target's arches as dnf sees them: x86_64 also installs i686 (and older 32-bit x86) and noarch.
     let policy = arch::ArchPolicy::new(&profile.arch);
 
@@ -437,6 +437,39 @@ fn solve_profile(profile: &Profile, progress: &dyn Fn(&str)) -> Result<Solved> {
         located,
         res,
     })
+}
+
+/// The repos' HTTP Basic credentials, their passwords read from the environment or a file (a missing one is an
+/// error naming the repo's field, never the password).
+pub fn repo_auth(profile: &Profile) -> Result<Vec<fetch::RepoAuth>> {
+    let mut out = Vec::new();
+    for (i, r) in profile.repos.iter().enumerate() {
+        let Some(username) = &r.username else {
+            continue;
+        };
+        let password = match (&r.password_env, &r.password_file) {
+            (Some(var), _) => std::env::var(var).with_context(|| {
+                format!(
+                    "repos[{i}] ({}).password-env: environment variable {var} is not set",
+                    r.name
+                )
+            })?,
+            (None, Some(file)) => std::fs::read_to_string(file)
+                .with_context(|| format!("repos[{i}] ({}).password-file: reading {file}", r.name))?
+                .trim_end_matches(['\r', '\n'])
+                .to_string(),
+            (None, None) => bail!(
+                "repos[{i}] ({}): a username needs password-env or password-file",
+                r.name
+            ),
+        };
+        out.push(fetch::RepoAuth {
+            baseurl: expand_vars(&r.baseurl, profile),
+            username: username.clone(),
+            password,
+        });
+    }
+    Ok(out)
 }
 
 /// Expands the yum variables repo files use in base URLs: `$releasever` (the profile's EL major),

@@ -3,5 +3,6 @@
 
 mod archive;
 mod common;
+mod overrides;
 mod registry;
 mod servers;
