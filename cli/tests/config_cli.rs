@@ -150,6 +150,8 @@ fn every_command_has_help_with_an_example() {
         &["config", "check"],
         &["secrets"],
         &["node-config"],
+        &["bundle", "resolve"],
+        &["bundle", "build"],
     ] {
         let mut a = args.to_vec();
         a.push("--help");

@@ -5,16 +5,19 @@
 //! longer names are removed along with the blobs only they used. `bundle.toml` is written last, atomically: a bundle
 //! whose build failed halfway has no new manifest, and `kubeha bundle verify` says so.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fs;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use kubeha_model::bundle::{BundleManifest, ExtraFile, ImageEntry, Profile, RpmEntry, FORMAT};
+use kubeha_model::bundle::{
+    BundleManifest, ExtraFile, ImageEntry, ImageSet, Profile, RpmEntry, FORMAT, IMAGES_DIR,
+    RPMS_DIR,
+};
 
-use crate::bundle::{file_entries, files_dir, images_dir, profile_images, rpms_dir};
-use crate::digest::{hash_file, Hasher};
+use crate::bundle::{file_entries, files_dir, images_dir, images_for, mtime_ns, rpms_dir};
+use crate::digest::{hash_file, sha256_file, Hasher};
 use crate::error::{format_err, io, Error, Result};
 use crate::oci::{Layout, Platform};
 use crate::progress::{human, Progress};
@@ -33,6 +36,11 @@ pub struct BuildOptions {
     pub backoff: Duration,
     /// Progress bars (a terminal) or log lines.
     pub tty: bool,
+    /// Trust an existing blob or RPM whose size and mtime match the stamp `bundle.toml` recorded instead of
+    /// hashing it (`--fast`).
+    pub fast: bool,
+    /// Which images to put in (`--images`).
+    pub images: ImageSet,
 }
 
 impl Default for BuildOptions {
@@ -44,6 +52,8 @@ impl Default for BuildOptions {
             attempts: c.attempts,
             backoff: c.backoff,
             tty: false,
+            fast: false,
+            images: ImageSet::All,
         }
     }
 }
@@ -75,6 +85,15 @@ pub struct BuildSummary {
     pub image_bytes: u64,
     /// Bytes of the whole bundle.
     pub bundle_bytes: u64,
+    /// Blobs and RPMs that were already there, checked by hashing them.
+    pub checked: usize,
+    /// Blobs and RPMs that were already there, trusted by their size and mtime stamp (`--fast`).
+    pub stamped: usize,
+    /// Damaged blobs and RPMs (bytes that do not match their digest) found, removed and fetched again,
+    /// as paths relative to the bundle.
+    pub repaired: Vec<String>,
+    /// RPMs downloaded by this run.
+    pub rpms_fetched: usize,
     /// Wall time.
     pub seconds: f64,
 }
@@ -86,7 +105,7 @@ pub fn build(profile: &Profile, dir: &Path, opts: &BuildOptions) -> Result<Build
     profile.check(&format!("profile {}", profile.name))?;
     let credentials = Credentials::from_profile(&profile.credentials)?;
     crate::rpm::repo_auth(profile).map_err(|e| format_err("repos", format!("{e:#}")))?;
-    let images = profile_images(profile)?;
+    let images = images_for(profile, opts.images)?;
     let platform = Platform::linux_for_rpm_arch(&profile.arch);
     let client = Client::new(ClientConfig {
         platform: platform.clone(),
@@ -101,6 +120,7 @@ pub fn build(profile: &Profile, dir: &Path, opts: &BuildOptions) -> Result<Build
     let progress = Progress::new(opts.tty);
 
     fs::create_dir_all(dir).map_err(io("creating", dir))?;
+    let mut check = check_existing(dir, opts.fast, &progress)?;
     let layout = Layout::init(&images_dir(dir))?.with_platform(platform.clone());
     progress.println(&format!(
         "Pulling {} images for profile {} into {}",
@@ -116,6 +136,8 @@ pub fn build(profile: &Profile, dir: &Path, opts: &BuildOptions) -> Result<Build
     let files = fetch_files(&profile.files, &files_dir(dir), &opts.ca_pem, &progress)?;
 
     let rpm_dir = rpms_dir(dir);
+    let rpm_prefix = format!("{RPMS_DIR}/");
+    let mut rpms_fetched = 0;
     let rpms: Vec<RpmEntry> = if profile.packages.is_empty() {
         if rpm_dir.exists() {
             fs::remove_dir_all(&rpm_dir).map_err(io("removing", &rpm_dir))?;
@@ -126,8 +148,24 @@ pub fn build(profile: &Profile, dir: &Path, opts: &BuildOptions) -> Result<Build
             "Resolving {} RPM packages",
             profile.packages.len()
         ));
-        crate::rpm::build_repo(profile, &rpm_dir, &|m: &str| progress.println(m))
-            .map_err(|e| format_err("rpms", format!("{e:#}")))?
+        let checked: HashMap<String, String> = check
+            .good
+            .iter()
+            .filter_map(|(rel, sha)| {
+                Some((rel.strip_prefix(&rpm_prefix)?.to_string(), sha.clone()))
+            })
+            .collect();
+        let (entries, fetched) =
+            crate::rpm::build_repo_checked(profile, &rpm_dir, &checked, &|m: &str| {
+                progress.println(m)
+            })
+            .map_err(|e| format_err("rpms", format!("{e:#}")))?;
+        // A file fetched again has other bytes than the ones checked above.
+        for f in &fetched {
+            check.good.remove(&format!("{rpm_prefix}{f}"));
+        }
+        rpms_fetched = fetched.len();
+        entries
     };
     progress.finish();
 
@@ -150,10 +188,11 @@ pub fn build(profile: &Profile, dir: &Path, opts: &BuildOptions) -> Result<Build
             size: p.size,
         });
     }
-    let file_list = file_entries(dir)?;
+    let file_list = file_entries(dir, &check.good)?;
     let manifest = BundleManifest {
         format: FORMAT,
         created: now_rfc3339(),
+        image_set: opts.images,
         profile: profile.clone(),
         images: image_entries,
         rpms: rpms.clone(),
@@ -174,6 +213,10 @@ pub fn build(profile: &Profile, dir: &Path, opts: &BuildOptions) -> Result<Build
         files,
         image_bytes,
         bundle_bytes,
+        checked: check.hashed,
+        stamped: check.stamped,
+        repaired: check.repaired,
+        rpms_fetched,
         seconds: t0.elapsed().as_secs_f64(),
     })
 }
@@ -198,6 +241,14 @@ impl std::fmt::Display for BuildSummary {
             human(self.bytes_fetched),
             self.blobs_reused
         )?;
+        if !self.repaired.is_empty() {
+            write!(
+                f,
+                ", repaired {} damaged file(s): {}",
+                self.repaired.len(),
+                self.repaired.join(", ")
+            )?;
+        }
         if !self.images_removed.is_empty() {
             write!(
                 f,
@@ -208,6 +259,123 @@ impl std::fmt::Display for BuildSummary {
         }
         write!(f, "; {:.1} s", self.seconds)
     }
+}
+
+/// What [`check_existing`] found.
+struct Checked {
+    /// Files whose bytes match (relative path → sha256).
+    good: HashMap<String, String>,
+    /// How many were hashed.
+    hashed: usize,
+    /// How many were trusted by their stamp.
+    stamped: usize,
+    /// Damaged files, removed.
+    repaired: Vec<String>,
+}
+
+/// Checks the blobs and RPMs a bundle already holds, before anything is fetched: a blob must hash to its name,
+/// an RPM to the sha256 `bundle.toml` recorded (an RPM it does not list is left to the RPM step, which checks it
+/// against the repo's metadata). A damaged file is removed, so the pull and the RPM step fetch it again. With
+/// `fast`, a file whose size and mtime match the recorded stamp is trusted without hashing. The hashing runs on
+/// every core: it reads the whole bundle.
+fn check_existing(dir: &Path, fast: bool, progress: &Progress) -> Result<Checked> {
+    let old = BundleManifest::load(dir).ok();
+    let recorded: HashMap<&str, &kubeha_model::bundle::FileEntry> = old
+        .iter()
+        .flat_map(|m| m.files.iter())
+        .map(|f| (f.path.as_str(), f))
+        .collect();
+    let blob_prefix = format!("{IMAGES_DIR}/{}/", crate::oci::BLOBS_DIR);
+    let mut todo: Vec<(String, String)> = Vec::new();
+    let mut out = Checked {
+        good: HashMap::new(),
+        hashed: 0,
+        stamped: 0,
+        repaired: Vec::new(),
+    };
+    for (sub, is_blob) in [(blob_prefix.as_str(), true), ("rpms/", false)] {
+        let d = dir.join(sub);
+        let Ok(rd) = fs::read_dir(&d) else { continue };
+        for e in rd {
+            let e = e.map_err(io("reading", &d))?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            let rel = format!("{sub}{name}");
+            let meta = e.metadata().map_err(io("reading", &e.path()))?;
+            if !meta.is_file() || (!is_blob && !name.ends_with(".rpm")) {
+                continue;
+            }
+            let rec = recorded.get(rel.as_str());
+            let want = if is_blob {
+                name.clone()
+            } else if let Some(r) = rec {
+                r.sha256.clone()
+            } else {
+                continue;
+            };
+            let stamp_ok = rec.is_some_and(|r| {
+                r.sha256 == want
+                    && r.size == meta.len()
+                    && r.mtime_ns.is_some()
+                    && r.mtime_ns == mtime_ns(&meta)
+            });
+            if fast && stamp_ok {
+                out.stamped += 1;
+                out.good.insert(rel, want);
+            } else {
+                todo.push((rel, want));
+            }
+        }
+    }
+    if todo.is_empty() {
+        return Ok(out);
+    }
+    progress.println(&format!(
+        "Checking {} blobs and RPMs already in the bundle{}",
+        todo.len(),
+        if fast { " (not stamped)" } else { "" }
+    ));
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(todo.len());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<Result<Vec<(usize, String)>>> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some((rel, _)) = todo.get(i) else { break };
+                        mine.push((i, sha256_file(&dir.join(rel))?.0));
+                    }
+                    Ok(mine)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("hashing thread"))
+            .collect()
+    });
+    for r in results {
+        for (i, sha) in r? {
+            let (rel, want) = &todo[i];
+            out.hashed += 1;
+            if sha == *want {
+                out.good.insert(rel.clone(), sha);
+            } else {
+                let p = dir.join(rel);
+                log::warn!(
+                    "{} is damaged (sha256 {sha}, want {want}); fetching it again",
+                    p.display()
+                );
+                fs::remove_file(&p).map_err(io("removing", &p))?;
+                out.repaired.push(rel.clone());
+            }
+        }
+    }
+    out.repaired.sort();
+    Ok(out)
 }
 
 fn now_rfc3339() -> String {

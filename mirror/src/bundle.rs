@@ -5,12 +5,12 @@
 //! `tests/cni.rs`'s table with the committed copy of the CNI manifest it pins (or a comment in the profile saying
 //! why none can be pinned).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use kubeha_model::bundle::{
-    BundleManifest, FileEntry, Profile, FILES_DIR, IMAGES_DIR, MANIFEST, RPMS_DIR,
+    BundleManifest, FileEntry, ImageSet, Profile, FILES_DIR, IMAGES_DIR, MANIFEST, RPMS_DIR,
 };
 
 use crate::digest::sha256_file;
@@ -68,16 +68,30 @@ pub fn load_profile(name_or_path: &str) -> Result<Profile> {
 /// Every image a profile puts into the bundle: kubeadm's list for its release, then its extra images, normalized
 /// (`nginx:latest` → `docker.io/library/nginx:latest`) and without duplicates, in that order.
 pub fn profile_images(profile: &Profile) -> Result<Vec<String>> {
+    images_for(profile, ImageSet::All)
+}
+
+/// The images of `set` for a profile: [`profile_images`] without kubeadm's (`extra`) or without any (`none`).
+pub fn images_for(profile: &Profile, set: ImageSet) -> Result<Vec<String>> {
     let mut out = Vec::new();
     let mut seen = BTreeSet::new();
-    let kubeadm = kubeha_model::kube::kubeadm_images(
-        &profile.kubernetes_version,
-        profile.image_repository.as_deref(),
-    );
+    let kubeadm = if set.has_kubeadm_images() {
+        kubeha_model::kube::kubeadm_images(
+            &profile.kubernetes_version,
+            profile.image_repository.as_deref(),
+        )
+    } else {
+        Vec::new()
+    };
+    let own: &[String] = if set.has_profile_images() {
+        &profile.images
+    } else {
+        &[]
+    };
     for (i, r) in kubeadm
         .iter()
         .map(|r| (None, r))
-        .chain(profile.images.iter().enumerate().map(|(i, r)| (Some(i), r)))
+        .chain(own.iter().enumerate().map(|(i, r)| (Some(i), r)))
     {
         let n = crate::reference::normalize(r).map_err(|e| match i {
             Some(i) => format_err(format!("images[{i}]"), e.to_string()),
@@ -153,31 +167,38 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
     Ok(())
 }
 
-/// The [`FileEntry`] of every file of a bundle. Image blobs are named by their sha256 and were verified when they
-/// were stored, so only their size is read; every other file is hashed. `known` entries of an earlier manifest are
-/// reused for files of unchanged size under `rpms/` (RPMs are verified by the RPM step when downloaded).
-pub fn file_entries(dir: &Path) -> Result<Vec<FileEntry>> {
+/// The [`FileEntry`] of every file of a bundle, each stamped with its mtime. Image blobs are named by their sha256
+/// and were verified when they were stored (or by the build's check of what was there), so only their size is
+/// read; `known` (relative path → sha256) are other files whose bytes this run already checked; every other file
+/// is hashed.
+pub fn file_entries(dir: &Path, known: &HashMap<String, String>) -> Result<Vec<FileEntry>> {
     let blob_prefix = format!("{IMAGES_DIR}/{}/", oci::BLOBS_DIR);
     let mut out = Vec::new();
     for rel in list_files(dir)? {
         let p = dir.join(&rel);
-        if let Some(hex) = rel.strip_prefix(&blob_prefix) {
-            let size = fs::metadata(&p).map_err(io("reading", &p))?.len();
-            out.push(FileEntry {
-                path: rel.clone(),
-                sha256: hex.to_string(),
-                size,
-            });
+        let meta = fs::metadata(&p).map_err(io("reading", &p))?;
+        let (sha256, size) = if let Some(hex) = rel.strip_prefix(&blob_prefix) {
+            (hex.to_string(), meta.len())
+        } else if let Some(sha) = known.get(&rel) {
+            (sha.clone(), meta.len())
         } else {
-            let (sha256, size) = sha256_file(&p)?;
-            out.push(FileEntry {
-                path: rel,
-                sha256,
-                size,
-            });
-        }
+            sha256_file(&p)?
+        };
+        out.push(FileEntry {
+            path: rel,
+            sha256,
+            size,
+            mtime_ns: mtime_ns(&meta),
+        });
     }
     Ok(out)
+}
+
+/// A file's modification time in nanoseconds since the epoch (the `--fast` stamp), if the filesystem has one.
+pub fn mtime_ns(meta: &fs::Metadata) -> Option<i64> {
+    let t = meta.modified().ok()?;
+    let d = t.duration_since(std::time::UNIX_EPOCH).ok()?;
+    i64::try_from(d.as_nanos()).ok()
 }
 
 /// What [`verify`] checked.
@@ -192,8 +213,9 @@ pub struct VerifySummary {
 }
 
 /// Checks a bundle against its `bundle.toml`: every listed file exists with its size and sha256, no unlisted file
-/// is present, image blobs are named by their own digest, and every image named in the manifest is in the layout
-/// with the recorded digest. Fails on the first bad file, naming it.
+/// is present, image blobs are named by their own digest, and the `[[images]]` entries and the layout's
+/// `index.json` name the same images (each way), each with the recorded digest and size. Fails on the first bad
+/// file, naming it.
 pub fn verify(dir: &Path) -> Result<VerifySummary> {
     let m = BundleManifest::load(dir)?;
     let mut sum = VerifySummary::default();
@@ -234,6 +256,47 @@ pub fn verify(dir: &Path) -> Result<VerifySummary> {
             format!("not listed in {MANIFEST}"),
         ));
     }
+    let index_file = || {
+        dir.join(IMAGES_DIR)
+            .join(oci::INDEX_FILE)
+            .display()
+            .to_string()
+    };
+    let layout_images = if dir.join(IMAGES_DIR).join(oci::INDEX_FILE).exists() {
+        Layout::open(&dir.join(IMAGES_DIR))?.images()?
+    } else {
+        Vec::new()
+    };
+    // Both ways: an image of the layout that bundle.toml does not list (its entry deleted or renamed) is as
+    // wrong as a listed image the layout lacks.
+    let recorded: BTreeSet<&str> = m.images.iter().map(|i| i.reference.as_str()).collect();
+    if let Some((name, _)) = layout_images
+        .iter()
+        .find(|(n, _)| !recorded.contains(n.as_str()))
+    {
+        return Err(format_err(
+            index_file(),
+            format!("names image {name}, which {MANIFEST} does not list under [[images]]"),
+        ));
+    }
+    let mut seen = BTreeSet::new();
+    for img in &m.images {
+        if !seen.insert(img.reference.as_str()) {
+            return Err(format_err(
+                dir.join(MANIFEST).display().to_string(),
+                format!("lists image {} twice", img.reference),
+            ));
+        }
+        if !layout_images.iter().any(|(n, _)| *n == img.reference) {
+            return Err(format_err(
+                index_file(),
+                format!(
+                    "has no image {}, which {MANIFEST} lists under [[images]]",
+                    img.reference
+                ),
+            ));
+        }
+    }
     if !m.images.is_empty() {
         let layout = Layout::open(&dir.join(IMAGES_DIR))?;
         for img in &m.images {
@@ -253,6 +316,17 @@ pub fn verify(dir: &Path) -> Result<VerifySummary> {
             // Digests were checked file by file above; this checks the structure (every blob present, the list a
             // platform manifest was chosen from).
             let i = layout.image(&img.reference)?;
+            if i.size() != img.size {
+                return Err(format_err(
+                    index_file(),
+                    format!(
+                        "{} has {} bytes of config and layers, {MANIFEST} says {}",
+                        img.reference,
+                        i.size(),
+                        img.size
+                    ),
+                ));
+            }
             if let Some(ix) = &i.index {
                 if img.index_digest.as_deref() != Some(ix.digest.as_str()) {
                     return Err(format_err(

@@ -347,6 +347,38 @@ impl HttpServer {
         )
     }
 
+    /// Like [`HttpServer::start`], with http.server's access log (one line per request, on stderr) in `log`.
+    fn start_logged(dir: &Path, log: &Path) -> HttpServer {
+        let log = std::fs::File::create(log).unwrap();
+        let mut cmd = Command::new("python3");
+        cmd.args([
+            "-u",
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            "0",
+            "--directory",
+        ])
+        .arg(dir);
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("starting python3 -m http.server");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .split_whitespace()
+            .skip_while(|w| *w != "port")
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {line:?}"));
+        HttpServer { child, port }
+    }
+
     fn start_flaky(dir: &Path) -> HttpServer {
         Self::spawn(
             Command::new("python3")
@@ -482,6 +514,138 @@ fn bundle_over_http_with_zstd_primary() {
     assert!(
         e.contains("404") && e.contains("/nope/repodata/repomd.xml"),
         "{e}"
+    );
+}
+
+/// `bundle resolve`: the closure over HTTP from metadata only (the server's access log shows no package
+/// request), the same NEVRA set as `dnf --installroot` installs from the same repos, each package with
+/// its repo and the reason it is there.
+#[test]
+fn resolve_reads_only_metadata_and_matches_dnf() {
+    let fx = fixture();
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("access.log");
+    let server = HttpServer::start_logged(fx, &log);
+    let p = profile(
+        &[
+            ("kube", server.url("kube"), false),
+            ("base", server.url("base"), true),
+        ],
+        REQUESTED,
+    );
+    let c = rpm::resolve_closure(&p, &|_: &str| {}).unwrap();
+    drop(server);
+
+    let requests: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split('"').nth(1).map(str::to_string))
+        .collect();
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.contains("/kube/repodata/repomd.xml")),
+        "{requests:?}"
+    );
+    for r in &requests {
+        assert!(
+            r.starts_with("GET /") && r.contains("/repodata/") && !r.contains(".rpm "),
+            "resolve fetched more than metadata: {r}"
+        );
+    }
+
+    let all: Vec<String> = c.packages.iter().map(|p| p.nevra.clone()).collect();
+    let mut want: Vec<String> = BUNDLED
+        .iter()
+        .chain(FROM_BASE)
+        .map(|s| s.to_string())
+        .collect();
+    want.sort();
+    assert_eq!(all, want);
+    let dnf = dnf_set(
+        &[("kube", &fx.join("kube")), ("base", &fx.join("base"))],
+        REQUESTED,
+    );
+    assert_eq!(all, dnf, "resolve vs dnf --installroot");
+    // dnf's own report without installing: the same NEVRAs, from the same repos, except that a package both
+    // a base repo and another carry (khlibseccomp here) is the base repo's for us (it is on the node's
+    // media, so it is not bundled), whichever copy dnf lists.
+    let assumeno = dnf_assumeno(
+        &[("kube", &fx.join("kube")), ("base", &fx.join("base"))],
+        REQUESTED,
+    );
+    assert_eq!(
+        assumeno.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
+        all,
+        "resolve vs dnf --assumeno install"
+    );
+    for (p, (_, dnf_repo)) in c.packages.iter().zip(&assumeno) {
+        assert!(
+            p.repo == *dnf_repo || p.base,
+            "{}: {} vs dnf's {dnf_repo}",
+            p.nevra,
+            p.repo
+        );
+    }
+    assert_eq!((c.bundled, c.from_base), (BUNDLED.len(), FROM_BASE.len()));
+
+    for p in &c.packages {
+        assert_eq!(p.base, FROM_BASE.contains(&p.nevra.as_str()), "{}", p.nevra);
+        assert_eq!(p.repo, if p.base { "base" } else { "kube" }, "{}", p.nevra);
+        assert_eq!(p.path.is_none(), p.base, "{}", p.nevra);
+        assert_ne!(p.why.kind, "unexplained", "{}", p.nevra);
+        if p.requested {
+            assert_eq!(p.why.kind, "request", "{}", p.nevra);
+        } else {
+            let by = p.why.by.as_deref().unwrap_or_default();
+            assert!(all.iter().any(|n| n == by), "{}: by {by}", p.nevra);
+            assert!(!p.why.dep.is_empty(), "{}", p.nevra);
+        }
+    }
+    let adm = c.packages.iter().find(|p| p.name == "kubeadm").unwrap();
+    assert_eq!(adm.why.dep, "kubeadm-1.30.0-1");
+    let cni = c
+        .packages
+        .iter()
+        .find(|p| p.name == "kubernetes-cni")
+        .unwrap();
+    assert_eq!(cni.why.kind, "requires", "{cni:?}");
+    assert!(cni.why.dep.starts_with("kubernetes-cni"), "{cni:?}");
+
+    // The documented JSON shape.
+    let v = serde_json::to_value(&c).unwrap();
+    for k in [
+        "profile",
+        "arch",
+        "el",
+        "requests",
+        "packages",
+        "bundled",
+        "from-base",
+        "bundled-bytes",
+    ] {
+        assert!(v.get(k).is_some(), "{k} missing in {v}");
+    }
+    let first = &v["packages"][0];
+    for k in [
+        "nevra",
+        "name",
+        "repo",
+        "base",
+        "requested",
+        "size",
+        "path",
+        "why",
+    ] {
+        assert!(first.get(k).is_some(), "{k} missing in {first}");
+    }
+    for k in ["kind", "by", "dep"] {
+        assert!(first["why"].get(k).is_some(), "{k} missing in {first}");
+    }
+    let text = c.to_string();
+    assert!(
+        text.contains("kh-iptables-1.8.10-1.x86_64  base (base: on the node)"),
+        "{text}"
     );
 }
 
@@ -865,7 +1029,19 @@ fn our_set(repos: &[(&str, &Path)], packages: &[&str]) -> Vec<String> {
         .iter()
         .map(|(n, p)| (*n, file_url(p), false))
         .collect();
-    let (entries, _) = build(&profile(&repos, packages), &tmp.path().join("rpms")).unwrap();
+    let p = profile(&repos, packages);
+    let (entries, _) = build(&p, &tmp.path().join("rpms")).unwrap();
+    // `bundle resolve` gives the same set from the metadata alone.
+    let closure = rpm::resolve_closure(&p, &|_: &str| {}).unwrap();
+    for c in &closure.packages {
+        assert_ne!(c.why.kind, "unexplained", "{packages:?}: {c:?}");
+    }
+    let resolved: Vec<String> = closure.packages.into_iter().map(|c| c.nevra).collect();
+    assert_eq!(
+        resolved,
+        nevras(&entries),
+        "resolve vs build for {packages:?}"
+    );
     nevras(&entries)
 }
 
@@ -897,6 +1073,70 @@ fn dnf_set(repos: &[(&str, &Path)], packages: &[&str]) -> Vec<String> {
         .map(|l| l.replace("-0:", "-"))
         .collect();
     set.into_iter().collect()
+}
+
+/// What `dnf --installroot ... --assumeno install` reports it would install for `packages` from `repos`
+/// (dnf's defaults, weak dependencies too), as (NEVRA, repo id) pairs read from its transaction table;
+/// nothing is installed.
+fn dnf_assumeno(repos: &[(&str, &Path)], packages: &[&str]) -> Vec<(String, String)> {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new("dnf");
+    cmd.arg("--installroot")
+        .arg(tmp.path().join("root"))
+        .args([
+            "--releasever",
+            "9",
+            "--setopt=reposdir=/dev/null",
+            "--disablerepo=*",
+            "--nogpgcheck",
+            "--assumeno",
+        ])
+        .arg(format!(
+            "--setopt=cachedir={}",
+            tmp.path().join("cache").display()
+        ))
+        .env("COLUMNS", "300");
+    for (id, path) in repos {
+        cmd.arg(format!("--repofrompath={id},{}", file_url(path)));
+    }
+    let out = cmd.arg("install").args(packages).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("Dependencies resolved") && err.contains("Operation aborted"),
+        "dnf --assumeno:\n{text}\n{err}"
+    );
+    let mut rows = Vec::new();
+    let mut in_table = false;
+    let mut wrapped: Option<String> = None;
+    for line in text.lines() {
+        if line.starts_with("Installing") && line.ends_with(':') {
+            in_table = true;
+            continue;
+        }
+        if !line.starts_with(' ') {
+            in_table = false;
+            continue;
+        }
+        if !in_table {
+            continue;
+        }
+        let mut t: Vec<&str> = line.split_whitespace().collect();
+        if t.len() == 1 {
+            // A long name wraps onto a line of its own.
+            wrapped = Some(t[0].to_string());
+            continue;
+        }
+        let name = wrapped.take();
+        if let Some(n) = &name {
+            t.insert(0, n);
+        }
+        let (name, arch, evr, repo) = (t[0], t[1], t[2], t[3]);
+        let evr = evr.strip_prefix("0:").unwrap_or(evr);
+        rows.push((format!("{name}-{evr}.{arch}"), repo.to_string()));
+    }
+    rows.sort();
+    rows
 }
 
 /// Trap: epochs in requirements. `khx < 1:0` is met by khx 2.10 (no epoch) and not by the newer khx 1:0.5;
@@ -1068,4 +1308,66 @@ fn trap_modularity_same_as_dnf() {
             "ours vs dnf for {request}"
         );
     }
+}
+
+/// `bundle resolve`'s reasons on the weak-dependency and multilib traps: a Recommends is named as such (a rich
+/// one by what it asks for, not its condition), a Supplements names the package it supplements, the x86_64
+/// twin of an i686 package pulled by a 32-bit soname is its lock-step partner.
+#[test]
+fn resolve_explains_weak_and_multilib_links() {
+    let why = |repo: &str, request: &str| {
+        let r = traps().join(repo);
+        let p = profile(&[(repo, file_url(&r), false)], &[request]);
+        rpm::resolve_closure(&p, &|_: &str| {})
+            .unwrap()
+            .packages
+            .into_iter()
+            .map(|c| {
+                (
+                    c.nevra,
+                    (c.why.kind, c.why.by.unwrap_or_default(), c.why.dep),
+                )
+            })
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let w = why("weak", "khweak-app");
+    let app = "khweak-app-1.0-1.x86_64".to_string();
+    assert_eq!(
+        w["khrec-a-1.0-1.x86_64"],
+        ("recommends", app.clone(), "khrec-a".into())
+    );
+    assert_eq!(
+        w["khrec-if-1.0-1.noarch"],
+        ("recommends", app.clone(), "(khrec-if if khrec-a)".into())
+    );
+    assert_eq!(
+        w["khrec-dep-1.0-1.x86_64"],
+        (
+            "requires",
+            "khrec-a-1.0-1.x86_64".into(),
+            "khrec-dep".into()
+        )
+    );
+    assert_eq!(
+        w["khsupp-1.0-1.noarch"],
+        ("supplements", app.clone(), "khweak-app".into())
+    );
+    assert_eq!(w[&app].0, "request");
+    let m = why("multilib", "khml-app");
+    assert_eq!(
+        m["khfoo-9.0-1.i686"],
+        (
+            "requires",
+            "khml-app-1.0-1.x86_64".into(),
+            "libkhfoo.so.9".into()
+        )
+    );
+    assert_eq!(
+        m["khfoo-9.0-1.x86_64"],
+        (
+            "lock-step",
+            "khfoo-9.0-1.i686".into(),
+            "khfoo-9.0-1.i686".into()
+        )
+    );
 }

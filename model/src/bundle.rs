@@ -34,6 +34,9 @@ pub struct BundleManifest {
     pub format: u32,
     /// When it was built (RFC 3339).
     pub created: String,
+    /// Which images it carries (`bundle build --images`); bundles built before this field carry them all.
+    #[serde(default)]
+    pub image_set: ImageSet,
     /// The profile it was built from (credentials are never recorded, only the names of their sources).
     pub profile: Profile,
     /// Every image, by its original reference.
@@ -45,6 +48,58 @@ pub struct BundleManifest {
     /// Every file of the bundle except `bundle.toml` itself, sorted by path.
     #[serde(default)]
     pub files: Vec<FileEntry>,
+}
+
+/// Which images a bundle carries (`kubeha bundle build --images`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ImageSet {
+    /// kubeadm's images for the profile's release and the profile's own images.
+    #[default]
+    All,
+    /// No images: RPMs and files only.
+    None,
+    /// The profile's own images only (add-ons, the CNI), none of kubeadm's.
+    Extra,
+}
+
+impl ImageSet {
+    /// Every value with its name, as `--images` takes it.
+    pub const ALL: [(&'static str, ImageSet); 3] = [
+        ("all", ImageSet::All),
+        ("none", ImageSet::None),
+        ("extra", ImageSet::Extra),
+    ];
+
+    /// The name `--images` and bundle.toml use.
+    pub fn name(self) -> &'static str {
+        match self {
+            ImageSet::All => "all",
+            ImageSet::None => "none",
+            ImageSet::Extra => "extra",
+        }
+    }
+
+    /// Whether kubeadm's images are in the set.
+    pub fn has_kubeadm_images(self) -> bool {
+        self == ImageSet::All
+    }
+
+    /// Whether the profile's own images are in the set.
+    pub fn has_profile_images(self) -> bool {
+        self != ImageSet::None
+    }
+}
+
+impl std::str::FromStr for ImageSet {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        ImageSet::ALL
+            .iter()
+            .find(|(n, _)| *n == s)
+            .map(|(_, v)| *v)
+            .ok_or_else(|| format!("'{s}' is not all, none or extra"))
+    }
 }
 
 /// One image.
@@ -92,6 +147,10 @@ pub struct FileEntry {
     pub sha256: String,
     /// Bytes.
     pub size: u64,
+    /// The file's modification time (nanoseconds since the epoch) when the build last checked its bytes: a
+    /// `bundle build --fast` rerun trusts a file whose size and mtime still match instead of hashing it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtime_ns: Option<i64>,
 }
 
 /// A bundle profile: what to put in the bundle. A TOML file, or a built-in (`kubeha bundle build --profile NAME`).

@@ -28,7 +28,8 @@ pub enum BundleCmd {
     ///
     /// Writes DIR/images (one OCI layout shared by all images), DIR/rpms (a
     /// yum repository), DIR/files and DIR/bundle.toml (every file with its
-    /// sha256). Run it again to update: only what is missing is downloaded.
+    /// sha256). Run it again to update or repair: what is there is re-hashed
+    /// and only what is missing or damaged is downloaded.
     ///
     /// --mirror, --repo and --file change only where things are fetched
     /// from: images keep their names, files their sha256 pins. Each must
@@ -42,6 +43,14 @@ pub enum BundleCmd {
     /// --repo kubernetes=https://repo.example/el7/
     /// --repo-credentials kubernetes=ci:/run/secrets/repo
     Build(BuildConfig),
+    /// Print the RPM closure of a profile without downloading packages
+    ///
+    /// Reads the repos' metadata only and prints every package dnf would
+    /// install for the profile's packages: its NEVRA, its repo (base repos
+    /// are already on the node) and why it is there.
+    ///
+    /// Example: kubeha bundle resolve --profile my.toml --json
+    Resolve(ResolveConfig),
     /// Check every file of a bundle against its bundle.toml
     ///
     /// Exit 0 when every file matches, 1 naming the first bad file.
@@ -112,6 +121,25 @@ pub struct BuildConfig {
     /// repo, file, registry-credentials, repo-credentials); flags win
     #[arg(long, value_name = "FILE")]
     pub overrides: Option<PathBuf>,
+    /// On a rerun, trust blobs and RPMs whose size and mtime match the
+    /// stamp in bundle.toml instead of hashing them
+    #[arg(long)]
+    pub fast: bool,
+    /// Which images: all (kubeadm's and the profile's), extra (the
+    /// profile's only), none (RPMs and files only)
+    #[arg(long, value_name = "SET", value_parser = ["all", "none", "extra"], default_value = "all")]
+    pub images: String,
+}
+
+/// `kubeha bundle resolve`.
+#[derive(Debug, Args)]
+pub struct ResolveConfig {
+    /// A built-in profile name or a profile TOML file
+    #[arg(long, value_name = "PROFILE", default_value = DEFAULT_PROFILE)]
+    pub profile: String,
+    /// Print the closure as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `kubeha bundle verify`.
@@ -158,6 +186,7 @@ pub fn run(cmd: BundleCmd) -> Result<ExitCode> {
     match cmd {
         BundleCmd::Images(c) => images(c),
         BundleCmd::Build(c) => build_cmd(c),
+        BundleCmd::Resolve(c) => resolve_cmd(c),
         BundleCmd::Verify(c) => verify_cmd(c),
         BundleCmd::ExportArchive(c) => export(c),
         BundleCmd::Profile(c) => profile(c),
@@ -215,6 +244,11 @@ fn build_cmd(c: BuildConfig) -> Result<ExitCode> {
         ca_pem,
         parallel: c.parallel.max(1),
         tty: std::io::stderr().is_terminal(),
+        fast: c.fast,
+        images: c
+            .images
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!("--images: {e}"))?,
         ..BuildOptions::default()
     };
     let summary = build(&profile, &c.output, &opts).context("building the bundle")?;
@@ -222,6 +256,18 @@ fn build_cmd(c: BuildConfig) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
         eprintln!("{summary}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn resolve_cmd(c: ResolveConfig) -> Result<ExitCode> {
+    let profile = load_profile(&c.profile).context("loading the profile")?;
+    let closure = kubeha_mirror::rpm::resolve_closure(&profile, &|m: &str| log::info!("{m}"))
+        .context("resolving the profile's packages")?;
+    if c.json {
+        println!("{}", serde_json::to_string_pretty(&closure)?);
+    } else {
+        println!("{closure}");
     }
     Ok(ExitCode::SUCCESS)
 }

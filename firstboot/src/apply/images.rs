@@ -15,7 +15,7 @@ use kubeha_mirror::archive::write_docker_archive;
 use kubeha_mirror::oci::Layout;
 use kubeha_mirror::reference::normalize;
 use kubeha_model::bundle::{BundleManifest, IMAGES_DIR};
-use kubeha_model::cluster::Runtime;
+use kubeha_model::cluster::{Role, Runtime};
 
 use crate::engine::{Context, Step};
 use crate::runner::{Cmd, Runner};
@@ -168,6 +168,75 @@ pub fn load_images(
     Ok(res)
 }
 
+/// kubeadm's images that a node of `role` pulls (a worker runs only kube-proxy, pause and perhaps CoreDNS) and
+/// that neither the bundle nor the runtime (`have`, normalized names) holds. Empty for a bundle built with every
+/// image (`--images all`): its images are kubeadm's list for its own profile, which the agent does not second-guess.
+pub fn kubeadm_images_lacking(
+    m: &BundleManifest,
+    cluster: &kubeha_model::cluster::ClusterSpec,
+    role: Role,
+    have: &BTreeSet<String>,
+) -> Vec<String> {
+    if m.image_set.has_kubeadm_images() {
+        return Vec::new();
+    }
+    let bundled: BTreeSet<String> = m.images.iter().map(|i| normalized(&i.reference)).collect();
+    kubeha_model::kube::kubeadm_images(
+        &cluster.kubernetes_version,
+        cluster.image_repository.as_deref(),
+    )
+    .into_iter()
+    .filter(|r| {
+        let repo = r.rsplit_once(':').map_or(r.as_str(), |(n, _)| n);
+        let name = repo.rsplit('/').next().unwrap_or(repo);
+        role == Role::Master
+            || ![
+                "kube-apiserver",
+                "kube-controller-manager",
+                "kube-scheduler",
+                "etcd",
+            ]
+            .iter()
+            .any(|c| name == *c || name.starts_with(&format!("{c}-")))
+    })
+    .filter(|r| {
+        let n = normalized(r);
+        !bundled.contains(&n) && !have.contains(&n)
+    })
+    .collect()
+}
+
+/// Refuses, with the remedy, a bundle built without kubeadm's images (`--images none|extra`) on a node that needs
+/// images it lacks and has no registry to pull them from (`cluster.image-repository`); with a registry set,
+/// kubeadm pulls them from there.
+pub fn check_kubeadm_images(
+    m: &BundleManifest,
+    cluster: &kubeha_model::cluster::ClusterSpec,
+    role: Role,
+    have: &BTreeSet<String>,
+) -> Result<()> {
+    let lacking = kubeadm_images_lacking(m, cluster, role, have);
+    if lacking.is_empty() {
+        return Ok(());
+    }
+    match &cluster.image_repository {
+        Some(r) => {
+            log::info!(
+                "the bundle was built with --images {} and lacks {}; kubeadm pulls them from {r}                  (cluster.image-repository)",
+                m.image_set.name(),
+                lacking.join(", ")
+            );
+            Ok(())
+        }
+        None => bail!(
+            "the bundle was built with --images {} and carries none of kubeadm's images, and this {} needs {},              which the container runtime does not have; rebuild the bundle with --images all, or set              cluster.image-repository to a registry the nodes can reach that holds them",
+            m.image_set.name(),
+            if role == Role::Master { "master" } else { "worker" },
+            lacking.join(", ")
+        ),
+    }
+}
+
 /// The images step.
 pub struct Images;
 
@@ -185,6 +254,19 @@ impl Step for Images {
             address: None,
         };
         let r = load_images(ctx.runner.as_ref(), &ctx.bundle_dir(), &m, &target)?;
+        if !m.image_set.has_kubeadm_images() {
+            let refs = kubeha_model::kube::kubeadm_images(
+                &ctx.config.cluster.cluster.kubernetes_version,
+                ctx.config.cluster.cluster.image_repository.as_deref(),
+            );
+            let refs: Vec<&str> = refs.iter().map(String::as_str).collect();
+            let have: BTreeSet<String> = target
+                .present(ctx.runner.as_ref(), &refs)?
+                .iter()
+                .map(|r| normalized(r))
+                .collect();
+            check_kubeadm_images(&m, &ctx.config.cluster.cluster, ctx.role, &have)?;
+        }
         log::info!(
             "images: {} loaded, {} already present",
             r.loaded.len(),
@@ -198,6 +280,74 @@ impl Step for Images {
 mod tests {
     use super::*;
     use crate::runner::RecordingRunner;
+
+    fn cluster(repo: Option<&str>) -> kubeha_model::cluster::ClusterSpec {
+        let mut c = kubeha_model::Cluster::default_cluster().cluster;
+        c.kubernetes_version = kubeha_model::kube::KubeVersion::new(1, 31, 4);
+        c.image_repository = repo.map(str::to_string);
+        c
+    }
+
+    fn manifest(set: kubeha_model::bundle::ImageSet, images: &[&str]) -> BundleManifest {
+        let text = format!(
+            "format = 1\ncreated = \"x\"\nimage-set = \"{}\"\n{}\
+             [profile]\nname = \"t\"\nkubernetes-version = \"1.31.4\"\n",
+            set.name(),
+            images
+                .iter()
+                .map(|r| format!(
+                    "[[images]]\nreference = \"{r}\"\ndigest = \"sha256:00\"\nmedia-type = \"x\"\n\
+                     platform = \"linux/amd64\"\n"
+                ))
+                .collect::<String>()
+        );
+        BundleManifest::parse(&text, "test").unwrap()
+    }
+
+    #[test]
+    fn bundles_without_kubeadm_images_need_a_registry_or_the_images() {
+        use kubeha_model::bundle::ImageSet;
+        let none = BTreeSet::new();
+        let all = manifest(ImageSet::All, &[]);
+        assert!(check_kubeadm_images(&all, &cluster(None), Role::Master, &none).is_ok());
+        let m = manifest(ImageSet::None, &[]);
+        let e = check_kubeadm_images(&m, &cluster(None), Role::Master, &none)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--images none")
+                && e.contains("registry.k8s.io/kube-apiserver:v1.31.4")
+                && e.contains("cluster.image-repository"),
+            "{e}"
+        );
+        // A worker needs kube-proxy, pause and CoreDNS, not the control plane's images.
+        let lacking = kubeadm_images_lacking(&m, &cluster(None), Role::Worker, &none);
+        assert!(
+            lacking
+                .iter()
+                .all(|r| !r.contains("apiserver") && !r.contains("etcd")),
+            "{lacking:?}"
+        );
+        assert!(
+            lacking.iter().any(|r| r.contains("kube-proxy")),
+            "{lacking:?}"
+        );
+        // With a registry, kubeadm pulls them: no error.
+        assert!(
+            check_kubeadm_images(&m, &cluster(Some("reg.local/k8s")), Role::Master, &none).is_ok()
+        );
+        // Images already in the runtime, or in an `extra` bundle, count as present.
+        let everything: BTreeSet<String> = kubeha_model::kube::kubeadm_images(
+            &kubeha_model::kube::KubeVersion::new(1, 31, 4),
+            None,
+        )
+        .into_iter()
+        .collect();
+        assert!(check_kubeadm_images(&m, &cluster(None), Role::Master, &everything).is_ok());
+        let refs: Vec<&str> = everything.iter().map(String::as_str).collect();
+        let extra = manifest(ImageSet::Extra, &refs);
+        assert!(check_kubeadm_images(&extra, &cluster(None), Role::Master, &none).is_ok());
+    }
 
     #[test]
     fn normalization() {

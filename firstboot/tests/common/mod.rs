@@ -71,6 +71,7 @@ pub fn make_bundle(dir: &Path) -> BundleManifest {
     let m = BundleManifest {
         format: kubeha_model::bundle::FORMAT,
         created: "2026-01-01T00:00:00Z".into(),
+        image_set: Default::default(),
         profile: Profile::parse(
             "name = \"test\"\nkubernetes-version = \"1.31.4\"\n",
             "test profile",

@@ -139,7 +139,12 @@ pub fn make_bundle_el(dir: &Path, arch: &str, el: u8) {
     });
     m.files = files
         .into_iter()
-        .map(|(path, sha256, size)| kubeha_model::bundle::FileEntry { path, sha256, size })
+        .map(|(path, sha256, size)| kubeha_model::bundle::FileEntry {
+            path,
+            sha256,
+            size,
+            mtime_ns: None,
+        })
         .collect();
     m.save(dir).unwrap();
     kubeha_model::bundle::BundleManifest::load(dir).expect("test bundle.toml parses");

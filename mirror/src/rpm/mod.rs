@@ -56,10 +56,223 @@ pub fn build_repo(
     out_dir: &Path,
     progress: &dyn Fn(&str),
 ) -> Result<Vec<RpmEntry>> {
+    Ok(build_repo_checked(profile, out_dir, &HashMap::new(), progress)?.0)
+}
+
+/// [`build_repo`], told which files of `out_dir` this run already hashed: `checked` maps a file name to its
+/// sha256, and such a file is kept without hashing it again when the metadata's checksum is that sha256.
+/// Returns the entries and the names of the files downloaded.
+pub fn build_repo_checked(
+    profile: &Profile,
+    out_dir: &Path,
+    checked: &HashMap<String, String>,
+    progress: &dyn Fn(&str),
+) -> Result<(Vec<RpmEntry>, Vec<String>)> {
     if profile.packages.is_empty() {
         progress("rpm: the profile names no packages; no RPM repository");
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
+    let Solved {
+        fetcher,
+        repos,
+        pkgs,
+        located,
+        res,
+    } = solve_profile(profile, progress)?;
+    let bundled: Vec<usize> = res
+        .chosen
+        .iter()
+        .copied()
+        .filter(|&i| !repos[located[i].repo].base)
+        .collect();
+
+    // Download.
+    std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    let mut entries = Vec::new();
+    let mut downloads = Vec::new();
+    let mut keep: HashSet<String> = HashSet::new();
+    for &i in &bundled {
+        let p = &pkgs[i];
+        let repo = &repos[located[i].repo];
+        let file = file_name(p)?;
+        if !keep.insert(file.clone()) {
+            bail!(
+                "two packages would be stored as rpms/{file}; repos {} and another carry different files",
+                repo.name
+            );
+        }
+        let checksum = p
+            .checksum
+            .as_ref()
+            .with_context(|| format!("{} has no checksum in repo {}", p.nevra(), repo.name))?;
+        let url = fetch::join(p.base.as_deref().unwrap_or(&repo.baseurl), &p.href);
+        let dest = out_dir.join(&file);
+        let known_good = checksum.kind == "sha256"
+            && checked
+                .get(&file)
+                .is_some_and(|h| h.eq_ignore_ascii_case(&checksum.hex))
+            && dest.is_file();
+        let fetched = !known_good
+            && fetcher
+                .download(&url, &dest, checksum)
+                .with_context(|| format!("downloading {} from repo {}", p.nevra(), repo.name))?;
+        if fetched {
+            downloads.push(file.clone());
+        }
+        progress(&format!(
+            "rpm: {} {} ({} bytes)",
+            if fetched { "downloaded" } else { "have" },
+            file,
+            p.size
+        ));
+        entries.push(RpmEntry {
+            nevra: p.nevra(),
+            name: p.name.clone(),
+            path: format!("{RPMS_DIR}/{file}"),
+            requested: res.requested.contains(&i),
+        });
+    }
+    remove_stale(out_dir, &keep)?;
+
+    progress("rpm: writing repodata with createrepo_c");
+    createrepo(out_dir)?;
+    entries.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok((entries, downloads))
+}
+
+/// What `kubeha bundle resolve --json` prints: the install set of a profile's packages as dnf would
+/// install it on an empty node, with where each package comes from and why it is there (docs/bundle.md
+/// documents this shape; fields are only ever added).
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Closure {
+    /// The profile's name.
+    pub profile: String,
+    /// The target arch (`x86_64`, ...).
+    pub arch: String,
+    /// The EL major release (`$releasever`).
+    pub el: u8,
+    /// The requests as the profile writes them.
+    pub requests: Vec<String>,
+    /// Every package of the install set, sorted by NEVRA.
+    pub packages: Vec<ClosurePackage>,
+    /// How many of them the bundle carries (those not from a base repo).
+    pub bundled: usize,
+    /// How many of them the base repos (the install media) already provide.
+    pub from_base: usize,
+    /// Bytes of the packages to bundle, as the metadata gives their sizes.
+    pub bundled_bytes: u64,
+}
+
+/// One package of a [`Closure`].
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ClosurePackage {
+    /// `name-[epoch:]version-release.arch`.
+    pub nevra: String,
+    /// The package name.
+    pub name: String,
+    /// The profile repo it is taken from.
+    pub repo: String,
+    /// Whether that repo is a base repo: the node has it already, the bundle leaves it out.
+    pub base: bool,
+    /// Whether a request named it.
+    pub requested: bool,
+    /// The size of the .rpm (from the metadata).
+    pub size: u64,
+    /// The path the bundle stores it under (`rpms/FILE.rpm`); `None` for a base repo's package.
+    pub path: Option<String>,
+    /// Why it is installed.
+    pub why: solve::Why,
+}
+
+/// Resolves a profile's packages without downloading any package: reads the repos' metadata only and
+/// returns the install set, each package with its repo and the reason it is in the set.
+pub fn resolve_closure(profile: &Profile, progress: &dyn Fn(&str)) -> Result<Closure> {
+    let mut out = Closure {
+        profile: profile.name.clone(),
+        arch: profile.arch.clone(),
+        el: profile.el,
+        requests: profile.packages.clone(),
+        packages: Vec::new(),
+        bundled: 0,
+        from_base: 0,
+        bundled_bytes: 0,
+    };
+    if profile.packages.is_empty() {
+        return Ok(out);
+    }
+    let s = solve_profile(profile, progress)?;
+    let mut why = solve::explain(&s.pkgs, &s.res);
+    for &i in &s.res.chosen {
+        let p = &s.pkgs[i];
+        let repo = &s.repos[s.located[i].repo];
+        let path = if repo.base {
+            out.from_base += 1;
+            None
+        } else {
+            out.bundled += 1;
+            out.bundled_bytes += p.size;
+            Some(format!("{RPMS_DIR}/{}", file_name(p)?))
+        };
+        out.packages.push(ClosurePackage {
+            nevra: p.nevra(),
+            name: p.name.clone(),
+            repo: repo.name.clone(),
+            base: repo.base,
+            requested: s.res.requested.contains(&i),
+            size: p.size,
+            path,
+            why: why.remove(&i).expect("explain covers every chosen package"),
+        });
+    }
+    out.packages.sort_by(|a, b| a.nevra.cmp(&b.nevra));
+    Ok(out)
+}
+
+impl std::fmt::Display for Closure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for p in &self.packages {
+            let why = match (p.why.kind, &p.why.by) {
+                ("request", _) => format!("requested as {}", p.why.dep),
+                ("supplements", Some(by)) => format!("supplements {by} ({})", p.why.dep),
+                ("lock-step", Some(by)) => format!("multilib partner of {by}"),
+                (kind, Some(by)) => format!("{kind} by {by}: {}", p.why.dep),
+                (kind, None) => kind.to_string(),
+            };
+            let repo = if p.base {
+                format!("{} (base: on the node)", p.repo)
+            } else {
+                p.repo.clone()
+            };
+            writeln!(f, "{}  {repo}  {why}", p.nevra)?;
+        }
+        write!(
+            f,
+            "{} packages for {} (EL{} {}): {} to bundle ({} bytes), {} already in the base repos",
+            self.packages.len(),
+            self.requests.join(", "),
+            self.el,
+            self.arch,
+            self.bundled,
+            self.bundled_bytes,
+            self.from_base
+        )
+    }
+}
+
+/// The metadata read and the solver's answer for a profile's packages (no package downloaded).
+struct Solved {
+    fetcher: Fetcher,
+    repos: Vec<LoadedRepo>,
+    pkgs: Vec<Package>,
+    located: Vec<Located>,
+    res: solve::Resolution,
+}
+
+/// Reads every repo's metadata (repomd, primary, modules, and filelists when a file requirement needs
+/// it) and solves the profile's packages; downloads no package.
+fn solve_profile(profile: &Profile, progress: &dyn Fn(&str)) -> Result<Solved> {
     if profile.repos.is_empty() {
         bail!("the profile has packages but no repos to take them from");
     }
@@ -217,48 +430,13 @@ pub fn build_repo(
         );
     }
 
-    // Download.
-    std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
-    let mut entries = Vec::new();
-    let mut keep: HashSet<String> = HashSet::new();
-    for &i in &bundled {
-        let p = &pkgs[i];
-        let repo = &repos[located[i].repo];
-        let file = file_name(p)?;
-        if !keep.insert(file.clone()) {
-            bail!(
-                "two packages would be stored as rpms/{file}; repos {} and another carry different files",
-                repo.name
-            );
-        }
-        let checksum = p
-            .checksum
-            .as_ref()
-            .with_context(|| format!("{} has no checksum in repo {}", p.nevra(), repo.name))?;
-        let url = fetch::join(p.base.as_deref().unwrap_or(&repo.baseurl), &p.href);
-        let dest = out_dir.join(&file);
-        let fetched = fetcher
-            .download(&url, &dest, checksum)
-            .with_context(|| format!("downloading {} from repo {}", p.nevra(), repo.name))?;
-        progress(&format!(
-            "rpm: {} {} ({} bytes)",
-            if fetched { "downloaded" } else { "have" },
-            file,
-            p.size
-        ));
-        entries.push(RpmEntry {
-            nevra: p.nevra(),
-            name: p.name.clone(),
-            path: format!("{RPMS_DIR}/{file}"),
-            requested: res.requested.contains(&i),
-        });
-    }
-    remove_stale(out_dir, &keep)?;
-
-    progress("rpm: writing repodata with createrepo_c");
-    createrepo(out_dir)?;
-    entries.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(entries)
+    Ok(Solved {
+        fetcher,
+        repos,
+        pkgs,
+        located,
+        res,
+    })
 }
 
 /// The repos' HTTP Basic credentials, their passwords read from the environment or a file (a missing one is an

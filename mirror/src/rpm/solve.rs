@@ -106,6 +106,34 @@ fn atoms(r: &Rich, out: &mut Vec<Dep>) {
     }
 }
 
+/// The simple dependencies a rich dependency asks for, leaving out the conditions of `if` / `unless` and the
+/// excluded side of `without`: what could be installed to meet it.
+fn wanted_atoms(r: &Rich, out: &mut Vec<Dep>) {
+    match r {
+        Rich::Dep(d) => out.push(d.clone()),
+        Rich::And(v) | Rich::Or(v) | Rich::With(v) => v.iter().for_each(|x| wanted_atoms(x, out)),
+        Rich::Without(a, _) => wanted_atoms(a, out),
+        Rich::If(a, _, c) | Rich::Unless(a, _, c) => {
+            wanted_atoms(a, out);
+            if let Some(c) = c {
+                wanted_atoms(c, out);
+            }
+        }
+    }
+}
+
+/// The simple dependencies `d` asks for: itself, or a rich dependency's [`wanted_atoms`] (none when it does
+/// not parse).
+fn wanted(d: &Dep) -> Vec<Dep> {
+    let mut out = Vec::new();
+    if !rich::is_rich(&d.name) {
+        out.push(d.clone());
+    } else if let Ok(r) = rich::parse(&d.name) {
+        wanted_atoms(&r, &mut out);
+    }
+    out
+}
+
 /// Every simple dependency a package's requirements mention (rich ones expanded), `rpmlib()` skipped.
 fn requirement_atoms(p: &Package) -> Vec<Dep> {
     let mut out = Vec::new();
@@ -257,6 +285,129 @@ pub struct Resolution {
     pub chosen: Vec<usize>,
     /// Those among them the request named.
     pub requested: HashSet<usize>,
+    /// For each of those, the request (as written in the profile) that named it.
+    pub request_of: HashMap<usize, String>,
+}
+
+/// Why a package of a [`Resolution`] is installed: the first link found walking from the requests.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Why {
+    /// `request`, `requires`, `recommends`, `supplements` or `lock-step` (the other arch of a package of
+    /// the same name and version, libsolv's multilib rule).
+    pub kind: &'static str,
+    /// The package (NEVRA) whose dependency pulled it in; `None` for a request.
+    pub by: Option<String>,
+    /// The request as written, the requirement / recommendation / supplement as in the metadata, or the
+    /// lock-step partner's NEVRA.
+    pub dep: String,
+}
+
+/// Explains every chosen package: a breadth-first walk from the requested packages over the chosen set,
+/// through requirements first (rich ones by the terms they ask for, not their conditions), then multilib lock-step partners, then weak
+/// dependencies (Recommends of a reached package, Supplements naming one), so each package gets the
+/// shortest chain of hard requirements that reaches it. A package nothing reaches (none should be) is
+/// `kind = "unexplained"`.
+pub fn explain(pkgs: &[Package], res: &Resolution) -> HashMap<usize, Why> {
+    let chosen: HashSet<usize> = res.chosen.iter().copied().collect();
+    let index = Index::new(pkgs);
+    let mut why: HashMap<usize, Why> = HashMap::new();
+    let mut order: Vec<usize> = Vec::new();
+    for &i in &res.chosen {
+        if let Some(spec) = res.request_of.get(&i) {
+            why.insert(
+                i,
+                Why {
+                    kind: "request",
+                    by: None,
+                    dep: spec.clone(),
+                },
+            );
+            order.push(i);
+        }
+    }
+    let reach = |why: &mut HashMap<usize, Why>,
+                 order: &mut Vec<usize>,
+                 q: usize,
+                 kind: &'static str,
+                 by: usize,
+                 dep: String| {
+        if chosen.contains(&q) && !why.contains_key(&q) {
+            why.insert(
+                q,
+                Why {
+                    kind,
+                    by: Some(pkgs[by].nevra()),
+                    dep,
+                },
+            );
+            order.push(q);
+            true
+        } else {
+            false
+        }
+    };
+    loop {
+        // Hard requirements and lock-step partners, breadth first.
+        let mut next = 0;
+        while next < order.len() {
+            let i = order[next];
+            next += 1;
+            for r in &pkgs[i].requires {
+                if is_rpmlib(&r.name) {
+                    continue;
+                }
+                for d in wanted(r) {
+                    for q in index.providers(&d) {
+                        reach(&mut why, &mut order, q, "requires", i, d.to_string());
+                    }
+                }
+            }
+            for &q in &index.names[&pkgs[i].name] {
+                if pkgs[q].evr == pkgs[i].evr {
+                    reach(&mut why, &mut order, q, "lock-step", i, pkgs[i].nevra());
+                }
+            }
+        }
+        // One round of weak dependencies, then their requirements.
+        let mut grew = false;
+        for i in order.clone() {
+            for d in &pkgs[i].recommends {
+                for a in wanted(d) {
+                    for q in index.providers(&a) {
+                        grew |= reach(&mut why, &mut order, q, "recommends", i, d.to_string());
+                    }
+                }
+            }
+        }
+        let reached: HashSet<usize> = order.iter().copied().collect();
+        for &q in &res.chosen {
+            if why.contains_key(&q) {
+                continue;
+            }
+            let hit = pkgs[q].supplements.iter().find_map(|d| {
+                index
+                    .providers(d)
+                    .into_iter()
+                    .find(|p| reached.contains(p))
+                    .map(|p| (p, d.to_string()))
+            });
+            if let Some((by, dep)) = hit {
+                grew |= reach(&mut why, &mut order, q, "supplements", by, dep);
+            }
+        }
+        if !grew {
+            break;
+        }
+    }
+    for &i in &res.chosen {
+        why.entry(i).or_insert_with(|| Why {
+            kind: "unexplained",
+            by: None,
+            dep: String::new(),
+        });
+    }
+    why
 }
 
 #[derive(Clone, Copy)]
@@ -1010,7 +1161,8 @@ pub fn resolve(pkgs: &[Package], requests: &[String], policy: &ArchPolicy) -> Re
         }
     }
     let mut requested = HashSet::new();
-    for (name, matches, by_name) in &roots {
+    let mut request_of = HashMap::new();
+    for (spec, (name, matches, by_name)) in requests.iter().zip(&roots) {
         for &i in &chosen {
             let hit = if *by_name {
                 &pkgs[i].name == name
@@ -1019,10 +1171,15 @@ pub fn resolve(pkgs: &[Package], requests: &[String], policy: &ArchPolicy) -> Re
             };
             if hit {
                 requested.insert(i);
+                request_of.entry(i).or_insert_with(|| spec.clone());
             }
         }
     }
-    Ok(Resolution { chosen, requested })
+    Ok(Resolution {
+        chosen,
+        requested,
+        request_of,
+    })
 }
 
 /// One solver run: the requests plus the weak dependencies taken on as requirements. Returns the chosen

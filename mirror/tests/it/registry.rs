@@ -326,6 +326,56 @@ fn build_shares_layers_resolves_lists_reruns_and_updates() {
         }
         verify(&dir).unwrap();
     }
+
+    // bundle.toml's [[images]] and index.json are checked against each other both ways: a deleted entry, an
+    // edited size, an entry the layout lacks all fail, naming the image
+    let good = BundleManifest::load(&dir).unwrap();
+    let list_ref = format!("{h}/test/list:1");
+    type Edit<'a> = Box<dyn Fn(&mut BundleManifest) + 'a>;
+    let edits: [(&str, Edit, &str); 3] = [
+        (
+            "deleted",
+            Box::new(|m| m.images.retain(|i| i.reference != list_ref)),
+            "does not list",
+        ),
+        (
+            "size",
+            Box::new(|m| {
+                let e = m
+                    .images
+                    .iter_mut()
+                    .find(|i| i.reference == list_ref)
+                    .unwrap();
+                e.size += 1;
+            }),
+            "bytes of config and layers",
+        ),
+        (
+            "added",
+            Box::new(|m| {
+                let mut e = m.images[0].clone();
+                e.reference = format!("{h}/test/ghost:1");
+                m.images.push(e);
+            }),
+            "has no image",
+        ),
+    ];
+    for (what, edit, says) in edits {
+        let mut m = good.clone();
+        edit(&mut m);
+        m.save(&dir).unwrap();
+        let err = verify(&dir).unwrap_err().to_string();
+        assert!(
+            err.contains("index.json") && err.contains(says),
+            "{what}: {err}"
+        );
+        assert!(
+            err.contains(&list_ref) || err.contains("ghost"),
+            "{what}: {err}"
+        );
+    }
+    good.save(&dir).unwrap();
+    verify(&dir).unwrap();
 }
 
 #[test]
@@ -1033,5 +1083,245 @@ fn docker_format_images_keep_the_registry_digests() {
             "{}: {check}",
             i.reference
         );
+    }
+}
+
+/// Flips one byte in `p`, keeping its size; with `keep_mtime` the old modification time is put back.
+fn flip(p: &Path, keep_mtime: bool) {
+    let mtime = fs::metadata(p).unwrap().modified().unwrap();
+    let mut d = fs::read(p).unwrap();
+    let i = d.len() / 2;
+    d[i] ^= 0x01;
+    fs::write(p, d).unwrap();
+    if keep_mtime {
+        fs::File::options()
+            .write(true)
+            .open(p)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+    }
+}
+
+/// Self-repair: a rerun hashes the blobs and RPMs already there (in parallel) and fetches again exactly the
+/// damaged ones; `--fast` trusts files whose size and mtime match bundle.toml's stamp.
+#[test]
+fn rerun_repairs_damaged_blobs_and_rpms() {
+    let w = world();
+    let proxy = Proxy::start("127.0.0.1", w.reg.host(), |_, _| Action::Forward);
+    let h = proxy.host();
+    let fx = rpm_fixture();
+    let http = LoggedHttp::start(&fx, &w.tmp.path().join("access.log"));
+    let rpm_gets = |file: &str| {
+        http.requests()
+            .iter()
+            .filter(|r| r.contains(&format!("/{file} ")))
+            .count()
+    };
+    let all_rpm_gets = || {
+        http.requests()
+            .iter()
+            .filter(|r| r.contains(".rpm "))
+            .count()
+    };
+    let extra = format!(
+        "packages = [\"khcontainerd\"]\n\
+         [[repos]]\nname = \"kube\"\nbaseurl = \"{}\"\n\
+         [[repos]]\nname = \"base\"\nbaseurl = \"{}\"\nbase = true\n",
+        http.url("kube"),
+        http.url("base")
+    );
+    let p = profile(
+        &format!("http://{h}"),
+        &[format!("{h}/test/a:1"), format!("{h}/test/b:1")],
+        &extra,
+    );
+    let dir = w.tmp.path().join("bundle");
+    let s1 = build(&p, &dir, &opts()).unwrap();
+    assert_eq!(s1.rpms, 2, "khcontainerd and khrunc: {s1:?}");
+    assert_eq!(s1.rpms_fetched, 2);
+    assert!(s1.repaired.is_empty());
+    verify(&dir).unwrap();
+    let m = BundleManifest::load(&dir).unwrap();
+    assert!(
+        m.files.iter().all(|f| f.mtime_ns.is_some()),
+        "every file stamped"
+    );
+    let rpm = m
+        .rpms
+        .iter()
+        .find(|r| r.name == "khrunc")
+        .unwrap()
+        .path
+        .clone();
+    let rpm_file = rpm.strip_prefix("rpms/").unwrap().to_string();
+    let blob = format!("images/blobs/sha256/{}", w.im.base.digest.hex());
+    let blobs_before = proxy.count(|r| r.path.contains("/blobs/"));
+    let rpms_before = all_rpm_gets();
+    assert_eq!(rpm_gets(&rpm_file), 1);
+
+    // A flipped byte in the shared layer and in one RPM: the rerun (even --fast: the mtimes moved) fetches
+    // exactly those two again.
+    flip(&dir.join(&blob), false);
+    flip(&dir.join(&rpm), false);
+    assert!(verify(&dir).is_err());
+    let fast = BuildOptions {
+        fast: true,
+        ..opts()
+    };
+    let s2 = build(&p, &dir, &fast).unwrap();
+    assert_eq!(s2.repaired, vec![blob.clone(), rpm.clone()], "{s2:?}");
+    assert_eq!((s2.blobs_fetched, s2.rpms_fetched), (1, 1), "{s2:?}");
+    assert_eq!(
+        proxy.count(|r| r.path.contains("/blobs/")),
+        blobs_before + 1
+    );
+    assert_eq!(proxy.count(|r| is_blob_get(r, &w.im.base.digest)), 2);
+    assert_eq!(all_rpm_gets(), rpms_before + 1);
+    assert_eq!(rpm_gets(&rpm_file), 2);
+    assert_eq!(
+        s2.checked, 2,
+        "only the two changed files are hashed: {s2:?}"
+    );
+    assert!(s2.stamped > 10, "{s2:?}");
+    verify(&dir).unwrap();
+
+    // Damage that keeps size and mtime: --fast trusts the stamp (and says nothing), a plain rerun hashes
+    // everything and repairs it.
+    flip(&dir.join(&blob), true);
+    let s3 = build(&p, &dir, &fast).unwrap();
+    assert!(s3.repaired.is_empty(), "{s3:?}");
+    assert_eq!((s3.checked, s3.blobs_fetched), (0, 0), "{s3:?}");
+    let s4 = build(&p, &dir, &opts()).unwrap();
+    assert_eq!(s4.repaired, vec![blob.clone()], "{s4:?}");
+    assert_eq!(
+        (s4.blobs_fetched, s4.rpms_fetched, s4.stamped),
+        (1, 0, 0),
+        "{s4:?}"
+    );
+    assert_eq!(s4.checked, s2.checked + s2.stamped, "{s4:?}");
+    verify(&dir).unwrap();
+}
+
+/// `--images extra` carries the profile's images only, `none` no image; bundle.toml records which, and
+/// switching an existing bundle removes what the new set leaves out.
+#[test]
+fn image_sets_all_extra_none() {
+    use kubeha_model::bundle::ImageSet;
+    let w = world();
+    let h = w.reg.host();
+    let p = profile(&format!("http://{h}"), &[format!("{h}/test/a:1")], "");
+    let dir = w.tmp.path().join("bundle");
+    let with = |images| BuildOptions { images, ..opts() };
+
+    let s = build(&p, &dir, &with(ImageSet::All)).unwrap();
+    assert_eq!(s.images, 8, "kubeadm's seven and a: {s:?}");
+    assert_eq!(BundleManifest::load(&dir).unwrap().image_set, ImageSet::All);
+
+    let s = build(&p, &dir, &with(ImageSet::Extra)).unwrap();
+    assert_eq!(s.images, 1, "{s:?}");
+    assert_eq!(s.images_removed.len(), 7, "{s:?}");
+    let m = BundleManifest::load(&dir).unwrap();
+    assert_eq!(m.image_set, ImageSet::Extra);
+    assert_eq!(m.images.len(), 1);
+    assert_eq!(m.images[0].reference, format!("{h}/test/a:1"));
+    assert!(fs::read_to_string(dir.join("bundle.toml"))
+        .unwrap()
+        .contains("image-set = \"extra\""));
+    verify(&dir).unwrap();
+
+    let s = build(&p, &dir, &with(ImageSet::None)).unwrap();
+    assert_eq!((s.images, s.image_bytes), (0, 0), "{s:?}");
+    let m = BundleManifest::load(&dir).unwrap();
+    assert_eq!((m.image_set, m.images.len()), (ImageSet::None, 0));
+    assert!(blob_files(&dir).is_empty(), "{:?}", blob_files(&dir));
+    verify(&dir).unwrap();
+}
+
+/// The RPM fixture of `tests/fixtures/rpm/gen.sh` (`DIR/base`, `DIR/kube`), built once and cached by the
+/// script's hash under the cargo target dir, the same directory `tests/rpm.rs` uses.
+pub fn rpm_fixture() -> PathBuf {
+    use sha2::Digest;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rpm/gen.sh");
+    let hash = hex::encode(sha2::Sha256::digest(std::fs::read(&script).unwrap()));
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let dir = root.join(format!("rpm-fixture-{}", &hash[..16]));
+    if !dir.exists() {
+        let tmp = tempfile::Builder::new()
+            .prefix("rpm-fixture-build-")
+            .tempdir_in(root)
+            .unwrap();
+        run(std::process::Command::new("bash")
+            .arg(&script)
+            .arg(tmp.path()));
+        let built = tmp.keep();
+        if std::fs::rename(&built, &dir).is_err() {
+            std::fs::remove_dir_all(&built).ok();
+        }
+    }
+    dir
+}
+
+/// `python3 -m http.server` serving `dir` on a loopback port, its access log (one line per request) in `log`;
+/// killed by pid on drop.
+pub struct LoggedHttp {
+    child: std::process::Child,
+    pub port: u16,
+    log: PathBuf,
+}
+
+impl LoggedHttp {
+    pub fn start(dir: &Path, log: &Path) -> LoggedHttp {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new("python3")
+            .args([
+                "-u",
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                "0",
+                "--directory",
+            ])
+            .arg(dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .expect("starting python3 -m http.server");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .split_whitespace()
+            .skip_while(|w| *w != "port")
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {line:?}"));
+        LoggedHttp {
+            child,
+            port,
+            log: log.to_path_buf(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}/{path}", self.port)
+    }
+
+    /// The request lines so far (`GET /path HTTP/1.1`).
+    pub fn requests(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split('"').nth(1).map(str::to_string))
+            .collect()
+    }
+}
+
+impl Drop for LoggedHttp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
