@@ -138,6 +138,7 @@ pub fn build(profile: &Profile, dir: &Path, opts: &BuildOptions) -> Result<Build
     let rpm_dir = rpms_dir(dir);
     let rpm_prefix = format!("{RPMS_DIR}/");
     let mut rpms_fetched = 0;
+    let mut rpm_keys = Vec::new();
     let rpms: Vec<RpmEntry> = if profile.packages.is_empty() {
         if rpm_dir.exists() {
             fs::remove_dir_all(&rpm_dir).map_err(io("removing", &rpm_dir))?;
@@ -155,7 +156,7 @@ pub fn build(profile: &Profile, dir: &Path, opts: &BuildOptions) -> Result<Build
                 Some((rel.strip_prefix(&rpm_prefix)?.to_string(), sha.clone()))
             })
             .collect();
-        let (entries, fetched) =
+        let (entries, fetched, keys) =
             crate::rpm::build_repo_checked(profile, &rpm_dir, &checked, &|m: &str| {
                 progress.println(m)
             })
@@ -165,6 +166,7 @@ pub fn build(profile: &Profile, dir: &Path, opts: &BuildOptions) -> Result<Build
             check.good.remove(&format!("{rpm_prefix}{f}"));
         }
         rpms_fetched = fetched.len();
+        rpm_keys = keys;
         entries
     };
     progress.finish();
@@ -196,6 +198,7 @@ pub fn build(profile: &Profile, dir: &Path, opts: &BuildOptions) -> Result<Build
         profile: profile.clone(),
         images: image_entries,
         rpms: rpms.clone(),
+        rpm_keys,
         files: file_list,
     };
     let bundle_bytes = manifest.files.iter().map(|f| f.size).sum();

@@ -1371,3 +1371,203 @@ fn resolve_explains_weak_and_multilib_links() {
         )
     );
 }
+
+/// The signed fixture of `tests/fixtures/rpm/signed.sh`: `DIR/signed` and the keys `DIR/RPM-GPG-KEY-{good,other}`.
+fn signed() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| generate("signed.sh", "rpm-signed"))
+}
+
+/// A profile taking `packages` from the signed fixture repo, with `gpgkey` when given.
+fn signed_profile(gpgkey: Option<&str>, packages: &[&str]) -> Profile {
+    let mut text = format!(
+        "name = \"signed\"\nkubernetes-version = \"1.30.0\"\nel = 9\narch = \"x86_64\"\npackages = [{}]\n\
+         [[repos]]\nname = \"signed\"\nbaseurl = \"{}\"\n",
+        packages
+            .iter()
+            .map(|p| format!("\"{p}\""))
+            .collect::<Vec<_>>()
+            .join(", "),
+        file_url(&signed().join("signed"))
+    );
+    if let Some(k) = gpgkey {
+        text.push_str(&format!("gpgkey = \"{}\"\n", file_url(&signed().join(k))));
+    }
+    Profile::parse(&text, "signed profile").unwrap()
+}
+
+#[test]
+fn signed_repo_ships_its_key_and_dnf_checks_the_bundle_with_it() {
+    use kubeha_mirror::build::{build as build_bundle, BuildOptions};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bundle");
+    let p = signed_profile(Some("RPM-GPG-KEY-good"), &["kh-app"]);
+    let opts = BuildOptions {
+        images: kubeha_model::bundle::ImageSet::None,
+        ..BuildOptions::default()
+    };
+    build_bundle(&p, &dir, &opts).unwrap();
+    let m = kubeha_model::bundle::BundleManifest::load(&dir).unwrap();
+    assert_eq!(m.rpm_keys, ["rpms/RPM-GPG-KEY-signed"]);
+    let key = std::fs::read(dir.join("rpms/RPM-GPG-KEY-signed")).unwrap();
+    assert_eq!(
+        key,
+        std::fs::read(signed().join("RPM-GPG-KEY-good")).unwrap()
+    );
+    let listed = m
+        .files
+        .iter()
+        .find(|f| f.path == "rpms/RPM-GPG-KEY-signed")
+        .expect("the key is listed in bundle.toml");
+    assert_eq!(listed.sha256, hex::encode(sha2::Sha256::digest(&key)));
+    kubeha_mirror::bundle::verify(&dir).unwrap();
+
+    // The node's repo file as the agent renders it for these keys (firstboot's render::yum_repo, tested there):
+    // dnf checks every package's signature against the bundle's copy of the key.
+    let root = tmp.path().join("root");
+    let reposdir = tmp.path().join("repos.d");
+    std::fs::create_dir_all(&reposdir).unwrap();
+    std::fs::write(
+        reposdir.join("kubeha.repo"),
+        format!(
+            "[kubeha]\nname=kubeha offline bundle\nbaseurl={}\nenabled=1\ngpgcheck=1\ngpgkey={}\nrepo_gpgcheck=0\n",
+            file_url(&dir.join("rpms")),
+            file_url(&dir.join(&m.rpm_keys[0]))
+        ),
+    )
+    .unwrap();
+    // A fresh metadata cache per call: the repo is rewritten within the same second below.
+    let dnf = |pkgs: &[&str]| {
+        Command::new("dnf")
+            .arg("--installroot")
+            .arg(&root)
+            .args(["--releasever", "9", "-y"])
+            .arg(format!("--setopt=reposdir={}", reposdir.display()))
+            .arg(format!(
+                "--setopt=cachedir={}",
+                root.join(format!("cache-{}", pkgs[0])).display()
+            ))
+            .arg("install")
+            .args(pkgs)
+            .output()
+            .expect("running dnf")
+    };
+    let out = dnf(&["kh-app"]);
+    assert!(
+        out.status.success(),
+        "dnf with gpgcheck=1: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        installed(&root)
+            .into_iter()
+            .filter(|n| !n.starts_with("gpg-pubkey"))
+            .collect::<Vec<_>>(),
+        ["kh-app-1.0-1.noarch", "kh-lib-1.0-1.noarch"]
+    );
+
+    // The same dnf refuses a package the key did not sign: the check on the node is real.
+    std::fs::copy(
+        signed().join("signed/kh-foreign-1.0-1.noarch.rpm"),
+        dir.join("rpms/kh-foreign-1.0-1.noarch.rpm"),
+    )
+    .unwrap();
+    let cr = Command::new("createrepo_c")
+        .args(["--quiet", "--no-database"])
+        .arg(dir.join("rpms"))
+        .status()
+        .unwrap();
+    assert!(cr.success());
+    let out = dnf(&["kh-foreign"]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !out.status.success() && text.contains("GPG check FAILED"),
+        "{text}"
+    );
+}
+
+#[test]
+fn unsigned_or_foreign_packages_are_refused_naming_package_and_repo() {
+    for (pkg, nevra) in [
+        ("kh-unsigned", "kh-unsigned-1.0-1.noarch"),
+        ("kh-foreign", "kh-foreign-1.0-1.noarch"),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let rpms = tmp.path().join("rpms");
+        let p = signed_profile(Some("RPM-GPG-KEY-good"), &["kh-app", pkg]);
+        let e = format!("{:#}", build(&p, &rpms).unwrap_err());
+        assert!(
+            e.contains(&format!("{nevra} from repo signed"))
+                && e.contains("SIGNATURES NOT OK")
+                && e.contains("1 package(s) failed the signature check"),
+            "{pkg}: {e}"
+        );
+        assert!(
+            !rpms.join(format!("{nevra}.rpm")).exists(),
+            "{pkg}: the refused package was left in rpms/"
+        );
+        assert!(rpms.join("kh-app-1.0-1.noarch.rpm").exists(), "{pkg}");
+    }
+
+    // Through `bundle build`: no bundle.toml is written.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bundle");
+    let opts = kubeha_mirror::build::BuildOptions {
+        images: kubeha_model::bundle::ImageSet::None,
+        ..Default::default()
+    };
+    let p = signed_profile(Some("RPM-GPG-KEY-other"), &["kh-app"]);
+    let e = format!(
+        "{:#}",
+        kubeha_mirror::build::build(&p, &dir, &opts).unwrap_err()
+    );
+    assert!(
+        e.contains("kh-app-1.0-1.noarch from repo signed")
+            && e.contains("kh-lib-1.0-1.noarch from repo signed"),
+        "{e}"
+    );
+    assert!(!dir.join("bundle.toml").exists());
+}
+
+#[test]
+fn repo_without_gpgkey_warns_and_ships_no_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rpms = tmp.path().join("rpms");
+    // Unsigned packages are bundled from a repo without a key: nothing to check them against.
+    let p = signed_profile(None, &["kh-app", "kh-unsigned"]);
+    let log = Mutex::new(Vec::new());
+    let (entries, _, keys) =
+        rpm::build_repo_checked(&p, &rpms, &std::collections::HashMap::new(), &|l: &str| {
+            log.lock().unwrap().push(l.to_string())
+        })
+        .unwrap();
+    assert_eq!(entries.len(), 3);
+    assert!(keys.is_empty(), "{keys:?}");
+    let log = log.into_inner().unwrap();
+    assert!(
+        log.iter().any(
+            |l| l.starts_with("WARNING: repo signed has no gpgkey") && l.contains("gpgcheck=0")
+        ),
+        "{log:#?}"
+    );
+    assert!(!std::fs::read_dir(&rpms).unwrap().any(|e| e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .starts_with("RPM-GPG-KEY")));
+
+    // Adding the key to a repo whose packages are all signed turns the check on; a stale key goes away
+    // when the repo loses it again.
+    let p = signed_profile(Some("RPM-GPG-KEY-good"), &["kh-app"]);
+    let (_, _, keys) =
+        rpm::build_repo_checked(&p, &rpms, &std::collections::HashMap::new(), &|_| {}).unwrap();
+    assert_eq!(keys, ["rpms/RPM-GPG-KEY-signed"]);
+    let p = signed_profile(None, &["kh-app"]);
+    rpm::build_repo_checked(&p, &rpms, &std::collections::HashMap::new(), &|_| {}).unwrap();
+    assert!(!rpms.join("RPM-GPG-KEY-signed").exists());
+}

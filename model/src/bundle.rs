@@ -45,6 +45,11 @@ pub struct BundleManifest {
     /// Every RPM in `rpms/`.
     #[serde(default)]
     pub rpms: Vec<RpmEntry>,
+    /// The OpenPGP keys (paths under `rpms/`, each also in `files`) every RPM of the bundle was checked against
+    /// when it was built; the nodes' repo file names them with `gpgcheck=1`. Empty when a repo the packages
+    /// come from has no `gpgkey` (then the nodes keep `gpgcheck=0`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rpm_keys: Vec<String>,
     /// Every file of the bundle except `bundle.toml` itself, sorted by path.
     #[serde(default)]
     pub files: Vec<FileEntry>,
@@ -350,6 +355,15 @@ impl BundleManifest {
                 return Err(Error::Value {
                     field: format!("{source}: files[{i}].path"),
                     message: format!("'{}' escapes the bundle directory", f.path),
+                });
+            }
+        }
+        for (i, k) in m.rpm_keys.iter().enumerate() {
+            let name = k.strip_prefix(&format!("{RPMS_DIR}/")).unwrap_or_default();
+            if name.is_empty() || name.contains('/') || name.starts_with('.') {
+                return Err(Error::Value {
+                    field: format!("{source}: rpm-keys[{i}]"),
+                    message: format!("'{k}' is not a file in {RPMS_DIR}/"),
                 });
             }
         }

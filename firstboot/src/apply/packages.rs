@@ -65,7 +65,29 @@ impl Step for Repo {
                 ctx.write_file(&sys, &new, 0o644)?;
             }
         }
-        ctx.write_file(REPO_FILE, &render::yum_repo(&baseurl(ctx)), 0o644)?;
+        // The keys every bundled package was checked against when the bundle was built (none when a profile
+        // repo had no key: then gpgcheck stays off).
+        let keys: Vec<String> = if ctx
+            .bundle_dir()
+            .join(kubeha_model::bundle::MANIFEST)
+            .exists()
+        {
+            let root = ctx.config.bundle.path.trim_end_matches('/');
+            manifest(ctx)?
+                .rpm_keys
+                .iter()
+                .map(|k| format!("file://{root}/{k}"))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if keys.is_empty() {
+            log::warn!(
+                "the bundle ships no RPM signing key: the kubeha repo has gpgcheck=0 (the bundle's sha256 list \
+                 still covers every package)"
+            );
+        }
+        ctx.write_file(REPO_FILE, &render::yum_repo(&baseurl(ctx), &keys), 0o644)?;
         Ok(())
     }
 }

@@ -192,12 +192,19 @@ pub fn chrony_conf(servers: &[String]) -> String {
 /// The repo id of the bundle's RPM repository.
 pub const REPO_ID: &str = "kubeha";
 
-/// `/etc/yum.repos.d/kubeha.repo`. gpgcheck is off: the packages' integrity comes from the bundle's manifest, whose
-/// sha256 of every file was checked when the bundle was built and copied; the vendors' keys are not on the node.
-pub fn yum_repo(baseurl: &str) -> String {
+/// `/etc/yum.repos.d/kubeha.repo`. With `gpgkeys` (`file://` URLs of the keys the bundle ships, every package
+/// of it checked against them when it was built) yum/dnf check each package's signature again (`gpgcheck=1`);
+/// without (a profile repo had no key) gpgcheck is off and the packages' integrity rests on the bundle's
+/// manifest, whose sha256 of every file was checked when the bundle was built and copied.
+pub fn yum_repo(baseurl: &str, gpgkeys: &[String]) -> String {
+    let gpg = if gpgkeys.is_empty() {
+        "gpgcheck=0\n".to_string()
+    } else {
+        format!("gpgcheck=1\ngpgkey={}\n", gpgkeys.join(" "))
+    };
     format!(
         "# kubeha: the offline bundle's packages. Every other repository is disabled by kubeha-firstboot.\n\
-         [{REPO_ID}]\nname=kubeha offline bundle\nbaseurl={baseurl}\nenabled=1\ngpgcheck=0\nrepo_gpgcheck=0\n\
+         [{REPO_ID}]\nname=kubeha offline bundle\nbaseurl={baseurl}\nenabled=1\n{gpg}repo_gpgcheck=0\n\
          skip_if_unavailable=0\n"
     )
 }

@@ -211,10 +211,22 @@ fn containerd_accepts_the_config() {
 fn chrony_and_repo_files() {
     let c = chrony_conf(&["10.0.0.1".into(), "ntp.local".into()]);
     assert!(c.contains("server 10.0.0.1 iburst\nserver ntp.local iburst\n"));
-    let r = yum_repo("file:///var/lib/kubeha/bundle/rpms");
+    let r = yum_repo("file:///var/lib/kubeha/bundle/rpms", &[]);
     assert!(
         r.contains("[kubeha]\n")
             && r.contains("baseurl=file:///var/lib/kubeha/bundle/rpms\n")
             && r.contains("enabled=1")
+            && r.contains("gpgcheck=0\n")
+            && !r.contains("gpgkey"),
+        "{r}"
+    );
+    let keys = [
+        "file:///b/rpms/RPM-GPG-KEY-kube".to_string(),
+        "file:///b/rpms/RPM-GPG-KEY-docker".to_string(),
+    ];
+    let r = yum_repo("file:///b/rpms", &keys);
+    assert!(
+        r.contains("gpgcheck=1\ngpgkey=file:///b/rpms/RPM-GPG-KEY-kube file:///b/rpms/RPM-GPG-KEY-docker\n"),
+        "{r}"
     );
 }

@@ -85,6 +85,7 @@ pub fn make_bundle(dir: &Path) -> BundleManifest {
             rpm("containerd.io", "1.7.24-3.1.el9", true),
             rpm("conntrack-tools", "1.4.7-2.el9", false),
         ],
+        rpm_keys: vec![],
         files: vec![],
     };
     m.save(dir).unwrap();

@@ -17,6 +17,7 @@ pub mod metadata;
 pub mod modules;
 pub mod policy;
 pub mod rich;
+pub mod sig;
 pub mod solve;
 pub mod vercmp;
 
@@ -61,16 +62,17 @@ pub fn build_repo(
 
 /// [`build_repo`], told which files of `out_dir` this run already hashed: `checked` maps a file name to its
 /// sha256, and such a file is kept without hashing it again when the metadata's checksum is that sha256.
-/// Returns the entries and the names of the files downloaded.
+/// Returns the entries, the names of the files downloaded and the signing keys the nodes check the packages
+/// against ([`sig`]: paths relative to the bundle, empty when a repo with bundled packages has no `gpgkey`).
 pub fn build_repo_checked(
     profile: &Profile,
     out_dir: &Path,
     checked: &HashMap<String, String>,
     progress: &dyn Fn(&str),
-) -> Result<(Vec<RpmEntry>, Vec<String>)> {
+) -> Result<(Vec<RpmEntry>, Vec<String>, Vec<String>)> {
     if profile.packages.is_empty() {
         progress("rpm: the profile names no packages; no RPM repository");
-        return Ok((Vec::new(), Vec::new()));
+        return Ok((Vec::new(), Vec::new(), Vec::new()));
     }
     let Solved {
         fetcher,
@@ -91,6 +93,7 @@ pub fn build_repo_checked(
     let mut entries = Vec::new();
     let mut downloads = Vec::new();
     let mut keep: HashSet<String> = HashSet::new();
+    let mut by_repo: Vec<Vec<(String, String)>> = vec![Vec::new(); repos.len()];
     for &i in &bundled {
         let p = &pkgs[i];
         let repo = &repos[located[i].repo];
@@ -125,6 +128,7 @@ pub fn build_repo_checked(
             file,
             p.size
         ));
+        by_repo[located[i].repo].push((p.nevra(), file.clone()));
         entries.push(RpmEntry {
             nevra: p.nevra(),
             name: p.name.clone(),
@@ -132,12 +136,121 @@ pub fn build_repo_checked(
             requested: res.requested.contains(&i),
         });
     }
+    let keys = check_signatures(profile, &repos, &fetcher, out_dir, &by_repo, progress)?;
+    keep.extend(keys.files.iter().cloned());
     remove_stale(out_dir, &keep)?;
 
     progress("rpm: writing repodata with createrepo_c");
     createrepo(out_dir)?;
     entries.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok((entries, downloads))
+    let keys = if keys.all_signed {
+        keys.files
+            .iter()
+            .map(|f| format!("{RPMS_DIR}/{f}"))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok((entries, downloads, keys))
+}
+
+/// The key files [`check_signatures`] stored, and whether every bundled package was checked against one.
+struct Keys {
+    files: Vec<String>,
+    all_signed: bool,
+}
+
+/// Fetches each repo's `gpgkey` into `out_dir` and checks the repo's bundled packages (`by_repo[r]`: NEVRA
+/// and file name) against it with rpm's own code ([`sig`]). A package that fails is removed and the build
+/// fails naming it and its repo; a repo with packages but no key is a warning, and then no key is returned
+/// for the nodes (their repo keeps `gpgcheck=0`, which an unsigned package needs).
+fn check_signatures(
+    profile: &Profile,
+    repos: &[LoadedRepo],
+    fetcher: &Fetcher,
+    out_dir: &Path,
+    by_repo: &[Vec<(String, String)>],
+    progress: &dyn Fn(&str),
+) -> Result<Keys> {
+    let mut keys = Keys {
+        files: Vec::new(),
+        all_signed: true,
+    };
+    let mut refused = Vec::new();
+    for (r, repo) in repos.iter().enumerate() {
+        let pkgs = &by_repo[r];
+        if pkgs.is_empty() {
+            continue;
+        }
+        let urls: Vec<String> = profile.repos[r]
+            .gpgkey
+            .as_deref()
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(|u| expand_vars(u, profile))
+            .collect();
+        if urls.is_empty() {
+            keys.all_signed = false;
+            let msg = format!(
+                "WARNING: repo {} has no gpgkey: its {} package(s) are bundled without a signature check, and the \
+                 nodes' kubeha repo keeps gpgcheck=0; add the vendor's key as the repo's gpgkey",
+                repo.name,
+                pkgs.len()
+            );
+            log::warn!("{msg}");
+            progress(&msg);
+            continue;
+        }
+        let mut paths = Vec::new();
+        for (url, name) in urls.iter().zip(sig::key_file_names(&repo.name, urls.len())) {
+            let data = fetcher
+                .get(url)
+                .with_context(|| format!("repo {}: fetching its gpgkey {url}", repo.name))?;
+            if !data.starts_with(b"-----BEGIN PGP PUBLIC KEY BLOCK-----") {
+                bail!(
+                    "repo {}: gpgkey {url} is not an ASCII-armored OpenPGP public key",
+                    repo.name
+                );
+            }
+            let path = out_dir.join(&name);
+            // Rewritten only when it changed, so its mtime (the `--fast` stamp) stays.
+            if std::fs::read(&path).ok().as_deref() != Some(&data[..]) {
+                kubeha_model::fsutil::write_atomic(&path, &data, 0o644, true)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            paths.push(path);
+            keys.files.push(name);
+        }
+        progress(&format!(
+            "rpm: checking the signatures of {} package(s) from repo {} against {}",
+            pkgs.len(),
+            repo.name,
+            urls.join(" ")
+        ));
+        let ring = sig::Keyring::new(&paths).with_context(|| format!("repo {}", repo.name))?;
+        let files: Vec<_> = pkgs.iter().map(|(_, f)| out_dir.join(f)).collect();
+        for (path, verdict) in ring.check(&files)? {
+            let (nevra, file) = pkgs
+                .iter()
+                .find(|(_, f)| out_dir.join(f) == path)
+                .expect("a checked file is one of the repo's");
+            refused.push(format!(
+                "{nevra} from repo {} ({RPMS_DIR}/{file}): {verdict}",
+                repo.name
+            ));
+            // Never left where a later step could take it for a checked package.
+            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+        }
+    }
+    if !refused.is_empty() {
+        bail!(
+            "{} package(s) failed the signature check against their repo's gpgkey (unsigned, or signed by \
+             another key), so the bundle is not written:\n  {}",
+            refused.len(),
+            refused.join("\n  ")
+        );
+    }
+    Ok(keys)
 }
 
 /// What `kubeha bundle resolve --json` prints: the install set of a profile's packages as dnf would
@@ -519,7 +632,7 @@ fn remove_stale(dir: &Path, keep: &HashSet<String>) -> Result<()> {
     for e in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
         let e = e?;
         let name = e.file_name().to_string_lossy().into_owned();
-        let stale = (name.ends_with(".rpm") && !keep.contains(&name))
+        let stale = ((name.ends_with(".rpm") || sig::is_key_file(&name)) && !keep.contains(&name))
             || (name.starts_with(".download-") && name.ends_with(".part"));
         if stale && e.file_type()?.is_file() {
             log::info!("removing {name}, no longer in the package set");
