@@ -1,7 +1,8 @@
 # Issue 3: the offline bundle (kubeha-mirror, `kubeha bundle`).
 # Its integration tests (mirror/tests/it: docker-registry, dockerd, containerd, skopeo, all on loopback, ~30 s) run
 # with the workspace's `make unit`; `make test-mirror` runs them alone.
-APT_PACKAGES += docker-registry skopeo docker.io containerd runc busybox-static iproute2 util-linux tar
+# minisign: the bundle signature tests (cli/tests/bundle_cli.rs) check `kubeha bundle sign` with stock `minisign -V`.
+APT_PACKAGES += docker-registry skopeo docker.io containerd runc busybox-static iproute2 util-linux tar minisign
 
 .PHONY: test-mirror bench bench-mirror
 test-mirror: deps

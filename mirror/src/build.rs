@@ -202,6 +202,15 @@ pub fn build(profile: &Profile, dir: &Path, opts: &BuildOptions) -> Result<Build
         files: file_list,
     };
     let bundle_bytes = manifest.files.iter().map(|f| f.size).sum();
+    // A signature over the old bundle.toml would not verify (and must not seem to vouch for the new one).
+    let sig = crate::signature::signature_path(dir);
+    if sig.exists() {
+        fs::remove_file(&sig).map_err(io("removing", &sig))?;
+        progress.println(&format!(
+            "Removed the old signature {}: sign the new bundle.toml with `kubeha bundle sign`",
+            sig.display()
+        ));
+    }
     manifest.save(dir)?;
     Ok(BuildSummary {
         dir: dir.display().to_string(),

@@ -10,7 +10,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use kubeha_model::bundle::{
-    BundleManifest, FileEntry, ImageSet, Profile, FILES_DIR, IMAGES_DIR, MANIFEST, RPMS_DIR,
+    BundleManifest, FileEntry, ImageSet, Profile, FILES_DIR, IMAGES_DIR, MANIFEST,
+    MANIFEST_SIGNATURE, RPMS_DIR,
 };
 
 use crate::digest::sha256_file;
@@ -144,7 +145,7 @@ pub fn manifest_images(text: &str, what: &str) -> Result<Vec<String>> {
 pub fn list_files(dir: &Path) -> Result<Vec<String>> {
     let mut out = Vec::new();
     walk(dir, dir, &mut out)?;
-    out.retain(|p| p != MANIFEST);
+    out.retain(|p| p != MANIFEST && p != MANIFEST_SIGNATURE);
     out.sort();
     Ok(out)
 }

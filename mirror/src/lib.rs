@@ -32,6 +32,7 @@ pub mod reference;
 pub mod registry;
 #[cfg(feature = "fetch")]
 pub mod rpm;
+pub mod signature;
 pub mod synth;
 
 pub use error::{Error, Result};

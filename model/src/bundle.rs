@@ -17,6 +17,8 @@ use crate::{Error, Result};
 
 /// The manifest's file name.
 pub const MANIFEST: &str = "bundle.toml";
+/// The detached minisign signature of the manifest (`kubeha bundle sign`), beside it; not listed in it.
+pub const MANIFEST_SIGNATURE: &str = "bundle.toml.minisig";
 /// The OCI image layout directory.
 pub const IMAGES_DIR: &str = "images";
 /// The yum repository directory.

@@ -11,6 +11,7 @@ use kubeha_mirror::build::{build, BuildOptions};
 use kubeha_mirror::bundle::{load_profile, verify, BUILTIN_PROFILES, DEFAULT_PROFILE};
 use kubeha_mirror::oci::Layout;
 use kubeha_mirror::overrides::{apply as apply_overrides, Kind, Override, OverridesFile};
+use kubeha_mirror::signature::{keygen, sign_manifest, verify_manifest};
 use kubeha_model::bundle::IMAGES_DIR;
 use kubeha_model::kube::{kubeadm_images, KubeVersion};
 
@@ -56,7 +57,33 @@ pub enum BundleCmd {
     /// Exit 0 when every file matches, 1 naming the first bad file.
     ///
     /// Example: kubeha bundle verify bundle/
+    ///
+    /// With --key, the signature bundle.toml.minisig is checked first
+    /// (kubeha bundle sign): exit 1 when it is missing, made with another
+    /// key, or bundle.toml changed after signing.
+    ///
+    /// Example: kubeha bundle verify bundle/ --key bundle.pub
     Verify(VerifyConfig),
+    /// Sign a bundle: a minisign signature over bundle.toml
+    ///
+    /// Writes DIR/bundle.toml.minisig. bundle.toml holds the sha256 of every
+    /// other file, so this signs the bundle; stock `minisign -V -p KEY.pub
+    /// -m DIR/bundle.toml` verifies it too. KEY is a minisign secret key
+    /// file (kubeha bundle keygen, or minisign -G). An encrypted key's
+    /// password comes from --password-file or KUBEHA_BUNDLE_KEY_PASSWORD.
+    /// A rebuild removes the signature: sign again after every build.
+    ///
+    /// Example: kubeha bundle sign bundle/ --key bundle.key
+    Sign(SignConfig),
+    /// Create a key pair for kubeha bundle sign (minisign format)
+    ///
+    /// Writes the secret key (0600) and the public key; refuses to overwrite
+    /// either. The secret key is encrypted with the password from
+    /// --password-file or KUBEHA_BUNDLE_KEY_PASSWORD, else left unencrypted
+    /// (like minisign -GW): keep it off the build host's shared disks.
+    ///
+    /// Example: kubeha bundle keygen --secret-key bundle.key --public-key bundle.pub
+    Keygen(KeygenConfig),
     /// Write a `docker load` / `ctr images import` archive of bundle images
     ///
     /// Streams the blobs from the bundle's image layout; RepoTags are the
@@ -147,9 +174,44 @@ pub struct ResolveConfig {
 pub struct VerifyConfig {
     /// The bundle directory
     pub dir: PathBuf,
+    /// Also check the signature with this minisign public key file
+    #[arg(long, value_name = "KEY.pub")]
+    pub key: Option<PathBuf>,
     /// Print the result as JSON on stdout
     #[arg(long)]
     pub json: bool,
+}
+
+/// The environment variable holding a bundle secret key's password.
+pub const KEY_PASSWORD_ENV: &str = "KUBEHA_BUNDLE_KEY_PASSWORD";
+
+/// `kubeha bundle sign`.
+#[derive(Debug, Args)]
+pub struct SignConfig {
+    /// The bundle directory
+    pub dir: PathBuf,
+    /// The minisign secret key file
+    #[arg(long, value_name = "KEY")]
+    pub key: PathBuf,
+    /// A file holding the key's password (one line); else the environment
+    /// variable KUBEHA_BUNDLE_KEY_PASSWORD, if set
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+}
+
+/// `kubeha bundle keygen`.
+#[derive(Debug, Args)]
+pub struct KeygenConfig {
+    /// Where to write the secret key (0600)
+    #[arg(long, value_name = "FILE")]
+    pub secret_key: PathBuf,
+    /// Where to write the public key
+    #[arg(long, value_name = "FILE")]
+    pub public_key: PathBuf,
+    /// A file holding the password to encrypt the secret key with; else the
+    /// environment variable KUBEHA_BUNDLE_KEY_PASSWORD, if set
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
 }
 
 /// `kubeha bundle export-archive`.
@@ -188,6 +250,8 @@ pub fn run(cmd: BundleCmd) -> Result<ExitCode> {
         BundleCmd::Build(c) => build_cmd(c),
         BundleCmd::Resolve(c) => resolve_cmd(c),
         BundleCmd::Verify(c) => verify_cmd(c),
+        BundleCmd::Sign(c) => sign_cmd(c),
+        BundleCmd::Keygen(c) => keygen_cmd(c),
         BundleCmd::ExportArchive(c) => export(c),
         BundleCmd::Profile(c) => profile(c),
     }
@@ -273,11 +337,30 @@ fn resolve_cmd(c: ResolveConfig) -> Result<ExitCode> {
 }
 
 fn verify_cmd(c: VerifyConfig) -> Result<ExitCode> {
-    match verify(&c.dir) {
-        Ok(s) => {
+    // The signature first: the files are checked against a manifest only once it is known to be the signed one.
+    let signed = match &c.key {
+        None => Ok(None),
+        Some(k) => std::fs::read_to_string(k)
+            .with_context(|| format!("reading the public key {}", k.display()))
+            .and_then(|key| Ok(Some(verify_manifest(&c.dir, &key)?))),
+    };
+    let result = signed.and_then(|signed| Ok((verify(&c.dir)?, signed)));
+    match result {
+        Ok((s, signed)) => {
             if c.json {
-                println!("{}", serde_json::to_string_pretty(&s)?);
+                let mut v = serde_json::to_value(&s)?;
+                if let Some(sig) = &signed {
+                    v["signature"] = serde_json::to_value(sig)?;
+                }
+                println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
+                if let Some(sig) = &signed {
+                    eprintln!(
+                        "Signature of {}/bundle.toml is good (trusted comment: {})",
+                        c.dir.display(),
+                        sig.trusted_comment
+                    );
+                }
                 eprintln!(
                     "Bundle {} is intact: {} files, {} images",
                     c.dir.display(),
@@ -294,9 +377,57 @@ fn verify_cmd(c: VerifyConfig) -> Result<ExitCode> {
                     serde_json::json!({"ok": false, "error": e.to_string()})
                 );
             }
-            Err(anyhow::Error::new(e).context(format!("bundle {} is damaged", c.dir.display())))
+            Err(e.context(format!("bundle {} is damaged", c.dir.display())))
         }
     }
+}
+
+/// The password for a bundle secret key: `--password-file` (one line), else the environment, else none. Never
+/// taken from argv, never printed.
+fn key_password(file: Option<&PathBuf>) -> Result<Option<String>> {
+    if let Some(f) = file {
+        let text = std::fs::read_to_string(f)
+            .with_context(|| format!("reading the password file {}", f.display()))?;
+        return Ok(Some(text.trim_end_matches(['\r', '\n']).to_string()));
+    }
+    Ok(std::env::var(KEY_PASSWORD_ENV)
+        .ok()
+        .filter(|p| !p.is_empty()))
+}
+
+fn sign_cmd(c: SignConfig) -> Result<ExitCode> {
+    let key = std::fs::read_to_string(&c.key)
+        .with_context(|| format!("reading the secret key {}", c.key.display()))?;
+    let password = key_password(c.password_file.as_ref())?;
+    // Only a bundle whose files match its manifest is worth a signature.
+    verify(&c.dir)
+        .with_context(|| format!("bundle {} is damaged; not signing it", c.dir.display()))?;
+    let path = sign_manifest(&c.dir, &key, password)
+        .with_context(|| format!("signing {} with {}", c.dir.display(), c.key.display()))?;
+    eprintln!("Signed {}/bundle.toml: {}", c.dir.display(), path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn keygen_cmd(c: KeygenConfig) -> Result<ExitCode> {
+    let password = key_password(c.password_file.as_ref())?;
+    let encrypted = password.is_some();
+    let (public, secret) = keygen(password)?;
+    // 0600: the secret key signs bundles that every node trusts.
+    kubeha_model::fsutil::write_atomic(&c.secret_key, secret.as_bytes(), 0o600, false)
+        .with_context(|| format!("writing {} (it must not exist yet)", c.secret_key.display()))?;
+    kubeha_model::fsutil::write_atomic(&c.public_key, public.as_bytes(), 0o644, false)
+        .with_context(|| format!("writing {} (it must not exist yet)", c.public_key.display()))?;
+    eprintln!(
+        "Wrote the secret key {} ({}) and the public key {}",
+        c.secret_key.display(),
+        if encrypted {
+            "encrypted"
+        } else {
+            "not encrypted"
+        },
+        c.public_key.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn export(c: ExportConfig) -> Result<ExitCode> {
