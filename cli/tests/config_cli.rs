@@ -373,3 +373,59 @@ fn node_configs_carry_keys_only_for_masters() {
     assert_eq!(o.status.code(), Some(1));
     assert!(!x.exists());
 }
+
+#[test]
+fn node_config_carries_the_bundle_public_key() {
+    let d = tempfile::tempdir().unwrap();
+    let c = write_default(d.path());
+    let s = d.path().join("secrets.toml");
+    assert!(kubeha(&["secrets", "-o", s.to_str().unwrap()])
+        .status
+        .success());
+    let (sec, public) = (d.path().join("b.key"), d.path().join("b.pub"));
+    let o = kubeha(&[
+        "bundle",
+        "keygen",
+        "--secret-key",
+        sec.to_str().unwrap(),
+        "--public-key",
+        public.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let key_line = std::fs::read_to_string(&public)
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let w = d.path().join("w.toml");
+    let node_config = |pubkey: &Path| {
+        kubeha(&[
+            "node-config",
+            "--cluster",
+            c.to_str().unwrap(),
+            "--secrets",
+            s.to_str().unwrap(),
+            "--role",
+            "worker",
+            "--name",
+            "k8s-node03",
+            "--force",
+            "--bundle-pubkey",
+            pubkey.to_str().unwrap(),
+            "-o",
+            w.to_str().unwrap(),
+        ])
+    };
+    let o = node_config(&public);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let nc = kubeha_model::NodeConfig::load(&w).unwrap();
+    assert_eq!(nc.bundle.public_key.as_deref(), Some(key_line.as_str()));
+    // The secret key is not a public key.
+    let o = node_config(&sec);
+    assert!(
+        !o.status.success() && text(&o).contains("not a minisign public key file"),
+        "{}",
+        text(&o)
+    );
+}

@@ -89,6 +89,11 @@ pub struct BundleLocation {
     /// An HTTP base URL the bundle is served from (PXE installs), used when `path` holds no bundle.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// The minisign public key (its base64 line, as `minisign -P` takes it) the bundle's `bundle.toml` must be
+    /// signed with (`kubeha bundle sign`). When set, the agent checks the signature before it uses the bundle
+    /// and refuses an unsigned or wrongly signed one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
 }
 
 impl Default for BundleLocation {
@@ -96,8 +101,24 @@ impl Default for BundleLocation {
         BundleLocation {
             path: default_bundle_path(),
             url: None,
+            public_key: None,
         }
     }
+}
+
+/// The key line of a minisign public key file (`untrusted comment: ...` then the key), or the key line itself:
+/// 56 base64 characters (Ed25519 algorithm id, key id, key). `None` when it is neither.
+pub fn minisign_public_key_line(text: &str) -> Option<String> {
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with("untrusted comment:"))?;
+    let ok = line.len() == 56
+        && line.starts_with("RW")
+        && line
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=');
+    ok.then(|| line.to_string())
 }
 
 fn default_bundle_path() -> String {
@@ -285,6 +306,14 @@ impl NodeConfig {
                 err("bundle.url", format!("'{u}' is not an http(s) URL"));
             }
         }
+        if let Some(k) = &self.bundle.public_key {
+            if minisign_public_key_line(k).as_deref() != Some(k.as_str()) {
+                err(
+                    "bundle.public-key",
+                    "not a minisign public key line (56 base64 characters starting with RW)".into(),
+                );
+            }
+        }
         if errors.is_empty() {
             Ok(())
         } else {
@@ -311,6 +340,36 @@ impl NodeConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn minisign_public_key_lines() {
+        let key = "RWTbm8jWlj8i71XFDO1owNAWiVQmr6JQP1U6yayHPxv7Qo5COh4V9qfe";
+        for (text, want) in [
+            (key.to_string(), Some(key)),
+            (
+                format!("untrusted comment: minisign public key DB\n{key}\n"),
+                Some(key),
+            ),
+            ("untrusted comment: x\n".to_string(), None),
+            (key[..55].to_string(), None),
+            (format!("{}!", &key[..55]), None),
+            (
+                "untrusted comment: minisign encrypted secret key\nRWQAAEIy".to_string(),
+                None,
+            ),
+        ] {
+            assert_eq!(minisign_public_key_line(&text).as_deref(), want, "{text:?}");
+        }
+        let c = Cluster::default_cluster();
+        let s = Secrets::generate().unwrap();
+        let mut n =
+            NodeConfig::build(&c, &s, Some(Role::Worker), Some("k8s-node01"), false).unwrap();
+        n.bundle.public_key = Some(key.into());
+        n.check("t").unwrap();
+        n.bundle.public_key = Some("RWQ".into());
+        let e = n.check("t").unwrap_err().to_string();
+        assert!(e.contains("bundle.public-key"), "{e}");
+    }
 
     /// A master's config whose CA key is not its certificate's (a key from another cluster, the etcd CA's key in
     /// the cluster CA's place) or whose SA pair does not match is refused naming the field, never the key.

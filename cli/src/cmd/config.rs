@@ -67,6 +67,10 @@ pub struct NodeConfigConfig {
     /// The master that initializes a new cluster (default: the first master)
     #[arg(long, value_name = "NAME")]
     pub bootstrap: Option<String>,
+    /// The bundle's minisign public key file (kubeha bundle keygen): the
+    /// node refuses a bundle whose bundle.toml this key did not sign
+    #[arg(long, value_name = "FILE")]
+    pub bundle_pubkey: Option<PathBuf>,
     /// Output file (mode 0600)
     ///
     /// Example: kubeha node-config --cluster cluster.toml --secrets secrets.toml --role master --name k8s-master01 -o node.toml
@@ -151,6 +155,17 @@ pub fn node_config(c: NodeConfigConfig) -> Result<ExitCode> {
         c.with_control_plane,
     )?;
     nc.node.bootstrap = c.bootstrap;
+    if let Some(f) = &c.bundle_pubkey {
+        let text = std::fs::read_to_string(f)
+            .with_context(|| format!("reading the bundle public key {}", f.display()))?;
+        let key = kubeha_model::node::minisign_public_key_line(&text).with_context(|| {
+            format!(
+                "--bundle-pubkey {}: not a minisign public key file (kubeha bundle keygen or minisign -G writes one)",
+                f.display()
+            )
+        })?;
+        nc.bundle.public_key = Some(key);
+    }
     nc.check("node config")?;
     nc.save(&c.output, c.force).context("writing node config")?;
     eprintln!(

@@ -27,6 +27,36 @@ pub fn manifest(ctx: &Context) -> Result<BundleManifest> {
     Ok(BundleManifest::load(&dir)?)
 }
 
+/// With `bundle.public-key` in the node config, the bundle's `bundle.toml` must carry a good signature by that
+/// key (`kubeha bundle sign`); the agent checks it before it writes or runs anything, so an unsigned, wrongly
+/// signed or changed bundle changes nothing on the node. Without the key there is nothing to check.
+pub fn check_signature(root: &std::path::Path, config: &kubeha_model::NodeConfig) -> Result<()> {
+    let Some(key) = &config.bundle.public_key else {
+        return Ok(());
+    };
+    let dir = crate::util::under(root, &config.bundle.path);
+    if !dir.join(kubeha_model::bundle::MANIFEST).exists() {
+        bail!(
+            "bundle {}: no bundle.toml there, so its signature (bundle.public-key is set) cannot be checked; the \
+             installer copies the bundle",
+            config.bundle.path
+        );
+    }
+    let v = kubeha_mirror::signature::verify_manifest(&dir, key).with_context(|| {
+        format!(
+            "bundle {}: refusing the bundle: the node config's bundle.public-key requires a good signature over \
+             its bundle.toml",
+            config.bundle.path
+        )
+    })?;
+    log::info!(
+        "bundle {}: signature good (trusted comment: {})",
+        config.bundle.path,
+        v.trusted_comment
+    );
+    Ok(())
+}
+
 /// `baseurl` of the bundle's repository.
 pub fn baseurl(ctx: &Context) -> String {
     format!(

@@ -66,6 +66,8 @@ pub fn run_steps(
         poll: Duration::from_secs(10),
     };
     let resolved = match source::resolve(&opts, &args, &facts).and_then(|r| {
+        // A configured bundle key is checked before anything is written, even the agent's own state.
+        crate::apply::packages::check_signature(&root, &r.config)?;
         state::save(&root, &r.config)?;
         Ok(r)
     }) {
