@@ -1,6 +1,7 @@
-//! `[bundle] public-key`: the agent checks the bundle's signature (`kubeha bundle sign`) before it changes anything,
-//! on a temp root with a recording runner: unsigned, signed with another key and changed after signing are refused
-//! with nothing written or run; a good signature runs the steps.
+//! The bundle's trust on the node, on a temp root with a recording runner. `[bundle] public-key`: the agent checks
+//! the bundle's signature (`kubeha bundle sign`) before it changes anything: unsigned, signed with another key and
+//! changed after signing are refused with nothing written or run; a good signature runs the steps. `rpm-keys` in
+//! bundle.toml: the repo file turns gpgcheck on with the bundle's copies of the keys.
 
 mod common;
 
@@ -76,4 +77,28 @@ fn a_configured_key_refuses_unsigned_foreign_and_changed_bundles_before_anything
     let (r, lines) = run(root);
     r.unwrap();
     assert!(!lines.is_empty());
+}
+
+#[test]
+fn bundle_rpm_keys_turn_gpgcheck_on_in_the_node_repo_file() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path();
+    common::make_root(root, "ro kubeha.name=k8s-master01");
+    let bundle = root.join("var/lib/kubeha/bundle");
+    let mut m = kubeha_model::bundle::BundleManifest::load(&bundle).unwrap();
+    m.rpm_keys = vec![
+        "rpms/RPM-GPG-KEY-kubernetes".into(),
+        "rpms/RPM-GPG-KEY-docker-ce".into(),
+    ];
+    m.save(&bundle).unwrap();
+    let (r, _) = run(root);
+    r.unwrap();
+    let repo = std::fs::read_to_string(root.join("etc/yum.repos.d/kubeha.repo")).unwrap();
+    assert!(
+        repo.contains(
+            "gpgcheck=1\ngpgkey=file:///var/lib/kubeha/bundle/rpms/RPM-GPG-KEY-kubernetes \
+             file:///var/lib/kubeha/bundle/rpms/RPM-GPG-KEY-docker-ce\n"
+        ),
+        "{repo}"
+    );
 }
