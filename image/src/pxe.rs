@@ -281,6 +281,11 @@ pub fn write_tree(spec: &PxeSpec) -> Result<PxeReport> {
     {
         link_or_copy(&spec.bundle.join(f), &kdir.join(f))?;
     }
+    // The signature over bundle.toml (`kubeha bundle sign`) is not listed in it; it goes along when there is one.
+    let sig = kubeha_model::bundle::MANIFEST_SIGNATURE;
+    if spec.bundle.join(sig).is_file() {
+        link_or_copy(&spec.bundle.join(sig), &kdir.join(sig))?;
+    }
     copy(
         &spec.agent.binary,
         &kdir.join(AGENT_DIR).join(AGENT_BIN),

@@ -129,6 +129,10 @@ fn post_installs_from_the_iso_medium() {
     );
     assert!(r.ok, "{}", r.out);
     check_installed(&d.join("sysroot"), &bundle);
+    // An unsigned bundle: no signature file, and no error for its absence.
+    assert!(!d
+        .join("sysroot/var/lib/kubeha/bundle/bundle.toml.minisig")
+        .exists());
     assert_eq!(
         std::fs::read_to_string(d.join("sysroot/etc/kubeha/node.toml")).unwrap(),
         nc.to_toml()
@@ -186,6 +190,20 @@ fn post_installs_from_the_iso_medium() {
 fn post_installs_over_http_from_the_pxe_tree() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
+    // A signed bundle (stock minisign here; `kubeha bundle sign` writes the same file): the signature, which
+    // bundle.toml does not list, goes into the tree and onto the node.
+    let bundle = d.join("bundle");
+    make_bundle(&bundle, "x86_64");
+    let sh = |args: &[&str]| {
+        let o = Command::new("minisign")
+            .args(args)
+            .current_dir(d)
+            .output()
+            .expect("running minisign (Debian package minisign)");
+        assert!(o.status.success(), "minisign {args:?}: {o:?}");
+    };
+    sh(&["-G", "-W", "-p", "b.pub", "-s", "b.key"]);
+    sh(&["-S", "-s", "b.key", "-m", "bundle/bundle.toml"]);
     tree(d, Install::All, false);
     let tftp = d.join("tftp");
     // Any web server: python's, on a free loopback port.
@@ -230,6 +248,15 @@ fn post_installs_over_http_from_the_pxe_tree() {
     let _ = server.wait();
     assert!(r.ok, "{}", r.out);
     check_installed(&d.join("sysroot"), &d.join("bundle"));
+    assert_eq!(
+        std::fs::read(d.join("sysroot/var/lib/kubeha/bundle/bundle.toml.minisig")).unwrap(),
+        std::fs::read(bundle.join("bundle.toml.minisig")).unwrap()
+    );
+    assert!(
+        r.out.contains("kubeha: bundle: signature copied"),
+        "{}",
+        r.out
+    );
     let nc = std::fs::read_to_string(d.join("sysroot/etc/kubeha/node.toml")).unwrap();
     assert!(nc.contains("url = \"http://10.0.2.2:8080/kubeha\""), "{nc}");
 }

@@ -36,6 +36,13 @@ while read -r _ path; do
 done < "$OUT/kubeha-bundle.sha256"
 (cd "$BUNDLE" && sha256sum -c --quiet "$OUT/kubeha-bundle.sha256")
 echo "kubeha: bundle: $(wc -l < "$OUT/kubeha-bundle.sha256") files verified"
+# The signature over bundle.toml (kubeha bundle sign), when the bundle has one: the agent checks it when the node
+# config carries bundle.public-key.
+if fetch bundle.toml.minisig "$BUNDLE/bundle.toml.minisig" 2>/dev/null; then
+    echo "kubeha: bundle: signature copied"
+else
+    rm -f "$BUNDLE/bundle.toml.minisig"
+fi
 
 echo "kubeha: installing the node agent"
 fetch agent/kubeha-firstboot "$SYSROOT/usr/local/bin/kubeha-firstboot"
