@@ -195,6 +195,14 @@ fn iso_refuses_a_glibc_2_34_agent_for_el8_and_takes_it_for_el9() {
     let base = base_iso("rocky9");
     let agent = glibc_2_34_agent(d.path());
     let iso = d.path().join("kubeha.iso");
+    // The bundle's public key goes into the medium's node config.
+    let key = "RWTbm8jWlj8i71XFDO1owNAWiVQmr6JQP1U6yayHPxv7Qo5COh4V9qfe";
+    let pubkey = d.path().join("bundle.pub");
+    std::fs::write(
+        &pubkey,
+        format!("untrusted comment: minisign public key\n{key}\n"),
+    )
+    .unwrap();
     let run = |el: &str| {
         kubeha(&[
             "iso",
@@ -212,6 +220,8 @@ fn iso_refuses_a_glibc_2_34_agent_for_el8_and_takes_it_for_el9() {
             s(&agent),
             "--el",
             el,
+            "--bundle-pubkey",
+            s(&pubkey),
             "-o",
             s(&iso),
             "--force",
@@ -239,6 +249,8 @@ fn iso_refuses_a_glibc_2_34_agent_for_el8_and_takes_it_for_el9() {
         common::iso_file(&iso, "/kubeha/agent/kubeha-firstboot", &work)
             == std::fs::read(&agent).unwrap()
     );
+    let nc = String::from_utf8(common::iso_file(&iso, "/kubeha/node.toml", &work)).unwrap();
+    assert!(nc.contains(&format!("public-key = \"{key}\"")), "{nc}");
 }
 
 #[test]

@@ -139,6 +139,22 @@ pub fn secrets(c: SecretsConfig) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The key line of `--bundle-pubkey FILE` (a minisign public key file), for a node config's `bundle.public-key`.
+pub fn bundle_pubkey(file: Option<&std::path::Path>) -> Result<Option<String>> {
+    let Some(f) = file else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(f)
+        .with_context(|| format!("reading the bundle public key {}", f.display()))?;
+    let key = kubeha_model::node::minisign_public_key_line(&text).with_context(|| {
+        format!(
+            "--bundle-pubkey {}: not a minisign public key file (kubeha bundle keygen or minisign -G writes one)",
+            f.display()
+        )
+    })?;
+    Ok(Some(key))
+}
+
 /// Runs `kubeha node-config`.
 pub fn node_config(c: NodeConfigConfig) -> Result<ExitCode> {
     let cluster = Cluster::load(&c.cluster)?;
@@ -155,17 +171,7 @@ pub fn node_config(c: NodeConfigConfig) -> Result<ExitCode> {
         c.with_control_plane,
     )?;
     nc.node.bootstrap = c.bootstrap;
-    if let Some(f) = &c.bundle_pubkey {
-        let text = std::fs::read_to_string(f)
-            .with_context(|| format!("reading the bundle public key {}", f.display()))?;
-        let key = kubeha_model::node::minisign_public_key_line(&text).with_context(|| {
-            format!(
-                "--bundle-pubkey {}: not a minisign public key file (kubeha bundle keygen or minisign -G writes one)",
-                f.display()
-            )
-        })?;
-        nc.bundle.public_key = Some(key);
-    }
+    nc.bundle.public_key = bundle_pubkey(c.bundle_pubkey.as_deref())?;
     nc.check("node config")?;
     nc.save(&c.output, c.force).context("writing node config")?;
     eprintln!(

@@ -137,6 +137,10 @@ pub struct IsoConfig {
     /// Put the control-plane keys on the medium (anyone holding it can take over the cluster)
     #[arg(long)]
     pub embed_secrets: bool,
+    /// The bundle's minisign public key file: nodes refuse a bundle whose
+    /// bundle.toml it did not sign (kubeha bundle sign)
+    #[arg(long, value_name = "FILE")]
+    pub bundle_pubkey: Option<PathBuf>,
     /// kubeha.config=: where nodes get their node config at install time (http(s) URL,
     /// file:PATH or label:FSLABEL of a config drive)
     #[arg(long, value_name = "URL")]
@@ -262,6 +266,8 @@ pub fn iso(c: IsoConfig) -> Result<ExitCode> {
         }
         nc
     };
+    let mut nc = nc;
+    nc.bundle.public_key = super::config::bundle_pubkey(c.bundle_pubkey.as_deref())?;
     let mut args = Vec::new();
     if let Some(r) = role {
         args.push(Arg::kv("kubeha.role", &r.to_string()));
@@ -350,6 +356,10 @@ pub struct PxeConfig {
     /// can reach the web server can read them
     #[arg(long)]
     pub embed_secrets: bool,
+    /// The bundle's minisign public key file: nodes refuse a bundle whose
+    /// bundle.toml it did not sign (kubeha bundle sign)
+    #[arg(long, value_name = "FILE")]
+    pub bundle_pubkey: Option<PathBuf>,
     /// A GRUB EFI network image to serve as grubx64.efi (default: the ISO's EFI/BOOT/grubx64.efi)
     #[arg(long, value_name = "FILE")]
     pub grub_efi: Option<PathBuf>,
@@ -404,7 +414,9 @@ pub fn pxe(c: PxeConfig) -> Result<ExitCode> {
     };
     let install = set(c.install);
     let reinstall = set(c.reinstall);
-    let nc = NodeConfig::build(&cluster, &secrets, None, None, false)?;
+    let pubkey = super::config::bundle_pubkey(c.bundle_pubkey.as_deref())?;
+    let mut nc = NodeConfig::build(&cluster, &secrets, None, None, false)?;
+    nc.bundle.public_key = pubkey.clone();
     let mut masters = Vec::new();
     if c.embed_secrets {
         log::warn!(
@@ -412,10 +424,10 @@ pub fn pxe(c: PxeConfig) -> Result<ExitCode> {
              kubeha/nodes/; restrict the web server to the node network"
         );
         for m in &cluster.masters {
-            masters.push((
-                m.name.clone(),
-                NodeConfig::build(&cluster, &secrets, Some(Role::Master), Some(&m.name), true)?,
-            ));
+            let mut mc =
+                NodeConfig::build(&cluster, &secrets, Some(Role::Master), Some(&m.name), true)?;
+            mc.bundle.public_key = pubkey.clone();
+            masters.push((m.name.clone(), mc));
         }
     } else if !cluster.masters.is_empty() {
         log::warn!(
