@@ -1571,3 +1571,31 @@ fn repo_without_gpgkey_warns_and_ships_no_key() {
     rpm::build_repo_checked(&p, &rpms, &std::collections::HashMap::new(), &|_| {}).unwrap();
     assert!(!rpms.join("RPM-GPG-KEY-signed").exists());
 }
+
+#[test]
+fn a_gpgkey_with_several_urls_ships_each_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rpms = tmp.path().join("rpms");
+    let urls = format!(
+        "{} {}",
+        file_url(&signed().join("RPM-GPG-KEY-good")),
+        file_url(&signed().join("RPM-GPG-KEY-other"))
+    );
+    let text = format!(
+        "name = \"signed\"\nkubernetes-version = \"1.30.0\"\npackages = [\"kh-app\", \"kh-foreign\"]\n\
+         [[repos]]\nname = \"signed\"\nbaseurl = \"{}\"\ngpgkey = \"{urls}\"\n",
+        file_url(&signed().join("signed"))
+    );
+    let p = Profile::parse(&text, "two keys").unwrap();
+    let (entries, _, keys) =
+        rpm::build_repo_checked(&p, &rpms, &std::collections::HashMap::new(), &|_| {}).unwrap();
+    assert_eq!(entries.len(), 3);
+    assert_eq!(
+        keys,
+        ["rpms/RPM-GPG-KEY-signed", "rpms/RPM-GPG-KEY-signed-2"]
+    );
+    assert_eq!(
+        std::fs::read(rpms.join("RPM-GPG-KEY-signed-2")).unwrap(),
+        std::fs::read(signed().join("RPM-GPG-KEY-other")).unwrap()
+    );
+}
