@@ -6,8 +6,9 @@
 //! The model is containers-registries.conf's `[[registry.mirror]]`: an image keeps its canonical name
 //! (`k8s.gcr.io/pause:3.1` is stored and loaded as that), only the place its bytes come from changes, and a mirror
 //! replaces its registry (no fallback). Repos are addressed by their id, as in a `.repo` file's `[id]`, and only
-//! their `baseurl` changes (the `gpgkey` stays: it is recorded, not fetched); a file keeps its sha256 pin, so a
-//! mirror must serve the very bytes the profile pins.
+//! their `baseurl` changes; the `gpgkey` stays (every package is checked against it), unless `--gpgkey ID=URL`
+//! points it at a copy of the key the site can reach; a file keeps its sha256 pin, so a mirror must serve the very
+//! bytes the profile pins.
 //!
 //! Every key must name something the profile has: an unknown registry, repo or file is an error naming the flag
 //! (or the file and key) and the value, with the ids the profile does have. A secret is never a value: `SECRET` is
@@ -40,6 +41,8 @@ pub enum Kind {
     RegistryCredentials,
     /// `ID=USER:SECRET`: HTTP Basic credentials for a repo.
     RepoCredentials,
+    /// `ID=URL[ URL...]`: where the repo's signing key(s) are fetched from (a copy of the same key).
+    GpgKey,
 }
 
 impl Kind {
@@ -51,6 +54,7 @@ impl Kind {
             Kind::File => "--file",
             Kind::RegistryCredentials => "--registry-credentials",
             Kind::RepoCredentials => "--repo-credentials",
+            Kind::GpgKey => "--gpgkey",
         }
     }
 
@@ -120,6 +124,7 @@ impl Override {
 /// file = ["calico.yaml=https://files.example/calico.yaml"]
 /// registry-credentials = ["mirror.example=ci:/run/secrets/mirror"]
 /// repo-credentials = ["kubernetes=ci:env:REPO_PASSWORD"]
+/// gpgkey = ["kubernetes=https://repo.example/keys/kubernetes.asc"]
 /// ```
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "kebab-case", default, deny_unknown_fields)]
@@ -134,6 +139,8 @@ pub struct OverridesFile {
     pub registry_credentials: Vec<String>,
     /// `ID=USER:SECRET`.
     pub repo_credentials: Vec<String>,
+    /// `ID=URL`.
+    pub gpgkey: Vec<String>,
 }
 
 impl OverridesFile {
@@ -149,6 +156,7 @@ impl OverridesFile {
             (Kind::File, &f.file),
             (Kind::RegistryCredentials, &f.registry_credentials),
             (Kind::RepoCredentials, &f.repo_credentials),
+            (Kind::GpgKey, &f.gpgkey),
         ] {
             for (i, v) in values.iter().enumerate() {
                 out.push(Override {
@@ -172,6 +180,7 @@ pub fn apply(profile: &mut Profile, overrides: &[Override]) -> Result<()> {
         Kind::File,
         Kind::RegistryCredentials,
         Kind::RepoCredentials,
+        Kind::GpgKey,
     ];
     for kind in order {
         for o in overrides.iter().filter(|o| o.kind == kind) {
@@ -225,6 +234,17 @@ pub fn apply(profile: &mut Profile, overrides: &[Override]) -> Result<()> {
                     r.username = Some(username);
                     r.password_env = secret.env;
                     r.password_file = secret.file;
+                }
+                Kind::GpgKey => {
+                    let (id, urls) = o.split("ID=URL")?;
+                    if urls.split_whitespace().next().is_none() {
+                        return Err(o.err("no URL after ID="));
+                    }
+                    for u in urls.split_whitespace() {
+                        check_url(o, u, true)?;
+                    }
+                    let r = repo_mut(profile, o, id)?;
+                    r.gpgkey = Some(urls.split_whitespace().collect::<Vec<_>>().join(" "));
                 }
             }
         }
@@ -414,6 +434,41 @@ mod tests {
     }
 
     #[test]
+    fn gpgkey_points_a_repo_at_a_reachable_copy_of_its_key() {
+        let mut p = seed();
+        apply(
+            &mut p,
+            &[ov(
+                Kind::GpgKey,
+                "kubernetes=https://repo.example/k/yum-key.gpg  file:///srv/keys/rpm-package-key.gpg",
+            )],
+        )
+        .unwrap();
+        let k = p.repos.iter().find(|r| r.name == "kubernetes").unwrap();
+        assert_eq!(
+            k.gpgkey.as_deref(),
+            Some("https://repo.example/k/yum-key.gpg file:///srv/keys/rpm-package-key.gpg")
+        );
+        for (value, want) in [
+            ("kube=https://r/k.asc", "has no repo kube"),
+            (
+                "kubernetes=ftp://r/k.asc",
+                "not an http://, https:// or file:/// URL",
+            ),
+            (
+                "kubernetes=https://u:p@r/k.asc",
+                "must not carry credentials",
+            ),
+            ("kubernetes=", "expected ID=URL"),
+        ] {
+            let e = apply(&mut seed(), &[ov(Kind::GpgKey, value)])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("--gpgkey") && e.contains(want), "{value}: {e}");
+        }
+    }
+
+    #[test]
     fn mirrors_repos_and_files_change_only_where_things_come_from() {
         let mut p = seed();
         apply(
@@ -446,7 +501,10 @@ mod tests {
         assert_eq!(k.baseurl, "https://repo.example/el7/");
         assert_eq!(
             k.gpgkey.as_deref(),
-            Some("https://packages.cloud.google.com/yum/doc/yum-key.gpg")
+            Some(
+                "https://packages.cloud.google.com/yum/doc/yum-key.gpg \
+                 https://packages.cloud.google.com/yum/doc/rpm-package-key.gpg"
+            )
         );
         // image names are untouched
         assert_eq!(p.images, seed().images);

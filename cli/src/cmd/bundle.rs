@@ -144,6 +144,10 @@ pub struct BuildConfig {
     /// USER:env:VARIABLE (repeatable)
     #[arg(long, value_name = "ID=USER:SECRET")]
     pub repo_credentials: Vec<String>,
+    /// Fetch repo ID's signing key from another URL (a copy of the same
+    /// key; repeatable)
+    #[arg(long, value_name = "ID=URL")]
+    pub gpgkey: Vec<String>,
     /// A TOML file with the same keys as lists (mirror = ["REGISTRY=URL"],
     /// repo, file, registry-credentials, repo-credentials); flags win
     #[arg(long, value_name = "FILE")]
@@ -292,6 +296,7 @@ fn build_cmd(c: BuildConfig) -> Result<ExitCode> {
         (Kind::File, &c.file),
         (Kind::RegistryCredentials, &c.registry_credentials),
         (Kind::RepoCredentials, &c.repo_credentials),
+        (Kind::GpgKey, &c.gpgkey),
     ] {
         overrides.extend(Override::from_flag(kind, values));
     }
