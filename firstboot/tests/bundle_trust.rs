@@ -90,6 +90,14 @@ fn bundle_rpm_keys_turn_gpgcheck_on_in_the_node_repo_file() {
         "rpms/RPM-GPG-KEY-kubernetes".into(),
         "rpms/RPM-GPG-KEY-docker-ce".into(),
     ];
+    for k in &m.rpm_keys {
+        m.files.push(kubeha_model::bundle::FileEntry {
+            path: k.clone(),
+            sha256: "0".repeat(64),
+            size: 0,
+            mtime_ns: None,
+        });
+    }
     m.save(&bundle).unwrap();
     let (r, _) = run(root);
     r.unwrap();

@@ -368,6 +368,13 @@ impl BundleManifest {
                     message: format!("'{k}' is not a file in {RPMS_DIR}/"),
                 });
             }
+            // Listed, so its sha256 is checked (and signed) like every other file's.
+            if !m.files.iter().any(|f| &f.path == k) {
+                return Err(Error::Value {
+                    field: format!("{source}: rpm-keys[{i}]"),
+                    message: format!("'{k}' is not listed under [[files]]"),
+                });
+            }
         }
         Ok(m)
     }
@@ -393,6 +400,27 @@ impl BundleManifest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rpm_keys_are_listed_files_in_rpms() {
+        let base = "format = 1\ncreated = \"2026-01-01T00:00:00Z\"\n[profile]\nname = \"t\"\n\
+                    kubernetes-version = \"1.31.4\"\n";
+        let file = "[[files]]\npath = \"rpms/RPM-GPG-KEY-k\"\nsha256 = \"00\"\nsize = 1\n";
+        for (keys, files, ok) in [
+            ("rpm-keys = [\"rpms/RPM-GPG-KEY-k\"]\n", file, true),
+            ("rpm-keys = [\"rpms/RPM-GPG-KEY-k\"]\n", "", false),
+            ("rpm-keys = [\"files/RPM-GPG-KEY-k\"]\n", file, false),
+            ("rpm-keys = [\"rpms/../x\"]\n", file, false),
+        ] {
+            let text = format!(
+                "{}{keys}{}{files}",
+                &base[..base.find("[profile]").unwrap()],
+                &base[base.find("[profile]").unwrap()..]
+            );
+            let r = BundleManifest::parse(&text, "b");
+            assert_eq!(r.is_ok(), ok, "{keys} {files}: {r:?}");
+        }
+    }
 
     #[test]
     fn repo_credentials_need_a_user_and_one_secret_source() {
