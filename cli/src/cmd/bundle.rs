@@ -379,7 +379,7 @@ fn verify_cmd(c: VerifyConfig) -> Result<ExitCode> {
             if c.json {
                 println!(
                     "{}",
-                    serde_json::json!({"ok": false, "error": e.to_string()})
+                    serde_json::json!({"ok": false, "error": format!("{e:#}")})
                 );
             }
             Err(e.context(format!("bundle {} is damaged", c.dir.display())))
