@@ -206,9 +206,19 @@ fn check_signatures(
             let data = fetcher
                 .get(url)
                 .with_context(|| format!("repo {}: fetching its gpgkey {url}", repo.name))?;
-            if !data.starts_with(b"-----BEGIN PGP PUBLIC KEY BLOCK-----") {
+            if !data
+                .trim_ascii_start()
+                .starts_with(b"-----BEGIN PGP PUBLIC KEY BLOCK-----")
+            {
                 bail!(
                     "repo {}: gpgkey {url} is not an ASCII-armored OpenPGP public key",
+                    repo.name
+                );
+            }
+            if keys.files.contains(&name) {
+                bail!(
+                    "repo {}: its key would be stored as {RPMS_DIR}/{name}, which another repo's key already is; \
+                     rename one of the repos",
                     repo.name
                 );
             }
