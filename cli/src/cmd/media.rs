@@ -350,6 +350,10 @@ pub struct PxeConfig {
     /// can reach the web server can read them
     #[arg(long)]
     pub embed_secrets: bool,
+    /// The web server's group: --embed-secrets configs are written 0640 with this group
+    /// (default: 0600, readable only by the user that runs kubeha pxe)
+    #[arg(long, value_name = "GROUP", requires = "embed_secrets")]
+    pub web_group: Option<String>,
     /// A GRUB EFI network image to serve as grubx64.efi (default: the ISO's EFI/BOOT/grubx64.efi)
     #[arg(long, value_name = "FILE")]
     pub grub_efi: Option<PathBuf>,
@@ -405,6 +409,16 @@ pub fn pxe(c: PxeConfig) -> Result<ExitCode> {
     let install = set(c.install);
     let reinstall = set(c.reinstall);
     let nc = NodeConfig::build(&cluster, &secrets, None, None, false)?;
+    let secret_group = match &c.web_group {
+        None => None,
+        Some(g) => Some(
+            nix::unistd::Group::from_name(g)
+                .with_context(|| format!("--web-group {g}: looking up the group"))?
+                .with_context(|| format!("--web-group {g}: no such group"))?
+                .gid
+                .as_raw(),
+        ),
+    };
     let mut masters = Vec::new();
     if c.embed_secrets {
         log::warn!(
@@ -441,6 +455,7 @@ pub fn pxe(c: PxeConfig) -> Result<ExitCode> {
         cluster: &cluster,
         node_config: &nc,
         master_configs: masters,
+        secret_group,
         install,
         reinstall,
         user_args,
