@@ -15,6 +15,7 @@ pub mod cli;
 pub mod cluster;
 pub mod engine;
 pub mod identity;
+pub mod precheck;
 pub mod providers;
 pub mod render;
 pub mod retry;

@@ -258,6 +258,8 @@ pub struct RecordingRunner {
     pub log: Mutex<Vec<Cmd>>,
     /// Print each command to stdout as it is recorded (the dry run's output).
     pub print: bool,
+    /// Tests: commands of this program exit 1 (recorded all the same).
+    pub fail_program: Option<String>,
 }
 
 impl RecordingRunner {
@@ -266,6 +268,7 @@ impl RecordingRunner {
         RecordingRunner {
             log: Mutex::new(Vec::new()),
             print: true,
+            fail_program: None,
         }
     }
     /// The recorded command lines.
@@ -280,8 +283,14 @@ impl Runner for RecordingRunner {
             println!("would run: {}", cmd.display());
         }
         self.log.lock().unwrap().push(cmd.clone());
+        let fail = self.fail_program.as_deref() == Some(cmd.program.as_str());
         Ok(Output {
-            code: Some(0),
+            code: Some(if fail { 1 } else { 0 }),
+            stderr: if fail {
+                b"recorded failure".to_vec()
+            } else {
+                Vec::new()
+            },
             ..Default::default()
         })
     }

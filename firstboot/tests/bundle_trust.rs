@@ -91,13 +91,18 @@ fn bundle_rpm_keys_turn_gpgcheck_on_in_the_node_repo_file() {
         "rpms/RPM-GPG-KEY-docker-ce".into(),
     ];
     for k in &m.rpm_keys {
+        // Real files, listed with their sha256 as a build lists them (the agent verifies the bundle first).
+        let data = format!("-----BEGIN PGP PUBLIC KEY BLOCK-----\n{k}\n");
+        std::fs::write(bundle.join(k), &data).unwrap();
+        use sha2::Digest as _;
         m.files.push(kubeha_model::bundle::FileEntry {
             path: k.clone(),
-            sha256: "0".repeat(64),
-            size: 0,
+            sha256: hex::encode(sha2::Sha256::digest(data.as_bytes())),
+            size: data.len() as u64,
             mtime_ns: None,
         });
     }
+    m.files.sort_by(|a, b| a.path.cmp(&b.path));
     m.save(&bundle).unwrap();
     let (r, _) = run(root);
     r.unwrap();

@@ -95,6 +95,9 @@ pub struct PxeSpec<'a> {
     /// Per-master node configs with keys (`--embed-secrets`): served as `kubeha/nodes/<name>.toml`, pinned by
     /// sha256 in that master's entry.
     pub master_configs: Vec<(String, NodeConfig)>,
+    /// The group of the web server that serves the tree: the master configs are written 0640 with that group
+    /// (`--web-group`); `None`: 0600, readable only by the tree's owner (a server running as that user).
+    pub secret_group: Option<u32>,
     /// Which nodes install by default.
     pub install: Install,
     /// Which nodes reinstall by default: they install, and their entries carry `kubeha.reinstall=1`, which lets
@@ -305,8 +308,24 @@ pub fn write_tree(spec: &PxeSpec) -> Result<PxeReport> {
         nc.bundle.url = shared.bundle.url.clone();
         let text = nc.to_toml();
         let rel = format!("{}/nodes/{name}.toml", kubeha_kickstart::MEDIA_DIR);
-        // Readable by the web server: these carry the CA keys (--embed-secrets was asked for).
-        write(&root.join(&rel), text.as_bytes(), 0o644)?;
+        // These carry the CA keys (--embed-secrets was asked for): written atomically, never world-readable,
+        // readable by the web server's group only when one is named.
+        let p = root.join(&rel);
+        let mode = if spec.secret_group.is_some() {
+            0o640
+        } else {
+            0o600
+        };
+        kubeha_model::fsutil::write_atomic(&p, text.as_bytes(), mode, true).map_err(|e| {
+            Error::Value {
+                field: p.display().to_string(),
+                message: e.to_string(),
+            }
+        })?;
+        if let Some(gid) = spec.secret_group {
+            std::os::unix::fs::chown(&p, None, Some(gid))
+                .map_err(io("setting the group of", &p))?;
+        }
         pinned.push((
             name.clone(),
             format!("{base}/{rel}"),

@@ -113,6 +113,15 @@ fn embedded_master_configs_are_pinned() {
     let t = dir.path().join("tftp");
     let text = read(&t.join("kubeha/nodes/k8s-master01.toml"));
     assert!(text.contains("PRIVATE KEY"));
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(t.join("kubeha/nodes/k8s-master01.toml")).unwrap();
+    assert_eq!(meta.mode() & 0o777, 0o600, "CA keys never world-readable");
+    // With the web server's group (--web-group): 0640 and that group.
+    let d2 = tempfile::tempdir().unwrap();
+    let gid = std::fs::metadata(d2.path()).unwrap().gid();
+    common::tree_full(d2.path(), Install::All, true, Default::default(), Some(gid));
+    let meta = std::fs::metadata(d2.path().join("tftp/kubeha/nodes/k8s-master01.toml")).unwrap();
+    assert_eq!((meta.mode() & 0o777, meta.gid()), (0o640, gid));
     let sha = kubeha_image::pxe::sha256_hex(text.as_bytes());
     let m = read(&t.join("pxelinux.cfg/01-52-54-00-12-34-01"));
     assert!(m.contains(&format!("kubeha.config=http://10.0.2.2:8080/kubeha/nodes/k8s-master01.toml kubeha.config.sha256={sha}")), "{m}");
@@ -141,6 +150,7 @@ fn refusals() {
         cluster: &cluster,
         node_config: &nc,
         master_configs: vec![],
+        secret_group: None,
         install,
         reinstall: Install::None,
         user_args: Default::default(),
@@ -242,6 +252,7 @@ fn boot_menus_per_el_release_golden() {
             cluster: &cluster,
             node_config: &nc,
             master_configs: vec![],
+            secret_group: None,
             install: Install::Nodes(vec!["k8s-master01".into()]),
             reinstall: Install::Nodes(vec!["k8s-node01".into()]),
             user_args: ArgEdit {

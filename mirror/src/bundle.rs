@@ -228,8 +228,15 @@ pub fn verify(dir: &Path) -> Result<VerifySummary> {
     for f in files {
         let p = dir.join(&f.path);
         let bad = |message: String| format_err(p.display().to_string(), message);
-        let meta = fs::metadata(&p)
+        // Not followed: a listed file that is a symlink (to /etc/hostname, say) is refused whatever it points at.
+        let meta = fs::symlink_metadata(&p)
             .map_err(|e| bad(format!("listed in {MANIFEST} but cannot be read: {e}")))?;
+        if !meta.file_type().is_file() {
+            return Err(bad(
+                "is not a regular file (a symlink, directory or device): a bundle holds files only"
+                    .into(),
+            ));
+        }
         if meta.len() != f.size {
             return Err(bad(format!(
                 "{} bytes, {MANIFEST} says {}",

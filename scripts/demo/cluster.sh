@@ -193,10 +193,14 @@ prepare_root() {
   ln -sfn "$BUNDLE" "$r$BUNDLE_PATH"
   # This node's kubeadm patches (the agent points kubeadm at /etc/kubeha/kubeadm-patches when it exists): what only
   # the lab needs, by name: the cgroupfs driver (systemd is not PID 1 here; containerd gets SystemdCgroup = false
-  # from the systemctl adapter to match) and a cgroup root of its own (five kubelets on one kernel).
+  # from the systemctl adapter to match), a cgroup root of its own (five kubelets on one kernel), and no disk-based
+  # eviction: the five kubelets see the host's one filesystem, so its fill level (a build host's caches) would put
+  # every node under DiskPressure and evict the CNI pods (CI saw exactly that); kind sets the same thresholds.
   install -d -m 0700 "$r/etc/kubeha/kubeadm-patches"
-  printf 'apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\ncgroupDriver: cgroupfs\ncgroupRoot: %s\n' \
-    "$(cgroup_of "$name")" > "$r/etc/kubeha/kubeadm-patches/kubeletconfiguration+merge.yaml"
+  printf '%s\n' 'apiVersion: kubelet.config.k8s.io/v1beta1' 'kind: KubeletConfiguration' 'cgroupDriver: cgroupfs' \
+    "cgroupRoot: $(cgroup_of "$name")" 'evictionHard:' '  memory.available: "100Mi"' '  nodefs.available: "0%"' \
+    '  nodefs.inodesFree: "0%"' '  imagefs.available: "0%"' \
+    > "$r/etc/kubeha/kubeadm-patches/kubeletconfiguration+merge.yaml"
   cgroup_up "$name"
 }
 
@@ -361,7 +365,7 @@ for i in json.load(sys.stdin)["items"]:
     print(i["metadata"]["name"] + "=" + ("Ready" if r == ["True"] else "NotReady"))' | sort | tr '\n' ' '; }
 
 # NODES_STATUS once every node is Ready, or after 240 s: a rebuilt node is Ready once the CNI DaemonSet's pod has
-# run again on it (CI once saw the rebuilt master NotReady at the earlier 120 s limit). READY_SECS: how long it took.
+# run again on it. READY_SECS: how long it took.
 wait_ready() {
   local start; start=$(date +%s)
   local deadline=$(( start + 240 ))

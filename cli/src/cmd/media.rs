@@ -360,6 +360,10 @@ pub struct PxeConfig {
     /// bundle.toml it did not sign (kubeha bundle sign)
     #[arg(long, value_name = "FILE")]
     pub bundle_pubkey: Option<PathBuf>,
+    /// The web server's group: --embed-secrets configs are written 0640 with this group
+    /// (default: 0600, readable only by the user that runs kubeha pxe)
+    #[arg(long, value_name = "GROUP", requires = "embed_secrets")]
+    pub web_group: Option<String>,
     /// A GRUB EFI network image to serve as grubx64.efi (default: the ISO's EFI/BOOT/grubx64.efi)
     #[arg(long, value_name = "FILE")]
     pub grub_efi: Option<PathBuf>,
@@ -417,6 +421,16 @@ pub fn pxe(c: PxeConfig) -> Result<ExitCode> {
     let pubkey = super::config::bundle_pubkey(c.bundle_pubkey.as_deref())?;
     let mut nc = NodeConfig::build(&cluster, &secrets, None, None, false)?;
     nc.bundle.public_key = pubkey.clone();
+    let secret_group = match &c.web_group {
+        None => None,
+        Some(g) => Some(
+            nix::unistd::Group::from_name(g)
+                .with_context(|| format!("--web-group {g}: looking up the group"))?
+                .with_context(|| format!("--web-group {g}: no such group"))?
+                .gid
+                .as_raw(),
+        ),
+    };
     let mut masters = Vec::new();
     if c.embed_secrets {
         log::warn!(
@@ -453,6 +467,7 @@ pub fn pxe(c: PxeConfig) -> Result<ExitCode> {
         cluster: &cluster,
         node_config: &nc,
         master_configs: masters,
+        secret_group,
         install,
         reinstall,
         user_args,

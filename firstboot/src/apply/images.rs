@@ -222,14 +222,17 @@ pub fn check_kubeadm_images(
     match &cluster.image_repository {
         Some(r) => {
             log::info!(
-                "the bundle was built with --images {} and lacks {}; kubeadm pulls them from {r}                  (cluster.image-repository)",
+                "the bundle was built with --images {} and lacks {}; kubeadm pulls them from {r} \
+                 (cluster.image-repository)",
                 m.image_set.name(),
                 lacking.join(", ")
             );
             Ok(())
         }
         None => bail!(
-            "the bundle was built with --images {} and carries none of kubeadm's images, and this {} needs {},              which the container runtime does not have; rebuild the bundle with --images all, or set              cluster.image-repository to a registry the nodes can reach that holds them",
+            "the bundle was built with --images {} and carries none of kubeadm's images, and this {} needs {}, \
+             which the container runtime does not have; rebuild the bundle with --images all, or set \
+             cluster.image-repository to a registry the nodes can reach that holds them",
             m.image_set.name(),
             if role == Role::Master { "master" } else { "worker" },
             lacking.join(", ")

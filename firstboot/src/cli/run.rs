@@ -65,12 +65,13 @@ pub fn run_steps(
         wait: cfg.wait.map(Duration::from_secs),
         poll: Duration::from_secs(10),
     };
-    let resolved = match source::resolve(&opts, &args, &facts).and_then(|r| {
-        // A configured bundle key is checked before anything is written, even the agent's own state.
-        crate::apply::packages::check_signature(&root, &r.config)?;
-        state::save(&root, &r.config)?;
-        Ok(r)
-    }) {
+    // Checked before the state is read or written: an earlier run's identity from another machine is refused.
+    if let Err(e) = state::check_hardware(&root, &facts) {
+        console(&format!("[FAIL] config: {e:#}"));
+        reporter.failed("config", "", &e);
+        return Err(e);
+    }
+    let resolved = match source::resolve(&opts, &args, &facts) {
         Ok(r) => r,
         Err(e) => {
             console(&format!("[FAIL] config: {e:#}"));
@@ -92,6 +93,22 @@ pub fn run_steps(
         role: id.role,
         dry_run: cfg.dry_run,
     };
+    // The bundle, before the first step (or the saved state) changes anything: its signature first when the node
+    // config carries a key (the manifest the files are checked against must be the signed one), then its files.
+    if let Err(e) = crate::apply::packages::check_signature(&ctx.root, &ctx.config)
+        .and_then(|()| crate::precheck::bundle(&ctx))
+    {
+        console(&format!("[FAIL] bundle: {e:#}"));
+        reporter.failed("config", "bundle", &e);
+        return Err(e);
+    }
+    let saved =
+        state::save(&ctx.root, &ctx.config).and_then(|()| state::save_hardware(&ctx.root, &facts));
+    if let Err(e) = saved {
+        console(&format!("[FAIL] config: {e:#}"));
+        reporter.failed("config", "", &e);
+        return Err(e);
+    }
     let steps = steps(ctx.role);
     engine::run(&mut ctx, &steps, &mut reporter).context("preparing the node")
 }

@@ -30,18 +30,25 @@ pub fn put(root: &Path, path: &str, text: &str) {
     std::fs::write(p, text).unwrap();
 }
 
-/// Images in the fixture bundle (normalized, as `kubeha bundle` records them).
-pub const IMAGES: [&str; 2] = [
-    "registry.k8s.io/pause:3.10",
-    "docker.io/calico/node:v3.28.2",
-];
+/// The CNI images the fixture's calico.yaml names (the default cluster's calico).
+pub const CNI_IMAGES: [&str; 2] = ["quay.io/calico/cni:v3.32.1", "quay.io/calico/node:v3.32.1"];
 
-/// Writes a bundle (one OCI layout with two tiny images stored by the mirror crate's code, an empty rpms/ dir,
-/// bundle.toml) into `dir`.
+/// Images in the fixture bundle (normalized, as `kubeha bundle` records them): kubeadm's for the default cluster's
+/// release and the CNI manifest's, as a bundle built with `--images all` holds them.
+pub fn images() -> Vec<String> {
+    let v = Cluster::default_cluster().cluster.kubernetes_version;
+    let mut out = kubeha_model::kube::kubeadm_images(&v, None);
+    out.extend(CNI_IMAGES.iter().map(|s| s.to_string()));
+    out
+}
+
+/// Writes a bundle (one OCI layout with tiny images stored by the mirror crate's code, the CNI manifest in files/,
+/// an empty rpms/ dir, bundle.toml listing every file with its sha256) into `dir`: a bundle the agent's checks
+/// accept for the default cluster.
 pub fn make_bundle(dir: &Path) -> BundleManifest {
     let layout = Layout::init(&dir.join("images")).unwrap();
     let mut entries = Vec::new();
-    for (i, r) in IMAGES.iter().enumerate() {
+    for (i, r) in images().iter().enumerate() {
         let layer = synth::layer(&[
             synth::Entry::Dir("etc/".into()),
             synth::Entry::File(
@@ -58,9 +65,19 @@ pub fn make_bundle(dir: &Path) -> BundleManifest {
             media_type: d.media_type.clone(),
             platform: "linux/amd64".into(),
             index_digest: None,
-            size: 0,
+            size: layout.image(r).unwrap().size(),
         });
     }
+    std::fs::create_dir_all(dir.join("files")).unwrap();
+    std::fs::write(
+        dir.join("files/calico.yaml"),
+        format!(
+            "kind: DaemonSet\nspec:\n  template:\n    spec:\n      initContainers:\n        - name: install-cni\n          \
+             image: {}\n      containers:\n        - name: calico-node\n          image: {}\n",
+            CNI_IMAGES[0], CNI_IMAGES[1]
+        ),
+    )
+    .unwrap();
     std::fs::create_dir_all(dir.join("rpms")).unwrap();
     let rpm = |n: &str, v: &str, req: bool| RpmEntry {
         nevra: format!("{n}-{v}.x86_64"),
@@ -73,7 +90,10 @@ pub fn make_bundle(dir: &Path) -> BundleManifest {
         created: "2026-01-01T00:00:00Z".into(),
         image_set: Default::default(),
         profile: Profile::parse(
-            "name = \"test\"\nkubernetes-version = \"1.31.4\"\n",
+            &format!(
+                "name = \"test\"\nkubernetes-version = \"{}\"\n",
+                Cluster::default_cluster().cluster.kubernetes_version
+            ),
             "test profile",
         )
         .unwrap(),
@@ -86,8 +106,20 @@ pub fn make_bundle(dir: &Path) -> BundleManifest {
             rpm("conntrack-tools", "1.4.7-2.el9", false),
         ],
         rpm_keys: vec![],
-        files: vec![],
+        files: Vec::new(),
     };
+    // Every file, as `kubeha bundle build` lists them (what `bundle verify` and the agent check).
+    let mut m = m;
+    for rel in kubeha_mirror::bundle::list_files(dir).unwrap() {
+        let data = std::fs::read(dir.join(&rel)).unwrap();
+        use sha2::Digest as _;
+        m.files.push(kubeha_model::bundle::FileEntry {
+            path: rel,
+            sha256: hex::encode(sha2::Sha256::digest(&data)),
+            size: data.len() as u64,
+            mtime_ns: None,
+        });
+    }
     m.save(dir).unwrap();
     m
 }

@@ -209,6 +209,17 @@ pub fn tree_with(
     embed: bool,
     user_args: kubeha_image::bootcfg::ArgEdit,
 ) -> kubeha_image::pxe::PxeReport {
+    tree_full(dir, install, embed, user_args, None)
+}
+
+/// [`tree_with`] with the web server's group for the embedded master configs (`--web-group`).
+pub fn tree_full(
+    dir: &Path,
+    install: Install,
+    embed: bool,
+    user_args: kubeha_image::bootcfg::ArgEdit,
+    secret_group: Option<u32>,
+) -> kubeha_image::pxe::PxeReport {
     let cluster = cluster_with_macs();
     let secrets = Secrets::generate().unwrap();
     let nc = NodeConfig::build(&cluster, &secrets, None, None, false).unwrap();
@@ -240,6 +251,7 @@ pub fn tree_with(
         cluster: &cluster,
         node_config: &nc,
         master_configs: masters,
+        secret_group,
         install,
         reinstall: Install::None,
         user_args,

@@ -60,5 +60,78 @@ pub fn save(root: &Path, config: &NodeConfig) -> Result<()> {
         .with_context(|| format!("saving the resolved node config to {}", p.display()))
 }
 
+/// The machine the state was written on: its SMBIOS UUID and MACs, so a disk moved or cloned to another machine does
+/// not silently lend that machine the first one's identity.
+pub const HARDWARE: &str = "/var/lib/kubeha/hardware";
+
+fn hardware_text(facts: &crate::identity::HostFacts) -> String {
+    let mut macs: Vec<&str> = facts
+        .interfaces
+        .iter()
+        .filter_map(|i| i.mac.as_deref())
+        .collect();
+    macs.sort();
+    format!(
+        "uuid={}\nmacs={}\n",
+        facts.uuid.as_deref().unwrap_or(""),
+        macs.join(",")
+    )
+}
+
+/// Records this machine next to the saved state.
+pub fn save_hardware(root: &Path, facts: &crate::identity::HostFacts) -> Result<()> {
+    let p = crate::util::under(root, HARDWARE);
+    let text = hardware_text(facts);
+    if std::fs::read_to_string(&p).ok().as_deref() == Some(text.as_str()) {
+        return Ok(());
+    }
+    kubeha_model::fsutil::write_atomic(&p, text.as_bytes(), 0o600, true)
+        .with_context(|| format!("saving {}", p.display()))
+}
+
+/// Refuses an earlier run's state written on another machine: a different SMBIOS UUID, or (when either UUID is
+/// unknown) no MAC in common. Changes nothing.
+pub fn check_hardware(root: &Path, facts: &crate::identity::HostFacts) -> Result<()> {
+    if !crate::util::under(root, RESOLVED).exists() {
+        return Ok(());
+    }
+    let Ok(text) = std::fs::read_to_string(crate::util::under(root, HARDWARE)) else {
+        return Ok(());
+    };
+    let field = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(k))
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    let fix = "a cloned or moved disk: remove /var/lib/kubeha, /etc/kubeha/node.toml and /etc/kubernetes (or \
+               reimage) to install this machine afresh";
+    if let (Some(old), Some(new)) = (field("uuid="), facts.uuid.as_deref()) {
+        if old != new {
+            anyhow::bail!(
+                "{RESOLVED} was written on another machine (SMBIOS UUID {old}, this one is {new}): {fix}"
+            );
+        }
+        return Ok(());
+    }
+    let old: Vec<String> = field("macs=")
+        .map(|m| m.split(',').map(str::to_string).collect())
+        .unwrap_or_default();
+    let now: Vec<&str> = facts
+        .interfaces
+        .iter()
+        .filter_map(|i| i.mac.as_deref())
+        .collect();
+    if !old.is_empty() && !now.is_empty() && !old.iter().any(|m| now.contains(&m.as_str())) {
+        anyhow::bail!(
+            "{RESOLVED} was written on a machine with other network cards ({}; this one has {}): {fix}",
+            old.join(", "),
+            now.join(", ")
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod mock_tests;
