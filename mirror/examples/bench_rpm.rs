@@ -961,6 +961,12 @@ fn main() {
     );
     println!("| `dnf --installroot --assumeno install` | {d:.2} s | |");
     println!();
+    println!(
+        "kubeha's cold resolve is {:.2} of dnf's cold time; the issue's target is at most 1/3: {}.",
+        k / d,
+        if k * 3.0 <= d { "met" } else { "NOT met" }
+    );
+    println!();
     if ours == theirs {
         println!(
             "Same NEVRA set: yes, {} packages for `{}`.",
