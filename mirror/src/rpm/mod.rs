@@ -21,7 +21,6 @@ pub mod sig;
 pub mod solve;
 pub mod vercmp;
 
-use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::process::Command;
@@ -409,29 +408,44 @@ fn solve_profile(profile: &Profile, progress: &dyn Fn(&str)) -> Result<Solved> {
     let mut located: Vec<Located> = Vec::new();
     let mut by_nevra: HashMap<String, usize> = HashMap::new();
     let mut modules = modules::Modules::default();
-    for (r, repo) in profile.repos.iter().enumerate() {
-        let baseurl = expand_vars(&repo.baseurl, profile);
+    // Each repo's repomd, primary and modules are fetched, verified and parsed on a thread of their own
+    // (a large primary is most of the run, and EL's are several); the packages are then merged in the
+    // profile's repo order, as if read one after another.
+    let baseurls: Vec<String> = profile
+        .repos
+        .iter()
+        .map(|repo| expand_vars(&repo.baseurl, profile))
+        .collect();
+    for (repo, baseurl) in profile.repos.iter().zip(&baseurls) {
         progress(&format!("rpm: reading repo {} ({baseurl})", repo.name));
-        let url = fetch::join(&baseurl, "repodata/repomd.xml");
-        let repomd = fetcher
-            .get(&url)
-            .with_context(|| format!("repo {}: fetching repomd.xml", repo.name))?;
-        let records = metadata::parse_repomd(&repomd)
-            .with_context(|| format!("repo {}: parsing {url}", repo.name))?;
-        let primary = records
+    }
+    let read: Vec<Result<RepoMd>> = std::thread::scope(|s| {
+        let threads: Vec<_> = profile
+            .repos
             .iter()
-            .find(|m| m.kind == "primary")
-            .with_context(|| format!("repo {}: repomd.xml lists no primary metadata", repo.name))?;
-        let data = fetch_md(&fetcher, &repo.name, &baseurl, primary)?;
-        let what = fetch::join(&baseurl, &primary.href);
-        let parsed = metadata::parse_primary(metadata::decompress(&data, &what)?)
-            .with_context(|| format!("repo {}: parsing {what}", repo.name))?;
-        if let Some(rec) = records.iter().find(|m| m.kind == "modules") {
-            let data = fetch_md(&fetcher, &repo.name, &baseurl, rec)?;
-            let what = fetch::join(&baseurl, &rec.href);
-            let mut yaml = Vec::new();
-            std::io::Read::read_to_end(&mut metadata::decompress(&data, &what)?, &mut yaml)
-                .with_context(|| format!("repo {}: reading {what}", repo.name))?;
+            .zip(&baseurls)
+            .map(|(repo, baseurl)| {
+                let fetcher = &fetcher;
+                s.spawn(move || read_repo_md(fetcher, &repo.name, baseurl))
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| t.join().expect("a metadata thread panicked"))
+            .collect()
+    });
+    for ((r, repo), (read, baseurl)) in profile
+        .repos
+        .iter()
+        .enumerate()
+        .zip(read.into_iter().zip(baseurls))
+    {
+        let RepoMd {
+            records,
+            packages: parsed,
+            modules_yaml,
+        } = read?;
+        if let Some((what, yaml)) = modules_yaml {
             modules
                 .add_yaml(&yaml)
                 .with_context(|| format!("repo {}: parsing {what}", repo.name))?;
@@ -490,7 +504,7 @@ fn solve_profile(profile: &Profile, progress: &dyn Fn(&str)) -> Result<Solved> {
     // File requirements that primary does not answer: read filelists for those paths only. Packages
     // found that way can bring more such requirements, hence the loop (each filelists is fetched once).
     let mut searched: HashSet<String> = HashSet::new();
-    let mut filelists: HashMap<usize, Vec<u8>> = HashMap::new();
+    let mut filelists: Vec<Option<Vec<u8>>> = repos.iter().map(|_| None).collect();
     loop {
         let files: HashSet<String> = solve::missing_files(&pkgs, &profile.packages)?
             .into_iter()
@@ -503,18 +517,36 @@ fn solve_profile(profile: &Profile, progress: &dyn Fn(&str)) -> Result<Solved> {
             "rpm: reading filelists for {} file requirement(s)",
             files.len()
         ));
-        for (r, repo) in repos.iter().enumerate() {
-            let Some(rec) = repo.records.iter().find(|m| m.kind == "filelists") else {
-                log::warn!("repo {}: no filelists metadata", repo.name);
-                continue;
-            };
-            let data = match filelists.entry(r) {
-                Entry::Occupied(e) => e.into_mut(),
-                Entry::Vacant(e) => e.insert(fetch_md(&fetcher, &repo.name, &repo.baseurl, rec)?),
-            };
-            let what = fetch::join(&repo.baseurl, &rec.href);
-            let found = metadata::parse_filelists(metadata::decompress(data, &what)?, &files)
-                .with_context(|| format!("repo {}: parsing {what}", repo.name))?;
+        // One thread per repo, as for primary; the files found are added in repo order.
+        let found: Vec<Result<Option<FilesFound>>> = std::thread::scope(|s| {
+            let threads: Vec<_> = repos
+                .iter()
+                .zip(filelists.iter_mut())
+                .map(|(repo, cache)| {
+                    let (fetcher, files) = (&fetcher, &files);
+                    s.spawn(move || {
+                        let Some(rec) = repo.records.iter().find(|m| m.kind == "filelists") else {
+                            log::warn!("repo {}: no filelists metadata", repo.name);
+                            return Ok(None);
+                        };
+                        if cache.is_none() {
+                            *cache = Some(fetch_md(fetcher, &repo.name, &repo.baseurl, rec)?);
+                        }
+                        let data = cache.as_deref().unwrap_or_default();
+                        let what = fetch::join(&repo.baseurl, &rec.href);
+                        metadata::parse_filelists(metadata::decompress(data, &what)?, files)
+                            .with_context(|| format!("repo {}: parsing {what}", repo.name))
+                            .map(Some)
+                    })
+                })
+                .collect();
+            threads
+                .into_iter()
+                .map(|t| t.join().expect("a filelists thread panicked"))
+                .collect()
+        });
+        for (r, found) in found.into_iter().enumerate() {
+            let Some(found) = found? else { continue };
             for (i, p) in pkgs.iter_mut().enumerate() {
                 if located[i].repo != r {
                     continue;
@@ -613,6 +645,51 @@ fn expand_vars(url: &str, profile: &Profile) -> String {
 }
 
 /// Fetches a metadata file and verifies it against repomd.xml's checksum.
+/// The wanted files filelists lists, by package id (checksum hex).
+type FilesFound = HashMap<String, Vec<String>>;
+
+/// One repo's metadata as read for solving: its repomd records, primary's packages and, when it has one,
+/// its modules.yaml (with the URL it came from).
+struct RepoMd {
+    records: Vec<MdRecord>,
+    packages: Vec<Package>,
+    modules_yaml: Option<(String, Vec<u8>)>,
+}
+
+/// Fetches, verifies and parses one repo's repomd.xml, primary and modules.yaml.
+fn read_repo_md(fetcher: &Fetcher, name: &str, baseurl: &str) -> Result<RepoMd> {
+    let url = fetch::join(baseurl, "repodata/repomd.xml");
+    let repomd = fetcher
+        .get(&url)
+        .with_context(|| format!("repo {name}: fetching repomd.xml"))?;
+    let records =
+        metadata::parse_repomd(&repomd).with_context(|| format!("repo {name}: parsing {url}"))?;
+    let primary = records
+        .iter()
+        .find(|m| m.kind == "primary")
+        .with_context(|| format!("repo {name}: repomd.xml lists no primary metadata"))?;
+    let data = fetch_md(fetcher, name, baseurl, primary)?;
+    let what = fetch::join(baseurl, &primary.href);
+    let packages = metadata::parse_primary(metadata::decompress(&data, &what)?)
+        .with_context(|| format!("repo {name}: parsing {what}"))?;
+    let modules_yaml = match records.iter().find(|m| m.kind == "modules") {
+        Some(rec) => {
+            let data = fetch_md(fetcher, name, baseurl, rec)?;
+            let what = fetch::join(baseurl, &rec.href);
+            let mut yaml = Vec::new();
+            std::io::Read::read_to_end(&mut metadata::decompress(&data, &what)?, &mut yaml)
+                .with_context(|| format!("repo {name}: reading {what}"))?;
+            Some((what, yaml))
+        }
+        None => None,
+    };
+    Ok(RepoMd {
+        records,
+        packages,
+        modules_yaml,
+    })
+}
+
 fn fetch_md(fetcher: &Fetcher, repo: &str, baseurl: &str, rec: &MdRecord) -> Result<Vec<u8>> {
     let url = fetch::join(baseurl, &rec.href);
     let data = fetcher
