@@ -13,6 +13,9 @@
 //! Sizes: BENCH_RPM_PACKAGES (default 22000), BENCH_RPM_FILES (file entries in filelists, default 1300000);
 //! BENCH_RUNS (cold runs of each tool, alternated, default 3).
 
+#[path = "../tests/common/dnf_table.rs"]
+mod dnf_table;
+
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -822,40 +825,10 @@ fn dnf(root: &Path, work: &Path) -> (Vec<String>, f64) {
     }
     cmd.arg("install").args(REQUEST);
     let (out, secs) = run(&mut cmd);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        text.contains("Dependencies resolved") && err.contains("Operation aborted"),
-        "dnf --assumeno did not resolve:\n{text}\n{err}"
-    );
-    let mut rows = Vec::new();
-    let mut in_table = false;
-    let mut wrapped: Option<String> = None;
-    for line in text.lines() {
-        if line.starts_with("Installing") && line.ends_with(':') {
-            in_table = true;
-            continue;
-        }
-        if !line.starts_with(' ') {
-            in_table = false;
-            continue;
-        }
-        if !in_table {
-            continue;
-        }
-        let mut t: Vec<&str> = line.split_whitespace().collect();
-        if t.len() == 1 {
-            wrapped = Some(t[0].to_string());
-            continue;
-        }
-        let name = wrapped.take();
-        if let Some(n) = &name {
-            t.insert(0, n);
-        }
-        let evr = t[2].strip_prefix("0:").unwrap_or(t[2]);
-        rows.push(format!("{}-{evr}.{}", t[0], t[1]));
-    }
-    rows.sort();
+    let rows = dnf_table::transaction(&out)
+        .into_iter()
+        .map(|(nevra, _)| nevra)
+        .collect();
     (rows, secs)
 }
 

@@ -3,6 +3,9 @@
 //! dir), read over `file://` and over HTTP from `python3 -m http.server` on loopback, and proved by a real
 //! `dnf --installroot` install that uses nothing but the bundle and the base repo.
 
+#[path = "common/dnf_table.rs"]
+mod dnf_table;
+
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -1100,43 +1103,7 @@ fn dnf_assumeno(repos: &[(&str, &Path)], packages: &[&str]) -> Vec<(String, Stri
         cmd.arg(format!("--repofrompath={id},{}", file_url(path)));
     }
     let out = cmd.arg("install").args(packages).output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        text.contains("Dependencies resolved") && err.contains("Operation aborted"),
-        "dnf --assumeno:\n{text}\n{err}"
-    );
-    let mut rows = Vec::new();
-    let mut in_table = false;
-    let mut wrapped: Option<String> = None;
-    for line in text.lines() {
-        if line.starts_with("Installing") && line.ends_with(':') {
-            in_table = true;
-            continue;
-        }
-        if !line.starts_with(' ') {
-            in_table = false;
-            continue;
-        }
-        if !in_table {
-            continue;
-        }
-        let mut t: Vec<&str> = line.split_whitespace().collect();
-        if t.len() == 1 {
-            // A long name wraps onto a line of its own.
-            wrapped = Some(t[0].to_string());
-            continue;
-        }
-        let name = wrapped.take();
-        if let Some(n) = &name {
-            t.insert(0, n);
-        }
-        let (name, arch, evr, repo) = (t[0], t[1], t[2], t[3]);
-        let evr = evr.strip_prefix("0:").unwrap_or(evr);
-        rows.push((format!("{name}-{evr}.{arch}"), repo.to_string()));
-    }
-    rows.sort();
-    rows
+    dnf_table::transaction(&out)
 }
 
 /// Trap: epochs in requirements. `khx < 1:0` is met by khx 2.10 (no epoch) and not by the newer khx 1:0.5;
