@@ -1006,6 +1006,51 @@ fn two_bootstraps_form_one_cluster() {
     );
 }
 
+/// Never two clusters, 4: every master reimaged at once while the workers still run the old cluster's kubelets. No
+/// master answers and all three attest, but a new cluster would silently adopt the old workers: the designated
+/// master waits, names the workers and says how to go on; only the operator's force-init starts a new cluster.
+#[test]
+fn all_masters_reimaged_at_once_do_not_adopt_the_workers() {
+    let (c, dir, world) = setup();
+    let worker = c.workers[0].clone();
+    world
+        .s
+        .lock()
+        .unwrap()
+        .open
+        .insert(SocketAddrV4::new(worker.ip, 10250));
+    let handles: Vec<_> = ["k8s-master01", "k8s-master02", "k8s-master03"]
+        .into_iter()
+        .map(|name| {
+            let (world, dir, c) = (world.clone(), dir.path().to_path_buf(), c.clone());
+            std::thread::spawn(move || {
+                let mut ctx = context(&world, &dir, &c, name);
+                let steps = steps_with(Arc::new(world.clone()), short_timing());
+                (name, run_steps(&mut ctx, &steps))
+            })
+        })
+        .collect();
+    let results: BTreeMap<_, _> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let e = format!("{:#}", results["k8s-master01"].as_ref().unwrap_err());
+    assert!(
+        e.contains("k8s-node01") && e.contains("run a kubelet") && e.contains("force-init"),
+        "{e}"
+    );
+    for (n, r) in &results {
+        assert!(r.is_err(), "{n} must not finish without a control plane");
+    }
+    assert!(world.s.lock().unwrap().inits.is_empty());
+    // The operator decides: a new cluster on purpose.
+    let mut ctx = context(&world, dir.path(), &c, "k8s-master01");
+    put(&ctx.root.join("etc/kubeha/force-init"), "", 0o600);
+    let steps = steps_with(Arc::new(world.clone()), short_timing());
+    run_steps(&mut ctx, &steps).unwrap();
+    assert_eq!(
+        world.s.lock().unwrap().inits,
+        vec!["k8s-master01".to_string()]
+    );
+}
+
 #[test]
 fn reimaged_master_without_quorum_changes_nothing() {
     let (c, dir, world) = setup();

@@ -7,8 +7,9 @@
 //!    exists (this master was reimaged, or started last) and it joins instead. If nothing answers, it still
 //!    initializes only when a majority of `masters[]` (itself included) attest over [`attest`]'s authenticated
 //!    channel that they hold no cluster and wait for *it*; otherwise it waits and probes again (a lone, partitioned
-//!    or mis-designated master never forms a second cluster). An operator who knows better creates
-//!    [`FORCE_INIT`] on that master.
+//!    or mis-designated master never forms a second cluster). Nor does it initialize while a worker's kubelet answers
+//!    on 10250 ([`orphaned_workers`]): the workers still run a cluster whose masters were all reimaged at once, and a
+//!    new cluster would silently adopt them. An operator who knows better creates [`FORCE_INIT`] on that master.
 //! 2. Every other master never initializes: it waits, with backoff and a progress line, until an apiserver answers
 //!    through VIP:16443, then joins. The wait is bounded ([`Timing::endpoint_wait`]); when it runs out the step fails
 //!    with a message naming the designated master, and the agent's next run waits again.
@@ -131,6 +132,7 @@ impl Decision {
 }
 
 const APISERVER_PORT: u16 = 6443;
+const KUBELET_PORT: u16 = 10250;
 
 /// Everything that answers that means a cluster exists, seen from master `me`.
 pub fn probe_cluster(env: &dyn ClusterEnv, cfg: &NodeConfig, me: &str) -> Vec<String> {
@@ -158,6 +160,18 @@ pub fn probe_cluster(env: &dyn ClusterEnv, cfg: &NodeConfig, me: &str) -> Vec<St
         }
     }
     found
+}
+
+/// The workers whose kubelet answers on 10250. A worker's kubelet serves only once `kubeadm join` has given it a
+/// configuration, so at first formation none answers; when one does while no master answers, the cluster it joined
+/// lost its whole control plane (every master reimaged at once), and a new `kubeadm init` would adopt it.
+pub fn orphaned_workers(env: &dyn ClusterEnv, cfg: &NodeConfig) -> Vec<String> {
+    cfg.cluster
+        .workers
+        .iter()
+        .filter(|w| env.tcp_open(SocketAddrV4::new(w.ip, KUBELET_PORT)))
+        .map(|w| format!("{} ({}:{KUBELET_PORT})", w.name, w.ip))
+        .collect()
 }
 
 /// How many masters make a majority of `n`.
@@ -216,6 +230,16 @@ pub fn decide(env: &dyn ClusterEnv, cfg: &NodeConfig, me: &str, force: bool) -> 
     let found = probe_cluster(env, cfg, me);
     if !found.is_empty() {
         return Decision::Join(format!("a cluster exists: {}", found.join(", ")));
+    }
+    let orphans = orphaned_workers(env, cfg);
+    if !orphans.is_empty() && !force {
+        return Decision::Wait(format!(
+            "no master answers, but {} run a kubelet: they belong to a cluster whose control plane is gone (were \
+             all masters reimaged at once?). A new cluster would adopt them silently and lose everything the old \
+             one held. Restore the old control plane (an etcd snapshot), or reimage those workers too; to start a \
+             new cluster anyway, create {FORCE_INIT} on this master",
+            orphans.join(", ")
+        ));
     }
     if force {
         log::warn!("{FORCE_INIT} exists: initializing without asking the other masters");
