@@ -27,6 +27,10 @@ pub struct Status {
     /// The error, when failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Why the running step waits (e.g. a designated master that no majority attests for), and how an operator
+    /// goes on; cleared when the next step starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<String>,
     /// Node name, once known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
@@ -102,6 +106,7 @@ impl Reporter {
         self.status.phase = phase.into();
         self.status.step = Some(step.into());
         self.status.state = "running".into();
+        self.status.waiting = None;
         self.write();
     }
 
@@ -205,6 +210,30 @@ pub fn error_class(msg: &str) -> String {
         out.push_str("...");
     }
     out
+}
+
+/// Records in `status.json` under `root` why the running step waits (`None`: it no longer does). Steps call it
+/// while they wait (the [`Reporter`] is the engine's; it is not writing then). Never fails the run.
+pub fn set_waiting(root: &std::path::Path, why: Option<&str>) {
+    let p = under(root, STATUS);
+    let mut s = match load(root) {
+        Ok(Some(s)) => s,
+        Ok(None) => return,
+        Err(e) => {
+            log::warn!("{e:#}");
+            return;
+        }
+    };
+    if s.waiting.as_deref() == why {
+        return;
+    }
+    s.waiting = why.map(str::to_string);
+    s.updated = now_rfc3339();
+    let mut data = serde_json::to_vec_pretty(&s).expect("status serializes");
+    data.push(b'\n');
+    if let Err(e) = kubeha_model::fsutil::write_atomic(&p, &data, 0o600, true) {
+        log::warn!("writing {}: {e}", p.display());
+    }
 }
 
 /// Reads `status.json` under `root`.

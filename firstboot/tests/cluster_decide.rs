@@ -952,10 +952,19 @@ fn partitioned_designated_master_never_initializes() {
 fn lone_designated_master_waits_unless_forced() {
     let (c, dir, world) = setup();
     let mut ctx = context(&world, dir.path(), &c, "k8s-master01");
+    let mut rep = kubeha_firstboot::status::Reporter::new(ctx.root.clone(), None, false);
+    rep.step("cluster", "cluster-decide");
     let steps = steps_with(Arc::new(world.clone()), short_timing());
     let e = format!("{:#}", run_steps(&mut ctx, &steps).unwrap_err());
     assert!(e.contains("no majority attests"), "{e}");
     assert!(world.s.lock().unwrap().inits.is_empty());
+    // While it waits, status.json says why and how to go on (`kubeha-firstboot status` prints it).
+    let st = kubeha_firstboot::status::load(&ctx.root).unwrap().unwrap();
+    let w = st.waiting.clone().unwrap_or_default();
+    assert!(
+        w.contains("1 of 3") && w.contains("/etc/kubeha/force-init"),
+        "{w}"
+    );
     put(&ctx.root.join("etc/kubeha/force-init"), "", 0o600);
     run_steps(&mut ctx, &steps).unwrap();
     assert_eq!(

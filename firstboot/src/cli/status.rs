@@ -43,6 +43,9 @@ pub fn run(cfg: StatusConfig) -> Result<()> {
     if let Some(f) = &s.finished {
         println!("finished: {f}");
     }
+    if let Some(w) = &s.waiting {
+        println!("waiting:  {w}");
+    }
     if let Some(e) = &s.error {
         println!("error:    {e}");
     }

@@ -416,10 +416,17 @@ impl DecideStep {
                         log::info!("not initializing yet: {why}");
                         last_log = Some(std::time::Instant::now());
                     }
+                    crate::status::set_waiting(&ctx.root, Some(&why));
                     env.sleep(pause);
                     pause = (pause * 2).min(t.backoff_max);
                 }
-                d => return Ok(d),
+                // Still waiting when the wait runs out: the step fails with the reason (the engine's status
+                // then carries it as the error).
+                d @ Decision::Wait(_) => return Ok(d),
+                d => {
+                    crate::status::set_waiting(&ctx.root, None);
+                    return Ok(d);
+                }
             }
         }
     }
