@@ -4,6 +4,7 @@ import json
 import sys
 
 r = json.load(open(sys.argv[1]))
+hostile = "--hostile" in sys.argv[2:]
 nodes = r["nodes"]
 problems = []
 if sorted(n["role"] for n in nodes) != ["master", "master", "master", "worker", "worker"]:
@@ -35,9 +36,32 @@ if r.get("image_pulls") != 0:
 k = r.get("kubernetes", {})
 if not k.get("server") or k.get("server") != k.get("kubeadm"):
     problems.append(f"the API server through the VIP reports {k.get('server')}, kubeadm is {k.get('kubeadm')}")
+if hostile:
+    h = r.get("hostile") or {}
+    masters = [n["name"] for n in nodes if n["role"] == "master"]
+    two = h.get("two_bootstraps") or {}
+    if not two.get("believed_designated") or two.get("decision") != "join" or inits != masters[:1]:
+        problems.append(f"two bootstraps: {two}, inits {inits}: want one init by {masters[:1]}, the second joined")
+    p = h.get("partitioned_rebuild") or {}
+    if "no majority attests" not in (p.get("waiting") or "") or not p.get("still_waiting") or p.get("inits") \
+            or p.get("apiserver_manifest"):
+        problems.append(f"partitioned rebuild must wait and start nothing: {p}")
+    k = h.get("kubeadm_killed_in_join") or {}
+    if not k.get("member_when_killed") or not rb.get("ok"):
+        problems.append(f"kubeadm killed in the join, then recovered: {k}, rebuild {rb}")
+    a = h.get("all_masters_reimaged") or {}
+    if "run a kubelet" not in (a.get("waiting") or "") or not a.get("still_waiting") or a.get("inits"):
+        problems.append(f"all masters reimaged at once must wait and not init: {a}")
 if problems:
     print("test-demo: FAILED\n  " + "\n  ".join(problems))
     sys.exit(1)
 print(f"test-demo: real Kubernetes {k['server']}: 5 nodes Ready through the VIP, one init ({inits[0]}), 0 pulls, "
       f"VIP {r['vip_before']} -> {r['vip_after']} in {r['failover_seconds']} s, rebuild of {rb['node']} ok "
       f"(ConfigMap kept), 3 etcd members")
+if hostile:
+    h = r["hostile"]
+    print(f"test-demo: hostile: second bootstrap joined; partitioned {h['partitioned_rebuild']['node']} waited "
+          f"(\"{h['partitioned_rebuild']['waiting'][:80]}...\"); kubeadm join killed with the member "
+          f"{h['kubeadm_killed_in_join']['member_when_killed']}, recovered after "
+          f"{h['kubeadm_killed_in_join']['restarts']} restart(s); all masters reimaged: no init, waits "
+          f"(\"{h['all_masters_reimaged']['waiting'][:80]}...\")")

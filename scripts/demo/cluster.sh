@@ -7,8 +7,13 @@
 # and a rebuild drill (a master is wiped and rejoins). Writes STATE/result.json for the final table.
 #
 #   scripts/demo/cluster.sh --bundle DIR --cluster cluster.toml --nodes NODECONFIG_DIR --state STATE_DIR \
-#       --k8s-bin DIR [--firstboot PATH] [--base-repos DIR] [--workers N] [--rebuild NAME] [--timeout SECS]
+#       --k8s-bin DIR [--firstboot PATH] [--base-repos DIR] [--workers N] [--rebuild NAME] [--timeout SECS] \
+#       [--hostile]
 #
+# --hostile (make test-demo): the "never two clusters" and "never a false done" scenarios with the real Kubernetes:
+# the second master boots with kubeha.bootstrap= naming itself; the rebuilt master is reimaged with its link down
+# (it must wait, not initialize) and its real `kubeadm join` is killed once its etcd member is added (it must
+# recover); at the end every master is reimaged at once while the workers run (nobody may initialize).
 # --k8s-bin: the directory `make k8s` fills (kubeadm, kubelet, kubectl of the cluster's Kubernetes version).
 # --base-repos: the directory holding the base OS repositories the bundle's profile marks `base = true` (one
 # subdirectory per repo name); a fresh node root gets the base packages the bundle's RPMs require from them, as the
@@ -17,9 +22,9 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 
-BUNDLE="" CLUSTER="" NODES="" STATE="" FIRSTBOOT="" BASE_REPOS="" WORKERS=2 REBUILD="" TIMEOUT=600 K8S_BIN=""
+BUNDLE="" CLUSTER="" NODES="" STATE="" FIRSTBOOT="" BASE_REPOS="" WORKERS=2 REBUILD="" TIMEOUT=600 K8S_BIN="" HOSTILE=0
 while [ $# -gt 0 ]; do
   case $1 in
   --bundle) BUNDLE=$2; shift 2 ;;
@@ -32,6 +37,7 @@ while [ $# -gt 0 ]; do
   --workers) WORKERS=$2; shift 2 ;;
   --rebuild) REBUILD=$2; shift 2 ;;
   --timeout) TIMEOUT=$2; shift 2 ;;
+  --hostile) HOSTILE=1; shift ;;
   -h|--help) usage ;;
   *) echo "cluster.sh: unknown argument $1" >&2; usage ;;
   esac
@@ -320,6 +326,91 @@ wait_agents() {
   done
 }
 
+# supervise NAME MAX: systemd's Restart=on-failure for the unit (systemd is not PID 1 in the lab, so the lab restarts
+# the agent, 2 s after it exits instead of RestartSec=30): while the agent on NAME exits without being done, start it
+# again, at most MAX times; then wait_agents. RESTARTS: how many restarts it took.
+supervise() {
+  local name=$1 max=$2 n=0 st phase step err deadline=$(( $(date +%s) + TIMEOUT ))
+  while [ "$(date +%s)" -lt "$deadline" ]; do
+    if ! kill -0 "$(cat "$STATE/logs/$name.agent.pid")" 2>/dev/null; then
+      read -r st phase step err < <(status_of "$name")
+      [ "$st" = done ] && break
+      [ "$n" -lt "$max" ] || { echo "cluster.sh: the agent on $name still fails after $n restarts: state=$st step=$step: $err" >&2; tail -n 20 "$STATE/logs/$name.agent.log" >&2; exit 1; }
+      n=$((n + 1))
+      info "the agent on $name exited ($st in $step: ${err:0:200}); restart $n (the unit's Restart=on-failure)"
+      sleep 2
+      start_agent "$name"
+    fi
+    read -r st phase step err < <(status_of "$name")
+    [ "$st" = done ] && break
+    sleep 1
+  done
+  RESTARTS=$n
+  wait_agents "$name"
+}
+
+# kill_kubeadm_in_join NAME: SIGKILLs the real `kubeadm join` running on NAME as soon as the etcd member list (asked
+# of the other masters) shows NAME's peer URL: kubeadm has added the member and is waiting for it to start or be
+# promoted. KILLED_AT: the member's state then.
+kill_kubeadm_in_join() {
+  local name=$1 peer="https://${IPS[$1]}:2380" deadline=$(( $(date +%s) + TIMEOUT )) p kpid state st phase step err
+  KILLED_AT=""
+  while [ "$(date +%s)" -lt "$deadline" ]; do
+    kpid=""
+    for p in $(node_pids "$name"); do
+      if [ "$(cat "/proc/$p/comm" 2>/dev/null)" = kubeadm ] && tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -q ' join '; then
+        kpid=$p; break
+      fi
+    done
+    if [ -n "$kpid" ]; then
+      state=$(etcd_ctl member list -w json 2>/dev/null | python3 -c '
+import json, sys
+try:
+    ms = json.load(sys.stdin).get("members", [])
+except Exception:
+    ms = []
+for m in ms:
+    if sys.argv[1] in m.get("peerURLs", []):
+        print("learner" if m.get("isLearner") else "started" if m.get("name") and m.get("clientURLs") else "added, not started")
+        break' "$peer")
+      if [ -n "$state" ] && kill -9 "$kpid" 2>/dev/null; then KILLED_AT=$state; return 0; fi
+    fi
+    read -r st phase step err < <(status_of "$name")
+    if [ "$st" = done ] || [ "$st" = failed ]; then
+      echo "cluster.sh: the agent on $name is $st before its kubeadm join added the etcd member ($step: $err)" >&2
+      return 1
+    fi
+    sleep 0.2
+  done
+  return 1
+}
+
+# waiting_of NAME: status.json's `waiting` (why a running step waits), or nothing.
+waiting_of() {
+  python3 -c 'import json,sys
+try: print((json.load(open(sys.argv[1])).get("waiting") or "").replace("\n", " "))
+except Exception: pass' "$STATE/nodes/$1/var/lib/kubeha/status.json"
+}
+
+# wait_waiting NAME SECS: until the agent on NAME says it waits (status.json), or fail.
+wait_waiting() {
+  local name=$1 deadline=$(( $(date +%s) + $2 )) w="" st phase step err
+  while [ "$(date +%s)" -lt "$deadline" ]; do
+    w=$(waiting_of "$name")
+    [ -n "$w" ] && { WAITING=$w; return 0; }
+    read -r st phase step err < <(status_of "$name")
+    if [ "$st" = failed ] || [ "$st" = done ]; then
+      echo "cluster.sh: $name was expected to wait, but its agent is $st (step $step): $err" >&2
+      tail -n 20 "$STATE/logs/$name.agent.log" >&2
+      exit 1
+    fi
+    sleep 1
+  done
+  echo "cluster.sh: $name did not say why it waits within $2 s" >&2
+  tail -n 20 "$STATE/logs/$name.agent.log" >&2
+  exit 1
+}
+
 base_root
 info "node roots under $STATE/nodes (a copy of the base system each, node config at /etc/kubeha/node.toml, bundle at $BUNDLE_PATH)"
 bridge_up
@@ -327,9 +418,24 @@ for n in "${ALL[@]}"; do
   prepare_root "$n"
   host_up "$n" "${IPS[$n]}/$PREFIX"
 done
+if [ "$HOSTILE" = 1 ]; then
+  # Never two clusters, scenario "two bootstraps": the second master boots believing it initializes (the override an
+  # operator would put on its kernel command line when the first master is gone); the others keep the default.
+  sed -i "1s/\$/ kubeha.bootstrap=${MASTERS[1]}/" "$STATE/nodes/${MASTERS[1]}/proc/cmdline"
+  info "hostile: ${MASTERS[1]} boots with kubeha.bootstrap=${MASTERS[1]}: two masters each believe they initialize"
+fi
 info "namespaces ${NS_PREFIX}-{sw,$(IFS=,; echo "${ALL[*]}")}; starting every agent at once"
 for n in "${ALL[@]}"; do start_agent "$n"; done
 wait_agents "${ALL[@]}"
+TWO_BOOT_JSON=null
+if [ "$HOSTILE" = 1 ]; then
+  # The override took: the second master did not dismiss itself as "not the designated master".
+  BELIEVED=true
+  grep -q "is not the designated master" "$STATE/logs/${MASTERS[1]}.agent.log" && BELIEVED=false
+  TWO_BOOT_JSON=$(python3 -c 'import json,sys; print(json.dumps({"node": sys.argv[1], "believed_designated": sys.argv[2] == "true",
+    "decision": open(sys.argv[3]).read().strip()}))' "${MASTERS[1]}" "$BELIEVED" "$STATE/nodes/${MASTERS[1]}/var/lib/kubeha/cluster/decision")
+  info "hostile: ${MASTERS[1]} believed it initializes: $BELIEVED; it decided: $(cat "$STATE/nodes/${MASTERS[1]}/var/lib/kubeha/cluster/decision")"
+fi
 
 # --- helpers for the drills: everything runs inside the namespaces ----------------------------------------------
 CA="$STATE/nodes/${MASTERS[0]}/etc/kubernetes/pki/ca.crt"
@@ -453,8 +559,37 @@ cp "$STATE/nodes/$REBUILD/var/lib/kubeha/cluster/decision" "$STATE/logs/$REBUILD
 prepare_root "$REBUILD"
 info "$REBUILD wiped; starting its agent again"
 mv "$STATE/logs/$REBUILD.agent.log" "$STATE/logs/$REBUILD.agent.first.log"
-start_agent "$REBUILD"
-wait_agents "$REBUILD"
+PARTITION_JSON=null KILL_JSON=null
+if [ "$HOSTILE" = 1 ]; then
+  # Never two clusters, scenario "a reimaged designated master that cannot reach its peers": its link is down from
+  # its first boot on. Nothing answers its probes; it must wait, say why, and start nothing.
+  link_down "$REBUILD"
+  info "hostile: $REBUILD boots with its link down (a partition, a wrong VLAN): it must wait, not initialize"
+  start_agent "$REBUILD"
+  wait_waiting "$REBUILD" "$TIMEOUT"
+  info "$REBUILD waits: ${WAITING:0:300}"
+  sleep 15 # the partition lasts: it keeps waiting
+  P_INITS=$(grep -c 'kubeadm init on ' "$STATE/logs/$REBUILD.agent.log" || true)
+  P_APISERVER=false
+  [ -e "$STATE/nodes/$REBUILD/etc/kubernetes/manifests/kube-apiserver.yaml" ] && P_APISERVER=true
+  P_STILL=$(waiting_of "$REBUILD")
+  info "after 15 s more: kubeadm init runs on $REBUILD: $P_INITS; its apiserver manifest exists: $P_APISERVER"
+  PARTITION_JSON=$(python3 -c 'import json,sys; print(json.dumps({"node": sys.argv[1], "waiting": sys.argv[2],
+    "still_waiting": sys.argv[3] != "", "inits": int(sys.argv[4]), "apiserver_manifest": sys.argv[5] == "true"}))' \
+    "$REBUILD" "$WAITING" "$P_STILL" "$P_INITS" "$P_APISERVER")
+  link_up "$REBUILD"
+  info "$REBUILD's link is back: it must find the cluster and join"
+  # Never a false done, with the real kubeadm: its `kubeadm join` is killed (SIGKILL) right after it added the
+  # etcd member; the unit's restart must reset the leftovers, remove the stale member and join again.
+  kill_kubeadm_in_join "$REBUILD" || { echo "cluster.sh: could not catch $REBUILD's kubeadm join with its etcd member added" >&2; tail -n 20 "$STATE/logs/$REBUILD.agent.log" >&2; exit 1; }
+  info "killed $REBUILD's kubeadm join (SIGKILL) with its etcd member $KILLED_AT"
+  supervise "$REBUILD" 3
+  KILL_JSON=$(python3 -c 'import json,sys; print(json.dumps({"node": sys.argv[1], "member_when_killed": sys.argv[2],
+    "restarts": int(sys.argv[3])}))' "$REBUILD" "$KILLED_AT" "$RESTARTS")
+else
+  start_agent "$REBUILD"
+  wait_agents "$REBUILD"
+fi
 REBUILD_SECS=$(cat "$STATE/logs/$REBUILD.seconds")
 info "etcd members after:"
 members_table
@@ -507,3 +642,34 @@ os.replace(tmp, f"{state}/result.json")
 PY
 info "wrote $STATE/result.json; total $(elapsed "$T0")s"
 [ "$REBUILD_OK" = true ] || { echo "cluster.sh: the rebuild drill did not end with 3 healthy members and the ConfigMap" >&2; exit 1; }
+
+# --- 5c. hostile: every master reimaged at once ------------------------------------------------------------------
+if [ "$HOSTILE" = 1 ]; then
+  say "5c. hostile: every master is reimaged at once while the workers still run the cluster"
+  for m in "${MASTERS[@]}"; do node_stop "$m"; done
+  for m in "${MASTERS[@]}"; do
+    mv "$STATE/logs/$m.agent.log" "$STATE/logs/$m.agent.before-wipe.log"
+    prepare_root "$m"
+  done
+  for m in "${MASTERS[@]}"; do start_agent "$m"; done
+  info "three empty masters boot; the workers' kubelets still run: a new cluster would adopt them"
+  wait_waiting "${MASTERS[0]}" "$TIMEOUT"
+  info "${MASTERS[0]} waits: ${WAITING:0:400}"
+  sleep 15
+  A_INITS=$(for m in "${MASTERS[@]}"; do cat "$STATE/logs/$m.agent.log"; done | grep -c 'kubeadm init on ' || true)
+  A_STILL=$(waiting_of "${MASTERS[0]}")
+  info "after 15 s more: kubeadm init runs: $A_INITS; ${MASTERS[0]} still waits: $([ -n "$A_STILL" ] && echo yes || echo no)"
+  for m in "${MASTERS[@]}"; do node_stop "$m"; done
+  python3 - "$STATE" "$TWO_BOOT_JSON" "$PARTITION_JSON" "$KILL_JSON" "$WAITING" "$A_STILL" "$A_INITS" <<'PY'
+import json, os, sys
+state, two, part, kill, waiting, still, inits = sys.argv[1:8]
+r = json.load(open(f"{state}/result.json"))
+r["hostile"] = {"two_bootstraps": json.loads(two), "partitioned_rebuild": json.loads(part),
+                "kubeadm_killed_in_join": json.loads(kill),
+                "all_masters_reimaged": {"waiting": waiting, "still_waiting": still != "", "inits": int(inits)}}
+tmp = f"{state}/result.json.tmp"
+json.dump(r, open(tmp, "w"), indent=2)
+os.replace(tmp, f"{state}/result.json")
+PY
+  info "hostile results added to $STATE/result.json"
+fi

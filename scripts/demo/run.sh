@@ -180,7 +180,8 @@ info "guest kernel cmdline: $CMDLINE"
 # ---------------------------------------------------------------------------------------------------------------
 say "4-5/6 five nodes form the HA control plane by themselves; failover and rebuild drills ($(stage_time))"
 bash scripts/demo/cluster.sh --bundle "$OUT/bundle" --cluster "$OUT/cluster.toml" --nodes "$OUT/nodes" \
-  --state "$OUT/state/cluster" --firstboot "$BIN/kubeha-firstboot" --k8s-bin "$K8S_BIN"
+  --state "$OUT/state/cluster" --firstboot "$BIN/kubeha-firstboot" --k8s-bin "$K8S_BIN" \
+  ${KUBEHA_DEMO_HOSTILE:+--hostile}
 
 # ---------------------------------------------------------------------------------------------------------------
 say "6/6 summary ($(stage_time))"
