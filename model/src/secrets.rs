@@ -223,21 +223,59 @@ fn ca_cert_spki(cert_pem: &str) -> std::result::Result<Vec<u8>, String> {
 /// The DER SubjectPublicKeyInfo of a PEM RSA private key (PKCS#1 `RSA PRIVATE KEY` or PKCS#8 `PRIVATE KEY`), as
 /// kubeadm reads CA and service-account keys. Errors never quote the input.
 fn private_key_spki(key_pem: &str) -> std::result::Result<Vec<u8>, String> {
-    let key = key_pem.trim();
-    let parsed = if key.starts_with("-----BEGIN RSA PRIVATE KEY-----") {
-        rsa::RsaPrivateKey::from_pkcs1_pem(key).ok()
-    } else if key.starts_with("-----BEGIN PRIVATE KEY-----") {
-        rsa::RsaPrivateKey::from_pkcs8_pem(key).ok()
+    let pem = key_pem.trim();
+    let parsed = if pem.starts_with("-----BEGIN RSA PRIVATE KEY-----") {
+        rsa::RsaPrivateKey::from_pkcs1_pem(pem).ok()
+    } else if pem.starts_with("-----BEGIN PRIVATE KEY-----") {
+        rsa::RsaPrivateKey::from_pkcs8_pem(pem).ok()
     } else {
         return Err("not a PEM RSA private key (-----BEGIN RSA PRIVATE KEY----- or -----BEGIN PRIVATE KEY-----)".into());
     };
     let key = parsed.ok_or_else(|| {
         "the PEM block is not a valid RSA private key (damaged base64 or not RSA)".to_string()
     })?;
+    if !encoded_crt_values_match(pem, &key) {
+        return Err(
+            "the PEM block is not a valid RSA private key (its CRT values do not match its primes: damaged base64)"
+                .into(),
+        );
+    }
     key.to_public_key()
         .to_public_key_der()
         .map(|d| d.as_bytes().to_vec())
         .map_err(|_| "cannot encode its public key".to_string())
+}
+
+/// Whether the CRT values a PEM RSA private key encodes (exponent1, exponent2, coefficient) are the ones its
+/// primes and private exponent give. The rsa crate recomputes them and ignores the encoded ones, so a character
+/// flipped in the last third of the base64 (where they are) would pass its parse; Go's x509 (kubeadm and the
+/// control plane, built with Go 1.24 or later) checks them and refuses the key.
+fn encoded_crt_values_match(pem: &str, key: &rsa::RsaPrivateKey) -> bool {
+    use rsa::traits::PrivateKeyParts;
+    let Ok((label, doc)) = rsa::pkcs8::SecretDocument::from_pem(pem) else {
+        return false;
+    };
+    let pkcs1_der = match label {
+        "RSA PRIVATE KEY" => doc.as_bytes(),
+        "PRIVATE KEY" => match rsa::pkcs8::PrivateKeyInfo::try_from(doc.as_bytes()) {
+            Ok(info) => info.private_key,
+            Err(_) => return false,
+        },
+        _ => return false,
+    };
+    let Ok(enc) = rsa::pkcs1::RsaPrivateKey::try_from(pkcs1_der) else {
+        return false;
+    };
+    let [p, q] = key.primes() else {
+        return false;
+    };
+    let one = rsa::BigUint::from(1u8);
+    let int = |b: &[u8]| rsa::BigUint::from_bytes_be(b);
+    int(enc.exponent1.as_bytes()) == key.d() % (p - &one)
+        && int(enc.exponent2.as_bytes()) == key.d() % (q - &one)
+        && key
+            .crt_coefficient()
+            .is_some_and(|c| int(enc.coefficient.as_bytes()) == c)
 }
 
 /// Whether `t` is a kubeadm bootstrap token (`\A[a-z0-9]{6}\.[a-z0-9]{16}\z`).
@@ -456,6 +494,23 @@ mod tests {
             ] {
                 let body = pem.lines().nth(3).unwrap();
                 assert!(!e.contains(body), "{what}: error quotes key material: {e}");
+            }
+        }
+        // A character flipped anywhere in a key's base64 is refused, in the last third too, where PKCS#1 keeps the
+        // CRT values (dp, dq, qinv) that the rsa crate recomputes instead of reading and Go's x509 checks.
+        let lines: Vec<&str> = s.ca.key.lines().collect();
+        for li in 1..lines.len() - 1 {
+            for ci in (0..lines[li].len()).step_by(21) {
+                let mut l = lines[li].as_bytes().to_vec();
+                l[ci] = if l[ci] == b'A' { b'B' } else { b'A' };
+                let mut out: Vec<String> = lines.iter().map(|x| x.to_string()).collect();
+                out[li] = String::from_utf8(l).unwrap();
+                let mut bad = s.clone();
+                bad.ca.key = out.join("\n") + "\n";
+                let e = bad.check("secrets.toml").expect_err(&format!(
+                    "line {li} column {ci} of ca.key flipped is accepted"
+                ));
+                assert!(e.to_string().contains("secrets.toml: ca.key"), "{e}");
             }
         }
         // PKCS#8 keys are accepted like kubeadm's.

@@ -46,9 +46,14 @@ pub fn images() -> Vec<String> {
 /// an empty rpms/ dir, bundle.toml listing every file with its sha256) into `dir`: a bundle the agent's checks
 /// accept for the default cluster.
 pub fn make_bundle(dir: &Path) -> BundleManifest {
+    make_bundle_with(dir, &images())
+}
+
+/// [`make_bundle`] holding only `images` (a consistent bundle built without some image).
+pub fn make_bundle_with(dir: &Path, images: &[String]) -> BundleManifest {
     let layout = Layout::init(&dir.join("images")).unwrap();
     let mut entries = Vec::new();
-    for (i, r) in images().iter().enumerate() {
+    for (i, r) in images.iter().enumerate() {
         let layer = synth::layer(&[
             synth::Entry::Dir("etc/".into()),
             synth::Entry::File(

@@ -17,3 +17,20 @@ fn state_roundtrip() {
     let mode = std::fs::metadata(&p.path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "the resolved config holds secrets");
 }
+
+#[test]
+fn an_oversized_state_file_is_refused_unread() {
+    let d = tempfile::tempdir().unwrap();
+    let p = StateProvider::new(d.path());
+    std::fs::create_dir_all(p.path.parent().unwrap()).unwrap();
+    // Sparse: 300 MB that cost nothing to make; only the first MAX_CONFIG + 1 bytes are read.
+    std::fs::File::create(&p.path)
+        .unwrap()
+        .set_len(300 << 20)
+        .unwrap();
+    let e = format!("{:#}", p.fetch().unwrap_err());
+    assert!(
+        e.contains("larger than") && e.contains("state of an earlier run"),
+        "{e}"
+    );
+}

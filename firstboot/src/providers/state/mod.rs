@@ -36,15 +36,14 @@ impl Provider for StateProvider {
         format!("{} (state of an earlier run)", self.path.display())
     }
 
+    /// Read as any node config file is, so never more than [`super::parse::MAX_CONFIG`] bytes of it (a 300 MB file
+    /// left in the state directory is refused, not read whole).
     fn fetch(&self) -> Result<Option<Fetched>> {
-        match std::fs::read(&self.path) {
-            Ok(data) => Ok(Some(Fetched {
-                data,
-                source: self.describe(),
-            })),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("reading {}", self.path.display())),
+        super::file::FileProvider {
+            path: self.path.clone(),
+            origin: "state of an earlier run".into(),
         }
+        .fetch()
     }
 }
 
