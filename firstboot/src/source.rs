@@ -122,7 +122,7 @@ fn cmdline_provider(
         ConfigLocation::File(p) => Box::new(FileProvider {
             path: {
                 let p = identity::substitute(p, facts, args)?;
-                if !crate::providers::cmdline::is_plain_absolute(&p) {
+                if !kubeha_model::kernel_args::is_plain_absolute(&p) {
                     bail!(
                         "{}=file:{p}: not an absolute path without . or .. components",
                         Key::Config

@@ -15,7 +15,7 @@ use std::path::Path;
 
 use anyhow::{Context as _, Result};
 use kubeha_model::cluster::Role;
-pub use kubeha_model::kernel_args::{is_plain_absolute, ConfigLocation, MAX_VALUE};
+pub use kubeha_model::kernel_args::ConfigLocation;
 
 /// What the agent takes from the kernel command line: the `kubeha.*` keys it uses, and `BOOTIF=`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
