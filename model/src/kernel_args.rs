@@ -279,7 +279,7 @@ impl KernelArgs {
         out
     }
 
-    /// Whether [`KernelArgs::args`] writes what [`KernelArgs::parse`] reads back as `self`: every value as the
+    /// Checks that [`KernelArgs::args`] writes what [`KernelArgs::parse`] reads back as `self`: every value as the
     /// parser takes it (the same rules), in its normal form (`config_sha256` lowercase, `config` the variant its
     /// value reads as), without a double quote (the command line cannot carry one in a value). Errors name the key.
     pub fn validate(&self) -> Result<(), KernelArgsError> {
