@@ -10,6 +10,7 @@ use kubeha_model::NodeConfig;
 
 use crate::providers::cmdline::KernelArgs;
 use crate::util::under;
+use kubeha_model::kernel_args::Key;
 
 /// One network interface.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,17 +116,23 @@ pub fn substitute(template: &str, facts: &HostFacts, args: &KernelArgs) -> Resul
         out.push_str(&rest[..i]);
         let after = &rest[i + 2..];
         let Some(j) = after.find('}') else {
-            bail!("kubeha.config: unterminated placeholder in '{template}'");
+            bail!("{}: unterminated placeholder in '{template}'", Key::Config);
         };
         let key = &after[..j];
         let val = match key {
             "mac" => facts.primary_mac(args),
             "hostname" => facts.hostname.clone(),
             "uuid" => facts.uuid.clone(),
-            _ => bail!("kubeha.config: unknown placeholder ${{{key}}} (known: ${{mac}}, ${{hostname}}, ${{uuid}})"),
+            _ => bail!(
+                "{}: unknown placeholder ${{{key}}} (known: ${{mac}}, ${{hostname}}, ${{uuid}})",
+                Key::Config
+            ),
         };
         let Some(val) = val else {
-            bail!("kubeha.config: ${{{key}}} is used but this node's {key} is not known");
+            bail!(
+                "{}: ${{{key}}} is used but this node's {key} is not known",
+                Key::Config
+            );
         };
         out.push_str(&val);
         rest = &after[j + 1..];
@@ -155,21 +162,23 @@ pub fn resolve(
     source: &str,
 ) -> Result<Identity> {
     let pick = |field: &str,
+                key: Key,
                 from_cfg: Option<String>,
                 from_cmd: Option<String>|
      -> Result<Option<(String, String)>> {
         match (from_cfg, from_cmd) {
             (Some(a), Some(b)) if a != b => bail!(
-                "node.{field} is '{a}' in {source} but kubeha.{field}={b} on the kernel command line; remove one"
+                "node.{field} is '{a}' in {source} but {key}={b} on the kernel command line; remove one"
             ),
             (Some(a), _) => Ok(Some((a, format!("node.{field} in {source}")))),
-            (None, Some(b)) => Ok(Some((b, format!("kubeha.{field} on the kernel command line")))),
+            (None, Some(b)) => Ok(Some((b, format!("{key} on the kernel command line")))),
             (None, None) => Ok(None),
         }
     };
-    let name = pick("name", cfg.node.name.clone(), args.name.clone())?;
+    let name = pick("name", Key::Name, cfg.node.name.clone(), args.name.clone())?;
     let role = pick(
         "role",
+        Key::Role,
         cfg.node.role.map(|r| r.to_string()),
         args.role.map(|r| r.to_string()),
     )?
@@ -210,6 +219,7 @@ pub fn resolve(
             }
         })
         .collect();
+    let name_key = Key::Name;
     match matches.as_slice() {
         [(r, n, by)] => Ok(Identity {
             name: n.clone(),
@@ -217,14 +227,14 @@ pub fn resolve(
             how: format!("this node's {by} matches {n} in the cluster"),
         }),
         [] => bail!(
-            "cannot tell which node this is: no kubeha.name/node.name, and none of this node's addresses (IPs: {}; \
-             MACs: {}) is a {} of the cluster in {source}. Set kubeha.name= on the kernel command line or [node] name",
+            "cannot tell which node this is: no {name_key}/node.name, and none of this node's addresses (IPs: {}; \
+             MACs: {}) is a {} of the cluster in {source}. Set {name_key}= on the kernel command line or [node] name",
             join(ips.iter().map(|i| i.to_string())),
             join(macs.iter().map(|m| m.to_string())),
             role.map(|(r, _)| r.to_string()).unwrap_or_else(|| "master or worker".into())
         ),
         many => bail!(
-            "this node's addresses match several cluster nodes ({}); set kubeha.name= on the kernel command line",
+            "this node's addresses match several cluster nodes ({}); set {name_key}= on the kernel command line",
             join(many.iter().map(|(_, n, _)| n.clone()))
         ),
     }

@@ -25,6 +25,7 @@ use crate::providers::http::HttpProvider;
 use crate::providers::state::StateProvider;
 use crate::providers::{parse_config, Provider};
 use crate::util::under;
+use kubeha_model::kernel_args::Key;
 
 /// How to look for the config.
 #[derive(Debug, Clone)]
@@ -91,7 +92,7 @@ pub fn providers(
         let provider: Box<dyn Provider> = match cmdline_provider(opts, loc, args, facts) {
             Ok(p) => p,
             Err(e) => Box::new(Broken {
-                what: "kernel command line kubeha.config".into(),
+                what: format!("kernel command line {}", Key::Config),
                 error: format!("{e:#}"),
             }),
         };
@@ -118,22 +119,23 @@ fn cmdline_provider(
         ConfigLocation::Http(t) => {
             Box::new(HttpProvider::new(identity::substitute(t, facts, args)?)?)
         }
-        ConfigLocation::File(p) => {
-            Box::new(FileProvider {
-                path: {
-                    let p = identity::substitute(p, facts, args)?;
-                    if !crate::providers::cmdline::is_plain_absolute(&p) {
-                        bail!("kubeha.config=file:{p}: not an absolute path without . or .. components");
-                    }
-                    under(&opts.root, p)
-                },
-                origin: "kernel command line kubeha.config".into(),
-            })
-        }
+        ConfigLocation::File(p) => Box::new(FileProvider {
+            path: {
+                let p = identity::substitute(p, facts, args)?;
+                if !kubeha_model::kernel_args::is_plain_absolute(&p) {
+                    bail!(
+                        "{}=file:{p}: not an absolute path without . or .. components",
+                        Key::Config
+                    );
+                }
+                under(&opts.root, p)
+            },
+            origin: format!("kernel command line {}", Key::Config),
+        }),
         ConfigLocation::Label(l) => Box::new(ConfigDrive {
             root: opts.root.clone(),
             label: l.clone(),
-            origin: "kernel command line kubeha.config".into(),
+            origin: format!("kernel command line {}", Key::Config),
         }),
     })
 }
@@ -175,8 +177,9 @@ pub fn find_once(
                 {
                     bail!(
                         "{}: a master's node config (it holds the cluster's CA keys) over plain http:// needs \
-                         kubeha.config.sha256= on the kernel command line, or https://",
-                        f.source
+                         {}= on the kernel command line, or https://",
+                        f.source,
+                        Key::ConfigSha256
                     );
                 }
                 return Ok(Some((config, f.source)));

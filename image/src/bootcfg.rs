@@ -5,7 +5,8 @@
 //!
 //! Kernel arguments are an ordered multimap: the arguments named in `remove` are dropped (every occurrence), then
 //! the new ones are appended. Unlike mkksiso's shlex split, backslashes are kept verbatim, so an escaped label like
-//! `hd:LABEL=CentOS\x207\x20x86_64` survives; double-quoted values stay one argument.
+//! `hd:LABEL=CentOS\x207\x20x86_64` survives; double-quoted values stay one argument (the kernel's splitting rules,
+//! [`kubeha_model::kernel_args::split`]).
 
 /// Characters udev escapes in a label (`\xNN`): ASCII printable minus `a-zA-Z0-9#+.:=@_-`, plus control chars
 /// (lorax `udev_escape`).
@@ -24,66 +25,13 @@ pub fn udev_escape(label: &str) -> String {
     out
 }
 
-/// One kernel argument: `key` or `key=value`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Arg {
-    /// The name.
-    pub key: String,
-    /// The value, if any (quotes kept as written).
-    pub value: Option<String>,
-}
+/// One kernel argument: `key` or `key=value` (the model's, quotes kept as written).
+pub use kubeha_model::kernel_args::Arg;
 
-impl Arg {
-    /// `key=value`.
-    pub fn kv(key: &str, value: &str) -> Arg {
-        Arg {
-            key: key.into(),
-            value: Some(value.into()),
-        }
-    }
-}
-
-impl std::fmt::Display for Arg {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.value {
-            Some(v) => write!(f, "{}={v}", self.key),
-            None => f.write_str(&self.key),
-        }
-    }
-}
-
-/// Splits a kernel command line at unquoted whitespace.
+/// Splits a kernel command line at unquoted ASCII whitespace ([`kubeha_model::kernel_args::split`], the one
+/// splitter), quotes kept.
 pub fn split_args(cmdline: &str) -> Vec<Arg> {
-    let mut words = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    for c in cmdline.chars() {
-        match c {
-            '"' => {
-                quoted = !quoted;
-                cur.push(c);
-            }
-            c if c.is_whitespace() && !quoted => {
-                if !cur.is_empty() {
-                    words.push(std::mem::take(&mut cur));
-                }
-            }
-            c => cur.push(c),
-        }
-    }
-    if !cur.is_empty() {
-        words.push(cur);
-    }
-    words
-        .into_iter()
-        .map(|w| match w.split_once('=') {
-            Some((k, v)) => Arg::kv(k, v),
-            None => Arg {
-                key: w,
-                value: None,
-            },
-        })
-        .collect()
+    kubeha_model::kernel_args::split(cmdline)
 }
 
 /// Removes every argument whose key is in `remove` or starts with a `remove` entry ending in `.` (a prefix like
@@ -162,22 +110,16 @@ pub fn parse_append(flag: &str, values: &[String]) -> crate::Result<Vec<Arg>> {
                 ),
             ));
         }
-        let words: Vec<&str> = v.split_whitespace().collect();
+        // No quotes (refused above): the words are the arguments.
+        let words = split_args(v);
         if words.is_empty() {
             return Err(bad_arg(flag, v, "is empty"));
         }
         for w in words {
-            let key = w.split_once('=').map_or(w, |(k, _)| k);
-            if key.is_empty() {
+            if w.key.is_empty() {
                 return Err(bad_arg(flag, v, &format!("'{w}' has no name before '='")));
             }
-            out.push(match w.split_once('=') {
-                Some((k, val)) => Arg::kv(k, val),
-                None => Arg {
-                    key: w.into(),
-                    value: None,
-                },
-            });
+            out.push(w);
         }
     }
     Ok(out)

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use kubeha_kickstart::{Options, Source};
+use kubeha_model::kernel_args::{self, KernelArgs};
 use kubeha_model::{Cluster, NodeConfig};
 
 use crate::bootcfg::{grub_efi_commands, remaster_config, udev_escape, Arg, ArgEdit, ConfigKind};
@@ -285,8 +286,8 @@ pub struct IsoSpec<'a> {
     pub cluster: &'a Cluster,
     /// The node config put on the medium as `/kubeha/node.toml`.
     pub node_config: &'a NodeConfig,
-    /// `kubeha.*` kernel arguments for every boot entry (role, name, config, ...).
-    pub kernel_args: Vec<Arg>,
+    /// kubeha's kernel arguments for every boot entry (role, name, config, ...); they replace any the base had.
+    pub kernel_args: KernelArgs,
     /// The operator's `--remove-arg`/`--append`, applied to every boot entry after kubeha's own.
     pub user_args: ArgEdit,
     /// The agent files.
@@ -366,10 +367,14 @@ pub fn remaster(spec: &IsoSpec) -> Result<IsoReport> {
     // The boot arguments: mkksiso's inst.ks plus ours (old ones replaced), then the operator's.
     let label = udev_escape(&base.volid);
     let mut add = vec![Arg::kv("inst.ks", &format!("hd:LABEL={label}:/{KS_PATH}"))];
-    add.extend(spec.kernel_args.iter().cloned());
+    spec.kernel_args.validate().map_err(|e| Error::Value {
+        field: "kernel_args".into(),
+        message: e.to_string(),
+    })?;
+    add.extend(spec.kernel_args.args());
     let edits = [
         ArgEdit {
-            remove: vec!["inst.ks".into(), "kubeha.".into()],
+            remove: vec!["inst.ks".into(), kernel_args::PREFIX.into()],
             add: add.clone(),
         },
         spec.user_args.clone(),

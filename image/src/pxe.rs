@@ -28,6 +28,7 @@ use std::process::Command;
 
 use kubeha_kickstart::{Options, Source};
 use kubeha_model::cluster::{normalize_mac, Role};
+use kubeha_model::kernel_args::{ConfigLocation, KernelArgs};
 use kubeha_model::{Cluster, NodeConfig};
 
 use crate::bootcfg::{grub_efi_commands, Arg, ArgEdit};
@@ -350,16 +351,21 @@ pub fn write_tree(spec: &PxeSpec) -> Result<PxeReport> {
     ];
     let mut entries = Vec::new();
     for (role, n) in spec.cluster.nodes() {
+        let pin = pinned.iter().find(|(m, _, _)| m == &n.name);
+        let kubeha = KernelArgs {
+            role: Some(role),
+            name: Some(n.name.clone()),
+            config: pin.map(|(_, url, _)| ConfigLocation::Http(url.clone())),
+            config_sha256: pin.map(|(_, _, sha)| sha.clone()),
+            reinstall: spec.reinstall.wants(&n.name),
+            ..Default::default()
+        };
+        kubeha.validate().map_err(|e| Error::Value {
+            field: n.name.clone(),
+            message: e.to_string(),
+        })?;
         let mut args = common.clone();
-        args.push(Arg::kv("kubeha.role", &role.to_string()));
-        args.push(Arg::kv("kubeha.name", &n.name));
-        if let Some((_, url, sha)) = pinned.iter().find(|(m, _, _)| m == &n.name) {
-            args.push(Arg::kv("kubeha.config", url));
-            args.push(Arg::kv("kubeha.config.sha256", sha));
-        }
-        if spec.reinstall.wants(&n.name) {
-            args.push(Arg::kv("kubeha.reinstall", "1"));
-        }
+        args.extend(kubeha.args());
         let args = spec.user_args.apply(args);
         let mac = match &n.mac {
             Some(m) => Some(normalize_mac(m).ok_or_else(|| Error::Value {

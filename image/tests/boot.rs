@@ -11,9 +11,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use kubeha_image::bootcfg::{parse_append, parse_remove, Arg, ArgEdit};
+use kubeha_image::bootcfg::{parse_append, parse_remove, ArgEdit};
 use kubeha_image::iso::{remaster, IsoSpec};
-use kubeha_model::{Cluster, NodeConfig, Secrets};
+use kubeha_model::{Cluster, KernelArgs, NodeConfig, Secrets};
 
 const OVMF: &str = "/usr/share/ovmf/OVMF.fd";
 
@@ -100,7 +100,10 @@ fn remastered_with(dir: &Path, layout: &str, role: &str, user_args: ArgEdit) -> 
         output: out.clone(),
         cluster: &cluster,
         node_config: &nc,
-        kernel_args: vec![Arg::kv("kubeha.role", role)],
+        kernel_args: KernelArgs {
+            role: Some(role.parse().unwrap()),
+            ..Default::default()
+        },
         user_args,
         agent: stand_in_agent(&dir.join("agent")),
         el: None,

@@ -7,11 +7,10 @@ use std::path::Path;
 use std::process::Command;
 
 use common::*;
-use kubeha_image::bootcfg::Arg;
 use kubeha_image::iso::{remaster, IsoSpec};
 use kubeha_image::Error;
 use kubeha_model::cluster::Role;
-use kubeha_model::{Cluster, NodeConfig, Secrets};
+use kubeha_model::{Cluster, KernelArgs, NodeConfig, Secrets};
 
 fn secrets() -> Secrets {
     static S: std::sync::OnceLock<Secrets> = std::sync::OnceLock::new();
@@ -36,10 +35,10 @@ fn make(layout: &str, role: Option<Role>, embed: bool) -> Made {
     let agent = stand_in_agent(&dir.path().join("agent"));
     let cluster = Cluster::default_cluster();
     let nc = NodeConfig::build(&cluster, &secrets(), None, None, embed).unwrap();
-    let mut args = Vec::new();
-    if let Some(r) = role {
-        args.push(Arg::kv("kubeha.role", &r.to_string()));
-    }
+    let args = KernelArgs {
+        role,
+        ..Default::default()
+    };
     let iso = dir.path().join("out/kubeha.iso");
     let spec = IsoSpec {
         base: base_iso(layout),
@@ -279,7 +278,7 @@ fn refused(setup: impl FnOnce(&Path, &mut IsoSpecOwned), want: &[&str]) {
         output: s.output.clone(),
         cluster: &cluster,
         node_config: &nc,
-        kernel_args: vec![],
+        kernel_args: KernelArgs::default(),
         user_args: Default::default(),
         agent: s.agent.clone(),
         el: None,
@@ -391,7 +390,7 @@ fn refusals_name_the_problem_and_write_nothing() {
         output: out.clone(),
         cluster: &cluster,
         node_config: &nc,
-        kernel_args: vec![],
+        kernel_args: KernelArgs::default(),
         user_args: Default::default(),
         agent: stand_in_agent(&dir.path().join("agent")),
         el: None,
@@ -499,7 +498,10 @@ fn remastering_a_remastered_iso_replaces_args_and_bundle() {
         output: out.clone(),
         cluster: &cluster,
         node_config: &nc,
-        kernel_args: vec![Arg::kv("kubeha.role", "master")],
+        kernel_args: KernelArgs {
+            role: Some(Role::Master),
+            ..Default::default()
+        },
         user_args: Default::default(),
         agent: stand_in_agent(&dir.path().join("agent")),
         el: None,

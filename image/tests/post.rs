@@ -7,10 +7,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use common::*;
-use kubeha_image::bootcfg::Arg;
 use kubeha_image::iso::{remaster, IsoSpec};
 use kubeha_image::pxe::Install;
-use kubeha_model::{Cluster, NodeConfig, Secrets};
+use kubeha_model::{Cluster, KernelArgs, NodeConfig, Secrets};
 
 fn post_script(ks: &str) -> String {
     let start = ks.find("%post --nochroot").unwrap();
@@ -102,7 +101,10 @@ fn post_installs_from_the_iso_medium() {
         output: iso.clone(),
         cluster: &cluster,
         node_config: &nc,
-        kernel_args: vec![Arg::kv("kubeha.role", "worker")],
+        kernel_args: KernelArgs {
+            role: Some(kubeha_model::cluster::Role::Worker),
+            ..Default::default()
+        },
         user_args: Default::default(),
         agent: stand_in_agent(&d.join("agent")),
         el: None,

@@ -7,6 +7,7 @@
 //! - [`el`]: the EL releases kubeha installs, one table: glibc, default cgroup hierarchy.
 //! - [`kube`]: Kubernetes versions and what kubeadm derives from them (image lists, config API).
 //! - [`fsutil`]: atomic file writes shared by both sides.
+//! - [`kernel_args`]: the `kubeha.*` kernel arguments the install media write and the installer and node read.
 //!
 //! To add a field: add it to the struct with a serde default so older files still parse, add its rule to
 //! [`validate`] with the field path, and extend the golden example in `config init`.
@@ -16,6 +17,7 @@ pub mod bundle;
 pub mod cluster;
 pub mod el;
 pub mod fsutil;
+pub mod kernel_args;
 pub mod kube;
 pub mod node;
 pub mod secrets;
@@ -23,6 +25,7 @@ pub mod support;
 pub mod validate;
 
 pub use cluster::Cluster;
+pub use kernel_args::KernelArgs;
 pub use node::NodeConfig;
 pub use secrets::Secrets;
 

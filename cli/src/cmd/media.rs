@@ -6,11 +6,12 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use kubeha_image::bootcfg::{self, Arg, ArgEdit};
+use kubeha_image::bootcfg::{self, ArgEdit};
 use kubeha_image::iso::IsoSpec;
 use kubeha_kickstart::{Options, Source};
 use kubeha_model::bundle::BundleManifest;
 use kubeha_model::cluster::Role;
+use kubeha_model::kernel_args::{ConfigLocation, KernelArgs, KernelArgsError, Key};
 use kubeha_model::{Cluster, NodeConfig, Secrets};
 
 use super::agent;
@@ -203,9 +204,19 @@ fn user_args(append: &[String], remove: &[String]) -> Result<ArgEdit> {
     })
 }
 
-/// The kubeha.* kernel arguments for a medium or PXE entry.
-fn config_args(url: &Option<String>, file: &Option<PathBuf>) -> Result<Vec<Arg>> {
-    let mut args = Vec::new();
+/// kubeha's kernel arguments for a medium: the role, the name, and where the node config is (`--config-url`,
+/// pinned by `--config-file`'s sha256).
+fn kernel_args(
+    role: Option<Role>,
+    name: Option<&str>,
+    url: &Option<String>,
+    file: &Option<PathBuf>,
+) -> Result<KernelArgs> {
+    let mut args = KernelArgs {
+        role,
+        name: name.map(str::to_string),
+        ..Default::default()
+    };
     if let Some(u) = url {
         let ok = u.starts_with("http://")
             || u.starts_with("https://")
@@ -214,19 +225,21 @@ fn config_args(url: &Option<String>, file: &Option<PathBuf>) -> Result<Vec<Arg>>
         if !ok || u.contains(char::is_whitespace) {
             anyhow::bail!("--config-url: '{u}' is not an http(s) URL, file:PATH or label:FSLABEL");
         }
-        args.push(Arg::kv("kubeha.config", u));
+        // The rules the installer and the node agent read it with.
+        args.config = Some(ConfigLocation::parse(u).map_err(|e| match e {
+            KernelArgsError::Invalid { message, .. } => anyhow::anyhow!("--config-url: {message}"),
+            e => anyhow::anyhow!("--config-url: {e}"),
+        })?);
         if let Some(f) = file {
             let text =
                 std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
             NodeConfig::parse(&text, &f.display().to_string())?;
-            args.push(Arg::kv(
-                "kubeha.config.sha256",
-                &hex_sha256(text.as_bytes()),
-            ));
+            args.config_sha256 = Some(hex_sha256(text.as_bytes()));
         } else if u.starts_with("http://") {
             log::warn!("--config-url over plain HTTP without --config-file: the node config is not pinned by sha256");
         }
     }
+    args.validate()?;
     Ok(args)
 }
 
@@ -256,7 +269,8 @@ pub fn iso(c: IsoConfig) -> Result<ExitCode> {
         if role == Some(Role::Master) && c.config_url.is_none() {
             log::warn!(
                 "masters need the control-plane keys: without --embed-secrets or --config-url, give each \
-                 master kubeha.config= at boot or a config drive labelled KUBEHA (see docs/media.md)"
+                 master {}= at boot or a config drive labelled KUBEHA (see docs/media.md)",
+                Key::Config
             );
         }
         let nc = NodeConfig::build(&cluster, &secrets, None, c.name.as_deref(), false)?;
@@ -268,14 +282,7 @@ pub fn iso(c: IsoConfig) -> Result<ExitCode> {
     };
     let mut nc = nc;
     nc.bundle.public_key = super::config::bundle_pubkey(c.bundle_pubkey.as_deref())?;
-    let mut args = Vec::new();
-    if let Some(r) = role {
-        args.push(Arg::kv("kubeha.role", &r.to_string()));
-    }
-    if let Some(n) = &c.name {
-        args.push(Arg::kv("kubeha.name", n));
-    }
-    args.extend(config_args(&c.config_url, &c.config_file)?);
+    let args = kernel_args(role, c.name.as_deref(), &c.config_url, &c.config_file)?;
     let report = kubeha_image::iso::remaster(&IsoSpec {
         base: c.base,
         bundle: c.bundle,
@@ -445,8 +452,9 @@ pub fn pxe(c: PxeConfig) -> Result<ExitCode> {
         }
     } else if !cluster.masters.is_empty() {
         log::warn!(
-            "without --embed-secrets masters get a worker-grade node config: give them kubeha.config= or a \
-             config drive labelled KUBEHA (see docs/media.md)"
+            "without --embed-secrets masters get a worker-grade node config: give them {}= or a \
+             config drive labelled KUBEHA (see docs/media.md)",
+            Key::Config
         );
     }
     if install == Install::None && reinstall == Install::None {
@@ -454,8 +462,9 @@ pub fn pxe(c: PxeConfig) -> Result<ExitCode> {
     }
     if reinstall != Install::None {
         log::warn!(
-            "--reinstall: those nodes' entries wipe their installed disk (kubeha.reinstall=1) on every network \
-             boot; rerun kubeha pxe without --reinstall once they are reinstalled"
+            "--reinstall: those nodes' entries wipe their installed disk ({}=1) on every network \
+             boot; rerun kubeha pxe without --reinstall once they are reinstalled",
+            Key::Reinstall
         );
     }
     let report = kubeha_image::pxe::write_tree(&PxeSpec {

@@ -14,7 +14,10 @@ pub fn parse_config(data: &[u8], source: &str, pin: Option<&str>) -> Result<Node
     if let Some(want) = pin {
         let got = hex::encode(Sha256::digest(data));
         if got != want.to_ascii_lowercase() {
-            bail!("{source}: sha256 mismatch: kubeha.config.sha256 pins {want}, the content hashes to {got}");
+            bail!(
+                "{source}: sha256 mismatch: {} pins {want}, the content hashes to {got}",
+                kubeha_model::kernel_args::Key::ConfigSha256
+            );
         }
     }
     let data = if data.starts_with(&[0x1f, 0x8b]) {

@@ -30,7 +30,11 @@ impl HttpProvider {
 
 impl Provider for HttpProvider {
     fn describe(&self) -> String {
-        format!("{} (kernel command line kubeha.config)", self.url)
+        format!(
+            "{} (kernel command line {})",
+            self.url,
+            kubeha_model::kernel_args::Key::Config
+        )
     }
 
     fn fetch(&self) -> Result<Option<Fetched>> {
