@@ -70,6 +70,9 @@ enum CrashAt {
     BeforeEtcd,
     /// After every file is written, before the member and the Node exist (what the files alone cannot tell).
     AfterFiles,
+    /// After the etcd member was added as a learner and the local etcd started, before kubeadm promotes it (what
+    /// real kubeadm 1.36 leaves when it is killed there: the learner runs, the Node never appears).
+    AfterLearner,
 }
 
 #[derive(Clone)]
@@ -447,6 +450,20 @@ impl StandIn {
                             self.control_plane_files();
                             bail!("kubeadm stand-in: killed inside join (files written, nothing in the cluster)");
                         }
+                        Some(CrashAt::AfterLearner) => {
+                            self.control_plane_files();
+                            let mut s = w.s.lock().unwrap();
+                            s.next_id += 1;
+                            let id = s.next_id;
+                            s.members.push(Member {
+                                is_learner: true,
+                                ..member(id, &self.node)
+                            });
+                            for p in [2379, 2380] {
+                                s.open.insert(SocketAddrV4::new(self.node.ip, p));
+                            }
+                            bail!("kubeadm stand-in: killed inside join (etcd learner added and started, not promoted)");
+                        }
                         None => {}
                     }
                     {
@@ -516,7 +533,11 @@ impl StandIn {
                     let _ = std::fs::remove_file(k.join(f));
                 }
                 let _ = std::fs::remove_dir_all(self.root.join("var/lib/etcd"));
-                w.s.lock().unwrap().resets.push(self.node.name.clone());
+                let mut s = w.s.lock().unwrap();
+                // The static pods are gone with their manifests.
+                let ip = self.node.ip;
+                s.open.retain(|a| *a.ip() != ip);
+                s.resets.push(self.node.name.clone());
             }
             _ => bail!("kubeadm stand-in: unexpected {argv:?}"),
         }
@@ -556,6 +577,7 @@ impl Runner for StandIn {
 fn timing() -> Timing {
     Timing {
         endpoint_wait: Duration::from_secs(20),
+        verify_wait: Duration::from_secs(20),
         turn_wait: Duration::from_secs(10),
         absent_grace: Duration::from_millis(1500),
         backoff_min: Duration::from_millis(20),
@@ -778,11 +800,15 @@ fn reimaged_designated_master_joins() {
     assert_eq!(d.trim(), "join");
 }
 
-/// kubeadm killed inside a control-plane join, at two points: the next run resets what it left (and puts the CA
+/// kubeadm killed inside a control-plane join, at three points: the next run resets what it left (and puts the CA
 /// material back), decides again and joins; "done" needs the cluster to list the master, not the files.
 #[test]
 fn master_killed_inside_kubeadm_join_is_reset_and_joins_again() {
-    for at in [CrashAt::BeforeEtcd, CrashAt::AfterFiles] {
+    for at in [
+        CrashAt::BeforeEtcd,
+        CrashAt::AfterFiles,
+        CrashAt::AfterLearner,
+    ] {
         let (c, dir, world) = setup();
         world.running_master(&c.masters[0]);
         world
@@ -840,6 +866,16 @@ fn master_killed_inside_kubeadm_join_is_reset_and_joins_again() {
                     errors[1]
                 );
                 assert!(errors[1].contains("Node: MISSING"), "{}", errors[1]);
+            }
+            CrashAt::AfterLearner => {
+                // The learner is conclusive at once: no wait for the Node that cannot appear.
+                assert_eq!(errors.len(), 2, "{errors:#?}");
+                assert!(errors[1].contains("still a learner"), "{}", errors[1]);
+                assert!(
+                    !s.members.iter().any(|m| m.is_learner),
+                    "{at:?}: a learner left behind: {:?}",
+                    s.members
+                );
             }
         }
     }
@@ -915,6 +951,7 @@ impl ClusterEnv for Isolated {
 fn short_timing() -> Timing {
     Timing {
         endpoint_wait: Duration::from_secs(2),
+        verify_wait: Duration::from_secs(2),
         ..timing()
     }
 }
