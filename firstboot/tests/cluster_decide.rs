@@ -59,6 +59,8 @@ struct WorldState {
     resets: Vec<String>,
     /// Control-plane joins to kill part-way, once each: node name -> where.
     crash: BTreeMap<String, CrashAt>,
+    /// `kubeadm init` runs killed by a crash point.
+    killed_inits: Vec<String>,
     errors: Vec<String>,
 }
 
@@ -73,6 +75,9 @@ enum CrashAt {
     /// After the etcd member was added as a learner and the local etcd started, before kubeadm promotes it (what
     /// real kubeadm 1.36 leaves when it is killed there: the learner runs, the Node never appears).
     AfterLearner,
+    /// `kubeadm init` killed once its control plane runs (etcd, apiserver, the kubelet registered the Node), before
+    /// upload-config: what real kubeadm 1.36 leaves when it is killed in wait-control-plane.
+    InitAfterControlPlane,
 }
 
 #[derive(Clone)]
@@ -354,6 +359,16 @@ impl StandIn {
                     },
                 )?;
                 self.check_pki()?;
+                let crash = w.s.lock().unwrap().crash.remove(&self.node.name);
+                if let Some(CrashAt::InitAfterControlPlane) = crash {
+                    w.running_master(&self.node);
+                    let mut s = w.s.lock().unwrap();
+                    s.kubeadm_config = false;
+                    s.killed_inits.push(self.node.name.clone());
+                    drop(s);
+                    self.control_plane_files();
+                    bail!("kubeadm stand-in: killed inside init (control plane up, before upload-config)");
+                }
                 {
                     let mut s = w.s.lock().unwrap();
                     if !s.members.is_empty() || !s.inits.is_empty() {
@@ -464,6 +479,9 @@ impl StandIn {
                             }
                             bail!("kubeadm stand-in: killed inside join (etcd learner added and started, not promoted)");
                         }
+                        Some(CrashAt::InitAfterControlPlane) => {
+                            bail!("kubeadm stand-in: an init crash point on a joining master")
+                        }
                         None => {}
                     }
                     {
@@ -537,6 +555,14 @@ impl StandIn {
                 // The static pods are gone with their manifests.
                 let ip = self.node.ip;
                 s.open.retain(|a| *a.ip() != ip);
+                s.lb_up.remove(&ip);
+                // A cluster whose only etcd member was this node's is gone with /var/lib/etcd.
+                let purl = etcd::peer_url(ip);
+                if !s.members.is_empty() && s.members.iter().all(|m| m.peer_urls.contains(&purl)) {
+                    s.members.clear();
+                    s.nodes.clear();
+                    s.kubeadm_config = false;
+                }
                 s.resets.push(self.node.name.clone());
             }
             _ => bail!("kubeadm stand-in: unexpected {argv:?}"),
@@ -877,8 +903,55 @@ fn master_killed_inside_kubeadm_join_is_reset_and_joins_again() {
                     s.members
                 );
             }
+            CrashAt::InitAfterControlPlane => unreachable!(),
         }
     }
+}
+
+/// kubeadm init killed once the control plane runs, before upload-config: the next run finds the API answering
+/// without kubeadm-config, resets at once (no wait for what cannot come), decides again with the majority that still
+/// waits for it and initializes: one cluster, by the same master.
+#[test]
+fn master_killed_inside_kubeadm_init_is_reset_and_initializes_again() {
+    let (c, dir, world) = setup();
+    {
+        let mut s = world.s.lock().unwrap();
+        for m in &c.masters[1..] {
+            s.attest.insert(
+                m.name.clone(),
+                (AttestState::Waiting, "k8s-master01".into()),
+            );
+        }
+        s.crash
+            .insert("k8s-master01".into(), CrashAt::InitAfterControlPlane);
+    }
+    let mut ctx = context(&world, dir.path(), &c, "k8s-master01");
+    let steps = steps_with(Arc::new(world.clone()), timing());
+    let mut errors = Vec::new();
+    for _ in 0..4 {
+        match run_steps(&mut ctx, &steps) {
+            Ok(()) => break,
+            Err(e) => errors.push(format!("{e:#}")),
+        }
+    }
+    let s = world.s.lock().unwrap();
+    assert!(s.errors.is_empty(), "{:?}", s.errors);
+    assert_eq!(s.killed_inits, vec!["k8s-master01".to_string()]);
+    assert_eq!(
+        s.inits,
+        vec!["k8s-master01".to_string()],
+        "{errors:#?} {:?}",
+        s.kubeadm
+    );
+    assert_eq!(s.resets, vec!["k8s-master01".to_string()], "{errors:#?}");
+    assert!(s.kubeadm_config && s.nodes.contains("k8s-master01"));
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    assert!(errors[0].contains("killed inside init"), "{}", errors[0]);
+    assert!(
+        errors[1].contains("no kubeadm-config") && errors[1].contains("init was interrupted"),
+        "{}",
+        errors[1]
+    );
 }
 
 /// A worker whose journal lists cluster-worker-join but which has no kubelet.conf (its disk was restored, or the

@@ -641,9 +641,10 @@ pub fn rewrite_images(manifest: &str, bundle_refs: &[String]) -> String {
 /// `cluster-verify`: a master is done when the cluster says so: the API lists its Node and the kubeadm-config
 /// ConfigMap (written by init's upload-config, after the files `control_plane_done` looks at), and etcd lists its
 /// member as started and promoted (a joined master; an initializing master's apiserver answering is its etcd
-/// answering). Waits up to [`Timing::verify_wait`]; when the cluster answers and still lacks this master, or lists
-/// its member as a learner (kubeadm exited before promoting it), the half-joined node is reset so that the retry
-/// (the unit's Restart=on-failure) decides, removes the member and joins again.
+/// answering). Waits up to [`Timing::verify_wait`]; when the cluster answers and still lacks this master, lists its
+/// member as a learner (kubeadm exited before promoting it) or has no kubeadm-config (an init killed after its
+/// control plane started), the half-made node is reset so that the retry (the unit's Restart=on-failure) decides
+/// again, removes a stale member and joins or initializes.
 pub struct VerifyStep(pub Shared);
 
 /// What the cluster says about one master.
@@ -752,6 +753,17 @@ impl Step for VerifyStep {
                     "kubeadm exited but the etcd member of {} is still a learner ({}): kubeadm was interrupted \
                      before promoting it. The node was reset; the next run removes the member and joins again",
                     me.name,
+                    ev.describe()
+                );
+            }
+            if ev.kubeadm_config == Some(false) {
+                // The API answers without the ConfigMap `kubeadm init` uploads before it exits (and `kubeadm join`
+                // reads first): an init was killed after its control plane came up. Nothing will ever upload it;
+                // the half-made control plane must go before the next run decides again.
+                reset(ctx)?;
+                bail!(
+                    "kubeadm exited but the cluster has no kubeadm-config ConfigMap ({}): a kubeadm init was \
+                     interrupted after its control plane started. The node was reset; the next run decides again",
                     ev.describe()
                 );
             }
