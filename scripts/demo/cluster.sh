@@ -210,20 +210,21 @@ prepare_root() {
   cgroup_up "$name"
 }
 
-# The processes of node NAME: everything in its mount namespace (agent, daemons, containerd's shims) and in its
-# cgroup subtree (the containers, which have mount namespaces of their own).
+# The processes of node NAME: everything in its mount namespaces (agent, daemons, containerd's shims; one namespace
+# per agent start, and a restarted agent leaves the daemons of the earlier one running) and in its cgroup subtree
+# (the containers, which have mount namespaces of their own).
 node_pids() {
   local mnt cg=""
   mnt=$(cat "$STATE/logs/$1.mntns" 2>/dev/null) || return 0
   [ ${#CG_CTRLS[@]} -gt 0 ] && cg="${CG_CTRLS[0]}$(cgroup_of "$1")"
   python3 - "$mnt" "$cg" <<'PY'
 import os, sys
-mnt, cg = sys.argv[1], sys.argv[2]
+mnts, cg = set(sys.argv[1].split()), sys.argv[2]
 pids = set()
 for p in os.listdir("/proc"):
     if p.isdigit():
         try:
-            if os.readlink(f"/proc/{p}/ns/mnt") == mnt:
+            if os.readlink(f"/proc/{p}/ns/mnt") in mnts:
                 pids.add(int(p))
         except OSError:
             pass
@@ -271,7 +272,7 @@ start_agent() {
   local i self; self=$(readlink /proc/self/ns/mnt)
   for i in $(seq 50); do
     local m; m=$(readlink "/proc/$pid/ns/mnt" 2>/dev/null) || break
-    [ "$m" != "$self" ] && { echo "$m" > "$STATE/logs/$name.mntns"; break; }
+    [ "$m" != "$self" ] && { echo "$m" >> "$STATE/logs/$name.mntns"; break; }
     sleep 0.05
   done
 }
@@ -347,6 +348,30 @@ supervise() {
   done
   RESTARTS=$n
   wait_agents "$name"
+}
+
+# kill_kubeadm_in_init NAME: SIGKILLs the real `kubeadm init` running on NAME as soon as its apiserver accepts
+# connections on :6443 (asked inside NAME's network namespace).
+kill_kubeadm_in_init() {
+  local name=$1 deadline=$(( $(date +%s) + TIMEOUT )) p kpid st phase step err
+  while [ "$(date +%s)" -lt "$deadline" ]; do
+    kpid=""
+    for p in $(node_pids "$name"); do
+      if [ "$(cat "/proc/$p/comm" 2>/dev/null)" = kubeadm ] && tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -q ' init '; then
+        kpid=$p; break
+      fi
+    done
+    if [ -n "$kpid" ] && in_net "$name" timeout 1 bash -c "</dev/tcp/${IPS[$name]}/6443" 2>/dev/null; then
+      kill -9 "$kpid" 2>/dev/null && return 0
+    fi
+    read -r st phase step err < <(status_of "$name")
+    if [ "$st" = done ] || [ "$st" = failed ]; then
+      echo "cluster.sh: the agent on $name is $st before its kubeadm init brought the apiserver up ($step: $err)" >&2
+      return 1
+    fi
+    sleep 0.2
+  done
+  return 1
 }
 
 # kill_kubeadm_in_join NAME: SIGKILLs the real `kubeadm join` running on NAME as soon as the etcd member list (asked
@@ -426,7 +451,36 @@ if [ "$HOSTILE" = 1 ]; then
 fi
 info "namespaces ${NS_PREFIX}-{sw,$(IFS=,; echo "${ALL[*]}")}; starting every agent at once"
 for n in "${ALL[@]}"; do start_agent "$n"; done
-wait_agents "${ALL[@]}"
+INIT_KILL_JSON=null
+if [ "$HOSTILE" = 1 ]; then
+  # Crash inside init: the designated master's real `kubeadm init` is killed once its apiserver answers (kubeadm is
+  # in wait-control-plane or later: no bootstrap token, no kubeadm-config yet). Every unit restarts on failure (the
+  # others may fail joining the half-made cluster meanwhile); one cluster must still form, initialized by the same
+  # master.
+  kill_kubeadm_in_init "${MASTERS[0]}" || { echo "cluster.sh: could not catch ${MASTERS[0]}'s kubeadm init with its apiserver up" >&2; tail -n 20 "$STATE/logs/${MASTERS[0]}.agent.log" >&2; exit 1; }
+  info "killed ${MASTERS[0]}'s kubeadm init (SIGKILL) with its apiserver answering on :6443"
+  sup=()
+  for n in "${ALL[@]}"; do
+    ( supervise "$n" 4; echo "$RESTARTS" > "$STATE/logs/$n.restarts" ) &
+    sup+=("$!")
+  done
+  for p in "${sup[@]}"; do wait "$p" || exit 1; done
+  INIT_KILL_JSON=$(python3 - "$STATE" "${MASTERS[0]}" "${ALL[@]}" <<'PY'
+import glob, json, sys
+state, killed, names = sys.argv[1], sys.argv[2], sys.argv[3:]
+inits = {}
+for n in names:
+    c = open(f"{state}/logs/{n}.agent.log").read().count(f"kubeadm init on {n}")
+    if c:
+        inits[n] = c
+print(json.dumps({"node": killed, "init_runs": inits,
+                  "restarts": {n: int(open(f"{state}/logs/{n}.restarts").read()) for n in names}}))
+PY
+)
+  info "hostile: after the kill: $INIT_KILL_JSON"
+else
+  wait_agents "${ALL[@]}"
+fi
 TWO_BOOT_JSON=null
 if [ "$HOSTILE" = 1 ]; then
   # The override took: the second master did not dismiss itself as "not the designated master".
@@ -660,11 +714,12 @@ if [ "$HOSTILE" = 1 ]; then
   A_STILL=$(waiting_of "${MASTERS[0]}")
   info "after 15 s more: kubeadm init runs: $A_INITS; ${MASTERS[0]} still waits: $([ -n "$A_STILL" ] && echo yes || echo no)"
   for m in "${MASTERS[@]}"; do node_stop "$m"; done
-  python3 - "$STATE" "$TWO_BOOT_JSON" "$PARTITION_JSON" "$KILL_JSON" "$WAITING" "$A_STILL" "$A_INITS" <<'PY'
+  python3 - "$STATE" "$TWO_BOOT_JSON" "$PARTITION_JSON" "$KILL_JSON" "$WAITING" "$A_STILL" "$A_INITS" "$INIT_KILL_JSON" <<'PY'
 import json, os, sys
-state, two, part, kill, waiting, still, inits = sys.argv[1:8]
+state, two, part, kill, waiting, still, inits, init_kill = sys.argv[1:9]
 r = json.load(open(f"{state}/result.json"))
-r["hostile"] = {"two_bootstraps": json.loads(two), "partitioned_rebuild": json.loads(part),
+r["hostile"] = {"kubeadm_killed_in_init": json.loads(init_kill),
+                "two_bootstraps": json.loads(two), "partitioned_rebuild": json.loads(part),
                 "kubeadm_killed_in_join": json.loads(kill),
                 "all_masters_reimaged": {"waiting": waiting, "still_waiting": still != "", "inits": int(inits)}}
 tmp = f"{state}/result.json.tmp"
