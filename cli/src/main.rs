@@ -52,8 +52,12 @@ fn main() -> ExitCode {
         .format_timestamp(None)
         .init();
     // Data commands write to stdout; die quietly when the reader goes away (`kubeha config init | head`).
+    // SAFETY: SIG_DFL installs no handler code, and no other thread runs yet.
     unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        let _ = nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGPIPE,
+            nix::sys::signal::SigHandler::SigDfl,
+        );
     }
     let cli = Cli::parse();
     let result = match cli.command {

@@ -45,7 +45,7 @@ fn run(root: &Path, crash: Option<&str>) -> Run {
             use std::os::unix::process::ExitStatusExt;
             assert_eq!(
                 out.status.signal(),
-                Some(libc_sigabrt()),
+                Some(nix::sys::signal::Signal::SIGABRT as i32),
                 "crash run must abort: {}",
                 String::from_utf8_lossy(&out.stderr)
             );
@@ -59,10 +59,6 @@ fn run(root: &Path, crash: Option<&str>) -> Run {
         ),
     }
     r
-}
-
-fn libc_sigabrt() -> i32 {
-    6
 }
 
 #[test]

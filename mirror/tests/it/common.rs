@@ -78,10 +78,8 @@ pub struct Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        let pid = self.child.id() as i32;
-        unsafe {
-            libc::kill(pid, libc::SIGTERM);
-        }
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
         let t = Instant::now();
         while t.elapsed() < Duration::from_secs(10) {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -106,7 +104,8 @@ pub fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
-/// A dockerd in its own netns with every path under `dir` (lab.md recipe).
+/// A dockerd in its own netns with every path under `dir` (dockerd(8): `--data-root`, `--exec-root`,
+/// `--pidfile`, `-H unix://`).
 pub struct Dockerd {
     pub sock: PathBuf,
     pub daemon: Daemon,
