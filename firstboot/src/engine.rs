@@ -6,9 +6,9 @@
 //! The journal (`/var/lib/kubeha/state`) is rewritten atomically after each step. A step that was running when the
 //! agent died is not in the journal and runs again; being idempotent, it converges. The journal is a record, not the
 //! truth, for the steps that say [`Step::rechecks`]: the cluster steps run on every run and check the node and the
-//! cluster themselves (a journal listing `cluster-worker-join` on a node with no kubelet.conf joins again). For the crash test,
-//! `KUBEHA_CRASH_AFTER=<step>` aborts right after that step's work (before it is journaled), and
-//! `KUBEHA_CRASH_AFTER=<step>+journal` right after it is journaled.
+//! cluster themselves (a journal listing `cluster-worker-join` on a node with no kubelet.conf joins again). For the crash test
+//! only (cargo feature `crash-hook`, never in a shipped build), `KUBEHA_CRASH_AFTER=<step>` aborts right after that
+//! step's work (before it is journaled), and `KUBEHA_CRASH_AFTER=<step>+journal` right after it is journaled.
 
 use std::path::{Path, PathBuf};
 
@@ -183,6 +183,8 @@ impl Journal {
     }
 }
 
+/// The crash test's hook (tests/crash.rs): aborts where `KUBEHA_CRASH_AFTER` says.
+#[cfg(feature = "crash-hook")]
 fn crash_point(step: &str, journaled: bool) {
     if let Ok(want) = std::env::var("KUBEHA_CRASH_AFTER") {
         let hit = if journaled {
@@ -196,6 +198,10 @@ fn crash_point(step: &str, journaled: bool) {
         }
     }
 }
+
+/// Without the `crash-hook` feature the engine has no crash hook.
+#[cfg(not(feature = "crash-hook"))]
+fn crash_point(_step: &str, _journaled: bool) {}
 
 /// Runs the steps in order, skipping those the journal lists, reporting each phase. Writes the done marker at the
 /// end.
