@@ -260,7 +260,7 @@ fn dep_from(e: &BytesStart) -> Result<Dep> {
                 &ver,
                 attr(e, b"rel")?.as_deref(),
             )
-            .map_err(|m| anyhow::anyhow!("entry '{name}': {m}"))?;
+            .with_context(|| format!("entry '{name}'"))?;
             Some((op, evr))
         }
     };
@@ -375,7 +375,7 @@ fn empty_element(e: &BytesStart, pkg: Option<&mut Package>, list: List) -> Resul
                 &ver,
                 attr(e, b"rel")?.as_deref(),
             )
-            .map_err(|m| anyhow::anyhow!("package '{}': {m}", p.name))?;
+            .with_context(|| format!("package '{}'", p.name))?;
         }
         b"location" => {
             p.href = attr(e, b"href")?.unwrap_or_default();

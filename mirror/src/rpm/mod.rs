@@ -12,6 +12,7 @@
 //! kind into [`solve`]'s `Provider::build`.
 
 pub mod arch;
+mod error;
 pub mod fetch;
 pub mod metadata;
 pub mod modules;
@@ -28,6 +29,7 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 use kubeha_model::bundle::{Profile, RpmEntry, RPMS_DIR};
 
+pub use error::Error;
 use fetch::Fetcher;
 use metadata::{MdRecord, Package};
 

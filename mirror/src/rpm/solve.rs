@@ -28,7 +28,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Display;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use resolvo::{
     Candidates, Condition, ConditionId, ConditionalRequirement, DenseIndex, Dependencies,
     DependencyProvider, HintDependenciesAvailable, Interner, KnownDependencies, LogicalOperator,
@@ -1129,10 +1129,7 @@ pub fn resolve(pkgs: &[Package], requests: &[String], policy: &ArchPolicy) -> Re
     let roots = roots(pkgs, &index, requests)?;
     let mut weak: Vec<Weak> = Vec::new();
     let mut known: HashSet<Weak> = HashSet::new();
-    let mut chosen = match solve_once(pkgs, policy, &index, &roots, requests, &weak) {
-        Ok(c) => c,
-        Err(msg) => bail!(msg),
-    };
+    let mut chosen = solve_once(pkgs, policy, &index, &roots, requests, &weak)?;
     loop {
         let pending = weak_pending(pkgs, &index, policy, &chosen, &known);
         if pending.is_empty() {
@@ -1191,7 +1188,7 @@ fn solve_once(
     roots: &[(String, Vec<usize>, bool)],
     requests: &[String],
     weak: &[Weak],
-) -> std::result::Result<Vec<usize>, String> {
+) -> std::result::Result<Vec<usize>, super::Error> {
     let mut start: Vec<usize> = roots
         .iter()
         .flat_map(|(_, v, _)| v.iter().copied())
@@ -1307,11 +1304,9 @@ fn solve_once(
                 msg.push('\n');
             }
             msg.push_str(explanation.trim_end());
-            Err(msg)
+            Err(super::Error::Unsolvable { explanation: msg })
         }
-        Err(UnsolvableOrCancelled::Cancelled(_)) => {
-            Err("dependency resolution was cancelled".to_string())
-        }
+        Err(UnsolvableOrCancelled::Cancelled(_)) => Err(super::Error::Cancelled),
     }
 }
 
