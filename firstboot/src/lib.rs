@@ -7,7 +7,7 @@
 //!   and run commands.
 //! - [`retry`]: the one HTTP client. [`runner`]: the one command runner.
 //! - [`engine`]: the step engine, journal, status and reports.
-//! - `cluster`: the self-forming HA control plane (keepalived, nginx, kubeadm, etcd membership), issue 5.
+//! - `cluster`: the self-forming HA control plane (keepalived, nginx, kubeadm, etcd membership).
 #![deny(missing_docs)]
 
 pub mod apply;

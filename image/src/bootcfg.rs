@@ -1,4 +1,5 @@
-//! Boot config edits, as lorax's mkksiso makes them (contracts §8.1 step 3-4), as pure text functions, plus what
+//! Boot config edits, as lorax's mkksiso makes them (weldr/lorax
+//! `src/pylorax/cmdline/mkksiso.py`: the udev-escaped volume id and the `append`/`linux`/`linuxefi` edits), as pure text functions, plus what
 //! mkksiso leaves alone: [`remaster_config`] makes the unattended install the default entry without the media
 //! check ([`isolinux_install_default`], [`grub_install_default`]) and sets the UEFI kernel commands of the
 //! medium's release ([`grub_efi_commands`]); [`parse_append`]/[`parse_remove`] check the operator's arguments.

@@ -1,6 +1,6 @@
 //! `kubeha iso`: remaster an EL install ISO with the kickstart, the bundle, the agent and a node config.
 //!
-//! Follows lorax's mkksiso (contracts §8.1): read the ISO with xorriso (no mounts), keep its volume id so the
+//! Follows lorax's mkksiso (weldr/lorax `src/pylorax/cmdline/mkksiso.py`): read the ISO with xorriso (no mounts), keep its volume id so the
 //! existing `inst.stage2=hd:LABEL=` still matches, edit the boot configs (isolinux.cfg, EFI/BOOT/grub.cfg and
 //! the grub.cfg inside images/efiboot.img, edited in userspace: arguments on every entry, and unlike mkksiso the
 //! unattended install made the default entry, without `rd.live.check`; [`crate::bootcfg::remaster_config`]), then

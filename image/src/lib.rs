@@ -1,6 +1,7 @@
 //! kubeha-image: install media for kubeha nodes.
 //!
-//! - [`iso`]: remaster an EL install ISO the way lorax's `mkksiso` does (contracts §8): keep the volume id, add
+//! - [`iso`]: remaster an EL install ISO the way lorax's `mkksiso` does (weldr/lorax
+//!   `src/pylorax/cmdline/mkksiso.py`): keep the volume id, add
 //!   `inst.ks=hd:LABEL=<udev-escaped volid>:/ks.cfg` and the `kubeha.*` arguments to every isolinux `append` and
 //!   grub `linux`/`linuxefi` line (the ISO's `EFI/BOOT/grub.cfg` and the copy inside `images/efiboot.img`), make
 //!   the unattended install the default entry without `rd.live.check`, put the bundle, agent and node config under

@@ -1,4 +1,4 @@
-//! `kubeha kickstart`, `kubeha iso`, `kubeha pxe`: install media (issue 6). The work is in kubeha-kickstart and
+//! `kubeha kickstart`, `kubeha iso`, `kubeha pxe`: install media. The work is in kubeha-kickstart and
 //! kubeha-image; this module only maps flags onto their options.
 
 use std::path::{Path, PathBuf};

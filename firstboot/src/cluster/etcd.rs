@@ -9,7 +9,8 @@
 //!
 //! Rebuild rule: a reimaged master (empty /var/lib/etcd) is still in the member list under its name or its peer URL
 //! `https://IP:2380`. That member is removed before the master joins again (modern kubeadm would otherwise reuse
-//! the member with an empty data dir and etcd would panic, contracts §3.1), but only if the remaining members keep
+//! the member with an empty data dir and etcd would panic: kubernetes/kubernetes
+//! PR #127491 makes kubeadm skip re-adding an existing peer URL, and etcd-io/etcd#20269 is the panic), but only if the remaining members keep
 //! quorum without it; otherwise nothing is changed and the error says what to do.
 
 use std::collections::BTreeSet;

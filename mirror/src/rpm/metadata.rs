@@ -4,7 +4,7 @@
 //! package (and only the wanted paths of filelists), the four compressions are detected here by their magic
 //! bytes whatever the file is named, and the checksum of every metadata file is verified against repomd.xml
 //! before it is parsed; a full metadata model would add parsing time and dependencies without changing that.
-//! Format: createrepo_c `tests/testdata/repo_01/repodata/` (contracts §6.1).
+//! Format: createrepo_c `tests/testdata/repo_01/repodata/`.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read};

@@ -2,7 +2,8 @@
 //!
 //! A greedy "newest provider per requirement" walk answers differently from dnf: kubelet needs
 //! `kubernetes-cni < 1.5.0` while kubeadm asks `>= 1.4.0`, so greedy bundles 1.5.1 (and its dependencies)
-//! beside the 1.4.0 that will be installed (contracts §6.4). So we hand the problem to resolvo, a CDCL SAT
+//! beside the 1.4.0 that will be installed (`dnf --assumeno install` on EL9 picks
+//! 1.4.0; mirror/examples/bench_rpm.rs compares the two). So we hand the problem to resolvo, a CDCL SAT
 //! solver modelled on libsolv, encoded like this:
 //!
 //! - every package name and color (64-bit, 32-bit, noarch: [`super::arch`]) is a resolvo name whose
