@@ -132,7 +132,7 @@ fn default_vip_name() -> String {
     DEFAULT_VIP_NAME.to_string()
 }
 fn default_lb_port() -> u16 {
-    16443
+    crate::kube::ports::LB_DEFAULT
 }
 fn default_router_id() -> u16 {
     51

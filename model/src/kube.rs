@@ -475,6 +475,27 @@ pub mod ports {
         }
     }
 
+    /// kube-apiserver's secure port on every master (kubeadm's `bindPort`).
+    pub const APISERVER: u16 = 6443;
+    /// The load balancer's port in front of the apiservers when cluster.toml names none (the kubeadm-ha guide's).
+    pub const LB_DEFAULT: u16 = 16443;
+    /// etcd's client port.
+    pub const ETCD_CLIENT: u16 = 2379;
+    /// etcd's peer port.
+    pub const ETCD_PEER: u16 = 2380;
+    /// The kubelet API.
+    pub const KUBELET: u16 = 10250;
+    /// kube-controller-manager's secure port (1.12 on).
+    pub const CONTROLLER_MANAGER: u16 = 10257;
+    /// kube-scheduler's secure port (1.12 on).
+    pub const SCHEDULER: u16 = 10259;
+    /// kube-scheduler's insecure HTTP port (before 1.23).
+    pub const SCHEDULER_INSECURE: u16 = 10251;
+    /// kube-controller-manager's insecure HTTP port (before 1.23).
+    pub const CONTROLLER_MANAGER_INSECURE: u16 = 10252;
+    /// The NodePort Services range.
+    pub const NODE_PORTS: (u16, u16) = (30000, 32767);
+
     /// kubeha-firstboot's attestation listener on masters waiting for the cluster to form: the designated master
     /// initializes only when a majority of the masters attest here that they hold no cluster and wait for it
     /// (docs/ha.md, "Never two clusters").
@@ -485,13 +506,13 @@ pub mod ports {
     pub fn ports(role: Role, v: &KubeVersion, lb_port: u16, cni: CniPlugin) -> Vec<Open> {
         let mut o = Vec::new();
         if role == Role::Master {
-            o.push(Open::tcp(6443, 6443, "kube-apiserver"));
+            o.push(Open::tcp(APISERVER, APISERVER, "kube-apiserver"));
             o.push(Open::tcp(
                 lb_port,
                 lb_port,
                 "nginx load balancer in front of the apiservers",
             ));
-            o.push(Open::tcp(2379, 2380, "etcd client and peer"));
+            o.push(Open::tcp(ETCD_CLIENT, ETCD_PEER, "etcd client and peer"));
             o.push(Open::tcp(
                 ATTEST_PORT,
                 ATTEST_PORT,
@@ -499,24 +520,28 @@ pub mod ports {
             ));
             if v.minor <= 22 {
                 o.push(Open::tcp(
-                    10251,
-                    10251,
+                    SCHEDULER_INSECURE,
+                    SCHEDULER_INSECURE,
                     "kube-scheduler (insecure HTTP, before 1.23)",
                 ));
                 o.push(Open::tcp(
-                    10252,
-                    10252,
+                    CONTROLLER_MANAGER_INSECURE,
+                    CONTROLLER_MANAGER_INSECURE,
                     "kube-controller-manager (insecure HTTP, before 1.23)",
                 ));
             }
             if v.minor >= 12 {
-                o.push(Open::tcp(10257, 10257, "kube-controller-manager"));
-                o.push(Open::tcp(10259, 10259, "kube-scheduler"));
+                o.push(Open::tcp(
+                    CONTROLLER_MANAGER,
+                    CONTROLLER_MANAGER,
+                    "kube-controller-manager",
+                ));
+                o.push(Open::tcp(SCHEDULER, SCHEDULER, "kube-scheduler"));
             }
             o.push(Open::ip(112, "VRRP, keepalived"));
         }
-        o.push(Open::tcp(10250, 10250, "kubelet API"));
-        o.push(Open::tcp(30000, 32767, "NodePort Services"));
+        o.push(Open::tcp(KUBELET, KUBELET, "kubelet API"));
+        o.push(Open::tcp(NODE_PORTS.0, NODE_PORTS.1, "NodePort Services"));
         match cni {
             CniPlugin::Calico => {
                 o.push(Open::tcp(179, 179, "calico BGP"));

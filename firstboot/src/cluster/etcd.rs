@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use base64::Engine as _;
+use kubeha_model::kube::ports::{ETCD_CLIENT, ETCD_PEER};
 use kubeha_model::secrets::CertKey;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -62,12 +63,12 @@ fn de_u64<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<u64, D:
 
 /// The peer URL etcd uses for a master.
 pub fn peer_url(ip: Ipv4Addr) -> String {
-    format!("https://{ip}:2380")
+    format!("https://{ip}:{ETCD_PEER}")
 }
 
 /// The client URL of a master's etcd.
 pub fn client_url(ip: Ipv4Addr) -> String {
-    format!("https://{ip}:2379")
+    format!("https://{ip}:{ETCD_CLIENT}")
 }
 
 /// A client for etcd's JSON gateway with a client certificate signed by the etcd CA.
