@@ -29,11 +29,8 @@ pub fn udev_escape(label: &str) -> String {
 /// One kernel argument: `key` or `key=value` (the model's, quotes kept as written).
 pub use kubeha_model::kernel_args::Arg;
 
-/// Splits a kernel command line at unquoted ASCII whitespace ([`kubeha_model::kernel_args::split`], the one
-/// splitter), quotes kept.
-pub fn split_args(cmdline: &str) -> Vec<Arg> {
-    kubeha_model::kernel_args::split(cmdline)
-}
+/// Splits a kernel command line at unquoted ASCII whitespace, quotes kept (the model's one splitter).
+pub use kubeha_model::kernel_args::split as split_args;
 
 /// Removes every argument whose key is in `remove` or starts with a `remove` entry ending in `.` (a prefix like
 /// `kubeha.`), then appends `add`.

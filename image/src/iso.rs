@@ -358,7 +358,7 @@ pub fn remaster(spec: &IsoSpec) -> Result<IsoReport> {
 
     // The kickstart, for every node on this medium.
     let mut ko = Options::new(el, Source::Media);
-    ko.packages = bundle::requested_packages(&verified.manifest);
+    ko.packages = verified.manifest.requested_packages();
     let ks = kubeha_kickstart::render(spec.cluster, &ko)?;
     std::fs::create_dir_all(&stage).map_err(io("creating", &stage))?;
     let ks_file = stage.join(KS_PATH);

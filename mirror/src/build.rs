@@ -484,10 +484,12 @@ fn fetch_files(
         tmp.as_file()
             .sync_all()
             .map_err(io("syncing", tmp.path()))?;
-        tmp.persist(&target).map_err(|e| Error::Io {
-            action: "writing",
-            path: target.clone(),
-            source: e.error,
+        tmp.persist(&target).map_err(|e| {
+            Error::Io(kubeha_model::IoError {
+                action: "writing",
+                path: target.clone(),
+                source: e.error,
+            })
         })?;
         let _ = fs::set_permissions(&target, std::os::unix::fs::PermissionsExt::from_mode(0o644));
         progress.item_done(&f.name);

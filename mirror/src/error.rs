@@ -6,15 +6,8 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Reading or writing a file failed.
-    #[error("{action} {path}: {source}")]
-    Io {
-        /// What was being done ("reading", "writing").
-        action: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] kubeha_model::IoError),
     /// Content does not hash to the digest it is addressed by.
     #[error("{what}: its sha256 is {actual}, expected {expected}")]
     DigestMismatch {
@@ -67,17 +60,8 @@ pub enum Error {
 /// Result of this crate.
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// Maps an `io::Error` to [`Error::Io`] for `path`.
-pub(crate) fn io<'a>(
-    action: &'static str,
-    path: &'a std::path::Path,
-) -> impl FnOnce(std::io::Error) -> Error + 'a {
-    move |source| Error::Io {
-        action,
-        path: path.to_path_buf(),
-        source,
-    }
-}
+/// Maps an `io::Error` to [`Error::Io`] for `path` (the model's one helper).
+pub(crate) use kubeha_model::io;
 
 /// Shorthand for [`Error::Format`].
 pub(crate) fn format_err(what: impl Into<String>, message: impl Into<String>) -> Error {

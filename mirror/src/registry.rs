@@ -837,11 +837,11 @@ impl Client {
                 }
             };
             if let Err(e) = w.write_all(&buf[..n]) {
-                return Err(Failure::Fatal(Error::Io {
+                return Err(Failure::Fatal(Error::Io(kubeha_model::IoError {
                     action: "writing",
                     path: w.partial_path(),
                     source: e,
-                }));
+                })));
             }
             progress.add_bytes(n as u64);
         }

@@ -440,11 +440,7 @@ impl Cluster {
 
     /// Reads and validates a `cluster.toml`.
     pub fn load(path: &Path) -> Result<Cluster> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-            action: "reading",
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path).map_err(crate::io("reading", path))?;
         Cluster::parse_valid(&text, &path.display().to_string())
     }
 

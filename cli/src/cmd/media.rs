@@ -57,16 +57,7 @@ pub struct KickstartConfig {
 
 /// The packages `%packages` installs: the bundle's requested RPMs.
 fn bundle_packages(dir: &Path) -> Result<Vec<String>> {
-    let m = BundleManifest::load(dir)?;
-    let mut names: Vec<String> = m
-        .rpms
-        .iter()
-        .filter(|r| r.requested)
-        .map(|r| r.name.clone())
-        .collect();
-    names.sort();
-    names.dedup();
-    Ok(names)
+    Ok(BundleManifest::load(dir)?.requested_packages())
 }
 
 /// Runs `kubeha kickstart`.
