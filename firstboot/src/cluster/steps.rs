@@ -12,19 +12,16 @@
 //! died half-way is undone with `kubeadm reset -f` before the retry, and the CA material is written again after the
 //! reset (kubeadm reset empties /etc/kubernetes/pki; without it the retry would mint a new CA).
 //!
-//! Commands get system paths (`/etc/kubeha/kubeadm-init.yaml`); files are written at `ctx.path(...)` so tests and dry
-//! runs write under their root. Files holding the token are 0600 in a 0700 directory and reach kubeadm by
-//! `--config`, never on its command line.
+//! Commands get system paths (`/etc/kubeha/kubeadm-init.yaml`); files are written through the [`Context`]'s write
+//! methods with the same system paths, so tests and dry runs write under their root. Files holding the token are
+//! 0600 in a 0700 directory ([`Context::write_secret`]) and reach kubeadm by `--config`, never on its command line.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
 use kubeha_model::cluster::Role;
-use kubeha_model::fsutil::write_atomic;
 use kubeha_model::kube::KubeadmApi;
 use sha2::Digest as _;
 
@@ -67,31 +64,6 @@ pub struct Shared {
     pub env: Arc<dyn ClusterEnv>,
     /// Waits.
     pub timing: Timing,
-}
-
-/// Writes `data` if the file does not already hold it; returns whether it wrote.
-pub fn write_if_changed(path: &Path, data: &[u8], mode: u32) -> Result<bool> {
-    if let Ok(old) = fs::read(path) {
-        let same_mode = fs::metadata(path)
-            .map(|m| m.permissions().mode() & 0o7777 == mode)
-            .unwrap_or(false);
-        if old == data && same_mode {
-            return Ok(false);
-        }
-    }
-    write_atomic(path, data, mode, true).with_context(|| format!("writing {}", path.display()))?;
-    Ok(true)
-}
-
-/// Writes a secret-bearing file: 0700 parent directory (why: the kubeadm files hold the bootstrap token), 0600 file.
-fn write_secret(ctx: &Context, system_path: &str, data: &str) -> Result<()> {
-    let p = ctx.path(system_path);
-    let dir = p.parent().expect("absolute path has a parent");
-    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
-        .with_context(|| format!("securing {}", dir.display()))?;
-    write_if_changed(&p, data.as_bytes(), 0o600)?;
-    Ok(())
 }
 
 /// Whether this master's control plane files are complete (the last ones kubeadm writes; `cluster-verify` asks the
@@ -150,12 +122,7 @@ fn reset(ctx: &Context) -> Result<()> {
         KUBELET_CONF,
         BOOTSTRAP_KUBELET_CONF,
     ] {
-        let p = ctx.path(p);
-        if p.is_dir() {
-            fs::remove_dir_all(&p).with_context(|| format!("removing {}", p.display()))?;
-        } else if p.exists() {
-            fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))?;
-        }
+        ctx.remove(p)?;
     }
     if is_master(ctx) {
         write_pki(ctx)?;
@@ -170,7 +137,7 @@ fn write_pki(ctx: &Context) -> Result<usize> {
         .control_plane
         .as_ref()
         .context("a master needs the [control-plane] keys")?;
-    pki::write_pki(&ctx.path(pki::PKI_DIR), &ctx.config.join.ca_cert, cp)
+    pki::write_pki(ctx, &ctx.config.join.ca_cert, cp)
 }
 
 /// `cluster-pki`: the shared CAs and service-account keys into /etc/kubernetes/pki.
@@ -272,10 +239,10 @@ impl Step for LoadBalancerStep {
             },
         )?;
         // The check script runs as root (script_user root): 0700 so enable_script_security accepts it.
-        write_if_changed(&ctx.path(keepalived::CHECK_SCRIPT), check.as_bytes(), 0o700)?;
+        ctx.write_file(keepalived::CHECK_SCRIPT, check, 0o700)?;
         // 0600: it holds the VRRP auth_pass.
-        write_if_changed(&ctx.path(keepalived::KEEPALIVED_CONF), ka.as_bytes(), 0o600)?;
-        write_if_changed(&ctx.path(nginx::NGINX_CONF), ng.as_bytes(), 0o644)?;
+        ctx.write_file(keepalived::KEEPALIVED_CONF, ka, 0o600)?;
+        ctx.write_file(nginx::NGINX_CONF, ng, 0o644)?;
         let r = &ctx.runner;
         // SELinux enforcing: nginx (httpd_t) must listen on 16443 and connect to the apiservers, and keepalived may
         // only run scripts labelled for it (the policy labels /usr/libexec/keepalived).
@@ -377,12 +344,8 @@ impl Step for DecideStep {
             Decision::Join(why) => log::info!("{}: joining the control plane: {why}", ctx.name),
             Decision::Wait(why) => bail!("{why}"),
         }
-        fs::create_dir_all(ctx.path(STATE_DIR))?;
-        write_if_changed(
-            &ctx.path(DECISION_FILE),
-            format!("{}\n", d.word()).as_bytes(),
-            0o644,
-        )?;
+        ctx.mkdir(STATE_DIR, 0o755)?;
+        ctx.write_file(DECISION_FILE, format!("{}\n", d.word()), 0o644)?;
         Ok(())
     }
 }
@@ -544,7 +507,7 @@ impl Step for KubeadmStep {
         let legacy = c.cluster.kubernetes_version.kubeadm_api() == KubeadmApi::V1Alpha2;
         match decision(ctx).as_deref() {
             Some("init") => {
-                write_secret(ctx, kubeadm::INIT_CONFIG, &kubeadm::render_init(&c, &me, &cred, patches_dir(ctx))?)?;
+                ctx.write_secret(kubeadm::INIT_CONFIG, &kubeadm::render_init(&c, &me, &cred, patches_dir(ctx))?)?;
                 let mut cmd = Cmd::new("kubeadm").args(["init", "--config", kubeadm::INIT_CONFIG]);
                 if !legacy {
                     cmd = cmd.arg("--skip-token-print");
@@ -559,7 +522,7 @@ impl Step for KubeadmStep {
                     initial_cluster: super::etcd::initial_cluster(&members, &me.name, me.ip),
                     state: "existing",
                 };
-                write_secret(ctx, kubeadm::JOIN_CONFIG, &kubeadm::render_master_v1alpha2(&c, &me, &cred, &etcd)?)?;
+                ctx.write_secret(kubeadm::JOIN_CONFIG, &kubeadm::render_master_v1alpha2(&c, &me, &cred, &etcd)?)?;
                 let f = kubeadm::JOIN_CONFIG;
                 for phase in [
                     &["certs", "all"][..],
@@ -575,7 +538,7 @@ impl Step for KubeadmStep {
                 }
             }
             Some("join") => {
-                write_secret(ctx, kubeadm::JOIN_CONFIG, &kubeadm::render_join(&c, &me, &cred, true, patches_dir(ctx))?)?;
+                ctx.write_secret(kubeadm::JOIN_CONFIG, &kubeadm::render_join(&c, &me, &cred, true, patches_dir(ctx))?)?;
                 log::info!("kubeadm join (control plane) on {} through {}", me.name, c.control_plane_endpoint());
                 ctx.runner.run(&Cmd::new("kubeadm").args(["join", "--config", kubeadm::JOIN_CONFIG]))?;
             }
@@ -804,7 +767,7 @@ impl Step for CniStep {
         if fs::read_to_string(ctx.path(CNI_MARKER)).ok().as_deref() == Some(mark.as_str()) {
             return Ok(());
         }
-        write_if_changed(&ctx.path(CNI_MANIFEST), rendered.as_bytes(), 0o644)?;
+        ctx.write_file(CNI_MANIFEST, &rendered, 0o644)?;
         ctx.runner.run(&Cmd::new("kubectl").args([
             "--kubeconfig",
             ADMIN_CONF,
@@ -812,8 +775,8 @@ impl Step for CniStep {
             "-f",
             CNI_MANIFEST,
         ]))?;
-        fs::create_dir_all(ctx.path(STATE_DIR))?;
-        write_if_changed(&ctx.path(CNI_MARKER), mark.as_bytes(), 0o644)?;
+        ctx.mkdir(STATE_DIR, 0o755)?;
+        ctx.write_file(CNI_MARKER, &mark, 0o644)?;
         Ok(())
     }
 }
@@ -884,8 +847,7 @@ impl Step for TokenStep {
             }
         }
         let me = ctx.me().clone();
-        write_secret(
-            ctx,
+        ctx.write_secret(
             TOKEN_CONFIG,
             &kubeadm::render_init(&c, &me, &credentials(ctx), None)?,
         )?;
@@ -943,8 +905,7 @@ impl Step for WorkerJoinStep {
         }
         let c = ctx.config.cluster.clone();
         let me = ctx.me().clone();
-        write_secret(
-            ctx,
+        ctx.write_secret(
             kubeadm::JOIN_CONFIG,
             &kubeadm::render_join(&c, &me, &credentials(ctx), false, patches_dir(ctx))?,
         )?;
