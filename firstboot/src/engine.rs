@@ -253,15 +253,6 @@ pub trait Step {
     }
 }
 
-/// Every step for a node, in order. The OS preparation and runtime steps are [`crate::apply`]'s.
-pub fn steps(role: Role) -> Vec<Box<dyn Step>> {
-    let mut v = crate::apply::steps(role);
-    // The cluster-forming steps (keepalived, nginx, kubeadm, etcd membership); each says in `applies` whether it
-    // runs on masters or workers.
-    v.extend(crate::cluster::steps());
-    v
-}
-
 /// The journal: which steps finished, for which node.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Journal {

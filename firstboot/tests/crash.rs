@@ -76,7 +76,7 @@ fn crash_after_each_step_converges() {
 
     // The steps that run on every run whatever the journal says.
     let rechecks: Vec<&'static str> =
-        kubeha_firstboot::engine::steps(kubeha_model::cluster::Role::Master)
+        kubeha_firstboot::steps::for_role(kubeha_model::cluster::Role::Master)
             .iter()
             .filter(|s| s.rechecks())
             .map(|s| s.name())
