@@ -104,10 +104,52 @@ fn is_master(ctx: &Context) -> bool {
     ctx.role == Role::Master
 }
 
-fn decision(ctx: &Context) -> Option<String> {
-    fs::read_to_string(ctx.path(DECISION_FILE))
-        .ok()
-        .map(|s| s.trim().to_string())
+/// The choice `cluster-decide` saves in [`DECISION_FILE`] for `cluster-rebuild`, `cluster-kubeadm`,
+/// `cluster-verify` and `cluster-cni`. Saved and loaded with serde as the bare word (`init`, `join`): the file
+/// stays what docs/ha.md documents and the demo scripts read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Bootstrap {
+    /// This master initializes the cluster (`kubeadm init`).
+    Init,
+    /// This node joins the cluster (`kubeadm join`).
+    Join,
+}
+
+impl Bootstrap {
+    /// What `cluster-decide` decided, if it decided to act.
+    pub fn from_decision(d: &Decision) -> Option<Bootstrap> {
+        match d {
+            Decision::Init => Some(Bootstrap::Init),
+            Decision::Join(_) => Some(Bootstrap::Join),
+            Decision::Wait(_) => None,
+        }
+    }
+
+    /// Saves the choice in [`DECISION_FILE`].
+    pub fn save(self, ctx: &Context) -> Result<()> {
+        let word = serde_json::to_value(self).context("encoding the decision")?;
+        let word = word.as_str().context("the decision is not a word")?;
+        ctx.mkdir(STATE_DIR, 0o755)?;
+        ctx.write_file(DECISION_FILE, format!("{word}\n"), 0o644)?;
+        Ok(())
+    }
+
+    /// The saved choice; `None` when `cluster-decide` has not saved one (or the file holds something else).
+    pub fn load(ctx: &Context) -> Option<Bootstrap> {
+        use serde::de::IntoDeserializer as _;
+        use serde::Deserialize as _;
+        let text = ctx.read(DECISION_FILE).ok().flatten()?;
+        let word: serde::de::value::StrDeserializer<serde::de::value::Error> =
+            text.trim().into_deserializer();
+        match Bootstrap::deserialize(word) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                log::warn!("{DECISION_FILE}: {e}; treating it as no decision");
+                None
+            }
+        }
+    }
 }
 
 /// Undoes a half-finished kubeadm run (`kubeadm reset -f` and what it leaves), then puts the cluster's CA
@@ -344,8 +386,9 @@ impl Step for DecideStep {
             Decision::Join(why) => log::info!("{}: joining the control plane: {why}", ctx.name),
             Decision::Wait(why) => bail!("{why}"),
         }
-        ctx.mkdir(STATE_DIR, 0o755)?;
-        ctx.write_file(DECISION_FILE, format!("{}\n", d.word()), 0o644)?;
+        if let Some(b) = Bootstrap::from_decision(&d) {
+            b.save(ctx)?;
+        }
         Ok(())
     }
 }
@@ -410,7 +453,7 @@ impl Step for RebuildStep {
         is_master(ctx)
     }
     fn run(&self, ctx: &mut Context) -> Result<()> {
-        if control_plane_done(ctx) || decision(ctx).as_deref() != Some("join") {
+        if control_plane_done(ctx) || Bootstrap::load(ctx) != Some(Bootstrap::Join) {
             return Ok(());
         }
         if ctx.dry_run {
@@ -505,9 +548,12 @@ impl Step for KubeadmStep {
         let me = ctx.me().clone();
         let cred = credentials(ctx);
         let legacy = c.cluster.kubernetes_version.kubeadm_api() == KubeadmApi::V1Alpha2;
-        match decision(ctx).as_deref() {
-            Some("init") => {
-                ctx.write_secret(kubeadm::INIT_CONFIG, &kubeadm::render_init(&c, &me, &cred, patches_dir(ctx))?)?;
+        match Bootstrap::load(ctx) {
+            Some(Bootstrap::Init) => {
+                ctx.write_secret(
+                    kubeadm::INIT_CONFIG,
+                    &kubeadm::render_init(&c, &me, &cred, patches_dir(ctx))?,
+                )?;
                 let mut cmd = Cmd::new("kubeadm").args(["init", "--config", kubeadm::INIT_CONFIG]);
                 if !legacy {
                     cmd = cmd.arg("--skip-token-print");
@@ -515,14 +561,21 @@ impl Step for KubeadmStep {
                 log::info!("kubeadm init on {}", me.name);
                 ctx.runner.run(&cmd)?;
             }
-            Some("join") if legacy => {
+            Some(Bootstrap::Join) if legacy => {
                 // kubeadm 1.11 has no control-plane join: add the etcd member, then run the phases of its HA guide.
-                let members = if ctx.dry_run { Vec::new() } else { self.0.env.etcd_add(&ctx.config, &me)? };
+                let members = if ctx.dry_run {
+                    Vec::new()
+                } else {
+                    self.0.env.etcd_add(&ctx.config, &me)?
+                };
                 let etcd = LegacyEtcd {
                     initial_cluster: super::etcd::initial_cluster(&members, &me.name, me.ip),
                     state: "existing",
                 };
-                ctx.write_secret(kubeadm::JOIN_CONFIG, &kubeadm::render_master_v1alpha2(&c, &me, &cred, &etcd)?)?;
+                ctx.write_secret(
+                    kubeadm::JOIN_CONFIG,
+                    &kubeadm::render_master_v1alpha2(&c, &me, &cred, &etcd)?,
+                )?;
                 let f = kubeadm::JOIN_CONFIG;
                 for phase in [
                     &["certs", "all"][..],
@@ -530,19 +583,48 @@ impl Step for KubeadmStep {
                     &["kubelet", "write-env-file"],
                     &["kubeconfig", "kubelet"],
                 ] {
-                    ctx.runner.run(&Cmd::new("kubeadm").args(["alpha", "phase"]).args(phase.iter().copied()).args(["--config", f]))?;
+                    ctx.runner.run(
+                        &Cmd::new("kubeadm")
+                            .args(["alpha", "phase"])
+                            .args(phase.iter().copied())
+                            .args(["--config", f]),
+                    )?;
                 }
-                ctx.runner.run(&Cmd::new("systemctl").args(["restart", "kubelet"]))?;
-                for phase in [&["etcd", "local"][..], &["kubeconfig", "all"], &["controlplane", "all"], &["mark-master"]] {
-                    ctx.runner.run(&Cmd::new("kubeadm").args(["alpha", "phase"]).args(phase.iter().copied()).args(["--config", f]))?;
+                ctx.runner
+                    .run(&Cmd::new("systemctl").args(["restart", "kubelet"]))?;
+                for phase in [
+                    &["etcd", "local"][..],
+                    &["kubeconfig", "all"],
+                    &["controlplane", "all"],
+                    &["mark-master"],
+                ] {
+                    ctx.runner.run(
+                        &Cmd::new("kubeadm")
+                            .args(["alpha", "phase"])
+                            .args(phase.iter().copied())
+                            .args(["--config", f]),
+                    )?;
                 }
             }
-            Some("join") => {
-                ctx.write_secret(kubeadm::JOIN_CONFIG, &kubeadm::render_join(&c, &me, &cred, true, patches_dir(ctx))?)?;
-                log::info!("kubeadm join (control plane) on {} through {}", me.name, c.control_plane_endpoint());
-                ctx.runner.run(&Cmd::new("kubeadm").args(["join", "--config", kubeadm::JOIN_CONFIG]))?;
+            Some(Bootstrap::Join) => {
+                ctx.write_secret(
+                    kubeadm::JOIN_CONFIG,
+                    &kubeadm::render_join(&c, &me, &cred, true, patches_dir(ctx))?,
+                )?;
+                log::info!(
+                    "kubeadm join (control plane) on {} through {}",
+                    me.name,
+                    c.control_plane_endpoint()
+                );
+                ctx.runner.run(&Cmd::new("kubeadm").args([
+                    "join",
+                    "--config",
+                    kubeadm::JOIN_CONFIG,
+                ]))?;
             }
-            other => bail!("no init/join decision in {DECISION_FILE} ({other:?}): cluster-decide must run first"),
+            None => bail!(
+                "no init/join decision in {DECISION_FILE} (None): cluster-decide must run first"
+            ),
         }
         Ok(())
     }
@@ -667,7 +749,7 @@ impl Step for VerifyStep {
         let t = &self.0.timing;
         let me = ctx.me().clone();
         // A master that initialized has no peer to ask about its own member; its apiserver answering is the proof.
-        let ask_etcd = decision(ctx).as_deref() == Some("join");
+        let ask_etcd = Bootstrap::load(ctx) == Some(Bootstrap::Join);
         let deadline = std::time::Instant::now() + t.endpoint_wait;
         let mut pause = t.backoff_min;
         loop {
@@ -736,7 +818,7 @@ impl Step for CniStep {
         is_master(ctx)
     }
     fn run(&self, ctx: &mut Context) -> Result<()> {
-        if decision(ctx).as_deref() != Some("init") {
+        if Bootstrap::load(ctx) != Some(Bootstrap::Init) {
             return Ok(());
         }
         let bundle = ctx.path(&ctx.config.bundle.path);
@@ -917,5 +999,38 @@ impl Step for WorkerJoinStep {
         ctx.runner
             .run(&Cmd::new("kubeadm").args(["join", "--config", kubeadm::JOIN_CONFIG]))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::fixtures::config_for;
+    use crate::runner::RecordingRunner;
+
+    /// The decision file holds the bare word the demo scripts read; anything else there is no decision.
+    #[test]
+    fn bootstrap_is_saved_as_the_bare_word() {
+        let d = tempfile::tempdir().unwrap();
+        let ctx = Context {
+            root: d.path().to_path_buf(),
+            runner: Box::new(RecordingRunner::default()),
+            config: config_for("k8s-master01", Role::Master),
+            name: "k8s-master01".into(),
+            role: Role::Master,
+            dry_run: true,
+        };
+        assert_eq!(Bootstrap::load(&ctx), None, "nothing saved yet");
+        for (b, word) in [(Bootstrap::Init, "init\n"), (Bootstrap::Join, "join\n")] {
+            b.save(&ctx).unwrap();
+            assert_eq!(
+                std::fs::read_to_string(ctx.path(DECISION_FILE)).unwrap(),
+                word
+            );
+            assert_eq!(Bootstrap::load(&ctx), Some(b), "{word}");
+        }
+        ctx.write_file(DECISION_FILE, "maybe\n", 0o644).unwrap();
+        assert_eq!(Bootstrap::load(&ctx), None, "an unknown word");
+        assert_eq!(Bootstrap::from_decision(&Decision::Wait("x".into())), None);
     }
 }
