@@ -36,6 +36,16 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// Building the bundle's RPM repository failed. The cause keeps its type (`rpm::Error`, an I/O or HTTP error
+    /// with its context), reachable with `error.downcast_ref()`; the message is its whole chain.
+    #[cfg(feature = "fetch")]
+    #[error("{what}: {error:#}")]
+    Rpm {
+        /// The part of the profile (`repos`, `rpms`).
+        what: &'static str,
+        /// The cause, with its context.
+        error: anyhow::Error,
+    },
     /// An image reference that is not in the layout.
     #[error("image {reference} is not in {layout}")]
     NoSuchImage {
