@@ -42,6 +42,55 @@ pub enum Error {
         /// The whole dependency.
         dep: String,
     },
+    /// A repository checksum type kubeha cannot compute.
+    #[error("checksum type '{kind}' is not supported (use sha1 or sha2)")]
+    ChecksumType {
+        /// The type as repomd.xml names it.
+        kind: String,
+    },
+    /// Metadata or a package whose bytes do not match the checksum repomd.xml (or primary) gives.
+    #[error("{what}: {kind} checksum mismatch: repomd.xml says {expected}, the file has {actual}")]
+    ChecksumMismatch {
+        /// The file.
+        what: String,
+        /// The checksum type.
+        kind: String,
+        /// What the metadata says.
+        expected: String,
+        /// What the bytes hash to.
+        actual: String,
+    },
+    /// A download whose bytes do not match the metadata's checksum.
+    #[error(
+        "{url}: {kind} checksum mismatch: the metadata says {expected}, the download has {actual}"
+    )]
+    DownloadMismatch {
+        /// The URL.
+        url: String,
+        /// The checksum type.
+        kind: String,
+        /// What the metadata says.
+        expected: String,
+        /// What the downloaded bytes hash to.
+        actual: String,
+    },
+    /// A repository answered a GET with an HTTP error status.
+    #[error("GET {url}: HTTP {status}")]
+    Http {
+        /// The URL.
+        url: String,
+        /// The status.
+        status: reqwest::StatusCode,
+    },
+    /// A repomd.xml without `<data>` records.
+    #[error("no <data> records: not a repomd.xml")]
+    NotRepomd,
+    /// zchunk-compressed metadata.
+    #[error("{what} is zchunk-compressed, which is not supported")]
+    Zchunk {
+        /// The metadata file.
+        what: String,
+    },
     /// The requested packages have no solution; `explanation` is the solver's account, with what nothing provides.
     #[error("{explanation}")]
     Unsolvable {

@@ -127,7 +127,13 @@ impl Fetcher {
             match req.send() {
                 Ok(r) if r.status().is_success() => return Ok(Box::new(r)),
                 Ok(r) if r.status().is_server_error() => {
-                    last = Some(anyhow::anyhow!("GET {url}: HTTP {}", r.status()))
+                    last = Some(
+                        super::Error::Http {
+                            url: url.to_string(),
+                            status: r.status(),
+                        }
+                        .into(),
+                    )
                 }
                 Ok(r) if r.status() == reqwest::StatusCode::UNAUTHORIZED => match auth {
                     Some(a) => bail!(
@@ -139,7 +145,13 @@ impl Fetcher {
                          password-file or password-env, or kubeha bundle build --repo-credentials)"
                     ),
                 },
-                Ok(r) => bail!("GET {url}: HTTP {}", r.status()),
+                Ok(r) => {
+                    return Err(super::Error::Http {
+                        url: url.to_string(),
+                        status: r.status(),
+                    }
+                    .into())
+                }
                 Err(e) => last = Some(anyhow::Error::new(e).context(format!("GET {url}"))),
             }
         }
@@ -195,11 +207,15 @@ impl Fetcher {
             }
             let got = hasher.finish();
             if got != checksum.hex {
-                last = Some(anyhow::anyhow!(
-                    "{url}: {} checksum mismatch: the metadata says {}, the download has {got}",
-                    checksum.kind,
-                    checksum.hex
-                ));
+                last = Some(
+                    super::Error::DownloadMismatch {
+                        url: url.to_string(),
+                        kind: checksum.kind.clone(),
+                        expected: checksum.hex.clone(),
+                        actual: got,
+                    }
+                    .into(),
+                );
                 continue;
             }
             tmp.as_file()

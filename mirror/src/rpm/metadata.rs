@@ -48,7 +48,12 @@ impl Hasher {
             "sha256" => Hasher::Sha256(sha2::Sha256::new()),
             "sha384" => Hasher::Sha384(sha2::Sha384::new()),
             "sha512" => Hasher::Sha512(sha2::Sha512::new()),
-            other => bail!("checksum type '{other}' is not supported (use sha1 or sha2)"),
+            other => {
+                return Err(super::Error::ChecksumType {
+                    kind: other.to_string(),
+                }
+                .into())
+            }
         })
     }
 
@@ -84,11 +89,13 @@ impl Checksum {
         h.update(data);
         let got = h.finish();
         if got != self.hex {
-            bail!(
-                "{what}: {} checksum mismatch: repomd.xml says {}, the file has {got}",
-                self.kind,
-                self.hex
-            );
+            return Err(super::Error::ChecksumMismatch {
+                what: what.to_string(),
+                kind: self.kind.clone(),
+                expected: self.hex.clone(),
+                actual: got,
+            }
+            .into());
         }
         Ok(())
     }
@@ -153,7 +160,7 @@ pub fn parse_repomd(xml: &[u8]) -> Result<Vec<MdRecord>> {
         buf.clear();
     }
     if out.is_empty() {
-        bail!("no <data> records: not a repomd.xml");
+        return Err(super::Error::NotRepomd.into());
     }
     Ok(out)
 }
@@ -230,7 +237,10 @@ pub fn decompress<'a>(data: &'a [u8], what: &str) -> Result<Box<dyn BufRead + 'a
                 .with_context(|| format!("opening zstd stream of {what}"))?,
         )
     } else if data.starts_with(b"\0ZCK1") {
-        bail!("{what} is zchunk-compressed, which is not supported");
+        return Err(super::Error::Zchunk {
+            what: what.to_string(),
+        }
+        .into());
     } else {
         Box::new(data)
     };
