@@ -154,7 +154,8 @@ impl Context {
         let parent = Path::new(system_path)
             .parent()
             .and_then(Path::to_str)
-            .with_context(|| format!("{system_path}: no parent directory"))?;
+            .filter(|p| *p != "/")
+            .with_context(|| format!("{system_path}: a secret needs its own directory, not /"))?;
         if let Some(above) = Path::new(parent).parent().and_then(Path::to_str) {
             self.mkdir(above, 0o755)?;
         }
@@ -506,6 +507,10 @@ mod tests {
         c.write_secret("/var/lib/new/secret", "k").unwrap();
         assert_eq!(mode(&c.path("/var/lib/new")), 0o700);
         assert_eq!(mode(&c.path("/var/lib")), 0o755);
+        // Never the root itself.
+        let before = mode(d.path());
+        assert!(c.write_secret("/top-level", "k").is_err());
+        assert_eq!(mode(d.path()), before);
     }
 
     #[test]
