@@ -60,6 +60,22 @@ impl Netns {
     pub fn path(&self) -> String {
         format!("/run/netns/{}", self.name)
     }
+
+    /// A command whose process enters this network namespace (setns(2) between fork and exec, as `nsenter
+    /// --net` does; the child's pid is the program's).
+    pub fn command(&self, program: &str) -> Command {
+        use std::os::unix::process::CommandExt;
+        let ns = std::fs::File::open(self.path()).expect("opening the netns");
+        let mut c = Command::new(program);
+        // SAFETY: the closure only makes the setns system call, which is async-signal-safe.
+        unsafe {
+            c.pre_exec(move || {
+                nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
+                    .map_err(std::io::Error::from)
+            });
+        }
+        c
+    }
 }
 
 impl Drop for Netns {
@@ -119,9 +135,8 @@ impl Dockerd {
         let ns = Netns::new();
         let sock = dir.join("docker.sock");
         let log = std::fs::File::create(dir.join("dockerd.log")).unwrap();
-        let child = Command::new("nsenter")
-            .arg(format!("--net={}", ns.path()))
-            .arg("dockerd")
+        let child = ns
+            .command("dockerd")
             .arg("--data-root")
             .arg(dir.join("data"))
             .arg("--exec-root")
@@ -199,9 +214,8 @@ impl Containerd {
         )
         .unwrap();
         let log = std::fs::File::create(dir.join("containerd.log")).unwrap();
-        let child = Command::new("nsenter")
-            .arg(format!("--net={}", ns.path()))
-            .arg("containerd")
+        let child = ns
+            .command("containerd")
             .arg("-c")
             .arg(&cfg)
             .stdout(Stdio::null())
