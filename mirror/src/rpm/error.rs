@@ -82,6 +82,39 @@ pub enum Error {
         /// The status.
         status: reqwest::StatusCode,
     },
+    /// A repository refused the request for credentials (HTTP 401).
+    #[error("GET {url}: HTTP 401: {}", match user {
+        Some(u) => format!("the credentials of user {u} are refused"),
+        None => "the repo needs credentials (the repo's username with password-file or password-env, or kubeha \
+                 bundle build --repo-credentials)".to_string(),
+    })]
+    Unauthorized {
+        /// The URL.
+        url: String,
+        /// The user whose credentials were sent, if any.
+        user: Option<String>,
+    },
+    /// Packages that failed the signature check against their repo's key (the bundle is not written).
+    #[error(
+        "{} package(s) failed the signature check against their repo's gpgkey (unsigned, or signed by another key), \
+         so the bundle is not written:\n  {}",
+        refused.len(),
+        refused.join("\n  ")
+    )]
+    Signatures {
+        /// One line per refused package: file, repo and rpm's verdict.
+        refused: Vec<String>,
+    },
+    /// A tool (createrepo_c, rpmkeys) that exited with a failure.
+    #[error("{cmd} failed with {status}: {stderr}")]
+    Command {
+        /// The command as run (`{:#?}` of it).
+        cmd: String,
+        /// Its exit status.
+        status: std::process::ExitStatus,
+        /// Its standard error, trimmed.
+        stderr: String,
+    },
     /// A repomd.xml without `<data>` records.
     #[error("no <data> records: not a repomd.xml")]
     NotRepomd,

@@ -135,16 +135,13 @@ impl Fetcher {
                         .into(),
                     )
                 }
-                Ok(r) if r.status() == reqwest::StatusCode::UNAUTHORIZED => match auth {
-                    Some(a) => bail!(
-                        "GET {url}: HTTP 401: the credentials of user {} are refused",
-                        a.username
-                    ),
-                    None => bail!(
-                        "GET {url}: HTTP 401: the repo needs credentials (the repo's username with \
-                         password-file or password-env, or kubeha bundle build --repo-credentials)"
-                    ),
-                },
+                Ok(r) if r.status() == reqwest::StatusCode::UNAUTHORIZED => {
+                    return Err(super::Error::Unauthorized {
+                        url: url.to_string(),
+                        user: auth.map(|a| a.username.clone()),
+                    }
+                    .into())
+                }
                 Ok(r) => {
                     return Err(super::Error::Http {
                         url: url.to_string(),

@@ -254,12 +254,7 @@ fn check_signatures(
         }
     }
     if !refused.is_empty() {
-        bail!(
-            "{} package(s) failed the signature check against their repo's gpgkey (unsigned, or signed by \
-             another key), so the bundle is not written:\n  {}",
-            refused.len(),
-            refused.join("\n  ")
-        );
+        return Err(Error::Signatures { refused }.into());
     }
     Ok(keys)
 }
@@ -739,11 +734,12 @@ fn run(cmd: &mut Command) -> Result<std::process::Output> {
         .output()
         .with_context(|| format!("running {cmd:?} (is it installed?)"))?;
     if !out.status.success() {
-        bail!(
-            "{cmd:#?} failed with {}: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+        return Err(Error::Command {
+            cmd: format!("{cmd:#?}"),
+            status: out.status,
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        }
+        .into());
     }
     Ok(out)
 }
