@@ -115,6 +115,75 @@ pub enum Error {
         /// Its standard error, trimmed.
         stderr: String,
     },
+    /// A `file://` URL that is not absolute.
+    #[error("'{url}' is not an absolute file:// URL (use file:///path)")]
+    FileUrl {
+        /// The URL.
+        url: String,
+    },
+    /// A URL of a scheme kubeha does not read.
+    #[error("'{url}': only http://, https:// and file:// URLs are supported")]
+    UrlScheme {
+        /// The URL.
+        url: String,
+    },
+    /// A profile with packages but no repositories.
+    #[error("the profile has packages but no repos to take them from")]
+    NoRepos,
+    /// A repository user without a password source.
+    #[error("repos[{index}] ({repo}): a username needs password-env or password-file")]
+    NoPassword {
+        /// The repository's index in the profile.
+        index: usize,
+        /// Its name.
+        repo: String,
+    },
+    /// A gpgkey that is not an ASCII-armored OpenPGP public key.
+    #[error("repo {repo}: gpgkey {url} is not an ASCII-armored OpenPGP public key")]
+    GpgKeyFormat {
+        /// The repository.
+        repo: String,
+        /// The key's URL.
+        url: String,
+    },
+    /// Two repositories whose keys would be stored under the same file name.
+    #[error("repo {repo}: its key would be stored as {path}, which another repo's key already is; rename one of the repos")]
+    KeyClash {
+        /// The repository.
+        repo: String,
+        /// The bundle path both would take.
+        path: String,
+    },
+    /// Two different packages that would be stored under the same file name.
+    #[error("two packages would be stored as rpms/{file}; repos {repo} and another carry different files")]
+    FileClash {
+        /// The file name.
+        file: String,
+        /// One of the repositories.
+        repo: String,
+    },
+    /// A package location that is not an `.rpm` file name.
+    #[error("{nevra}: location '{href}' is not an .rpm file name")]
+    NotRpmFile {
+        /// The package.
+        nevra: String,
+        /// Its location.
+        href: String,
+    },
+    /// A `<package>` in primary.xml without a name or location.
+    #[error("a <package> has no name or location (near byte {offset})")]
+    PackageIncomplete {
+        /// The parser's byte offset.
+        offset: u64,
+    },
+    /// A requested package that no repository has.
+    #[error(
+        "package '{spec}' is not in any of the repos (for this arch); give name, name-version or name-version-release"
+    )]
+    NoSuchPackage {
+        /// The request as the profile writes it.
+        spec: String,
+    },
     /// A repomd.xml without `<data>` records.
     #[error("no <data> records: not a repomd.xml")]
     NotRepomd,

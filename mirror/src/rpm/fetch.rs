@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
 use super::metadata::{Checksum, Hasher};
 
@@ -65,7 +65,10 @@ pub fn file_path(url: &str) -> Result<Option<PathBuf>> {
     // file:///abs/path and file://localhost/abs/path
     let rest = rest.strip_prefix("localhost").unwrap_or(rest);
     if !rest.starts_with('/') {
-        bail!("'{url}' is not an absolute file:// URL (use file:///path)");
+        return Err(super::Error::FileUrl {
+            url: url.to_string(),
+        }
+        .into());
     }
     let bytes = rest.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -111,7 +114,10 @@ impl Fetcher {
             return Ok(Box::new(f));
         }
         if !(url.starts_with("http://") || url.starts_with("https://")) {
-            bail!("'{url}': only http://, https:// and file:// URLs are supported");
+            return Err(super::Error::UrlScheme {
+                url: url.to_string(),
+            }
+            .into());
         }
         let mut last = None;
         for attempt in 1..=ATTEMPTS {

@@ -9,7 +9,7 @@
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
@@ -355,10 +355,10 @@ pub fn parse_primary(input: impl BufRead) -> Result<Vec<Package>> {
                 b"package" => {
                     if let Some(p) = pkg.take() {
                         if p.name.is_empty() || p.href.is_empty() {
-                            bail!(
-                                "a <package> has no name or location (near byte {})",
-                                reader.buffer_position()
-                            );
+                            return Err(super::Error::PackageIncomplete {
+                                offset: reader.buffer_position(),
+                            }
+                            .into());
                         }
                         out.push(p);
                     }

@@ -216,12 +216,8 @@ fn roots(
     requests
         .iter()
         .map(|spec| {
-            match_spec(pkgs, index, spec).ok_or_else(|| {
-                anyhow::anyhow!(
-                    "package '{spec}' is not in any of the repos (for this arch); \
-                     give name, name-version or name-version-release"
-                )
-            })
+            match_spec(pkgs, index, spec)
+                .ok_or_else(|| super::Error::NoSuchPackage { spec: spec.clone() }.into())
         })
         .collect()
 }
