@@ -18,6 +18,6 @@ TEST_TARGETS += test-demo
 .PHONY: test-demo
 test-demo: build k8s node-binary
 	@out=$$(mktemp -d /tmp/kubeha-demo-test.XXXXXX); \
-	K8S_BIN=$(K8S_DIR)/bin bash scripts/demo/run.sh "$$out" > "$$out.log" 2>&1 || { tail -n 60 "$$out.log"; echo "test-demo: FAILED (log: $$out.log)"; exit 1; }; \
-	python3 scripts/demo/check_result.py "$$out/state/cluster/result.json" || { tail -n 80 "$$out.log"; echo "test-demo: log $$out.log"; exit 1; }; \
+	K8S_BIN=$(K8S_DIR)/bin KUBEHA_DEMO_HOSTILE=1 bash scripts/demo/run.sh "$$out" > "$$out.log" 2>&1 || { tail -n 60 "$$out.log"; echo "test-demo: FAILED (log: $$out.log)"; exit 1; }; \
+	python3 scripts/demo/check_result.py "$$out/state/cluster/result.json" --hostile || { tail -n 80 "$$out.log"; echo "test-demo: log $$out.log"; exit 1; }; \
 	rm -rf "$$out" "$$out.log"

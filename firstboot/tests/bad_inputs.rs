@@ -473,6 +473,25 @@ fn rows() -> Vec<(&'static str, Setup, Want)> {
             }),
             Refused(&[STATE_TOML, "other network cards", "52:54:00:00:00:01"]),
         ),
+        (
+            "an earlier run's state with no record of its machine (a preserved disk, another agent)",
+            Box::new(|r: &Path| {
+                foreign_state(r, "");
+                std::fs::remove_file(r.join("var/lib/kubeha/hardware")).unwrap();
+            }),
+            Refused(&[STATE_TOML, "no record of the machine", "/var/lib/kubeha/hardware"]),
+        ),
+        (
+            "a 300 MB hardware record",
+            Box::new(|r: &Path| {
+                foreign_state(r, "");
+                std::fs::File::create(r.join("var/lib/kubeha/hardware"))
+                    .unwrap()
+                    .set_len(300 << 20)
+                    .unwrap();
+            }),
+            Refused(&["/var/lib/kubeha/hardware", "larger than"]),
+        ),
         // The kernel command line and the size of what is read.
         (
             "kubeha.config=file:/../../../etc/passwd",
@@ -530,7 +549,10 @@ fn rows() -> Vec<(&'static str, Setup, Want)> {
         ),
         (
             "a 300 MB plain /var/lib/kubeha/node.toml (an earlier run's state)",
-            Box::new(|r: &Path| sparse(r, STATE_TOML, 300 << 20)),
+            Box::new(|r: &Path| {
+                foreign_state(r, &format!("uuid={UUID}\nmacs={MAC}\n"));
+                sparse(r, STATE_TOML, 300 << 20)
+            }),
             Refused(&[STATE_TOML, "larger than 4194304 bytes"]),
         ),
     ]

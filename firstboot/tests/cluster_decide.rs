@@ -59,6 +59,8 @@ struct WorldState {
     resets: Vec<String>,
     /// Control-plane joins to kill part-way, once each: node name -> where.
     crash: BTreeMap<String, CrashAt>,
+    /// `kubeadm init` runs killed by a crash point.
+    killed_inits: Vec<String>,
     errors: Vec<String>,
 }
 
@@ -70,6 +72,12 @@ enum CrashAt {
     BeforeEtcd,
     /// After every file is written, before the member and the Node exist (what the files alone cannot tell).
     AfterFiles,
+    /// After the etcd member was added as a learner and the local etcd started, before kubeadm promotes it (what
+    /// real kubeadm 1.36 leaves when it is killed there: the learner runs, the Node never appears).
+    AfterLearner,
+    /// `kubeadm init` killed once its control plane runs (etcd, apiserver, the kubelet registered the Node), before
+    /// upload-config: what real kubeadm 1.36 leaves when it is killed in wait-control-plane.
+    InitAfterControlPlane,
 }
 
 #[derive(Clone)]
@@ -351,6 +359,16 @@ impl StandIn {
                     },
                 )?;
                 self.check_pki()?;
+                let crash = w.s.lock().unwrap().crash.remove(&self.node.name);
+                if let Some(CrashAt::InitAfterControlPlane) = crash {
+                    w.running_master(&self.node);
+                    let mut s = w.s.lock().unwrap();
+                    s.kubeadm_config = false;
+                    s.killed_inits.push(self.node.name.clone());
+                    drop(s);
+                    self.control_plane_files();
+                    bail!("kubeadm stand-in: killed inside init (control plane up, before upload-config)");
+                }
                 {
                     let mut s = w.s.lock().unwrap();
                     if !s.members.is_empty() || !s.inits.is_empty() {
@@ -447,6 +465,23 @@ impl StandIn {
                             self.control_plane_files();
                             bail!("kubeadm stand-in: killed inside join (files written, nothing in the cluster)");
                         }
+                        Some(CrashAt::AfterLearner) => {
+                            self.control_plane_files();
+                            let mut s = w.s.lock().unwrap();
+                            s.next_id += 1;
+                            let id = s.next_id;
+                            s.members.push(Member {
+                                is_learner: true,
+                                ..member(id, &self.node)
+                            });
+                            for p in [2379, 2380] {
+                                s.open.insert(SocketAddrV4::new(self.node.ip, p));
+                            }
+                            bail!("kubeadm stand-in: killed inside join (etcd learner added and started, not promoted)");
+                        }
+                        Some(CrashAt::InitAfterControlPlane) => {
+                            bail!("kubeadm stand-in: an init crash point on a joining master")
+                        }
                         None => {}
                     }
                     {
@@ -516,7 +551,19 @@ impl StandIn {
                     let _ = std::fs::remove_file(k.join(f));
                 }
                 let _ = std::fs::remove_dir_all(self.root.join("var/lib/etcd"));
-                w.s.lock().unwrap().resets.push(self.node.name.clone());
+                let mut s = w.s.lock().unwrap();
+                // The static pods are gone with their manifests.
+                let ip = self.node.ip;
+                s.open.retain(|a| *a.ip() != ip);
+                s.lb_up.remove(&ip);
+                // A cluster whose only etcd member was this node's is gone with /var/lib/etcd.
+                let purl = etcd::peer_url(ip);
+                if !s.members.is_empty() && s.members.iter().all(|m| m.peer_urls.contains(&purl)) {
+                    s.members.clear();
+                    s.nodes.clear();
+                    s.kubeadm_config = false;
+                }
+                s.resets.push(self.node.name.clone());
             }
             _ => bail!("kubeadm stand-in: unexpected {argv:?}"),
         }
@@ -556,6 +603,7 @@ impl Runner for StandIn {
 fn timing() -> Timing {
     Timing {
         endpoint_wait: Duration::from_secs(20),
+        verify_wait: Duration::from_secs(20),
         turn_wait: Duration::from_secs(10),
         absent_grace: Duration::from_millis(1500),
         backoff_min: Duration::from_millis(20),
@@ -778,11 +826,15 @@ fn reimaged_designated_master_joins() {
     assert_eq!(d.trim(), "join");
 }
 
-/// kubeadm killed inside a control-plane join, at two points: the next run resets what it left (and puts the CA
+/// kubeadm killed inside a control-plane join, at three points: the next run resets what it left (and puts the CA
 /// material back), decides again and joins; "done" needs the cluster to list the master, not the files.
 #[test]
 fn master_killed_inside_kubeadm_join_is_reset_and_joins_again() {
-    for at in [CrashAt::BeforeEtcd, CrashAt::AfterFiles] {
+    for at in [
+        CrashAt::BeforeEtcd,
+        CrashAt::AfterFiles,
+        CrashAt::AfterLearner,
+    ] {
         let (c, dir, world) = setup();
         world.running_master(&c.masters[0]);
         world
@@ -841,8 +893,65 @@ fn master_killed_inside_kubeadm_join_is_reset_and_joins_again() {
                 );
                 assert!(errors[1].contains("Node: MISSING"), "{}", errors[1]);
             }
+            CrashAt::AfterLearner => {
+                // The learner is conclusive at once: no wait for the Node that cannot appear.
+                assert_eq!(errors.len(), 2, "{errors:#?}");
+                assert!(errors[1].contains("still a learner"), "{}", errors[1]);
+                assert!(
+                    !s.members.iter().any(|m| m.is_learner),
+                    "{at:?}: a learner left behind: {:?}",
+                    s.members
+                );
+            }
+            CrashAt::InitAfterControlPlane => unreachable!(),
         }
     }
+}
+
+/// kubeadm init killed once the control plane runs, before upload-config: the next run finds the API answering
+/// without kubeadm-config, resets at once (no wait for what cannot come), decides again with the majority that still
+/// waits for it and initializes: one cluster, by the same master.
+#[test]
+fn master_killed_inside_kubeadm_init_is_reset_and_initializes_again() {
+    let (c, dir, world) = setup();
+    {
+        let mut s = world.s.lock().unwrap();
+        for m in &c.masters[1..] {
+            s.attest.insert(
+                m.name.clone(),
+                (AttestState::Waiting, "k8s-master01".into()),
+            );
+        }
+        s.crash
+            .insert("k8s-master01".into(), CrashAt::InitAfterControlPlane);
+    }
+    let mut ctx = context(&world, dir.path(), &c, "k8s-master01");
+    let steps = steps_with(Arc::new(world.clone()), timing());
+    let mut errors = Vec::new();
+    for _ in 0..4 {
+        match run_steps(&mut ctx, &steps) {
+            Ok(()) => break,
+            Err(e) => errors.push(format!("{e:#}")),
+        }
+    }
+    let s = world.s.lock().unwrap();
+    assert!(s.errors.is_empty(), "{:?}", s.errors);
+    assert_eq!(s.killed_inits, vec!["k8s-master01".to_string()]);
+    assert_eq!(
+        s.inits,
+        vec!["k8s-master01".to_string()],
+        "{errors:#?} {:?}",
+        s.kubeadm
+    );
+    assert_eq!(s.resets, vec!["k8s-master01".to_string()], "{errors:#?}");
+    assert!(s.kubeadm_config && s.nodes.contains("k8s-master01"));
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    assert!(errors[0].contains("killed inside init"), "{}", errors[0]);
+    assert!(
+        errors[1].contains("no kubeadm-config") && errors[1].contains("init was interrupted"),
+        "{}",
+        errors[1]
+    );
 }
 
 /// A worker whose journal lists cluster-worker-join but which has no kubelet.conf (its disk was restored, or the
@@ -915,6 +1024,7 @@ impl ClusterEnv for Isolated {
 fn short_timing() -> Timing {
     Timing {
         endpoint_wait: Duration::from_secs(2),
+        verify_wait: Duration::from_secs(2),
         ..timing()
     }
 }

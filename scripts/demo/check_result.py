@@ -46,9 +46,9 @@ if hostile:
     if "no majority attests" not in (p.get("waiting") or "") or not p.get("still_waiting") or p.get("inits") \
             or p.get("apiserver_manifest"):
         problems.append(f"partitioned rebuild must wait and start nothing: {p}")
-    k = h.get("kubeadm_killed_in_join") or {}
-    if not k.get("member_when_killed") or not rb.get("ok"):
-        problems.append(f"kubeadm killed in the join, then recovered: {k}, rebuild {rb}")
+    kk = h.get("kubeadm_killed_in_join") or {}
+    if not kk.get("member_when_killed") or not rb.get("ok"):
+        problems.append(f"kubeadm killed in the join, then recovered: {kk}, rebuild {rb}")
     a = h.get("all_masters_reimaged") or {}
     if "run a kubelet" not in (a.get("waiting") or "") or not a.get("still_waiting") or a.get("inits"):
         problems.append(f"all masters reimaged at once must wait and not init: {a}")

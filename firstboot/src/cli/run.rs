@@ -102,8 +102,9 @@ pub fn run_steps(
         reporter.failed("config", "bundle", &e);
         return Err(e);
     }
+    // The hardware record first: a state file never exists without one (check_hardware refuses that).
     let saved =
-        state::save(&ctx.root, &ctx.config).and_then(|()| state::save_hardware(&ctx.root, &facts));
+        state::save_hardware(&ctx.root, &facts).and_then(|()| state::save(&ctx.root, &ctx.config));
     if let Err(e) = saved {
         console(&format!("[FAIL] config: {e:#}"));
         reporter.failed("config", "", &e);

@@ -72,6 +72,9 @@ pub trait ClusterEnv: Send + Sync {
 pub struct Timing {
     /// How long a joining master or worker waits for VIP:16443.
     pub endpoint_wait: Duration,
+    /// How long `cluster-verify` waits for the cluster to list a master kubeadm has set up (its Node, its
+    /// started etcd member); then the unit fails and its restart checks again.
+    pub verify_wait: Duration,
     /// How long a master waits for its turn to join.
     pub turn_wait: Duration,
     /// How long an earlier master must look dead before it stops blocking later ones.
@@ -88,6 +91,7 @@ impl Default for Timing {
     fn default() -> Self {
         Timing {
             endpoint_wait: Duration::from_secs(60 * 60),
+            verify_wait: Duration::from_secs(10 * 60),
             turn_wait: Duration::from_secs(20 * 60),
             absent_grace: Duration::from_secs(3 * 60),
             backoff_min: Duration::from_secs(2),

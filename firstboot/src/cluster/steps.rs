@@ -27,7 +27,7 @@ use sha2::Digest as _;
 
 use super::attest::State as AttestState;
 use super::decide::{self, ClusterEnv, Decision, Timing};
-use super::etcd::Rebuild;
+use super::etcd::{self, Rebuild};
 use super::keepalived::{self, CheckParams, KeepalivedParams};
 use super::kubeadm::{self, Credentials, LegacyEtcd};
 use super::kubeapi::Deleted;
@@ -685,9 +685,11 @@ pub fn rewrite_images(manifest: &str, bundle_refs: &[String]) -> String {
 
 /// `cluster-verify`: a master is done when the cluster says so: the API lists its Node and the kubeadm-config
 /// ConfigMap (written by init's upload-config, after the files `control_plane_done` looks at), and etcd lists its
-/// member as started (a joined master; an initializing master's apiserver answering is its etcd answering). Waits up
-/// to [`Timing::endpoint_wait`]; when the cluster answers and still lacks this master, the half-joined node is reset
-/// so that the retry (the unit's Restart=on-failure) decides and joins again.
+/// member as started and promoted (a joined master; an initializing master's apiserver answering is its etcd
+/// answering). Waits up to [`Timing::verify_wait`]; when the cluster answers and still lacks this master, lists its
+/// member as a learner (kubeadm exited before promoting it) or has no kubeadm-config (an init killed after its
+/// control plane started), the half-made node is reset so that the retry (the unit's Restart=on-failure) decides
+/// again, removes a stale member and joins or initializes.
 pub struct VerifyStep(pub Shared);
 
 /// What the cluster says about one master.
@@ -695,9 +697,12 @@ pub struct VerifyStep(pub Shared);
 struct Evidence {
     node: Option<bool>,
     kubeadm_config: Option<bool>,
-    /// `None`: not asked (an initializing master) or no answer.
+    /// `None`: not asked (an initializing master) or no answer. A learner is not a member yet.
     etcd_member: Option<bool>,
     etcd_asked: bool,
+    /// This master's member is a raft learner. kubeadm promotes its learner before it exits; one still a learner
+    /// after kubeadm is gone was left behind by an interrupted join, and nothing will ever promote it.
+    etcd_learner: bool,
 }
 
 impl Evidence {
@@ -725,6 +730,9 @@ impl Evidence {
         );
         if self.etcd_asked {
             s.push_str(&format!(", started etcd member: {}", w(self.etcd_member)));
+            if self.etcd_learner {
+                s.push_str(" (a learner nothing promotes)");
+            }
         }
         s
     }
@@ -750,9 +758,19 @@ impl Step for VerifyStep {
         let me = ctx.me().clone();
         // A master that initialized has no peer to ask about its own member; its apiserver answering is the proof.
         let ask_etcd = Bootstrap::load(ctx) == Some(Bootstrap::Join);
-        let deadline = std::time::Instant::now() + t.endpoint_wait;
+        let deadline = std::time::Instant::now() + t.verify_wait;
         let mut pause = t.backoff_min;
         loop {
+            let mine = if ask_etcd {
+                env.etcd_members(&ctx.config, &me).ok().map(|ms| {
+                    etcd::stale_members(&ms, &me.name, me.ip)
+                        .into_iter()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                })
+            } else {
+                None
+            };
             let ev = Evidence {
                 node: env
                     .api_exists(&ctx.config, &format!("/api/v1/nodes/{}", me.name))
@@ -763,15 +781,37 @@ impl Step for VerifyStep {
                         "/api/v1/namespaces/kube-system/configmaps/kubeadm-config",
                     )
                     .ok(),
-                etcd_member: if ask_etcd {
-                    env.etcd_members(&ctx.config, &me)
-                        .ok()
-                        .map(|ms| ms.iter().any(|m| m.name == me.name && m.started()))
-                } else {
-                    None
-                },
+                etcd_member: mine
+                    .as_ref()
+                    .map(|ms| ms.iter().any(|m| m.started() && !m.is_learner)),
                 etcd_asked: ask_etcd,
+                etcd_learner: mine
+                    .as_ref()
+                    .is_some_and(|ms| ms.iter().any(|m| m.is_learner)),
             };
+            if ev.etcd_learner {
+                // kubeadm has exited (it runs before this step, to its end or to its death): the learner stays
+                // one, this master's apiserver cannot serve from it and its Node never appears. Waiting would
+                // only block the masters after it.
+                reset(ctx)?;
+                bail!(
+                    "kubeadm exited but the etcd member of {} is still a learner ({}): kubeadm was interrupted \
+                     before promoting it. The node was reset; the next run removes the member and joins again",
+                    me.name,
+                    ev.describe()
+                );
+            }
+            if ev.kubeadm_config == Some(false) {
+                // The API answers without the ConfigMap `kubeadm init` uploads before it exits (and `kubeadm join`
+                // reads first): an init was killed after its control plane came up. Nothing will ever upload it;
+                // the half-made control plane must go before the next run decides again.
+                reset(ctx)?;
+                bail!(
+                    "kubeadm exited but the cluster has no kubeadm-config ConfigMap ({}): a kubeadm init was \
+                     interrupted after its control plane started. The node was reset; the next run decides again",
+                    ev.describe()
+                );
+            }
             if ev.complete() {
                 log::info!("the cluster lists {}: {}", me.name, ev.describe());
                 if let Err(e) = env.set_attestation(&ctx.config, &me, None) {
@@ -792,7 +832,7 @@ impl Step for VerifyStep {
                 bail!(
                     "the cluster did not confirm {} within {:?} ({}); the next run checks again",
                     me.name,
-                    t.endpoint_wait,
+                    t.verify_wait,
                     ev.describe()
                 );
             }

@@ -29,12 +29,20 @@ start_daemon() {
 
 daemon_alive() { local f="$KHD_PIDS/$1.pid"; [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null; }
 
+# stop_daemon NAME: stops the daemon and everything it started (like systemd's KillMode=control-group: the kubelet's
+# restart loop is a bash whose kubelet child would outlive it). start_daemon made it a session leader, so the session
+# is the unit's processes; never our own session.
 stop_daemon() {
-  local f="$KHD_PIDS/$1.pid" pid
+  local f="$KHD_PIDS/$1.pid" pid sid
   [ -f "$f" ] || return 0
   pid=$(cat "$f")
+  sid=$(ps -o sid= -p "$pid" 2>/dev/null | tr -d ' ')
+  [ "$sid" = "$(ps -o sid= -p $$ | tr -d ' ')" ] && sid=""
   kill "$pid" 2>/dev/null || true
-  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  [ -n "$sid" ] && pkill -TERM -s "$sid" 2>/dev/null
+  alive() { kill -0 "$pid" 2>/dev/null || { [ -n "$sid" ] && pgrep -s "$sid" >/dev/null; }; }
+  for _ in $(seq 50); do alive || break; sleep 0.1; done
   kill -9 "$pid" 2>/dev/null || true
+  [ -n "$sid" ] && pkill -KILL -s "$sid" 2>/dev/null
   rm -f "$f"
 }

@@ -77,7 +77,7 @@ fn hardware_text(facts: &crate::identity::HostFacts) -> String {
     )
 }
 
-/// Records this machine next to the saved state.
+/// Records this machine next to the saved state (before the state itself: see [`check_hardware`]).
 pub fn save_hardware(root: &Path, facts: &crate::identity::HostFacts) -> Result<()> {
     let p = crate::util::under(root, HARDWARE);
     let text = hardware_text(facts);
@@ -88,14 +88,48 @@ pub fn save_hardware(root: &Path, facts: &crate::identity::HostFacts) -> Result<
         .with_context(|| format!("saving {}", p.display()))
 }
 
-/// Refuses an earlier run's state written on another machine: a different SMBIOS UUID, or (when either UUID is
+/// The hardware record is a few lines; anything larger is not one.
+const MAX_HARDWARE: u64 = 64 << 10;
+
+/// The hardware record, read up to [`MAX_HARDWARE`] bytes; `None` when there is none.
+fn read_hardware(root: &Path) -> Result<Option<String>> {
+    use std::io::Read as _;
+    let p = crate::util::under(root, HARDWARE);
+    let f = match std::fs::File::open(&p) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("reading {HARDWARE}")),
+    };
+    let mut buf = Vec::new();
+    f.take(MAX_HARDWARE + 1)
+        .read_to_end(&mut buf)
+        .with_context(|| format!("reading {HARDWARE}"))?;
+    if buf.len() as u64 > MAX_HARDWARE {
+        anyhow::bail!(
+            "{HARDWARE} is larger than {MAX_HARDWARE} bytes: it is not a hardware record"
+        );
+    }
+    String::from_utf8(buf)
+        .map(Some)
+        .with_context(|| format!("{HARDWARE} is not UTF-8 text"))
+}
+
+/// Refuses an earlier run's state written on another machine, or one without the record of its machine: a different SMBIOS UUID, or (when either UUID is
 /// unknown) no MAC in common. Changes nothing.
 pub fn check_hardware(root: &Path, facts: &crate::identity::HostFacts) -> Result<()> {
     if !crate::util::under(root, RESOLVED).exists() {
         return Ok(());
     }
-    let Ok(text) = std::fs::read_to_string(crate::util::under(root, HARDWARE)) else {
-        return Ok(());
+    let fix = "a cloned or moved disk: remove /var/lib/kubeha, /etc/kubeha/node.toml and /etc/kubernetes (or \
+               reimage) to install this machine afresh";
+    let text = match read_hardware(root) {
+        Ok(Some(t)) => t,
+        // The record is written before the state: a state without one was not written by this agent on this disk.
+        Ok(None) => anyhow::bail!(
+            "{RESOLVED} has no record of the machine it was written on ({HARDWARE} is missing), so it cannot be \
+             told from another machine's: {fix}"
+        ),
+        Err(e) => return Err(e),
     };
     let field = |k: &str| {
         text.lines()
@@ -104,8 +138,6 @@ pub fn check_hardware(root: &Path, facts: &crate::identity::HostFacts) -> Result
             .filter(|v| !v.is_empty())
             .map(str::to_string)
     };
-    let fix = "a cloned or moved disk: remove /var/lib/kubeha, /etc/kubeha/node.toml and /etc/kubernetes (or \
-               reimage) to install this machine afresh";
     if let (Some(old), Some(new)) = (field("uuid="), facts.uuid.as_deref()) {
         if old != new {
             anyhow::bail!(
