@@ -411,6 +411,7 @@ fn reply(code: u16, ctype: &str, body: impl Into<Vec<u8>>) -> Reply {
         Some(len),
         None,
     )
+    .with_chunked_threshold(usize::MAX)
 }
 
 fn text(code: u16, body: impl Into<String>) -> Reply {
@@ -433,6 +434,8 @@ fn file(p: &Path) -> Reply {
     match std::fs::File::open(p) {
         Ok(f) => {
             let len = f.metadata().ok().map(|m| m.len() as usize);
+            // Always Content-Length, never chunked (tiny_http's default above 32 KiB): dnf and the installer show
+            // progress and check lengths with it.
             Response::new(
                 200.into(),
                 vec![header("Content-Type", ctype)],
@@ -440,6 +443,7 @@ fn file(p: &Path) -> Reply {
                 len,
                 None,
             )
+            .with_chunked_threshold(usize::MAX)
         }
         Err(e) => {
             log::warn!("reading {}: {e}", p.display());
