@@ -504,3 +504,68 @@ fn serve_installs_each_node_once_and_remembers_across_restarts() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(!srv.log().contains("PRIVATE KEY"), "{}", srv.log());
 }
+
+/// The fleet page in a real browser (headless Chromium, Debian's `chromium`): after reports arrive, its script has
+/// fetched `/api/fleet` and the DOM holds one row per node with the reported phase and decision, and an "unknown
+/// machine" row.
+#[test]
+fn fleet_page_rows_in_headless_chromium() {
+    let f = fixture();
+    let srv = start(&f);
+    let u = srv.url.clone();
+    let c = Cluster::load(&f.cluster).unwrap();
+    let m1 = c.masters[0].name.clone();
+    let (code, _) = get_text(&format!("{u}/boot.ipxe?mac=52:54:00:de:ad:02"));
+    assert_eq!(code, 200);
+    for (i, phase) in ["installed", "config", "os", "cluster"].iter().enumerate() {
+        let (code, body) = post(
+            &format!("{u}/api/report/52-54-00-12-34-01"),
+            report(&m1, phase, "ok", &format!("2026-12-05T12:0{i}:00Z")),
+        );
+        assert_eq!(code, 200, "{body}");
+    }
+    // The script fetches after load; the virtual time budget lets it run (and its fetch finish) before the dump.
+    let profile = f.dir.path().join("chromium");
+    let o = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--virtual-time-budget=10000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("--dump-dom")
+        .arg(format!("{u}/"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("running chromium (Debian package chromium)");
+    let dom = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "chromium: {}", text(&o));
+    assert!(
+        dom.contains("data-updated=\""),
+        "the script never rendered a fleet:\n{dom}"
+    );
+    let tr = |key: &str| -> String {
+        let start = dom
+            .find(key)
+            .unwrap_or_else(|| panic!("no {key} in the DOM:\n{dom}"));
+        let end = dom[start..].find("</tr>").unwrap() + start;
+        dom[start..end].to_string()
+    };
+    let r = tr(&format!("data-node=\"{m1}\""));
+    for want in [
+        ">master<",
+        M1_MAC,
+        ">cluster (ok), installed<",
+        ">init<",
+        ">reimage</button>",
+    ] {
+        assert!(r.contains(want), "{want:?} not in the row: {r}");
+    }
+    for n in c.masters.iter().chain(&c.workers) {
+        tr(&format!("data-node=\"{}\"", n.name));
+    }
+    let unk = tr("data-unknown=\"52:54:00:de:ad:02\"");
+    assert!(unk.contains(">unknown machine<"), "{unk}");
+}
