@@ -284,19 +284,56 @@ fn serve_installs_each_node_once_and_remembers_across_restarts() {
     assert!(ks.contains(&format!("--ip={}", c.masters[0].ip)), "{ks}");
     assert!(ks.contains(&format!("{u}/kubeha/rpms")), "{ks}");
 
-    // The worker's installer, for real: the served kickstart's `%post --nochroot` (bash on a fake sysroot, as
-    // kubeha-image's post tests run it) with the command line the worker's iPXE script hands out fetches the bundle,
-    // the agent and the pinned config from here, and reports `installed`: from then on the worker boots its disk.
+    // The worker's installer, for real: the served kickstart's `%pre` and `%post --nochroot` run by bash with the
+    // command line the worker's iPXE script hands out (as kubeha-kickstart's and kubeha-image's tests run them).
+    // `%post` (on a fake sysroot) fetches the bundle, the agent and the pinned config from here and reports
+    // `installed`: from then on the worker boots its disk.
     let (code, wks) = get_text(&format!("{u}/nodes/{w1}/ks.cfg"));
     assert_eq!(code, 200);
-    let section = &wks[wks.find("%post --nochroot").unwrap()..];
-    let section = &section[section.find('\n').unwrap() + 1..];
-    let section = &section[..section.find("%end\n").unwrap()];
+    let script_of = |head: &str| -> String {
+        let section = &wks[wks.find(head).unwrap()..];
+        let section = &section[section.find('\n').unwrap() + 1..];
+        section[..section.find("%end\n").unwrap()].to_string()
+    };
+    let kline = wscript.lines().find(|l| l.starts_with("kernel ")).unwrap();
+    // `%pre` first, on a fake /sys with one blank disk and an empty /dev (nothing of this machine is probed): it
+    // reports `install` (running).
+    let pre = f.dir.path().join("pre");
+    std::fs::create_dir_all(pre.join("sys/block/vda")).unwrap();
+    std::fs::create_dir_all(pre.join("sys/class/net")).unwrap();
+    std::fs::create_dir_all(pre.join("dev")).unwrap();
+    std::fs::create_dir_all(pre.join("out")).unwrap();
+    for (file, v) in [("removable", "0"), ("size", "100000"), ("ro", "0")] {
+        std::fs::write(pre.join("sys/block/vda").join(file), format!("{v}\n")).unwrap();
+    }
+    std::fs::write(pre.join("cmdline"), kline).unwrap();
+    std::fs::write(pre.join("pre.sh"), script_of("\n%pre ")).unwrap();
+    let o = Command::new("bash")
+        .arg(pre.join("pre.sh"))
+        .env("KUBEHA_CMDLINE", pre.join("cmdline"))
+        .env("KUBEHA_SYS", pre.join("sys"))
+        .env("KUBEHA_DEV", pre.join("dev"))
+        .env("KUBEHA_OUT", pre.join("out"))
+        .env("KUBEHA_CONSOLE", pre.join("console"))
+        .env("KUBEHA_HALT", "true")
+        .env("KUBEHA_REPORT_ANYWHERE", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "%pre: {}", text(&o));
+    assert!(!text(&o).contains("could not report"), "{}", text(&o));
+    let fl = fleet(&u);
+    let r = row(&fl, &w1);
+    assert_eq!(
+        (&r["phase"], &r["state"]),
+        (&serde_json::json!("install"), &serde_json::json!("running")),
+        "{r}"
+    );
+    let section = script_of("%post --nochroot");
     let inst = f.dir.path().join("installer");
     let sysroot = inst.join("sysroot");
     std::fs::create_dir_all(&sysroot).unwrap();
     std::fs::create_dir_all(inst.join("tmp")).unwrap();
-    let kline = wscript.lines().find(|l| l.starts_with("kernel ")).unwrap();
     std::fs::write(inst.join("cmdline"), kline).unwrap();
     std::fs::write(inst.join("post.sh"), section).unwrap();
     let o = Command::new("bash")
