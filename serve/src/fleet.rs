@@ -46,6 +46,7 @@ struct NodeState {
     installed: bool,
     reinstall: bool,
     refused: Vec<String>,
+    last_boot: Option<String>,
 }
 
 /// A machine that is not in cluster.toml.
@@ -180,6 +181,7 @@ impl Fleet {
                     installed: false,
                     reinstall: false,
                     refused: Vec::new(),
+                    last_boot: None,
                 })
                 .collect(),
             unknown: Vec::new(),
@@ -217,6 +219,20 @@ impl Fleet {
     /// Whether `name`'s next install must wipe its disk.
     pub fn reinstall(&self, name: &str) -> bool {
         self.node(name).is_some_and(|n| n.reinstall)
+    }
+
+    /// Whether a network boot of `name` with `action` says something the journal does not: not when the last boot
+    /// had the same action and nothing was reported since (a machine looping on PXE, or a hostile one, must not
+    /// grow the journal).
+    pub fn boot_is_news(&self, name: &str, action: &str) -> bool {
+        self.node(name)
+            .is_none_or(|n| n.last_boot.as_deref() != Some(action))
+    }
+
+    /// Whether refusing a claim on `name` for `reason` is news: not when it is the node's last refusal.
+    pub fn refusal_is_news(&self, name: &str, reason: &str) -> bool {
+        self.node(name)
+            .is_none_or(|n| n.refused.last().map(String::as_str) != Some(reason))
     }
 
     /// Whether a machine with this MAC or address is already listed as unknown.
@@ -323,6 +339,7 @@ impl Fleet {
                     r.time.clone(),
                 ));
                 let Some(n) = self.node_mut(node) else { return };
+                n.last_boot = None;
                 if n.mac_conf.is_none() && n.owner.is_none() {
                     n.owner = mac.clone();
                 }
@@ -370,6 +387,7 @@ impl Fleet {
                 action,
             } => {
                 let Some(n) = self.node_mut(node) else { return };
+                n.last_boot = Some(action.clone());
                 if let Some(ip) = ip {
                     n.ip = Some(ip.clone());
                 }
@@ -395,6 +413,7 @@ impl Fleet {
             }
             Entry::Reimage { at, node } => {
                 let Some(n) = self.node_mut(node) else { return };
+                n.last_boot = None;
                 n.installed = false;
                 n.reinstall = true;
                 n.owner = None;
@@ -510,6 +529,40 @@ mod tests {
             f.view("2026-12-05T12:20:01Z").nodes[0].decision.as_deref(),
             Some("init")
         );
+    }
+
+    #[test]
+    fn repeated_boots_and_refusals_are_not_news() {
+        let c = cluster();
+        let m1 = c.masters[0].name.clone();
+        let mut f = Fleet::new(&c);
+        let boot = |action: &str| Entry::Boot {
+            at: "2026-12-05T12:00:00Z".into(),
+            node: m1.clone(),
+            ip: None,
+            action: action.into(),
+        };
+        assert!(f.boot_is_news(&m1, "install"));
+        f.apply(&boot("install"));
+        assert!(!f.boot_is_news(&m1, "install"), "a PXE loop");
+        assert!(f.boot_is_news(&m1, "local"));
+        accept(
+            &mut f,
+            report(&m1, "install", "running", "2026-12-05T12:00:01Z"),
+            Some("52:54:00:12:34:01"),
+            "10.0.0.50",
+            "2026-12-05T12:00:02Z",
+        );
+        assert!(f.boot_is_news(&m1, "install"), "a report came in between");
+        assert!(f.refusal_is_news(&m1, "x"));
+        f.apply(&Entry::Refused {
+            at: "2026-12-05T12:00:03Z".into(),
+            node: m1.clone(),
+            mac: None,
+            ip: None,
+            reason: "x".into(),
+        });
+        assert!(!f.refusal_is_news(&m1, "x") && f.refusal_is_news(&m1, "y"));
     }
 
     #[test]

@@ -611,13 +611,15 @@ impl App {
                 Err(e) => return text(500, format!("{}: {e}", a.name)),
             }
         };
-        let e = Entry::Boot {
-            at: now(),
-            node: a.name.clone(),
-            ip,
-            action: action.into(),
-        };
-        self.record(&mut st, e);
+        if st.fleet.boot_is_news(&a.name, action) {
+            let e = Entry::Boot {
+                at: now(),
+                node: a.name.clone(),
+                ip,
+                action: action.into(),
+            };
+            self.record(&mut st, e);
+        }
         log::info!("{} ({}): network boot: {action}", a.name, a.mac);
         reply(200, "text/plain", script)
     }
@@ -682,14 +684,16 @@ impl App {
             let reason = format!("MAC {mac} asked for {}'s config", a.name);
             log::warn!("{reason}: refused");
             let mut st = self.lock();
-            let e = Entry::Refused {
-                at: now(),
-                node: a.name.clone(),
-                mac: Some(mac),
-                ip,
-                reason,
-            };
-            self.record(&mut st, e);
+            if st.fleet.refusal_is_news(&a.name, &reason) {
+                let e = Entry::Refused {
+                    at: now(),
+                    node: a.name.clone(),
+                    mac: Some(mac),
+                    ip,
+                    reason,
+                };
+                self.record(&mut st, e);
+            }
             return text(
                 403,
                 format!("this config belongs to {}'s machine, not to {m}", a.name),
@@ -768,14 +772,16 @@ impl App {
             }
             Verdict::Refuse(node, reason) => {
                 log::warn!("{node}: {reason}: refused");
-                let e = Entry::Refused {
-                    at: now(),
-                    node,
-                    mac,
-                    ip,
-                    reason: reason.clone(),
-                };
-                self.record(&mut st, e);
+                if st.fleet.refusal_is_news(&node, &reason) {
+                    let e = Entry::Refused {
+                        at: now(),
+                        node,
+                        mac,
+                        ip,
+                        reason: reason.clone(),
+                    };
+                    self.record(&mut st, e);
+                }
                 text(409, format!("report: {reason}"))
             }
             Verdict::Accept(node) => {
