@@ -80,8 +80,9 @@ pub struct ServeConfig {
     /// The kickstart's EL release (default: the ISO's, else cluster.toml's install.el)
     #[arg(long, value_parser = clap::value_parser!(u8).range(7..=9))]
     pub el: Option<u8>,
-    /// Threads answering requests
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    /// Threads answering requests (each large download holds one for its
+    /// whole length: give a rack installing at once about one per node)
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: u16,
 }
 
