@@ -87,6 +87,7 @@ fn start(f: &Fixture) -> Serve {
         .args(["--bundle", s(&f.bundle), "--base", s(&f.base)])
         .args(["--agent", s(&f.agent), "--agent-unit", s(&unit)])
         .args(["--state", s(&f.dir.path().join("state"))])
+        .args(["--tftp", s(&f.dir.path().join("tftp"))])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -213,6 +214,23 @@ fn serve_installs_each_node_once_and_remembers_across_restarts() {
     let c = Cluster::load(&f.cluster).unwrap();
     let m1 = c.masters[0].name.clone();
     let w1 = c.workers[0].name.clone();
+
+    // The TFTP root: iPXE's loaders (Debian package ipxe) and a script chaining iPXE to this server.
+    let tftp = f.dir.path().join("tftp");
+    assert_eq!(
+        std::fs::read_to_string(tftp.join("boot.ipxe")).unwrap(),
+        format!("#!ipxe\n# kubeha serve: this machine's script, by its MAC\nchain {u}/boot.ipxe?mac=${{net0/mac}}\n")
+    );
+    for (name, from) in [
+        ("undionly.kpxe", "/usr/lib/ipxe/undionly.kpxe"),
+        ("ipxe.efi", "/usr/lib/ipxe/ipxe.efi"),
+    ] {
+        assert!(
+            std::fs::read(tftp.join(name)).ok()
+                == Some(std::fs::read(from).expect("the ipxe package")),
+            "{name}"
+        );
+    }
 
     // The master's iPXE script: the ISO's installer, its kickstart, its config pinned, reports back here.
     let (code, script) = get_text(&format!("{u}/boot.ipxe?mac={M1_MAC}"));

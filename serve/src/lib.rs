@@ -5,6 +5,7 @@
 //!   once) and the HTTP routes.
 //! - [`fleet`]: the pure state and decisions (install once, who owns a name, the view).
 //! - [`journal`]: the append-only, fsynced event log that is the server's memory across restarts.
+//! - [`tftp`]: the TFTP root (`--tftp DIR`) that chains PXE clients to the server through iPXE.
 //!
 //! To add a route: add it to `server::route`, answering with the status code that names the problem (400 bad
 //! input naming the parameter, 403 another machine's file, 410 a config no longer served, 413 too large).
@@ -13,6 +14,7 @@
 pub mod fleet;
 pub mod journal;
 pub mod server;
+pub mod tftp;
 
 use std::path::PathBuf;
 

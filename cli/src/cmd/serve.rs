@@ -20,7 +20,8 @@ use super::agent;
     after_help = "Example: kubeha serve --cluster cluster.toml --secrets secrets.toml \\\n    \
     --bundle bundle/ --base Rocky-9.4-x86_64-dvd.iso --url http://192.168.20.5:8080\n\n\
     Point DHCP's iPXE clients at URL/boot.ipxe?mac=${net0/mac}. TFTP stays outside:\n\
-    any TFTP server hands BIOS clients iPXE's undionly.kpxe and UEFI ones ipxe.efi.\n\
+    any TFTP server hands BIOS clients iPXE's undionly.kpxe and UEFI ones ipxe.efi\n\
+    (--tftp DIR writes them, and a boot.ipxe that chains to URL, into DIR).\n\
     The fleet is at URL/ in a browser and in `kubeha status`.\n\
     A node is installed once: after it reports, it boots its disk until\n\
     `kubeha serve reimage NODE`. See docs/serve.md."
@@ -80,6 +81,11 @@ pub struct ServeConfig {
     /// The kickstart's EL release (default: the ISO's, else cluster.toml's install.el)
     #[arg(long, value_parser = clap::value_parser!(u8).range(7..=9))]
     pub el: Option<u8>,
+    /// Also write a TFTP root to DIR for any TFTP server: iPXE's
+    /// undionly.kpxe (BIOS) and ipxe.efi (UEFI) from the ipxe package, and
+    /// boot.ipxe, which chains iPXE to URL/boot.ipxe?mac=${net0/mac}
+    #[arg(long, value_name = "DIR")]
+    pub tftp: Option<PathBuf>,
     /// Threads answering requests (each large download holds one for its
     /// whole length: give a rack installing at once about one per node)
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=1024))]
@@ -156,6 +162,21 @@ fn run(c: ServeConfig) -> Result<ExitCode> {
         el: c.el,
     })
     .context("starting kubeha serve")?;
+    if let Some(dir) = &c.tftp {
+        let missing = kubeha_serve::tftp::write(dir, server.url())
+            .with_context(|| format!("writing the TFTP root {}", dir.display()))?;
+        for l in &missing {
+            log::warn!(
+                "{l} not found on this machine (package ipxe): copy it into {}",
+                dir.display()
+            );
+        }
+        eprintln!(
+            "Wrote the TFTP root {} (DHCP filename: undionly.kpxe for BIOS, ipxe.efi for UEFI, {} for iPXE)",
+            dir.display(),
+            kubeha_serve::tftp::CHAIN
+        );
+    }
     log::warn!(
         "masters' configs (with the cluster's CA keys) are served over HTTP to the MAC they belong to, until \
          the master is installed; keep this server on the install network only"
