@@ -1,8 +1,5 @@
 # Issue 2: the cluster model, secrets and the kubeha CLI; issue 7: `make demo`, the whole pipeline.
 APT_PACKAGES += openssl docker-registry python3 curl qemu-system-x86 xorriso
-# Issue 16: `kubeha serve`'s fleet page is tested in headless Chromium, and `--tftp` copies iPXE's loaders
-# (cli/tests/serve_cli.rs).
-APT_PACKAGES += chromium ipxe
 DEMO_TARGETS += demo-run
 .PHONY: demo-core demo-run
 # Only the model stage (config, secrets, node configs) on the embedded default.

@@ -9,7 +9,7 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kubeha_model::report::MAX_REPORT_BYTES;
 use kubeha_model::{Cluster, KernelArgs, NodeConfig};
@@ -80,9 +80,15 @@ fn fixture() -> Fixture {
 }
 
 fn start(f: &Fixture) -> Serve {
+    start_at(f, "127.0.0.1:0", None)
+}
+
+/// `kubeha serve` listening on `listen`, handing out `url` (default: its own address).
+fn start_at(f: &Fixture, listen: &str, public_url: Option<&str>) -> Serve {
     let unit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../firstboot/kubeha-firstboot.service");
     let mut child = Command::new(env!("CARGO_BIN_EXE_kubeha"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--threads", "4"])
+        .args(["serve", "--listen", listen, "--threads", "4"])
+        .args(public_url.map(|u| ["--url", u]).into_iter().flatten())
         .args(["--cluster", s(&f.cluster), "--secrets", s(&f.secrets)])
         .args(["--bundle", s(&f.bundle), "--base", s(&f.base)])
         .args(["--agent", s(&f.agent), "--agent-unit", s(&unit)])
@@ -117,7 +123,13 @@ fn start(f: &Fixture) -> Serve {
         Ok(u) => serve.url = u,
         Err(_) => panic!("kubeha serve did not start:\n{}", serve.log()),
     }
-    assert!(serve.url.starts_with("http://127.0.0.1:"), "{}", serve.url);
+    assert!(
+        serve
+            .url
+            .starts_with(public_url.unwrap_or("http://127.0.0.1:")),
+        "{}",
+        serve.url
+    );
     serve
 }
 
@@ -671,4 +683,97 @@ fn fleet_page_rows_in_headless_chromium() {
     }
     let unk = tr("data-unknown=\"52:54:00:de:ad:02\"");
     assert!(unk.contains(">unknown machine<"), "{unk}");
+}
+
+/// A real network boot against `kubeha serve`: QEMU (TCG, SeaBIOS) with QEMU's iPXE ROM loads `--tftp`'s boot.ipxe
+/// over slirp's TFTP, chains to the server (the guest reaches the host's loopback as 10.0.2.2), and boots the
+/// kernel and initrd of the base ISO with the command line the server handed out; the fixture's /init prints it
+/// on ttyS0. Slow (~20 s a boot under TCG, minutes on a loaded machine): `make test-serve-boot`.
+#[test]
+#[ignore = "QEMU boot: make test-serve-boot"]
+fn qemu_bios_ipxe_boots_the_installer_kubeha_serve_hands_out() {
+    let f = fixture();
+    // A free port, so the URL handed out can name the guest's view of it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let guest_url = format!("http://10.0.2.2:{port}");
+    let srv = start_at(&f, &format!("127.0.0.1:{port}"), Some(&guest_url));
+    let netdev = format!(
+        "user,id=n0,tftp={},bootfile=boot.ipxe",
+        f.dir.path().join("tftp").display()
+    );
+    let log = f.dir.path().join("serial.log");
+    let mut qemu = Command::new("qemu-system-x86_64")
+        .args([
+            "-accel",
+            "tcg",
+            "-m",
+            "512",
+            "-display",
+            "none",
+            "-monitor",
+            "none",
+            "-no-reboot",
+        ])
+        .arg("-serial")
+        .arg(format!("file:{}", log.display()))
+        .args(["-boot", "n", "-netdev", &netdev, "-device"])
+        .arg(format!("virtio-net-pci,netdev=n0,mac={M1_MAC}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("qemu-system-x86_64");
+    let start = Instant::now();
+    let serial = loop {
+        std::thread::sleep(Duration::from_millis(500));
+        let text = String::from_utf8_lossy(&std::fs::read(&log).unwrap_or_default()).into_owned();
+        if text.contains("@kubeha-end@") || start.elapsed() > Duration::from_secs(600) {
+            break text;
+        }
+        if let Ok(Some(st)) = qemu.try_wait() {
+            panic!(
+                "qemu exited ({st}) without the command line:\n{text}\n{}",
+                srv.log()
+            );
+        }
+    };
+    let _ = qemu.kill();
+    let _ = qemu.wait();
+    let cl = match (serial.find("@kubeha-cmdline@"), serial.find("@kubeha-end@")) {
+        (Some(s), Some(e)) => serial[s + "@kubeha-cmdline@".len()..e].trim().to_string(),
+        _ => panic!(
+            "no kernel command line after 600 s; serial:\n{serial}\n{}",
+            srv.log()
+        ),
+    };
+    eprintln!("booted in {:.1}s", start.elapsed().as_secs_f32());
+    let args = KernelArgs::parse(&cl).unwrap();
+    assert_eq!(args.name.as_deref(), Some("k8s-master01"), "{cl}");
+    assert_eq!(
+        args.report.as_deref(),
+        Some(format!("{guest_url}/api/report/52-54-00-12-34-01").as_str()),
+        "{cl}"
+    );
+    assert!(
+        cl.contains(&format!("inst.ks={guest_url}/nodes/k8s-master01/ks.cfg")),
+        "{cl}"
+    );
+    // The pin on the guest's command line is the config the server serves to that MAC.
+    let config = args
+        .config
+        .unwrap()
+        .to_string()
+        .replace(&guest_url, &format!("http://127.0.0.1:{port}"));
+    let (code, body, _) = get(&config);
+    assert_eq!(code, 200);
+    assert_eq!(
+        hex::encode(Sha256::digest(&body)),
+        args.config_sha256.unwrap()
+    );
+    let fl = fleet(&format!("http://127.0.0.1:{port}"));
+    assert_eq!(row(&fl, "k8s-master01")["phase"], "pxe", "{fl}");
 }
