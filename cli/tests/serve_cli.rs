@@ -558,6 +558,12 @@ fn serve_installs_each_node_once_and_remembers_across_restarts() {
             .any(|l| l.starts_with("unknown machine") && l.contains("52:54:00:de:ad:01")),
         "{table}"
     );
+    assert!(
+        table.contains(&format!(
+            "control plane (masters that reported their cluster phase done): {m1} (init)\n"
+        )),
+        "{table}"
+    );
     let o = kubeha(&["status", "--server", &u, "--json"]);
     let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(row(&j, &m1)["phase"], "done");
@@ -683,6 +689,10 @@ fn fleet_page_rows_in_headless_chromium() {
     }
     let unk = tr("data-unknown=\"52:54:00:de:ad:02\"");
     assert!(unk.contains(">unknown machine<"), "{unk}");
+    assert!(
+        dom.contains(&format!("cluster phase done): {m1} (init)</p>")),
+        "{dom}"
+    );
 }
 
 /// A real network boot against `kubeha serve`: QEMU (TCG, SeaBIOS) with QEMU's iPXE ROM loads `--tftp`'s boot.ipxe

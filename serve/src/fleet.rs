@@ -47,6 +47,7 @@ struct NodeState {
     reinstall: bool,
     refused: Vec<String>,
     last_boot: Option<String>,
+    joined: bool,
 }
 
 /// A machine that is not in cluster.toml.
@@ -106,6 +107,15 @@ pub struct Event {
     pub what: String,
 }
 
+/// A master that reported its cluster phase done: a member of the stacked control plane (and of etcd).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Member {
+    /// The master.
+    pub name: String,
+    /// `init` or `join`, as it reported.
+    pub decision: Option<String>,
+}
+
 /// What `/api/fleet` returns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FleetView {
@@ -117,6 +127,9 @@ pub struct FleetView {
     pub nodes: Vec<NodeRow>,
     /// Machines that are not in cluster.toml.
     pub unknown: Vec<UnknownRow>,
+    /// The control plane as the reports tell it: the masters whose cluster phase finished (since their last
+    /// install), in the order of cluster.toml. Not a live etcd member list.
+    pub control_plane: Vec<Member>,
     /// The newest events last.
     pub timeline: Vec<Event>,
 }
@@ -182,6 +195,7 @@ impl Fleet {
                     reinstall: false,
                     refused: Vec::new(),
                     last_boot: None,
+                    joined: false,
                 })
                 .collect(),
             unknown: Vec::new(),
@@ -359,6 +373,11 @@ impl Fleet {
                 if r.decision.is_some() {
                     n.decision = r.decision.clone();
                 }
+                if r.from_installer() {
+                    n.joined = false;
+                } else if r.state == "ok" && (r.phase == "cluster" || r.phase == "done") {
+                    n.joined = true;
+                }
                 if (r.phase == "installed" && r.state == "ok") || !r.from_installer() {
                     n.installed = true;
                     n.reinstall = false;
@@ -414,6 +433,7 @@ impl Fleet {
             Entry::Reimage { at, node } => {
                 let Some(n) = self.node_mut(node) else { return };
                 n.last_boot = None;
+                n.joined = false;
                 n.installed = false;
                 n.reinstall = true;
                 n.owner = None;
@@ -458,6 +478,15 @@ impl Fleet {
                 })
                 .collect(),
             unknown: self.unknown.clone(),
+            control_plane: self
+                .nodes
+                .iter()
+                .filter(|n| n.role == Role::Master && n.joined)
+                .map(|n| Member {
+                    name: n.name.clone(),
+                    decision: n.decision.clone(),
+                })
+                .collect(),
             timeline: self.timeline.iter().cloned().collect(),
         }
     }
@@ -512,14 +541,29 @@ mod tests {
         r2.role = Some("master".into());
         accept(&mut f, r2, m, "10.0.0.50", "2026-12-05T12:05:01Z");
         assert!(f.installed(&m1));
+        assert!(f.view("2026-12-05T12:05:31Z").control_plane.is_empty());
         let row = &f.view("2026-12-05T12:05:31Z").nodes[0];
         assert_eq!(row.phase.as_deref(), Some("installed"));
         assert_eq!(row.in_phase_s, Some(30));
+        let mut rc = report(&m1, "cluster", "ok", "2026-12-05T12:06:00Z");
+        rc.decision = Some("init".into());
+        accept(&mut f, rc, m, "192.168.20.20", "2026-12-05T12:06:01Z");
+        assert_eq!(
+            f.view("2026-12-05T12:06:01Z").control_plane,
+            vec![Member {
+                name: m1.clone(),
+                decision: Some("init".into())
+            }]
+        );
         f.apply(&Entry::Reimage {
             at: "2026-12-05T12:10:00Z".into(),
             node: m1.clone(),
         });
         assert!(!f.installed(&m1) && f.reinstall(&m1));
+        assert!(
+            f.view("2026-12-05T12:10:00Z").control_plane.is_empty(),
+            "a reimaged master left"
+        );
         // The agent's first report on the reinstalled disk: installed again, no more reinstall.
         let mut r3 = report(&m1, "config", "ok", "2026-12-05T12:20:00Z");
         r3.decision = Some("init".into());

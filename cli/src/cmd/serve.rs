@@ -314,5 +314,22 @@ fn table(v: &serde_json::Value) -> String {
         out.push_str(line.join("  ").trim_end());
         out.push('\n');
     }
+    let cp: Vec<String> = v["control_plane"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| match m["decision"].as_str() {
+            Some(d) => format!("{} ({d})", s(&m["name"])),
+            None => s(&m["name"]),
+        })
+        .collect();
+    out.push_str(&format!(
+        "\ncontrol plane (masters that reported their cluster phase done): {}\n",
+        if cp.is_empty() {
+            "none yet".to_string()
+        } else {
+            cp.join(", ")
+        }
+    ));
     out
 }
