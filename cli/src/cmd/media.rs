@@ -169,7 +169,7 @@ pub struct IsoConfig {
 
 /// The EL release the nodes are installed as, picked the way kubeha-image picks the kickstart's: `--el`, else the
 /// base ISO's (.treeinfo/.discinfo), else cluster.toml's `install.el`. The agent is checked against it.
-fn target_el(flag: Option<u8>, base: Option<&Path>, cluster: &Cluster) -> Result<u8> {
+pub(super) fn target_el(flag: Option<u8>, base: Option<&Path>, cluster: &Cluster) -> Result<u8> {
     if let Some(e) = flag {
         return Ok(e);
     }
