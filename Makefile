@@ -54,7 +54,7 @@ nextest:
 unit: deps nextest k8s k8s-v1beta3 node-binary
 	KUBEHA_K8S_BIN=$(K8S_DIR)/bin KUBEHA_K8S_V1BETA3_BIN=$(K8S_V1BETA3_DIR)/bin \
 	  KUBEHA_NODE_BINARY=$(CURDIR)/dist/kubeha-firstboot \
-	  $(CARGO) nextest run --workspace --no-fail-fast --status-level fail --final-status-level fail
+	  $(CARGO) nextest run --workspace --features kubeha-firstboot/crash-hook --no-fail-fast --status-level fail --final-status-level fail
 
 test: deps lint unit $(TEST_TARGETS)
 	@echo "make test: all passed"

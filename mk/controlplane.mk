@@ -1,4 +1,4 @@
-# Issue 5: the self-forming HA control plane (firstboot/src/cluster). The lab tests run REAL keepalived, nginx
+# The self-forming HA control plane (firstboot/src/cluster). The lab tests run REAL keepalived, nginx
 # (stream) and a 3-member etcd in network namespaces (root needed; they skip with a message otherwise).
 APT_PACKAGES += keepalived nginx libnginx-mod-stream etcd-server iproute2 python3 curl
 # Its tests run in `make unit` (nextest, lab group: one at a time); test-controlplane reruns them with reports.

@@ -1,4 +1,4 @@
-# Issue 2: the cluster model, secrets and the kubeha CLI; issue 7: `make demo`, the whole pipeline.
+# The cluster model, secrets and the kubeha CLI; `make demo`, the whole pipeline.
 APT_PACKAGES += openssl docker-registry python3 curl qemu-system-x86 xorriso
 DEMO_TARGETS += demo-run
 .PHONY: demo-core demo-run

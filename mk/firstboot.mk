@@ -1,4 +1,4 @@
-# Issue 4: kubeha-firstboot, the node agent.
+# kubeha-firstboot, the node agent.
 #   make node-binary        dist/kubeha-firstboot for EL7+ (glibc 2.17, cargo-zigbuild), checked with objdump -T;
 #                           the agent `kubeha iso`/`kubeha pxe` embed by default (make unit and make demo build it)
 #   make test-firstboot     a short fuzz run of each parser (its other tests, incl. real containerd/dockerd image

@@ -1,4 +1,4 @@
-# Issue 11: the real Kubernetes binaries for the lab, built from k8s.io/kubernetes with Go (lab/k8s/go.mod requires
+# The real Kubernetes binaries for the lab, built from k8s.io/kubernetes with Go (lab/k8s/go.mod requires
 # k8s.io/kubernetes and pins every k8s.io staging module to the same release), stamped with the version ldflags that
 # Kubernetes' own build uses (hack/lib/version.sh), statically linked (CGO_ENABLED=0) so the same files go into the
 # lab's OCI images. Cached by version in K8S_DIR: a rerun with the same version does nothing; Go's build cache makes a

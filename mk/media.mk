@@ -1,4 +1,4 @@
-# Issue 6: install media: `kubeha kickstart`, `kubeha iso`, `kubeha pxe`.
+# Install media: `kubeha kickstart`, `kubeha iso`, `kubeha pxe`.
 # The unit tests (cargo nextest in `make unit`) render and ksvalidate every kickstart variant, remaster the synthetic
 # CentOS 7 / Rocky 9 ISOs and check them with xorriso/mtools/checkisomd5, write PXE trees and run %post for real.
 # test-media adds the QEMU (TCG) boots: ISO on SeaBIOS (CD and USB disk) and OVMF, PXE with pxelinux and GRUB.

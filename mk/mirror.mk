@@ -1,4 +1,4 @@
-# Issue 3: the offline bundle (kubeha-mirror, `kubeha bundle`).
+# The offline bundle (kubeha-mirror, `kubeha bundle`).
 # Its integration tests (mirror/tests/it: docker-registry, dockerd, containerd, skopeo, all on loopback, ~30 s) run
 # with the workspace's `make unit`; `make test-mirror` runs them alone.
 # minisign: the bundle signature tests (cli/tests/bundle_cli.rs) check `kubeha bundle sign` with stock `minisign -V`.

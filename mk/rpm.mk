@@ -1,4 +1,4 @@
-# Issue 3, RPM half: the bundle's yum repository (mirror/src/rpm). Its tests build repos with rpmbuild +
+# The bundle, RPM half: the bundle's yum repository (mirror/src/rpm). Its tests build repos with rpmbuild +
 # createrepo_c, serve one with python3 -m http.server on loopback, recompress metadata with zstd/gzip, and
 # prove the bundle with an offline `dnf --installroot` install. The signature tests generate keys with gpg, sign
 # with rpmsign and check with rpmkeys (both in Debian's rpm) and dnf's gpgcheck=1.

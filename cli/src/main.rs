@@ -10,8 +10,9 @@ mod elf;
 /// Stand up and rebuild Kubernetes HA clusters on bare-metal EL machines, offline.
 ///
 /// Describe the cluster (config), make its join secrets (secrets), pull everything into an
-/// offline bundle (bundle), and turn both into install media (kickstart, iso, pxe). Each
-/// node then forms or joins the HA control plane by itself on first boot.
+/// offline bundle (bundle), and turn both into install media (kickstart, iso, pxe) or
+/// serve them over the network (serve, status). Each node then forms or joins the HA
+/// control plane by itself on first boot.
 #[derive(Debug, Parser)]
 #[command(
     name = "kubeha",
@@ -44,6 +45,10 @@ enum Command {
     Pxe(cmd::media::PxeConfig),
     /// Show the node agent the media embed and the EL releases it starts on
     Agent(cmd::agent::AgentConfig),
+    /// Install nodes over iPXE/HTTP, take their reports, show the fleet live
+    Serve(cmd::serve::ServeCmd),
+    /// Print the fleet table of a running `kubeha serve`
+    Status(cmd::serve::StatusConfig),
 }
 
 fn main() -> ExitCode {
@@ -52,8 +57,12 @@ fn main() -> ExitCode {
         .format_timestamp(None)
         .init();
     // Data commands write to stdout; die quietly when the reader goes away (`kubeha config init | head`).
+    // SAFETY: SIG_DFL installs no handler code, and no other thread runs yet.
     unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        let _ = nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGPIPE,
+            nix::sys::signal::SigHandler::SigDfl,
+        );
     }
     let cli = Cli::parse();
     let result = match cli.command {
@@ -65,6 +74,8 @@ fn main() -> ExitCode {
         Command::Iso(c) => cmd::media::iso(c),
         Command::Pxe(c) => cmd::media::pxe(c),
         Command::Agent(c) => cmd::agent::agent(c),
+        Command::Serve(c) => cmd::serve::serve(c),
+        Command::Status(c) => cmd::serve::status(c),
     };
     match result {
         Ok(code) => code,

@@ -152,6 +152,9 @@ fn every_command_has_help_with_an_example() {
         &["node-config"],
         &["bundle", "resolve"],
         &["bundle", "build"],
+        &["serve"],
+        &["serve", "reimage"],
+        &["status"],
     ] {
         let mut a = args.to_vec();
         a.push("--help");
@@ -171,6 +174,8 @@ fn every_command_has_help_with_an_example() {
         "kickstart",
         "iso",
         "pxe",
+        "serve",
+        "status",
     ] {
         assert!(text(&o).contains(cmd), "top help lacks {cmd}");
     }

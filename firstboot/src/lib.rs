@@ -6,8 +6,8 @@
 //! - [`render`]: pure text (hosts, sysctl, repo files, containerd config...); [`apply`]: the steps that write them
 //!   and run commands.
 //! - [`retry`]: the one HTTP client. [`runner`]: the one command runner.
-//! - [`engine`]: the step engine, journal, status and reports.
-//! - `cluster`: the self-forming HA control plane (keepalived, nginx, kubeadm, etcd membership), issue 5.
+//! - [`engine`]: the step engine, journal, status and reports; [`steps`]: the list of steps it runs.
+//! - `cluster`: the self-forming HA control plane (keepalived, nginx, kubeadm, etcd membership).
 #![deny(missing_docs)]
 
 pub mod apply;
@@ -22,6 +22,7 @@ pub mod retry;
 pub mod runner;
 pub mod source;
 pub mod status;
+pub mod steps;
 pub mod util;
 
 #[cfg(test)]

@@ -169,9 +169,18 @@ impl Reporter {
             "state": state,
             "step": step.filter(|s| !s.is_empty()),
             "error": error.map(error_class),
+            "decision": self.decision(),
             "time": now_rfc3339(),
             "agent": concat!("kubeha-firstboot/", env!("CARGO_PKG_VERSION")),
         })
+    }
+
+    /// `init` or `join` once `cluster-decide` has written it (kubeha_model::report::Report::decision).
+    fn decision(&self) -> Option<String> {
+        let p = under(&self.root, crate::cluster::steps::DECISION_FILE);
+        let d = std::fs::read_to_string(p).ok()?;
+        let d = d.trim();
+        (d == "init" || d == "join").then(|| d.to_string())
     }
 
     fn post(&self, phase: &str, state: &str, step: Option<&str>, error: Option<&str>) {
@@ -271,6 +280,18 @@ mod tests {
         r.failed("cluster", "cluster-kubeadm", &anyhow::anyhow!("{e}"));
         let doc = r.report_doc("cluster", "failed", Some("cluster-kubeadm"), Some(e));
         assert!(!doc.to_string().contains("PRIVATE KEY"), "{doc}");
+        // The document is the model's report, as `kubeha serve` reads it.
+        let parsed: kubeha_model::report::Report = serde_json::from_value(doc.clone()).unwrap();
+        assert_eq!(parsed.decision, None);
+        parsed.validate().unwrap();
+        let p = under(d.path(), crate::cluster::steps::DECISION_FILE);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, "join\n").unwrap();
+        r.identity("k8s-node01", "worker", "cmdline");
+        let doc = r.report_doc("cluster", "ok", None, None);
+        let parsed: kubeha_model::report::Report = serde_json::from_value(doc).unwrap();
+        assert_eq!(parsed.decision.as_deref(), Some("join"));
+        parsed.validate().unwrap();
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(under(d.path(), STATUS))
             .unwrap()

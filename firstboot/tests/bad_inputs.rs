@@ -1,4 +1,4 @@
-//! Issue 14, "Check everything before changing anything": every bad input it lists, one row each, through the agent's
+//! "Check everything before changing anything": every bad input the agent must refuse, one row each, through the agent's
 //! full run on a temp root. A row turns the fixture (a master, `kubeha.name=k8s-master01`, a bundle the checks
 //! accept) into one bad input, then:
 //!

@@ -122,19 +122,29 @@ fn pki_refuses_other_cas_and_is_idempotent() {
     let nc = master_config(&c, "k8s-master01");
     let cp = nc.control_plane.as_ref().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    assert_eq!(pki::write_pki(dir.path(), &nc.join.ca_cert, cp).unwrap(), 8);
+    // pki writes through the context, under its root.
+    let ctx = Context {
+        root: dir.path().to_path_buf(),
+        runner: Box::new(RecordingRunner::default()),
+        config: nc.clone(),
+        name: "k8s-master01".into(),
+        role: Role::Master,
+        dry_run: true,
+    };
+    let pki_dir = dir.path().join("etc/kubernetes/pki");
+    assert_eq!(pki::write_pki(&ctx, &nc.join.ca_cert, cp).unwrap(), 8);
     assert_eq!(
-        pki::write_pki(dir.path(), &nc.join.ca_cert, cp).unwrap(),
+        pki::write_pki(&ctx, &nc.join.ca_cert, cp).unwrap(),
         0,
         "second write changes nothing"
     );
-    std::fs::write(dir.path().join("sa.pub"), "other").unwrap();
-    let before = std::fs::read(dir.path().join("ca.key")).unwrap();
-    let e = pki::write_pki(dir.path(), &nc.join.ca_cert, cp)
+    std::fs::write(pki_dir.join("sa.pub"), "other").unwrap();
+    let before = std::fs::read(pki_dir.join("ca.key")).unwrap();
+    let e = pki::write_pki(&ctx, &nc.join.ca_cert, cp)
         .unwrap_err()
         .to_string();
     assert!(e.contains("sa.pub") && e.contains("another cluster"), "{e}");
-    assert_eq!(std::fs::read(dir.path().join("ca.key")).unwrap(), before);
+    assert_eq!(std::fs::read(pki_dir.join("ca.key")).unwrap(), before);
 }
 
 #[test]

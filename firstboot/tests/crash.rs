@@ -45,7 +45,7 @@ fn run(root: &Path, crash: Option<&str>) -> Run {
             use std::os::unix::process::ExitStatusExt;
             assert_eq!(
                 out.status.signal(),
-                Some(libc_sigabrt()),
+                Some(nix::sys::signal::Signal::SIGABRT as i32),
                 "crash run must abort: {}",
                 String::from_utf8_lossy(&out.stderr)
             );
@@ -59,10 +59,6 @@ fn run(root: &Path, crash: Option<&str>) -> Run {
         ),
     }
     r
-}
-
-fn libc_sigabrt() -> i32 {
-    6
 }
 
 #[test]
@@ -80,7 +76,7 @@ fn crash_after_each_step_converges() {
 
     // The steps that run on every run whatever the journal says.
     let rechecks: Vec<&'static str> =
-        kubeha_firstboot::engine::steps(kubeha_model::cluster::Role::Master)
+        kubeha_firstboot::steps::for_role(kubeha_model::cluster::Role::Master)
             .iter()
             .filter(|s| s.rechecks())
             .map(|s| s.name())

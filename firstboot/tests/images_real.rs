@@ -36,6 +36,22 @@ impl Netns {
     fn path(&self) -> String {
         format!("/run/netns/{}", self.0)
     }
+
+    /// A command whose process enters this network namespace (setns(2) between fork and exec, as `nsenter
+    /// --net` does; the child's pid is the program's).
+    fn command(&self, program: &str) -> Command {
+        use std::os::unix::process::CommandExt;
+        let ns = std::fs::File::open(self.path()).expect("opening the netns");
+        let mut c = Command::new(program);
+        // SAFETY: the closure only makes the setns system call, which is async-signal-safe.
+        unsafe {
+            c.pre_exec(move || {
+                nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
+                    .map_err(std::io::Error::from)
+            });
+        }
+        c
+    }
 }
 
 impl Drop for Netns {
@@ -49,7 +65,10 @@ struct Daemon(Child);
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        unsafe { libc_kill(self.0.id() as i32, 15) };
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.0.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
         let t = Instant::now();
         while t.elapsed() < Duration::from_secs(10) {
             if let Ok(Some(_)) = self.0.try_wait() {
@@ -60,11 +79,6 @@ impl Drop for Daemon {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, sig: i32) -> i32;
 }
 
 fn wait_for(sock: &Path, log: &Path) {
@@ -123,9 +137,7 @@ fn load_into_real_containerd() {
     .unwrap();
     let log = d.path().join("containerd.log");
     let _daemon = Daemon(
-        Command::new("nsenter")
-            .arg(format!("--net={}", ns.path()))
-            .arg("containerd")
+        ns.command("containerd")
             .arg("-c")
             .arg(&cfg)
             .stdout(Stdio::null())
@@ -174,9 +186,7 @@ fn start_dockerd(d: &Path, tag: &str) -> (Netns, Daemon, String) {
     let sock = d.join("docker.sock");
     let log = d.join("dockerd.log");
     let daemon = Daemon(
-        Command::new("nsenter")
-            .arg(format!("--net={}", ns.path()))
-            .arg("dockerd")
+        ns.command("dockerd")
             .arg("--data-root")
             .arg(d.join("data"))
             .arg("--exec-root")

@@ -1,4 +1,5 @@
-//! Boot config edits, as lorax's mkksiso makes them (contracts §8.1 step 3-4), as pure text functions, plus what
+//! Boot config edits, as lorax's mkksiso makes them (weldr/lorax
+//! `src/pylorax/cmdline/mkksiso.py`: the udev-escaped volume id and the `append`/`linux`/`linuxefi` edits), as pure text functions, plus what
 //! mkksiso leaves alone: [`remaster_config`] makes the unattended install the default entry without the media
 //! check ([`isolinux_install_default`], [`grub_install_default`]) and sets the UEFI kernel commands of the
 //! medium's release ([`grub_efi_commands`]); [`parse_append`]/[`parse_remove`] check the operator's arguments.
@@ -28,11 +29,8 @@ pub fn udev_escape(label: &str) -> String {
 /// One kernel argument: `key` or `key=value` (the model's, quotes kept as written).
 pub use kubeha_model::kernel_args::Arg;
 
-/// Splits a kernel command line at unquoted ASCII whitespace ([`kubeha_model::kernel_args::split`], the one
-/// splitter), quotes kept.
-pub fn split_args(cmdline: &str) -> Vec<Arg> {
-    kubeha_model::kernel_args::split(cmdline)
-}
+/// Splits a kernel command line at unquoted ASCII whitespace, quotes kept (the model's one splitter).
+pub use kubeha_model::kernel_args::split as split_args;
 
 /// Removes every argument whose key is in `remove` or starts with a `remove` entry ending in `.` (a prefix like
 /// `kubeha.`), then appends `add`.

@@ -58,16 +58,3 @@ pub fn verify(dir: &Path) -> Result<Verified> {
         largest,
     })
 }
-
-/// The packages the kickstart installs: the bundle's requested RPM names.
-pub fn requested_packages(m: &BundleManifest) -> Vec<String> {
-    let mut names: Vec<String> = m
-        .rpms
-        .iter()
-        .filter(|r| r.requested)
-        .map(|r| r.name.clone())
-        .collect();
-    names.sort();
-    names.dedup();
-    names
-}

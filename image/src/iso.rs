@@ -1,6 +1,6 @@
 //! `kubeha iso`: remaster an EL install ISO with the kickstart, the bundle, the agent and a node config.
 //!
-//! Follows lorax's mkksiso (contracts §8.1): read the ISO with xorriso (no mounts), keep its volume id so the
+//! Follows lorax's mkksiso (weldr/lorax `src/pylorax/cmdline/mkksiso.py`): read the ISO with xorriso (no mounts), keep its volume id so the
 //! existing `inst.stage2=hd:LABEL=` still matches, edit the boot configs (isolinux.cfg, EFI/BOOT/grub.cfg and
 //! the grub.cfg inside images/efiboot.img, edited in userspace: arguments on every entry, and unlike mkksiso the
 //! unattended install made the default entry, without `rd.live.check`; [`crate::bootcfg::remaster_config`]), then
@@ -358,7 +358,7 @@ pub fn remaster(spec: &IsoSpec) -> Result<IsoReport> {
 
     // The kickstart, for every node on this medium.
     let mut ko = Options::new(el, Source::Media);
-    ko.packages = bundle::requested_packages(&verified.manifest);
+    ko.packages = verified.manifest.requested_packages();
     let ks = kubeha_kickstart::render(spec.cluster, &ko)?;
     std::fs::create_dir_all(&stage).map_err(io("creating", &stage))?;
     let ks_file = stage.join(KS_PATH);

@@ -1,6 +1,7 @@
 //! kubeha-image: install media for kubeha nodes.
 //!
-//! - [`iso`]: remaster an EL install ISO the way lorax's `mkksiso` does (contracts §8): keep the volume id, add
+//! - [`iso`]: remaster an EL install ISO the way lorax's `mkksiso` does (weldr/lorax
+//!   `src/pylorax/cmdline/mkksiso.py`): keep the volume id, add
 //!   `inst.ks=hd:LABEL=<udev-escaped volid>:/ks.cfg` and the `kubeha.*` arguments to every isolinux `append` and
 //!   grub `linux`/`linuxefi` line (the ISO's `EFI/BOOT/grub.cfg` and the copy inside `images/efiboot.img`), make
 //!   the unattended install the default entry without `rd.live.check`, put the bundle, agent and node config under
@@ -107,15 +108,8 @@ pub enum Error {
         stderr: String,
     },
     /// A file operation failed.
-    #[error("{action} {path}: {source}")]
-    Io {
-        /// What was being done.
-        action: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] kubeha_model::IoError),
     /// The output exists.
     #[error("{0} already exists; use --force to overwrite it")]
     Exists(PathBuf),
@@ -130,17 +124,8 @@ pub enum Error {
 /// Result of this crate.
 pub type Result<T> = std::result::Result<T, Error>;
 
-pub(crate) fn io<P: Into<PathBuf>>(
-    action: &'static str,
-    path: P,
-) -> impl FnOnce(std::io::Error) -> Error {
-    let path = path.into();
-    move |source| Error::Io {
-        action,
-        path,
-        source,
-    }
-}
+/// Maps an `io::Error` to [`Error::Io`] for `path` (the model's one helper).
+pub(crate) use kubeha_model::io;
 
 /// The agent files `%post` installs: `/kubeha/agent/` on the media, `<http-base>/agent/` for PXE.
 #[derive(Debug, Clone)]
@@ -174,10 +159,10 @@ pub(crate) fn staging_dir(output: &std::path::Path, prefix: &str) -> Result<temp
         _ => PathBuf::from("."),
     };
     std::fs::create_dir_all(&parent).map_err(io("creating", &parent))?;
-    tempfile::Builder::new()
+    Ok(tempfile::Builder::new()
         .prefix(prefix)
         .tempdir_in(&parent)
-        .map_err(io("creating a temporary directory in", &parent))
+        .map_err(io("creating a temporary directory in", &parent))?)
 }
 
 /// The directory name of the agent files under the media's `/kubeha`.

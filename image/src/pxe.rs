@@ -339,7 +339,7 @@ pub fn write_tree(spec: &PxeSpec) -> Result<PxeReport> {
         el,
         Source::Http(format!("{base}/{}", kubeha_kickstart::MEDIA_DIR)),
     );
-    ko.packages = bundle::requested_packages(&verified.manifest);
+    ko.packages = verified.manifest.requested_packages();
     let ks = kubeha_kickstart::render(spec.cluster, &ko)?;
     write(&root.join("ks.cfg"), ks.as_bytes(), 0o644)?;
 
@@ -583,7 +583,10 @@ fn write(p: &Path, data: &[u8], mode: u32) -> Result<()> {
 
 fn set_mode(p: &Path, mode: u32) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).map_err(io("writing", p))
+    Ok(
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
+            .map_err(io("writing", p))?,
+    )
 }
 
 fn copy(from: &Path, to: &Path, mode: u32) -> Result<()> {

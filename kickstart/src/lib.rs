@@ -34,7 +34,8 @@ use kubeha_model::cluster::{normalize_mac, CgroupVersion, Cluster, Node, Role};
 use kubeha_model::kube::ports;
 use kubeha_model::node::DEFAULT_BUNDLE_PATH;
 
-/// Where dracut mounts the install media; anaconda sees the media's `/kubeha` here (contracts §7).
+/// Where dracut mounts the install media; anaconda sees the media's `/kubeha` here (rhinstaller/anaconda
+/// `dracut/anaconda-lib.sh` `repodir="/run/install/repo"`, the same on EL7 to EL9).
 pub const MEDIA_ROOT: &str = "/run/install/repo";
 /// The directory on the install media (and under the HTTP base) holding the bundle, agent and node config.
 pub const MEDIA_DIR: &str = "kubeha";

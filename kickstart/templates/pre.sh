@@ -19,6 +19,20 @@ arg() {
     printf '%s' "$v"
 }
 
+# A progress report to kubeha.report= (kubeha serve reads it as model::report::Report): report PHASE STATE NODE ROLE
+# [ERROR]. Best effort: a report that cannot be sent never fails the install. Sent from the installer only (lorax's
+# runtime image has /.buildstamp), or anywhere with the test hook KUBEHA_REPORT_ANYWHERE=1.
+report() {
+    url=$(arg kubeha.report)
+    [ -n "$url" ] || return 0
+    [ -e /.buildstamp ] || [ "${KUBEHA_REPORT_ANYWHERE:-}" = 1 ] || return 0
+    q() { if [ -n "$1" ]; then printf '"%s"' "$1"; else printf null; fi; }
+    body=$(printf '{"node":%s,"role":%s,"source":"installer","phase":"%s","state":"%s","error":%s,"time":"%s","agent":"kubeha-kickstart"}' \
+        "$(q "$3")" "$(q "$4")" "$1" "$2" "$(q "${5:-}")" "$(date -u +%Y-%m-%dT%H:%M:%SZ)")
+    curl -fsS -m 10 -H 'Content-Type: application/json' --data-binary "$body" "$url" >/dev/null \
+        || echo "kubeha: could not report $1 to $url" >&2
+}
+
 # name role ip mac disk, one node a line; "-" when unset.
 NODES='@NODES@'
 PREFIX_NETMASK='@NETMASK@'
@@ -120,6 +134,7 @@ kubeha: Nothing was written. Halting, not rebooting: a machine that boots the ne
 kubeha: To start the installed system, boot it from its disk: set the firmware boot order disk first, remove the medium, or rerun kubeha pxe without --install for it.
 kubeha: To reinstall it on purpose, boot the installer with kubeha.reinstall=1: kubeha pxe --reinstall NAME, kubeha iso --append kubeha.reinstall=1, or type it at the boot prompt."
     printf '%s\n' "$msg" >&2
+    report install failed "$name" "$role" "refused: disk $kname already holds a node of cluster @CLUSTER@"
     # The consoles and the halt only in the installer (lorax's runtime image has /.buildstamp), or the test hooks:
     # this script run anywhere else only says no.
     consoles=${KUBEHA_CONSOLE:-}
@@ -140,6 +155,7 @@ kubeha: To reinstall it on purpose, boot the installer with kubeha.reinstall=1: 
 fi
 
 echo "kubeha: node '${name:-unknown}' role '${role:-auto}' installs to disk '$disk'"
+report install running "$name" "$role"
 
 cat > "$OUT/kubeha-storage.ks" <<KS
 ignoredisk --only-use=$disk

@@ -574,6 +574,8 @@ fn cgroup_argument_reaches_grubby() {
     let ks = render_case(&c);
     let post = section(&ks, "%post --nochroot");
     let tail = &post[post.find("# Keep the node's identity").unwrap()..];
+    // Up to the closing report to kubeha.report= (its own test is in cli/tests/serve_cli.rs).
+    let tail = &tail[..tail.find("\nreport installed").unwrap()];
     for (args_file, want) in [
         (
             Some("kubeha.role=master kubeha.name=k8s-master01\n"),

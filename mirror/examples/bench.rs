@@ -1,7 +1,7 @@
 //! `make bench` (images): mirror the same image set from a local docker-registry with `kubeha bundle build` and
 //! with skopeo's best modes, in the same run: `skopeo copy` one image after another into ONE shared OCI layout,
-//! and several `skopeo copy` in parallel into per-image OCI directories (and, as issue 3 measured, one after
-//! another into per-image directories); print a Markdown report (BENCHMARKS.md) with kubeha's time as a
+//! and several `skopeo copy` in parallel into per-image OCI directories (and, as skopeo users commonly do, one
+//! after another into per-image directories); print a Markdown report (BENCHMARKS.md) with kubeha's time as a
 //! fraction of each.
 //!
 //! Usage: cargo run --release -p kubeha-mirror --example bench -- KUBEHA_BINARY [WORKDIR]
@@ -127,7 +127,7 @@ fn main() {
     .unwrap();
 
     let sync = || {
-        let _ = Command::new("sync").status();
+        nix::unistd::sync();
     };
     let build = |out: &Path| {
         common::run(
@@ -198,7 +198,7 @@ fn main() {
         t_parallel.push(t.elapsed().as_secs_f64());
         per_image_bytes = du(&per_image);
 
-        // issue 3's reference: skopeo per-image directories, one after another
+        // the reference: skopeo per-image directories, one after another
         let _ = std::fs::remove_dir_all(&per_image);
         std::fs::create_dir_all(&per_image).unwrap();
         sync();
@@ -246,7 +246,7 @@ fn main() {
             per_image_bytes,
         ),
         (
-            "`skopeo copy` one after another, per-image OCI dirs (issue 3's reference)".to_string(),
+            "`skopeo copy` one after another, per-image OCI dirs (the reference)".to_string(),
             median(&t_sequential),
             per_image_bytes,
         ),

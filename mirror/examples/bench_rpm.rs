@@ -904,12 +904,12 @@ fn main() {
     let (mut tk, mut td) = (Vec::new(), Vec::new());
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for r in 0..runs {
-        let _ = Command::new("sync").status();
+        nix::unistd::sync();
         let (set, secs) = kubeha(&bin, &profile);
         eprintln!("bench_rpm: run {r}: kubeha bundle resolve {secs:.2} s");
         tk.push(secs);
         ours = set;
-        let _ = Command::new("sync").status();
+        nix::unistd::sync();
         let (set, secs) = dnf(&root, &work);
         eprintln!("bench_rpm: run {r}: dnf --assumeno install {secs:.2} s");
         td.push(secs);

@@ -145,10 +145,12 @@ fn write_archive<W: Write>(
 
     let mut tar = tar::Builder::new(out);
     tar.mode(tar::HeaderMode::Deterministic);
-    let wr = |e: io::Error| Error::Io {
-        action: "writing the archive",
-        path: "<output>".into(),
-        source: e,
+    let wr = |e: io::Error| {
+        Error::Io(kubeha_model::IoError {
+            action: "writing the archive",
+            path: "<output>".into(),
+            source: e,
+        })
     };
     append_bytes(
         &mut tar,

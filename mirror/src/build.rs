@@ -104,7 +104,10 @@ pub fn build(profile: &Profile, dir: &Path, opts: &BuildOptions) -> Result<Build
     // Everything that can be checked without the network is checked before the first write.
     profile.check(&format!("profile {}", profile.name))?;
     let credentials = Credentials::from_profile(&profile.credentials)?;
-    crate::rpm::repo_auth(profile).map_err(|e| format_err("repos", format!("{e:#}")))?;
+    crate::rpm::repo_auth(profile).map_err(|error| Error::Rpm {
+        what: "repos",
+        error,
+    })?;
     let images = images_for(profile, opts.images)?;
     let platform = Platform::linux_for_rpm_arch(&profile.arch);
     let client = Client::new(ClientConfig {
@@ -160,7 +163,10 @@ pub fn build(profile: &Profile, dir: &Path, opts: &BuildOptions) -> Result<Build
             crate::rpm::build_repo_checked(profile, &rpm_dir, &checked, &|m: &str| {
                 progress.println(m)
             })
-            .map_err(|e| format_err("rpms", format!("{e:#}")))?;
+            .map_err(|error| Error::Rpm {
+                what: "rpms",
+                error,
+            })?;
         // A file fetched again has other bytes than the ones checked above.
         for f in &fetched {
             check.good.remove(&format!("{rpm_prefix}{f}"));
@@ -484,10 +490,12 @@ fn fetch_files(
         tmp.as_file()
             .sync_all()
             .map_err(io("syncing", tmp.path()))?;
-        tmp.persist(&target).map_err(|e| Error::Io {
-            action: "writing",
-            path: target.clone(),
-            source: e.error,
+        tmp.persist(&target).map_err(|e| {
+            Error::Io(kubeha_model::IoError {
+                action: "writing",
+                path: target.clone(),
+                source: e.error,
+            })
         })?;
         let _ = fs::set_permissions(&target, std::os::unix::fs::PermissionsExt::from_mode(0o644));
         progress.item_done(&f.name);

@@ -56,11 +56,11 @@ pub fn load_profile(name_or_path: &str) -> Result<Profile> {
                 ),
             )
         } else {
-            Error::Io {
+            Error::Io(kubeha_model::IoError {
                 action: "reading",
                 path: p.to_path_buf(),
                 source: e,
-            }
+            })
         }
     })?;
     Ok(Profile::parse(&text, &p.display().to_string())?)

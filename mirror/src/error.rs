@@ -6,15 +6,8 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Reading or writing a file failed.
-    #[error("{action} {path}: {source}")]
-    Io {
-        /// What was being done ("reading", "writing").
-        action: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] kubeha_model::IoError),
     /// Content does not hash to the digest it is addressed by.
     #[error("{what}: its sha256 is {actual}, expected {expected}")]
     DigestMismatch {
@@ -43,6 +36,16 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// Building the bundle's RPM repository failed. The cause keeps its type (`rpm::Error`, an I/O or HTTP error
+    /// with its context), reachable with `error.downcast_ref()`; the message is its whole chain.
+    #[cfg(feature = "fetch")]
+    #[error("{what}: {error:#}")]
+    Rpm {
+        /// The part of the profile (`repos`, `rpms`).
+        what: &'static str,
+        /// The cause, with its context.
+        error: anyhow::Error,
+    },
     /// An image reference that is not in the layout.
     #[error("image {reference} is not in {layout}")]
     NoSuchImage {
@@ -67,17 +70,8 @@ pub enum Error {
 /// Result of this crate.
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// Maps an `io::Error` to [`Error::Io`] for `path`.
-pub(crate) fn io<'a>(
-    action: &'static str,
-    path: &'a std::path::Path,
-) -> impl FnOnce(std::io::Error) -> Error + 'a {
-    move |source| Error::Io {
-        action,
-        path: path.to_path_buf(),
-        source,
-    }
-}
+/// Maps an `io::Error` to [`Error::Io`] for `path` (the model's one helper).
+pub(crate) use kubeha_model::io;
 
 /// Shorthand for [`Error::Format`].
 pub(crate) fn format_err(what: impl Into<String>, message: impl Into<String>) -> Error {

@@ -890,10 +890,12 @@ impl BlobWriter {
     pub fn commit(mut self) -> Result<Descriptor> {
         let w = self.inner.take().expect("not committed twice");
         let (buf, hasher) = w.into_parts();
-        let file = buf.into_inner().map_err(|e| Error::Io {
-            action: "writing",
-            path: self.partial.clone(),
-            source: e.into_error(),
+        let file = buf.into_inner().map_err(|e| {
+            Error::Io(kubeha_model::IoError {
+                action: "writing",
+                path: self.partial.clone(),
+                source: e.into_error(),
+            })
         })?;
         let bad = if hasher.len() != self.size {
             Some(Error::SizeMismatch {

@@ -5,7 +5,8 @@
 //! the store until it is verified. A bounded pool of threads, each streaming one blob to disk, saturates a link just
 //! as well for a few dozen large blobs, and keeps the crate synchronous like the rest of kubeha.
 //!
-//! What it does, per the distribution spec (contracts §5.1–5.2):
+//! What it does, per the distribution spec (distribution/distribution
+//! `docs/content/spec/auth/token.md`, opencontainers/distribution-spec `spec.md`, image-spec `media-types.md`):
 //! - anonymous access, Bearer tokens from the `WWW-Authenticate` challenge (`realm`, `service`, `scope`; the
 //!   response's `token` or `access_token`), Basic auth; credentials come from the profile (`password-env`/`-file`);
 //! - `Accept` with all four manifest types; a manifest list / OCI index is resolved to the profile's platform;
@@ -836,11 +837,11 @@ impl Client {
                 }
             };
             if let Err(e) = w.write_all(&buf[..n]) {
-                return Err(Failure::Fatal(Error::Io {
+                return Err(Failure::Fatal(Error::Io(kubeha_model::IoError {
                     action: "writing",
                     path: w.partial_path(),
                     source: e,
-                }));
+                })));
             }
             progress.add_bytes(n as u64);
         }

@@ -46,7 +46,7 @@ pub fn verify_manifest(dir: &Path, public_key: &str) -> Result<Verified> {
                 ),
             ))
         }
-        Err(e) => return Err(io("reading", &sig_path)(e)),
+        Err(e) => return Err(io("reading", &sig_path)(e).into()),
     };
     let sig = minisign_verify::Signature::decode(&sig_text).map_err(|e| {
         format_err(

@@ -337,6 +337,19 @@ impl Profile {
 }
 
 impl BundleManifest {
+    /// The packages a node installs (the kickstart's `%packages`): the requested RPMs' names, sorted, once each.
+    pub fn requested_packages(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .rpms
+            .iter()
+            .filter(|r| r.requested)
+            .map(|r| r.name.clone())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
     /// Parses a manifest; `source` names it in errors.
     pub fn parse(text: &str, source: &str) -> Result<BundleManifest> {
         let m: BundleManifest = toml::from_str(text).map_err(|e| Error::Parse {
@@ -382,11 +395,7 @@ impl BundleManifest {
     /// Reads `DIR/bundle.toml`.
     pub fn load(dir: &Path) -> Result<BundleManifest> {
         let p = dir.join(MANIFEST);
-        let text = std::fs::read_to_string(&p).map_err(|source| Error::Io {
-            action: "reading",
-            path: p.clone(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(&p).map_err(crate::io("reading", &p))?;
         BundleManifest::parse(&text, &p.display().to_string())
     }
 

@@ -132,7 +132,7 @@ fn default_vip_name() -> String {
     DEFAULT_VIP_NAME.to_string()
 }
 fn default_lb_port() -> u16 {
-    16443
+    crate::kube::ports::LB_DEFAULT
 }
 fn default_router_id() -> u16 {
     51
@@ -440,11 +440,7 @@ impl Cluster {
 
     /// Reads and validates a `cluster.toml`.
     pub fn load(path: &Path) -> Result<Cluster> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-            action: "reading",
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path).map_err(crate::io("reading", path))?;
         Cluster::parse_valid(&text, &path.display().to_string())
     }
 

@@ -5,15 +5,7 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use crate::{Error, Result};
-
-fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
-    move |source| Error::Io {
-        action,
-        path: path.to_path_buf(),
-        source,
-    }
-}
+use crate::{io, Error, Result};
 
 /// Writes `data` to `path` through a temporary file in the same directory: write, set `mode`, fsync, rename, fsync
 /// the directory. With `clobber == false` an existing file is never replaced ([`Error::Exists`]).
@@ -50,7 +42,7 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32, clobber: bool) -> Resul
             if e.error.kind() == std::io::ErrorKind::AlreadyExists {
                 Error::Exists(path.to_path_buf())
             } else {
-                io("creating", path)(e.error)
+                io("creating", path)(e.error).into()
             }
         })?;
     }

@@ -8,6 +8,7 @@
 //! - [`kube`]: Kubernetes versions and what kubeadm derives from them (image lists, config API).
 //! - [`fsutil`]: atomic file writes shared by both sides.
 //! - [`kernel_args`]: the `kubeha.*` kernel arguments the install media write and the installer and node read.
+//! - [`report`]: the progress report a node POSTs to `kubeha.report=` and `kubeha serve` receives.
 //!
 //! To add a field: add it to the struct with a serde default so older files still parse, add its rule to
 //! [`validate`] with the field path, and extend the golden example in `config init`.
@@ -20,6 +21,7 @@ pub mod fsutil;
 pub mod kernel_args;
 pub mod kube;
 pub mod node;
+pub mod report;
 pub mod secrets;
 pub mod support;
 pub mod validate;
@@ -49,15 +51,8 @@ pub enum Error {
         errors: Vec<validate::Diagnostic>,
     },
     /// Reading or writing a file failed.
-    #[error("{action} {path}: {source}")]
-    Io {
-        /// What was being done ("reading", "writing").
-        action: &'static str,
-        /// The file.
-        path: std::path::PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     /// The refusal to overwrite an existing file.
     #[error("{0} already exists; use --force to overwrite it")]
     Exists(std::path::PathBuf),
@@ -76,6 +71,33 @@ pub enum Error {
 
 /// Result of this crate.
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// Reading or writing one file failed: what was being done, to which file. Every kubeha crate's `Error::Io` wraps
+/// this one type, built by [`io`].
+#[derive(Debug, thiserror::Error)]
+#[error("{action} {path}: {source}")]
+pub struct IoError {
+    /// What was being done ("reading", "writing").
+    pub action: &'static str,
+    /// The file.
+    pub path: std::path::PathBuf,
+    /// The underlying error.
+    pub source: std::io::Error,
+}
+
+/// Maps an `io::Error` to an [`IoError`] for `path`: `fs::read(&p).map_err(io("reading", &p))?`. The one helper
+/// of every crate (its `Error` converts from [`IoError`]).
+pub fn io(
+    action: &'static str,
+    path: impl AsRef<std::path::Path>,
+) -> impl FnOnce(std::io::Error) -> IoError {
+    let path = path.as_ref().to_path_buf();
+    move |source| IoError {
+        action,
+        path,
+        source,
+    }
+}
 
 /// A TOML error for a file that holds secret material (node configs, secrets.toml): the line and the parser's
 /// message with every quoted value replaced, never the offending line itself (toml's own Display quotes it, and in

@@ -193,11 +193,7 @@ impl NodeConfig {
 
     /// Reads and validates a node config file.
     pub fn load(path: &Path) -> Result<NodeConfig> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-            action: "reading",
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path).map_err(crate::io("reading", path))?;
         NodeConfig::parse(&text, &path.display().to_string())
     }
 

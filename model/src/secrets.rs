@@ -367,11 +367,7 @@ impl Secrets {
 
     /// Reads and checks a secrets file.
     pub fn load(path: &Path) -> Result<Secrets> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-            action: "reading",
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path).map_err(crate::io("reading", path))?;
         Secrets::parse(&text, &path.display().to_string())
     }
 

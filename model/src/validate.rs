@@ -181,17 +181,20 @@ fn is_image_repository(s: &str) -> bool {
 }
 
 /// Ports the masters already use: the LB port must not take one of them.
-const RESERVED_PORTS: &[(u16, u16, &str)] = &[
-    (6443, 6443, "kube-apiserver"),
-    (2379, 2380, "etcd"),
-    (
-        crate::kube::ports::ATTEST_PORT,
-        crate::kube::ports::ATTEST_PORT,
-        "kubeha-firstboot's attestation listener",
-    ),
-    (10248, 10260, "kubelet and control-plane components"),
-    (30000, 32767, "the NodePort range"),
-];
+const RESERVED_PORTS: &[(u16, u16, &str)] = {
+    use crate::kube::ports::*;
+    &[
+        (APISERVER, APISERVER, "kube-apiserver"),
+        (ETCD_CLIENT, ETCD_PEER, "etcd"),
+        (
+            ATTEST_PORT,
+            ATTEST_PORT,
+            "kubeha-firstboot's attestation listener",
+        ),
+        (10248, 10260, "kubelet and control-plane components"),
+        (NODE_PORTS.0, NODE_PORTS.1, "the NodePort range"),
+    ]
+};
 
 fn check_endpoint(c: &Cluster, r: &mut Report) {
     let e = &c.endpoint;

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Demo helpers: hosts as network namespaces on one bridge (lab.md), processes tracked by pid, cleanup on exit.
+# Demo helpers: hosts as network namespaces on one bridge (ip-netns(8), veth pairs), processes tracked by pid, cleanup on exit.
 # Everything the demo starts is recorded in $DEMO_STATE/pids and stopped by pid at the end; namespaces carry the
 # per-run prefix $NS_PREFIX, so a second run (or a parallel test) never touches another run's hosts.
 
@@ -38,13 +38,13 @@ host_up() {
   echo "$veth" > "$DEMO_STATE/veth-$name"
 }
 
-# link_down/link_up NAME: simulate a crashed host (lab.md: take its link down).
+# link_down/link_up NAME: simulate a crashed host (its link taken down on the bridge).
 link_down() { ip -n "${NS_PREFIX}-sw" link set "$(cat "$DEMO_STATE/veth-$1")" down; }
 link_up() { ip -n "${NS_PREFIX}-sw" link set "$(cat "$DEMO_STATE/veth-$1")" up; }
 
 in_ns() { local name=$1; shift; ip netns exec "${NS_PREFIX}-$name" "$@"; }
-# in_net NAME CMD...: only the network namespace (nsenter), so /sys and the cgroup mounts stay as they are (lab.md:
-# containerd needs them); what the node agent runs under.
+# in_net NAME CMD...: only the network namespace (nsenter), so /sys and the cgroup mounts stay as they are (containerd
+# needs them); what the node agent runs under.
 in_net() { local name=$1; shift; nsenter --net="/run/netns/${NS_PREFIX}-$name" "$@"; }
 
 # Stop every process this run started, by pid, then delete its namespaces.

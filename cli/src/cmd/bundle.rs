@@ -1,4 +1,4 @@
-//! `kubeha bundle ...` (issue 3): the offline bundle of images, RPMs and files. The work is in kubeha-mirror.
+//! `kubeha bundle ...`: the offline bundle of images, RPMs and files. The work is in kubeha-mirror.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;

@@ -1,4 +1,4 @@
-//! `kubeha kickstart`, `kubeha iso`, `kubeha pxe`: install media (issue 6). The work is in kubeha-kickstart and
+//! `kubeha kickstart`, `kubeha iso`, `kubeha pxe`: install media. The work is in kubeha-kickstart and
 //! kubeha-image; this module only maps flags onto their options.
 
 use std::path::{Path, PathBuf};
@@ -57,16 +57,7 @@ pub struct KickstartConfig {
 
 /// The packages `%packages` installs: the bundle's requested RPMs.
 fn bundle_packages(dir: &Path) -> Result<Vec<String>> {
-    let m = BundleManifest::load(dir)?;
-    let mut names: Vec<String> = m
-        .rpms
-        .iter()
-        .filter(|r| r.requested)
-        .map(|r| r.name.clone())
-        .collect();
-    names.sort();
-    names.dedup();
-    Ok(names)
+    Ok(BundleManifest::load(dir)?.requested_packages())
 }
 
 /// Runs `kubeha kickstart`.
@@ -178,7 +169,7 @@ pub struct IsoConfig {
 
 /// The EL release the nodes are installed as, picked the way kubeha-image picks the kickstart's: `--el`, else the
 /// base ISO's (.treeinfo/.discinfo), else cluster.toml's `install.el`. The agent is checked against it.
-fn target_el(flag: Option<u8>, base: Option<&Path>, cluster: &Cluster) -> Result<u8> {
+pub(super) fn target_el(flag: Option<u8>, base: Option<&Path>, cluster: &Cluster) -> Result<u8> {
     if let Some(e) = flag {
         return Ok(e);
     }

@@ -4,3 +4,4 @@ pub mod agent;
 pub mod bundle;
 pub mod config;
 pub mod media;
+pub mod serve;

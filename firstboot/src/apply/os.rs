@@ -18,7 +18,7 @@ impl Step for Hostname {
     }
     fn run(&self, ctx: &mut Context) -> Result<()> {
         let name = ctx.name.clone();
-        ctx.write_file("/etc/hostname", &format!("{name}\n"), 0o644)?;
+        ctx.write_file("/etc/hostname", format!("{name}\n"), 0o644)?;
         if ctx.needs(Cmd::new("hostname"), |o| o.stdout_str().trim() != name)? {
             ctx.run(Cmd::new("hostname").arg(&name))?;
         }
@@ -40,7 +40,7 @@ impl Step for Hosts {
         let existing = ctx.read("/etc/hosts")?.unwrap_or_default();
         ctx.write_file(
             "/etc/hosts",
-            &render::hosts(&existing, &ctx.config.cluster),
+            render::hosts(&existing, &ctx.config.cluster),
             0o644,
         )?;
         Ok(())
@@ -64,7 +64,7 @@ impl Step for Selinux {
         };
         ctx.write_file(
             "/etc/selinux/config",
-            &render::selinux_config(&existing),
+            render::selinux_config(&existing),
             0o644,
         )?;
         if ctx.needs(Cmd::new("getenforce"), |o| {
@@ -116,7 +116,7 @@ impl Step for Modules {
     fn run(&self, ctx: &mut Context) -> Result<()> {
         ctx.write_file(
             "/etc/modules-load.d/kubeha.conf",
-            &render::modules_load(),
+            render::modules_load(),
             0o644,
         )?;
         for m in render::MODULES {
@@ -140,7 +140,7 @@ impl Step for Sysctl {
         "os"
     }
     fn run(&self, ctx: &mut Context) -> Result<()> {
-        let changed = ctx.write_file("/etc/sysctl.d/k8s.conf", &render::sysctl_conf(), 0o644)?;
+        let changed = ctx.write_file("/etc/sysctl.d/k8s.conf", render::sysctl_conf(), 0o644)?;
         let live_ok = render::SYSCTLS.iter().all(|(k, v)| {
             let p = format!("/proc/sys/{}", k.replace('.', "/"));
             ctx.read(&p).ok().flatten().is_some_and(|s| s.trim() == *v)

@@ -117,7 +117,7 @@ impl Step for Repo {
                  still covers every package)"
             );
         }
-        ctx.write_file(REPO_FILE, &render::yum_repo(&baseurl(ctx), &keys), 0o644)?;
+        ctx.write_file(REPO_FILE, render::yum_repo(&baseurl(ctx), &keys), 0o644)?;
         Ok(())
     }
 }

@@ -35,13 +35,13 @@ impl Step for ContainerRuntime {
         let rt = c.cluster.container_runtime;
         let changed = match rt {
             Runtime::Containerd => {
-                ctx.write_file(CONTAINERD_CONFIG, &render::containerd_config(c), 0o644)?
+                ctx.write_file(CONTAINERD_CONFIG, render::containerd_config(c), 0o644)?
             }
             Runtime::Docker => {
-                ctx.write_file(DOCKER_CONFIG, &render::docker_daemon_json(c), 0o644)?
+                ctx.write_file(DOCKER_CONFIG, render::docker_daemon_json(c), 0o644)?
             }
         };
-        ctx.write_file("/etc/crictl.yaml", &render::crictl_yaml(rt), 0o644)?;
+        ctx.write_file("/etc/crictl.yaml", render::crictl_yaml(rt), 0o644)?;
         let u = unit(rt);
         if ctx.needs(Cmd::new("systemctl").args(["is-enabled", u]), |o| {
             !o.success()

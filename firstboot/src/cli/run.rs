@@ -26,7 +26,7 @@ pub fn run(cfg: RunConfig) -> Result<()> {
 
 /// Runs the agent with a given runner and host facts (tests: a recording runner and made-up interfaces).
 pub fn run_with(cfg: RunConfig, runner: Box<dyn Runner>, facts: HostFacts) -> Result<()> {
-    run_steps(cfg, runner, facts, engine::steps)
+    run_steps(cfg, runner, facts, crate::steps::for_role)
 }
 
 /// Runs the agent with the steps `steps(role)` builds (tests that must not reach the cluster steps' network probes

@@ -135,8 +135,7 @@ impl Decision {
     }
 }
 
-const APISERVER_PORT: u16 = 6443;
-const KUBELET_PORT: u16 = 10250;
+use kubeha_model::kube::ports::{APISERVER as APISERVER_PORT, ETCD_CLIENT, ETCD_PEER, KUBELET};
 
 /// Everything that answers that means a cluster exists, seen from master `me`.
 pub fn probe_cluster(env: &dyn ClusterEnv, cfg: &NodeConfig, me: &str) -> Vec<String> {
@@ -154,9 +153,9 @@ pub fn probe_cluster(env: &dyn ClusterEnv, cfg: &NodeConfig, me: &str) -> Vec<St
             ));
         }
         for (port, what) in [
-            (2379, "etcd client"),
-            (2380, "etcd peer"),
-            (10250, "kubelet"),
+            (ETCD_CLIENT, "etcd client"),
+            (ETCD_PEER, "etcd peer"),
+            (KUBELET, "kubelet"),
         ] {
             if env.tcp_open(SocketAddrV4::new(m.ip, port)) {
                 found.push(format!("{}'s {what} port ({}:{port})", m.name, m.ip));
@@ -173,8 +172,8 @@ pub fn orphaned_workers(env: &dyn ClusterEnv, cfg: &NodeConfig) -> Vec<String> {
     cfg.cluster
         .workers
         .iter()
-        .filter(|w| env.tcp_open(SocketAddrV4::new(w.ip, KUBELET_PORT)))
-        .map(|w| format!("{} ({}:{KUBELET_PORT})", w.name, w.ip))
+        .filter(|w| env.tcp_open(SocketAddrV4::new(w.ip, KUBELET)))
+        .map(|w| format!("{} ({}:{KUBELET})", w.name, w.ip))
         .collect()
 }
 
@@ -317,9 +316,15 @@ pub fn wait_for_endpoint(env: &dyn ClusterEnv, cfg: &NodeConfig, t: &Timing) -> 
 
 /// Whether a master is alive: its load balancer (up from its first boot on), apiserver, etcd or kubelet answers.
 fn alive(env: &dyn ClusterEnv, cfg: &NodeConfig, ip: Ipv4Addr) -> bool {
-    [cfg.cluster.endpoint.port, APISERVER_PORT, 2379, 2380, 10250]
-        .iter()
-        .any(|p| env.tcp_open(SocketAddrV4::new(ip, *p)))
+    [
+        cfg.cluster.endpoint.port,
+        APISERVER_PORT,
+        ETCD_CLIENT,
+        ETCD_PEER,
+        KUBELET,
+    ]
+    .iter()
+    .any(|p| env.tcp_open(SocketAddrV4::new(ip, *p)))
 }
 
 /// Why master `index` may not join yet (None: its turn).

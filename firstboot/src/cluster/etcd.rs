@@ -9,7 +9,8 @@
 //!
 //! Rebuild rule: a reimaged master (empty /var/lib/etcd) is still in the member list under its name or its peer URL
 //! `https://IP:2380`. That member is removed before the master joins again (modern kubeadm would otherwise reuse
-//! the member with an empty data dir and etcd would panic, contracts §3.1), but only if the remaining members keep
+//! the member with an empty data dir and etcd would panic: kubernetes/kubernetes
+//! PR #127491 makes kubeadm skip re-adding an existing peer URL, and etcd-io/etcd#20269 is the panic), but only if the remaining members keep
 //! quorum without it; otherwise nothing is changed and the error says what to do.
 
 use std::collections::BTreeSet;
@@ -18,6 +19,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use base64::Engine as _;
+use kubeha_model::kube::ports::{ETCD_CLIENT, ETCD_PEER};
 use kubeha_model::secrets::CertKey;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -61,12 +63,12 @@ fn de_u64<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<u64, D:
 
 /// The peer URL etcd uses for a master.
 pub fn peer_url(ip: Ipv4Addr) -> String {
-    format!("https://{ip}:2380")
+    format!("https://{ip}:{ETCD_PEER}")
 }
 
 /// The client URL of a master's etcd.
 pub fn client_url(ip: Ipv4Addr) -> String {
-    format!("https://{ip}:2379")
+    format!("https://{ip}:{ETCD_CLIENT}")
 }
 
 /// A client for etcd's JSON gateway with a client certificate signed by the etcd CA.

@@ -164,7 +164,7 @@ lb)
     ;;
 apiserver)
     [ -e "$MANIFEST" ] || exit 0
-    out=$(curl --silent --max-time 2 --cacert "$CA" "https://$MY_IP:6443/healthz") || exit 1
+    out=$(curl --silent --max-time 2 --cacert "$CA" "https://$MY_IP:{apiserver}/healthz") || exit 1
     [ "$out" = ok ]
     ;;
 *)
@@ -177,5 +177,6 @@ esac
         ip = p.ip,
         ca = p.ca_cert,
         manifest = p.apiserver_manifest,
+        apiserver = kubeha_model::kube::ports::APISERVER,
     )
 }

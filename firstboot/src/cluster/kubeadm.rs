@@ -20,6 +20,7 @@ use std::fmt::Write as _;
 
 use anyhow::{bail, Result};
 use kubeha_model::cluster::{CgroupVersion, Node, Runtime};
+use kubeha_model::kube::ports::{APISERVER, ETCD_CLIENT, ETCD_PEER};
 use kubeha_model::kube::KubeadmApi;
 use kubeha_model::Cluster;
 
@@ -177,7 +178,7 @@ pub fn render_init(
     let w = &mut s;
     if a == KubeadmApi::V1Alpha2 {
         let legacy = LegacyEtcd {
-            initial_cluster: format!("{}=https://{}:2380", me.name, me.ip),
+            initial_cluster: format!("{}=https://{}:{ETCD_PEER}", me.name, me.ip),
             state: "new",
         };
         return render_master_v1alpha2(c, me, cred, &legacy);
@@ -196,7 +197,7 @@ pub fn render_init(
     bootstrap_tokens(w, c, cred);
     writeln!(
         w,
-        "localAPIEndpoint:\n  advertiseAddress: {}\n  bindPort: 6443",
+        "localAPIEndpoint:\n  advertiseAddress: {}\n  bindPort: {APISERVER}",
         me.ip
     )
     .unwrap();
@@ -317,7 +318,7 @@ pub fn render_join(
     if control_plane {
         writeln!(
             w,
-            "controlPlane:\n  localAPIEndpoint:\n    advertiseAddress: {}\n    bindPort: 6443",
+            "controlPlane:\n  localAPIEndpoint:\n    advertiseAddress: {}\n    bindPort: {APISERVER}",
             me.ip
         )
         .unwrap();
@@ -362,7 +363,7 @@ pub fn render_master_v1alpha2(
     writeln!(w, "certificatesDir: /etc/kubernetes/pki").unwrap();
     writeln!(
         w,
-        "api:\n  advertiseAddress: {}\n  controlPlaneEndpoint: {}\n  bindPort: 6443",
+        "api:\n  advertiseAddress: {}\n  controlPlaneEndpoint: {}\n  bindPort: {APISERVER}",
         me.ip,
         q(&c.control_plane_endpoint())
     )
@@ -383,13 +384,19 @@ pub fn render_master_v1alpha2(
         ("name", me.name.clone()),
         (
             "listen-client-urls",
-            format!("https://127.0.0.1:2379,https://{}:2379", me.ip),
+            format!(
+                "https://127.0.0.1:{ETCD_CLIENT},https://{}:{ETCD_CLIENT}",
+                me.ip
+            ),
         ),
-        ("advertise-client-urls", format!("https://{}:2379", me.ip)),
-        ("listen-peer-urls", format!("https://{}:2380", me.ip)),
+        (
+            "advertise-client-urls",
+            format!("https://{}:{ETCD_CLIENT}", me.ip),
+        ),
+        ("listen-peer-urls", format!("https://{}:{ETCD_PEER}", me.ip)),
         (
             "initial-advertise-peer-urls",
-            format!("https://{}:2380", me.ip),
+            format!("https://{}:{ETCD_PEER}", me.ip),
         ),
         ("initial-cluster", etcd.initial_cluster.clone()),
         ("initial-cluster-state", etcd.state.to_string()),

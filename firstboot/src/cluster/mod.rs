@@ -29,8 +29,8 @@ use crate::engine::Step;
 
 pub use decide::{ClusterEnv, Timing};
 
-/// The cluster steps with the real network and default timing, in the order the engine appends them after OS
-/// preparation. Each step says in `applies` whether it runs on masters or workers.
+/// The cluster steps with the real network and default timing, in the order [`crate::steps::for_role`] appends
+/// them after OS preparation. Each step says in `applies` whether it runs on masters or workers.
 pub fn steps() -> Vec<Box<dyn Step>> {
     let t = Timing::default();
     steps_with(Arc::new(net::NetEnv::new(t.probe_timeout)), t)

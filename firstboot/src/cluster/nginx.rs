@@ -42,8 +42,8 @@ impl NginxParams {
     }
 }
 
-/// The apiserver port every master listens on.
-pub const APISERVER_PORT: u16 = 6443;
+/// The apiserver port every master listens on (the model's one port table).
+pub use kubeha_model::kube::ports::APISERVER as APISERVER_PORT;
 
 /// Renders nginx.conf.
 pub fn render_nginx(c: &Cluster, p: &NginxParams) -> Result<String> {

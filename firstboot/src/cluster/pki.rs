@@ -7,12 +7,9 @@
 //! The agent also signs its own short-lived client certificates: one from the etcd CA to talk to etcd during a
 //! rebuild, one from the cluster CA (`O=system:masters`) to delete a stale Node object.
 
-use std::fs;
 use std::net::IpAddr;
-use std::path::Path;
 
 use anyhow::{bail, Context as _, Result};
-use kubeha_model::fsutil::write_atomic;
 use kubeha_model::node::ControlPlane;
 use kubeha_model::secrets::CertKey;
 use rcgen::{
@@ -21,6 +18,8 @@ use rcgen::{
 };
 use rsa::pkcs1::DecodeRsaPrivateKey;
 use rsa::pkcs8::{EncodePrivateKey, LineEnding};
+
+use crate::engine::Context;
 
 /// kubeadm's certificates directory.
 pub const PKI_DIR: &str = "/etc/kubernetes/pki";
@@ -39,33 +38,31 @@ pub fn pki_files<'a>(ca_cert: &'a str, cp: &'a ControlPlane) -> Vec<(&'static st
     ]
 }
 
-/// Writes the CA material into `pki_dir`; returns how many files it wrote. A file that already holds the same bytes
-/// is left alone; a file that holds different ones is an error (this master was set up with other CAs, and
-/// replacing them would break whatever uses them).
-pub fn write_pki(pki_dir: &Path, ca_cert: &str, cp: &ControlPlane) -> Result<usize> {
+/// Writes the CA material into [`PKI_DIR`] through the context; returns how many files it wrote. A file that
+/// already holds the same bytes is left alone; a file that holds different ones is an error (this master was set up
+/// with other CAs, and replacing them would break whatever uses them).
+pub fn write_pki(ctx: &Context, ca_cert: &str, cp: &ControlPlane) -> Result<usize> {
     let files = pki_files(ca_cert, cp);
+    let sys = |rel: &str| format!("{PKI_DIR}/{rel}");
     // Check everything before changing anything.
     for (rel, data, _) in &files {
-        let p = pki_dir.join(rel);
-        if let Ok(old) = fs::read(&p) {
+        if let Ok(old) = std::fs::read(ctx.path(sys(rel))) {
             if old != data.as_bytes() {
                 bail!(
                     "{} exists and differs from the node config's CA material: this master was set up for \
                      another cluster. Run `kubeadm reset -f` and remove {} to rebuild it with this cluster's CAs",
-                    p.display(),
-                    pki_dir.display()
+                    ctx.path(sys(rel)).display(),
+                    ctx.path(PKI_DIR).display()
                 );
             }
         }
     }
     let mut written = 0;
     for (rel, data, mode) in files {
-        let p = pki_dir.join(rel);
-        if fs::read(&p).ok().as_deref() == Some(data.as_bytes()) {
+        if std::fs::read(ctx.path(sys(rel))).ok().as_deref() == Some(data.as_bytes()) {
             continue;
         }
-        write_atomic(&p, data.as_bytes(), mode, true)
-            .with_context(|| format!("writing {}", p.display()))?;
+        ctx.write_file(&sys(rel), data, mode)?;
         written += 1;
     }
     Ok(written)

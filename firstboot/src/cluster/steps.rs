@@ -12,19 +12,16 @@
 //! died half-way is undone with `kubeadm reset -f` before the retry, and the CA material is written again after the
 //! reset (kubeadm reset empties /etc/kubernetes/pki; without it the retry would mint a new CA).
 //!
-//! Commands get system paths (`/etc/kubeha/kubeadm-init.yaml`); files are written at `ctx.path(...)` so tests and dry
-//! runs write under their root. Files holding the token are 0600 in a 0700 directory and reach kubeadm by
-//! `--config`, never on its command line.
+//! Commands get system paths (`/etc/kubeha/kubeadm-init.yaml`); files are written through the [`Context`]'s write
+//! methods with the same system paths, so tests and dry runs write under their root. Files holding the token are
+//! 0600 in a 0700 directory ([`Context::write_secret`]) and reach kubeadm by `--config`, never on its command line.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
 use kubeha_model::cluster::Role;
-use kubeha_model::fsutil::write_atomic;
 use kubeha_model::kube::KubeadmApi;
 use sha2::Digest as _;
 
@@ -69,31 +66,6 @@ pub struct Shared {
     pub timing: Timing,
 }
 
-/// Writes `data` if the file does not already hold it; returns whether it wrote.
-pub fn write_if_changed(path: &Path, data: &[u8], mode: u32) -> Result<bool> {
-    if let Ok(old) = fs::read(path) {
-        let same_mode = fs::metadata(path)
-            .map(|m| m.permissions().mode() & 0o7777 == mode)
-            .unwrap_or(false);
-        if old == data && same_mode {
-            return Ok(false);
-        }
-    }
-    write_atomic(path, data, mode, true).with_context(|| format!("writing {}", path.display()))?;
-    Ok(true)
-}
-
-/// Writes a secret-bearing file: 0700 parent directory (why: the kubeadm files hold the bootstrap token), 0600 file.
-fn write_secret(ctx: &Context, system_path: &str, data: &str) -> Result<()> {
-    let p = ctx.path(system_path);
-    let dir = p.parent().expect("absolute path has a parent");
-    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
-        .with_context(|| format!("securing {}", dir.display()))?;
-    write_if_changed(&p, data.as_bytes(), 0o600)?;
-    Ok(())
-}
-
 /// Whether this master's control plane files are complete (the last ones kubeadm writes; `cluster-verify` asks the
 /// cluster).
 pub fn control_plane_done(ctx: &Context) -> bool {
@@ -132,10 +104,52 @@ fn is_master(ctx: &Context) -> bool {
     ctx.role == Role::Master
 }
 
-fn decision(ctx: &Context) -> Option<String> {
-    fs::read_to_string(ctx.path(DECISION_FILE))
-        .ok()
-        .map(|s| s.trim().to_string())
+/// The choice `cluster-decide` saves in [`DECISION_FILE`] for `cluster-rebuild`, `cluster-kubeadm`,
+/// `cluster-verify` and `cluster-cni`. Saved and loaded with serde as the bare word (`init`, `join`): the file
+/// stays what docs/ha.md documents and the demo scripts read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Bootstrap {
+    /// This master initializes the cluster (`kubeadm init`).
+    Init,
+    /// This node joins the cluster (`kubeadm join`).
+    Join,
+}
+
+impl Bootstrap {
+    /// What `cluster-decide` decided, if it decided to act.
+    pub fn from_decision(d: &Decision) -> Option<Bootstrap> {
+        match d {
+            Decision::Init => Some(Bootstrap::Init),
+            Decision::Join(_) => Some(Bootstrap::Join),
+            Decision::Wait(_) => None,
+        }
+    }
+
+    /// Saves the choice in [`DECISION_FILE`].
+    pub fn save(self, ctx: &Context) -> Result<()> {
+        let word = serde_json::to_value(self).context("encoding the decision")?;
+        let word = word.as_str().context("the decision is not a word")?;
+        ctx.mkdir(STATE_DIR, 0o755)?;
+        ctx.write_file(DECISION_FILE, format!("{word}\n"), 0o644)?;
+        Ok(())
+    }
+
+    /// The saved choice; `None` when `cluster-decide` has not saved one (or the file holds something else).
+    pub fn load(ctx: &Context) -> Option<Bootstrap> {
+        use serde::de::IntoDeserializer as _;
+        use serde::Deserialize as _;
+        let text = ctx.read(DECISION_FILE).ok().flatten()?;
+        let word: serde::de::value::StrDeserializer<serde::de::value::Error> =
+            text.trim().into_deserializer();
+        match Bootstrap::deserialize(word) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                log::warn!("{DECISION_FILE}: {e}; treating it as no decision");
+                None
+            }
+        }
+    }
 }
 
 /// Undoes a half-finished kubeadm run (`kubeadm reset -f` and what it leaves), then puts the cluster's CA
@@ -150,12 +164,7 @@ fn reset(ctx: &Context) -> Result<()> {
         KUBELET_CONF,
         BOOTSTRAP_KUBELET_CONF,
     ] {
-        let p = ctx.path(p);
-        if p.is_dir() {
-            fs::remove_dir_all(&p).with_context(|| format!("removing {}", p.display()))?;
-        } else if p.exists() {
-            fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))?;
-        }
+        ctx.remove(p)?;
     }
     if is_master(ctx) {
         write_pki(ctx)?;
@@ -170,7 +179,7 @@ fn write_pki(ctx: &Context) -> Result<usize> {
         .control_plane
         .as_ref()
         .context("a master needs the [control-plane] keys")?;
-    pki::write_pki(&ctx.path(pki::PKI_DIR), &ctx.config.join.ca_cert, cp)
+    pki::write_pki(ctx, &ctx.config.join.ca_cert, cp)
 }
 
 /// `cluster-pki`: the shared CAs and service-account keys into /etc/kubernetes/pki.
@@ -272,10 +281,10 @@ impl Step for LoadBalancerStep {
             },
         )?;
         // The check script runs as root (script_user root): 0700 so enable_script_security accepts it.
-        write_if_changed(&ctx.path(keepalived::CHECK_SCRIPT), check.as_bytes(), 0o700)?;
+        ctx.write_file(keepalived::CHECK_SCRIPT, check, 0o700)?;
         // 0600: it holds the VRRP auth_pass.
-        write_if_changed(&ctx.path(keepalived::KEEPALIVED_CONF), ka.as_bytes(), 0o600)?;
-        write_if_changed(&ctx.path(nginx::NGINX_CONF), ng.as_bytes(), 0o644)?;
+        ctx.write_file(keepalived::KEEPALIVED_CONF, ka, 0o600)?;
+        ctx.write_file(nginx::NGINX_CONF, ng, 0o644)?;
         let r = &ctx.runner;
         // SELinux enforcing: nginx (httpd_t) must listen on 16443 and connect to the apiservers, and keepalived may
         // only run scripts labelled for it (the policy labels /usr/libexec/keepalived).
@@ -377,12 +386,9 @@ impl Step for DecideStep {
             Decision::Join(why) => log::info!("{}: joining the control plane: {why}", ctx.name),
             Decision::Wait(why) => bail!("{why}"),
         }
-        fs::create_dir_all(ctx.path(STATE_DIR))?;
-        write_if_changed(
-            &ctx.path(DECISION_FILE),
-            format!("{}\n", d.word()).as_bytes(),
-            0o644,
-        )?;
+        if let Some(b) = Bootstrap::from_decision(&d) {
+            b.save(ctx)?;
+        }
         Ok(())
     }
 }
@@ -447,7 +453,7 @@ impl Step for RebuildStep {
         is_master(ctx)
     }
     fn run(&self, ctx: &mut Context) -> Result<()> {
-        if control_plane_done(ctx) || decision(ctx).as_deref() != Some("join") {
+        if control_plane_done(ctx) || Bootstrap::load(ctx) != Some(Bootstrap::Join) {
             return Ok(());
         }
         if ctx.dry_run {
@@ -542,9 +548,12 @@ impl Step for KubeadmStep {
         let me = ctx.me().clone();
         let cred = credentials(ctx);
         let legacy = c.cluster.kubernetes_version.kubeadm_api() == KubeadmApi::V1Alpha2;
-        match decision(ctx).as_deref() {
-            Some("init") => {
-                write_secret(ctx, kubeadm::INIT_CONFIG, &kubeadm::render_init(&c, &me, &cred, patches_dir(ctx))?)?;
+        match Bootstrap::load(ctx) {
+            Some(Bootstrap::Init) => {
+                ctx.write_secret(
+                    kubeadm::INIT_CONFIG,
+                    &kubeadm::render_init(&c, &me, &cred, patches_dir(ctx))?,
+                )?;
                 let mut cmd = Cmd::new("kubeadm").args(["init", "--config", kubeadm::INIT_CONFIG]);
                 if !legacy {
                     cmd = cmd.arg("--skip-token-print");
@@ -552,14 +561,21 @@ impl Step for KubeadmStep {
                 log::info!("kubeadm init on {}", me.name);
                 ctx.runner.run(&cmd)?;
             }
-            Some("join") if legacy => {
+            Some(Bootstrap::Join) if legacy => {
                 // kubeadm 1.11 has no control-plane join: add the etcd member, then run the phases of its HA guide.
-                let members = if ctx.dry_run { Vec::new() } else { self.0.env.etcd_add(&ctx.config, &me)? };
+                let members = if ctx.dry_run {
+                    Vec::new()
+                } else {
+                    self.0.env.etcd_add(&ctx.config, &me)?
+                };
                 let etcd = LegacyEtcd {
                     initial_cluster: super::etcd::initial_cluster(&members, &me.name, me.ip),
                     state: "existing",
                 };
-                write_secret(ctx, kubeadm::JOIN_CONFIG, &kubeadm::render_master_v1alpha2(&c, &me, &cred, &etcd)?)?;
+                ctx.write_secret(
+                    kubeadm::JOIN_CONFIG,
+                    &kubeadm::render_master_v1alpha2(&c, &me, &cred, &etcd)?,
+                )?;
                 let f = kubeadm::JOIN_CONFIG;
                 for phase in [
                     &["certs", "all"][..],
@@ -567,19 +583,48 @@ impl Step for KubeadmStep {
                     &["kubelet", "write-env-file"],
                     &["kubeconfig", "kubelet"],
                 ] {
-                    ctx.runner.run(&Cmd::new("kubeadm").args(["alpha", "phase"]).args(phase.iter().copied()).args(["--config", f]))?;
+                    ctx.runner.run(
+                        &Cmd::new("kubeadm")
+                            .args(["alpha", "phase"])
+                            .args(phase.iter().copied())
+                            .args(["--config", f]),
+                    )?;
                 }
-                ctx.runner.run(&Cmd::new("systemctl").args(["restart", "kubelet"]))?;
-                for phase in [&["etcd", "local"][..], &["kubeconfig", "all"], &["controlplane", "all"], &["mark-master"]] {
-                    ctx.runner.run(&Cmd::new("kubeadm").args(["alpha", "phase"]).args(phase.iter().copied()).args(["--config", f]))?;
+                ctx.runner
+                    .run(&Cmd::new("systemctl").args(["restart", "kubelet"]))?;
+                for phase in [
+                    &["etcd", "local"][..],
+                    &["kubeconfig", "all"],
+                    &["controlplane", "all"],
+                    &["mark-master"],
+                ] {
+                    ctx.runner.run(
+                        &Cmd::new("kubeadm")
+                            .args(["alpha", "phase"])
+                            .args(phase.iter().copied())
+                            .args(["--config", f]),
+                    )?;
                 }
             }
-            Some("join") => {
-                write_secret(ctx, kubeadm::JOIN_CONFIG, &kubeadm::render_join(&c, &me, &cred, true, patches_dir(ctx))?)?;
-                log::info!("kubeadm join (control plane) on {} through {}", me.name, c.control_plane_endpoint());
-                ctx.runner.run(&Cmd::new("kubeadm").args(["join", "--config", kubeadm::JOIN_CONFIG]))?;
+            Some(Bootstrap::Join) => {
+                ctx.write_secret(
+                    kubeadm::JOIN_CONFIG,
+                    &kubeadm::render_join(&c, &me, &cred, true, patches_dir(ctx))?,
+                )?;
+                log::info!(
+                    "kubeadm join (control plane) on {} through {}",
+                    me.name,
+                    c.control_plane_endpoint()
+                );
+                ctx.runner.run(&Cmd::new("kubeadm").args([
+                    "join",
+                    "--config",
+                    kubeadm::JOIN_CONFIG,
+                ]))?;
             }
-            other => bail!("no init/join decision in {DECISION_FILE} ({other:?}): cluster-decide must run first"),
+            None => bail!(
+                "no init/join decision in {DECISION_FILE} (None): cluster-decide must run first"
+            ),
         }
         Ok(())
     }
@@ -712,7 +757,7 @@ impl Step for VerifyStep {
         let t = &self.0.timing;
         let me = ctx.me().clone();
         // A master that initialized has no peer to ask about its own member; its apiserver answering is the proof.
-        let ask_etcd = decision(ctx).as_deref() == Some("join");
+        let ask_etcd = Bootstrap::load(ctx) == Some(Bootstrap::Join);
         let deadline = std::time::Instant::now() + t.verify_wait;
         let mut pause = t.backoff_min;
         loop {
@@ -813,7 +858,7 @@ impl Step for CniStep {
         is_master(ctx)
     }
     fn run(&self, ctx: &mut Context) -> Result<()> {
-        if decision(ctx).as_deref() != Some("init") {
+        if Bootstrap::load(ctx) != Some(Bootstrap::Init) {
             return Ok(());
         }
         let bundle = ctx.path(&ctx.config.bundle.path);
@@ -844,7 +889,7 @@ impl Step for CniStep {
         if fs::read_to_string(ctx.path(CNI_MARKER)).ok().as_deref() == Some(mark.as_str()) {
             return Ok(());
         }
-        write_if_changed(&ctx.path(CNI_MANIFEST), rendered.as_bytes(), 0o644)?;
+        ctx.write_file(CNI_MANIFEST, &rendered, 0o644)?;
         ctx.runner.run(&Cmd::new("kubectl").args([
             "--kubeconfig",
             ADMIN_CONF,
@@ -852,8 +897,8 @@ impl Step for CniStep {
             "-f",
             CNI_MANIFEST,
         ]))?;
-        fs::create_dir_all(ctx.path(STATE_DIR))?;
-        write_if_changed(&ctx.path(CNI_MARKER), mark.as_bytes(), 0o644)?;
+        ctx.mkdir(STATE_DIR, 0o755)?;
+        ctx.write_file(CNI_MARKER, &mark, 0o644)?;
         Ok(())
     }
 }
@@ -924,8 +969,7 @@ impl Step for TokenStep {
             }
         }
         let me = ctx.me().clone();
-        write_secret(
-            ctx,
+        ctx.write_secret(
             TOKEN_CONFIG,
             &kubeadm::render_init(&c, &me, &credentials(ctx), None)?,
         )?;
@@ -983,8 +1027,7 @@ impl Step for WorkerJoinStep {
         }
         let c = ctx.config.cluster.clone();
         let me = ctx.me().clone();
-        write_secret(
-            ctx,
+        ctx.write_secret(
             kubeadm::JOIN_CONFIG,
             &kubeadm::render_join(&c, &me, &credentials(ctx), false, patches_dir(ctx))?,
         )?;
@@ -996,5 +1039,38 @@ impl Step for WorkerJoinStep {
         ctx.runner
             .run(&Cmd::new("kubeadm").args(["join", "--config", kubeadm::JOIN_CONFIG]))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::fixtures::config_for;
+    use crate::runner::RecordingRunner;
+
+    /// The decision file holds the bare word the demo scripts read; anything else there is no decision.
+    #[test]
+    fn bootstrap_is_saved_as_the_bare_word() {
+        let d = tempfile::tempdir().unwrap();
+        let ctx = Context {
+            root: d.path().to_path_buf(),
+            runner: Box::new(RecordingRunner::default()),
+            config: config_for("k8s-master01", Role::Master),
+            name: "k8s-master01".into(),
+            role: Role::Master,
+            dry_run: true,
+        };
+        assert_eq!(Bootstrap::load(&ctx), None, "nothing saved yet");
+        for (b, word) in [(Bootstrap::Init, "init\n"), (Bootstrap::Join, "join\n")] {
+            b.save(&ctx).unwrap();
+            assert_eq!(
+                std::fs::read_to_string(ctx.path(DECISION_FILE)).unwrap(),
+                word
+            );
+            assert_eq!(Bootstrap::load(&ctx), Some(b), "{word}");
+        }
+        ctx.write_file(DECISION_FILE, "maybe\n", 0o644).unwrap();
+        assert_eq!(Bootstrap::load(&ctx), None, "an unknown word");
+        assert_eq!(Bootstrap::from_decision(&Decision::Wait("x".into())), None);
     }
 }

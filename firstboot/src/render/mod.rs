@@ -248,7 +248,8 @@ pub fn repo_disabled(existing: &str) -> Option<String> {
     changed.then_some(out)
 }
 
-/// kubeadm's pause image for the cluster's release and image repository (contracts §2.3–2.4).
+/// kubeadm's pause image for the cluster's release and image repository (kubeadm's `constants.PauseVersion` per
+/// release, `kubeha_model::kube`).
 pub fn pause_image(c: &Cluster) -> String {
     kubeha_model::kube::pause_image(
         &c.cluster.kubernetes_version,

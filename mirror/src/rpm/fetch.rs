@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
 use super::metadata::{Checksum, Hasher};
 
@@ -65,7 +65,10 @@ pub fn file_path(url: &str) -> Result<Option<PathBuf>> {
     // file:///abs/path and file://localhost/abs/path
     let rest = rest.strip_prefix("localhost").unwrap_or(rest);
     if !rest.starts_with('/') {
-        bail!("'{url}' is not an absolute file:// URL (use file:///path)");
+        return Err(super::Error::FileUrl {
+            url: url.to_string(),
+        }
+        .into());
     }
     let bytes = rest.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -111,7 +114,10 @@ impl Fetcher {
             return Ok(Box::new(f));
         }
         if !(url.starts_with("http://") || url.starts_with("https://")) {
-            bail!("'{url}': only http://, https:// and file:// URLs are supported");
+            return Err(super::Error::UrlScheme {
+                url: url.to_string(),
+            }
+            .into());
         }
         let mut last = None;
         for attempt in 1..=ATTEMPTS {
@@ -127,19 +133,28 @@ impl Fetcher {
             match req.send() {
                 Ok(r) if r.status().is_success() => return Ok(Box::new(r)),
                 Ok(r) if r.status().is_server_error() => {
-                    last = Some(anyhow::anyhow!("GET {url}: HTTP {}", r.status()))
+                    last = Some(
+                        super::Error::Http {
+                            url: url.to_string(),
+                            status: r.status(),
+                        }
+                        .into(),
+                    )
                 }
-                Ok(r) if r.status() == reqwest::StatusCode::UNAUTHORIZED => match auth {
-                    Some(a) => bail!(
-                        "GET {url}: HTTP 401: the credentials of user {} are refused",
-                        a.username
-                    ),
-                    None => bail!(
-                        "GET {url}: HTTP 401: the repo needs credentials (the repo's username with \
-                         password-file or password-env, or kubeha bundle build --repo-credentials)"
-                    ),
-                },
-                Ok(r) => bail!("GET {url}: HTTP {}", r.status()),
+                Ok(r) if r.status() == reqwest::StatusCode::UNAUTHORIZED => {
+                    return Err(super::Error::Unauthorized {
+                        url: url.to_string(),
+                        user: auth.map(|a| a.username.clone()),
+                    }
+                    .into())
+                }
+                Ok(r) => {
+                    return Err(super::Error::Http {
+                        url: url.to_string(),
+                        status: r.status(),
+                    }
+                    .into())
+                }
                 Err(e) => last = Some(anyhow::Error::new(e).context(format!("GET {url}"))),
             }
         }
@@ -195,11 +210,15 @@ impl Fetcher {
             }
             let got = hasher.finish();
             if got != checksum.hex {
-                last = Some(anyhow::anyhow!(
-                    "{url}: {} checksum mismatch: the metadata says {}, the download has {got}",
-                    checksum.kind,
-                    checksum.hex
-                ));
+                last = Some(
+                    super::Error::DownloadMismatch {
+                        url: url.to_string(),
+                        kind: checksum.kind.clone(),
+                        expected: checksum.hex.clone(),
+                        actual: got,
+                    }
+                    .into(),
+                );
                 continue;
             }
             tmp.as_file()

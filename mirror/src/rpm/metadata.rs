@@ -4,12 +4,12 @@
 //! package (and only the wanted paths of filelists), the four compressions are detected here by their magic
 //! bytes whatever the file is named, and the checksum of every metadata file is verified against repomd.xml
 //! before it is parsed; a full metadata model would add parsing time and dependencies without changing that.
-//! Format: createrepo_c `tests/testdata/repo_01/repodata/` (contracts §6.1).
+//! Format: createrepo_c `tests/testdata/repo_01/repodata/`.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
@@ -48,7 +48,12 @@ impl Hasher {
             "sha256" => Hasher::Sha256(sha2::Sha256::new()),
             "sha384" => Hasher::Sha384(sha2::Sha384::new()),
             "sha512" => Hasher::Sha512(sha2::Sha512::new()),
-            other => bail!("checksum type '{other}' is not supported (use sha1 or sha2)"),
+            other => {
+                return Err(super::Error::ChecksumType {
+                    kind: other.to_string(),
+                }
+                .into())
+            }
         })
     }
 
@@ -84,11 +89,13 @@ impl Checksum {
         h.update(data);
         let got = h.finish();
         if got != self.hex {
-            bail!(
-                "{what}: {} checksum mismatch: repomd.xml says {}, the file has {got}",
-                self.kind,
-                self.hex
-            );
+            return Err(super::Error::ChecksumMismatch {
+                what: what.to_string(),
+                kind: self.kind.clone(),
+                expected: self.hex.clone(),
+                actual: got,
+            }
+            .into());
         }
         Ok(())
     }
@@ -153,7 +160,7 @@ pub fn parse_repomd(xml: &[u8]) -> Result<Vec<MdRecord>> {
         buf.clear();
     }
     if out.is_empty() {
-        bail!("no <data> records: not a repomd.xml");
+        return Err(super::Error::NotRepomd.into());
     }
     Ok(out)
 }
@@ -230,7 +237,10 @@ pub fn decompress<'a>(data: &'a [u8], what: &str) -> Result<Box<dyn BufRead + 'a
                 .with_context(|| format!("opening zstd stream of {what}"))?,
         )
     } else if data.starts_with(b"\0ZCK1") {
-        bail!("{what} is zchunk-compressed, which is not supported");
+        return Err(super::Error::Zchunk {
+            what: what.to_string(),
+        }
+        .into());
     } else {
         Box::new(data)
     };
@@ -260,7 +270,7 @@ fn dep_from(e: &BytesStart) -> Result<Dep> {
                 &ver,
                 attr(e, b"rel")?.as_deref(),
             )
-            .map_err(|m| anyhow::anyhow!("entry '{name}': {m}"))?;
+            .with_context(|| format!("entry '{name}'"))?;
             Some((op, evr))
         }
     };
@@ -345,10 +355,10 @@ pub fn parse_primary(input: impl BufRead) -> Result<Vec<Package>> {
                 b"package" => {
                     if let Some(p) = pkg.take() {
                         if p.name.is_empty() || p.href.is_empty() {
-                            bail!(
-                                "a <package> has no name or location (near byte {})",
-                                reader.buffer_position()
-                            );
+                            return Err(super::Error::PackageIncomplete {
+                                offset: reader.buffer_position(),
+                            }
+                            .into());
                         }
                         out.push(p);
                     }
@@ -375,7 +385,7 @@ fn empty_element(e: &BytesStart, pkg: Option<&mut Package>, list: List) -> Resul
                 &ver,
                 attr(e, b"rel")?.as_deref(),
             )
-            .map_err(|m| anyhow::anyhow!("package '{}': {m}", p.name))?;
+            .with_context(|| format!("package '{}'", p.name))?;
         }
         b"location" => {
             p.href = attr(e, b"href")?.unwrap_or_default();

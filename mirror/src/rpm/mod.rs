@@ -12,6 +12,7 @@
 //! kind into [`solve`]'s `Provider::build`.
 
 pub mod arch;
+mod error;
 pub mod fetch;
 pub mod metadata;
 pub mod modules;
@@ -25,9 +26,10 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::process::Command;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use kubeha_model::bundle::{Profile, RpmEntry, RPMS_DIR};
 
+pub use error::Error;
 use fetch::Fetcher;
 use metadata::{MdRecord, Package};
 
@@ -98,10 +100,11 @@ pub fn build_repo_checked(
         let repo = &repos[located[i].repo];
         let file = file_name(p)?;
         if !keep.insert(file.clone()) {
-            bail!(
-                "two packages would be stored as rpms/{file}; repos {} and another carry different files",
-                repo.name
-            );
+            return Err(Error::FileClash {
+                file,
+                repo: repo.name.clone(),
+            }
+            .into());
         }
         let checksum = p
             .checksum
@@ -209,17 +212,18 @@ fn check_signatures(
                 .trim_ascii_start()
                 .starts_with(b"-----BEGIN PGP PUBLIC KEY BLOCK-----")
             {
-                bail!(
-                    "repo {}: gpgkey {url} is not an ASCII-armored OpenPGP public key",
-                    repo.name
-                );
+                return Err(Error::GpgKeyFormat {
+                    repo: repo.name.clone(),
+                    url: url.clone(),
+                }
+                .into());
             }
             if keys.files.contains(&name) {
-                bail!(
-                    "repo {}: its key would be stored as {RPMS_DIR}/{name}, which another repo's key already is; \
-                     rename one of the repos",
-                    repo.name
-                );
+                return Err(Error::KeyClash {
+                    repo: repo.name.clone(),
+                    path: format!("{RPMS_DIR}/{name}"),
+                }
+                .into());
             }
             let path = out_dir.join(&name);
             // Rewritten only when it changed, so its mtime (the `--fast` stamp) stays.
@@ -252,12 +256,7 @@ fn check_signatures(
         }
     }
     if !refused.is_empty() {
-        bail!(
-            "{} package(s) failed the signature check against their repo's gpgkey (unsigned, or signed by \
-             another key), so the bundle is not written:\n  {}",
-            refused.len(),
-            refused.join("\n  ")
-        );
+        return Err(Error::Signatures { refused }.into());
     }
     Ok(keys)
 }
@@ -396,7 +395,7 @@ struct Solved {
 /// it) and solves the profile's packages; downloads no package.
 fn solve_profile(profile: &Profile, progress: &dyn Fn(&str)) -> Result<Solved> {
     if profile.repos.is_empty() {
-        bail!("the profile has packages but no repos to take them from");
+        return Err(Error::NoRepos.into());
     }
     let fetcher = Fetcher::new(repo_auth(profile)?)?;
     // The target's arches as dnf sees them: x86_64 also installs i686 (and older 32-bit x86) and noarch.
@@ -613,10 +612,13 @@ pub fn repo_auth(profile: &Profile) -> Result<Vec<fetch::RepoAuth>> {
                 .with_context(|| format!("repos[{i}] ({}).password-file: reading {file}", r.name))?
                 .trim_end_matches(['\r', '\n'])
                 .to_string(),
-            (None, None) => bail!(
-                "repos[{i}] ({}): a username needs password-env or password-file",
-                r.name
-            ),
+            (None, None) => {
+                return Err(Error::NoPassword {
+                    index: i,
+                    repo: r.name.clone(),
+                }
+                .into())
+            }
         };
         out.push(fetch::RepoAuth {
             baseurl: expand_vars(&r.baseurl, profile),
@@ -705,11 +707,11 @@ fn fetch_md(fetcher: &Fetcher, repo: &str, baseurl: &str, rec: &MdRecord) -> Res
 fn file_name(p: &Package) -> Result<String> {
     let name = p.href.rsplit('/').next().unwrap_or_default();
     if name.is_empty() || name.starts_with('.') || !name.ends_with(".rpm") {
-        bail!(
-            "{}: location '{}' is not an .rpm file name",
-            p.nevra(),
-            p.href
-        );
+        return Err(Error::NotRpmFile {
+            nevra: p.nevra(),
+            href: p.href.clone(),
+        }
+        .into());
     }
     Ok(name.to_string())
 }
@@ -737,11 +739,12 @@ fn run(cmd: &mut Command) -> Result<std::process::Output> {
         .output()
         .with_context(|| format!("running {cmd:?} (is it installed?)"))?;
     if !out.status.success() {
-        bail!(
-            "{cmd:#?} failed with {}: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+        return Err(Error::Command {
+            cmd: format!("{cmd:#?}"),
+            status: out.status,
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        }
+        .into());
     }
     Ok(out)
 }

@@ -3,10 +3,9 @@
 //! reads them (rpm `lib/rpmds.c`). A simple term is `name [op evr]`; a name may itself contain balanced
 //! parentheses (`libc.so.6()(64bit)`).
 
-use anyhow::{bail, Result};
-
 use super::metadata::Dep;
 use super::vercmp::{Evr, Op};
+use super::Error;
 
 /// A parsed rich dependency.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,7 +32,7 @@ pub fn is_rich(name: &str) -> bool {
 }
 
 /// Parses a rich dependency `(…)`.
-pub fn parse(s: &str) -> Result<Rich> {
+pub fn parse(s: &str) -> Result<Rich, Error> {
     let mut p = Parser {
         s: s.as_bytes(),
         i: 0,
@@ -42,7 +41,7 @@ pub fn parse(s: &str) -> Result<Rich> {
     let r = p.group()?;
     p.ws();
     if p.i != p.s.len() {
-        bail!("rich dependency '{s}': unexpected text after the closing parenthesis");
+        return Err(Error::RichTrailing { dep: s.to_string() });
     }
     Ok(r)
 }
@@ -59,12 +58,12 @@ impl Parser<'_> {
         }
     }
 
-    fn err(&self, msg: &str) -> anyhow::Error {
-        anyhow::anyhow!(
-            "rich dependency '{}': {msg} at offset {}",
-            String::from_utf8_lossy(self.s),
-            self.i
-        )
+    fn err(&self, msg: &str) -> Error {
+        Error::Rich {
+            dep: String::from_utf8_lossy(self.s).into_owned(),
+            message: msg.to_string(),
+            offset: self.i,
+        }
     }
 
     /// A token of non-space characters that stops at a `)` which closes nothing opened inside it.
@@ -94,7 +93,7 @@ impl Parser<'_> {
     }
 
     /// `( term op term [op term]... )`
-    fn group(&mut self) -> Result<Rich> {
+    fn group(&mut self) -> Result<Rich, Error> {
         if self.s.get(self.i) != Some(&b'(') {
             return Err(self.err("expected '('"));
         }
@@ -152,7 +151,7 @@ impl Parser<'_> {
     }
 
     /// A nested group or `name [op evr]`.
-    fn term(&mut self) -> Result<Rich> {
+    fn term(&mut self) -> Result<Rich, Error> {
         if self.s.get(self.i) == Some(&b'(') {
             return self.group();
         }
@@ -169,7 +168,11 @@ impl Parser<'_> {
             if evr.is_empty() {
                 return Err(self.err(&format!("'{name} {word}' has no version")));
             }
-            let evr = Evr::parse(&evr).map_err(|m| self.err(&m))?;
+            let evr = Evr::parse(&evr).map_err(|e| Error::RichVersion {
+                dep: String::from_utf8_lossy(self.s).into_owned(),
+                offset: self.i,
+                evr: Box::new(e),
+            })?;
             return Ok(Rich::Dep(Dep {
                 name,
                 range: Some((op, evr)),

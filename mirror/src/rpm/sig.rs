@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
 /// The prefix of the key files stored in `rpms/`.
 pub const KEY_PREFIX: &str = "RPM-GPG-KEY-";
@@ -93,11 +93,12 @@ impl Keyring {
             // A failing exit that names no package (a broken rpm database, an unreadable file) is still a
             // failure: never let a package in on an exit status rpm did not give.
             if !out.status.success() && named == 0 {
-                bail!(
-                    "{cmd:#?} failed with {}: {}",
-                    out.status,
-                    String::from_utf8_lossy(&out.stderr).trim()
-                );
+                return Err(super::Error::Command {
+                    cmd: format!("{cmd:#?}"),
+                    status: out.status,
+                    stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+                }
+                .into());
             }
         }
         Ok(bad)

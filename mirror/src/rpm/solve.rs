@@ -2,7 +2,8 @@
 //!
 //! A greedy "newest provider per requirement" walk answers differently from dnf: kubelet needs
 //! `kubernetes-cni < 1.5.0` while kubeadm asks `>= 1.4.0`, so greedy bundles 1.5.1 (and its dependencies)
-//! beside the 1.4.0 that will be installed (contracts §6.4). So we hand the problem to resolvo, a CDCL SAT
+//! beside the 1.4.0 that will be installed (`dnf --assumeno install` on EL9 picks
+//! 1.4.0; mirror/examples/bench_rpm.rs compares the two). So we hand the problem to resolvo, a CDCL SAT
 //! solver modelled on libsolv, encoded like this:
 //!
 //! - every package name and color (64-bit, 32-bit, noarch: [`super::arch`]) is a resolvo name whose
@@ -28,7 +29,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Display;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use resolvo::{
     Candidates, Condition, ConditionId, ConditionalRequirement, DenseIndex, Dependencies,
     DependencyProvider, HintDependenciesAvailable, Interner, KnownDependencies, LogicalOperator,
@@ -215,12 +216,8 @@ fn roots(
     requests
         .iter()
         .map(|spec| {
-            match_spec(pkgs, index, spec).ok_or_else(|| {
-                anyhow::anyhow!(
-                    "package '{spec}' is not in any of the repos (for this arch); \
-                     give name, name-version or name-version-release"
-                )
-            })
+            match_spec(pkgs, index, spec)
+                .ok_or_else(|| super::Error::NoSuchPackage { spec: spec.clone() }.into())
         })
         .collect()
 }
@@ -1129,10 +1126,7 @@ pub fn resolve(pkgs: &[Package], requests: &[String], policy: &ArchPolicy) -> Re
     let roots = roots(pkgs, &index, requests)?;
     let mut weak: Vec<Weak> = Vec::new();
     let mut known: HashSet<Weak> = HashSet::new();
-    let mut chosen = match solve_once(pkgs, policy, &index, &roots, requests, &weak) {
-        Ok(c) => c,
-        Err(msg) => bail!(msg),
-    };
+    let mut chosen = solve_once(pkgs, policy, &index, &roots, requests, &weak)?;
     loop {
         let pending = weak_pending(pkgs, &index, policy, &chosen, &known);
         if pending.is_empty() {
@@ -1191,7 +1185,7 @@ fn solve_once(
     roots: &[(String, Vec<usize>, bool)],
     requests: &[String],
     weak: &[Weak],
-) -> std::result::Result<Vec<usize>, String> {
+) -> std::result::Result<Vec<usize>, super::Error> {
     let mut start: Vec<usize> = roots
         .iter()
         .flat_map(|(_, v, _)| v.iter().copied())
@@ -1307,11 +1301,9 @@ fn solve_once(
                 msg.push('\n');
             }
             msg.push_str(explanation.trim_end());
-            Err(msg)
+            Err(super::Error::Unsolvable { explanation: msg })
         }
-        Err(UnsolvableOrCancelled::Cancelled(_)) => {
-            Err("dependency resolution was cancelled".to_string())
-        }
+        Err(UnsolvableOrCancelled::Cancelled(_)) => Err(super::Error::Cancelled),
     }
 }
 

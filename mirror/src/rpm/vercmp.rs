@@ -9,6 +9,8 @@
 use std::cmp::Ordering;
 use std::fmt;
 
+use super::Error;
+
 /// rpm's `rpmvercmp`: compares two version (or release) strings segment by segment.
 ///
 /// Separators are any bytes that are not ASCII alphanumerics, `~` or `^`; a digit run is newer than a letter
@@ -121,12 +123,12 @@ pub struct Evr {
 
 impl Evr {
     /// Builds an EVR from metadata attributes; an empty or missing epoch is 0.
-    pub fn new(epoch: Option<&str>, version: &str, release: Option<&str>) -> Result<Evr, String> {
+    pub fn new(epoch: Option<&str>, version: &str, release: Option<&str>) -> Result<Evr, Error> {
         let epoch = match epoch.map(str::trim) {
             None | Some("") => 0,
-            Some(e) => e
-                .parse()
-                .map_err(|_| format!("epoch '{e}' is not a number"))?,
+            Some(e) => e.parse().map_err(|_| Error::Epoch {
+                epoch: e.to_string(),
+            })?,
         };
         Ok(Evr {
             epoch,
@@ -136,7 +138,7 @@ impl Evr {
     }
 
     /// Parses `[epoch:]version[-release]`.
-    pub fn parse(s: &str) -> Result<Evr, String> {
+    pub fn parse(s: &str) -> Result<Evr, Error> {
         let (epoch, rest) = match s.split_once(':') {
             Some((e, rest)) => (Some(e), rest),
             None => (None, s),
@@ -146,7 +148,7 @@ impl Evr {
             None => (rest, None),
         };
         if version.is_empty() {
-            return Err(format!("'{s}' has no version"));
+            return Err(Error::NoVersion { evr: s.to_string() });
         }
         Evr::new(epoch, version, release)
     }

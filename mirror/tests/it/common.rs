@@ -60,6 +60,22 @@ impl Netns {
     pub fn path(&self) -> String {
         format!("/run/netns/{}", self.name)
     }
+
+    /// A command whose process enters this network namespace (setns(2) between fork and exec, as `nsenter
+    /// --net` does; the child's pid is the program's).
+    pub fn command(&self, program: &str) -> Command {
+        use std::os::unix::process::CommandExt;
+        let ns = std::fs::File::open(self.path()).expect("opening the netns");
+        let mut c = Command::new(program);
+        // SAFETY: the closure only makes the setns system call, which is async-signal-safe.
+        unsafe {
+            c.pre_exec(move || {
+                nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
+                    .map_err(std::io::Error::from)
+            });
+        }
+        c
+    }
 }
 
 impl Drop for Netns {
@@ -78,10 +94,8 @@ pub struct Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        let pid = self.child.id() as i32;
-        unsafe {
-            libc::kill(pid, libc::SIGTERM);
-        }
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
         let t = Instant::now();
         while t.elapsed() < Duration::from_secs(10) {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -106,7 +120,8 @@ pub fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
-/// A dockerd in its own netns with every path under `dir` (lab.md recipe).
+/// A dockerd in its own netns with every path under `dir` (dockerd(8): `--data-root`, `--exec-root`,
+/// `--pidfile`, `-H unix://`).
 pub struct Dockerd {
     pub sock: PathBuf,
     pub daemon: Daemon,
@@ -120,9 +135,8 @@ impl Dockerd {
         let ns = Netns::new();
         let sock = dir.join("docker.sock");
         let log = std::fs::File::create(dir.join("dockerd.log")).unwrap();
-        let child = Command::new("nsenter")
-            .arg(format!("--net={}", ns.path()))
-            .arg("dockerd")
+        let child = ns
+            .command("dockerd")
             .arg("--data-root")
             .arg(dir.join("data"))
             .arg("--exec-root")
@@ -200,9 +214,8 @@ impl Containerd {
         )
         .unwrap();
         let log = std::fs::File::create(dir.join("containerd.log")).unwrap();
-        let child = Command::new("nsenter")
-            .arg(format!("--net={}", ns.path()))
-            .arg("containerd")
+        let child = ns
+            .command("containerd")
             .arg("-c")
             .arg(&cfg)
             .stdout(Stdio::null())

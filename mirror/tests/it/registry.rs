@@ -706,9 +706,10 @@ fn killed_midway_then_rerun_completes() {
                 .load(std::sync::atomic::Ordering::SeqCst)
                 > 3 << 20
     });
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGKILL);
-    }
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    );
     child.wait().unwrap();
     let partial = dir.join(format!("images/.ingest/{}.partial", big_layer.digest.hex()));
     let have = fs::metadata(&partial).map(|m| m.len()).unwrap_or(0);
@@ -765,7 +766,7 @@ fn served(host: &str, repo: &str, tag: &str) -> (Vec<u8>, String, String) {
     (body, digest, ct)
 }
 
-/// Issue 13: every Docker-format image (schema 2 manifests pushed by skopeo and by the test's pusher, a Docker
+/// Every Docker-format image (schema 2 manifests pushed by skopeo and by the test's pusher, a Docker
 /// manifest list) is stored with the bytes and digest the registry serves, the list too, and both digests find the
 /// image; a mirror-only path is stored under the reference the profile asked for; OCI images are unchanged;
 /// `bundle verify`, `docker load` and `ctr images import` work on the Docker-typed content.

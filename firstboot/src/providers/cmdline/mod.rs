@@ -37,10 +37,8 @@ pub struct KernelArgs {
 }
 
 /// Splits a command line into `(key, value)` pairs; a bare flag has no value. Quotes around a value are removed
-/// ([`kubeha_model::kernel_args::split_unquoted`], the one splitter).
-pub fn split(cmdline: &str) -> Vec<(String, Option<String>)> {
-    kubeha_model::kernel_args::split_unquoted(cmdline)
-}
+/// (the model's one splitter).
+pub use kubeha_model::kernel_args::split_unquoted as split;
 
 /// Whether `s` can be a node name: an RFC 1123 DNS subdomain, as Kubernetes Node names and `config check` take it
 /// (one shared rule, so a name the build host accepts is never refused at boot).

@@ -2,8 +2,8 @@
 //!
 //! fatfs 0.3 trusts the boot sector: hostile BPB values overflow its u32 arithmetic (a panic with overflow checks,
 //! wild offsets without), a cluster number below 2 in a chain underflows, and it follows cluster chains without
-//! bound, so a FAT32 root directory whose chain loops makes a lookup run forever (issue 14; the `fat` fuzz target
-//! found the panics within seconds). So, before fatfs sees a device:
+//! bound, so a FAT32 root directory whose chain loops makes a lookup run forever (the `fat` fuzz target,
+//! firstboot/fuzz, found the panics within seconds). So, before fatfs sees a device:
 //! - [`check_boot_sector`] checks every BPB field fatfs uses, all region arithmetic in checked u64, against the
 //!   device's length; each failure names the field;
 //! - the root directory's cluster chain (FAT32) is walked here, each link checked and the length bounded by FAT's

@@ -1,0 +1,789 @@
+//! `kubeha serve` on loopback, driven as the nodes and the operator drive it: the real binary on 127.0.0.1 with an
+//! ephemeral port, the media fixtures of kubeha-image (a small real bundle, the synthetic Rocky 9 ISO), a cluster
+//! from `kubeha config init` with MACs. Only 127.0.0.1 is used; the server is stopped by its own pid.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kubeha_model::report::MAX_REPORT_BYTES;
+use kubeha_model::{Cluster, KernelArgs, NodeConfig};
+use sha2::{Digest, Sha256};
+use support::{base_iso, cluster_and_secrets, common, glibc_2_34_agent, kubeha, s, text};
+
+const M1_MAC: &str = "52:54:00:12:34:01";
+const W1_MAC: &str = "52:54:00:12:34:11";
+
+/// A running `kubeha serve`, killed (by its pid) when dropped.
+struct Serve {
+    child: Child,
+    url: String,
+    log: Arc<Mutex<String>>,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Serve {
+    fn addr(&self) -> &str {
+        self.url.trim_start_matches("http://")
+    }
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    cluster: PathBuf,
+    secrets: PathBuf,
+    bundle: PathBuf,
+    base: PathBuf,
+    agent: PathBuf,
+}
+
+/// cluster.toml with MACs for k8s-master01 and k8s-node01, the secrets, a bundle with one OCI blob, the Rocky 9
+/// fixture ISO and an EL9-compatible agent ELF.
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let (cluster, secrets) = cluster_and_secrets(dir.path());
+    let mut c = Cluster::load(&cluster).unwrap();
+    c.masters[0].mac = Some(M1_MAC.into());
+    c.workers[0].mac = Some(W1_MAC.into());
+    std::fs::write(&cluster, c.to_toml()).unwrap();
+    let bundle = dir.path().join("bundle");
+    let blob = b"an image layer";
+    let blob_path = bundle
+        .join("images/blobs/sha256")
+        .join(hex::encode(Sha256::digest(blob)));
+    std::fs::create_dir_all(blob_path.parent().unwrap()).unwrap();
+    std::fs::write(&blob_path, blob).unwrap();
+    common::make_bundle_el(&bundle, "x86_64", 9);
+    let agent = glibc_2_34_agent(dir.path());
+    Fixture {
+        cluster,
+        secrets,
+        bundle,
+        base: base_iso("rocky9"),
+        agent,
+        dir,
+    }
+}
+
+fn start(f: &Fixture) -> Serve {
+    start_at(f, "127.0.0.1:0", None)
+}
+
+/// `kubeha serve` listening on `listen`, handing out `url` (default: its own address).
+fn start_at(f: &Fixture, listen: &str, public_url: Option<&str>) -> Serve {
+    let unit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../firstboot/kubeha-firstboot.service");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kubeha"))
+        .args(["serve", "--listen", listen, "--threads", "4"])
+        .args(public_url.map(|u| ["--url", u]).into_iter().flatten())
+        .args(["--cluster", s(&f.cluster), "--secrets", s(&f.secrets)])
+        .args(["--bundle", s(&f.bundle), "--base", s(&f.base)])
+        .args(["--agent", s(&f.agent), "--agent-unit", s(&unit)])
+        .args(["--state", s(&f.dir.path().join("state"))])
+        .args(["--tftp", s(&f.dir.path().join("tftp"))])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting kubeha serve");
+    let stderr = child.stderr.take().unwrap();
+    let log = Arc::new(Mutex::new(String::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let l = log.clone();
+    // Drains stderr for the whole run (a full pipe would stall the server) and hands over the URL line.
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.strip_prefix("Serving ") {
+                let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
+            }
+            l.lock().unwrap().push_str(&line);
+            l.lock().unwrap().push('\n');
+        }
+    });
+    let url = rx.recv_timeout(Duration::from_secs(120));
+    let mut serve = Serve {
+        child,
+        url: String::new(),
+        log,
+    };
+    match url {
+        Ok(u) => serve.url = u,
+        Err(_) => panic!("kubeha serve did not start:\n{}", serve.log()),
+    }
+    assert!(
+        serve
+            .url
+            .starts_with(public_url.unwrap_or("http://127.0.0.1:")),
+        "{}",
+        serve.url
+    );
+    serve
+}
+
+fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+fn get(url: &str) -> (u16, Vec<u8>, Option<u64>) {
+    let r = client().get(url).send().unwrap();
+    let code = r.status().as_u16();
+    let len = r
+        .headers()
+        .get("content-length")
+        .map(|v| v.to_str().unwrap().parse().unwrap());
+    (code, r.bytes().unwrap().to_vec(), len)
+}
+
+fn get_text(url: &str) -> (u16, String) {
+    let (c, b, _) = get(url);
+    (c, String::from_utf8(b).unwrap())
+}
+
+fn post(url: &str, body: impl Into<Vec<u8>>) -> (u16, String) {
+    let r = client()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.into())
+        .send()
+        .unwrap();
+    (r.status().as_u16(), r.text().unwrap())
+}
+
+/// A request written byte for byte (a client library would normalise `..` away).
+fn raw_get(addr: &str, path: &str) -> (u16, String) {
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(
+        c,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    c.read_to_string(&mut out).unwrap();
+    let code = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (code, out)
+}
+
+fn fleet(url: &str) -> serde_json::Value {
+    let (c, b) = get_text(&format!("{url}/api/fleet"));
+    assert_eq!(c, 200, "{b}");
+    serde_json::from_str(&b).unwrap()
+}
+
+fn row<'a>(f: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    f["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == name)
+        .unwrap_or_else(|| panic!("no row {name}: {f}"))
+}
+
+/// The iPXE script's kernel line, parsed as the installer and agent parse it.
+fn kernel_args(script: &str) -> KernelArgs {
+    let line = script
+        .lines()
+        .find(|l| l.starts_with("kernel "))
+        .unwrap_or_else(|| panic!("no kernel line:\n{script}"));
+    KernelArgs::parse(line).unwrap()
+}
+
+fn report(node: &str, phase: &str, state: &str, time: &str) -> String {
+    serde_json::json!({
+        "node": node, "role": if node.contains("master") { "master" } else { "worker" },
+        "source": "cmdline", "phase": phase, "state": state, "time": time,
+        "decision": if phase == "cluster" { Some("init") } else { None },
+        "agent": "kubeha-firstboot/0.1.0",
+    })
+    .to_string()
+}
+
+#[test]
+fn serve_installs_each_node_once_and_remembers_across_restarts() {
+    let f = fixture();
+    let srv = start(&f);
+    let u = srv.url.clone();
+    let c = Cluster::load(&f.cluster).unwrap();
+    let m1 = c.masters[0].name.clone();
+    let w1 = c.workers[0].name.clone();
+
+    // The TFTP root: iPXE's loaders (Debian package ipxe) and a script chaining iPXE to this server.
+    let tftp = f.dir.path().join("tftp");
+    assert_eq!(
+        std::fs::read_to_string(tftp.join("boot.ipxe")).unwrap(),
+        format!("#!ipxe\n# kubeha serve: this machine's script, by its MAC\nchain {u}/boot.ipxe?mac=${{net0/mac}}\n")
+    );
+    for (name, from) in [
+        ("undionly.kpxe", "/usr/lib/ipxe/undionly.kpxe"),
+        ("ipxe.efi", "/usr/lib/ipxe/ipxe.efi"),
+    ] {
+        assert!(
+            std::fs::read(tftp.join(name)).ok()
+                == Some(std::fs::read(from).expect("the ipxe package")),
+            "{name}"
+        );
+    }
+
+    // The master's iPXE script: the ISO's installer, its kickstart, its config pinned, reports back here.
+    let (code, script) = get_text(&format!("{u}/boot.ipxe?mac={M1_MAC}"));
+    assert_eq!(code, 200, "{script}");
+    assert!(script.starts_with("#!ipxe\n"), "{script}");
+    assert!(
+        script.contains(&format!("kernel {u}/os/images/pxeboot/vmlinuz "))
+            && script.contains(&format!("initrd {u}/os/images/pxeboot/initrd.img"))
+            && script.contains(&format!("inst.ks={u}/nodes/{m1}/ks.cfg"))
+            && script.contains(&format!("inst.repo={u}/os")),
+        "{script}"
+    );
+    let args = kernel_args(&script);
+    assert_eq!(args.name.as_deref(), Some(m1.as_str()));
+    assert!(
+        !args.reinstall,
+        "a first install does not wipe an installed disk"
+    );
+    let config_url = args.config.as_ref().unwrap().to_string();
+    let report_url = args.report.clone().unwrap();
+    assert_eq!(report_url, format!("{u}/api/report/52-54-00-12-34-01"));
+
+    // Its config: the bytes whose sha256 the command line pins, with the CA keys.
+    let (code, body, len) = get(&config_url);
+    assert_eq!(code, 200);
+    assert_eq!(len, Some(body.len() as u64));
+    assert_eq!(
+        hex::encode(Sha256::digest(&body)),
+        args.config_sha256.clone().unwrap(),
+        "the config served is not the one pinned"
+    );
+    let nc = NodeConfig::parse(std::str::from_utf8(&body).unwrap(), "served").unwrap();
+    assert!(
+        nc.control_plane.is_some(),
+        "a master's config carries the CA keys"
+    );
+    assert_eq!(
+        nc.bundle.url.as_deref(),
+        Some(format!("{u}/kubeha").as_str())
+    );
+
+    // Another MAC asking for the master's config is refused, and shown.
+    let (code, msg) = get_text(&format!("{u}/nodes/{m1}/52-54-00-12-34-11.toml"));
+    assert_eq!(code, 403, "{msg}");
+    assert!(!msg.contains("PRIVATE KEY"));
+    let (code, msg) = get_text(&format!("{u}/nodes/{m1}/not-a-mac.toml"));
+    assert!(code == 400 && msg.starts_with("mac:"), "{code} {msg}");
+
+    // The worker's config: pinned too, no private key.
+    let (_, wscript) = get_text(&format!("{u}/boot.ipxe?mac={W1_MAC}"));
+    let wargs = kernel_args(&wscript);
+    assert_eq!(wargs.name.as_deref(), Some(w1.as_str()));
+    let (code, wbody, _) = get(&wargs.config.as_ref().unwrap().to_string());
+    assert_eq!(code, 200);
+    assert_eq!(
+        hex::encode(Sha256::digest(&wbody)),
+        wargs.config_sha256.unwrap()
+    );
+    let wtext = String::from_utf8(wbody).unwrap();
+    assert!(NodeConfig::parse(&wtext, "worker")
+        .unwrap()
+        .control_plane
+        .is_none());
+    assert!(!wtext.contains("PRIVATE KEY"), "{wtext}");
+
+    // The kickstart for the node: its network fixed, the bundle over HTTP from here.
+    let (code, ks) = get_text(&format!("{u}/nodes/{m1}/ks.cfg"));
+    assert_eq!(code, 200);
+    assert!(ks.contains(&format!("--ip={}", c.masters[0].ip)), "{ks}");
+    assert!(ks.contains(&format!("{u}/kubeha/rpms")), "{ks}");
+
+    // The worker's installer, for real: the served kickstart's `%pre` and `%post --nochroot` run by bash with the
+    // command line the worker's iPXE script hands out (as kubeha-kickstart's and kubeha-image's tests run them).
+    // `%post` (on a fake sysroot) fetches the bundle, the agent and the pinned config from here and reports
+    // `installed`: from then on the worker boots its disk.
+    let (code, wks) = get_text(&format!("{u}/nodes/{w1}/ks.cfg"));
+    assert_eq!(code, 200);
+    let script_of = |head: &str| -> String {
+        let section = &wks[wks.find(head).unwrap()..];
+        let section = &section[section.find('\n').unwrap() + 1..];
+        section[..section.find("%end\n").unwrap()].to_string()
+    };
+    let kline = wscript.lines().find(|l| l.starts_with("kernel ")).unwrap();
+    // `%pre` first, on a fake /sys with one blank disk and an empty /dev (nothing of this machine is probed): it
+    // reports `install` (running).
+    let pre = f.dir.path().join("pre");
+    std::fs::create_dir_all(pre.join("sys/block/vda")).unwrap();
+    std::fs::create_dir_all(pre.join("sys/class/net")).unwrap();
+    std::fs::create_dir_all(pre.join("dev")).unwrap();
+    std::fs::create_dir_all(pre.join("out")).unwrap();
+    for (file, v) in [("removable", "0"), ("size", "100000"), ("ro", "0")] {
+        std::fs::write(pre.join("sys/block/vda").join(file), format!("{v}\n")).unwrap();
+    }
+    std::fs::write(pre.join("cmdline"), kline).unwrap();
+    std::fs::write(pre.join("pre.sh"), script_of("\n%pre ")).unwrap();
+    let o = Command::new("bash")
+        .arg(pre.join("pre.sh"))
+        .env("KUBEHA_CMDLINE", pre.join("cmdline"))
+        .env("KUBEHA_SYS", pre.join("sys"))
+        .env("KUBEHA_DEV", pre.join("dev"))
+        .env("KUBEHA_OUT", pre.join("out"))
+        .env("KUBEHA_CONSOLE", pre.join("console"))
+        .env("KUBEHA_HALT", "true")
+        .env("KUBEHA_REPORT_ANYWHERE", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "%pre: {}", text(&o));
+    assert!(!text(&o).contains("could not report"), "{}", text(&o));
+    let fl = fleet(&u);
+    let r = row(&fl, &w1);
+    assert_eq!(
+        (&r["phase"], &r["state"]),
+        (&serde_json::json!("install"), &serde_json::json!("running")),
+        "{r}"
+    );
+    let section = script_of("%post --nochroot");
+    let inst = f.dir.path().join("installer");
+    let sysroot = inst.join("sysroot");
+    std::fs::create_dir_all(&sysroot).unwrap();
+    std::fs::create_dir_all(inst.join("tmp")).unwrap();
+    std::fs::write(inst.join("cmdline"), kline).unwrap();
+    std::fs::write(inst.join("post.sh"), section).unwrap();
+    let o = Command::new("bash")
+        .arg(inst.join("post.sh"))
+        .env("KUBEHA_SYSROOT", &sysroot)
+        .env("KUBEHA_CMDLINE", inst.join("cmdline"))
+        .env("KUBEHA_OUT", inst.join("tmp"))
+        .env("KUBEHA_REPORT_ANYWHERE", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "%post: {}", text(&o));
+    assert!(!text(&o).contains("could not report"), "{}", text(&o));
+    assert_eq!(
+        std::fs::read_to_string(sysroot.join("etc/kubeha/node.toml")).unwrap(),
+        wtext
+    );
+    assert!(
+        std::fs::read(sysroot.join("usr/local/bin/kubeha-firstboot")).unwrap()
+            == std::fs::read(&f.agent).unwrap()
+    );
+    assert!(sysroot
+        .join("var/lib/kubeha/bundle/rpms/kubeha-test-tools-1.0-1.noarch.rpm")
+        .is_file());
+    let fl = fleet(&u);
+    let r = row(&fl, &w1);
+    assert_eq!(r["phase"], "installed", "{r}");
+    assert_eq!(r["installed"], true, "{r}");
+    let (_, wscript2) = get_text(&format!("{u}/boot.ipxe?mac={W1_MAC}"));
+    assert!(!wscript2.contains("kernel "), "{wscript2}");
+
+    // The bundle: repo metadata, an RPM and an OCI blob, byte for byte with their lengths; the boot files are the
+    // ISO's.
+    let manifest = kubeha_model::bundle::BundleManifest::load(&f.bundle).unwrap();
+    let blob = manifest
+        .files
+        .iter()
+        .find(|e| e.path.starts_with("images/blobs/sha256/"))
+        .expect("the fixture bundle lists its blob")
+        .path
+        .clone();
+    for rel in [
+        "rpms/repodata/repomd.xml",
+        "rpms/kubeha-test-tools-1.0-1.noarch.rpm",
+        blob.as_str(),
+        "bundle.toml",
+    ] {
+        let (code, body, len) = get(&format!("{u}/kubeha/{rel}"));
+        let want = std::fs::read(f.bundle.join(rel)).unwrap();
+        assert_eq!(code, 200, "{rel}");
+        assert_eq!(len, Some(want.len() as u64), "{rel}: Content-Length");
+        assert!(body == want, "{rel}: the bytes differ");
+    }
+    let (code, agent, _) = get(&format!("{u}/kubeha/agent/kubeha-firstboot"));
+    assert!(code == 200 && agent == std::fs::read(&f.agent).unwrap());
+    let work = f.dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let (code, vmlinuz, len) = get(&format!("{u}/os/images/pxeboot/vmlinuz"));
+    assert_eq!(code, 200);
+    assert_eq!(len, Some(vmlinuz.len() as u64));
+    assert!(vmlinuz == common::iso_file(&f.base, "/images/pxeboot/vmlinuz", &work));
+
+    // Nothing outside the bundle's list and the ISO's tree, however the path is spelled.
+    std::fs::write(f.bundle.join("unlisted.txt"), "not in bundle.toml").unwrap();
+    for p in [
+        "/kubeha/../cluster.toml",
+        "/kubeha/%2e%2e/cluster.toml",
+        "/kubeha/rpms/../../cluster.toml",
+        "/os/../../cluster.toml",
+        "/os/%2e%2e/%2e%2e/cluster.toml",
+        "/os//etc/passwd",
+        "/kubeha/unlisted.txt",
+    ] {
+        let (code, resp) = raw_get(srv.addr(), p);
+        assert!(code == 404 || code == 400, "{p}: {code}\n{resp}");
+        assert!(
+            !resp.contains("[endpoint]") && !resp.contains("not in bundle.toml"),
+            "{p}: {resp}"
+        );
+    }
+    // (An unlisted file fails the bundle's verification at the next start.)
+    std::fs::remove_file(f.bundle.join("unlisted.txt")).unwrap();
+
+    // Bad and unknown MACs: 400 naming the parameter; an unknown machine boots its disk and is shown.
+    let (code, msg) = get_text(&format!("{u}/boot.ipxe?mac=zz:zz"));
+    assert!(code == 400 && msg.starts_with("mac:"), "{code} {msg}");
+    let (code, msg) = get_text(&format!("{u}/boot.ipxe"));
+    assert!(code == 400 && msg.starts_with("mac:"), "{code} {msg}");
+    let (code, unk) = get_text(&format!("{u}/boot.ipxe?mac=52:54:00:de:ad:01"));
+    assert_eq!(code, 200);
+    assert!(
+        unk.contains("exit") && !unk.contains("kernel") && !unk.contains("kubeha.config"),
+        "{unk}"
+    );
+
+    // Reports: the installer's, then every phase of the agent; a replay is ignored.
+    let phases = [
+        ("install", "running"),
+        ("installed", "ok"),
+        ("config", "ok"),
+        ("os", "ok"),
+        ("packages", "ok"),
+        ("runtime", "ok"),
+        ("cluster", "ok"),
+        ("done", "ok"),
+    ];
+    for (i, (phase, state)) in phases.iter().enumerate() {
+        let doc = report(&m1, phase, state, &format!("2026-12-05T12:0{i}:00Z"));
+        let (code, body) = post(&report_url, doc.clone());
+        assert_eq!(code, 200, "{phase}: {body}");
+        assert!(body.contains("\"accepted\":true"), "{phase}: {body}");
+    }
+    let replay = report(&m1, "done", "ok", "2026-12-05T12:07:00Z");
+    let (code, body) = post(&report_url, replay.clone());
+    assert!(
+        code == 200 && body.contains("\"replay\":true"),
+        "{code} {body}"
+    );
+    let fl = fleet(&u);
+    let r = row(&fl, &m1);
+    assert_eq!(r["phase"], "done", "{r}");
+    assert_eq!(r["decision"], "init", "{r}");
+    assert_eq!(r["installed"], true, "{r}");
+    assert_eq!(r["ip"], "127.0.0.1", "{r}");
+    let done_events = fl["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["node"] == m1.as_str() && e["what"] == "done ok")
+        .count();
+    assert_eq!(done_events, 1, "a replay is not a second event: {fl}");
+
+    // Bad reports: too large, not JSON, not a report; each with its reason.
+    let (code, body) = post(&report_url, vec![b' '; MAX_REPORT_BYTES + 1]);
+    assert_eq!(code, 413, "{body}");
+    let (code, body) = post(&report_url, "{\"node\": ");
+    assert!(code == 400 && body.starts_with("report:"), "{code} {body}");
+    let (code, body) = post(
+        &report_url,
+        report(&m1, "reboot", "ok", "2026-12-05T12:09:00Z"),
+    );
+    assert!(
+        code == 400 && body.starts_with("report.phase:"),
+        "{code} {body}"
+    );
+    let (code, body) = post(
+        &format!("{u}/api/report/zz"),
+        report(&m1, "os", "ok", "2026-12-05T12:09:00Z"),
+    );
+    assert!(code == 400 && body.starts_with("mac:"), "{code} {body}");
+
+    // A second machine claiming the master's name: refused, and shown on its row.
+    let (code, body) = post(
+        &format!("{u}/api/report/52-54-00-99-99-99"),
+        report(&m1, "config", "ok", "2026-12-05T12:10:00Z"),
+    );
+    assert_eq!(code, 409, "{body}");
+    assert!(body.contains(M1_MAC), "{body}");
+
+    // Install once: the installed master boots its disk, and its config (CA keys) is gone.
+    let (code, script) = get_text(&format!("{u}/boot.ipxe?mac={M1_MAC}"));
+    assert_eq!(code, 200);
+    assert!(
+        script.contains("\nexit\n") && !script.contains("kernel "),
+        "{script}"
+    );
+    let (code, msg) = get_text(&config_url);
+    assert_eq!(code, 410, "{msg}");
+    assert!(!msg.contains("PRIVATE KEY"));
+
+    // `kubeha status` prints the same fleet.
+    let o = kubeha(&["status", "--server", &u]);
+    assert!(o.status.success(), "{}", text(&o));
+    let table = String::from_utf8_lossy(&o.stdout).into_owned();
+    let line = table
+        .lines()
+        .find(|l| l.starts_with(&format!("{m1} ")))
+        .unwrap_or_else(|| panic!("{table}"));
+    for want in [
+        "master",
+        M1_MAC,
+        "127.0.0.1",
+        "done (ok), installed",
+        "init",
+        "refused: ",
+    ] {
+        assert!(line.contains(want), "{want:?} not in {line:?}");
+    }
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("unknown machine") && l.contains("52:54:00:de:ad:01")),
+        "{table}"
+    );
+    assert!(
+        table.contains(&format!(
+            "control plane (masters that reported their cluster phase done): {m1} (init)\n"
+        )),
+        "{table}"
+    );
+    let o = kubeha(&["status", "--server", &u, "--json"]);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(row(&j, &m1)["phase"], "done");
+
+    // A restart (and a line torn by a crash) keeps everything.
+    let before = fleet(&u);
+    drop(srv);
+    let journal = f.dir.path().join("state/journal.jsonl");
+    let mut j = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&journal)
+        .unwrap();
+    j.write_all(br#"{"kind":"report","at":"2026-12-05T"#)
+        .unwrap();
+    drop(j);
+    let srv = start(&f);
+    let u = srv.url.clone();
+    let after = fleet(&u);
+    // (Seconds in phase go on ticking; everything else is the same.)
+    let rows = |f: &serde_json::Value| {
+        let mut n = f["nodes"].clone();
+        for r in n.as_array_mut().unwrap() {
+            r.as_object_mut().unwrap().remove("in_phase_s");
+        }
+        n
+    };
+    assert_eq!(rows(&before), rows(&after), "rows after the restart");
+    assert_eq!(before["unknown"], after["unknown"]);
+    let (_, script) = get_text(&format!("{u}/boot.ipxe?mac={M1_MAC}"));
+    assert!(
+        !script.contains("kernel "),
+        "still installed after the restart: {script}"
+    );
+    let (code, body) = post(&format!("{u}/api/report/52-54-00-12-34-01"), replay);
+    assert!(
+        code == 200 && body.contains("\"replay\":true"),
+        "replays are known after a restart: {body}"
+    );
+
+    // Reimage: the next boot installs again and wipes the disk; the config is served again.
+    let o = kubeha(&["serve", "reimage", &m1, "--server", &u]);
+    assert!(o.status.success(), "{}", text(&o));
+    let (_, script) = get_text(&format!("{u}/boot.ipxe?mac={M1_MAC}"));
+    let args2 = kernel_args(&script);
+    assert!(args2.reinstall, "{script}");
+    // (This run listens on another port, so the config's bundle URL, and its pin, differ from the first run's.)
+    let (code, body, _) = get(&args2.config.as_ref().unwrap().to_string());
+    assert_eq!(code, 200);
+    assert_eq!(
+        hex::encode(Sha256::digest(&body)),
+        args2.config_sha256.unwrap()
+    );
+    let (code, body) = post(&format!("{u}/api/reimage/{m1}"), "");
+    assert_eq!(
+        code, 403,
+        "a reimage without the header (a cross-site form): {body}"
+    );
+    let o = kubeha(&["serve", "reimage", "nosuchnode", "--server", &u]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(!srv.log().contains("PRIVATE KEY"), "{}", srv.log());
+}
+
+/// The fleet page in a real browser (headless Chromium, Debian's `chromium`): after reports arrive, its script has
+/// fetched `/api/fleet` and the DOM holds one row per node with the reported phase and decision, and an "unknown
+/// machine" row.
+#[test]
+fn fleet_page_rows_in_headless_chromium() {
+    let f = fixture();
+    let srv = start(&f);
+    let u = srv.url.clone();
+    let c = Cluster::load(&f.cluster).unwrap();
+    let m1 = c.masters[0].name.clone();
+    let (code, _) = get_text(&format!("{u}/boot.ipxe?mac=52:54:00:de:ad:02"));
+    assert_eq!(code, 200);
+    for (i, phase) in ["installed", "config", "os", "cluster"].iter().enumerate() {
+        let (code, body) = post(
+            &format!("{u}/api/report/52-54-00-12-34-01"),
+            report(&m1, phase, "ok", &format!("2026-12-05T12:0{i}:00Z")),
+        );
+        assert_eq!(code, 200, "{body}");
+    }
+    // The script fetches after load; the virtual time budget lets it run (and its fetch finish) before the dump.
+    let profile = f.dir.path().join("chromium");
+    let o = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--virtual-time-budget=10000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("--dump-dom")
+        .arg(format!("{u}/"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("running chromium (Debian package chromium)");
+    let dom = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "chromium: {}", text(&o));
+    assert!(
+        dom.contains("data-updated=\""),
+        "the script never rendered a fleet:\n{dom}"
+    );
+    let tr = |key: &str| -> String {
+        let start = dom
+            .find(key)
+            .unwrap_or_else(|| panic!("no {key} in the DOM:\n{dom}"));
+        let end = dom[start..].find("</tr>").unwrap() + start;
+        dom[start..end].to_string()
+    };
+    let r = tr(&format!("data-node=\"{m1}\""));
+    for want in [
+        ">master<",
+        M1_MAC,
+        ">cluster (ok), installed<",
+        ">init<",
+        ">reimage</button>",
+    ] {
+        assert!(r.contains(want), "{want:?} not in the row: {r}");
+    }
+    for n in c.masters.iter().chain(&c.workers) {
+        tr(&format!("data-node=\"{}\"", n.name));
+    }
+    let unk = tr("data-unknown=\"52:54:00:de:ad:02\"");
+    assert!(unk.contains(">unknown machine<"), "{unk}");
+    assert!(
+        dom.contains(&format!("cluster phase done): {m1} (init)</p>")),
+        "{dom}"
+    );
+}
+
+/// A real network boot against `kubeha serve`: QEMU (TCG, SeaBIOS) with QEMU's iPXE ROM loads `--tftp`'s boot.ipxe
+/// over slirp's TFTP, chains to the server (the guest reaches the host's loopback as 10.0.2.2), and boots the
+/// kernel and initrd of the base ISO with the command line the server handed out; the fixture's /init prints it
+/// on ttyS0. Slow (~20 s a boot under TCG, minutes on a loaded machine): `make test-serve-boot`.
+#[test]
+#[ignore = "QEMU boot: make test-serve-boot"]
+fn qemu_bios_ipxe_boots_the_installer_kubeha_serve_hands_out() {
+    let f = fixture();
+    // A free port, so the URL handed out can name the guest's view of it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let guest_url = format!("http://10.0.2.2:{port}");
+    let srv = start_at(&f, &format!("127.0.0.1:{port}"), Some(&guest_url));
+    let netdev = format!(
+        "user,id=n0,tftp={},bootfile=boot.ipxe",
+        f.dir.path().join("tftp").display()
+    );
+    let log = f.dir.path().join("serial.log");
+    let mut qemu = Command::new("qemu-system-x86_64")
+        .args([
+            "-accel",
+            "tcg",
+            "-m",
+            "512",
+            "-display",
+            "none",
+            "-monitor",
+            "none",
+            "-no-reboot",
+        ])
+        .arg("-serial")
+        .arg(format!("file:{}", log.display()))
+        .args(["-boot", "n", "-netdev", &netdev, "-device"])
+        .arg(format!("virtio-net-pci,netdev=n0,mac={M1_MAC}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("qemu-system-x86_64");
+    let start = Instant::now();
+    let serial = loop {
+        std::thread::sleep(Duration::from_millis(500));
+        let text = String::from_utf8_lossy(&std::fs::read(&log).unwrap_or_default()).into_owned();
+        if text.contains("@kubeha-end@") || start.elapsed() > Duration::from_secs(600) {
+            break text;
+        }
+        if let Ok(Some(st)) = qemu.try_wait() {
+            panic!(
+                "qemu exited ({st}) without the command line:\n{text}\n{}",
+                srv.log()
+            );
+        }
+    };
+    let _ = qemu.kill();
+    let _ = qemu.wait();
+    let cl = match (serial.find("@kubeha-cmdline@"), serial.find("@kubeha-end@")) {
+        (Some(s), Some(e)) => serial[s + "@kubeha-cmdline@".len()..e].trim().to_string(),
+        _ => panic!(
+            "no kernel command line after 600 s; serial:\n{serial}\n{}",
+            srv.log()
+        ),
+    };
+    eprintln!("booted in {:.1}s", start.elapsed().as_secs_f32());
+    let args = KernelArgs::parse(&cl).unwrap();
+    assert_eq!(args.name.as_deref(), Some("k8s-master01"), "{cl}");
+    assert_eq!(
+        args.report.as_deref(),
+        Some(format!("{guest_url}/api/report/52-54-00-12-34-01").as_str()),
+        "{cl}"
+    );
+    assert!(
+        cl.contains(&format!("inst.ks={guest_url}/nodes/k8s-master01/ks.cfg")),
+        "{cl}"
+    );
+    // The pin on the guest's command line is the config the server serves to that MAC.
+    let config = args
+        .config
+        .unwrap()
+        .to_string()
+        .replace(&guest_url, &format!("http://127.0.0.1:{port}"));
+    let (code, body, _) = get(&config);
+    assert_eq!(code, 200);
+    assert_eq!(
+        hex::encode(Sha256::digest(&body)),
+        args.config_sha256.unwrap()
+    );
+    let fl = fleet(&format!("http://127.0.0.1:{port}"));
+    assert_eq!(row(&fl, "k8s-master01")["phase"], "pxe", "{fl}");
+}
