@@ -654,6 +654,18 @@ fn run_steps(ctx: &mut Context, steps: &[Box<dyn Step>]) -> Result<()> {
     Ok(())
 }
 
+/// The unit's Restart=on-failure: runs the steps until they succeed, at most four times; the failed runs' errors.
+fn run_until_done(ctx: &mut Context, steps: &[Box<dyn Step>]) -> Vec<String> {
+    let mut errors = Vec::new();
+    for _ in 0..4 {
+        match run_steps(ctx, steps) {
+            Ok(()) => break,
+            Err(e) => errors.push(format!("{e:#}")),
+        }
+    }
+    errors
+}
+
 /// Starts each node after its delay, runs its steps twice (the second run must do nothing), returns the results.
 fn run_nodes(
     world: &World,
@@ -845,14 +857,7 @@ fn master_killed_inside_kubeadm_join_is_reset_and_joins_again() {
             .insert("k8s-master02".into(), at);
         let mut ctx = context(&world, dir.path(), &c, "k8s-master02");
         let steps = steps_with(Arc::new(world.clone()), timing());
-        let mut errors = Vec::new();
-        // The unit's Restart=on-failure: run until done, at most four times.
-        for _ in 0..4 {
-            match run_steps(&mut ctx, &steps) {
-                Ok(()) => break,
-                Err(e) => errors.push(format!("{e:#}")),
-            }
-        }
+        let errors = run_until_done(&mut ctx, &steps);
         let s = world.s.lock().unwrap();
         assert!(s.errors.is_empty(), "{at:?}: {:?}", s.errors);
         assert!(
@@ -927,13 +932,7 @@ fn master_killed_inside_kubeadm_init_is_reset_and_initializes_again() {
     }
     let mut ctx = context(&world, dir.path(), &c, "k8s-master01");
     let steps = steps_with(Arc::new(world.clone()), timing());
-    let mut errors = Vec::new();
-    for _ in 0..4 {
-        match run_steps(&mut ctx, &steps) {
-            Ok(()) => break,
-            Err(e) => errors.push(format!("{e:#}")),
-        }
-    }
+    let errors = run_until_done(&mut ctx, &steps);
     let s = world.s.lock().unwrap();
     assert!(s.errors.is_empty(), "{:?}", s.errors);
     assert_eq!(s.killed_inits, vec!["k8s-master01".to_string()]);
