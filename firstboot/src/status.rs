@@ -161,18 +161,19 @@ impl Reporter {
         step: Option<&str>,
         error: Option<&str>,
     ) -> serde_json::Value {
-        serde_json::json!({
-            "node": self.status.node,
-            "role": self.status.role,
-            "source": self.status.source,
-            "phase": phase,
-            "state": state,
-            "step": step.filter(|s| !s.is_empty()),
-            "error": error.map(error_class),
-            "decision": self.decision(),
-            "time": now_rfc3339(),
-            "agent": concat!("kubeha-firstboot/", env!("CARGO_PKG_VERSION")),
-        })
+        let report = kubeha_model::report::Report {
+            node: self.status.node.clone(),
+            role: self.status.role.clone(),
+            source: self.status.source.clone(),
+            phase: phase.to_string(),
+            state: state.to_string(),
+            step: step.filter(|s| !s.is_empty()).map(str::to_string),
+            error: error.map(error_class),
+            decision: self.decision(),
+            time: now_rfc3339(),
+            agent: Some(concat!("kubeha-firstboot/", env!("CARGO_PKG_VERSION")).to_string()),
+        };
+        serde_json::to_value(report).expect("a report is plain strings")
     }
 
     /// `init` or `join` once `cluster-decide` has written it (kubeha_model::report::Report::decision).
