@@ -180,8 +180,7 @@ impl Reporter {
     fn decision(&self) -> Option<String> {
         let p = under(&self.root, crate::cluster::steps::DECISION_FILE);
         let d = std::fs::read_to_string(p).ok()?;
-        let d = d.trim();
-        (d == "init" || d == "join").then(|| d.to_string())
+        crate::cluster::steps::Bootstrap::parse(&d).map(|b| b.word().to_string())
     }
 
     fn post(&self, phase: &str, state: &str, step: Option<&str>, error: Option<&str>) {

@@ -105,10 +105,9 @@ fn is_master(ctx: &Context) -> bool {
 }
 
 /// The choice `cluster-decide` saves in [`DECISION_FILE`] for `cluster-rebuild`, `cluster-kubeadm`,
-/// `cluster-verify` and `cluster-cni`. Saved and loaded with serde as the bare word (`init`, `join`): the file
+/// `cluster-verify` and `cluster-cni`, and the agent's reports. Saved as the bare word (`init`, `join`): the file
 /// stays what docs/ha.md documents and the demo scripts read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Bootstrap {
     /// This master initializes the cluster (`kubeadm init`).
     Init,
@@ -126,29 +125,38 @@ impl Bootstrap {
         }
     }
 
+    /// The word saved in [`DECISION_FILE`].
+    pub fn word(self) -> &'static str {
+        match self {
+            Bootstrap::Init => "init",
+            Bootstrap::Join => "join",
+        }
+    }
+
+    /// The choice a saved file holds (surrounding whitespace ignored); `None` for anything else.
+    pub fn parse(text: &str) -> Option<Bootstrap> {
+        match text.trim() {
+            "init" => Some(Bootstrap::Init),
+            "join" => Some(Bootstrap::Join),
+            _ => None,
+        }
+    }
+
     /// Saves the choice in [`DECISION_FILE`].
     pub fn save(self, ctx: &Context) -> Result<()> {
-        let word = serde_json::to_value(self).context("encoding the decision")?;
-        let word = word.as_str().context("the decision is not a word")?;
         ctx.mkdir(STATE_DIR, 0o755)?;
-        ctx.write_file(DECISION_FILE, format!("{word}\n"), 0o644)?;
+        ctx.write_file(DECISION_FILE, format!("{}\n", self.word()), 0o644)?;
         Ok(())
     }
 
     /// The saved choice; `None` when `cluster-decide` has not saved one (or the file holds something else).
     pub fn load(ctx: &Context) -> Option<Bootstrap> {
-        use serde::de::IntoDeserializer as _;
-        use serde::Deserialize as _;
         let text = ctx.read(DECISION_FILE).ok().flatten()?;
-        let word: serde::de::value::StrDeserializer<serde::de::value::Error> =
-            text.trim().into_deserializer();
-        match Bootstrap::deserialize(word) {
-            Ok(b) => Some(b),
-            Err(e) => {
-                log::warn!("{DECISION_FILE}: {e}; treating it as no decision");
-                None
-            }
+        let b = Bootstrap::parse(&text);
+        if b.is_none() {
+            log::warn!("{DECISION_FILE}: not init or join; treating it as no decision");
         }
+        b
     }
 }
 
