@@ -51,6 +51,29 @@ pub fn for_cluster(m: &BundleManifest, ctx: &Context) -> Result<()> {
             c.cluster.container_runtime
         );
     }
+    // The packages step installs the requested NEVRAs as they are: a kubelet of another release than the control
+    // plane kubeadm deploys breaks the version-skew policy (kubeadm's preflight KubeletVersion check refuses it, after
+    // the OS and packages steps have run).
+    for r in m.rpms.iter().filter(|r| r.requested) {
+        if !matches!(r.name.as_str(), "kubeadm" | "kubelet" | "kubectl") {
+            continue;
+        }
+        let Some(v) = r.version() else {
+            bail!(
+                "bundle.toml: rpms entry {:?} is not name-[epoch:]version-release.arch for {}",
+                r.nevra,
+                r.name
+            );
+        };
+        if v != want.to_string() {
+            bail!(
+                "bundle.toml: the bundle installs {} (rpms), but the cluster says Kubernetes {want} \
+                 (cluster.kubernetes-version): rebuild the bundle with {}-{want}",
+                r.nevra,
+                r.name
+            );
+        }
+    }
     let bundled: Vec<String> = m.images.iter().map(|i| i.reference.clone()).collect();
     let bundled_norm: BTreeSet<String> = bundled.iter().map(|r| normalized(r)).collect();
     if m.image_set.has_kubeadm_images() {

@@ -174,6 +174,7 @@ fn rows() -> Vec<(&'static str, Setup, Want)> {
         .cluster
         .kubernetes_version
         .to_string();
+    let v2 = v.clone();
     vec![
         // Secrets in a master's node config.
         (
@@ -372,7 +373,7 @@ fn rows() -> Vec<(&'static str, Setup, Want)> {
         (
             "a flipped byte in an RPM",
             Box::new(|r: &Path| {
-                let rel = "rpms/kubelet-1.31.4-150500.1.1.x86_64.rpm";
+                let rel = "rpms/conntrack-tools-1.4.7-2.el9.x86_64.rpm";
                 add_bundle_file(
                     r,
                     rel,
@@ -383,7 +384,7 @@ fn rows() -> Vec<(&'static str, Setup, Want)> {
                 b[20] ^= 1;
                 std::fs::write(&p, b).unwrap();
             }),
-            Refused(&["rpms/kubelet-1.31.4-150500.1.1.x86_64.rpm", "sha256"]),
+            Refused(&["rpms/conntrack-tools-1.4.7-2.el9.x86_64.rpm", "sha256"]),
         ),
         (
             "an edited CNI manifest",
@@ -436,6 +437,17 @@ fn rows() -> Vec<(&'static str, Setup, Want)> {
             Refused(&["cluster.kubernetes-version", "1.35.0"]),
         ),
         (
+            "a bundle whose kubelet RPM is another release than the cluster's",
+            Box::new(move |r: &Path| {
+                edit_bundle_toml(
+                    r,
+                    &format!("nevra = \"kubelet-{v2}-"),
+                    "nevra = \"kubelet-1.35.0-",
+                )
+            }),
+            Refused(&["rpms", "kubelet-1.35.0-150500.1.1.x86_64", "cluster.kubernetes-version"]),
+        ),
+        (
             "bundle.public-key set, the bundle unsigned",
             Box::new(require_signature),
             Refused(&["bundle.public-key", "not signed"]),
@@ -455,7 +467,7 @@ fn rows() -> Vec<(&'static str, Setup, Want)> {
                 require_signature(r);
                 kubeha_mirror::signature::sign_manifest(&r.join(BUNDLE), &sign_keys().1, None)
                     .unwrap();
-                edit_bundle_toml(r, "kubelet-1.31.4", "kubelet-1.31.5");
+                edit_bundle_toml(r, "containerd.io-1.7.24", "containerd.io-1.7.25");
             }),
             Refused(&["bundle.public-key", "changed after signing"]),
         ),

@@ -68,7 +68,7 @@ fn a_configured_key_refuses_unsigned_foreign_and_changed_bundles_before_anything
     sign_manifest(&bundle, &secret, None).unwrap();
     let m = bundle.join("bundle.toml");
     let mut text = std::fs::read_to_string(&m).unwrap();
-    text = text.replacen("kubelet-1.31.4", "kubelet-1.31.5", 1);
+    text = text.replacen("containerd.io-1.7.24", "containerd.io-1.7.25", 1);
     std::fs::write(&m, &text).unwrap();
     refused("changed after signing");
 

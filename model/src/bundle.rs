@@ -144,6 +144,19 @@ pub struct RpmEntry {
     pub requested: bool,
 }
 
+impl RpmEntry {
+    /// The version part of [`RpmEntry::nevra`] (no epoch, no release), or `None` when the NEVRA does not start with
+    /// `name-` or lacks a release or an arch: `kubelet-1.36.3-150500.1.1.x86_64` -> `1.36.3`,
+    /// `foo-2:1.0-1.el9.noarch` -> `1.0`.
+    pub fn version(&self) -> Option<&str> {
+        let rest = self.nevra.strip_prefix(&self.name)?.strip_prefix('-')?;
+        let (evr, arch) = rest.rsplit_once('.')?;
+        let (ev, release) = evr.rsplit_once('-')?;
+        let v = ev.split_once(':').map_or(ev, |(_, v)| v);
+        (!v.is_empty() && !release.is_empty() && !arch.is_empty()).then_some(v)
+    }
+}
+
 /// One file with its checksum.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
@@ -408,6 +421,39 @@ impl BundleManifest {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn rpm_entry_version() {
+        let e = |nevra: &str, name: &str| RpmEntry {
+            nevra: nevra.into(),
+            name: name.into(),
+            path: String::new(),
+            requested: true,
+        };
+        let cases = [
+            (
+                "kubelet-1.36.3-150500.1.1.x86_64",
+                "kubelet",
+                Some("1.36.3"),
+            ),
+            (
+                "containerd.io-1.7.24-3.1.el9.x86_64",
+                "containerd.io",
+                Some("1.7.24"),
+            ),
+            (
+                "shadow-utils-2:4.9-8.el9.x86_64",
+                "shadow-utils",
+                Some("4.9"),
+            ),
+            ("kubelet-1.36.3.x86_64", "kubelet", None),
+            ("kubeadm-1.36.3-1.x86_64", "kubelet", None),
+            ("kubelet-:-1.x86_64", "kubelet", None),
+        ];
+        for (nevra, name, want) in cases {
+            assert_eq!(e(nevra, name).version(), want, "{nevra}");
+        }
+    }
+
     use super::*;
 
     #[test]

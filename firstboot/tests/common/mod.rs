@@ -84,6 +84,7 @@ pub fn make_bundle_with(dir: &Path, images: &[String]) -> BundleManifest {
     )
     .unwrap();
     std::fs::create_dir_all(dir.join("rpms")).unwrap();
+    let kube = Cluster::default_cluster().cluster.kubernetes_version;
     let rpm = |n: &str, v: &str, req: bool| RpmEntry {
         nevra: format!("{n}-{v}.x86_64"),
         name: n.into(),
@@ -104,9 +105,9 @@ pub fn make_bundle_with(dir: &Path, images: &[String]) -> BundleManifest {
         .unwrap(),
         images: entries,
         rpms: vec![
-            rpm("kubelet", "1.31.4-150500.1.1", true),
-            rpm("kubeadm", "1.31.4-150500.1.1", true),
-            rpm("kubectl", "1.31.4-150500.1.1", true),
+            rpm("kubelet", &format!("{kube}-150500.1.1"), true),
+            rpm("kubeadm", &format!("{kube}-150500.1.1"), true),
+            rpm("kubectl", &format!("{kube}-150500.1.1"), true),
             rpm("containerd.io", "1.7.24-3.1.el9", true),
             rpm("conntrack-tools", "1.4.7-2.el9", false),
         ],
