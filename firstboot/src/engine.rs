@@ -113,7 +113,11 @@ impl Context {
     /// Reads a system file as text; `None` when it does not exist.
     pub fn read(&self, system_path: &str) -> Result<Option<String>> {
         let p = self.path(system_path);
-        match std::fs::read_to_string(&p) {
+        let text = crate::util::open_in_root(&self.root, &p).and_then(|mut f| {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut f, &mut s).map(|_| s)
+        });
+        match text {
             Ok(s) => Ok(Some(s)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e).with_context(|| format!("reading {}", p.display())),

@@ -73,10 +73,12 @@ pub fn providers(
     }];
     let file = match &opts.config_file {
         Some(p) => FileProvider {
+            root: None,
             path: p.clone(),
             origin: "--config".into(),
         },
         None => FileProvider {
+            root: Some(opts.root.clone()),
             path: under(&opts.root, file::NODE_TOML),
             origin: "installer".into(),
         },
@@ -120,6 +122,7 @@ fn cmdline_provider(
             Box::new(HttpProvider::new(identity::substitute(t, facts, args)?)?)
         }
         ConfigLocation::File(p) => Box::new(FileProvider {
+            root: Some(opts.root.clone()),
             path: {
                 let p = identity::substitute(p, facts, args)?;
                 if !kubeha_model::kernel_args::is_plain_absolute(&p) {

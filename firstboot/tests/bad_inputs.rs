@@ -537,6 +537,28 @@ fn rows() -> Vec<(&'static str, Setup, Want)> {
             Refused(&["/boot/passwd", "kubeha.config", "TOML error at line 1"]),
         ),
         (
+            "the installer's node.toml a symlink to a host file",
+            Box::new(|r: &Path| {
+                let p = r.join(NODE_TOML.trim_start_matches('/'));
+                std::fs::remove_file(&p).unwrap();
+                std::os::unix::fs::symlink("/etc/passwd", &p).unwrap();
+            }),
+            Refused(&[NODE_TOML, "outside the root"]),
+        ),
+        (
+            "kubeha.config=file: a symlink through a directory to the host's /etc",
+            Box::new(|r: &Path| {
+                std::fs::remove_file(r.join(NODE_TOML.trim_start_matches('/'))).unwrap();
+                std::fs::create_dir_all(r.join("boot")).unwrap();
+                std::os::unix::fs::symlink("/etc", r.join("boot/hostetc")).unwrap();
+                cmdline(
+                    r,
+                    "ro kubeha.name=k8s-master01 kubeha.config=file:/boot/hostetc/passwd",
+                );
+            }),
+            Refused(&["/boot/hostetc/passwd", "kubeha.config", "outside the root"]),
+        ),
+        (
             "a 1 MB kubeha.name value",
             Box::new(|r: &Path| cmdline(r, &format!("ro kubeha.name={}", "a".repeat(1 << 20)))),
             Refused(&["kubeha.name", "longer than 4096"]),

@@ -6,6 +6,7 @@ fn file_present_missing_and_unreadable() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path().join("node.toml");
     let prov = FileProvider {
+        root: None,
         path: p.clone(),
         origin: "test".into(),
     };
@@ -22,6 +23,7 @@ fn file_present_missing_and_unreadable() {
     );
     // A directory where the file should be is an error, named.
     let prov = FileProvider {
+        root: None,
         path: d.path().to_path_buf(),
         origin: "test".into(),
     };
@@ -37,6 +39,7 @@ fn a_huge_file_is_refused_without_reading_it_whole() {
     let f = std::fs::File::create(&p).unwrap();
     f.set_len(300 << 20).unwrap();
     let prov = FileProvider {
+        root: None,
         path: p,
         origin: "test".into(),
     };

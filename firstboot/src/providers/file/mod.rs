@@ -16,6 +16,9 @@ pub const NODE_TOML: &str = "/etc/kubeha/node.toml";
 pub struct FileProvider {
     /// The file (already joined onto the root).
     pub path: PathBuf,
+    /// The root the file must stay inside (symlinks are not followed out of it); `None` for a path the operator
+    /// named on the host (`--config`).
+    pub root: Option<PathBuf>,
     /// How the file was chosen, for messages ("--config", "kubeha.config=file:...").
     pub origin: String,
 }
@@ -26,7 +29,11 @@ impl Provider for FileProvider {
     }
 
     fn fetch(&self) -> Result<Option<Fetched>> {
-        let f = match std::fs::File::open(&self.path) {
+        let opened = match &self.root {
+            Some(root) => crate::util::open_in_root(root, &self.path),
+            None => std::fs::File::open(&self.path),
+        };
+        let f = match opened {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 log::info!("{} does not exist", self.path.display());

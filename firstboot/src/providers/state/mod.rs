@@ -20,6 +20,8 @@ pub const RESOLVED: &str = "/var/lib/kubeha/node.toml";
 pub struct StateProvider {
     /// `RESOLVED` joined onto the root.
     pub path: PathBuf,
+    /// The root (the state is never read through a symlink out of it).
+    pub root: PathBuf,
 }
 
 impl StateProvider {
@@ -27,6 +29,7 @@ impl StateProvider {
     pub fn new(root: &Path) -> Self {
         StateProvider {
             path: crate::util::under(root, RESOLVED),
+            root: root.to_path_buf(),
         }
     }
 }
@@ -40,6 +43,7 @@ impl Provider for StateProvider {
     /// left in the state directory is refused, not read whole).
     fn fetch(&self) -> Result<Option<Fetched>> {
         super::file::FileProvider {
+            root: Some(self.root.clone()),
             path: self.path.clone(),
             origin: "state of an earlier run".into(),
         }
@@ -95,7 +99,7 @@ const MAX_HARDWARE: u64 = 64 << 10;
 fn read_hardware(root: &Path) -> Result<Option<String>> {
     use std::io::Read as _;
     let p = crate::util::under(root, HARDWARE);
-    let f = match std::fs::File::open(&p) {
+    let f = match crate::util::open_in_root(root, &p) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e).with_context(|| format!("reading {HARDWARE}")),
