@@ -78,6 +78,9 @@ enum CrashAt {
     /// `kubeadm init` killed once its control plane runs (etcd, apiserver, the kubelet registered the Node), before
     /// upload-config: what real kubeadm 1.36 leaves when it is killed in wait-control-plane.
     InitAfterControlPlane,
+    /// `kubeadm init` killed after writing the kubeconfigs and the static pod manifests, before kubelet-start
+    /// wrote the kubelet's config: nothing runs, nothing will (real kubeadm 1.36 killed before its etcd answered).
+    InitBeforeKubelet,
 }
 
 #[derive(Clone)]
@@ -327,6 +330,16 @@ impl StandIn {
     }
 
     fn control_plane_files(&self) {
+        self.manifests_and_kubeconfigs();
+        put(
+            &self.root.join("var/lib/kubelet/config.yaml"),
+            "written by the kubeadm stand-in (kubelet-start)\n",
+            0o644,
+        );
+    }
+
+    /// What kubeadm's kubeconfig, etcd and control-plane phases write (before kubelet-start).
+    fn manifests_and_kubeconfigs(&self) {
         for f in [
             "etc/kubernetes/admin.conf",
             "etc/kubernetes/kubelet.conf",
@@ -360,6 +373,14 @@ impl StandIn {
                 )?;
                 self.check_pki()?;
                 let crash = w.s.lock().unwrap().crash.remove(&self.node.name);
+                if let Some(CrashAt::InitBeforeKubelet) = crash {
+                    w.s.lock()
+                        .unwrap()
+                        .killed_inits
+                        .push(self.node.name.clone());
+                    self.manifests_and_kubeconfigs();
+                    bail!("kubeadm stand-in: killed inside init (manifests written, before kubelet-start)");
+                }
                 if let Some(CrashAt::InitAfterControlPlane) = crash {
                     w.running_master(&self.node);
                     let mut s = w.s.lock().unwrap();
@@ -479,7 +500,7 @@ impl StandIn {
                             }
                             bail!("kubeadm stand-in: killed inside join (etcd learner added and started, not promoted)");
                         }
-                        Some(CrashAt::InitAfterControlPlane) => {
+                        Some(CrashAt::InitAfterControlPlane | CrashAt::InitBeforeKubelet) => {
                             bail!("kubeadm stand-in: an init crash point on a joining master")
                         }
                         None => {}
@@ -533,6 +554,11 @@ impl StandIn {
                         "stand-in\n",
                         0o600,
                     );
+                    put(
+                        &self.root.join("var/lib/kubelet/config.yaml"),
+                        "stand-in\n",
+                        0o644,
+                    );
                 }
             }
             Some("reset") => {
@@ -551,6 +577,7 @@ impl StandIn {
                     let _ = std::fs::remove_file(k.join(f));
                 }
                 let _ = std::fs::remove_dir_all(self.root.join("var/lib/etcd"));
+                let _ = std::fs::remove_dir_all(self.root.join("var/lib/kubelet"));
                 let mut s = w.s.lock().unwrap();
                 // The static pods are gone with their manifests.
                 let ip = self.node.ip;
@@ -908,7 +935,7 @@ fn master_killed_inside_kubeadm_join_is_reset_and_joins_again() {
                     s.members
                 );
             }
-            CrashAt::InitAfterControlPlane => unreachable!(),
+            CrashAt::InitAfterControlPlane | CrashAt::InitBeforeKubelet => unreachable!(),
         }
     }
 }
@@ -951,6 +978,37 @@ fn master_killed_inside_kubeadm_init_is_reset_and_initializes_again() {
         "{}",
         errors[1]
     );
+}
+
+/// kubeadm init killed after it wrote the kubeconfigs and the static pod manifests but before kubelet-start: every
+/// file the old "done" check looked at exists and nothing will ever run them. The next run must not take it for a
+/// control plane and wait in cluster-verify for an API that cannot answer; it resets, decides again and initializes.
+#[test]
+fn master_killed_before_kubelet_start_is_reset_not_waited_for() {
+    let (c, dir, world) = setup();
+    {
+        let mut s = world.s.lock().unwrap();
+        for m in &c.masters[1..] {
+            s.attest.insert(
+                m.name.clone(),
+                (AttestState::Waiting, "k8s-master01".into()),
+            );
+        }
+        s.crash
+            .insert("k8s-master01".into(), CrashAt::InitBeforeKubelet);
+    }
+    let mut ctx = context(&world, dir.path(), &c, "k8s-master01");
+    let steps = steps_with(Arc::new(world.clone()), timing());
+    let errors = run_until_done(&mut ctx, &steps);
+    let s = world.s.lock().unwrap();
+    assert!(s.errors.is_empty(), "{:?}", s.errors);
+    assert_eq!(s.killed_inits, vec!["k8s-master01".to_string()]);
+    assert_eq!(s.inits, vec!["k8s-master01".to_string()], "{:?}", s.kubeadm);
+    assert_eq!(s.resets, vec!["k8s-master01".to_string()], "{errors:#?}");
+    assert!(s.kubeadm_config && s.nodes.contains("k8s-master01"));
+    // One failure (the kill); the second run resets and initializes: no cluster-verify timeout in between.
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(errors[0].contains("before kubelet-start"), "{}", errors[0]);
 }
 
 /// A worker whose journal lists cluster-worker-join but which has no kubelet.conf (its disk was restored, or the

@@ -56,6 +56,9 @@ pub const APISERVER_MANIFEST: &str = "/etc/kubernetes/manifests/kube-apiserver.y
 pub const ETCD_MANIFEST: &str = "/etc/kubernetes/manifests/etcd.yaml";
 /// kubeadm's bootstrap kubeconfig on a joining node (gone once the kubelet has its own certificate).
 pub const BOOTSTRAP_KUBELET_CONF: &str = "/etc/kubernetes/bootstrap-kubelet.conf";
+/// The kubelet's configuration, written by kubeadm's kubelet-start phase (init and join) after the kubeconfigs and
+/// the static pod manifests: without it no kubelet runs those manifests.
+pub const KUBELET_CONFIG: &str = "/var/lib/kubelet/config.yaml";
 
 /// Shared by the steps: the network side and the timing.
 #[derive(Clone)]
@@ -68,10 +71,20 @@ pub struct Shared {
 
 /// Whether this master's control plane files are complete (the last ones kubeadm writes; `cluster-verify` asks the
 /// cluster).
+///
+/// The kubelet's config is among them: kubeadm killed after writing the manifests but before kubelet-start leaves
+/// every other file, and a control plane nothing will ever start (real kubeadm 1.36, killed before its etcd
+/// answered, in the lab); that is a half-finished run to reset, not a control plane to wait for.
 pub fn control_plane_done(ctx: &Context) -> bool {
-    [ADMIN_CONF, KUBELET_CONF, APISERVER_MANIFEST, ETCD_MANIFEST]
-        .iter()
-        .all(|p| ctx.path(p).exists())
+    [
+        ADMIN_CONF,
+        KUBELET_CONF,
+        APISERVER_MANIFEST,
+        ETCD_MANIFEST,
+        KUBELET_CONFIG,
+    ]
+    .iter()
+    .all(|p| ctx.path(p).exists())
 }
 
 /// Whether kubeadm left anything behind (a run that stopped half-way).
@@ -82,6 +95,7 @@ fn partial_state(ctx: &Context) -> bool {
         APISERVER_MANIFEST,
         ETCD_MANIFEST,
         BOOTSTRAP_KUBELET_CONF,
+        KUBELET_CONFIG,
         "/var/lib/etcd/member",
     ]
     .iter()
@@ -171,6 +185,7 @@ fn reset(ctx: &Context) -> Result<()> {
         ADMIN_CONF,
         KUBELET_CONF,
         BOOTSTRAP_KUBELET_CONF,
+        KUBELET_CONFIG,
     ] {
         ctx.remove(p)?;
     }
@@ -1023,7 +1038,7 @@ impl Step for WorkerJoinStep {
         let leftovers = [
             BOOTSTRAP_KUBELET_CONF,
             "/etc/kubernetes/pki/ca.crt",
-            "/var/lib/kubelet/config.yaml",
+            KUBELET_CONFIG,
         ]
         .iter()
         .any(|p| ctx.path(p).exists());
