@@ -41,7 +41,7 @@ KVER=$(sed -n 's/^kubernetes-version = "\(.*\)"/\1/p' "$UP/default-profile.toml"
 REG_PORT=$(free_port)
 cat > "$UP/registry/config.yml" <<EOF
 version: 0.1
-log: {level: error}
+log: {level: info}
 storage: {filesystem: {rootdirectory: $UP/registry/data}, delete: {enabled: true}}
 http: {addr: 127.0.0.1:$REG_PORT}
 EOF
@@ -58,7 +58,8 @@ for _ in $(seq 50); do curl -sf "http://127.0.0.1:$REG_PORT/v2/" >/dev/null && b
 # kubeadm's control-plane images (kube-apiserver, -controller-manager, -scheduler, kube-proxy, etcd, pause) are
 # REAL, built from the binaries of `make k8s`; coredns and calico are generated stand-ins.
 python3 scripts/demo/upstream.py images --registry "127.0.0.1:$REG_PORT" --list "$UP/images.txt" --lists \
-  --k8s-bin "$K8S_BIN" --cache "$OUT/.image-cache" --cni-plugins /usr/lib/cni
+  --k8s-bin "$K8S_BIN" --cache "$OUT/.image-cache" --cni-plugins /usr/lib/cni ||
+  { echo "run.sh: pushing the upstream images failed; the registry's log:" >&2; tail -n 40 "$UP/registry/log" >&2; exit 1; }
 python3 scripts/demo/upstream.py rpms --spec scripts/demo/rpms.json --out "$UP/www/repos" --work "$UP/rpmbuild" --kube-version "$KVER"
 CALICO_VER=$(sed -n 's|.*calico/node:\(v[0-9.]*\)".*|\1|p' "$UP/default-profile.toml" | head -1)
 # The registry the profile's (pinned, real) calico manifest names its images under, e.g. quay.io/calico.

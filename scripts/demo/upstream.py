@@ -28,6 +28,8 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import time
+import urllib.error
 import urllib.request
 
 BUSYBOX = "/bin/busybox"
@@ -93,18 +95,37 @@ class Registry:
         except urllib.error.HTTPError:
             return False
 
+    @staticmethod
+    def _retry(what, fn):
+        # A loaded CI machine's registry has reset a monolithic upload mid-body (ConnectionResetError): the upload
+        # is restarted from its POST, as a registry client does; HTTP errors (4xx/5xx) are answers, not retried.
+        for attempt in range(1, 6):
+            try:
+                return fn()
+            except urllib.error.HTTPError:
+                raise
+            except (ConnectionError, urllib.error.URLError, TimeoutError) as e:
+                if attempt == 5:
+                    raise SystemExit(f"upstream.py: {what}: {e} (5 attempts)")
+                print(f"  {what}: {e}; attempt {attempt + 1} in {attempt}s", file=sys.stderr)
+                time.sleep(attempt)
+
     def push_blob(self, repo, data):
         d = sha(data)
-        if self.has_blob(repo, d):
+
+        def upload():
+            if self.has_blob(repo, d):
+                return d
+            r = self._req("POST", f"/v2/{repo}/blobs/uploads/")
+            loc = r.headers["Location"]
+            sep = "&" if "?" in loc else "?"
+            self._req("PUT", f"{loc}{sep}digest={d}", data=data, headers={"Content-Type": "application/octet-stream"})
             return d
-        r = self._req("POST", f"/v2/{repo}/blobs/uploads/")
-        loc = r.headers["Location"]
-        sep = "&" if "?" in loc else "?"
-        self._req("PUT", f"{loc}{sep}digest={d}", data=data, headers={"Content-Type": "application/octet-stream"})
-        return d
+        return self._retry(f"blob {d[:19]} of {repo} ({len(data)} bytes)", upload)
 
     def push_manifest(self, repo, ref, body, media_type):
-        self._req("PUT", f"/v2/{repo}/manifests/{ref}", data=body, headers={"Content-Type": media_type})
+        self._retry(f"manifest {repo}:{ref}", lambda: self._req(
+            "PUT", f"/v2/{repo}/manifests/{ref}", data=body, headers={"Content-Type": media_type}))
 
 
 def image_manifest(reg, repo, ref_name, base_gz, base_tar, arch="amd64"):
