@@ -1297,3 +1297,62 @@ fn seed_1_11_masters_form_with_kubeadm_phases() {
         .iter()
         .any(|l| l == "k8s-node01: kubeadm join --config /etc/kubeha/kubeadm-join.yaml"));
 }
+
+/// Never two clusters, and never none: the operator re-designated master02 while master01's killed `kubeadm init`
+/// still had its control plane up. master02 saw that half-made control plane and decided to join it; then master01
+/// was power-cycled and reset it. Joining nothing, the designated master must not wait an hour for an endpoint no
+/// one else may create: its rebuild step gives up after `absent_grace`, and the restart decides again and, with
+/// master03 attesting, initializes the one cluster.
+#[test]
+fn designated_master_whose_cluster_vanished_decides_again() {
+    let (c, dir, world) = setup();
+    let m01 = c.masters[0].clone();
+    {
+        let mut s = world.s.lock().unwrap();
+        // master01's half-made control plane: its apiserver and etcd answer, no kubeadm-config.
+        for p in [6443, 2379] {
+            s.open.insert(SocketAddrV4::new(m01.ip, p));
+        }
+        s.attest.insert(
+            "k8s-master03".into(),
+            (AttestState::Waiting, "k8s-master02".into()),
+        );
+    }
+    let mut ctx = context(&world, dir.path(), &c, "k8s-master02");
+    ctx.config.node.bootstrap = Some("k8s-master02".into());
+    let steps = steps_with(Arc::new(world.clone()), timing());
+    let decide_at = steps
+        .iter()
+        .position(|s| s.name() == "cluster-decide")
+        .unwrap();
+    run_steps(&mut ctx, &steps[..=decide_at]).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(ctx.root.join("var/lib/kubeha/cluster/decision"))
+            .unwrap()
+            .trim(),
+        "join",
+        "master02 saw master01's control plane"
+    );
+    // master01 is power-cycled and resets its half-made control plane: nothing answers any more.
+    world.stop_master(&m01);
+    let start = Instant::now();
+    let e = format!(
+        "{:#}",
+        run_steps(&mut ctx, &steps[decide_at + 1..]).unwrap_err()
+    );
+    assert!(
+        e.contains("designated master") && e.contains("decides again"),
+        "{e}"
+    );
+    assert!(
+        start.elapsed() < timing().endpoint_wait,
+        "gave up after absent_grace, not endpoint_wait: {:?}",
+        start.elapsed()
+    );
+    assert!(world.s.lock().unwrap().inits.is_empty());
+    // The unit's restart: the decision is made again, with the majority (master02 + master03).
+    run_steps(&mut ctx, &steps).unwrap();
+    let s = world.s.lock().unwrap();
+    assert!(s.errors.is_empty(), "{:?}", s.errors);
+    assert_eq!(s.inits, vec!["k8s-master02".to_string()]);
+}

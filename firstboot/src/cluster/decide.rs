@@ -279,8 +279,14 @@ impl Backoff {
     }
 }
 
-/// Waits until an apiserver answers through the VIP; fails after [`Timing::endpoint_wait`].
-pub fn wait_for_endpoint(env: &dyn ClusterEnv, cfg: &NodeConfig, t: &Timing) -> Result<()> {
+/// Waits until an apiserver answers through the VIP; fails after [`Timing::endpoint_wait`], or, for the designated
+/// master `me`, after [`Timing::absent_grace`] (it decides again).
+pub fn wait_for_endpoint(
+    env: &dyn ClusterEnv,
+    cfg: &NodeConfig,
+    t: &Timing,
+    me: &str,
+) -> Result<()> {
     let c = &cfg.cluster;
     let vip = SocketAddrV4::new(c.endpoint.vip, c.endpoint.port);
     let start = Instant::now();
@@ -293,6 +299,19 @@ pub fn wait_for_endpoint(env: &dyn ClusterEnv, cfg: &NodeConfig, t: &Timing) -> 
                 start.elapsed()
             );
             return Ok(());
+        }
+        if designated(cfg).is_some_and(|d| d.name == me)
+            && start.elapsed() >= t.absent_grace.min(t.endpoint_wait)
+        {
+            // The designated master joins only because something answered when it decided (a probe of the
+            // masters, e.g. the half-made control plane of a killed `kubeadm init` on another master). When that
+            // is gone and nothing answers through the VIP, no one else may initialize: waiting an hour here would
+            // leave the cluster unformed. The step fails; the restart decides again (with the majority).
+            bail!(
+                "{} is the designated master and decided to join because a cluster answered, but nothing has                  answered through {vip} for {:?}: what answered is gone. The next run decides again",
+                me,
+                t.absent_grace.min(t.endpoint_wait)
+            );
         }
         if start.elapsed() >= t.endpoint_wait {
             bail!(

@@ -488,7 +488,7 @@ impl Step for RebuildStep {
         let env = self.0.env.as_ref();
         let t = &self.0.timing;
         let me = ctx.me().clone();
-        decide::wait_for_endpoint(env, &ctx.config, t)?;
+        decide::wait_for_endpoint(env, &ctx.config, t, &me.name)?;
         decide::wait_turn(env, &ctx.config, &me.name, t)?;
         match env.etcd_rebuild(&ctx.config, &me)? {
             Rebuild::NotMember => log::info!("{} is not an etcd member: nothing stale", me.name),
@@ -1046,7 +1046,7 @@ impl Step for WorkerJoinStep {
             reset(ctx)?;
         }
         if !ctx.dry_run {
-            decide::wait_for_endpoint(self.0.env.as_ref(), &ctx.config, &self.0.timing)?;
+            decide::wait_for_endpoint(self.0.env.as_ref(), &ctx.config, &self.0.timing, &ctx.name)?;
         }
         let c = ctx.config.cluster.clone();
         let me = ctx.me().clone();
