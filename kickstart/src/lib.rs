@@ -15,10 +15,12 @@
 //!   label, time) for people.
 //! - `repo` points at the bundle's yum repository: on the install media (`file:///run/install/repo/kubeha/rpms`) or
 //!   over HTTP; `%packages` installs the bundle's requested packages.
-//! - `%post --nochroot` copies (or downloads) the bundle, verified against `bundle.toml`, to
+//! - `%post --nochroot` runs the media's agent as `kubeha-firstboot install --sysroot /mnt/sysimage --from SOURCE`:
+//!   it copies (or downloads) the bundle, verified against `bundle.toml` (and its signature when configured), to
 //!   `/var/lib/kubeha/bundle`, the agent to `/usr/local/bin/kubeha-firstboot` with its unit, and the node config to
 //!   `/etc/kubeha/node.toml` (from `kubeha.config=`, pinned by `kubeha.config.sha256=`, else the media's
-//!   `node.toml`); it keeps `kubeha.role/name/bootstrap/report` on the installed kernel command line (grubby), with
+//!   `node.toml`), writing nothing when a check fails; the script then keeps `kubeha.role/name/bootstrap/report`
+//!   on the installed kernel command line (grubby), with
 //!   `systemd.unified_cgroup_hierarchy=1` (EL8, `[install] cgroup = "v2"`) or `=0` (EL9, `cgroup = "v1"`).
 //! - The firewall opens the role's ports from [`kubeha_model::kube::ports`] (the table the node agent uses): the
 //!   `firewall` command for a known node, else `%pre` writes it for `%include` once it knows the role (a node
@@ -32,7 +34,6 @@ use std::net::Ipv4Addr;
 
 use kubeha_model::cluster::{normalize_mac, CgroupVersion, Cluster, Node, Role};
 use kubeha_model::kube::ports;
-use kubeha_model::node::DEFAULT_BUNDLE_PATH;
 
 /// Where dracut mounts the install media; anaconda sees the media's `/kubeha` here (rhinstaller/anaconda
 /// `dracut/anaconda-lib.sh` `repodir="/run/install/repo"`, the same on EL7 to EL9).
@@ -368,8 +369,7 @@ pub fn render(cluster: &Cluster, opts: &Options) -> Result<String> {
         .replace("@KERNEL_ARGS@", kernel_args)
         .replace("@CLUSTER@", &cluster.cluster.name)
         .replace("@ROOT_LABEL@", &root_label(&cluster.cluster.name))
-        .replace("@SOURCE@", &opts.source.base())
-        .replace("@BUNDLE_PATH@", DEFAULT_BUNDLE_PATH);
+        .replace("@SOURCE@", &opts.source.base());
     let _ = write!(
         w,
         "%post --nochroot --interpreter=/bin/bash --erroronfail --log=/mnt/sysimage/root/kubeha-post-nochroot.log\n{post_nochroot}%end\n\n"

@@ -202,7 +202,7 @@ fn every_variant_matches_golden_and_validates() {
             "%post --nochroot",
             "systemctl enable kubeha-firstboot.service",
             "ignoredisk --only-use=",
-            "/var/lib/kubeha/bundle",
+            "install --sysroot \"$SYSROOT\" --from \"$SRC\"",
         ] {
             assert!(ks.contains(want), "{}: missing {want}", c.name);
         }
