@@ -55,6 +55,15 @@ pub enum Error {
 }
 
 impl Error {
+    /// The command line the error is about.
+    pub fn command(&self) -> &str {
+        match self {
+            Error::Start { command, .. }
+            | Error::Io { command, .. }
+            | Error::Failed { command, .. } => command,
+        }
+    }
+
     /// A failure of `cmd` with `out` (whatever the exit code says).
     pub fn failed(cmd: &Cmd, out: &Output) -> Error {
         Error::Failed {
