@@ -355,9 +355,46 @@ fn installs_over_http_and_refuses_a_tampered_download_with_the_sysroot_unchanged
     );
     check_installed(&s, &m, common::config().to_toml().as_bytes());
     // Over HTTP the source cannot be checked in place: the staged download is, and the refusal removes it.
+    let calico = std::fs::read(m.join("files/calico.yaml")).unwrap();
     std::fs::write(m.join("files/calico.yaml"), "tampered\n").unwrap();
     let e = refused(&o, &HostFacts::default(), "files/calico.yaml");
     assert!(e.contains("bytes"), "{e}");
+    // A listed file the server does not have (404).
+    std::fs::remove_file(m.join("files/calico.yaml")).unwrap();
+    let e = refused(&o, &HostFacts::default(), "files/calico.yaml");
+    assert!(e.contains("not there"), "{e}");
+    std::fs::write(m.join("files/calico.yaml"), calico).unwrap();
+    // kubeha.config= over plain http: a master's config (the CA keys) only with a pin, as the agent reads it.
+    let master = kubeha_model::NodeConfig::build(
+        &kubeha_model::Cluster::default_cluster(),
+        common::secrets(),
+        Some(Role::Master),
+        Some("k8s-master02"),
+        true,
+    )
+    .unwrap()
+    .to_toml();
+    std::fs::write(d.path().join("media/m02.toml"), &master).unwrap();
+    let config_url = format!("http://127.0.0.1:{}/m02.toml", srv.1);
+    let o = opts(
+        d.path(),
+        InstallSource::Http(format!("http://127.0.0.1:{}/kubeha", srv.1)),
+        &format!("kubeha.config={config_url}"),
+    );
+    refused(&o, &HostFacts::default(), "kubeha.config.sha256");
+    let sha = hex::encode(sha2::Sha256::digest(master.as_bytes()));
+    let o = opts(
+        d.path(),
+        o.from.clone(),
+        &format!("kubeha.config={config_url} kubeha.config.sha256={sha}"),
+    );
+    let r = install(&o, &HostFacts::default()).unwrap();
+    assert_eq!(r.identity, Some(("k8s-master02".to_string(), Role::Master)));
+    assert_eq!(
+        r.config_source.split_whitespace().next(),
+        Some(config_url.as_str())
+    );
+    check_installed(&s, &m, master.as_bytes());
     drop(srv);
 }
 
