@@ -62,9 +62,11 @@ impl InstallSource {
         Ok(InstallSource::Dir(p.to_path_buf()))
     }
 
-    /// Where `rel` is, for messages.
+    /// Where `rel` is, for messages (`""`: the source itself).
     pub fn describe(&self, rel: &str) -> String {
         match self {
+            InstallSource::Dir(d) if rel.is_empty() => d.display().to_string(),
+            InstallSource::Http(u) if rel.is_empty() => u.clone(),
             InstallSource::Dir(d) => d.join(rel).display().to_string(),
             InstallSource::Http(u) => format!("{u}/{rel}"),
         }
@@ -415,6 +417,19 @@ mod tests {
         );
         assert!(InstallSource::parse("kubeha").is_err());
         assert!(InstallSource::parse("ftp://h/x").is_err());
+        let d = InstallSource::parse("/m/kubeha").unwrap();
+        assert_eq!(
+            (d.describe(""), d.describe("bundle.toml")),
+            ("/m/kubeha".into(), "/m/kubeha/bundle.toml".into())
+        );
+        let h = InstallSource::parse("http://h/kubeha").unwrap();
+        assert_eq!(
+            (h.describe(""), h.describe("bundle.toml")),
+            (
+                "http://h/kubeha".into(),
+                "http://h/kubeha/bundle.toml".into()
+            )
+        );
     }
 
     #[test]
