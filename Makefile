@@ -14,7 +14,7 @@ DEMO_TARGETS :=
 
 include $(sort $(wildcard mk/*.mk))
 
-.PHONY: all deps build lint unit test demo bench clean nextest
+.PHONY: all deps build lint check-house unit test demo bench clean nextest
 
 all: build
 
@@ -43,6 +43,12 @@ build:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(MAKE) --no-print-directory check-house
+
+# The house rules (house/src/lib.rs): tools only through kubeha-runner, no awk/sed or bundle.toml in kickstart
+# templates, kernel argument keys only in model/; exceptions with their reasons in house/allow.toml.
+check-house:
+	$(CARGO) run --quiet -p kubeha-house -- $(CURDIR)
 
 # cargo-nextest is not on every new machine: built from crates.io once (~4 min on 2 cores).
 nextest:

@@ -372,6 +372,8 @@ fn serve_installs_each_node_once_and_remembers_across_restarts() {
         .env("KUBEHA_CMDLINE", inst.join("cmdline"))
         .env("KUBEHA_OUT", inst.join("tmp"))
         .env("KUBEHA_REPORT_ANYWHERE", "1")
+        // The real agent runs `kubeha-firstboot install`; the served stand-in is what it installs.
+        .env("KUBEHA_AGENT", common::node_agent())
         .stdin(Stdio::null())
         .output()
         .unwrap();

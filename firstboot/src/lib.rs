@@ -1,6 +1,7 @@
 //! kubeha-firstboot: the node agent (shaped like afterburn).
 //!
-//! - [`cli`]: the command line (`kubeha-firstboot [run]`, `kubeha-firstboot status`).
+//! - [`cli`]: the command line (`kubeha-firstboot [run]`, `kubeha-firstboot status`, `kubeha-firstboot install`).
+//! - [`install`]: what the kickstart's `%post --nochroot` runs: the bundle, agent and node config into the sysroot.
 //! - [`providers`]: where a node config may be (state, file, kernel cmdline, HTTP, config drive).
 //! - [`source`]: the fixed order of providers, first hit wins; [`identity`]: who this node is.
 //! - [`render`]: pure text (hosts, sysctl, repo files, containerd config...); [`apply`]: the steps that write them
@@ -15,6 +16,7 @@ pub mod cli;
 pub mod cluster;
 pub mod engine;
 pub mod identity;
+pub mod install;
 pub mod precheck;
 pub mod providers;
 pub mod render;

@@ -17,6 +17,7 @@ fn main() {
         None => cli::run::run(c.run),
         Some(Command::Run(r)) => cli::run::run(r),
         Some(Command::Status(s)) => cli::status::run(s),
+        Some(Command::Install(i)) => cli::install::run(i),
     };
     if let Err(e) = res {
         eprintln!("kubeha-firstboot: error: {e:#}");

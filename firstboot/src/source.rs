@@ -111,7 +111,7 @@ pub fn providers(
     Ok(v)
 }
 
-fn cmdline_provider(
+pub(crate) fn cmdline_provider(
     opts: &SourceOptions,
     loc: &ConfigLocation,
     args: &KernelArgs,

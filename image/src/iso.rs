@@ -12,7 +12,6 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use kubeha_kickstart::{Options, Source};
 use kubeha_model::kernel_args::{self, KernelArgs};
@@ -23,6 +22,7 @@ use crate::tool::run;
 use crate::{
     bundle, efiboot, io, Agent, Error, Result, AGENT_BIN, AGENT_DIR, AGENT_UNIT, NODE_CONFIG,
 };
+use kubeha_runner::Cmd;
 
 /// The kickstart's path on the medium.
 pub const KS_PATH: &str = "ks.cfg";
@@ -79,10 +79,10 @@ pub fn inspect(base: &Path, work: &Path) -> Result<BaseIso> {
     }
     // Before xorriso: a truncated download otherwise shows up as a page of xorriso complaints.
     check_volume_size(base, meta.len())?;
-    let out = run(Command::new("xorriso")
+    let out = run(&Cmd::new("xorriso")
         .env("LANG", "C")
         .arg("-indev")
-        .arg(base)
+        .arg_path(base)
         .args(["-pkt_output", "on", "-find", "/", "-type", "f"]))
     .map_err(|e| {
         not_el(
@@ -118,10 +118,10 @@ pub fn inspect(base: &Path, work: &Path) -> Result<BaseIso> {
             "it has no boot config (isolinux/isolinux.cfg or EFI/BOOT/grub.cfg)",
         ));
     }
-    let boot = run(Command::new("xorriso")
+    let boot = run(&Cmd::new("xorriso")
         .env("LANG", "C")
         .arg("-indev")
-        .arg(base)
+        .arg_path(base)
         .args(["-report_el_torito", "as_mkisofs"]))?;
     let efi_appended = String::from_utf8_lossy(&boot.stdout).contains("appended_partition_2");
     let wanted: Vec<&str> = [".discinfo", ".treeinfo", EFIBOOT_IMG]
@@ -251,15 +251,18 @@ pub fn extract(iso: &Path, files: &[&str], dir: &Path) -> Result<()> {
     if files.is_empty() {
         return Ok(());
     }
-    let mut cmd = Command::new("xorriso");
-    cmd.env("LANG", "C")
+    let mut cmd = Cmd::new("xorriso")
+        .env("LANG", "C")
         .args(["-osirrox", "on"])
         .arg("-indev")
-        .arg(iso);
+        .arg_path(iso);
     for f in files {
-        cmd.arg("-extract").arg(format!("/{f}")).arg(dir.join(f));
+        cmd = cmd
+            .arg("-extract")
+            .arg(format!("/{f}"))
+            .arg_path(dir.join(f));
     }
-    run(&mut cmd)?;
+    run(&cmd)?;
     // Extracted files keep the ISO's read-only modes.
     for f in files {
         let p = dir.join(f);
@@ -427,10 +430,10 @@ pub fn remaster(spec: &IsoSpec) -> Result<IsoReport> {
     if base.efi_appended {
         let boot_dir = tmp.path().join("boot-images");
         std::fs::create_dir_all(&boot_dir).map_err(io("creating", &boot_dir))?;
-        run(Command::new("xorriso")
+        run(&Cmd::new("xorriso")
             .env("LANG", "C")
             .args(["-osirrox", "on", "-indev"])
-            .arg(&spec.base)
+            .arg_path(&spec.base)
             .arg("-extract_boot_images")
             .arg(format!("{}/", boot_dir.display())))?;
         let img = boot_dir.join("eltorito_img2_uefi.img");
@@ -483,24 +486,28 @@ pub fn remaster(spec: &IsoSpec) -> Result<IsoReport> {
     kubeha_model::fsutil::write_atomic(&nc, spec.node_config.to_toml().as_bytes(), 0o600, true)?;
 
     let tmp_iso = tmp.path().join("out.iso");
-    let mut cmd = Command::new("xorriso");
-    cmd.env("LANG", "C")
+    let mut cmd = Cmd::new("xorriso")
+        .env("LANG", "C")
         .arg("-indev")
-        .arg(&spec.base)
+        .arg_path(&spec.base)
         .arg("-outdev")
-        .arg(&tmp_iso)
+        .arg_path(&tmp_iso)
         .args(["-boot_image", "any", "replay"]);
     if let Some(img) = &appended_efi {
         // As mkksiso: the edited EFI image replaces partition 2, which replay's El Torito EFI entry points at.
-        cmd.args([
-            "-append_partition",
-            "2",
-            "C12A7328-F81F-11D2-BA4B-00A0C93EC93B",
-        ])
-        .arg(img);
+        cmd = cmd
+            .args([
+                "-append_partition",
+                "2",
+                "C12A7328-F81F-11D2-BA4B-00A0C93EC93B",
+            ])
+            .arg_path(img);
     }
     for u in &updates {
-        cmd.arg("-update").arg(new.join(u)).arg(format!("/{u}"));
+        cmd = cmd
+            .arg("-update")
+            .arg_path(new.join(u))
+            .arg(format!("/{u}"));
     }
     if base
         .files
@@ -509,39 +516,44 @@ pub fn remaster(spec: &IsoSpec) -> Result<IsoReport> {
     {
         // A medium remastered before: its old bundle goes, so no stale file stays beside the new ones.
         log::info!("the base already has /{MEDIA_DIR}: replacing it");
-        cmd.args(["-rm_r", &format!("/{MEDIA_DIR}"), "--"]);
+        cmd = cmd.args(["-rm_r", &format!("/{MEDIA_DIR}"), "--"]);
     }
-    cmd.arg("-map").arg(&ks_file).arg(format!("/{KS_PATH}"));
+    cmd = cmd
+        .arg("-map")
+        .arg_path(&ks_file)
+        .arg(format!("/{KS_PATH}"));
     for entry in std::fs::read_dir(&spec.bundle).map_err(io("reading", &spec.bundle))? {
         let entry = entry.map_err(io("reading", &spec.bundle))?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.starts_with('.') || name == AGENT_DIR || name == NODE_CONFIG {
             continue;
         }
-        cmd.arg("-map")
-            .arg(entry.path())
+        cmd = cmd
+            .arg("-map")
+            .arg_path(entry.path())
             .arg(format!("/{MEDIA_DIR}/{name}"));
     }
-    cmd.arg("-map")
-        .arg(&agent_dir)
-        .arg(format!("/{MEDIA_DIR}/{AGENT_DIR}"));
-    cmd.arg("-map")
-        .arg(&nc)
+    cmd = cmd
+        .arg("-map")
+        .arg_path(&agent_dir)
+        .arg(format!("/{MEDIA_DIR}/{AGENT_DIR}"))
+        .arg("-map")
+        .arg_path(&nc)
         .arg(format!("/{MEDIA_DIR}/{NODE_CONFIG}"));
     let agent_size = std::fs::metadata(&spec.agent.binary)
         .map(|m| m.len())
         .unwrap_or(0);
     let iso_level3 = verified.largest.max(agent_size) >= bundle::ISO_LEVEL3_SIZE;
     if iso_level3 {
-        cmd.args(["-as", "mkisofs", "-iso-level", "3"]);
+        cmd = cmd.args(["-as", "mkisofs", "-iso-level", "3"]);
     }
     log::info!(
         "writing {} ({} MiB of bundle)",
         spec.output.display(),
         verified.bytes >> 20
     );
-    run(&mut cmd)?;
-    let md5 = match run(Command::new("implantisomd5").arg(&tmp_iso)) {
+    run(&cmd)?;
+    let md5 = match run(&Cmd::new("implantisomd5").arg_path(&tmp_iso)) {
         Ok(_) => true,
         Err(Error::Tool { status, .. }) if status == "could not start" => {
             log::warn!("implantisomd5 not found (package isomd5sum): the medium's self-check entry cannot verify it");

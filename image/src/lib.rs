@@ -165,11 +165,5 @@ pub(crate) fn staging_dir(output: &std::path::Path, prefix: &str) -> Result<temp
         .map_err(io("creating a temporary directory in", &parent))?)
 }
 
-/// The directory name of the agent files under the media's `/kubeha`.
-pub const AGENT_DIR: &str = "agent";
-/// The agent binary's file name.
-pub const AGENT_BIN: &str = "kubeha-firstboot";
-/// The agent unit's file name.
-pub const AGENT_UNIT: &str = "kubeha-firstboot.service";
-/// The shared (worker-grade unless secrets are embedded) node config's file name under `/kubeha`.
-pub const NODE_CONFIG: &str = "node.toml";
+/// The media layout the installer (`kubeha-firstboot install`) reads: one contract, in the model.
+pub use kubeha_model::media::{AGENT_BIN, AGENT_DIR, AGENT_UNIT, NODE_CONFIG};

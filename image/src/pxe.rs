@@ -24,7 +24,6 @@
 //! entry of pxelinux, GRUB and iPXE.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use kubeha_kickstart::{Options, Source};
 use kubeha_model::cluster::{normalize_mac, Role};
@@ -34,6 +33,7 @@ use kubeha_model::{Cluster, NodeConfig};
 use crate::bootcfg::{grub_efi_commands, Arg, ArgEdit};
 use crate::tool::run;
 use crate::{bundle, io, Agent, Error, Result, AGENT_BIN, AGENT_DIR, AGENT_UNIT, NODE_CONFIG};
+use kubeha_runner::Cmd;
 
 /// Lowercase hex SHA-256 of `data`.
 pub fn sha256_hex(data: &[u8]) -> String {
@@ -246,13 +246,13 @@ pub fn write_tree(spec: &PxeSpec) -> Result<PxeReport> {
             crate::iso::check_release(iso, b.el, verified.manifest.profile.el)?;
             std::fs::remove_dir_all(&info_dir).map_err(io("removing", &info_dir))?;
             let os = root.join("os");
-            run(Command::new("xorriso")
+            run(&Cmd::new("xorriso")
                 .env("LANG", "C")
                 .args(["-osirrox", "on", "-indev"])
-                .arg(iso)
+                .arg_path(iso)
                 .arg("-extract")
                 .arg("/")
-                .arg(&os))?;
+                .arg_path(&os))?;
             make_writable(&os)?;
             copy(&os.join(KERNEL), &root.join(KERNEL), 0o644)?;
             copy(&os.join(INITRD), &root.join(INITRD), 0o644)?;

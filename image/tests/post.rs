@@ -35,7 +35,9 @@ fn run_post(script: &str, dir: &Path, src: Option<&str>, cmdline: &str) -> Run {
     cmd.arg(dir.join("post.sh"))
         .env("KUBEHA_SYSROOT", &sysroot)
         .env("KUBEHA_CMDLINE", dir.join("cmdline"))
-        .env("KUBEHA_OUT", &tmp);
+        .env("KUBEHA_OUT", &tmp)
+        // The real agent does the install; the media's stand-in is what it installs.
+        .env("KUBEHA_AGENT", node_agent());
     if let Some(s) = src {
         cmd.env("KUBEHA_SRC", s);
     }
@@ -177,15 +179,23 @@ fn post_installs_from_the_iso_medium() {
         ),
     );
     assert!(!r.ok && r.out.contains("kubeha.config.sha256"), "{}", r.out);
-    assert!(
-        !d.join("sysroot/etc/kubeha/node.toml").exists(),
-        "a config failing its pin is removed"
+    assert_eq!(
+        std::fs::read_dir(d.join("sysroot")).unwrap().count(),
+        0,
+        "a config failing its pin: nothing is written\n{}",
+        r.out
     );
 
-    // A corrupted bundle file on the medium stops the install.
+    // A corrupted bundle file on the medium stops the install, with nothing written to the sysroot.
     std::fs::write(media.join("kubeha/files/calico.yaml"), "tampered\n").unwrap();
     let r = run_post(&script, d, Some(src), "");
-    assert!(!r.ok && r.out.contains("calico.yaml"), "{}", r.out);
+    assert!(!r.ok && r.out.contains("files/calico.yaml"), "{}", r.out);
+    assert_eq!(
+        std::fs::read_dir(d.join("sysroot")).unwrap().count(),
+        0,
+        "{}",
+        r.out
+    );
 }
 
 #[test]
@@ -254,11 +264,7 @@ fn post_installs_over_http_from_the_pxe_tree() {
         std::fs::read(d.join("sysroot/var/lib/kubeha/bundle/bundle.toml.minisig")).unwrap(),
         std::fs::read(bundle.join("bundle.toml.minisig")).unwrap()
     );
-    assert!(
-        r.out.contains("kubeha: bundle: signature copied"),
-        "{}",
-        r.out
-    );
+    assert!(r.out.contains("with its signature"), "{}", r.out);
     let nc = std::fs::read_to_string(d.join("sysroot/etc/kubeha/node.toml")).unwrap();
     assert!(nc.contains("url = \"http://10.0.2.2:8080/kubeha\""), "{nc}");
 }

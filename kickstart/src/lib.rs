@@ -15,10 +15,12 @@
 //!   label, time) for people.
 //! - `repo` points at the bundle's yum repository: on the install media (`file:///run/install/repo/kubeha/rpms`) or
 //!   over HTTP; `%packages` installs the bundle's requested packages.
-//! - `%post --nochroot` copies (or downloads) the bundle, verified against `bundle.toml`, to
+//! - `%post --nochroot` runs the media's agent as `kubeha-firstboot install --sysroot /mnt/sysimage --from SOURCE`:
+//!   it copies (or downloads) the bundle, verified against `bundle.toml` (and its signature when configured), to
 //!   `/var/lib/kubeha/bundle`, the agent to `/usr/local/bin/kubeha-firstboot` with its unit, and the node config to
 //!   `/etc/kubeha/node.toml` (from `kubeha.config=`, pinned by `kubeha.config.sha256=`, else the media's
-//!   `node.toml`); it keeps `kubeha.role/name/bootstrap/report` on the installed kernel command line (grubby), with
+//!   `node.toml`), writing nothing when a check fails; the script then keeps `kubeha.role/name/bootstrap/report`
+//!   on the installed kernel command line (grubby), with
 //!   `systemd.unified_cgroup_hierarchy=1` (EL8, `[install] cgroup = "v2"`) or `=0` (EL9, `cgroup = "v1"`).
 //! - The firewall opens the role's ports from [`kubeha_model::kube::ports`] (the table the node agent uses): the
 //!   `firewall` command for a known node, else `%pre` writes it for `%include` once it knows the role (a node
@@ -32,7 +34,6 @@ use std::net::Ipv4Addr;
 
 use kubeha_model::cluster::{normalize_mac, CgroupVersion, Cluster, Node, Role};
 use kubeha_model::kube::ports;
-use kubeha_model::node::DEFAULT_BUNDLE_PATH;
 
 /// Where dracut mounts the install media; anaconda sees the media's `/kubeha` here (rhinstaller/anaconda
 /// `dracut/anaconda-lib.sh` `repodir="/run/install/repo"`, the same on EL7 to EL9).
@@ -302,27 +303,9 @@ pub fn render(cluster: &Cluster, opts: &Options) -> Result<String> {
     }
     w.push_str("reboot --eject\n\n");
 
-    let nodes: Vec<String> = cluster
-        .nodes()
-        .map(|(r, n)| {
-            format!(
-                "{} {} {} {} {}",
-                n.name,
-                r,
-                n.ip,
-                n.mac
-                    .as_deref()
-                    .and_then(normalize_mac)
-                    .unwrap_or_else(|| "-".into()),
-                n.disk
-                    .as_deref()
-                    .map(|d| d.trim_start_matches("/dev/").to_string())
-                    .unwrap_or_else(|| "-".into())
-            )
-        })
-        .collect();
     let pre = PRE
-        .replace("@NODES@", &nodes.join("\n"))
+        .replace("@NODE_BY_MAC@", &node_by_mac_arms(cluster))
+        .replace("@NODE_FACTS@", &node_facts_arms(cluster))
         .replace("@NETMASK@", &netmask)
         .replace(
             "@GATEWAY@",
@@ -368,8 +351,7 @@ pub fn render(cluster: &Cluster, opts: &Options) -> Result<String> {
         .replace("@KERNEL_ARGS@", kernel_args)
         .replace("@CLUSTER@", &cluster.cluster.name)
         .replace("@ROOT_LABEL@", &root_label(&cluster.cluster.name))
-        .replace("@SOURCE@", &opts.source.base())
-        .replace("@BUNDLE_PATH@", DEFAULT_BUNDLE_PATH);
+        .replace("@SOURCE@", &opts.source.base());
     let _ = write!(
         w,
         "%post --nochroot --interpreter=/bin/bash --erroronfail --log=/mnt/sysimage/root/kubeha-post-nochroot.log\n{post_nochroot}%end\n\n"
@@ -410,6 +392,51 @@ pub fn firewall_line(cluster: &Cluster, role: Role) -> String {
         .filter_map(ports::Open::kickstart)
         .collect();
     format!("firewall --enabled --service=ssh --port={}", p.join(","))
+}
+
+/// `%pre`'s `node_by_mac` case arms: each node with a MAC, `'MAC') echo 'NAME' ;;` (MACs normalized lowercase with
+/// colons, as `%pre` reads them from /sys).
+fn node_by_mac_arms(cluster: &Cluster) -> String {
+    cluster
+        .nodes()
+        .filter_map(|(_, n)| {
+            let mac = n.mac.as_deref().and_then(normalize_mac)?;
+            Some(format!(
+                "        {}) echo {} ;;",
+                sh_quote(&mac),
+                sh_quote(&n.name)
+            ))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `%pre`'s `node_facts` case arms: each node's role, IP, MAC and install disk (empty when unset).
+fn node_facts_arms(cluster: &Cluster) -> String {
+    cluster
+        .nodes()
+        .map(|(r, n)| {
+            format!(
+                "        {}) node_role={}; node_ip={}; node_mac={}; node_disk={} ;;",
+                sh_quote(&n.name),
+                sh_quote(&r.to_string()),
+                sh_quote(&n.ip.to_string()),
+                sh_quote(&n.mac.as_deref().and_then(normalize_mac).unwrap_or_default()),
+                sh_quote(
+                    n.disk
+                        .as_deref()
+                        .map(|d| d.trim_start_matches("/dev/"))
+                        .unwrap_or_default()
+                ),
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A shell word that is `s` literally: single-quoted, a `'` inside as `'\''`.
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
 }
 
 /// The whole IP protocols (by number) a node of `role` lets in, which `%post` adds with `firewall-offline-cmd`.
@@ -517,6 +544,29 @@ mod tests {
         ] {
             assert_eq!(is_crypt_hash(h), ok, "{h}");
         }
+    }
+
+    #[test]
+    fn node_arms_are_quoted_shell_words() {
+        let mut c = Cluster::default_cluster();
+        c.masters[0].mac = Some("52-54-00-AA-BB-01".into());
+        c.masters[0].disk = Some("/dev/disk/by-id/x".into());
+        let by_mac = node_by_mac_arms(&c);
+        assert_eq!(
+            by_mac.lines().collect::<Vec<_>>(),
+            [format!(
+                "        '52:54:00:aa:bb:01') echo '{}' ;;",
+                c.masters[0].name
+            )],
+            "only the nodes with a MAC, normalized"
+        );
+        let facts = node_facts_arms(&c);
+        assert_eq!(facts.lines().count(), c.nodes().count());
+        assert!(facts.contains(&format!(
+            "        '{}') node_role='master'; node_ip='{}'; node_mac='52:54:00:aa:bb:01'; node_disk='disk/by-id/x' ;;",
+            c.masters[0].name, c.masters[0].ip
+        )), "{facts}");
+        assert_eq!(sh_quote("a'b"), "'a'\\''b'");
     }
 
     #[test]

@@ -5,7 +5,6 @@ CMDLINE_FILE=${KUBEHA_CMDLINE:-/proc/cmdline}
 OUT=${KUBEHA_OUT:-/tmp}
 # Where the installer finds kubeha's files: the install media's /kubeha, or an HTTP URL (PXE).
 SRC=${KUBEHA_SRC:-'@SOURCE@'}
-BUNDLE=$SYSROOT@BUNDLE_PATH@
 cmdline=$(cat "$CMDLINE_FILE")
 arg() {
     v=""
@@ -36,61 +35,19 @@ fetch() {
     esac
 }
 
-echo "kubeha: copying the bundle from $SRC to $BUNDLE"
-mkdir -p "$BUNDLE"
-fetch bundle.toml "$BUNDLE/bundle.toml"
-# Every file bundle.toml lists ([[files]] path/sha256), checked against its sha256.
-awk '/^\[/ { f = ($0 == "[[files]]"); p = ""; s = "" }
-     f && /^path = / { p = $3 } f && /^sha256 = / { s = $3 }
-     f && p != "" && s != "" { gsub(/"/, "", p); gsub(/"/, "", s); print s "  " p; p = ""; s = "" }' \
-    "$BUNDLE/bundle.toml" > "$OUT/kubeha-bundle.sha256"
-while read -r _ path; do
-    fetch "$path" "$BUNDLE/$path"
-done < "$OUT/kubeha-bundle.sha256"
-(cd "$BUNDLE" && sha256sum -c --quiet "$OUT/kubeha-bundle.sha256")
-echo "kubeha: bundle: $(wc -l < "$OUT/kubeha-bundle.sha256") files verified"
-# The signature over bundle.toml (kubeha bundle sign), when the bundle has one: the agent checks it when the node
-# config carries bundle.public-key.
-if fetch bundle.toml.minisig "$BUNDLE/bundle.toml.minisig" 2>/dev/null; then
-    echo "kubeha: bundle: signature copied"
-else
-    rm -f "$BUNDLE/bundle.toml.minisig"
+# The node agent installs itself (kubeha-firstboot install, docs/media.md): the node config (kubeha.config=, pinned
+# by kubeha.config.sha256=, else the source's node.toml) and this node's identity as the agent will resolve it, the
+# bundle checked against bundle.toml (every file's sha256, and the signature when the node config carries
+# bundle.public-key), then the bundle, the agent, its unit and the node config written into the installed system.
+# A failed check names the file and writes nothing there. Test hook: KUBEHA_AGENT (a kubeha-firstboot to run instead
+# of the source's; the source's is the one installed).
+agent=${KUBEHA_AGENT:-}
+if [ -z "$agent" ]; then
+    agent=$OUT/kubeha-firstboot
+    fetch agent/kubeha-firstboot "$agent"
+    chmod 0755 "$agent"
 fi
-
-echo "kubeha: installing the node agent"
-fetch agent/kubeha-firstboot "$SYSROOT/usr/local/bin/kubeha-firstboot"
-chmod 0755 "$SYSROOT/usr/local/bin/kubeha-firstboot"
-fetch agent/kubeha-firstboot.service "$SYSROOT/etc/systemd/system/kubeha-firstboot.service"
-chmod 0644 "$SYSROOT/etc/systemd/system/kubeha-firstboot.service"
-
-# The node config: kubeha.config= (pinned by kubeha.config.sha256=) wins over the media's shared file.
-# 0700/0600: a master's file carries the cluster's CA keys.
-mkdir -p "$SYSROOT/etc/kubeha"
-chmod 0700 "$SYSROOT/etc/kubeha"
-conf="$SYSROOT/etc/kubeha/node.toml"
-src=$(arg kubeha.config)
-want=$(arg kubeha.config.sha256)
-case "$src" in
-    "") fetch node.toml "$conf" ;;
-    http://*|https://*) curl -fsSL --retry 5 --retry-delay 2 -o "$conf" "$src" ;;
-    file:*) cp "${src#file:}" "$conf" ;;
-    label:*)
-        mnt=$(mktemp -d)
-        mount -o ro "/dev/disk/by-label/${src#label:}" "$mnt"
-        cp "$mnt/node.toml" "$conf"
-        umount "$mnt"
-        ;;
-    *) echo "kubeha: kubeha.config=$src: expected an http(s) URL, file:PATH or label:FSLABEL" >&2; exit 1 ;;
-esac
-chmod 0600 "$conf"
-if [ -n "$want" ]; then
-    got=$(sha256sum "$conf" | cut -d' ' -f1)
-    if [ "$got" != "$want" ]; then
-        echo "kubeha: node config from $src has sha256 $got, kubeha.config.sha256 wants $want" >&2
-        rm -f "$conf"
-        exit 1
-    fi
-fi
+"$agent" install --sysroot "$SYSROOT" --from "$SRC" --cmdline "$CMDLINE_FILE"
 
 # The install-once marker for people (the %pre guard of a later install reads the root filesystem's label,
 # @ROOT_LABEL@, which needs no mount): which cluster and node this disk belongs to.

@@ -33,8 +33,21 @@ report() {
         || echo "kubeha: could not report $1 to $url" >&2
 }
 
-# name role ip mac disk, one node a line; "-" when unset.
-NODES='@NODES@'
+# The cluster's nodes, rendered from cluster.toml by kubeha-kickstart (one case arm a node): node_by_mac MAC prints
+# the name of the node with that MAC; node_facts NAME sets node_role, node_ip, node_mac and node_disk (empty when
+# unset), and fails for a name that is not one of the cluster's.
+node_by_mac() {
+    case "$1" in
+@NODE_BY_MAC@
+        *) return 1 ;;
+    esac
+}
+node_facts() {
+    case "$1" in
+@NODE_FACTS@
+        *) return 1 ;;
+    esac
+}
 PREFIX_NETMASK='@NETMASK@'
 GATEWAY='@GATEWAY@'
 NAMESERVERS='@NAMESERVERS@'
@@ -46,33 +59,31 @@ if [ -z "$name" ]; then
     for addr in "$SYS"/class/net/*/address; do
         [ -r "$addr" ] || continue
         mac=$(tr 'A-F' 'a-f' < "$addr")
-        hit=$(printf '%s\n' "$NODES" | awk -v m="$mac" '$4 == m { print $1; exit }')
-        if [ -n "$hit" ]; then name=$hit; break; fi
+        if hit=$(node_by_mac "$mac"); then name=$hit; break; fi
     done
-fi
-line=""
-if [ -n "$name" ]; then
-    line=$(printf '%s\n' "$NODES" | awk -v n="$name" '$1 == n { print; exit }')
-    if [ -z "$line" ]; then
-        echo "kubeha: kubeha.name=$name is not a node of cluster @CLUSTER@" >&2
-        exit 1
-    fi
 fi
 role=$(arg kubeha.role)
 ip=""; mac=""; disk=""
-if [ -n "$line" ]; then
-    set -- $line
-    [ -n "$role" ] || role=$2
-    [ "$3" = "-" ] || ip=$3
-    [ "$4" = "-" ] || mac=$4
-    [ "$5" = "-" ] || disk=$5
+if [ -n "$name" ]; then
+    if ! node_facts "$name"; then
+        echo "kubeha: kubeha.name=$name is not a node of cluster @CLUSTER@" >&2
+        exit 1
+    fi
+    [ -n "$role" ] || role=$node_role
+    ip=$node_ip
+    mac=$node_mac
+    disk=$node_disk
 fi
 [ -z "$(arg kubeha.disk)" ] || disk=$(arg kubeha.disk)
 
 # The wipe guard: exactly one disk, the configured one, else the first non-removable whole disk that does not
 # hold the install media. Everything else is hidden from the installer (ignoredisk --only-use).
 media_disk=""
-media_label=$(arg inst.stage2 | sed -n 's/^hd:LABEL=\([^:]*\).*/\1/p')
+stage2=$(arg inst.stage2)
+media_label=""
+case "$stage2" in
+    hd:LABEL=*) media_label=${stage2#hd:LABEL=}; media_label=${media_label%%:*} ;;
+esac
 if [ -n "$media_label" ] && command -v blkid >/dev/null 2>&1; then
     dev=$(blkid -L "$(printf "$media_label")" 2>/dev/null || true)
     if [ -n "$dev" ]; then

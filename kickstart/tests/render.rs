@@ -202,7 +202,7 @@ fn every_variant_matches_golden_and_validates() {
             "%post --nochroot",
             "systemctl enable kubeha-firstboot.service",
             "ignoredisk --only-use=",
-            "/var/lib/kubeha/bundle",
+            "install --sysroot \"$SYSROOT\" --from \"$SRC\"",
         ] {
             assert!(ks.contains(want), "{}: missing {want}", c.name);
         }
@@ -881,4 +881,45 @@ fn pre_never_halts_outside_the_installer() {
         .unwrap();
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("REFUSING TO INSTALL: disk vdb"));
+}
+
+/// `%pre`'s media label (the disk the installer booted from is never the install disk) comes from `inst.stage2=` by
+/// shell parameter expansion; it reads exactly what the former `sed -n 's/^hd:LABEL=\([^:]*\).*/\1/p'` read, checked
+/// against sed itself on the forms the media write and some that are not labels.
+#[test]
+fn media_label_from_inst_stage2_reads_what_sed_read() {
+    let ks = render(&cluster(), &Options::new(9, Source::Media)).unwrap();
+    let pre = section(&ks, "\n%pre ");
+    let start = pre
+        .find("stage2=$(arg inst.stage2)")
+        .expect("the stage2 lookup");
+    let end = start + pre[start..].find("esac\n").unwrap() + "esac\n".len();
+    let snippet = &pre[start..end];
+    assert!(
+        !snippet.contains("sed") && !snippet.contains("awk"),
+        "{snippet}"
+    );
+    let arg = "arg() { v=\"\"; for a in $cmdline; do case \"$a\" in \"$1=\"*) v=${a#*=} ;; esac; done; printf '%s' \"$v\"; }\n";
+    for cmdline in [
+        "inst.stage2=hd:LABEL=Rocky-9-4-x86_64-dvd quiet",
+        "inst.stage2=hd:LABEL=CentOS\\x207\\x20x86_64:/images/install.img",
+        "inst.stage2=hd:LABEL=",
+        "inst.stage2=http://10.0.0.1/os",
+        "inst.stage2=hd:sr0:/x",
+        "inst.stage2=hd:LABEL=a inst.stage2=hd:LABEL=b:c",
+        "inst.stage2=hd:LABEL=x:/a:b",
+        "quiet",
+    ] {
+        let ours =
+            format!("set -eu\ncmdline='{cmdline}'\n{arg}{snippet}printf '%s' \"$media_label\"\n");
+        let theirs = format!(
+            "set -eu\ncmdline='{cmdline}'\n{arg}arg inst.stage2 | sed -n 's/^hd:LABEL=\\([^:]*\\).*/\\1/p'\n"
+        );
+        let run = |script: &str| {
+            let o = Command::new("bash").args(["-c", script]).output().unwrap();
+            assert!(o.status.success(), "{script}: {o:?}");
+            String::from_utf8(o.stdout).unwrap()
+        };
+        assert_eq!(run(&ours), run(&theirs).trim_end_matches('\n'), "{cmdline}");
+    }
 }

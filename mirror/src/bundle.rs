@@ -213,15 +213,16 @@ pub struct VerifySummary {
     pub images: usize,
 }
 
-/// Checks a bundle against its `bundle.toml`: every listed file exists with its size and sha256, no unlisted file
-/// is present, image blobs are named by their own digest, and the `[[images]]` entries and the layout's
-/// `index.json` name the same images (each way), each with the recorded digest and size. Fails on the first bad
-/// file, naming it.
-pub fn verify(dir: &Path) -> Result<VerifySummary> {
-    let m = BundleManifest::load(dir)?;
+/// Checks every file `bundle.toml` lists (a regular file, its size and sha256, an image blob named by its own
+/// digest), and nothing else: the part of [`verify`] that holds for a bundle sharing its directory with other
+/// files (the install medium's `/kubeha` also holds the agent and a node config). Fails on the first bad file,
+/// naming it.
+pub fn verify_listed(dir: &Path) -> Result<VerifySummary> {
+    check_listed(dir, &BundleManifest::load(dir)?)
+}
+
+fn check_listed(dir: &Path, m: &BundleManifest) -> Result<VerifySummary> {
     let mut sum = VerifySummary::default();
-    let listed: BTreeSet<&str> = m.files.iter().map(|f| f.path.as_str()).collect();
-    let present = list_files(dir)?;
     let blob_prefix = format!("{IMAGES_DIR}/{}/", oci::BLOBS_DIR);
     let mut files: Vec<&FileEntry> = m.files.iter().collect();
     files.sort_by(|a, b| a.path.cmp(&b.path));
@@ -258,6 +259,18 @@ pub fn verify(dir: &Path) -> Result<VerifySummary> {
         sum.files += 1;
         sum.bytes += f.size;
     }
+    Ok(sum)
+}
+
+/// Checks a bundle against its `bundle.toml`: every listed file exists with its size and sha256, no unlisted file
+/// is present, image blobs are named by their own digest, and the `[[images]]` entries and the layout's
+/// `index.json` name the same images (each way), each with the recorded digest and size. Fails on the first bad
+/// file, naming it.
+pub fn verify(dir: &Path) -> Result<VerifySummary> {
+    let m = BundleManifest::load(dir)?;
+    let mut sum = check_listed(dir, &m)?;
+    let listed: BTreeSet<&str> = m.files.iter().map(|f| f.path.as_str()).collect();
+    let present = list_files(dir)?;
     if let Some(extra) = present.iter().find(|p| !listed.contains(p.as_str())) {
         return Err(format_err(
             dir.join(extra).display().to_string(),

@@ -8,6 +8,7 @@
 //! - [`kube`]: Kubernetes versions and what kubeadm derives from them (image lists, config API).
 //! - [`fsutil`]: atomic file writes shared by both sides.
 //! - [`kernel_args`]: the `kubeha.*` kernel arguments the install media write and the installer and node read.
+//! - [`media`]: the layout of kubeha's directory on the install media and where the installer puts it.
 //! - [`report`]: the progress report a node POSTs to `kubeha.report=` and `kubeha serve` receives.
 //!
 //! To add a field: add it to the struct with a serde default so older files still parse, add its rule to
@@ -20,6 +21,7 @@ pub mod el;
 pub mod fsutil;
 pub mod kernel_args;
 pub mod kube;
+pub mod media;
 pub mod node;
 pub mod report;
 pub mod secrets;

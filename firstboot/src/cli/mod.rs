@@ -1,5 +1,6 @@
 //! The command line. `main.rs` is one match calling `cli::<verb>::run(cfg)`; clap types live here only.
 
+pub mod install;
 pub mod run;
 pub mod status;
 
@@ -39,6 +40,16 @@ pub enum Command {
     ///
     /// Example: kubeha-firstboot status --json
     Status(StatusConfig),
+    /// Install kubeha into an installed system's root (the kickstart's %post --nochroot).
+    ///
+    /// Fetches the node config (kubeha.config=, pinned by kubeha.config.sha256=,
+    /// else SOURCE/node.toml) and the bundle, checks the bundle's signature
+    /// (when the config carries bundle.public-key) and every file against
+    /// bundle.toml, then writes the bundle, the agent, its unit and the node
+    /// config into DIR. A bad file stops it with DIR unchanged.
+    ///
+    /// Example: kubeha-firstboot install --sysroot /mnt/sysimage --from /run/install/repo/kubeha
+    Install(InstallConfig),
 }
 
 /// `run` options.
@@ -60,6 +71,21 @@ pub struct RunConfig {
     /// Give up after SECS without a node config [default: wait forever].
     #[arg(long, value_name = "SECS")]
     pub wait: Option<u64>,
+}
+
+/// `install` options.
+#[derive(Debug, Clone, Args)]
+pub struct InstallConfig {
+    /// The installed system's root.
+    #[arg(long, value_name = "DIR")]
+    pub sysroot: PathBuf,
+    /// Where kubeha's files are: the medium's /kubeha directory or an
+    /// http(s) URL.
+    #[arg(long, value_name = "SOURCE")]
+    pub from: String,
+    /// The installer's kernel command line file.
+    #[arg(long, value_name = "FILE", default_value = "/proc/cmdline")]
+    pub cmdline: PathBuf,
 }
 
 /// `status` options.
@@ -90,5 +116,19 @@ mod tests {
             Some(Command::Status(StatusConfig { json: true, .. }))
         ));
         assert!(Cli::try_parse_from(["kubeha-firstboot", "--bogus"]).is_err());
+        let c = Cli::try_parse_from([
+            "kubeha-firstboot",
+            "install",
+            "--sysroot",
+            "/mnt/sysimage",
+            "--from",
+            "/run/install/repo/kubeha",
+        ])
+        .unwrap();
+        assert!(matches!(
+            c.command,
+            Some(Command::Install(InstallConfig { ref cmdline, .. })) if cmdline == &PathBuf::from("/proc/cmdline")
+        ));
+        assert!(Cli::try_parse_from(["kubeha-firstboot", "install", "--sysroot", "/s"]).is_err());
     }
 }

@@ -172,6 +172,25 @@ impl Client {
         })
     }
 
+    /// GETs `url` into the file `dest` (created or truncated), streamed: for the bundle's files, which may be far
+    /// larger than [`MAX_BODY`]. Returns the bytes written; `Ok(None)` on 404 when [`Client::return_on_404`] is set.
+    /// A body cut short is retried from the start.
+    pub fn download(&self, url: &str, dest: &std::path::Path) -> Result<Option<u64>> {
+        self.attempt(url, || {
+            let mut resp = match self.classify(url, self.inner.get(url).send())? {
+                Attempt::Done(r) => r,
+                Attempt::NotFound => return Ok(Attempt::NotFound),
+                Attempt::Retry(w) => return Ok(Attempt::Retry(w)),
+            };
+            let mut f = std::fs::File::create(dest)
+                .with_context(|| format!("creating {}", dest.display()))?;
+            match std::io::copy(&mut resp, &mut f) {
+                Ok(n) => Ok(Attempt::Done(n)),
+                Err(e) => Ok(Attempt::Retry(format!("reading the body: {e}"))),
+            }
+        })
+    }
+
     /// POSTs a JSON document to `url`.
     pub fn post_json(&self, url: &str, doc: &serde_json::Value) -> Result<()> {
         self.attempt(url, || {

@@ -22,6 +22,29 @@ pub fn target_dir() -> PathBuf {
 
 static BUILD: Mutex<()> = Mutex::new(());
 
+/// The real node agent, for the tests that run the kickstart's `%post --nochroot` (which runs `kubeha-firstboot
+/// install`): `KUBEHA_NODE_BINARY` (`make unit`'s glibc-2.17 build), else this workspace's debug build, built once
+/// with cargo (another crate's tests have no `CARGO_BIN_EXE_` for it).
+pub fn node_agent() -> PathBuf {
+    if let Some(p) = std::env::var_os("KUBEHA_NODE_BINARY") {
+        return PathBuf::from(p);
+    }
+    let _g = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    sh(Command::new(cargo)
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "kubeha-firstboot",
+            "--bin",
+            "kubeha-firstboot",
+        ])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .env("CARGO_TARGET_DIR", target_dir()));
+    target_dir().join("debug/kubeha-firstboot")
+}
+
 /// The base ISO for a layout (`centos7`, `rocky9`, `aarch64`), built once and shared.
 pub fn base_iso(layout: &str) -> PathBuf {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/make-base-iso.gen.sh");

@@ -105,16 +105,10 @@ pub enum Error {
         /// One line per refused package: file, repo and rpm's verdict.
         refused: Vec<String>,
     },
-    /// A tool (createrepo_c, rpmkeys) that exited with a failure.
-    #[error("{cmd} failed with {status}: {stderr}")]
-    Command {
-        /// The command as run (`{:#?}` of it).
-        cmd: String,
-        /// Its exit status.
-        status: std::process::ExitStatus,
-        /// Its standard error, trimmed.
-        stderr: String,
-    },
+    /// A tool (createrepo_c, rpmkeys) that could not start or exited with a failure: the runner's error, with the
+    /// command line, the exit status and stderr.
+    #[error(transparent)]
+    Command(#[from] kubeha_runner::Error),
     /// A `file://` URL that is not absolute.
     #[error("'{url}' is not an absolute file:// URL (use file:///path)")]
     FileUrl {

@@ -24,10 +24,10 @@ pub mod vercmp;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::process::Command;
 
 use anyhow::{Context, Result};
 use kubeha_model::bundle::{Profile, RpmEntry, RPMS_DIR};
+use kubeha_runner::Cmd;
 
 pub use error::Error;
 use fetch::Fetcher;
@@ -732,31 +732,20 @@ fn remove_stale(dir: &Path, keep: &HashSet<String>) -> Result<()> {
     Ok(())
 }
 
-/// Runs a command; the error carries the argv, the exit status and stderr.
-fn run(cmd: &mut Command) -> Result<std::process::Output> {
-    log::debug!("running {cmd:?}");
-    let out = cmd
-        .output()
-        .with_context(|| format!("running {cmd:?} (is it installed?)"))?;
-    if !out.status.success() {
-        return Err(Error::Command {
-            cmd: format!("{cmd:#?}"),
-            status: out.status,
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        }
-        .into());
-    }
-    Ok(out)
+/// Runs a command through the one runner; the error, [`Error::Command`], carries the argv, the exit status and
+/// stderr.
+fn run(cmd: &Cmd) -> Result<kubeha_runner::Output> {
+    Ok(kubeha_runner::run(cmd).map_err(Error::Command)?)
 }
 
 /// Writes `dir/repodata` with createrepo_c: gzip metadata, which every yum and dnf reads (createrepo_c
 /// >= 1.0 defaults to zstd, which EL7's yum cannot read); no sqlite databases (yum builds its own cache).
 fn createrepo(dir: &Path) -> Result<()> {
-    run(Command::new("createrepo_c")
+    run(&Cmd::new("createrepo_c")
         .arg("--quiet")
         .arg("--no-database")
         .arg("--general-compress-type=gz")
-        .arg(dir))
+        .arg_path(dir))
     .context("writing the bundle's repodata")?;
     Ok(())
 }
@@ -787,17 +776,25 @@ mod tests {
 
     #[test]
     fn run_error_names_argv_status_and_stderr() {
-        let e = run(Command::new("sh").args(["-c", "echo oops >&2; exit 3"]))
-            .unwrap_err()
-            .to_string();
+        let e = run(&Cmd::new("sh").args(["-c", "echo oops >&2; exit 3"])).unwrap_err();
         assert!(
-            e.contains("\"sh\"") && e.contains("exit status: 3") && e.contains("oops"),
+            matches!(e.downcast_ref::<Error>(), Some(Error::Command(_))),
+            "{e:#}"
+        );
+        let e = e.to_string();
+        assert!(
+            e.contains("sh -c 'echo oops >&2; exit 3'")
+                && e.contains("exit code 3")
+                && e.contains("oops"),
             "{e}"
         );
         let e = format!(
             "{:#}",
-            run(&mut Command::new("/nonexistent/createrepo_c")).unwrap_err()
+            run(&Cmd::new("/nonexistent/createrepo_c")).unwrap_err()
         );
-        assert!(e.contains("is it installed"), "{e}");
+        assert!(
+            e.contains("/nonexistent/createrepo_c") && e.contains("is it installed"),
+            "{e}"
+        );
     }
 }

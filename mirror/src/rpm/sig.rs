@@ -8,9 +8,9 @@
 //! (`digests SIGNATURES NOT OK`, exit 1). The keys go to the node, whose repo file then says `gpgcheck=1`.
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use anyhow::{Context, Result};
+use kubeha_runner::Cmd;
 
 /// The prefix of the key files stored in `rpms/`.
 pub const KEY_PREFIX: &str = "RPM-GPG-KEY-";
@@ -52,9 +52,12 @@ impl Keyring {
             .tempdir()
             .context("creating a temporary rpm root for the signature check")?;
         for k in keys {
-            let mut cmd = Command::new("rpmkeys");
-            cmd.arg("--root").arg(root.path()).arg("--import").arg(k);
-            super::run(&mut cmd)
+            let cmd = Cmd::new("rpmkeys")
+                .arg("--root")
+                .arg_path(root.path())
+                .arg("--import")
+                .arg_path(k);
+            super::run(&cmd)
                 .with_context(|| format!("importing {} as an RPM signing key", k.display()))?;
         }
         Ok(Keyring { root })
@@ -64,15 +67,13 @@ impl Keyring {
     pub fn check(&self, files: &[PathBuf]) -> Result<Vec<(PathBuf, String)>> {
         let mut bad = Vec::new();
         for chunk in files.chunks(CHUNK) {
-            let mut cmd = Command::new("rpmkeys");
-            cmd.arg("--root")
-                .arg(self.root.path())
+            let cmd = Cmd::new("rpmkeys")
+                .arg("--root")
+                .arg_path(self.root.path())
                 .args(["--checksig", "--define", "_pkgverify_level signature"])
-                .args(chunk);
-            log::debug!("running {cmd:?}");
-            let out = cmd
-                .output()
-                .with_context(|| format!("running {cmd:?} (is rpm installed?)"))?;
+                .args(chunk.iter().map(|f| f.to_string_lossy().into_owned()));
+            // The output whatever the exit code: rpmkeys exits 1 when any package fails, and names each.
+            let out = kubeha_runner::output(&cmd).map_err(super::Error::Command)?;
             let stdout = String::from_utf8_lossy(&out.stdout);
             let mut named = 0;
             for f in chunk {
@@ -92,13 +93,8 @@ impl Keyring {
             }
             // A failing exit that names no package (a broken rpm database, an unreadable file) is still a
             // failure: never let a package in on an exit status rpm did not give.
-            if !out.status.success() && named == 0 {
-                return Err(super::Error::Command {
-                    cmd: format!("{cmd:#?}"),
-                    status: out.status,
-                    stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-                }
-                .into());
+            if !out.success() && named == 0 {
+                return Err(super::Error::Command(kubeha_runner::Error::failed(&cmd, &out)).into());
             }
         }
         Ok(bad)

@@ -9,7 +9,7 @@ use super::parse::MAX_CONFIG;
 use super::{Fetched, Provider};
 
 /// The node config the installer writes.
-pub const NODE_TOML: &str = "/etc/kubeha/node.toml";
+pub const NODE_TOML: &str = kubeha_model::media::INSTALLED_NODE_CONFIG;
 
 /// Reads one file; a missing file is "nothing here".
 #[derive(Debug, Clone)]

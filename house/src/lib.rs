@@ -1,0 +1,301 @@
+//! kubeha's house rules, checked over the source tree by `make check-house` (part of `make lint`):
+//!
+//! - `command`: `std::process::Command::new` only in the runner crate (`runner/`, kubeha-runner) and in tests;
+//!   everything else runs tools through it (a `Cmd` value, the argv in every error, a recording backend).
+//! - `kickstart-text-tools`: no `awk` or `sed` in a kickstart template, and no template reads `bundle.toml`: node
+//!   data is rendered from Rust as shell `case` arms, and `kubeha-firstboot install` reads and verifies the bundle.
+//! - `kernel-arg-literal`: no string literal that is a kernel argument key (`"kubeha.role`, `"kubeha.config.sha256=`,
+//!   any `"kubeha.WORD=`) outside `model/`: the keys are `kubeha_model::kernel_args::Key`. Other `kubeha.` names
+//!   (`"kubeha.repo"`, a label) are not keys.
+//!
+//! Test code is exempt: files under a `tests/` directory, files named `tests.rs` or `*_tests.rs`, and the item after
+//! a `#[cfg(test)]` (its braces matched). Comment lines are skipped. Exceptions live in one place, `house/allow.toml`,
+//! each with its reason; an exception that no longer matches anything is itself a finding.
+#![deny(missing_docs)]
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// One house rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rule {
+    /// `std::process::Command::new` outside kubeha-runner and tests.
+    Command,
+    /// `awk`, `sed` or `bundle.toml` in a kickstart template.
+    KickstartTextTools,
+    /// A `"kubeha.` literal outside `model/`.
+    KernelArgLiteral,
+}
+
+impl Rule {
+    /// The name `allow.toml` uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Rule::Command => "command",
+            Rule::KickstartTextTools => "kickstart-text-tools",
+            Rule::KernelArgLiteral => "kernel-arg-literal",
+        }
+    }
+
+    fn message(self) -> &'static str {
+        match self {
+            Rule::Command => {
+                "std::process::Command::new outside kubeha-runner: build a kubeha_runner::Cmd and run it with \
+                 kubeha_runner::run/output or a Runner"
+            }
+            Rule::KickstartTextTools => {
+                "awk/sed or bundle.toml in a kickstart template: render node data from Rust (case arms) and leave \
+                 the bundle to kubeha-firstboot install"
+            }
+            Rule::KernelArgLiteral => {
+                "a \"kubeha.* kernel argument literal outside model/: use kubeha_model::kernel_args::Key"
+            }
+        }
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A rule broken at one line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The rule.
+    pub rule: Rule,
+    /// The file, relative to the tree's root, `/`-separated.
+    pub path: String,
+    /// The 1-based line (0 for a finding about the whole file, such as a stale exception).
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}: {}: {}",
+            self.path, self.line, self.rule, self.message
+        )
+    }
+}
+
+/// One entry of `allow.toml`.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Allow {
+    /// The rule it lifts.
+    pub rule: Rule,
+    /// The file, relative to the root.
+    pub path: String,
+    /// Why (required: an exception without a reason is not one).
+    pub reason: String,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AllowFile {
+    #[serde(default)]
+    allow: Vec<Allow>,
+}
+
+/// The exceptions file, relative to the root.
+pub const ALLOW_FILE: &str = "house/allow.toml";
+
+/// Parses `allow.toml`; every entry needs a non-empty reason.
+pub fn parse_allow(text: &str) -> Result<Vec<Allow>, String> {
+    let f: AllowFile = toml::from_str(text).map_err(|e| format!("{ALLOW_FILE}: {e}"))?;
+    for a in &f.allow {
+        if a.reason.trim().is_empty() {
+            return Err(format!(
+                "{ALLOW_FILE}: the exception for {} ({}) has no reason",
+                a.path, a.rule
+            ));
+        }
+    }
+    Ok(f.allow)
+}
+
+/// Whether `path` (relative, `/`-separated) is test code as a whole.
+pub fn is_test_file(path: &str) -> bool {
+    let mut parts = path.split('/');
+    let file = parts.next_back().unwrap_or("");
+    path.split('/').any(|p| p == "tests") || file == "tests.rs" || file.ends_with("_tests.rs")
+}
+
+/// The lines of Rust source `text` that are not test code or comments, with their 1-based numbers: the item after a
+/// `#[cfg(test)]` is skipped to its matching closing brace (or its `;`).
+pub fn code_lines(text: &str) -> Vec<(usize, &str)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let t = lines[i].trim();
+        if t == "#[cfg(test)]" {
+            i += 1;
+            // Further attributes of the same item.
+            while i < lines.len() && lines[i].trim().starts_with("#[") {
+                i += 1;
+            }
+            let mut depth: i64 = 0;
+            let mut opened = false;
+            while i < lines.len() {
+                for c in lines[i].chars() {
+                    match c {
+                        '{' => {
+                            depth += 1;
+                            opened = true;
+                        }
+                        '}' => depth -= 1,
+                        _ => {}
+                    }
+                }
+                let ends =
+                    (!opened && lines[i].trim_end().ends_with(';')) || (opened && depth <= 0);
+                i += 1;
+                if ends {
+                    break;
+                }
+            }
+            continue;
+        }
+        if !t.starts_with("//") {
+            out.push((i + 1, lines[i]));
+        }
+        i += 1;
+    }
+    out
+}
+
+/// The findings in one file (`path` relative to the root, `/`-separated), before exceptions.
+pub fn check_file(path: &str, text: &str) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut hit = |rule: Rule, line: usize| {
+        out.push(Finding {
+            rule,
+            path: path.to_string(),
+            line,
+            message: rule.message().to_string(),
+        })
+    };
+    if path.ends_with(".rs") && !is_test_file(path) {
+        for (n, l) in code_lines(text) {
+            if !path.starts_with("runner/") && l.contains("Command::new") {
+                hit(Rule::Command, n);
+            }
+            if !path.starts_with("model/") && has_kernel_arg_literal(l) {
+                hit(Rule::KernelArgLiteral, n);
+            }
+        }
+    }
+    if path.starts_with("kickstart/templates/") {
+        for (i, l) in text.lines().enumerate() {
+            if l.trim_start().starts_with('#') {
+                continue;
+            }
+            let words =
+                l.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.'));
+            if l.contains("bundle.toml") || words.into_iter().any(|w| w == "awk" || w == "sed") {
+                hit(Rule::KickstartTextTools, i + 1);
+            }
+        }
+    }
+    out
+}
+
+/// Whether `line` has a string literal starting with a kernel argument key: one of
+/// [`kubeha_model::kernel_args::Key`] followed by a non-name character, or any `kubeha.WORD=`.
+pub fn has_kernel_arg_literal(line: &str) -> bool {
+    let quoted = format!("\"{}", kubeha_model::kernel_args::PREFIX);
+    line.match_indices(&quoted).any(|(at, _)| {
+        let rest = &line[at + 1..];
+        let name_len = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-'))
+            .unwrap_or(rest.len());
+        let (name, after) = rest.split_at(name_len);
+        let known = kubeha_model::kernel_args::Key::ALL
+            .iter()
+            .any(|k| name == k.as_str() || name.starts_with(&format!("{}.", k.as_str())));
+        known || after.starts_with('=')
+    })
+}
+
+/// Directories never scanned: build output and history.
+const SKIP_DIRS: [&str; 5] = ["target", ".git", "dist", "out", "node_modules"];
+
+/// Every file of the tree the rules look at: Rust sources and kickstart templates, sorted.
+pub fn files(root: &Path) -> std::io::Result<Vec<String>> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
+        for e in std::fs::read_dir(dir)? {
+            let e = e?;
+            let p = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            let ft = e.file_type()?;
+            if ft.is_dir() {
+                if !SKIP_DIRS.contains(&name.as_str()) {
+                    walk(root, &p, out)?;
+                }
+            } else if ft.is_file() {
+                let rel = p
+                    .strip_prefix(root)
+                    .expect("under the root")
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                if rel.ends_with(".rs") || rel.starts_with("kickstart/templates/") {
+                    out.push(rel);
+                }
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(root, root, &mut out)?;
+    out.sort();
+    Ok(out)
+}
+
+/// Checks the tree at `root` against the rules and `root/house/allow.toml` (absent: no exceptions). Returns every
+/// finding left after the exceptions, and one for each exception that matched nothing.
+pub fn check_tree(root: &Path) -> Result<Vec<Finding>, String> {
+    let allow_path: PathBuf = root.join(ALLOW_FILE);
+    let allow = match std::fs::read_to_string(&allow_path) {
+        Ok(t) => parse_allow(&t)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(format!("{}: {e}", allow_path.display())),
+    };
+    let mut used = vec![false; allow.len()];
+    let mut out = Vec::new();
+    for rel in files(root).map_err(|e| format!("{}: {e}", root.display()))? {
+        let text = match std::fs::read_to_string(root.join(&rel)) {
+            Ok(t) => t,
+            Err(e) => return Err(format!("{rel}: {e}")),
+        };
+        for f in check_file(&rel, &text) {
+            match allow
+                .iter()
+                .position(|a| a.rule == f.rule && a.path == f.path)
+            {
+                Some(i) => used[i] = true,
+                None => out.push(f),
+            }
+        }
+    }
+    for (a, used) in allow.iter().zip(used) {
+        if !used {
+            out.push(Finding {
+                rule: a.rule,
+                path: ALLOW_FILE.to_string(),
+                line: 0,
+                message: format!(
+                    "the exception for {} matches nothing any more: remove it",
+                    a.path
+                ),
+            });
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,167 @@
+//! The house rules can fail: violating files fed to the checker, one per rule, are found with their line; the same
+//! text where it is allowed (tests, the runner crate, model/, comments) is not; a tree with a violation fails the
+//! binary until allow.toml lists it, and an exception that matches nothing fails it again. Last, this repository
+//! itself is clean (what `make check-house` runs).
+
+use std::path::Path;
+use std::process::Command;
+
+use kubeha_house::{check_file, check_tree, code_lines, has_kernel_arg_literal, Rule};
+
+fn lines(path: &str, text: &str, rule: Rule) -> Vec<usize> {
+    check_file(path, text)
+        .into_iter()
+        .filter(|f| f.rule == rule)
+        .map(|f| f.line)
+        .collect()
+}
+
+const RUNS_A_TOOL: &str = "use std::process::Command;\n\
+fn f() {\n    let _ = Command::new(\"xorriso\").output();\n}\n";
+
+#[test]
+fn command_new_outside_the_runner_and_tests_is_found() {
+    assert_eq!(lines("image/src/iso.rs", RUNS_A_TOOL, Rule::Command), [3]);
+    assert_eq!(
+        lines(
+            "cli/src/x.rs",
+            "    std::process::Command::new(\"gcc\")\n",
+            Rule::Command
+        ),
+        [1]
+    );
+    for allowed in [
+        "runner/src/lib.rs",
+        "image/tests/post.rs",
+        "firstboot/src/render/tests.rs",
+        "firstboot/src/providers/configdrive/mock_tests.rs",
+    ] {
+        assert!(
+            lines(allowed, RUNS_A_TOOL, Rule::Command).is_empty(),
+            "{allowed}"
+        );
+    }
+    // A test module is skipped to its closing brace; code after it is checked again.
+    let text = "fn a() {}\n#[cfg(test)]\nmod tests {\n    #[test]\n    fn t() {\n        \
+                std::process::Command::new(\"sh\");\n    }\n}\nfn b() { std::process::Command::new(\"x\"); }\n\
+                // Command::new in a comment\n#[cfg(test)]\nmod mock_tests;\nfn c() { Command::new(\"y\"); }\n";
+    assert_eq!(lines("firstboot/src/x.rs", text, Rule::Command), [9, 13]);
+    assert_eq!(
+        code_lines(text).iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+        [1, 9, 13]
+    );
+}
+
+#[test]
+fn awk_sed_and_bundle_toml_in_kickstart_templates_are_found() {
+    let pre = "# awk and sed in a comment are fine\n\
+               hit=$(printf '%s\\n' \"$NODES\" | awk -v m=\"$mac\" '$4 == m { print $1 }')\n\
+               label=$(arg inst.stage2 | sed -n 's/x/y/p')\n\
+               used=1; parsed=2\n\
+               fetch bundle.toml \"$BUNDLE/bundle.toml\"\n";
+    assert_eq!(
+        lines("kickstart/templates/pre.sh", pre, Rule::KickstartTextTools),
+        [2, 3, 5]
+    );
+    // Shell elsewhere is not a kickstart template.
+    assert!(lines("scripts/demo/x.sh", pre, Rule::KickstartTextTools).is_empty());
+}
+
+#[test]
+fn kernel_argument_literals_outside_model_are_found() {
+    for (line, hit) in [
+        ("let k = \"kubeha.role\";", true),
+        ("format!(\"kubeha.config.sha256={sha}\")", true),
+        ("args.push(\"kubeha.reinstall=1\".into());", true),
+        ("\"kubeha.future=1\"", true),
+        (".filter(|n| n != \"kubeha.repo\")", false),
+        ("\"Labels\": {\"kubeha.test\": label}", false),
+        ("let k = Key::Role.as_str();", false),
+    ] {
+        assert_eq!(has_kernel_arg_literal(line), hit, "{line}");
+    }
+    let text = "fn f() -> &'static str {\n    \"kubeha.name\"\n}\n";
+    assert_eq!(
+        lines("kickstart/src/lib.rs", text, Rule::KernelArgLiteral),
+        [2]
+    );
+    assert!(lines("model/src/kernel_args.rs", text, Rule::KernelArgLiteral).is_empty());
+    assert!(lines("kickstart/tests/render.rs", text, Rule::KernelArgLiteral).is_empty());
+}
+
+fn run(root: &Path) -> (i32, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_kubeha-house"))
+        .arg(root)
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
+#[test]
+fn the_binary_fails_on_a_violating_tree_until_an_exception_with_a_reason_lists_it() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path();
+    std::fs::create_dir_all(root.join("image/src")).unwrap();
+    std::fs::create_dir_all(root.join("house")).unwrap();
+    std::fs::write(root.join("image/src/iso.rs"), RUNS_A_TOOL).unwrap();
+    let (code, out) = run(root);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("image/src/iso.rs:3: command:"), "{out}");
+    // An exception needs a reason.
+    std::fs::write(
+        root.join("house/allow.toml"),
+        "[[allow]]\nrule = \"command\"\npath = \"image/src/iso.rs\"\nreason = \"\"\n",
+    )
+    .unwrap();
+    let (code, out) = run(root);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("has no reason"), "{out}");
+    std::fs::write(
+        root.join("house/allow.toml"),
+        "[[allow]]\nrule = \"command\"\npath = \"image/src/iso.rs\"\nreason = \"a test\"\n",
+    )
+    .unwrap();
+    let (code, out) = run(root);
+    assert_eq!((code, out.trim()), (0, "house rules: clean"));
+    // The violation fixed: the exception is stale, which fails too.
+    std::fs::write(root.join("image/src/iso.rs"), "fn f() {}\n").unwrap();
+    let (code, out) = run(root);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(
+            "house/allow.toml:0: command: the exception for image/src/iso.rs matches nothing"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn this_repository_keeps_the_house_rules() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let findings = check_tree(&root).unwrap();
+    assert!(
+        findings.is_empty(),
+        "{}",
+        findings
+            .iter()
+            .map(|f| f.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    // And it looked: the templates and the runner's own Command::new are among the files.
+    let files = kubeha_house::files(&root).unwrap();
+    for f in [
+        "kickstart/templates/pre.sh",
+        "runner/src/lib.rs",
+        "model/src/kernel_args.rs",
+    ] {
+        assert!(files.iter().any(|x| x == f), "{f}");
+    }
+}
