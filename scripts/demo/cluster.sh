@@ -11,7 +11,9 @@
 #       [--hostile]
 #
 # --hostile (make test-demo): the "never two clusters" and "never a false done" scenarios with the real Kubernetes:
-# the second master boots with kubeha.bootstrap= naming itself; the rebuilt master is reimaged with its link down
+# the second master boots with kubeha.bootstrap= naming itself; the first master's kubeadm init is killed with its
+# apiserver up, then the operator re-designates the second master while the first replays its stored init decision
+# (only the second may initialize, the first resets and joins); the rebuilt master is reimaged with its link down
 # (it must wait, not initialize) and its real `kubeadm join` is killed once its etcd member is added (it must
 # recover); at the end every master is reimaged at once while the workers run (nobody may initialize).
 # --k8s-bin: the directory `make k8s` fills (kubeadm, kubelet, kubectl of the cluster's Kubernetes version).
@@ -255,14 +257,19 @@ node_stop() {
   [ -n "$pids" ] && kill -9 $pids 2>/dev/null
   sleep 0.2
   cgroup_down "$name"
+  # Its mount namespaces are gone with their processes, and the kernel reuses their inode numbers for the next
+  # namespaces made (another node's boot): a stale entry here would make this node's next stop kill that node.
+  : > "$STATE/logs/$name.mntns"
 }
 
 start_agent() {
   local name=$1
+  # The node's cgroup subtree is part of the machine: node_stop removes it, every boot has it again.
+  cgroup_up "$name"
   env KHD_ROOT="$STATE/nodes/$name" KHD_NODE="$name" KHD_IP="${IPS[$name]}" KHD_STATE="$STATE" KHD_RUN="$KHD_RUN" \
     KHD_ENDPOINT="$ENDPOINT" KHD_MASTERS="$KHD_MASTERS" KHD_K8S="$K8S" PATH="$STATE/bin:$PATH" RUST_LOG=info \
     nsenter --net="/run/netns/${NS_PREFIX}-$name" unshare --mount --uts --propagation private \
-    "$HERE/node-ns.sh" "$STATE/nodes/$name" setsid "$FIRSTBOOT" --root "$STATE/nodes/$name" \
+    "$HERE/node-ns.sh" "$STATE/nodes/$name" "$HERE/node-boot.sh" setsid "$FIRSTBOOT" --root "$STATE/nodes/$name" \
     </dev/null >>"$STATE/logs/$name.agent.log" 2>&1 &
   local pid=$!
   echo $pid > "$STATE/logs/$name.agent.pid"
@@ -374,6 +381,11 @@ kill_kubeadm_in_init() {
   return 1
 }
 
+# arm_kubeadm_kill NAME VERB: NAME's next real `kubeadm VERB` is SIGKILLed in its kubelet-start phase, by the
+# systemctl stand-in when kubeadm restarts the kubelet (see kill_kubeadm_drill there: no race with a poller). What the
+# node looked like then lands in $STATE/drills/NAME.kubeadm-killed.
+arm_kubeadm_kill() { mkdir -p "$STATE/drills"; rm -f "$STATE/drills/$1.kubeadm-killed"; echo "$2" > "$STATE/drills/$1.kill-kubeadm"; }
+
 # kill_kubeadm_in_join NAME: SIGKILLs the real `kubeadm join` running on NAME as soon as the etcd member list (asked
 # of the other masters) shows NAME's peer URL: kubeadm has added the member and is waiting for it to start or be
 # promoted. KILLED_AT: the member's state then.
@@ -450,34 +462,68 @@ if [ "$HOSTILE" = 1 ]; then
   info "hostile: ${MASTERS[1]} boots with kubeha.bootstrap=${MASTERS[1]}: two masters each believe they initialize"
 fi
 info "namespaces ${NS_PREFIX}-{sw,$(IFS=,; echo "${ALL[*]}")}; starting every agent at once"
+# A worker's real `kubeadm join` is killed in its kubelet's TLS bootstrap (armed before it can run).
+[ "$HOSTILE" = 1 ] && arm_kubeadm_kill "${WORKERS_[0]}" join
 for n in "${ALL[@]}"; do start_agent "$n"; done
 INIT_KILL_JSON=null
 if [ "$HOSTILE" = 1 ]; then
-  # Crash inside init: the designated master's real `kubeadm init` is killed once its apiserver answers (kubeadm is
-  # in wait-control-plane or later: no bootstrap token, no kubeadm-config yet). Every unit restarts on failure (the
-  # others may fail joining the half-made cluster meanwhile); one cluster must still form, initialized by the same
-  # master.
+  # Crash inside init, then an operator re-designates while the stored init decision is replayed: the designated
+  # master's real `kubeadm init` is killed once its apiserver answers (kubeadm is in wait-control-plane or later: no
+  # bootstrap token, no kubeadm-config yet). The operator sees that master fail and power-cycles it, and reboots
+  # the third master with kubeha.bootstrap= naming the second (which already believes it initializes). The first
+  # master comes back with its stored `init` decision and kubeadm's leftovers: it must not initialize again (the
+  # majority now waits for the second master), but reset and join the second master's cluster. Every unit restarts
+  # on failure (the others may fail joining the half-made cluster meanwhile): one cluster must form.
   kill_kubeadm_in_init "${MASTERS[0]}" || { echo "cluster.sh: could not catch ${MASTERS[0]}'s kubeadm init with its apiserver up" >&2; tail -n 20 "$STATE/logs/${MASTERS[0]}.agent.log" >&2; exit 1; }
   info "killed ${MASTERS[0]}'s kubeadm init (SIGKILL) with its apiserver answering on :6443"
-  sup=()
-  for n in "${ALL[@]}"; do
-    ( supervise "$n" 4; echo "$RESTARTS" > "$STATE/logs/$n.restarts" ) &
-    sup+=("$!")
-  done
-  for p in "${sup[@]}"; do wait "$p" || exit 1; done
-  INIT_KILL_JSON=$(python3 - "$STATE" "${MASTERS[0]}" "${ALL[@]}" <<'PY'
-import glob, json, sys
-state, killed, names = sys.argv[1], sys.argv[2], sys.argv[3:]
+  inits_by_node() { # NAME... -> {"name": count of "kubeadm init on name"} for every node that ran one
+    python3 - "$STATE" "$@" <<'PY'
+import json, sys
+state, names = sys.argv[1], sys.argv[2:]
 inits = {}
 for n in names:
     c = open(f"{state}/logs/{n}.agent.log").read().count(f"kubeadm init on {n}")
     if c:
         inits[n] = c
-print(json.dumps({"node": killed, "init_runs": inits,
+print(json.dumps(inits))
+PY
+  }
+  AT_KILL=$(inits_by_node "${ALL[@]}")
+  # The re-designated master's first `kubeadm init` is killed in kubelet-start: its etcd manifest is written, etcd
+  # does not answer yet (a phase the first kill did not reach).
+  arm_kubeadm_kill "${MASTERS[1]}" init
+  node_stop "${MASTERS[0]}"
+  node_stop "${MASTERS[2]}"
+  sed -i "1s/\$/ kubeha.bootstrap=${MASTERS[1]}/" "$STATE/nodes/${MASTERS[2]}/proc/cmdline"
+  info "hostile: operator power-cycles ${MASTERS[0]} and reboots ${MASTERS[2]} with kubeha.bootstrap=${MASTERS[1]}"
+  start_agent "${MASTERS[2]}"
+  start_agent "${MASTERS[0]}"
+  STORED=$(cat "$STATE/nodes/${MASTERS[0]}/var/lib/kubeha/cluster/decision" 2>/dev/null || echo none)
+  info "hostile: ${MASTERS[0]} boots again with its stored decision \"$STORED\" and kubeadm's leftovers"
+  sup=()
+  for n in "${ALL[@]}"; do
+    ( supervise "$n" 5; echo "$RESTARTS" > "$STATE/logs/$n.restarts" ) &
+    sup+=("$!")
+  done
+  for p in "${sup[@]}"; do wait "$p" || exit 1; done
+  for n in "${MASTERS[1]}" "${WORKERS_[0]}"; do
+    [ -f "$STATE/drills/$n.kubeadm-killed" ] || { echo "cluster.sh: the armed kill of $n's kubeadm never fired (its kubeadm never restarted the kubelet)" >&2; exit 1; }
+    info "hostile: $n's kubeadm was killed in kubelet-start: $(cat "$STATE/drills/$n.kubeadm-killed")"
+  done
+  INIT_KILL_JSON=$(python3 - "$STATE" "${MASTERS[0]}" "$AT_KILL" "$(inits_by_node "${ALL[@]}")" "$STORED" "${ALL[@]}" <<'PY'
+import json, sys
+state, killed, at_kill, inits, stored, names = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6:]
+drill = lambda n: json.load(open(f"{state}/drills/{n}.kubeadm-killed"))
+print(json.dumps({"node": killed, "init_runs_at_kill": json.loads(at_kill), "stored_decision": stored,
+                  "init_killed_before_etcd": {"node": names[1], **drill(names[1])},
+                  "worker_join_killed": {"node": names[3], **drill(names[3])},
+                  "init_runs": json.loads(inits),
+                  "decisions": {n: open(f"{state}/nodes/{n}/var/lib/kubeha/cluster/decision").read().strip()
+                                for n in names[:3]},
                   "restarts": {n: int(open(f"{state}/logs/{n}.restarts").read()) for n in names}}))
 PY
 )
-  info "hostile: after the kill: $INIT_KILL_JSON"
+  info "hostile: after the kill and the re-designation: $INIT_KILL_JSON"
 else
   wait_agents "${ALL[@]}"
 fi

@@ -308,7 +308,8 @@ pub fn wait_for_endpoint(
             // is gone and nothing answers through the VIP, no one else may initialize: waiting an hour here would
             // leave the cluster unformed. The step fails; the restart decides again (with the majority).
             bail!(
-                "{} is the designated master and decided to join because a cluster answered, but nothing has                  answered through {vip} for {:?}: what answered is gone. The next run decides again",
+                "{} is the designated master and decided to join because a cluster answered, but nothing has \
+                 answered through {vip} for {:?}: what answered is gone. The next run decides again",
                 me,
                 t.absent_grace.min(t.endpoint_wait)
             );
