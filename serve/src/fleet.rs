@@ -11,7 +11,7 @@
 //! report from another MAC, or a report without a MAC from an address the node never used and cluster.toml does
 //! not give it, is refused (409) and shown: two machines claiming one name.
 
-use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 
 use kubeha_model::cluster::{normalize_mac, Role};
 use kubeha_model::report::Report;
@@ -26,6 +26,13 @@ use crate::journal::Entry;
 const TIMELINE: usize = 200;
 /// How many unknown machines are listed (a misconfigured DHCP range must not grow the view without limit).
 const MAX_UNKNOWN: usize = 256;
+/// How many recent reports (phase, state, time) each node's replay memory holds. A resent report (the agent
+/// retries a POST whose answer it lost) is recognised while it is among the node's last `RECENT_REPORTS`; the
+/// memory is bounded so a node (or a machine forging its reports) that reports forever cannot grow the server.
+pub const RECENT_REPORTS: usize = 64;
+
+/// A report's identity for replay detection: its phase, state and the sender's time.
+type ReportKey = (String, String, String);
 
 /// One node's state.
 #[derive(Debug, Clone)]
@@ -48,6 +55,8 @@ struct NodeState {
     refused: Vec<String>,
     last_boot: Option<String>,
     joined: bool,
+    /// The last [`RECENT_REPORTS`] reports taken, oldest first.
+    recent: VecDeque<ReportKey>,
 }
 
 /// A machine that is not in cluster.toml.
@@ -139,7 +148,7 @@ pub struct FleetView {
 pub enum Verdict {
     /// Take it, for this node.
     Accept(String),
-    /// Already taken (same node, phase, state and time): ignore it.
+    /// Already taken (same node, phase, state and time, among the node's last [`RECENT_REPORTS`]): ignore it.
     Replay,
     /// Two machines claim the node: refuse and record why.
     Refuse(String, String),
@@ -154,7 +163,6 @@ pub struct Fleet {
     nodes: Vec<NodeState>,
     unknown: Vec<UnknownRow>,
     timeline: VecDeque<Event>,
-    seen: HashSet<(String, String, String, String)>,
 }
 
 fn parse_time(s: &str) -> Option<OffsetDateTime> {
@@ -196,11 +204,11 @@ impl Fleet {
                     refused: Vec::new(),
                     last_boot: None,
                     joined: false,
+                    recent: VecDeque::new(),
                 })
                 .collect(),
             unknown: Vec::new(),
             timeline: VecDeque::new(),
-            seen: HashSet::new(),
         }
     }
 
@@ -283,13 +291,10 @@ impl Fleet {
                 "a report for '{name}', which is not a node of cluster.toml"
             ));
         };
-        let key = (
-            name.clone(),
-            r.phase.clone(),
-            r.state.clone(),
-            r.time.clone(),
-        );
-        if self.seen.contains(&key) {
+        if n.recent
+            .iter()
+            .any(|(p, s, t)| p == &r.phase && s == &r.state && t == &r.time)
+        {
             return Verdict::Replay;
         }
         if let Some(role) = &r.role {
@@ -346,13 +351,12 @@ impl Fleet {
                 ip,
                 report: r,
             } => {
-                self.seen.insert((
-                    node.clone(),
-                    r.phase.clone(),
-                    r.state.clone(),
-                    r.time.clone(),
-                ));
                 let Some(n) = self.node_mut(node) else { return };
+                if n.recent.len() == RECENT_REPORTS {
+                    n.recent.pop_front();
+                }
+                n.recent
+                    .push_back((r.phase.clone(), r.state.clone(), r.time.clone()));
                 n.last_boot = None;
                 if n.mac_conf.is_none() && n.owner.is_none() {
                     n.owner = mac.clone();
@@ -572,6 +576,66 @@ mod tests {
         assert_eq!(
             f.view("2026-12-05T12:20:01Z").nodes[0].decision.as_deref(),
             Some("init")
+        );
+    }
+
+    #[test]
+    fn replay_memory_holds_the_last_reports_of_each_node_only() {
+        let c = cluster();
+        let m1 = c.masters[0].name.clone();
+        let w1 = c.workers[0].name.clone();
+        let mac = Some("52:54:00:12:34:01");
+        let mut f = Fleet::new(&c);
+        let at = |i: usize| {
+            format!(
+                "2026-12-05T{:02}:{:02}:{:02}Z",
+                i / 3600,
+                i / 60 % 60,
+                i % 60
+            )
+        };
+        // Three times the memory's size of distinct reports from one node.
+        let n = 3 * RECENT_REPORTS;
+        for i in 0..n {
+            accept(
+                &mut f,
+                report(&m1, "os", "running", &at(i)),
+                mac,
+                "10.0.0.50",
+                &at(i),
+            );
+        }
+        assert_eq!(f.nodes[0].recent.len(), RECENT_REPORTS, "bounded");
+        // Each of the last RECENT_REPORTS is still known as a replay.
+        for i in n - RECENT_REPORTS..n {
+            let r = report(&m1, "os", "running", &at(i));
+            assert_eq!(f.judge(&r, mac, Some("10.0.0.50")), Verdict::Replay, "{i}");
+        }
+        // The one before them has been forgotten: it is taken again (and the memory stays bounded).
+        let old = report(&m1, "os", "running", &at(n - RECENT_REPORTS - 1));
+        assert!(matches!(
+            f.judge(&old, mac, Some("10.0.0.50")),
+            Verdict::Accept(_)
+        ));
+        accept(&mut f, old.clone(), mac, "10.0.0.50", &at(n));
+        assert_eq!(f.nodes[0].recent.len(), RECENT_REPORTS);
+        assert_eq!(f.judge(&old, mac, Some("10.0.0.50")), Verdict::Replay);
+        // A report is a replay for its own node only: the same phase, state and time from another node is news.
+        let same = report(&w1, "os", "running", &at(n - 1));
+        assert!(matches!(
+            f.judge(&same, None, Some(&c.workers[0].ip.to_string())),
+            Verdict::Accept(_)
+        ));
+        // Another state at the same time is another report.
+        let failed = report(&m1, "os", "failed", &at(n - 1));
+        assert!(matches!(
+            f.judge(&failed, mac, Some("10.0.0.50")),
+            Verdict::Accept(_)
+        ));
+        let total: usize = f.nodes.iter().map(|n| n.recent.len()).sum();
+        assert_eq!(
+            total, RECENT_REPORTS,
+            "nodes without reports remember nothing"
         );
     }
 
