@@ -85,10 +85,16 @@ fn start(f: &Fixture) -> Serve {
 
 /// `kubeha serve` listening on `listen`, handing out `url` (default: its own address).
 fn start_at(f: &Fixture, listen: &str, public_url: Option<&str>) -> Serve {
+    start_with(f, listen, public_url, &[])
+}
+
+/// `kubeha serve` listening on `listen`, handing out `url` (default: its own address), with `extra` flags.
+fn start_with(f: &Fixture, listen: &str, public_url: Option<&str>, extra: &[&str]) -> Serve {
     let unit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../firstboot/kubeha-firstboot.service");
     let mut child = Command::new(env!("CARGO_BIN_EXE_kubeha"))
         .args(["serve", "--listen", listen, "--threads", "4"])
         .args(public_url.map(|u| ["--url", u]).into_iter().flatten())
+        .args(extra)
         .args(["--cluster", s(&f.cluster), "--secrets", s(&f.secrets)])
         .args(["--bundle", s(&f.bundle), "--base", s(&f.base)])
         .args(["--agent", s(&f.agent), "--agent-unit", s(&unit)])
@@ -626,6 +632,146 @@ fn serve_installs_each_node_once_and_remembers_across_restarts() {
     assert!(!srv.log().contains("PRIVATE KEY"), "{}", srv.log());
 }
 
+/// A server-sent events client: `GET /events` on a raw connection, read event by event.
+struct EventStream {
+    reader: BufReader<TcpStream>,
+}
+
+impl EventStream {
+    /// Connects; returns the status code, and the stream when it is 200 `text/event-stream`.
+    fn open(addr: &str) -> (u16, Option<EventStream>) {
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        write!(
+            c,
+            "GET /events HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n"
+        )
+        .unwrap();
+        let mut reader = BufReader::new(c);
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
+                break;
+            }
+            head.push_str(&line);
+        }
+        let code = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        if code != 200 {
+            return (code, None);
+        }
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("content-type: text/event-stream"),
+            "{head}"
+        );
+        (code, Some(EventStream { reader }))
+    }
+
+    /// The next `fleet` event's document (fails after the read timeout).
+    fn next(&mut self) -> serde_json::Value {
+        let (mut event, mut data) = (String::new(), String::new());
+        loop {
+            let mut line = String::new();
+            let n = self.reader.read_line(&mut line).expect("an event in time");
+            assert!(n > 0, "the server closed the stream");
+            let line = line.trim_end_matches(['\r', '\n']);
+            if line.is_empty() {
+                if event == "fleet" {
+                    return serde_json::from_str(&data).unwrap();
+                }
+                (event, data) = (String::new(), String::new());
+            } else if let Some(v) = line.strip_prefix("event: ") {
+                event = v.to_string();
+            } else if let Some(v) = line.strip_prefix("data: ") {
+                data.push_str(v);
+            }
+        }
+    }
+}
+
+/// Live updates: a client of `GET /events` gets the fleet at once and again, unasked, soon after a report arrives;
+/// `--max-event-clients 2` answers the third client 503, and a closed stream gives its place back.
+#[test]
+fn events_stream_a_report_to_live_clients_and_refuse_beyond_the_limit() {
+    let f = fixture();
+    let srv = start_with(&f, "127.0.0.1:0", None, &["--max-event-clients", "2"]);
+    let u = srv.url.clone();
+    let c = Cluster::load(&f.cluster).unwrap();
+    let m1 = c.masters[0].name.clone();
+    let (code, a) = EventStream::open(srv.addr());
+    assert_eq!(code, 200);
+    let mut a = a.unwrap();
+    let first = a.next();
+    assert_eq!(
+        row(&first, &m1)["phase"],
+        serde_json::Value::Null,
+        "{first}"
+    );
+    assert_eq!(first["cluster"], c.cluster.name.as_str());
+
+    let sent = Instant::now();
+    let (code, body) = post(
+        &format!("{u}/api/report/52-54-00-12-34-01"),
+        report(&m1, "os", "ok", "2026-12-05T12:00:00Z"),
+    );
+    assert_eq!(code, 200, "{body}");
+    // Events keep coming (heartbeats every few seconds): the first that shows the report, within a heartbeat.
+    let ev = loop {
+        let ev = a.next();
+        if row(&ev, &m1)["phase"] == "os" {
+            break ev;
+        }
+        assert!(
+            sent.elapsed() < Duration::from_secs(10),
+            "no event with the report: {ev}"
+        );
+    };
+    let took = sent.elapsed();
+    eprintln!("report to event: {took:?}");
+    assert!(took < Duration::from_secs(4), "{took:?}");
+    assert_eq!(row(&ev, &m1)["state"], "ok");
+    assert_eq!(
+        ev["nodes"],
+        fleet(&u)["nodes"],
+        "the stream and /api/fleet agree"
+    );
+
+    // Two clients at most: the third is answered 503 (the page then polls).
+    let (code, b) = EventStream::open(srv.addr());
+    assert_eq!(code, 200);
+    let (code, none) = EventStream::open(srv.addr());
+    assert_eq!(code, 503, "a third client");
+    assert!(none.is_none());
+    // The page and /api/fleet still answer while the streams are full.
+    let (code, page) = get_text(&format!("{u}/"));
+    assert!(code == 200 && page.contains("EventSource"), "{code}");
+    assert_eq!(
+        fleet(&u)["nodes"].as_array().unwrap().len(),
+        c.nodes().count()
+    );
+
+    // A client that goes away gives its place back (noticed at the stream's next write).
+    drop(a);
+    let closed = Instant::now();
+    let mut c3 = loop {
+        match EventStream::open(srv.addr()) {
+            (200, Some(s)) => break s,
+            (503, _) if closed.elapsed() < Duration::from_secs(30) => {
+                std::thread::sleep(Duration::from_millis(500))
+            }
+            (code, _) => panic!("{code} {:?} after a client closed", closed.elapsed()),
+        }
+    };
+    assert_eq!(row(&c3.next(), &m1)["phase"], "os");
+    drop(b);
+    assert!(!srv.log().contains("PRIVATE KEY"), "{}", srv.log());
+}
+
 /// The fleet page in a real browser (headless Chromium, Debian's `chromium`): after reports arrive, its script has
 /// fetched `/api/fleet` and the DOM holds one row per node with the reported phase and decision, and an "unknown
 /// machine" row.
@@ -646,6 +792,8 @@ fn fleet_page_rows_in_headless_chromium() {
         assert_eq!(code, 200, "{body}");
     }
     // The script fetches after load; the virtual time budget lets it run (and its fetch finish) before the dump.
+    // `?live=0`: polling only, since a virtual time budget never runs out while an event stream is open (the
+    // stream itself is tested by events_stream_a_report_to_live_clients_and_refuse_beyond_the_limit).
     let profile = f.dir.path().join("chromium");
     let o = Command::new("chromium")
         .args([
@@ -657,7 +805,7 @@ fn fleet_page_rows_in_headless_chromium() {
         ])
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg("--dump-dom")
-        .arg(format!("{u}/"))
+        .arg(format!("{u}/?live=0"))
         .stdin(Stdio::null())
         .output()
         .expect("running chromium (Debian package chromium)");
@@ -666,6 +814,10 @@ fn fleet_page_rows_in_headless_chromium() {
     assert!(
         dom.contains("data-updated=\""),
         "the script never rendered a fleet:\n{dom}"
+    );
+    assert!(
+        dom.contains("data-mode=\"polling\""),
+        "?live=0 polls:\n{dom}"
     );
     let tr = |key: &str| -> String {
         let start = dom

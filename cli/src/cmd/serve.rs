@@ -90,6 +90,11 @@ pub struct ServeConfig {
     /// whole length: give a rack installing at once about one per node)
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: u16,
+    /// The most live pages at once (server-sent event streams, GET /events;
+    /// each holds a thread of its own): the next one gets 503, and the page
+    /// polls /api/fleet instead
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    pub max_event_clients: u16,
 }
 
 /// `kubeha serve reimage`.
@@ -160,6 +165,7 @@ fn run(c: ServeConfig) -> Result<ExitCode> {
         agent,
         bundle_pubkey,
         el: c.el,
+        max_event_clients: c.max_event_clients.into(),
     })
     .context("starting kubeha serve")?;
     if let Some(dir) = &c.tftp {
