@@ -477,8 +477,19 @@ fn serve_installs_each_node_once_and_remembers_across_restarts() {
         ("done", "ok"),
     ];
     for (i, (phase, state)) in phases.iter().enumerate() {
-        let doc = report(&m1, phase, state, &format!("2026-12-05T12:0{i}:00Z"));
-        let (code, body) = post(&report_url, doc.clone());
+        let mut doc: serde_json::Value = serde_json::from_str(&report(
+            &m1,
+            phase,
+            state,
+            &format!("2026-12-05T12:0{i}:00Z"),
+        ))
+        .unwrap();
+        // The master's cluster phase: it holds the VIP and lists etcd's members.
+        if *phase == "cluster" {
+            doc["vip_holder"] = true.into();
+            doc["etcd_members"] = serde_json::json!([m1]);
+        }
+        let (code, body) = post(&report_url, doc.to_string());
         assert_eq!(code, 200, "{phase}: {body}");
         assert!(body.contains("\"accepted\":true"), "{phase}: {body}");
     }
@@ -501,6 +512,24 @@ fn serve_installs_each_node_once_and_remembers_across_restarts() {
         .filter(|e| e["node"] == m1.as_str() && e["what"] == "done ok")
         .count();
     assert_eq!(done_events, 1, "a replay is not a second event: {fl}");
+    assert_eq!(fl["vip_holder"], m1.as_str(), "{fl}");
+    assert_eq!(r["vip_holder"], true, "{r}");
+    assert_eq!(
+        fl["etcd_members"]["members"],
+        serde_json::json!([m1]),
+        "{fl}"
+    );
+    assert_eq!(fl["etcd_members"]["reported_by"], m1.as_str(), "{fl}");
+    assert_eq!(row(&fl, &w1)["vip_holder"], serde_json::Value::Null, "{fl}");
+    // A member name that is not one: 400 naming the field.
+    let mut bad: serde_json::Value =
+        serde_json::from_str(&report(&m1, "done", "ok", "2026-12-05T12:08:30Z")).unwrap();
+    bad["etcd_members"] = serde_json::json!(["<img src=x>"]);
+    let (code, body) = post(&report_url, bad.to_string());
+    assert!(
+        code == 400 && body.starts_with("report.etcd_members:"),
+        "{code} {body}"
+    );
 
     // Bad reports: too large, not JSON, not a report; each with its reason.
     let (code, body) = post(&report_url, vec![b' '; MAX_REPORT_BYTES + 1]);
@@ -553,7 +582,7 @@ fn serve_installs_each_node_once_and_remembers_across_restarts() {
         M1_MAC,
         "127.0.0.1",
         "done (ok), installed",
-        "init",
+        "init, VIP holder",
         "refused: ",
     ] {
         assert!(line.contains(want), "{want:?} not in {line:?}");
@@ -568,6 +597,14 @@ fn serve_installs_each_node_once_and_remembers_across_restarts() {
         table.contains(&format!(
             "control plane (masters that reported their cluster phase done): {m1} (init)\n"
         )),
+        "{table}"
+    );
+    assert!(
+        table.contains(&format!("VIP holder (as the nodes report it): {m1}\n")),
+        "{table}"
+    );
+    assert!(
+        table.contains(&format!("etcd members: {m1} (as {m1} listed them at ")),
         "{table}"
     );
     let o = kubeha(&["status", "--server", &u, "--json"]);
@@ -785,9 +822,20 @@ fn fleet_page_rows_in_headless_chromium() {
     let (code, _) = get_text(&format!("{u}/boot.ipxe?mac=52:54:00:de:ad:02"));
     assert_eq!(code, 200);
     for (i, phase) in ["installed", "config", "os", "cluster"].iter().enumerate() {
+        let mut doc: serde_json::Value = serde_json::from_str(&report(
+            &m1,
+            phase,
+            "ok",
+            &format!("2026-12-05T12:0{i}:00Z"),
+        ))
+        .unwrap();
+        if *phase == "cluster" {
+            doc["vip_holder"] = true.into();
+            doc["etcd_members"] = serde_json::json!([m1]);
+        }
         let (code, body) = post(
             &format!("{u}/api/report/52-54-00-12-34-01"),
-            report(&m1, phase, "ok", &format!("2026-12-05T12:0{i}:00Z")),
+            doc.to_string(),
         );
         assert_eq!(code, 200, "{body}");
     }
@@ -831,7 +879,7 @@ fn fleet_page_rows_in_headless_chromium() {
         ">master<",
         M1_MAC,
         ">cluster (ok), installed<",
-        ">init<",
+        ">init, VIP holder<",
         ">reimage</button>",
     ] {
         assert!(r.contains(want), "{want:?} not in the row: {r}");
@@ -843,6 +891,14 @@ fn fleet_page_rows_in_headless_chromium() {
     assert!(unk.contains(">unknown machine<"), "{unk}");
     assert!(
         dom.contains(&format!("cluster phase done): {m1} (init)</p>")),
+        "{dom}"
+    );
+    assert!(
+        dom.contains(&format!("VIP holder (as the nodes report it): {m1}</p>")),
+        "{dom}"
+    );
+    assert!(
+        dom.contains(&format!("etcd members: {m1} (as {m1} listed them at ")),
         "{dom}"
     );
 }

@@ -172,6 +172,9 @@ impl Reporter {
             decision: self.decision(),
             time: now_rfc3339(),
             agent: Some(concat!("kubeha-firstboot/", env!("CARGO_PKG_VERSION")).to_string()),
+            // Not looked at yet by the agent: absent, never guessed.
+            vip_holder: None,
+            etcd_members: None,
         };
         serde_json::to_value(report).expect("a report is plain strings")
     }

@@ -57,6 +57,10 @@ struct NodeState {
     joined: bool,
     /// The last [`RECENT_REPORTS`] reports taken, oldest first.
     recent: VecDeque<ReportKey>,
+    /// Whether it held the VIP, as it last said, and when the server heard it.
+    vip: Option<(bool, String)>,
+    /// The etcd members it last listed, and when the server heard it.
+    etcd: Option<(Vec<String>, String)>,
 }
 
 /// A machine that is not in cluster.toml.
@@ -103,6 +107,21 @@ pub struct NodeRow {
     pub reinstall: bool,
     /// Refused claims on this node's name (the last few).
     pub refused: Vec<String>,
+    /// Whether it held the VIP, as its last report that looked said.
+    pub vip_holder: Option<bool>,
+    /// The etcd members it last listed (masters).
+    pub etcd_members: Option<Vec<String>>,
+}
+
+/// The etcd member list as the last master that could list it reported it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EtcdMembers {
+    /// The members' names.
+    pub members: Vec<String>,
+    /// The master that listed them.
+    pub reported_by: String,
+    /// When the server received that report (RFC 3339).
+    pub at: String,
 }
 
 /// One timeline event.
@@ -139,6 +158,10 @@ pub struct FleetView {
     /// The control plane as the reports tell it: the masters whose cluster phase finished (since their last
     /// install), in the order of cluster.toml. Not a live etcd member list.
     pub control_plane: Vec<Member>,
+    /// The node whose report said last that it holds the VIP (and has not said otherwise since), if any.
+    pub vip_holder: Option<String>,
+    /// The etcd members, as the latest master that listed them said.
+    pub etcd_members: Option<EtcdMembers>,
     /// The newest events last.
     pub timeline: Vec<Event>,
 }
@@ -205,6 +228,8 @@ impl Fleet {
                     last_boot: None,
                     joined: false,
                     recent: VecDeque::new(),
+                    vip: None,
+                    etcd: None,
                 })
                 .collect(),
             unknown: Vec::new(),
@@ -377,8 +402,16 @@ impl Fleet {
                 if r.decision.is_some() {
                     n.decision = r.decision.clone();
                 }
+                if let Some(v) = r.vip_holder {
+                    n.vip = Some((v, at.clone()));
+                }
+                if let Some(m) = &r.etcd_members {
+                    n.etcd = Some((m.clone(), at.clone()));
+                }
                 if r.from_installer() {
                     n.joined = false;
+                    n.vip = None;
+                    n.etcd = None;
                 } else if r.state == "ok" && (r.phase == "cluster" || r.phase == "done") {
                     n.joined = true;
                 }
@@ -446,6 +479,8 @@ impl Fleet {
                 n.state = Some("running".into());
                 n.step = None;
                 n.decision = None;
+                n.vip = None;
+                n.etcd = None;
                 n.since = Some(at.clone());
                 self.event(at, node, "reimage requested".into());
             }
@@ -479,8 +514,40 @@ impl Fleet {
                     installed: n.installed,
                     reinstall: n.reinstall,
                     refused: n.refused.clone(),
+                    vip_holder: n.vip.as_ref().map(|v| v.0),
+                    etcd_members: n.etcd.as_ref().map(|e| e.0.clone()),
                 })
                 .collect(),
+            // The latest claim wins (RFC 3339 in whole seconds, UTC: ordered as strings); a tie goes to the first
+            // node in cluster.toml.
+            vip_holder: self
+                .nodes
+                .iter()
+                .filter_map(|n| match &n.vip {
+                    Some((true, at)) => Some((at, &n.name)),
+                    _ => None,
+                })
+                .fold(None::<(&String, &String)>, |best, c| match best {
+                    Some(b) if b.0 >= c.0 => Some(b),
+                    _ => Some(c),
+                })
+                .map(|(_, n)| n.clone()),
+            etcd_members: self
+                .nodes
+                .iter()
+                .filter_map(|n| n.etcd.as_ref().map(|(m, at)| (m, at, &n.name)))
+                .fold(
+                    None::<(&Vec<String>, &String, &String)>,
+                    |best, c| match best {
+                        Some(b) if b.1 >= c.1 => Some(b),
+                        _ => Some(c),
+                    },
+                )
+                .map(|(m, at, n)| EtcdMembers {
+                    members: m.clone(),
+                    reported_by: n.clone(),
+                    at: at.clone(),
+                }),
             unknown: self.unknown.clone(),
             control_plane: self
                 .nodes
@@ -637,6 +704,80 @@ mod tests {
             total, RECENT_REPORTS,
             "nodes without reports remember nothing"
         );
+    }
+
+    #[test]
+    fn vip_holder_and_etcd_members_are_the_latest_reports() {
+        let c = cluster();
+        let (m1, m2) = (c.masters[0].name.clone(), c.masters[1].name.clone());
+        let ip2 = c.masters[1].ip.to_string();
+        let mut f = Fleet::new(&c);
+        let v = f.view("2026-12-05T12:00:00Z");
+        assert_eq!(
+            (v.vip_holder, v.etcd_members),
+            (None, None),
+            "nothing reported"
+        );
+        let mut r = report(&m1, "cluster", "ok", "2026-12-05T12:00:00Z");
+        r.vip_holder = Some(true);
+        r.etcd_members = Some(vec![m1.clone()]);
+        accept(
+            &mut f,
+            r,
+            Some("52:54:00:12:34:01"),
+            "10.0.0.50",
+            "2026-12-05T12:00:01Z",
+        );
+        let mut r = report(&m2, "cluster", "ok", "2026-12-05T12:01:00Z");
+        r.vip_holder = Some(false);
+        r.etcd_members = Some(vec![m1.clone(), m2.clone()]);
+        accept(&mut f, r, None, &ip2, "2026-12-05T12:01:01Z");
+        let v = f.view("2026-12-05T12:01:02Z");
+        assert_eq!(v.vip_holder.as_deref(), Some(m1.as_str()));
+        let e = v.etcd_members.unwrap();
+        assert_eq!((e.members.len(), e.reported_by.as_str()), (2, m2.as_str()));
+        assert_eq!(v.nodes[1].vip_holder, Some(false));
+        // The VIP moves: m1 says it lost it, m2 that it holds it.
+        let mut r = report(&m1, "done", "ok", "2026-12-05T12:02:00Z");
+        r.vip_holder = Some(false);
+        accept(
+            &mut f,
+            r,
+            Some("52:54:00:12:34:01"),
+            "10.0.0.50",
+            "2026-12-05T12:02:01Z",
+        );
+        assert_eq!(
+            f.view("2026-12-05T12:02:02Z").vip_holder,
+            None,
+            "nobody claims it"
+        );
+        let mut r = report(&m2, "done", "ok", "2026-12-05T12:03:00Z");
+        r.vip_holder = Some(true);
+        accept(&mut f, r, None, &ip2, "2026-12-05T12:03:01Z");
+        assert_eq!(
+            f.view("2026-12-05T12:03:02Z").vip_holder.as_deref(),
+            Some(m2.as_str())
+        );
+        // A report without the fields keeps what the node said last; a reimage forgets it.
+        accept(
+            &mut f,
+            report(&m2, "done", "ok", "2026-12-05T12:04:00Z"),
+            None,
+            &ip2,
+            "2026-12-05T12:04:01Z",
+        );
+        assert_eq!(
+            f.view("2026-12-05T12:04:02Z").vip_holder.as_deref(),
+            Some(m2.as_str())
+        );
+        f.apply(&Entry::Reimage {
+            at: "2026-12-05T12:05:00Z".into(),
+            node: m2.clone(),
+        });
+        let v = f.view("2026-12-05T12:05:01Z");
+        assert_eq!(v.vip_holder, None);
+        assert_eq!(v.etcd_members.unwrap().reported_by, m1);
     }
 
     #[test]

@@ -285,7 +285,21 @@ fn table(v: &serde_json::Value) -> String {
             s(&n["mac"]),
             s(&n["ip"]),
             phase,
-            s(&n["decision"]),
+            {
+                let mut d: Vec<String> = n["decision"]
+                    .as_str()
+                    .map(String::from)
+                    .into_iter()
+                    .collect();
+                if n["vip_holder"].as_bool() == Some(true) {
+                    d.push("VIP holder".into());
+                }
+                if d.is_empty() {
+                    "-".into()
+                } else {
+                    d.join(", ")
+                }
+            },
             duration(n["in_phase_s"].as_i64()),
             refused
                 .map(|r| format!("refused: {r}"))
@@ -337,5 +351,19 @@ fn table(v: &serde_json::Value) -> String {
             cp.join(", ")
         }
     ));
+    out.push_str(&format!(
+        "VIP holder (as the nodes report it): {}\n",
+        v["vip_holder"].as_str().unwrap_or("none reported")
+    ));
+    let e = &v["etcd_members"];
+    match e["members"].as_array() {
+        Some(m) => out.push_str(&format!(
+            "etcd members: {} (as {} listed them at {})\n",
+            m.iter().map(s).collect::<Vec<_>>().join(", "),
+            s(&e["reported_by"]),
+            s(&e["at"])
+        )),
+        None => out.push_str("etcd members: none reported\n"),
+    }
     out
 }
