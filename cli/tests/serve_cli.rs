@@ -35,7 +35,9 @@ impl Drop for Serve {
 
 impl Serve {
     fn addr(&self) -> &str {
-        self.url.trim_start_matches("http://")
+        self.url
+            .trim_start_matches("https://")
+            .trim_start_matches("http://")
     }
     fn log(&self) -> String {
         self.log.lock().unwrap().clone()
@@ -129,10 +131,13 @@ fn start_with(f: &Fixture, listen: &str, public_url: Option<&str>, extra: &[&str
         Ok(u) => serve.url = u,
         Err(_) => panic!("kubeha serve did not start:\n{}", serve.log()),
     }
+    let own = if extra.contains(&"--tls-cert") {
+        "https://127.0.0.1:"
+    } else {
+        "http://127.0.0.1:"
+    };
     assert!(
-        serve
-            .url
-            .starts_with(public_url.unwrap_or("http://127.0.0.1:")),
+        serve.url.starts_with(public_url.unwrap_or(own)),
         "{}",
         serve.url
     );
@@ -806,6 +811,73 @@ fn events_stream_a_report_to_live_clients_and_refuse_beyond_the_limit() {
     };
     assert_eq!(row(&c3.next(), &m1)["phase"], "os");
     drop(b);
+    assert!(!srv.log().contains("PRIVATE KEY"), "{}", srv.log());
+}
+
+/// HTTPS: `--tls-cert`/`--tls-key` with a certificate for 127.0.0.1 (rcgen); curl trusting it (`--cacert`) gets
+/// the master's iPXE script and its config, whose sha256 is the pin on the handed-out command line; without the CA
+/// curl refuses the server, plain HTTP gets no config; `kubeha status --cacert` reads the fleet over HTTPS.
+#[test]
+fn https_serves_a_masters_pinned_config_to_curl_trusting_the_cert() {
+    let f = fixture();
+    let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let cert = f.dir.path().join("serve.crt");
+    let key = f.dir.path().join("serve.key");
+    std::fs::write(&cert, ck.cert.pem()).unwrap();
+    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+    let srv = start_with(
+        &f,
+        "127.0.0.1:0",
+        None,
+        &["--tls-cert", s(&cert), "--tls-key", s(&key)],
+    );
+    let u = srv.url.clone();
+    assert!(u.starts_with("https://127.0.0.1:"), "{u}");
+    let curl = |args: &[&str]| {
+        Command::new("curl")
+            .args(["-sS", "--max-time", "20"])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("curl")
+    };
+    let boot = format!("{u}/boot.ipxe?mac={M1_MAC}");
+    let o = curl(&["--cacert", s(&cert), "-f", &boot]);
+    assert!(o.status.success(), "{}", text(&o));
+    let script = String::from_utf8(o.stdout).unwrap();
+    let args = kernel_args(&script);
+    let config_url = args.config.as_ref().unwrap().to_string();
+    assert!(
+        config_url.starts_with(&format!("{u}/nodes/")),
+        "{config_url}"
+    );
+    let o = curl(&["--cacert", s(&cert), "-f", &config_url]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        hex::encode(Sha256::digest(&o.stdout)),
+        args.config_sha256.clone().unwrap(),
+        "the config served over HTTPS is not the one pinned"
+    );
+    let nc = NodeConfig::parse(std::str::from_utf8(&o.stdout).unwrap(), "https").unwrap();
+    assert!(nc.control_plane.is_some(), "a master's config");
+    // Without the CA curl refuses the server (60: the peer's certificate cannot be verified).
+    let o = curl(&["-f", &config_url]);
+    assert_eq!(o.status.code(), Some(60), "{}", text(&o));
+    // Plain HTTP on the HTTPS port gets no config.
+    let plain = config_url.replacen("https://", "http://", 1);
+    let o = curl(&["-f", &plain]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("PRIVATE KEY"));
+    // `kubeha status` over HTTPS, with and without the CA.
+    let o = kubeha(&["status", "--server", &u, "--cacert", s(&cert)]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("k8s-master01 "),
+        "{}",
+        text(&o)
+    );
+    let o = kubeha(&["status", "--server", &u]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(!srv.log().contains("PRIVATE KEY"), "{}", srv.log());
 }
 

@@ -76,6 +76,8 @@ pub struct Spec {
     pub el: Option<u8>,
     /// The most `/events` streams open at once (more get 503).
     pub max_event_clients: usize,
+    /// HTTPS: the certificate chain and its private key (PEM files; the key PKCS#8 or PKCS#1 RSA).
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// What one node is served.
@@ -180,7 +182,12 @@ impl Server {
                     ),
                 ))
             }
+            None if spec.tls.is_some() => format!("https://{addr}"),
             None => format!("http://{addr}"),
+        };
+        let ssl = match &spec.tls {
+            None => None,
+            Some((cert, key)) => Some(tls_config(cert, key)?),
         };
         let base = format!("{url}/{}", kubeha_kickstart::MEDIA_DIR);
 
@@ -260,7 +267,7 @@ impl Server {
         {
             log::warn!("{addr}: TCP_NODELAY: {e}");
         }
-        let http = tiny_http::Server::from_listener(listener, None).map_err(|e| Error::Listen {
+        let http = tiny_http::Server::from_listener(listener, ssl).map_err(|e| Error::Listen {
             addr: spec.listen.clone(),
             message: e.to_string(),
         })?;
@@ -308,6 +315,36 @@ impl Server {
             let _ = h.join();
         }
     }
+}
+
+/// Reads `--tls-cert` and `--tls-key` for tiny_http. The key's PEM label is checked here (tiny_http panics on a key
+/// it cannot use); errors name the option and file, never a byte of the key.
+fn tls_config(cert: &Path, key: &Path) -> Result<tiny_http::SslConfig> {
+    let certificate = std::fs::read(cert).map_err(io("reading", cert))?;
+    if !certificate
+        .windows(27)
+        .any(|w| w == b"-----BEGIN CERTIFICATE-----")
+    {
+        return Err(bad(
+            "--tls-cert",
+            format!("{}: no PEM certificate in it", cert.display()),
+        ));
+    }
+    let private_key = std::fs::read(key).map_err(io("reading", key))?;
+    let has = |label: &[u8]| private_key.windows(label.len()).any(|w| w == label);
+    if !(has(b"-----BEGIN PRIVATE KEY-----") || has(b"-----BEGIN RSA PRIVATE KEY-----")) {
+        return Err(bad(
+            "--tls-key",
+            format!(
+                "{}: not an unencrypted PEM private key in PKCS#8 (BEGIN PRIVATE KEY) or PKCS#1 RSA form",
+                key.display()
+            ),
+        ));
+    }
+    Ok(tiny_http::SslConfig {
+        certificate,
+        private_key,
+    })
 }
 
 /// The base ISO's tree under `state/os`, extracted once per ISO (path, size and mtime in `os.stamp`); checked for
@@ -909,6 +946,40 @@ fn shown(v: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tls_files_are_checked_and_the_key_never_quoted() {
+        let d = tempfile::tempdir().unwrap();
+        let cert = d.path().join("c.pem");
+        let key = d.path().join("k.pem");
+        std::fs::write(
+            &cert,
+            "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        std::fs::write(
+            &key,
+            "-----BEGIN EC PRIVATE KEY-----\nSECRETBYTES\n-----END EC PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let e = tls_config(&cert, &key).unwrap_err().to_string();
+        assert!(
+            e.starts_with("--tls-key:") && !e.contains("SECRETBYTES"),
+            "{e}"
+        );
+        let e = tls_config(&key, &key).unwrap_err().to_string();
+        assert!(
+            e.starts_with("--tls-cert:") && !e.contains("SECRETBYTES"),
+            "{e}"
+        );
+        std::fs::write(
+            &key,
+            "-----BEGIN PRIVATE KEY-----\nMIG\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        assert!(tls_config(&cert, &key).is_ok());
+        assert!(tls_config(&cert, &d.path().join("missing")).is_err());
+    }
 
     #[test]
     fn only_plain_relative_paths_are_served_from_disk() {

@@ -95,6 +95,13 @@ pub struct ServeConfig {
     /// polls /api/fleet instead
     #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=4096))]
     pub max_event_clients: u16,
+    /// Serve HTTPS with this certificate (PEM, chain first); the default URL
+    /// becomes https://ADDR:PORT. Nodes' installers and iPXE must trust it
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM, PKCS#8 or RSA, unencrypted)
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// `kubeha serve reimage`.
@@ -121,6 +128,9 @@ pub struct StatusConfig {
     /// Print the fleet as JSON (the server's /api/fleet document)
     #[arg(long)]
     pub json: bool,
+    /// Trust this CA certificate (PEM) for an https:// server (kubeha serve --tls-cert)
+    #[arg(long, value_name = "PEM")]
+    pub cacert: Option<PathBuf>,
 }
 
 /// Runs `kubeha serve` or its subcommand.
@@ -166,6 +176,7 @@ fn run(c: ServeConfig) -> Result<ExitCode> {
         bundle_pubkey,
         el: c.el,
         max_event_clients: c.max_event_clients.into(),
+        tls: c.tls_cert.zip(c.tls_key),
     })
     .context("starting kubeha serve")?;
     if let Some(dir) = &c.tftp {
@@ -198,10 +209,19 @@ fn run(c: ServeConfig) -> Result<ExitCode> {
 }
 
 fn client() -> Result<reqwest::blocking::Client> {
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .context("building the HTTP client")
+    client_with(None)
+}
+
+/// A client that also trusts the CA certificate in `cacert`.
+fn client_with(cacert: Option<&std::path::Path>) -> Result<reqwest::blocking::Client> {
+    let mut b = reqwest::blocking::Client::builder().timeout(Duration::from_secs(10));
+    if let Some(p) = cacert {
+        let pem = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+        let cert = reqwest::Certificate::from_pem(&pem)
+            .with_context(|| format!("--cacert {}: not a PEM certificate", p.display()))?;
+        b = b.add_root_certificate(cert);
+    }
+    b.build().context("building the HTTP client")
 }
 
 fn reimage(c: ReimageConfig) -> Result<ExitCode> {
@@ -226,7 +246,7 @@ fn reimage(c: ReimageConfig) -> Result<ExitCode> {
 /// Runs `kubeha status`.
 pub fn status(c: StatusConfig) -> Result<ExitCode> {
     let url = format!("{}/api/fleet", c.server.trim_end_matches('/'));
-    let r = client()?
+    let r = client_with(c.cacert.as_deref())?
         .get(&url)
         .send()
         .with_context(|| format!("fetching {url}"))?;
