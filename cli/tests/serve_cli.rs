@@ -886,6 +886,168 @@ fn https_serves_a_masters_pinned_config_to_curl_trusting_the_cert() {
     assert!(!srv.log().contains("PRIVATE KEY"), "{}", srv.log());
 }
 
+/// The RGBA pixels of an 8-bit RGB or RGBA, non-interlaced PNG (what Chromium's screenshots are): width, height,
+/// pixels.
+fn png_pixels(png: &[u8]) -> (usize, usize, Vec<[u8; 4]>) {
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
+    let (mut w, mut h, mut channels, mut idat) = (0usize, 0usize, 0usize, Vec::new());
+    let mut i = 8;
+    while i + 8 <= png.len() {
+        let len = u32::from_be_bytes(png[i..i + 4].try_into().unwrap()) as usize;
+        let kind = &png[i + 4..i + 8];
+        let data = &png[i + 8..i + 8 + len];
+        match kind {
+            b"IHDR" => {
+                w = u32::from_be_bytes(data[0..4].try_into().unwrap()) as usize;
+                h = u32::from_be_bytes(data[4..8].try_into().unwrap()) as usize;
+                assert_eq!(data[8], 8, "bit depth");
+                channels = match data[9] {
+                    2 => 3,
+                    6 => 4,
+                    t => panic!("PNG color type {t}"),
+                };
+                assert_eq!(data[12], 0, "interlaced");
+            }
+            b"IDAT" => idat.extend_from_slice(data),
+            _ => {}
+        }
+        i += 12 + len;
+    }
+    let mut raw = Vec::new();
+    flate2::read::ZlibDecoder::new(&idat[..])
+        .read_to_end(&mut raw)
+        .unwrap();
+    let stride = w * channels;
+    let mut prev = vec![0u8; stride];
+    let mut out = Vec::with_capacity(w * h);
+    for y in 0..h {
+        let line = &raw[y * (stride + 1)..(y + 1) * (stride + 1)];
+        let (filter, src) = (line[0], &line[1..]);
+        let mut cur = vec![0u8; stride];
+        for x in 0..stride {
+            let a = if x >= channels {
+                cur[x - channels] as i16
+            } else {
+                0
+            };
+            let b = prev[x] as i16;
+            let c = if x >= channels {
+                prev[x - channels] as i16
+            } else {
+                0
+            };
+            let pred = match filter {
+                0 => 0,
+                1 => a,
+                2 => b,
+                3 => (a + b) / 2,
+                4 => {
+                    let p = a + b - c;
+                    let (pa, pb, pc) = ((p - a).abs(), (p - b).abs(), (p - c).abs());
+                    if pa <= pb && pa <= pc {
+                        a
+                    } else if pb <= pc {
+                        b
+                    } else {
+                        c
+                    }
+                }
+                f => panic!("PNG filter {f}"),
+            };
+            cur[x] = src[x].wrapping_add(pred as u8);
+        }
+        for px in cur.chunks(channels) {
+            out.push([px[0], px[1], px[2], if channels == 4 { px[3] } else { 255 }]);
+        }
+        prev = cur;
+    }
+    (w, h, out)
+}
+
+/// How many pixels two screenshots of one size differ in.
+fn pixels_differing(a: &Path, b: &Path) -> usize {
+    let (wa, ha, pa) = png_pixels(&std::fs::read(a).unwrap());
+    let (wb, hb, pb) = png_pixels(&std::fs::read(b).unwrap());
+    assert_eq!((wa, ha), (wb, hb), "screenshot sizes");
+    pa.iter().zip(&pb).filter(|(x, y)| x != y).count()
+}
+
+/// A screenshot of the fleet page by headless Chromium (polling mode, after its fetch ran).
+fn screenshot(u: &str, profile: &Path, png: &Path) {
+    let o = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--hide-scrollbars",
+            "--window-size=1400,900",
+            "--virtual-time-budget=10000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(format!("{u}/?live=0"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("running chromium (Debian package chromium)");
+    assert!(
+        o.status.success() && png.is_file(),
+        "chromium: {}",
+        text(&o)
+    );
+}
+
+/// What a person sees: screenshots of the fleet page before and after the master reports. Two screenshots with
+/// nothing reported in between differ only in the "updated" time; the one after the reports must differ from the
+/// one before in far more pixels (the master's row, the control-plane, VIP and etcd lines, the timeline). The PNGs
+/// are kept in the target directory (serve-fleet-before.png, serve-fleet-after.png) for a person to look at.
+#[test]
+fn fleet_page_screenshots_change_when_reports_arrive() {
+    let f = fixture();
+    let srv = start(&f);
+    let u = srv.url.clone();
+    let m1 = Cluster::load(&f.cluster).unwrap().masters[0].name.clone();
+    let profile = f.dir.path().join("chromium");
+    let shot = |name: &str| {
+        let p = f.dir.path().join(name);
+        screenshot(&u, &profile, &p);
+        p
+    };
+    let before1 = shot("before1.png");
+    std::thread::sleep(Duration::from_millis(1100));
+    let before2 = shot("before2.png");
+    for (i, phase) in ["installed", "config", "os", "cluster"].iter().enumerate() {
+        let mut doc: serde_json::Value = serde_json::from_str(&report(
+            &m1,
+            phase,
+            "ok",
+            &format!("2026-12-05T12:0{i}:00Z"),
+        ))
+        .unwrap();
+        if *phase == "cluster" {
+            doc["vip_holder"] = true.into();
+            doc["etcd_members"] = serde_json::json!([m1]);
+        }
+        let (code, body) = post(
+            &format!("{u}/api/report/52-54-00-12-34-01"),
+            doc.to_string(),
+        );
+        assert_eq!(code, 200, "{body}");
+    }
+    let after = shot("after.png");
+    let noise = pixels_differing(&before1, &before2);
+    let change = pixels_differing(&before2, &after);
+    eprintln!("pixels differing: {noise} with nothing reported, {change} after the reports");
+    let keep = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    std::fs::copy(&before2, keep.join("serve-fleet-before.png")).unwrap();
+    std::fs::copy(&after, keep.join("serve-fleet-after.png")).unwrap();
+    assert!(change > 2000, "the page barely changed: {change} pixels");
+    assert!(
+        change > 5 * noise.max(1),
+        "the reports changed {change} pixels, no more than time alone ({noise})"
+    );
+}
+
 /// The fleet page in a real browser (headless Chromium, Debian's `chromium`): after reports arrive, its script has
 /// fetched `/api/fleet` and the DOM holds one row per node with the reported phase and decision, and an "unknown
 /// machine" row.
