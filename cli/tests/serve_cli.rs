@@ -873,6 +873,18 @@ fn https_serves_a_masters_pinned_config_to_curl_trusting_the_cert() {
     let o = curl(&["-f", &plain]);
     assert!(!o.status.success(), "{}", text(&o));
     assert!(!String::from_utf8_lossy(&o.stdout).contains("PRIVATE KEY"));
+    // The live stream over HTTPS: curl reads events until its time is up (exit 28).
+    let o = curl(&[
+        "--cacert",
+        s(&cert),
+        "-N",
+        "--max-time",
+        "3",
+        &format!("{u}/events"),
+    ]);
+    assert_eq!(o.status.code(), Some(28), "{}", text(&o));
+    let events = String::from_utf8_lossy(&o.stdout);
+    assert!(events.contains("event: fleet\ndata: {"), "{events}");
     // `kubeha status` over HTTPS, with and without the CA.
     let o = kubeha(&["status", "--server", &u, "--cacert", s(&cert)]);
     assert!(o.status.success(), "{}", text(&o));
