@@ -35,7 +35,9 @@ impl Drop for Serve {
 
 impl Serve {
     fn addr(&self) -> &str {
-        self.url.trim_start_matches("http://")
+        self.url
+            .trim_start_matches("https://")
+            .trim_start_matches("http://")
     }
     fn log(&self) -> String {
         self.log.lock().unwrap().clone()
@@ -85,10 +87,16 @@ fn start(f: &Fixture) -> Serve {
 
 /// `kubeha serve` listening on `listen`, handing out `url` (default: its own address).
 fn start_at(f: &Fixture, listen: &str, public_url: Option<&str>) -> Serve {
+    start_with(f, listen, public_url, &[])
+}
+
+/// `kubeha serve` listening on `listen`, handing out `url` (default: its own address), with `extra` flags.
+fn start_with(f: &Fixture, listen: &str, public_url: Option<&str>, extra: &[&str]) -> Serve {
     let unit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../firstboot/kubeha-firstboot.service");
     let mut child = Command::new(env!("CARGO_BIN_EXE_kubeha"))
         .args(["serve", "--listen", listen, "--threads", "4"])
         .args(public_url.map(|u| ["--url", u]).into_iter().flatten())
+        .args(extra)
         .args(["--cluster", s(&f.cluster), "--secrets", s(&f.secrets)])
         .args(["--bundle", s(&f.bundle), "--base", s(&f.base)])
         .args(["--agent", s(&f.agent), "--agent-unit", s(&unit)])
@@ -123,10 +131,13 @@ fn start_at(f: &Fixture, listen: &str, public_url: Option<&str>) -> Serve {
         Ok(u) => serve.url = u,
         Err(_) => panic!("kubeha serve did not start:\n{}", serve.log()),
     }
+    let own = if extra.contains(&"--tls-cert") {
+        "https://127.0.0.1:"
+    } else {
+        "http://127.0.0.1:"
+    };
     assert!(
-        serve
-            .url
-            .starts_with(public_url.unwrap_or("http://127.0.0.1:")),
+        serve.url.starts_with(public_url.unwrap_or(own)),
         "{}",
         serve.url
     );
@@ -232,6 +243,11 @@ fn serve_installs_each_node_once_and_remembers_across_restarts() {
     assert_eq!(
         std::fs::read_to_string(tftp.join("boot.ipxe")).unwrap(),
         format!("#!ipxe\n# kubeha serve: this machine's script, by its MAC\nchain {u}/boot.ipxe?mac=${{net0/mac}}\n")
+    );
+    assert_eq!(
+        std::fs::read_to_string(tftp.join("autoexec.ipxe")).unwrap(),
+        std::fs::read_to_string(tftp.join("boot.ipxe")).unwrap(),
+        "ipxe.efi's autoexec script is the chain script"
     );
     for (name, from) in [
         ("undionly.kpxe", "/usr/lib/ipxe/undionly.kpxe"),
@@ -473,8 +489,19 @@ fn serve_installs_each_node_once_and_remembers_across_restarts() {
         ("done", "ok"),
     ];
     for (i, (phase, state)) in phases.iter().enumerate() {
-        let doc = report(&m1, phase, state, &format!("2026-12-05T12:0{i}:00Z"));
-        let (code, body) = post(&report_url, doc.clone());
+        let mut doc: serde_json::Value = serde_json::from_str(&report(
+            &m1,
+            phase,
+            state,
+            &format!("2026-12-05T12:0{i}:00Z"),
+        ))
+        .unwrap();
+        // The master's cluster phase: it holds the VIP and lists etcd's members.
+        if *phase == "cluster" {
+            doc["vip_holder"] = true.into();
+            doc["etcd_members"] = serde_json::json!([m1]);
+        }
+        let (code, body) = post(&report_url, doc.to_string());
         assert_eq!(code, 200, "{phase}: {body}");
         assert!(body.contains("\"accepted\":true"), "{phase}: {body}");
     }
@@ -497,6 +524,24 @@ fn serve_installs_each_node_once_and_remembers_across_restarts() {
         .filter(|e| e["node"] == m1.as_str() && e["what"] == "done ok")
         .count();
     assert_eq!(done_events, 1, "a replay is not a second event: {fl}");
+    assert_eq!(fl["vip_holder"], m1.as_str(), "{fl}");
+    assert_eq!(r["vip_holder"], true, "{r}");
+    assert_eq!(
+        fl["etcd_members"]["members"],
+        serde_json::json!([m1]),
+        "{fl}"
+    );
+    assert_eq!(fl["etcd_members"]["reported_by"], m1.as_str(), "{fl}");
+    assert_eq!(row(&fl, &w1)["vip_holder"], serde_json::Value::Null, "{fl}");
+    // A member name that is not one: 400 naming the field.
+    let mut bad: serde_json::Value =
+        serde_json::from_str(&report(&m1, "done", "ok", "2026-12-05T12:08:30Z")).unwrap();
+    bad["etcd_members"] = serde_json::json!(["<img src=x>"]);
+    let (code, body) = post(&report_url, bad.to_string());
+    assert!(
+        code == 400 && body.starts_with("report.etcd_members:"),
+        "{code} {body}"
+    );
 
     // Bad reports: too large, not JSON, not a report; each with its reason.
     let (code, body) = post(&report_url, vec![b' '; MAX_REPORT_BYTES + 1]);
@@ -549,7 +594,7 @@ fn serve_installs_each_node_once_and_remembers_across_restarts() {
         M1_MAC,
         "127.0.0.1",
         "done (ok), installed",
-        "init",
+        "init, VIP holder",
         "refused: ",
     ] {
         assert!(line.contains(want), "{want:?} not in {line:?}");
@@ -564,6 +609,14 @@ fn serve_installs_each_node_once_and_remembers_across_restarts() {
         table.contains(&format!(
             "control plane (masters that reported their cluster phase done): {m1} (init)\n"
         )),
+        "{table}"
+    );
+    assert!(
+        table.contains(&format!("VIP holder (as the nodes report it): {m1}\n")),
+        "{table}"
+    );
+    assert!(
+        table.contains(&format!("etcd members: {m1} (as {m1} listed them at ")),
         "{table}"
     );
     let o = kubeha(&["status", "--server", &u, "--json"]);
@@ -628,6 +681,387 @@ fn serve_installs_each_node_once_and_remembers_across_restarts() {
     assert!(!srv.log().contains("PRIVATE KEY"), "{}", srv.log());
 }
 
+/// A server-sent events client: `GET /events` on a raw connection, read event by event.
+struct EventStream {
+    reader: BufReader<TcpStream>,
+}
+
+impl EventStream {
+    /// Connects; returns the status code, and the stream when it is 200 `text/event-stream`.
+    fn open(addr: &str) -> (u16, Option<EventStream>) {
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        write!(
+            c,
+            "GET /events HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n"
+        )
+        .unwrap();
+        let mut reader = BufReader::new(c);
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
+                break;
+            }
+            head.push_str(&line);
+        }
+        let code = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        if code != 200 {
+            return (code, None);
+        }
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("content-type: text/event-stream"),
+            "{head}"
+        );
+        (code, Some(EventStream { reader }))
+    }
+
+    /// The next `fleet` event's document (fails after the read timeout).
+    fn next(&mut self) -> serde_json::Value {
+        let (mut event, mut data) = (String::new(), String::new());
+        loop {
+            let mut line = String::new();
+            let n = self.reader.read_line(&mut line).expect("an event in time");
+            assert!(n > 0, "the server closed the stream");
+            let line = line.trim_end_matches(['\r', '\n']);
+            if line.is_empty() {
+                if event == "fleet" {
+                    return serde_json::from_str(&data).unwrap();
+                }
+                (event, data) = (String::new(), String::new());
+            } else if let Some(v) = line.strip_prefix("event: ") {
+                event = v.to_string();
+            } else if let Some(v) = line.strip_prefix("data: ") {
+                data.push_str(v);
+            }
+        }
+    }
+}
+
+/// Live updates: a client of `GET /events` gets the fleet at once and again, unasked, soon after a report arrives;
+/// `--max-event-clients 2` answers the third client 503, and a closed stream gives its place back.
+#[test]
+fn events_stream_a_report_to_live_clients_and_refuse_beyond_the_limit() {
+    let f = fixture();
+    let srv = start_with(&f, "127.0.0.1:0", None, &["--max-event-clients", "2"]);
+    let u = srv.url.clone();
+    let c = Cluster::load(&f.cluster).unwrap();
+    let m1 = c.masters[0].name.clone();
+    let (code, a) = EventStream::open(srv.addr());
+    assert_eq!(code, 200);
+    let mut a = a.unwrap();
+    let first = a.next();
+    assert_eq!(
+        row(&first, &m1)["phase"],
+        serde_json::Value::Null,
+        "{first}"
+    );
+    assert_eq!(first["cluster"], c.cluster.name.as_str());
+
+    let sent = Instant::now();
+    let (code, body) = post(
+        &format!("{u}/api/report/52-54-00-12-34-01"),
+        report(&m1, "os", "ok", "2026-12-05T12:00:00Z"),
+    );
+    assert_eq!(code, 200, "{body}");
+    // Events keep coming (heartbeats every few seconds): the first that shows the report, within a heartbeat.
+    let ev = loop {
+        let ev = a.next();
+        if row(&ev, &m1)["phase"] == "os" {
+            break ev;
+        }
+        assert!(
+            sent.elapsed() < Duration::from_secs(10),
+            "no event with the report: {ev}"
+        );
+    };
+    let took = sent.elapsed();
+    eprintln!("report to event: {took:?}");
+    assert!(took < Duration::from_secs(4), "{took:?}");
+    assert_eq!(row(&ev, &m1)["state"], "ok");
+    assert_eq!(
+        ev["nodes"],
+        fleet(&u)["nodes"],
+        "the stream and /api/fleet agree"
+    );
+
+    // Two clients at most: the third is answered 503 (the page then polls).
+    let (code, b) = EventStream::open(srv.addr());
+    assert_eq!(code, 200);
+    let (code, none) = EventStream::open(srv.addr());
+    assert_eq!(code, 503, "a third client");
+    assert!(none.is_none());
+    // The page and /api/fleet still answer while the streams are full.
+    let (code, page) = get_text(&format!("{u}/"));
+    assert!(code == 200 && page.contains("EventSource"), "{code}");
+    assert_eq!(
+        fleet(&u)["nodes"].as_array().unwrap().len(),
+        c.nodes().count()
+    );
+
+    // A client that goes away gives its place back (noticed at the stream's next write).
+    drop(a);
+    let closed = Instant::now();
+    let mut c3 = loop {
+        match EventStream::open(srv.addr()) {
+            (200, Some(s)) => break s,
+            (503, _) if closed.elapsed() < Duration::from_secs(30) => {
+                std::thread::sleep(Duration::from_millis(500))
+            }
+            (code, _) => panic!("{code} {:?} after a client closed", closed.elapsed()),
+        }
+    };
+    assert_eq!(row(&c3.next(), &m1)["phase"], "os");
+    drop(b);
+    assert!(!srv.log().contains("PRIVATE KEY"), "{}", srv.log());
+}
+
+/// HTTPS: `--tls-cert`/`--tls-key` with a certificate for 127.0.0.1 (rcgen); curl trusting it (`--cacert`) gets
+/// the master's iPXE script and its config, whose sha256 is the pin on the handed-out command line; without the CA
+/// curl refuses the server, plain HTTP gets no config; `kubeha status --cacert` reads the fleet over HTTPS.
+#[test]
+fn https_serves_a_masters_pinned_config_to_curl_trusting_the_cert() {
+    let f = fixture();
+    let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let cert = f.dir.path().join("serve.crt");
+    let key = f.dir.path().join("serve.key");
+    std::fs::write(&cert, ck.cert.pem()).unwrap();
+    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+    let srv = start_with(
+        &f,
+        "127.0.0.1:0",
+        None,
+        &["--tls-cert", s(&cert), "--tls-key", s(&key)],
+    );
+    let u = srv.url.clone();
+    assert!(u.starts_with("https://127.0.0.1:"), "{u}");
+    let curl = |args: &[&str]| {
+        Command::new("curl")
+            .args(["-sS", "--max-time", "20"])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("curl")
+    };
+    let boot = format!("{u}/boot.ipxe?mac={M1_MAC}");
+    let o = curl(&["--cacert", s(&cert), "-f", &boot]);
+    assert!(o.status.success(), "{}", text(&o));
+    let script = String::from_utf8(o.stdout).unwrap();
+    let args = kernel_args(&script);
+    let config_url = args.config.as_ref().unwrap().to_string();
+    assert!(
+        config_url.starts_with(&format!("{u}/nodes/")),
+        "{config_url}"
+    );
+    let o = curl(&["--cacert", s(&cert), "-f", &config_url]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        hex::encode(Sha256::digest(&o.stdout)),
+        args.config_sha256.clone().unwrap(),
+        "the config served over HTTPS is not the one pinned"
+    );
+    let nc = NodeConfig::parse(std::str::from_utf8(&o.stdout).unwrap(), "https").unwrap();
+    assert!(nc.control_plane.is_some(), "a master's config");
+    // Without the CA curl refuses the server (60: the peer's certificate cannot be verified).
+    let o = curl(&["-f", &config_url]);
+    assert_eq!(o.status.code(), Some(60), "{}", text(&o));
+    // Plain HTTP on the HTTPS port gets no config.
+    let plain = config_url.replacen("https://", "http://", 1);
+    let o = curl(&["-f", &plain]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("PRIVATE KEY"));
+    // The live stream over HTTPS: curl reads events until its time is up (exit 28).
+    let o = curl(&[
+        "--cacert",
+        s(&cert),
+        "-N",
+        "--max-time",
+        "3",
+        &format!("{u}/events"),
+    ]);
+    assert_eq!(o.status.code(), Some(28), "{}", text(&o));
+    let events = String::from_utf8_lossy(&o.stdout);
+    assert!(events.contains("event: fleet\ndata: {"), "{events}");
+    // `kubeha status` over HTTPS, with and without the CA.
+    let o = kubeha(&["status", "--server", &u, "--cacert", s(&cert)]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("k8s-master01 "),
+        "{}",
+        text(&o)
+    );
+    let o = kubeha(&["status", "--server", &u]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(!srv.log().contains("PRIVATE KEY"), "{}", srv.log());
+}
+
+/// The RGBA pixels of an 8-bit RGB or RGBA, non-interlaced PNG (what Chromium's screenshots are): width, height,
+/// pixels.
+fn png_pixels(png: &[u8]) -> (usize, usize, Vec<[u8; 4]>) {
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
+    let (mut w, mut h, mut channels, mut idat) = (0usize, 0usize, 0usize, Vec::new());
+    let mut i = 8;
+    while i + 8 <= png.len() {
+        let len = u32::from_be_bytes(png[i..i + 4].try_into().unwrap()) as usize;
+        let kind = &png[i + 4..i + 8];
+        let data = &png[i + 8..i + 8 + len];
+        match kind {
+            b"IHDR" => {
+                w = u32::from_be_bytes(data[0..4].try_into().unwrap()) as usize;
+                h = u32::from_be_bytes(data[4..8].try_into().unwrap()) as usize;
+                assert_eq!(data[8], 8, "bit depth");
+                channels = match data[9] {
+                    2 => 3,
+                    6 => 4,
+                    t => panic!("PNG color type {t}"),
+                };
+                assert_eq!(data[12], 0, "interlaced");
+            }
+            b"IDAT" => idat.extend_from_slice(data),
+            _ => {}
+        }
+        i += 12 + len;
+    }
+    let mut raw = Vec::new();
+    flate2::read::ZlibDecoder::new(&idat[..])
+        .read_to_end(&mut raw)
+        .unwrap();
+    let stride = w * channels;
+    let mut prev = vec![0u8; stride];
+    let mut out = Vec::with_capacity(w * h);
+    for y in 0..h {
+        let line = &raw[y * (stride + 1)..(y + 1) * (stride + 1)];
+        let (filter, src) = (line[0], &line[1..]);
+        let mut cur = vec![0u8; stride];
+        for x in 0..stride {
+            let a = if x >= channels {
+                cur[x - channels] as i16
+            } else {
+                0
+            };
+            let b = prev[x] as i16;
+            let c = if x >= channels {
+                prev[x - channels] as i16
+            } else {
+                0
+            };
+            let pred = match filter {
+                0 => 0,
+                1 => a,
+                2 => b,
+                3 => (a + b) / 2,
+                4 => {
+                    let p = a + b - c;
+                    let (pa, pb, pc) = ((p - a).abs(), (p - b).abs(), (p - c).abs());
+                    if pa <= pb && pa <= pc {
+                        a
+                    } else if pb <= pc {
+                        b
+                    } else {
+                        c
+                    }
+                }
+                f => panic!("PNG filter {f}"),
+            };
+            cur[x] = src[x].wrapping_add(pred as u8);
+        }
+        for px in cur.chunks(channels) {
+            out.push([px[0], px[1], px[2], if channels == 4 { px[3] } else { 255 }]);
+        }
+        prev = cur;
+    }
+    (w, h, out)
+}
+
+/// How many pixels two screenshots of one size differ in.
+fn pixels_differing(a: &Path, b: &Path) -> usize {
+    let (wa, ha, pa) = png_pixels(&std::fs::read(a).unwrap());
+    let (wb, hb, pb) = png_pixels(&std::fs::read(b).unwrap());
+    assert_eq!((wa, ha), (wb, hb), "screenshot sizes");
+    pa.iter().zip(&pb).filter(|(x, y)| x != y).count()
+}
+
+/// A screenshot of the fleet page by headless Chromium (polling mode, after its fetch ran).
+fn screenshot(u: &str, profile: &Path, png: &Path) {
+    let o = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--hide-scrollbars",
+            "--window-size=1400,900",
+            "--virtual-time-budget=10000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(format!("{u}/?live=0"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("running chromium (Debian package chromium)");
+    assert!(
+        o.status.success() && png.is_file(),
+        "chromium: {}",
+        text(&o)
+    );
+}
+
+/// What a person sees: screenshots of the fleet page before and after the master reports. Two screenshots with
+/// nothing reported in between differ only in the "updated" time; the one after the reports must differ from the
+/// one before in far more pixels (the master's row, the control-plane, VIP and etcd lines, the timeline). The PNGs
+/// are kept in the target directory (serve-fleet-before.png, serve-fleet-after.png) for a person to look at.
+#[test]
+fn fleet_page_screenshots_change_when_reports_arrive() {
+    let f = fixture();
+    let srv = start(&f);
+    let u = srv.url.clone();
+    let m1 = Cluster::load(&f.cluster).unwrap().masters[0].name.clone();
+    let profile = f.dir.path().join("chromium");
+    let shot = |name: &str| {
+        let p = f.dir.path().join(name);
+        screenshot(&u, &profile, &p);
+        p
+    };
+    let before1 = shot("before1.png");
+    std::thread::sleep(Duration::from_millis(1100));
+    let before2 = shot("before2.png");
+    for (i, phase) in ["installed", "config", "os", "cluster"].iter().enumerate() {
+        let mut doc: serde_json::Value = serde_json::from_str(&report(
+            &m1,
+            phase,
+            "ok",
+            &format!("2026-12-05T12:0{i}:00Z"),
+        ))
+        .unwrap();
+        if *phase == "cluster" {
+            doc["vip_holder"] = true.into();
+            doc["etcd_members"] = serde_json::json!([m1]);
+        }
+        let (code, body) = post(
+            &format!("{u}/api/report/52-54-00-12-34-01"),
+            doc.to_string(),
+        );
+        assert_eq!(code, 200, "{body}");
+    }
+    let after = shot("after.png");
+    let noise = pixels_differing(&before1, &before2);
+    let change = pixels_differing(&before2, &after);
+    eprintln!("pixels differing: {noise} with nothing reported, {change} after the reports");
+    let keep = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    std::fs::copy(&before2, keep.join("serve-fleet-before.png")).unwrap();
+    std::fs::copy(&after, keep.join("serve-fleet-after.png")).unwrap();
+    assert!(change > 2000, "the page barely changed: {change} pixels");
+    assert!(
+        change > 5 * noise.max(1),
+        "the reports changed {change} pixels, no more than time alone ({noise})"
+    );
+}
+
 /// The fleet page in a real browser (headless Chromium, Debian's `chromium`): after reports arrive, its script has
 /// fetched `/api/fleet` and the DOM holds one row per node with the reported phase and decision, and an "unknown
 /// machine" row.
@@ -641,13 +1075,26 @@ fn fleet_page_rows_in_headless_chromium() {
     let (code, _) = get_text(&format!("{u}/boot.ipxe?mac=52:54:00:de:ad:02"));
     assert_eq!(code, 200);
     for (i, phase) in ["installed", "config", "os", "cluster"].iter().enumerate() {
+        let mut doc: serde_json::Value = serde_json::from_str(&report(
+            &m1,
+            phase,
+            "ok",
+            &format!("2026-12-05T12:0{i}:00Z"),
+        ))
+        .unwrap();
+        if *phase == "cluster" {
+            doc["vip_holder"] = true.into();
+            doc["etcd_members"] = serde_json::json!([m1]);
+        }
         let (code, body) = post(
             &format!("{u}/api/report/52-54-00-12-34-01"),
-            report(&m1, phase, "ok", &format!("2026-12-05T12:0{i}:00Z")),
+            doc.to_string(),
         );
         assert_eq!(code, 200, "{body}");
     }
     // The script fetches after load; the virtual time budget lets it run (and its fetch finish) before the dump.
+    // `?live=0`: polling only, since a virtual time budget never runs out while an event stream is open (the
+    // stream itself is tested by events_stream_a_report_to_live_clients_and_refuse_beyond_the_limit).
     let profile = f.dir.path().join("chromium");
     let o = Command::new("chromium")
         .args([
@@ -659,7 +1106,7 @@ fn fleet_page_rows_in_headless_chromium() {
         ])
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg("--dump-dom")
-        .arg(format!("{u}/"))
+        .arg(format!("{u}/?live=0"))
         .stdin(Stdio::null())
         .output()
         .expect("running chromium (Debian package chromium)");
@@ -668,6 +1115,10 @@ fn fleet_page_rows_in_headless_chromium() {
     assert!(
         dom.contains("data-updated=\""),
         "the script never rendered a fleet:\n{dom}"
+    );
+    assert!(
+        dom.contains("data-mode=\"polling\""),
+        "?live=0 polls:\n{dom}"
     );
     let tr = |key: &str| -> String {
         let start = dom
@@ -681,7 +1132,7 @@ fn fleet_page_rows_in_headless_chromium() {
         ">master<",
         M1_MAC,
         ">cluster (ok), installed<",
-        ">init<",
+        ">init, VIP holder<",
         ">reimage</button>",
     ] {
         assert!(r.contains(want), "{want:?} not in the row: {r}");
@@ -695,6 +1146,14 @@ fn fleet_page_rows_in_headless_chromium() {
         dom.contains(&format!("cluster phase done): {m1} (init)</p>")),
         "{dom}"
     );
+    assert!(
+        dom.contains(&format!("VIP holder (as the nodes report it): {m1}</p>")),
+        "{dom}"
+    );
+    assert!(
+        dom.contains(&format!("etcd members: {m1} (as {m1} listed them at ")),
+        "{dom}"
+    );
 }
 
 /// A real network boot against `kubeha serve`: QEMU (TCG, SeaBIOS) with QEMU's iPXE ROM loads `--tftp`'s boot.ipxe
@@ -704,6 +1163,23 @@ fn fleet_page_rows_in_headless_chromium() {
 #[test]
 #[ignore = "QEMU boot: make test-serve-boot"]
 fn qemu_bios_ipxe_boots_the_installer_kubeha_serve_hands_out() {
+    network_boot(false);
+}
+
+/// The same boot under UEFI: OVMF (Debian package ovmf) boots the NIC, whose option ROM is QEMU's iPXE EFI build
+/// (efi-virtio.rom, ipxe-qemu): that iPXE, running as a UEFI driver, loads `--tftp`'s `boot.ipxe` over slirp's
+/// TFTP and chains to the server, and boots the installer's kernel through its EFI stub with the same command line
+/// and pin as under BIOS. (Handing the firmware `ipxe.efi` as DHCP filename instead loops under slirp: Debian's
+/// ipxe.efi, 1.0.0+git-20190125, has no autoexec.ipxe and gets `ipxe.efi` again from the same DHCP.)
+#[test]
+#[ignore = "QEMU boot: make test-serve-boot"]
+fn qemu_uefi_pxe_boots_the_installer_kubeha_serve_hands_out() {
+    network_boot(true);
+}
+
+/// Boots one node (k8s-master01's MAC) from `kubeha serve` in QEMU (TCG), BIOS or UEFI, and checks the kernel
+/// command line its installer got.
+fn network_boot(uefi: bool) {
     let f = fixture();
     // A free port, so the URL handed out can name the guest's view of it.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -718,7 +1194,20 @@ fn qemu_bios_ipxe_boots_the_installer_kubeha_serve_hands_out() {
         f.dir.path().join("tftp").display()
     );
     let log = f.dir.path().join("serial.log");
+    let mut firmware: Vec<String> = Vec::new();
+    if uefi {
+        let vars = f.dir.path().join("OVMF_VARS.fd");
+        std::fs::copy("/usr/share/OVMF/OVMF_VARS_4M.fd", &vars)
+            .expect("OVMF (Debian package ovmf)");
+        firmware = vec![
+            "-drive".into(),
+            "if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd".into(),
+            "-drive".into(),
+            format!("if=pflash,format=raw,file={}", vars.display()),
+        ];
+    }
     let mut qemu = Command::new("qemu-system-x86_64")
+        .args(&firmware)
         .args([
             "-accel",
             "tcg",
@@ -733,7 +1222,8 @@ fn qemu_bios_ipxe_boots_the_installer_kubeha_serve_hands_out() {
         .arg("-serial")
         .arg(format!("file:{}", log.display()))
         .args(["-boot", "n", "-netdev", &netdev, "-device"])
-        .arg(format!("virtio-net-pci,netdev=n0,mac={M1_MAC}"))
+        // QEMU's default ROM for virtio-net-pci (efi-virtio.rom) holds iPXE's BIOS and EFI builds.
+        .arg(format!("virtio-net-pci,netdev=n0,mac={M1_MAC},bootindex=1"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -762,7 +1252,11 @@ fn qemu_bios_ipxe_boots_the_installer_kubeha_serve_hands_out() {
             srv.log()
         ),
     };
-    eprintln!("booted in {:.1}s", start.elapsed().as_secs_f32());
+    eprintln!(
+        "booted ({}) in {:.1}s",
+        if uefi { "UEFI" } else { "BIOS" },
+        start.elapsed().as_secs_f32()
+    );
     let args = KernelArgs::parse(&cl).unwrap();
     assert_eq!(args.name.as_deref(), Some("k8s-master01"), "{cl}");
     assert_eq!(

@@ -337,6 +337,9 @@ pub fn run(ctx: &mut Context, steps: &[Box<dyn Step>], reporter: &mut Reporter) 
         }
         if phase != Some(step.phase()) {
             if let Some(p) = phase {
+                if p == "cluster" {
+                    reporter.observe(ctx);
+                }
                 reporter.phase_done(p);
             }
             phase = Some(step.phase());
@@ -361,6 +364,10 @@ pub fn run(ctx: &mut Context, steps: &[Box<dyn Step>], reporter: &mut Reporter) 
         console(&format!("[ ok ] {name}"));
     }
     if let Some(p) = phase {
+        // The VIP and etcd's members, as this node sees them once its cluster phase ran (masters).
+        if p == "cluster" {
+            reporter.observe(ctx);
+        }
         reporter.phase_done(p);
     }
     kubeha_model::fsutil::write_atomic(
@@ -370,6 +377,7 @@ pub fn run(ctx: &mut Context, steps: &[Box<dyn Step>], reporter: &mut Reporter) 
         true,
     )
     .context("writing the done marker")?;
+    reporter.observe(ctx);
     reporter.done();
     console("done: this node is prepared");
     Ok(())

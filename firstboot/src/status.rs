@@ -60,6 +60,8 @@ pub struct Reporter {
     dry_run: bool,
     /// The current status.
     pub status: Status,
+    /// What [`observe`] saw last: whether this node holds the VIP, and etcd's members.
+    observed: (Option<bool>, Option<Vec<String>>),
 }
 
 impl Reporter {
@@ -81,6 +83,7 @@ impl Reporter {
             url,
             client,
             dry_run,
+            observed: (None, None),
             status: Status {
                 phase: "config".into(),
                 state: "running".into(),
@@ -89,6 +92,11 @@ impl Reporter {
                 ..Default::default()
             },
         }
+    }
+
+    /// Looks at the control plane from this node for the next reports (see [`observe`]).
+    pub fn observe(&mut self, ctx: &crate::engine::Context) {
+        self.observed = observe(ctx);
     }
 
     /// Records who the node is and where its config came from.
@@ -172,6 +180,9 @@ impl Reporter {
             decision: self.decision(),
             time: now_rfc3339(),
             agent: Some(concat!("kubeha-firstboot/", env!("CARGO_PKG_VERSION")).to_string()),
+            // What the node saw when it last looked (`observe`); absent when it did not or could not.
+            vip_holder: self.observed.0,
+            etcd_members: self.observed.1.clone(),
         };
         serde_json::to_value(report).expect("a report is plain strings")
     }
@@ -197,6 +208,67 @@ impl Reporter {
             }
         }
     }
+}
+
+/// What this node itself sees of the HA control plane, for its reports: whether the cluster's VIP is one of its
+/// addresses (`ip -o -4 addr show`, through the runner), and the names of etcd's started members (etcd's gateway
+/// on the masters' client URLs, with a client certificate from the etcd CA its config carries). Masters only (the
+/// VIP and etcd live there), real runs only; either is `None` when it could not be looked at: nothing is guessed.
+pub fn observe(ctx: &crate::engine::Context) -> (Option<bool>, Option<Vec<String>>) {
+    if ctx.role != kubeha_model::cluster::Role::Master || !ctx.runner.is_real() {
+        return (None, None);
+    }
+    let vip = ctx.config.cluster.endpoint.vip.to_string();
+    let holder = match ctx
+        .runner
+        .output(&crate::runner::Cmd::new("ip").args(["-o", "-4", "addr", "show"]))
+    {
+        Ok(o) if o.success() => Some(has_address(&String::from_utf8_lossy(&o.stdout), &vip)),
+        Ok(_) | Err(_) => {
+            log::debug!("ip addr show failed: the report says nothing of the VIP");
+            None
+        }
+    };
+    let members = ctx.config.control_plane.as_ref().and_then(|cp| {
+        let eps = ctx
+            .config
+            .cluster
+            .masters
+            .iter()
+            .map(|m| crate::cluster::etcd::client_url(m.ip))
+            .collect();
+        let client =
+            crate::cluster::etcd::EtcdClient::new(&cp.etcd_ca, eps, Duration::from_secs(3));
+        match client.and_then(|c| c.member_list()) {
+            Ok((_, list)) => {
+                let mut names: Vec<String> = list
+                    .into_iter()
+                    .filter(|m| m.started())
+                    .map(|m| m.name)
+                    .collect();
+                names.sort();
+                Some(names)
+            }
+            Err(e) => {
+                log::debug!("no etcd member list for the report: {e:#}");
+                None
+            }
+        }
+    });
+    (holder, members)
+}
+
+/// Whether `ip -o -4 addr show` output lists `addr` as one of the addresses (`inet ADDR/PREFIX`).
+pub fn has_address(ip_output: &str, addr: &str) -> bool {
+    ip_output.lines().any(|l| {
+        let mut w = l.split_whitespace();
+        while let Some(t) = w.next() {
+            if t == "inet" {
+                return w.next().and_then(|a| a.split('/').next()) == Some(addr);
+            }
+        }
+        false
+    })
 }
 
 /// What a report says of an error: its class, not its detail. A failed command's message ends in the command's
@@ -262,6 +334,22 @@ pub fn load(root: &std::path::Path) -> anyhow::Result<Option<Status>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// This machine's own `ip -o -4 addr show`: the loopback address is one of its addresses, a TEST-NET address
+    /// and a prefix of one are not.
+    #[test]
+    fn the_vip_check_reads_the_real_ip_output() {
+        let o = std::process::Command::new("ip")
+            .args(["-o", "-4", "addr", "show"])
+            .output()
+            .expect("ip (iproute2)");
+        assert!(o.status.success());
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(has_address(&out, "127.0.0.1"), "{out}");
+        assert!(!has_address(&out, "192.0.2.10"), "{out}");
+        assert!(!has_address(&out, "127.0.0"), "{out}");
+        assert!(!has_address("", "127.0.0.1"));
+    }
 
     #[test]
     fn reports_carry_the_error_class_and_status_is_private() {

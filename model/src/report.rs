@@ -23,6 +23,8 @@ pub const AGENT_PHASES: [&str; 6] = ["config", "os", "packages", "runtime", "clu
 /// The installer's phases: `install` from the kickstart's `%pre` (the disk is about to be written) and
 /// `installed` from its `%post` (the OS, bundle, agent and node config are on the disk).
 pub const INSTALLER_PHASES: [&str; 2] = ["install", "installed"];
+/// The most etcd member names a report can carry.
+pub const MAX_MEMBERS: usize = 64;
 /// The states a report can carry.
 pub const STATES: [&str; 3] = ["running", "ok", "failed"];
 
@@ -56,6 +58,14 @@ pub struct Report {
     /// The sender and its version (`kubeha-firstboot/0.1.0`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<String>,
+    /// Whether the node held the cluster's VIP when it reported (an address check on the node); absent when it
+    /// did not look (workers, the installer, before keepalived runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vip_holder: Option<bool>,
+    /// The etcd members' names as this master listed them (etcdctl/kubectl on the node); absent when it could
+    /// not list them. Never guessed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etcd_members: Option<Vec<String>>,
 }
 
 impl Report {
@@ -97,6 +107,23 @@ impl Report {
                 if v.chars().any(char::is_control) {
                     return Err(bad(field, "holds a control character".into()));
                 }
+            }
+        }
+        if let Some(m) = &self.etcd_members {
+            if m.len() > MAX_MEMBERS {
+                return Err(bad(
+                    "etcd_members",
+                    format!("{} names, at most {MAX_MEMBERS}", m.len()),
+                ));
+            }
+            if let Some(b) = m
+                .iter()
+                .find(|n| n.len() > MAX_FIELD || !is_dns_subdomain(n))
+            {
+                return Err(bad(
+                    "etcd_members",
+                    format!("'{}' is not a member name (RFC 1123)", shown(b)),
+                ));
             }
         }
         if let Some(n) = &self.node {
@@ -193,6 +220,14 @@ mod tests {
                 Box::new(|r| r.error = Some("x".repeat(MAX_ERROR + 1))),
             ),
             ("report.step", Box::new(|r| r.step = Some("a\nb".into()))),
+            (
+                "report.etcd_members",
+                Box::new(|r| r.etcd_members = Some(vec!["ok".into(), "<script>".into()])),
+            ),
+            (
+                "report.etcd_members",
+                Box::new(|r| r.etcd_members = Some(vec!["m".into(); MAX_MEMBERS + 1])),
+            ),
         ];
         for (field, edit) in cases {
             let mut r = ok();
@@ -201,6 +236,10 @@ mod tests {
             assert!(e.starts_with(&format!("{field}:")), "{field}: {e}");
             assert!(e.len() < 400, "{field}: the error quotes too much: {e}");
         }
+        let mut r = ok();
+        r.vip_holder = Some(true);
+        r.etcd_members = Some(vec!["k8s-master01".into(), "k8s-master02".into()]);
+        assert!(r.validate().is_ok());
         let mut r = ok();
         r.phase = "installed".into();
         assert!(r.from_installer() && r.validate().is_ok());

@@ -11,7 +11,7 @@
 //! report from another MAC, or a report without a MAC from an address the node never used and cluster.toml does
 //! not give it, is refused (409) and shown: two machines claiming one name.
 
-use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 
 use kubeha_model::cluster::{normalize_mac, Role};
 use kubeha_model::report::Report;
@@ -26,6 +26,13 @@ use crate::journal::Entry;
 const TIMELINE: usize = 200;
 /// How many unknown machines are listed (a misconfigured DHCP range must not grow the view without limit).
 const MAX_UNKNOWN: usize = 256;
+/// How many recent reports (phase, state, time) each node's replay memory holds. A resent report (the agent
+/// retries a POST whose answer it lost) is recognised while it is among the node's last `RECENT_REPORTS`; the
+/// memory is bounded so a node (or a machine forging its reports) that reports forever cannot grow the server.
+pub const RECENT_REPORTS: usize = 64;
+
+/// A report's identity for replay detection: its phase, state and the sender's time.
+type ReportKey = (String, String, String);
 
 /// One node's state.
 #[derive(Debug, Clone)]
@@ -48,6 +55,12 @@ struct NodeState {
     refused: Vec<String>,
     last_boot: Option<String>,
     joined: bool,
+    /// The last [`RECENT_REPORTS`] reports taken, oldest first.
+    recent: VecDeque<ReportKey>,
+    /// Whether it held the VIP, as it last said, and when the server heard it.
+    vip: Option<(bool, String)>,
+    /// The etcd members it last listed, and when the server heard it.
+    etcd: Option<(Vec<String>, String)>,
 }
 
 /// A machine that is not in cluster.toml.
@@ -94,6 +107,21 @@ pub struct NodeRow {
     pub reinstall: bool,
     /// Refused claims on this node's name (the last few).
     pub refused: Vec<String>,
+    /// Whether it held the VIP, as its last report that looked said.
+    pub vip_holder: Option<bool>,
+    /// The etcd members it last listed (masters).
+    pub etcd_members: Option<Vec<String>>,
+}
+
+/// The etcd member list as the last master that could list it reported it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EtcdMembers {
+    /// The members' names.
+    pub members: Vec<String>,
+    /// The master that listed them.
+    pub reported_by: String,
+    /// When the server received that report (RFC 3339).
+    pub at: String,
 }
 
 /// One timeline event.
@@ -130,6 +158,10 @@ pub struct FleetView {
     /// The control plane as the reports tell it: the masters whose cluster phase finished (since their last
     /// install), in the order of cluster.toml. Not a live etcd member list.
     pub control_plane: Vec<Member>,
+    /// The node whose report said last that it holds the VIP (and has not said otherwise since), if any.
+    pub vip_holder: Option<String>,
+    /// The etcd members, as the latest master that listed them said.
+    pub etcd_members: Option<EtcdMembers>,
     /// The newest events last.
     pub timeline: Vec<Event>,
 }
@@ -139,7 +171,7 @@ pub struct FleetView {
 pub enum Verdict {
     /// Take it, for this node.
     Accept(String),
-    /// Already taken (same node, phase, state and time): ignore it.
+    /// Already taken (same node, phase, state and time, among the node's last [`RECENT_REPORTS`]): ignore it.
     Replay,
     /// Two machines claim the node: refuse and record why.
     Refuse(String, String),
@@ -154,7 +186,6 @@ pub struct Fleet {
     nodes: Vec<NodeState>,
     unknown: Vec<UnknownRow>,
     timeline: VecDeque<Event>,
-    seen: HashSet<(String, String, String, String)>,
 }
 
 fn parse_time(s: &str) -> Option<OffsetDateTime> {
@@ -196,11 +227,13 @@ impl Fleet {
                     refused: Vec::new(),
                     last_boot: None,
                     joined: false,
+                    recent: VecDeque::new(),
+                    vip: None,
+                    etcd: None,
                 })
                 .collect(),
             unknown: Vec::new(),
             timeline: VecDeque::new(),
-            seen: HashSet::new(),
         }
     }
 
@@ -283,13 +316,10 @@ impl Fleet {
                 "a report for '{name}', which is not a node of cluster.toml"
             ));
         };
-        let key = (
-            name.clone(),
-            r.phase.clone(),
-            r.state.clone(),
-            r.time.clone(),
-        );
-        if self.seen.contains(&key) {
+        if n.recent
+            .iter()
+            .any(|(p, s, t)| p == &r.phase && s == &r.state && t == &r.time)
+        {
             return Verdict::Replay;
         }
         if let Some(role) = &r.role {
@@ -346,13 +376,12 @@ impl Fleet {
                 ip,
                 report: r,
             } => {
-                self.seen.insert((
-                    node.clone(),
-                    r.phase.clone(),
-                    r.state.clone(),
-                    r.time.clone(),
-                ));
                 let Some(n) = self.node_mut(node) else { return };
+                if n.recent.len() == RECENT_REPORTS {
+                    n.recent.pop_front();
+                }
+                n.recent
+                    .push_back((r.phase.clone(), r.state.clone(), r.time.clone()));
                 n.last_boot = None;
                 if n.mac_conf.is_none() && n.owner.is_none() {
                     n.owner = mac.clone();
@@ -373,8 +402,16 @@ impl Fleet {
                 if r.decision.is_some() {
                     n.decision = r.decision.clone();
                 }
+                if let Some(v) = r.vip_holder {
+                    n.vip = Some((v, at.clone()));
+                }
+                if let Some(m) = &r.etcd_members {
+                    n.etcd = Some((m.clone(), at.clone()));
+                }
                 if r.from_installer() {
                     n.joined = false;
+                    n.vip = None;
+                    n.etcd = None;
                 } else if r.state == "ok" && (r.phase == "cluster" || r.phase == "done") {
                     n.joined = true;
                 }
@@ -442,6 +479,8 @@ impl Fleet {
                 n.state = Some("running".into());
                 n.step = None;
                 n.decision = None;
+                n.vip = None;
+                n.etcd = None;
                 n.since = Some(at.clone());
                 self.event(at, node, "reimage requested".into());
             }
@@ -475,8 +514,40 @@ impl Fleet {
                     installed: n.installed,
                     reinstall: n.reinstall,
                     refused: n.refused.clone(),
+                    vip_holder: n.vip.as_ref().map(|v| v.0),
+                    etcd_members: n.etcd.as_ref().map(|e| e.0.clone()),
                 })
                 .collect(),
+            // The latest claim wins (RFC 3339 in whole seconds, UTC: ordered as strings); a tie goes to the first
+            // node in cluster.toml.
+            vip_holder: self
+                .nodes
+                .iter()
+                .filter_map(|n| match &n.vip {
+                    Some((true, at)) => Some((at, &n.name)),
+                    _ => None,
+                })
+                .fold(None::<(&String, &String)>, |best, c| match best {
+                    Some(b) if b.0 >= c.0 => Some(b),
+                    _ => Some(c),
+                })
+                .map(|(_, n)| n.clone()),
+            etcd_members: self
+                .nodes
+                .iter()
+                .filter_map(|n| n.etcd.as_ref().map(|(m, at)| (m, at, &n.name)))
+                .fold(
+                    None::<(&Vec<String>, &String, &String)>,
+                    |best, c| match best {
+                        Some(b) if b.1 >= c.1 => Some(b),
+                        _ => Some(c),
+                    },
+                )
+                .map(|(m, at, n)| EtcdMembers {
+                    members: m.clone(),
+                    reported_by: n.clone(),
+                    at: at.clone(),
+                }),
             unknown: self.unknown.clone(),
             control_plane: self
                 .nodes
@@ -573,6 +644,140 @@ mod tests {
             f.view("2026-12-05T12:20:01Z").nodes[0].decision.as_deref(),
             Some("init")
         );
+    }
+
+    #[test]
+    fn replay_memory_holds_the_last_reports_of_each_node_only() {
+        let c = cluster();
+        let m1 = c.masters[0].name.clone();
+        let w1 = c.workers[0].name.clone();
+        let mac = Some("52:54:00:12:34:01");
+        let mut f = Fleet::new(&c);
+        let at = |i: usize| {
+            format!(
+                "2026-12-05T{:02}:{:02}:{:02}Z",
+                i / 3600,
+                i / 60 % 60,
+                i % 60
+            )
+        };
+        // Three times the memory's size of distinct reports from one node.
+        let n = 3 * RECENT_REPORTS;
+        for i in 0..n {
+            accept(
+                &mut f,
+                report(&m1, "os", "running", &at(i)),
+                mac,
+                "10.0.0.50",
+                &at(i),
+            );
+        }
+        assert_eq!(f.nodes[0].recent.len(), RECENT_REPORTS, "bounded");
+        // Each of the last RECENT_REPORTS is still known as a replay.
+        for i in n - RECENT_REPORTS..n {
+            let r = report(&m1, "os", "running", &at(i));
+            assert_eq!(f.judge(&r, mac, Some("10.0.0.50")), Verdict::Replay, "{i}");
+        }
+        // The one before them has been forgotten: it is taken again (and the memory stays bounded).
+        let old = report(&m1, "os", "running", &at(n - RECENT_REPORTS - 1));
+        assert!(matches!(
+            f.judge(&old, mac, Some("10.0.0.50")),
+            Verdict::Accept(_)
+        ));
+        accept(&mut f, old.clone(), mac, "10.0.0.50", &at(n));
+        assert_eq!(f.nodes[0].recent.len(), RECENT_REPORTS);
+        assert_eq!(f.judge(&old, mac, Some("10.0.0.50")), Verdict::Replay);
+        // A report is a replay for its own node only: the same phase, state and time from another node is news.
+        let same = report(&w1, "os", "running", &at(n - 1));
+        assert!(matches!(
+            f.judge(&same, None, Some(&c.workers[0].ip.to_string())),
+            Verdict::Accept(_)
+        ));
+        // Another state at the same time is another report.
+        let failed = report(&m1, "os", "failed", &at(n - 1));
+        assert!(matches!(
+            f.judge(&failed, mac, Some("10.0.0.50")),
+            Verdict::Accept(_)
+        ));
+        let total: usize = f.nodes.iter().map(|n| n.recent.len()).sum();
+        assert_eq!(
+            total, RECENT_REPORTS,
+            "nodes without reports remember nothing"
+        );
+    }
+
+    #[test]
+    fn vip_holder_and_etcd_members_are_the_latest_reports() {
+        let c = cluster();
+        let (m1, m2) = (c.masters[0].name.clone(), c.masters[1].name.clone());
+        let ip2 = c.masters[1].ip.to_string();
+        let mut f = Fleet::new(&c);
+        let v = f.view("2026-12-05T12:00:00Z");
+        assert_eq!(
+            (v.vip_holder, v.etcd_members),
+            (None, None),
+            "nothing reported"
+        );
+        let mut r = report(&m1, "cluster", "ok", "2026-12-05T12:00:00Z");
+        r.vip_holder = Some(true);
+        r.etcd_members = Some(vec![m1.clone()]);
+        accept(
+            &mut f,
+            r,
+            Some("52:54:00:12:34:01"),
+            "10.0.0.50",
+            "2026-12-05T12:00:01Z",
+        );
+        let mut r = report(&m2, "cluster", "ok", "2026-12-05T12:01:00Z");
+        r.vip_holder = Some(false);
+        r.etcd_members = Some(vec![m1.clone(), m2.clone()]);
+        accept(&mut f, r, None, &ip2, "2026-12-05T12:01:01Z");
+        let v = f.view("2026-12-05T12:01:02Z");
+        assert_eq!(v.vip_holder.as_deref(), Some(m1.as_str()));
+        let e = v.etcd_members.unwrap();
+        assert_eq!((e.members.len(), e.reported_by.as_str()), (2, m2.as_str()));
+        assert_eq!(v.nodes[1].vip_holder, Some(false));
+        // The VIP moves: m1 says it lost it, m2 that it holds it.
+        let mut r = report(&m1, "done", "ok", "2026-12-05T12:02:00Z");
+        r.vip_holder = Some(false);
+        accept(
+            &mut f,
+            r,
+            Some("52:54:00:12:34:01"),
+            "10.0.0.50",
+            "2026-12-05T12:02:01Z",
+        );
+        assert_eq!(
+            f.view("2026-12-05T12:02:02Z").vip_holder,
+            None,
+            "nobody claims it"
+        );
+        let mut r = report(&m2, "done", "ok", "2026-12-05T12:03:00Z");
+        r.vip_holder = Some(true);
+        accept(&mut f, r, None, &ip2, "2026-12-05T12:03:01Z");
+        assert_eq!(
+            f.view("2026-12-05T12:03:02Z").vip_holder.as_deref(),
+            Some(m2.as_str())
+        );
+        // A report without the fields keeps what the node said last; a reimage forgets it.
+        accept(
+            &mut f,
+            report(&m2, "done", "ok", "2026-12-05T12:04:00Z"),
+            None,
+            &ip2,
+            "2026-12-05T12:04:01Z",
+        );
+        assert_eq!(
+            f.view("2026-12-05T12:04:02Z").vip_holder.as_deref(),
+            Some(m2.as_str())
+        );
+        f.apply(&Entry::Reimage {
+            at: "2026-12-05T12:05:00Z".into(),
+            node: m2.clone(),
+        });
+        let v = f.view("2026-12-05T12:05:01Z");
+        assert_eq!(v.vip_holder, None);
+        assert_eq!(v.etcd_members.unwrap().reported_by, m1);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //!
 //! - [`server`]: start-up (bundle verified, base ISO extracted, every node's kickstart and pinned config rendered
 //!   once) and the HTTP routes.
+//! - [`events`]: `GET /events`, the fleet as server-sent events.
 //! - [`fleet`]: the pure state and decisions (install once, who owns a name, the view).
 //! - [`journal`]: the append-only, fsynced event log that is the server's memory across restarts.
 //! - [`tftp`]: the TFTP root (`--tftp DIR`) that chains PXE clients to the server through iPXE.
@@ -11,6 +12,7 @@
 //! input naming the parameter, 403 another machine's file, 410 a config no longer served, 413 too large).
 #![deny(missing_docs)]
 
+pub mod events;
 pub mod fleet;
 pub mod journal;
 pub mod server;

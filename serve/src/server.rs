@@ -11,6 +11,7 @@
 //! POST /api/report[/MAC]                  a node's report (model::report), at most MAX_REPORT_BYTES
 //! POST /api/reimage/NAME                  reinstall NAME on its next network boot (header X-Kubeha-Reimage)
 //! GET  /api/fleet                         the fleet (fleet::FleetView) as JSON
+//! GET  /events                            the fleet as server-sent events (events), 503 beyond --max-event-clients
 //! GET  /                                  the fleet page
 //! ```
 //!
@@ -33,6 +34,7 @@ use kubeha_model::report::{Report, MAX_REPORT_BYTES};
 use kubeha_model::{Cluster, NodeConfig, Secrets};
 use tiny_http::{Header, Method, Request, Response};
 
+use crate::events::Hub;
 use crate::fleet::{now, Fleet, Verdict};
 use crate::journal::{Entry, Journal};
 use crate::{io, Error, Result};
@@ -72,6 +74,10 @@ pub struct Spec {
     pub bundle_pubkey: Option<String>,
     /// The kickstart's EL release (default: the ISO's, else cluster.toml's).
     pub el: Option<u8>,
+    /// The most `/events` streams open at once (more get 503).
+    pub max_event_clients: usize,
+    /// HTTPS: the certificate chain and its private key (PEM files; the key PKCS#8 or PKCS#1 RSA).
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// What one node is served.
@@ -99,6 +105,9 @@ struct App {
     os: PathBuf,
     agent: Agent,
     state: Mutex<State>,
+    hub: Arc<Hub>,
+    /// The fleet document last built: the generation and second it shows, and its JSON.
+    view: Mutex<Option<(u64, String, Arc<String>)>>,
 }
 
 /// A started server.
@@ -173,7 +182,12 @@ impl Server {
                     ),
                 ))
             }
+            None if spec.tls.is_some() => format!("https://{addr}"),
             None => format!("http://{addr}"),
+        };
+        let ssl = match &spec.tls {
+            None => None,
+            Some((cert, key)) => Some(tls_config(cert, key)?),
         };
         let base = format!("{url}/{}", kubeha_kickstart::MEDIA_DIR);
 
@@ -245,7 +259,15 @@ impl Server {
             journal_path.display(),
             entries.len()
         );
-        let http = tiny_http::Server::from_listener(listener, None).map_err(|e| Error::Listen {
+        // Without it, a response larger than tiny_http's 1 KiB write buffer ends in Nagle's algorithm waiting for
+        // the client's delayed ACK: ~40 ms on every `/api/fleet` over a kept-alive connection (make bench-serve).
+        // Linux hands the option on to every accepted connection.
+        if let Err(e) =
+            nix::sys::socket::setsockopt(&listener, nix::sys::socket::sockopt::TcpNoDelay, &true)
+        {
+            log::warn!("{addr}: TCP_NODELAY: {e}");
+        }
+        let http = tiny_http::Server::from_listener(listener, ssl).map_err(|e| Error::Listen {
             addr: spec.listen.clone(),
             message: e.to_string(),
         })?;
@@ -261,6 +283,8 @@ impl Server {
                 os,
                 agent: spec.agent,
                 state: Mutex::new(State { fleet, journal }),
+                hub: Hub::new(spec.max_event_clients),
+                view: Mutex::new(None),
             }),
         })
     }
@@ -291,6 +315,36 @@ impl Server {
             let _ = h.join();
         }
     }
+}
+
+/// Reads `--tls-cert` and `--tls-key` for tiny_http. The key's PEM label is checked here (tiny_http panics on a key
+/// it cannot use); errors name the option and file, never a byte of the key.
+fn tls_config(cert: &Path, key: &Path) -> Result<tiny_http::SslConfig> {
+    let certificate = std::fs::read(cert).map_err(io("reading", cert))?;
+    if !certificate
+        .windows(27)
+        .any(|w| w == b"-----BEGIN CERTIFICATE-----")
+    {
+        return Err(bad(
+            "--tls-cert",
+            format!("{}: no PEM certificate in it", cert.display()),
+        ));
+    }
+    let private_key = std::fs::read(key).map_err(io("reading", key))?;
+    let has = |label: &[u8]| private_key.windows(label.len()).any(|w| w == label);
+    if !(has(b"-----BEGIN PRIVATE KEY-----") || has(b"-----BEGIN RSA PRIVATE KEY-----")) {
+        return Err(bad(
+            "--tls-key",
+            format!(
+                "{}: not an unencrypted PEM private key in PKCS#8 (BEGIN PRIVATE KEY) or PKCS#1 RSA form",
+                key.display()
+            ),
+        ));
+    }
+    Ok(tiny_http::SslConfig {
+        certificate,
+        private_key,
+    })
 }
 
 /// The base ISO's tree under `state/os`, extracted once per ISO (path, size and mtime in `os.stamp`); checked for
@@ -490,11 +544,14 @@ fn query<'a>(q: &'a str, key: &str) -> Option<&'a str> {
 }
 
 impl App {
-    fn handle(&self, mut req: Request) {
+    fn handle(self: &Arc<Self>, mut req: Request) {
         let ip = req.remote_addr().map(|a| a.ip().to_string());
         let method = req.method().clone();
         let raw = req.url().to_string();
         let (path, q) = raw.split_once('?').unwrap_or((raw.as_str(), ""));
+        if path == "/events" && method == Method::Get {
+            return self.events(req);
+        }
         let resp = match percent_decode(path) {
             None => text(400, "path: not a valid percent-encoded UTF-8 path"),
             Some(path) => self.route(&method, &path, q, ip, &mut req),
@@ -550,7 +607,59 @@ impl App {
             return false;
         }
         st.fleet.apply(&e);
+        // After the change is in the fleet: a document built for the new generation shows it.
+        self.hub.changed();
         true
+    }
+
+    /// The fleet document (what `/api/fleet` answers) and the generation it shows; built once per change and
+    /// second, however many clients ask.
+    fn view_json(&self) -> (u64, Arc<String>) {
+        // The generation first: the document built after it shows at least that generation.
+        let g = self.hub.generation();
+        let t = now();
+        let mut cache = self.view.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((cg, ct, doc)) = cache.as_ref() {
+            if *cg == g && *ct == t {
+                return (g, doc.clone());
+            }
+        }
+        let v = self.lock().fleet.view(&t);
+        let doc = Arc::new(serde_json::to_string(&v).unwrap_or_else(|e| {
+            log::error!("fleet: {e}");
+            "{}".into()
+        }));
+        *cache = Some((g, t, doc.clone()));
+        (g, doc)
+    }
+
+    /// `GET /events`: a stream on its own thread, or 503 when `--max-event-clients` are open.
+    fn events(self: &Arc<Self>, req: Request) {
+        let Some(ticket) = self.hub.join() else {
+            log::warn!(
+                "/events: {} streams open already (--max-event-clients): 503",
+                self.hub.clients()
+            );
+            let resp = text(
+                503,
+                "events: too many live clients (kubeha serve --max-event-clients); poll /api/fleet",
+            )
+            .with_header(header("Retry-After", "30"));
+            let _ = req.respond(resp);
+            return;
+        };
+        let app = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("events".into())
+            .spawn(move || {
+                let _ticket = ticket;
+                let mut w = req.into_writer();
+                crate::events::stream(&app.hub, &mut w, &|| app.view_json());
+                log::debug!("/events: a stream ended");
+            });
+        if let Err(e) = spawned {
+            log::error!("/events: starting a stream: {e}");
+        }
     }
 
     fn unknown(&self, mac: Option<String>, ip: Option<String>, what: &str) {
@@ -572,11 +681,8 @@ impl App {
     }
 
     fn fleet(&self) -> Reply {
-        let v = self.lock().fleet.view(&now());
-        match serde_json::to_value(&v) {
-            Ok(v) => json(200, &v),
-            Err(e) => text(500, format!("fleet: {e}")),
-        }
+        let (_, doc) = self.view_json();
+        reply(200, "application/json", doc.as_bytes())
     }
 
     fn boot(&self, q: &str, ip: Option<String>) -> Reply {
@@ -840,6 +946,40 @@ fn shown(v: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tls_files_are_checked_and_the_key_never_quoted() {
+        let d = tempfile::tempdir().unwrap();
+        let cert = d.path().join("c.pem");
+        let key = d.path().join("k.pem");
+        std::fs::write(
+            &cert,
+            "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        std::fs::write(
+            &key,
+            "-----BEGIN EC PRIVATE KEY-----\nSECRETBYTES\n-----END EC PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let e = tls_config(&cert, &key).unwrap_err().to_string();
+        assert!(
+            e.starts_with("--tls-key:") && !e.contains("SECRETBYTES"),
+            "{e}"
+        );
+        let e = tls_config(&key, &key).unwrap_err().to_string();
+        assert!(
+            e.starts_with("--tls-cert:") && !e.contains("SECRETBYTES"),
+            "{e}"
+        );
+        std::fs::write(
+            &key,
+            "-----BEGIN PRIVATE KEY-----\nMIG\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        assert!(tls_config(&cert, &key).is_ok());
+        assert!(tls_config(&cert, &d.path().join("missing")).is_err());
+    }
 
     #[test]
     fn only_plain_relative_paths_are_served_from_disk() {

@@ -5,6 +5,9 @@
 //! DIR/undionly.kpxe   iPXE for BIOS PXE clients (DHCP filename)       from the ipxe package
 //! DIR/ipxe.efi        iPXE for UEFI PXE clients (DHCP filename)       from the ipxe package
 //! DIR/boot.ipxe       for iPXE clients (DHCP user-class "iPXE"): chain URL/boot.ipxe?mac=${net0/mac}
+//! DIR/autoexec.ipxe   the same script, which ipxe.efi fetches first from where it was loaded: UEFI clients
+//!                     then reach the server even when DHCP cannot tell iPXE from the firmware (a DHCP
+//!                     filename of ipxe.efi for both would loop)
 //! ```
 
 use std::path::Path;
@@ -13,6 +16,8 @@ use crate::{io, Result};
 
 /// The chain script's file name.
 pub const CHAIN: &str = "boot.ipxe";
+/// The script ipxe.efi looks for beside itself before DHCP's filename.
+pub const AUTOEXEC: &str = "autoexec.ipxe";
 
 /// iPXE's loaders: the name in DIR and where distributions put them (Debian `ipxe`, then EL `ipxe-bootimgs-x86`).
 pub const LOADERS: &[(&str, &[&str])] = &[
@@ -37,12 +42,14 @@ pub fn chain_script(url: &str) -> String {
 /// Writes DIR (created if missing; files replaced). Returns the loaders that were not found on this machine.
 pub fn write(dir: &Path, url: &str) -> Result<Vec<String>> {
     std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
-    kubeha_model::fsutil::write_atomic(
-        &dir.join(CHAIN),
-        chain_script(url).as_bytes(),
-        0o644,
-        true,
-    )?;
+    for name in [CHAIN, AUTOEXEC] {
+        kubeha_model::fsutil::write_atomic(
+            &dir.join(name),
+            chain_script(url).as_bytes(),
+            0o644,
+            true,
+        )?;
+    }
     let mut missing = Vec::new();
     for (name, candidates) in LOADERS {
         match candidates.iter().map(Path::new).find(|p| p.is_file()) {

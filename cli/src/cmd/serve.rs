@@ -90,6 +90,18 @@ pub struct ServeConfig {
     /// whole length: give a rack installing at once about one per node)
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: u16,
+    /// The most live pages at once (server-sent event streams, GET /events;
+    /// each holds a thread of its own): the next one gets 503, and the page
+    /// polls /api/fleet instead
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    pub max_event_clients: u16,
+    /// Serve HTTPS with this certificate (PEM, chain first); the default URL
+    /// becomes https://ADDR:PORT. Nodes' installers and iPXE must trust it
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM, PKCS#8 or RSA, unencrypted)
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// `kubeha serve reimage`.
@@ -116,6 +128,9 @@ pub struct StatusConfig {
     /// Print the fleet as JSON (the server's /api/fleet document)
     #[arg(long)]
     pub json: bool,
+    /// Trust this CA certificate (PEM) for an https:// server (kubeha serve --tls-cert)
+    #[arg(long, value_name = "PEM")]
+    pub cacert: Option<PathBuf>,
 }
 
 /// Runs `kubeha serve` or its subcommand.
@@ -160,6 +175,8 @@ fn run(c: ServeConfig) -> Result<ExitCode> {
         agent,
         bundle_pubkey,
         el: c.el,
+        max_event_clients: c.max_event_clients.into(),
+        tls: c.tls_cert.zip(c.tls_key),
     })
     .context("starting kubeha serve")?;
     if let Some(dir) = &c.tftp {
@@ -192,10 +209,19 @@ fn run(c: ServeConfig) -> Result<ExitCode> {
 }
 
 fn client() -> Result<reqwest::blocking::Client> {
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .context("building the HTTP client")
+    client_with(None)
+}
+
+/// A client that also trusts the CA certificate in `cacert`.
+fn client_with(cacert: Option<&std::path::Path>) -> Result<reqwest::blocking::Client> {
+    let mut b = reqwest::blocking::Client::builder().timeout(Duration::from_secs(10));
+    if let Some(p) = cacert {
+        let pem = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+        let cert = reqwest::Certificate::from_pem(&pem)
+            .with_context(|| format!("--cacert {}: not a PEM certificate", p.display()))?;
+        b = b.add_root_certificate(cert);
+    }
+    b.build().context("building the HTTP client")
 }
 
 fn reimage(c: ReimageConfig) -> Result<ExitCode> {
@@ -220,7 +246,7 @@ fn reimage(c: ReimageConfig) -> Result<ExitCode> {
 /// Runs `kubeha status`.
 pub fn status(c: StatusConfig) -> Result<ExitCode> {
     let url = format!("{}/api/fleet", c.server.trim_end_matches('/'));
-    let r = client()?
+    let r = client_with(c.cacert.as_deref())?
         .get(&url)
         .send()
         .with_context(|| format!("fetching {url}"))?;
@@ -279,7 +305,21 @@ fn table(v: &serde_json::Value) -> String {
             s(&n["mac"]),
             s(&n["ip"]),
             phase,
-            s(&n["decision"]),
+            {
+                let mut d: Vec<String> = n["decision"]
+                    .as_str()
+                    .map(String::from)
+                    .into_iter()
+                    .collect();
+                if n["vip_holder"].as_bool() == Some(true) {
+                    d.push("VIP holder".into());
+                }
+                if d.is_empty() {
+                    "-".into()
+                } else {
+                    d.join(", ")
+                }
+            },
             duration(n["in_phase_s"].as_i64()),
             refused
                 .map(|r| format!("refused: {r}"))
@@ -331,5 +371,19 @@ fn table(v: &serde_json::Value) -> String {
             cp.join(", ")
         }
     ));
+    out.push_str(&format!(
+        "VIP holder (as the nodes report it): {}\n",
+        v["vip_holder"].as_str().unwrap_or("none reported")
+    ));
+    let e = &v["etcd_members"];
+    match e["members"].as_array() {
+        Some(m) => out.push_str(&format!(
+            "etcd members: {} (as {} listed them at {})\n",
+            m.iter().map(s).collect::<Vec<_>>().join(", "),
+            s(&e["reported_by"]),
+            s(&e["at"])
+        )),
+        None => out.push_str("etcd members: none reported\n"),
+    }
     out
 }
