@@ -121,6 +121,9 @@ pub struct Installed {
     pub signature: bool,
     /// Where the bundle is in the sysroot (`bundle.path`).
     pub bundle_path: String,
+    /// The node is a worker and its config came with the control plane's keys (media made for every role): it was
+    /// installed without its `[control-plane]` table.
+    pub keys_dropped: bool,
 }
 
 /// Installs kubeha into `opts.sysroot`; `facts` are this machine's interfaces (the identity's MAC/IP match). An
@@ -140,6 +143,18 @@ pub fn install(opts: &Options, facts: &HostFacts) -> Result<Installed> {
     // 1. The node config and who this node is.
     let (config_bytes, config, config_source) = node_config(opts, &args, facts)?;
     let (identity, how) = resolve_identity(&config, &config_source, &args, facts)?;
+    // A worker never keeps the cluster's CA keys. Media made for every role carry one node config with them (any
+    // master may install from it); on a node known to be a worker it is installed without its [control-plane]
+    // table, in the schema's own serialization.
+    let keys_dropped =
+        matches!(identity, Some((_, Role::Worker))) && config.control_plane.is_some();
+    let config_bytes = if keys_dropped {
+        let mut c = config.clone();
+        c.control_plane = None;
+        c.to_toml().into_bytes()
+    } else {
+        config_bytes
+    };
     let bundle_path = config.bundle.path.clone();
     let key = config.bundle.public_key.as_deref();
 
@@ -243,6 +258,7 @@ pub fn install(opts: &Options, facts: &HostFacts) -> Result<Installed> {
         bytes: sum.bytes,
         signature,
         bundle_path,
+        keys_dropped,
     })
 }
 

@@ -88,6 +88,13 @@ fn node02() -> HostFacts {
     }
 }
 
+/// What a worker's installed node config is: `text` without its `[control-plane]` table.
+fn as_worker(text: &str) -> Vec<u8> {
+    let mut c = kubeha_model::NodeConfig::parse(text, "fixture").unwrap();
+    c.control_plane = None;
+    c.to_toml().into_bytes()
+}
+
 fn mode(p: &Path) -> u32 {
     std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
 }
@@ -155,7 +162,19 @@ fn installs_from_the_medium_and_resolves_the_node_by_mac() {
         "inst.ks=hd:LABEL=x:/ks.cfg kubeha.role=worker",
     );
     let r: Installed = install(&o, &node02()).unwrap();
-    check_installed(&s, &m, common::config().to_toml().as_bytes());
+    // The medium's config carries the CA keys (any master may install from it); this node is a worker: its
+    // installed config is the same without the [control-plane] table.
+    let mut worker = common::config();
+    assert!(worker.control_plane.is_some());
+    worker.control_plane = None;
+    check_installed(&s, &m, worker.to_toml().as_bytes());
+    assert!(r.keys_dropped);
+    let installed = std::fs::read_to_string(s.join("etc/kubeha/node.toml")).unwrap();
+    assert!(!installed.contains("PRIVATE KEY"), "{installed}");
+    assert_eq!(
+        kubeha_model::NodeConfig::parse(&installed, "node.toml").unwrap(),
+        worker
+    );
     assert_eq!(r.identity, Some(("k8s-node02".to_string(), Role::Worker)));
     assert!(r.how.contains("MAC"), "{}", r.how);
     assert!(!r.signature);
@@ -165,9 +184,11 @@ fn installs_from_the_medium_and_resolves_the_node_by_mac() {
         assert_eq!(tree(&s).get(p), Some(v), "{p}");
     }
     // A machine no name or address ties to a node: installed, the identity left to the agent at first boot.
+    // It keeps the keys: it may be a master.
     let r = install(&o, &HostFacts::default()).unwrap();
     assert_eq!(r.identity, None);
     assert!(r.how.contains("first boot"), "{}", r.how);
+    assert!(!r.keys_dropped);
     check_installed(&s, &m, common::config().to_toml().as_bytes());
 }
 
@@ -199,7 +220,7 @@ fn a_tampered_bundle_file_is_refused_with_the_sysroot_unchanged() {
     std::fs::write(&f, &bytes).unwrap();
     std::fs::write(m.join("files/extra.yaml"), "x: 1\n").unwrap();
     install(&o, &node02()).unwrap();
-    check_installed(&o.sysroot, &m, common::config().to_toml().as_bytes());
+    check_installed(&o.sysroot, &m, &as_worker(&common::config().to_toml()));
     assert!(!o
         .sysroot
         .join("var/lib/kubeha/bundle/files/extra.yaml")
@@ -229,7 +250,7 @@ fn a_configured_key_refuses_an_unsigned_or_foreign_bundle_and_installs_a_signed_
     sign_manifest(&m, &secret, None).unwrap();
     let r = install(&o, &node02()).unwrap();
     assert!(r.signature);
-    check_installed(&d.path().join("sysroot"), &m, text.as_bytes());
+    check_installed(&d.path().join("sysroot"), &m, &as_worker(&text));
     assert_eq!(
         std::fs::read(
             d.path()
@@ -353,7 +374,7 @@ fn installs_over_http_and_refuses_a_tampered_download_with_the_sysroot_unchanged
         "{}",
         r.config_source
     );
-    check_installed(&s, &m, common::config().to_toml().as_bytes());
+    check_installed(&s, &m, &as_worker(&common::config().to_toml()));
     // Over HTTP the source cannot be checked in place: the staged download is, and the refusal removes it.
     let calico = std::fs::read(m.join("files/calico.yaml")).unwrap();
     std::fs::write(m.join("files/calico.yaml"), "tampered\n").unwrap();
@@ -424,7 +445,8 @@ fn the_binary_installs_and_names_the_bad_file() {
     );
     assert!(o.status.success(), "{out}");
     assert!(out.contains("this is k8s-node01 (worker)"), "{out}");
-    check_installed(&s, &m, common::config().to_toml().as_bytes());
+    assert!(out.contains("without the control plane's keys"), "{out}");
+    check_installed(&s, &m, &as_worker(&common::config().to_toml()));
     std::fs::remove_dir_all(&s).unwrap();
     sysroot(d.path());
     let before = tree(&s);

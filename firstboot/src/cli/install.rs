@@ -38,5 +38,8 @@ pub fn run(cfg: InstallConfig) -> Result<()> {
         None => println!("kubeha: node identity {}", r.how),
     }
     println!("kubeha: node config from {}", r.config_source);
+    if r.keys_dropped {
+        println!("kubeha: this node is a worker: its node config is installed without the control plane's keys");
+    }
     Ok(())
 }
