@@ -10,8 +10,9 @@ demo-core: build
 demo-run: build k8s node-binary
 	@K8S_BIN=$(K8S_DIR)/bin bash scripts/demo/run.sh "$(OUT)"
 
-# The whole pipeline as a test: `make demo` into a temp dir, then its result checked (every node done, exactly one
-# init, VIP moved, rebuild ok with three etcd members, every node registered through the VIP), with the hostile
+# The whole pipeline as a test: `make demo` into a temp dir, then its result checked (every node installed through
+# kubeha serve and done in the server's view, exactly one init, VIP moved, rebuild ok with three etcd members, every
+# node registered through the VIP), with the hostile
 # drills of cluster.sh --hostile (two bootstraps, a partitioned rebuild, kubeadm killed inside the join, every
 # master reimaged at once).
 TEST_TARGETS += test-demo

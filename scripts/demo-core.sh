@@ -12,6 +12,18 @@ $KUBEHA config init > "$OUT/cluster.toml"
 if [ ! -f /sys/fs/cgroup/cgroup.controllers ]; then
   sed -i 's/^\[install\]$/[install]\ncgroup = "v1" # this host boots cgroup v1/' "$OUT/cluster.toml"
 fi
+# The machines' MACs, as an operator copies them from the rack's inventory into cluster.toml: kubeha serve recognises
+# the nodes by them (iPXE asks for URL/boot.ipxe?mac=...), and the lab gives each node's eth0 its MAC. Here:
+# 52:54:00 (QEMU's prefix) and the node IP's last three octets.
+python3 - "$OUT/cluster.toml" <<'PY'
+import re, sys
+p = sys.argv[1]
+def with_mac(m):
+    o = [int(x) for x in m.group(1).split(".")]
+    return m.group(0) + '\nmac = "52:54:00:%02x:%02x:%02x"' % (o[1], o[2], o[3])
+t = re.sub(r'^ip = "(\d+\.\d+\.\d+\.\d+)"$', with_mac, open(p).read(), flags=re.M)
+open(p, "w").write(t)
+PY
 $KUBEHA config check "$OUT/cluster.toml"
 echo "== secrets: kubeha secrets"
 $KUBEHA secrets -o "$OUT/secrets.toml" --force

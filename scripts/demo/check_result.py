@@ -36,6 +36,43 @@ if r.get("image_pulls") != 0:
 k = r.get("kubernetes", {})
 if not k.get("server") or k.get("server") != k.get("kubeadm"):
     problems.append(f"the API server through the VIP reports {k.get('server')}, kubeadm is {k.get('kubeadm')}")
+# The fleet as kubeha serve saw it: every lab node was network-installed from it (its installer reported
+# `installed`), its agent reported every phase up to done, and the masters' reports say who holds the VIP and
+# which etcd members there are.
+s = r.get("serve") or {}
+f = s.get("fleet") or {}
+rows = {row["name"]: row for row in f.get("nodes", [])}
+masters_ = sorted(n["name"] for n in nodes if n["role"] == "master")
+if not f:
+    problems.append("no fleet from kubeha serve in result.json: the demo must install through kubeha serve")
+else:
+    installs = {}
+    for e in f.get("timeline", []):
+        if e["what"] == "installed ok":
+            installs[e["node"]] = installs.get(e["node"], 0) + 1
+    for n in nodes:
+        row = rows.get(n["name"])
+        if not row:
+            problems.append(f"kubeha serve has no row for {n['name']}")
+            continue
+        # (Its "last error" column keeps what a failed run said, e.g. a killed kubeadm's, after the node recovered.)
+        if (row.get("phase"), row.get("state"), row.get("installed")) != ("done", "ok", True):
+            problems.append(f"kubeha serve's row for {n['name']}: phase {row.get('phase')}/{row.get('state')}, "
+                            f"installed {row.get('installed')}, last error {row.get('error')}: want done/ok, installed")
+        want = 2 if n["name"] == rb.get("node") else 1
+        if installs.get(n["name"]) != want:
+            problems.append(f"{n['name']}: {installs.get(n['name'])} installs reported to kubeha serve, want {want}")
+        if n["role"] == "master":
+            want_dec = rb.get("decision") if n["name"] == rb.get("node") else n.get("decision")
+            if row.get("decision") != want_dec:
+                problems.append(f"kubeha serve says {n['name']} decided {row.get('decision')}, the node {want_dec}")
+    formed = (s.get("fleet_formed") or {}).get("vip_holder")
+    if formed != r.get("vip_before"):
+        problems.append(f"kubeha serve's VIP holder after formation: {formed}, the VIP was on {r.get('vip_before')}")
+    if sorted((f.get("etcd_members") or {}).get("members", [])) != masters_:
+        problems.append(f"kubeha serve's etcd members: {f.get('etcd_members')}, want {masters_}")
+    if f.get("unknown"):
+        problems.append(f"kubeha serve saw unknown machines: {f.get('unknown')}")
 if hostile:
     h = r.get("hostile") or {}
     masters = [n["name"] for n in nodes if n["role"] == "master"]
@@ -78,6 +115,9 @@ print(f"test-demo: real Kubernetes {k['server']}: 5 nodes Ready through the VIP,
       f"initialized it), 0 pulls, "
       f"VIP {r['vip_before']} -> {r['vip_after']} in {r['failover_seconds']} s, rebuild of {rb['node']} ok "
       f"(ConfigMap kept), 3 etcd members")
+print(f"test-demo: kubeha serve at {s['url']} installed every node ({sum(installs.values())} installs reported), "
+      f"every agent reported done to it; its view: VIP holder {s['fleet_formed']['vip_holder']}, etcd members "
+      f"{', '.join(f['etcd_members']['members'])}")
 if hostile:
     h = r["hostile"]
     print(f"test-demo: hostile: kubeadm init killed on {masters[0]} with the apiserver up; {masters[1]} "

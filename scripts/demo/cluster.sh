@@ -8,7 +8,16 @@
 #
 #   scripts/demo/cluster.sh --bundle DIR --cluster cluster.toml --nodes NODECONFIG_DIR --state STATE_DIR \
 #       --k8s-bin DIR [--firstboot PATH] [--base-repos DIR] [--workers N] [--rebuild NAME] [--timeout SECS] \
-#       [--hostile]
+#       [--hostile] [--serve BASE_ISO --secrets secrets.toml --kubeha PATH [--agent PATH]]
+#
+# --serve (make demo): the nodes are network-installed by the REAL `kubeha serve` (in a namespace of its own on the
+# nodes' network, at .5 of their subnet): each node's installer asks URL/boot.ipxe?mac=MAC from the node's namespace
+# with the node's MAC, gets the kernel command line with its config pinned, and runs the served kickstart's %pre and
+# %post --nochroot on the node's fresh root (kubeha-firstboot install fetches the pinned config, the bundle and the
+# agent over HTTP); the installed agent then runs and reports its phases to serve; reimages go through
+# `kubeha serve reimage`; STATE/fleet.json is the server's view (kubeha status --json). Needs a `mac` for every node
+# in cluster.toml. --agent: the kubeha-firstboot serve hands out (the EL-compatible node binary of make node-binary;
+# default --firstboot). Without --serve, the node config is copied from --nodes and the bundle symlinked.
 #
 # --hostile (make test-demo): the "never two clusters" and "never a false done" scenarios with the real Kubernetes:
 # the second master boots with kubeha.bootstrap= naming itself; the first master's kubeadm init is killed with its
@@ -27,6 +36,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 
 BUNDLE="" CLUSTER="" NODES="" STATE="" FIRSTBOOT="" BASE_REPOS="" WORKERS=2 REBUILD="" TIMEOUT=600 K8S_BIN="" HOSTILE=0
+SERVE_ISO="" SECRETS="" KUBEHA="" AGENT=""
 while [ $# -gt 0 ]; do
   case $1 in
   --bundle) BUNDLE=$2; shift 2 ;;
@@ -40,6 +50,10 @@ while [ $# -gt 0 ]; do
   --rebuild) REBUILD=$2; shift 2 ;;
   --timeout) TIMEOUT=$2; shift 2 ;;
   --hostile) HOSTILE=1; shift ;;
+  --serve) SERVE_ISO=$2; shift 2 ;;
+  --secrets) SECRETS=$2; shift 2 ;;
+  --kubeha) KUBEHA=$2; shift 2 ;;
+  --agent) AGENT=$2; shift 2 ;;
   -h|--help) usage ;;
   *) echo "cluster.sh: unknown argument $1" >&2; usage ;;
   esac
@@ -61,6 +75,14 @@ fi
 [ -x "$FIRSTBOOT" ] || { echo "cluster.sh: no kubeha-firstboot at $FIRSTBOOT (build it: cargo build -p kubeha-firstboot)" >&2; exit 1; }
 FIRSTBOOT=$(cd "$(dirname "$FIRSTBOOT")" && pwd)/$(basename "$FIRSTBOOT")
 [ -n "$BASE_REPOS" ] || BASE_REPOS="$(dirname "$BUNDLE")/upstream/www/repos"
+if [ -n "$SERVE_ISO" ]; then
+  [ -f "$SERVE_ISO" ] || { echo "cluster.sh: --serve $SERVE_ISO: no such file (the base ISO kubeha serve extracts)" >&2; exit 1; }
+  [ -f "$SECRETS" ] || { echo "cluster.sh: --serve needs --secrets FILE (kubeha secrets)" >&2; exit 1; }
+  [ -x "$KUBEHA" ] || { echo "cluster.sh: --serve needs --kubeha PATH (the kubeha CLI)" >&2; exit 1; }
+  [ -n "$AGENT" ] || AGENT=$FIRSTBOOT
+  [ -x "$AGENT" ] || { echo "cluster.sh: --agent $AGENT: not an executable" >&2; exit 1; }
+  SERVE_ISO=$(realpath "$SERVE_ISO") SECRETS=$(realpath "$SECRETS") KUBEHA=$(realpath "$KUBEHA") AGENT=$(realpath "$AGENT")
+fi
 
 mkdir -p "$STATE"
 STATE=$(cd "$STATE" && pwd)
@@ -93,6 +115,7 @@ def q(v): return shlex.quote(str(v))
 print("MASTERS=(" + " ".join(q(m["name"]) for m in ms) + ")")
 print("WORKERS_=(" + " ".join(q(w["name"]) for w in ws) + ")")
 print("declare -A IPS=(" + " ".join(f"[{q(n['name'])}]={q(n['ip'])}" for n in ms + ws) + ")")
+print("declare -A MACS=(" + " ".join(f"[{q(n['name'])}]={q(n['mac'].lower().replace('-', ':'))}" for n in ms + ws if n.get("mac")) + ")")
 print(f"VIP={q(c['endpoint']['vip'])} LBPORT={q(c['endpoint'].get('port', 16443))} PREFIX={q(c.get('networking', {}).get('node-prefix', 24))}")
 print(f"K8S={q(c['cluster']['kubernetes-version'])}")
 print("KHD_MASTERS=" + q(",".join(f"{m['name']}={m['ip']}" for m in ms)))
@@ -119,6 +142,17 @@ ALL=("${MASTERS[@]}" "${WORKERS_[@]}")
 [ -z "$REBUILD" ] && REBUILD=${MASTERS[0]}
 NODES=$(cd "$NODES" && pwd)
 ENDPOINT="$VIP:$LBPORT"
+SERVE_URL=""
+if [ -n "$SERVE_ISO" ]; then
+  for n in "${ALL[@]}"; do
+    [ -n "${MACS[$n]:-}" ] || { echo "cluster.sh: --serve: $n has no mac in $CLUSTER (kubeha serve knows nodes by their MAC)" >&2; exit 1; }
+  done
+  # kubeha serve's host: .5 of the nodes' network (only inside this run's namespaces, like every 192.168.20.x).
+  SERVE_IP="${IPS[${MASTERS[0]}]%.*}.5"
+  for n in "${ALL[@]}"; do [ "${IPS[$n]}" != "$SERVE_IP" ] || { echo "cluster.sh: $n has kubeha serve's address $SERVE_IP" >&2; exit 1; }; done
+  [ "$VIP" != "$SERVE_IP" ] || { echo "cluster.sh: the VIP is kubeha serve's address $SERVE_IP" >&2; exit 1; }
+  SERVE_URL="http://$SERVE_IP:8080"
+fi
 
 # --- node roots: a freshly installed EL system each (the bundle profile's release) ------------------------------
 say "4. cluster: ${#MASTERS[@]} masters + ${#WORKERS_[@]} workers as network namespaces, kubeha-firstboot on each"
@@ -192,13 +226,87 @@ cgroup_down() {
   done
 }
 
+# serve_up: kubeha serve in the namespace "srv" on the nodes' bridge (the provisioning host of the rack), with its
+# journal and the ISO's extracted tree under STATE/serve.
+serve_up() {
+  host_up srv "$SERVE_IP/$PREFIX"
+  # A new lab is a new rack: no history (the extracted ISO tree stays, serve re-extracts it when the ISO changes).
+  mkdir -p "$STATE/serve"
+  rm -f "$STATE/serve/journal.jsonl"
+  in_ns srv setsid "$KUBEHA" serve --cluster "$CLUSTER" --secrets "$SECRETS" --bundle "$BUNDLE" --base "$SERVE_ISO" \
+    --listen "$SERVE_IP:8080" --url "$SERVE_URL" --state "$STATE/serve" --agent "$AGENT" \
+    </dev/null >"$STATE/logs/serve.log" 2>&1 &
+  local pid=$!
+  track_pid $pid "kubeha serve"
+  echo $pid > "$STATE/logs/serve.pid"
+  local i
+  for i in $(seq 600); do
+    grep -q "^Serving " "$STATE/logs/serve.log" 2>/dev/null && break
+    kill -0 $pid 2>/dev/null || { echo "cluster.sh: kubeha serve stopped:" >&2; tail -n 20 "$STATE/logs/serve.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  in_ns srv curl -fsS -o /dev/null "$SERVE_URL/api/fleet" || { echo "cluster.sh: kubeha serve does not answer at $SERVE_URL" >&2; tail -n 20 "$STATE/logs/serve.log" >&2; exit 1; }
+}
+serve_cli() { in_ns srv "$KUBEHA" "$@"; }
+
+# install_node NAME: NAME's network install from kubeha serve, as the machine does it. Its iPXE asks
+# URL/boot.ipxe?mac=MAC (from NAME's namespace, which has NAME's MAC and IP); the installer boots the kernel line
+# it got (that line is the installer's /proc/cmdline: kubeha.config= pinned by kubeha.config.sha256=,
+# kubeha.report=) and runs the served kickstart: %pre on the lab's disk (one blank disk in a /sys of its own: it
+# reports `install`), then %post --nochroot with NAME's fresh root as /mnt/sysimage: it downloads the agent from
+# serve and runs `kubeha-firstboot install` (the pinned node config, the bundle over HTTP, verified), keeps the
+# kubeha.* arguments on the installed kernel command line and reports `installed`. anaconda's `chroot /mnt/sysimage`
+# is the lab's installer stand-in (scripts/demo/installer/chroot).
+install_node() {
+  local name=$1 r="$STATE/nodes/$1" inst="$STATE/install/$1"
+  rm -rf "$inst"
+  mkdir -p "$inst/sys/block/vda" "$inst/sys/class/net" "$inst/dev" "$inst/out"
+  echo 0 > "$inst/sys/block/vda/removable"; echo 0 > "$inst/sys/block/vda/ro"
+  echo 209715200 > "$inst/sys/block/vda/size" # 100 GiB in 512-byte sectors, blank
+  in_ns "$name" curl -fsS "$SERVE_URL/boot.ipxe?mac=${MACS[$name]}" > "$inst/boot.ipxe" ||
+    { echo "cluster.sh: $name: GET $SERVE_URL/boot.ipxe?mac=${MACS[$name]} failed" >&2; exit 1; }
+  grep '^kernel ' "$inst/boot.ipxe" | sed 's/^kernel [^ ]* //' > "$inst/cmdline"
+  [ -s "$inst/cmdline" ] || { echo "cluster.sh: kubeha serve handed $name no installer:" >&2; cat "$inst/boot.ipxe" >&2; exit 1; }
+  local ks
+  ks=$(tr ' ' '\n' < "$inst/cmdline" | sed -n 's/^inst\.ks=//p')
+  in_ns "$name" curl -fsS "$ks" > "$inst/ks.cfg" || { echo "cluster.sh: $name: GET $ks failed" >&2; exit 1; }
+  python3 - "$inst/ks.cfg" "$inst" <<'PY'
+import sys
+ks, out = open(sys.argv[1]).read(), sys.argv[2]
+def section(head):  # the lines between the section's header line and its %end
+    s = ks[ks.index(head) + 1:]
+    s = s[s.index("\n") + 1:]
+    return s[: s.index("%end\n")]
+open(f"{out}/pre.sh", "w").write(section("\n%pre "))
+open(f"{out}/post-nochroot.sh", "w").write(section("\n%post --nochroot"))
+PY
+  in_ns "$name" env KUBEHA_CMDLINE="$inst/cmdline" KUBEHA_SYS="$inst/sys" KUBEHA_DEV="$inst/dev" KUBEHA_OUT="$inst/out" \
+    KUBEHA_CONSOLE="$inst/console" KUBEHA_HALT=true KUBEHA_REPORT_ANYWHERE=1 bash "$inst/pre.sh" </dev/null >"$inst/pre.log" 2>&1 ||
+    { echo "cluster.sh: $name: the kickstart's %pre failed:" >&2; tail -n 20 "$inst/pre.log" >&2; exit 1; }
+  in_ns "$name" env PATH="$HERE/installer:$PATH" KUBEHA_SYSROOT="$r" KUBEHA_CMDLINE="$inst/cmdline" KUBEHA_OUT="$inst/out" \
+    KUBEHA_REPORT_ANYWHERE=1 bash "$inst/post-nochroot.sh" </dev/null >"$inst/post.log" 2>&1 ||
+    { echo "cluster.sh: $name: the kickstart's %post --nochroot failed:" >&2; tail -n 20 "$inst/post.log" >&2; exit 1; }
+  if grep -q "could not report" "$inst/pre.log" "$inst/post.log"; then
+    echo "cluster.sh: $name: the installer's reports did not reach kubeha serve:" >&2; grep -h "could not report" "$inst"/*.log >&2; exit 1
+  fi
+  # Install once: from now on serve tells this machine's iPXE to boot its disk.
+  local again
+  again=$(in_ns "$name" curl -fsS "$SERVE_URL/boot.ipxe?mac=${MACS[$name]}")
+  ! grep -q '^kernel ' <<<"$again" ||
+    { echo "cluster.sh: $name reported installed, but kubeha serve would install it again: $again" >&2; exit 1; }
+}
+
 prepare_root() {
   local name=$1 r="$STATE/nodes/$1"
   rm -rf "$r"
   cp -a "$STATE/base-root" "$r"
-  install -m 0600 "$NODES/$name.toml" "$r/etc/kubeha/node.toml"
-  mkdir -p "$r$(dirname "$BUNDLE_PATH")"
-  ln -sfn "$BUNDLE" "$r$BUNDLE_PATH"
+  if [ -n "$SERVE_URL" ]; then
+    install_node "$name"
+  else
+    install -m 0600 "$NODES/$name.toml" "$r/etc/kubeha/node.toml"
+    mkdir -p "$r$(dirname "$BUNDLE_PATH")"
+    ln -sfn "$BUNDLE" "$r$BUNDLE_PATH"
+  fi
   # This node's kubeadm patches (the agent points kubeadm at /etc/kubeha/kubeadm-patches when it exists): what only
   # the lab needs, by name: the cgroupfs driver (systemd is not PID 1 here; containerd gets SystemdCgroup = false
   # from the systemctl adapter to match), a cgroup root of its own (five kubelets on one kernel), and no disk-based
@@ -210,6 +318,18 @@ prepare_root() {
     '  nodefs.inodesFree: "0%"' '  imagefs.available: "0%"' \
     > "$r/etc/kubeha/kubeadm-patches/kubeletconfiguration+merge.yaml"
   cgroup_up "$name"
+}
+
+# reimage NAME: a new disk for NAME: with kubeha serve, the operator's `kubeha serve reimage NAME` first (serve
+# then hands NAME's next network boot the installer with kubeha.reinstall=1 instead of "boot your disk").
+reimage() {
+  if [ -n "$SERVE_URL" ]; then
+    serve_cli serve reimage "$1" --server "$SERVE_URL" >>"$STATE/logs/serve-cli.log" 2>&1 ||
+      { echo "cluster.sh: kubeha serve reimage $1 failed:" >&2; tail -n 5 "$STATE/logs/serve-cli.log" >&2; exit 1; }
+    grep -q 'kubeha\.reinstall=1' <(in_ns "$1" curl -fsS "$SERVE_URL/boot.ipxe?mac=${MACS[$1]}") ||
+      { echo "cluster.sh: after kubeha serve reimage $1, its network boot is not a reinstall" >&2; exit 1; }
+  fi
+  prepare_root "$1"
 }
 
 # The processes of node NAME: everything in its mount namespaces (agent, daemons, containerd's shims; one namespace
@@ -262,6 +382,9 @@ node_stop() {
   : > "$STATE/logs/$name.mntns"
 }
 
+# The agent a node boots: the one its install put on its disk (--serve), else --firstboot.
+agent_of() { if [ -n "$SERVE_URL" ]; then echo "$STATE/nodes/$1/usr/local/bin/kubeha-firstboot"; else echo "$FIRSTBOOT"; fi; }
+
 start_agent() {
   local name=$1
   # The node's cgroup subtree is part of the machine: node_stop removes it, every boot has it again.
@@ -269,7 +392,7 @@ start_agent() {
   env KHD_ROOT="$STATE/nodes/$name" KHD_NODE="$name" KHD_IP="${IPS[$name]}" KHD_STATE="$STATE" KHD_RUN="$KHD_RUN" \
     KHD_ENDPOINT="$ENDPOINT" KHD_MASTERS="$KHD_MASTERS" KHD_K8S="$K8S" PATH="$STATE/bin:$PATH" RUST_LOG=info \
     nsenter --net="/run/netns/${NS_PREFIX}-$name" unshare --mount --uts --propagation private \
-    "$HERE/node-ns.sh" "$STATE/nodes/$name" "$HERE/node-boot.sh" setsid "$FIRSTBOOT" --root "$STATE/nodes/$name" \
+    "$HERE/node-ns.sh" "$STATE/nodes/$name" "$HERE/node-boot.sh" setsid "$(agent_of "$name")" --root "$STATE/nodes/$name" \
     </dev/null >>"$STATE/logs/$name.agent.log" 2>&1 &
   local pid=$!
   echo $pid > "$STATE/logs/$name.agent.pid"
@@ -451,10 +574,15 @@ wait_waiting() {
 base_root
 info "node roots under $STATE/nodes (a copy of the base system each, node config at /etc/kubeha/node.toml, bundle at $BUNDLE_PATH)"
 bridge_up
+if [ -n "$SERVE_URL" ]; then
+  serve_up
+  info "kubeha serve at $SERVE_URL (namespace ${NS_PREFIX}-srv): the nodes install from it and report to it"
+fi
 for n in "${ALL[@]}"; do
+  host_up "$n" "${IPS[$n]}/$PREFIX" "${MACS[$n]:-}"
   prepare_root "$n"
-  host_up "$n" "${IPS[$n]}/$PREFIX"
 done
+[ -z "$SERVE_URL" ] || info "installed from kubeha serve: $(IFS=' '; echo "${ALL[*]}") ($(du -sh --apparent-size "$STATE/nodes/${ALL[0]}$BUNDLE_PATH" | cut -f1) bundle each)"
 if [ "$HOSTILE" = 1 ]; then
   # Never two clusters, scenario "two bootstraps": the second master boots believing it initializes (the override an
   # operator would put on its kernel command line when the first master is gone); the others keep the default.
@@ -615,6 +743,13 @@ NODES_STATUS=""
 wait_ready
 info "Nodes (all Ready ${READY_SECS}s after the last agent finished, or the wait gave up): $NODES_STATUS"
 
+# The server's view once the cluster formed: who reported holding the VIP (the masters say it after their cluster
+# phase and when done; keepalived's nopreempt keeps it where it is until the drill).
+if [ -n "$SERVE_URL" ]; then
+  serve_cli status --server "$SERVE_URL" --json > "$STATE/fleet-formed.json"
+  info "kubeha serve's view after formation: VIP holder $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("vip_holder"))' "$STATE/fleet-formed.json")"
+fi
+
 # --- 5a. failover drill -----------------------------------------------------------------------------------------
 say "5a. failover drill: the VIP holder's link goes down (the crash model: its host is gone)"
 through_vip || { echo "cluster.sh: no apiserver answers through $ENDPOINT from $CLIENT before the drill" >&2; exit 1; }
@@ -656,8 +791,8 @@ node_stop "$REBUILD"
 # The first run's numbers stay the node's row in the table; the rebuild's go to result.json's "rebuild".
 cp "$STATE/logs/$REBUILD.seconds" "$STATE/logs/$REBUILD.first-seconds"
 cp "$STATE/nodes/$REBUILD/var/lib/kubeha/cluster/decision" "$STATE/logs/$REBUILD.first-decision"
-prepare_root "$REBUILD"
-info "$REBUILD wiped; starting its agent again"
+reimage "$REBUILD"
+info "$REBUILD wiped$([ -z "$SERVE_URL" ] || echo " and reinstalled from kubeha serve"); starting its agent again"
 mv "$STATE/logs/$REBUILD.agent.log" "$STATE/logs/$REBUILD.agent.first.log"
 PARTITION_JSON=null KILL_JSON=null
 if [ "$HOSTILE" = 1 ]; then
@@ -708,13 +843,22 @@ wait_ready
 info "Nodes after the rebuild (kubectl get nodes through $ENDPOINT, waited ${READY_SECS}s): $NODES_STATUS"
 PULLS=$(cat "$STATE"/nodes/*/var/log/kubeha-demo/containerd.log | grep -c 'PullImage' || true)
 
+# --- the fleet as kubeha serve saw it: installs and every agent phase were reported to it ------------------------
+FLEET_JSON=null
+if [ -n "$SERVE_URL" ]; then
+  serve_cli status --server "$SERVE_URL" --json > "$STATE/fleet.json"
+  serve_cli status --server "$SERVE_URL" > "$STATE/fleet.txt"
+  FLEET_JSON="$STATE/fleet.json"
+  info "kubeha status --server $SERVE_URL (the server's view, written to $STATE/fleet.txt and fleet.json)"
+fi
+
 # --- result.json for the lead's final table ---------------------------------------------------------------------
 MEMBERS_JSON=$(etcd_ctl member list -w json)
 python3 - "$STATE" "$OLD" "$NEW" "$FAILOVER" "$REBUILD" "$REBUILD_OK" "$REBUILD_SECS" "$MEMBERS_JSON" "$NODES_STATUS" \
-  "$SERVER_VERSION" "$KVERSION" "$FORM_SECS" "$INITS_AFTER" "$PULLS" "${ALL[@]}" <<'PY'
+  "$SERVER_VERSION" "$KVERSION" "$FORM_SECS" "$INITS_AFTER" "$PULLS" "$FLEET_JSON" "$SERVE_URL" "${ALL[@]}" <<'PY'
 import json, os, sys
-state, old, new, fo, rb, rb_ok, rb_secs, members, seen, server, kubeadm, form, inits, pulls = sys.argv[1:15]
-names = sys.argv[15:]
+state, old, new, fo, rb, rb_ok, rb_secs, members, seen, server, kubeadm, form, inits, pulls, fleet, url = sys.argv[1:17]
+names = sys.argv[17:]
 nodes = []
 for n in names:
     st = json.load(open(f"{state}/nodes/{n}/var/lib/kubeha/status.json"))
@@ -735,7 +879,9 @@ out = {"nodes": nodes, "vip_before": old, "vip_after": new, "failover_seconds": 
                         for m in ms],
        "rebuild": {"node": rb, "ok": rb_ok == "true", "seconds": float(rb_secs),
                    "decision": open(f"{state}/nodes/{rb}/var/lib/kubeha/cluster/decision").read().strip()},
-       "registered_nodes": sorted(status), "node_status": status, "state_dir": state}
+       "registered_nodes": sorted(status), "node_status": status, "state_dir": state,
+       "serve": None if fleet == "null" else {"url": url, "fleet": json.load(open(fleet)),
+                                              "fleet_formed": json.load(open(f"{state}/fleet-formed.json"))}}
 tmp = f"{state}/result.json.tmp"
 json.dump(out, open(tmp, "w"), indent=2)
 os.replace(tmp, f"{state}/result.json")
@@ -749,7 +895,7 @@ if [ "$HOSTILE" = 1 ]; then
   for m in "${MASTERS[@]}"; do node_stop "$m"; done
   for m in "${MASTERS[@]}"; do
     mv "$STATE/logs/$m.agent.log" "$STATE/logs/$m.agent.before-wipe.log"
-    prepare_root "$m"
+    reimage "$m"
   done
   for m in "${MASTERS[@]}"; do start_agent "$m"; done
   info "three empty masters boot; the workers' kubelets still run: a new cluster would adopt them"

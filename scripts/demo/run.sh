@@ -179,9 +179,13 @@ fi
 info "guest kernel cmdline: $CMDLINE"
 
 # ---------------------------------------------------------------------------------------------------------------
-say "4-5/6 five nodes form the HA control plane by themselves; failover and rebuild drills ($(stage_time))"
+say "4-5/6 kubeha serve installs five nodes; they form the HA control plane by themselves; failover and rebuild drills ($(stage_time))"
+# The nodes install over HTTP from `kubeha serve` (kernel command line, kickstart, pinned node config, bundle, agent)
+# and report every phase to it; the agent it hands out is the EL-compatible node binary of `make node-binary`.
+AGENT=${KUBEHA_NODE_BINARY:-$ROOT/dist/kubeha-firstboot}
 bash scripts/demo/cluster.sh --bundle "$OUT/bundle" --cluster "$OUT/cluster.toml" --nodes "$OUT/nodes" \
   --state "$OUT/state/cluster" --firstboot "$BIN/kubeha-firstboot" --k8s-bin "$K8S_BIN" \
+  --serve "$OUT/media/base-rocky9.iso" --secrets "$OUT/secrets.toml" --kubeha "$KUBEHA" --agent "$AGENT" \
   ${KUBEHA_DEMO_HOSTILE:+--hostile}
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -192,10 +196,28 @@ r = json.load(open(sys.argv[1]))
 out = sys.argv[2]
 k = r["kubernetes"]
 print(f"   Kubernetes {k['server']} (API server through the VIP; kubeadm/kubelet/kubectl {k['kubeadm']}, built by make k8s)")
-print(f"   {'node':<14} {'role':<7} {'phase':<7} {'decision':<9} {'time':>6}  {'Node'}")
-for n in r["nodes"]:
-    print(f"   {n['name']:<14} {n['role']:<7} {n['phase']:<7} {n.get('decision') or '-':<9} {n['seconds']:>5}s  "
-          f"{r['node_status'].get(n['name'], 'absent')}")
+# The fleet as kubeha serve saw it: every row is what the node's installer and agent reported to the server.
+s = r["serve"]
+f = s["fleet"]
+seconds = {n["name"]: n["seconds"] for n in r["nodes"]}
+print(f"   the fleet at {s['url']} (kubeha status --json), the nodes the lab powered on:")
+print(f"   {'node':<14} {'role':<7} {'mac':<18} {'ip':<15} {'phase':<10} {'decision':<9} {'installed':<9} {'agent':>6}  Node")
+off = []
+for row in f["nodes"]:
+    if row["name"] not in seconds:
+        off.append(row["name"])
+        continue
+    phase = f"{row.get('phase') or '-'}/{row.get('state') or '-'}"
+    print(f"   {row['name']:<14} {row['role']:<7} {row.get('mac') or '-':<18} {row.get('ip') or '-':<15} {phase:<10} "
+          f"{row.get('decision') or '-':<9} {str(row['installed']).lower():<9} {seconds[row['name']]:>5}s  "
+          f"{r['node_status'].get(row['name'], 'absent')}")
+if off:
+    print(f"   not powered on in the lab (cluster.toml has them, serve waits for their network boot): {', '.join(off)}")
+em = f.get("etcd_members") or {}
+print(f"   serve's view of the control plane: VIP holder (last said) {f.get('vip_holder') or '-'}; etcd members "
+      f"{', '.join(em.get('members', [])) or '-'} (reported by {em.get('reported_by', '-')})")
+installs = sum(1 for e in f["timeline"] if e["what"].startswith("installed"))
+print(f"   installs reported to serve: {installs}; events in its timeline: {len(f['timeline'])}")
 print()
 print(f"   agent start to the last node joined: {r['formation_seconds']} s; kubeadm init ran {r['kubeadm_inits']} time(s); "
       f"image pulls by the nodes: {r['image_pulls']}")
