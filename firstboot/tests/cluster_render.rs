@@ -1,34 +1,17 @@
 //! Golden tests of every rendered file (keepalived, check script, nginx, kubeadm per API version), plus a decode of
 //! each kubeadm document into structs that mirror kubeadm's Go types field by field with unknown fields denied.
 //!
-//! Regenerate after an intended change: `UPDATE_GOLDEN=1 cargo test -p kubeha-firstboot --test cluster_render`.
+//! Regenerate after an intended change: `UPDATE_GOLDEN=1 cargo test -p kubeha-firstboot --test cluster_render` (the
+//! OS files' goldens are `render_os`'s; both compare through `goldens::golden`).
 
-use std::path::PathBuf;
+mod goldens;
 
+use goldens::golden;
 use kubeha_firstboot::cluster::keepalived::{self, CheckParams, KeepalivedParams};
 use kubeha_firstboot::cluster::kubeadm::{self, Credentials, LegacyEtcd};
 use kubeha_firstboot::cluster::nginx::{self, NginxParams};
 use kubeha_model::cluster::Runtime;
 use kubeha_model::Cluster;
-
-fn golden(name: &str, got: &str) {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("testdata/golden")
-        .join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(&p, got).unwrap();
-        return;
-    }
-    let want = std::fs::read_to_string(&p)
-        .unwrap_or_else(|e| panic!("reading {}: {e} (UPDATE_GOLDEN=1 writes it)", p.display()));
-    assert_eq!(
-        got,
-        want,
-        "Generated output does not match file: {}",
-        p.display()
-    );
-}
 
 fn cluster(version: &str) -> Cluster {
     let mut c = Cluster::default_cluster();
