@@ -257,25 +257,99 @@ pub fn pause_image(c: &Cluster) -> String {
     )
 }
 
+/// containerd's configuration, config version 2 (containerd 1.5+; 2.x migrates it): only what kubeha sets, the
+/// rest is containerd's defaults. Field names are containerd's (`pkg/cri/config`, `plugins/cri/runtime`).
+mod containerd {
+    use std::collections::BTreeMap;
+
+    use serde::Serialize;
+
+    /// The CRI plugin's id in a version 2 config.
+    pub const CRI: &str = "io.containerd.grpc.v1.cri";
+
+    #[derive(Serialize)]
+    pub struct Config {
+        pub version: u32,
+        pub plugins: BTreeMap<&'static str, Cri>,
+    }
+
+    #[derive(Serialize)]
+    pub struct Cri {
+        pub sandbox_image: String,
+        pub containerd: CriContainerd,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub registry: Option<Registry>,
+    }
+
+    #[derive(Serialize)]
+    pub struct CriContainerd {
+        pub default_runtime_name: &'static str,
+        pub runtimes: BTreeMap<&'static str, Runtime>,
+    }
+
+    #[derive(Serialize)]
+    pub struct Runtime {
+        pub runtime_type: &'static str,
+        pub options: RuncOptions,
+    }
+
+    #[derive(Serialize)]
+    pub struct RuncOptions {
+        #[serde(rename = "SystemdCgroup")]
+        pub systemd_cgroup: bool,
+    }
+
+    #[derive(Serialize)]
+    pub struct Registry {
+        /// Registry host -> its mirrors, tried in order.
+        pub mirrors: BTreeMap<String, Mirror>,
+    }
+
+    #[derive(Serialize)]
+    pub struct Mirror {
+        pub endpoint: Vec<String>,
+    }
+}
+
 /// `/etc/containerd/config.toml` (config version 2, read by containerd 1.5+ and migrated by 2.x): the CRI plugin
 /// on, runc with the systemd cgroup driver (kubelet's default from kubeadm 1.22), kubeadm's pause image as the
-/// sandbox image (so kubelet and containerd agree and nothing is pulled), and the cluster's registry mirrors.
+/// sandbox image (so kubelet and containerd agree and nothing is pulled), and the cluster's registry mirrors (the
+/// mirrors of one registry in the order cluster.toml lists them). Serialized from typed structs by the `toml` crate.
 pub fn containerd_config(c: &Cluster) -> String {
-    let mut s = format!(
-        "# kubeha: containerd for Kubernetes (written by kubeha-firstboot).\nversion = 2\n\n\
-         [plugins.\"io.containerd.grpc.v1.cri\"]\n  sandbox_image = \"{}\"\n\n\
-         [plugins.\"io.containerd.grpc.v1.cri\".containerd]\n  default_runtime_name = \"runc\"\n\n\
-         [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]\n  runtime_type = \"io.containerd.runc.v2\"\n\n\
-         [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc.options]\n  SystemdCgroup = true\n",
-        pause_image(c)
-    );
+    use containerd::*;
+    let mut mirrors: std::collections::BTreeMap<String, Mirror> = Default::default();
     for m in &c.cluster.registry_mirrors {
-        s.push_str(&format!(
-            "\n[plugins.\"io.containerd.grpc.v1.cri\".registry.mirrors.\"{}\"]\n  endpoint = [\"{}\"]\n",
-            m.registry, m.endpoint
-        ));
+        mirrors
+            .entry(m.registry.clone())
+            .or_insert_with(|| Mirror {
+                endpoint: Vec::new(),
+            })
+            .endpoint
+            .push(m.endpoint.clone());
     }
-    s
+    let cri = Cri {
+        sandbox_image: pause_image(c),
+        containerd: CriContainerd {
+            default_runtime_name: "runc",
+            runtimes: [(
+                "runc",
+                Runtime {
+                    runtime_type: "io.containerd.runc.v2",
+                    options: RuncOptions {
+                        systemd_cgroup: true,
+                    },
+                },
+            )]
+            .into(),
+        },
+        registry: (!mirrors.is_empty()).then_some(Registry { mirrors }),
+    };
+    let config = Config {
+        version: 2,
+        plugins: [(CRI, cri)].into(),
+    };
+    let body = toml::to_string(&config).expect("containerd's config serializes to TOML");
+    format!("# kubeha: containerd for Kubernetes (written by kubeha-firstboot).\n{body}")
 }
 
 /// `/etc/docker/daemon.json` for the Docker runtime (the seed's era): the systemd cgroup driver, overlay2, bounded
