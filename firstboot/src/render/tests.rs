@@ -140,6 +140,71 @@ fn firewall_tables() {
 }
 
 #[test]
+fn zone_file_cases() {
+    // Only the zone's own <port>/<protocol> elements count: not a commented-out one, not CDATA, not a rich rule's
+    // (limited to its source), not source-port or forward-port.
+    let xml = r#"<?xml version="1.0" encoding="utf-8"?>
+<!-- <port port="1" protocol="tcp"/> -->
+<zone target="default">
+  <short>Public</short>
+  <description><![CDATA[<port port="2" protocol="tcp"/>]]></description>
+  <port port="10250" protocol='tcp'></port>
+  <source-port port="3" protocol="tcp"/>
+  <forward-port port="4" protocol="tcp" to-port="5"/>
+  <rule family="ipv4"><source address="10.0.0.0/8"/><port port="9999" protocol="tcp"/><accept/></rule>
+  <protocol value="ipencap"/>
+  <rule><protocol value="vrrp"/><accept/></rule>
+</zone>
+"#;
+    assert_eq!(zone_ports(xml), ["10250/tcp"]);
+    assert_eq!(zone_protocols(xml), ["4"]);
+    // Not a zone file, and a file cut short: what parsed before the error.
+    assert!(zone_ports(r#"<service><port port="1" protocol="tcp"/></service>"#).is_empty());
+    assert_eq!(
+        zone_ports(r#"<zone><port port="6443" protocol="tcp"/><port port="1" protocol="#),
+        ["6443/tcp"]
+    );
+    assert!(zone_ports("").is_empty() && zone_protocols("not xml <").is_empty());
+}
+
+#[test]
+fn zone_file_written_by_firewalld() {
+    // firewalld's own writer (its python module, as firewall-offline-cmd uses it) writes the zone into a temporary
+    // directory; the reader finds exactly the zone's ports and protocols in it.
+    let d = tempfile::tempdir().unwrap();
+    let script = r#"
+import sys
+from firewall.core.io.zone import zone_reader, zone_writer
+from firewall.core.rich import Rich_Rule
+z = zone_reader("public.xml", "/usr/lib/firewalld/zones")
+for p in [("6443", "tcp"), ("30000-32767", "tcp"), ("4789", "udp")]:
+    z.ports.append(p)
+z.protocols.extend(["vrrp", "4"])
+z.source_ports.append(("7", "tcp"))
+z.rules.append(Rich_Rule(rule_str='rule family="ipv4" source address="10.0.0.0/8" port port="9999" protocol="tcp" accept'))
+z.path = sys.argv[1]
+zone_writer(z, sys.argv[1])
+"#;
+    let out = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", script])
+        .arg(d.path())
+        .output()
+        .expect("/usr/bin/python3");
+    assert!(
+        out.status.success(),
+        "firewalld's zone writer (Debian package firewalld): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let xml = std::fs::read_to_string(d.path().join("public.xml")).unwrap();
+    assert_eq!(
+        zone_ports(&xml),
+        ["6443/tcp", "30000-32767/tcp", "4789/udp"],
+        "{xml}"
+    );
+    assert_eq!(zone_protocols(&xml), ["112", "4"], "{xml}");
+}
+
+#[test]
 fn pause_images() {
     let mut c = Cluster::default_cluster();
     c.cluster.kubernetes_version = "1.31.4".parse().unwrap();
