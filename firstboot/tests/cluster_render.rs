@@ -452,3 +452,52 @@ fn unsupported_versions_are_refused() {
         .to_string();
     assert!(e.contains("1.18.0"), "{e}");
 }
+
+/// The variants the per-version goldens above do not show: cgroup v1 kept under a kubelet that refuses it (a
+/// KubeletConfiguration document and a named preflight exception), this node's patches directory, a token that never
+/// expires, and an endpoint name other than the guide's (both names in certSANs).
+#[test]
+fn kubeadm_variants() {
+    let mut c = cluster("1.36.3");
+    c.install.el = 8;
+    c.install.cgroup = Some(kubeha_model::cluster::CgroupVersion::V1);
+    let init = kubeadm::render_init(&c, &c.masters[0], &cred(true), None).unwrap();
+    let d = docs(&init);
+    assert_eq!(d.len(), 3, "{init}");
+    assert_eq!(d[2]["kind"], "KubeletConfiguration");
+    assert_eq!(d[2]["failCgroupV1"], false);
+    assert_eq!(
+        d[0]["nodeRegistration"]["ignorePreflightErrors"][0],
+        "SystemVerification"
+    );
+    golden("kubeadm-v1beta4-init-cgroup-v1.yaml", &init);
+    let join = kubeadm::render_join(&c, &c.workers[0], &cred(false), false, None).unwrap();
+    assert_eq!(
+        docs(&join)[0]["nodeRegistration"]["ignorePreflightErrors"][0],
+        "SystemVerification"
+    );
+    golden("kubeadm-v1beta4-join-worker-cgroup-v1.yaml", &join);
+
+    for (version, prefix) in [
+        ("1.31.4", "kubeadm-v1beta4"),
+        ("1.28.15", "kubeadm-v1beta3"),
+    ] {
+        let mut c = cluster(version);
+        c.cluster.token_ttl_hours = 0;
+        c.endpoint.name = "api.example".into();
+        let p = Some(kubeadm::PATCHES_DIR);
+        let init = kubeadm::render_init(&c, &c.masters[0], &cred(true), p).unwrap();
+        let d = docs(&init);
+        assert_eq!(d[0]["patches"]["directory"], kubeadm::PATCHES_DIR);
+        assert_eq!(d[0]["bootstrapTokens"][0]["ttl"], "0s");
+        let sans = &d[1]["apiServer"]["certSANs"];
+        assert!(
+            sans[1] == "api.example" && sans[2] == "k8s-master-lb",
+            "{sans:?}"
+        );
+        golden(&format!("{prefix}-init-patches.yaml"), &init);
+        let join = kubeadm::render_join(&c, &c.masters[1], &cred(true), true, p).unwrap();
+        assert_eq!(docs(&join)[0]["patches"]["directory"], kubeadm::PATCHES_DIR);
+        golden(&format!("{prefix}-join-master-patches.yaml"), &join);
+    }
+}
