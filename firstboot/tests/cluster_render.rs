@@ -111,6 +111,7 @@ fn nginx_stream() {
     )
     .unwrap();
     assert!(deb.contains("load_module /usr/lib/nginx/modules/ngx_stream_module.so;"));
+    golden("nginx-debian.conf", &deb);
 }
 
 #[allow(dead_code)]

@@ -221,6 +221,46 @@ fn cni_manifest() {
     golden("rewrite_images-calico.yaml", &out);
 }
 
+/// The cluster step's renderers (`pub fn render_*` in firstboot/src/cluster/) and the golden files that show them
+/// (`cluster_render` compares them): a renderer missing here, or a file missing there, fails
+/// [`every_renderer_has_a_golden_file`].
+const CLUSTER_GOLDENS: [(&str, &[&str]); 6] = [
+    (
+        "render_keepalived",
+        &["keepalived-master01.conf", "keepalived-master03.conf"],
+    ),
+    ("render_check_script", &["check_apiserver.sh"]),
+    ("render_nginx", &["nginx-el.conf", "nginx-debian.conf"]),
+    (
+        "render_init",
+        &[
+            "kubeadm-v1beta4-init.yaml",
+            "kubeadm-v1beta4-init-cgroup-v1.yaml",
+            "kubeadm-v1beta4-init-patches.yaml",
+            "kubeadm-v1beta3-init.yaml",
+            "kubeadm-v1beta3-init-patches.yaml",
+            "kubeadm-v1alpha2-init.yaml",
+        ],
+    ),
+    (
+        "render_join",
+        &[
+            "kubeadm-v1beta4-join-master.yaml",
+            "kubeadm-v1beta4-join-master-patches.yaml",
+            "kubeadm-v1beta4-join-worker.yaml",
+            "kubeadm-v1beta4-join-worker-cgroup-v1.yaml",
+            "kubeadm-v1beta3-join-master.yaml",
+            "kubeadm-v1beta3-join-master-patches.yaml",
+            "kubeadm-v1beta3-join-worker.yaml",
+            "kubeadm-v1alpha2-worker.yaml",
+        ],
+    ),
+    (
+        "render_master_v1alpha2",
+        &["kubeadm-v1alpha2-master02.yaml"],
+    ),
+];
+
 /// Renderers in firstboot/src/render that return text but not a file's: each with the reason.
 const NOT_FILES: [(&str, &str); 1] = [(
     "pause_image",
@@ -278,4 +318,34 @@ fn every_renderer_has_a_golden_file() {
         "renderers without a golden file in {} (name it <function>[-<case>].<ext> and compare it in a test): {missing:?}",
         goldens::dir().display()
     );
+
+    // The cluster step's renderers: every `pub fn render_*` under src/cluster has its golden files listed above.
+    let cluster_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/cluster");
+    let mut found = Vec::new();
+    for e in std::fs::read_dir(&cluster_dir).unwrap() {
+        let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+        for l in text.lines() {
+            if let Some(rest) = l.strip_prefix("pub fn render_") {
+                let name = &rest[..rest.find(['(', '<']).unwrap()];
+                found.push(format!("render_{name}"));
+            }
+        }
+    }
+    found.sort();
+    let mut listed: Vec<String> = CLUSTER_GOLDENS.iter().map(|(f, _)| f.to_string()).collect();
+    listed.sort();
+    assert_eq!(
+        found,
+        listed,
+        "the renderers in {} and CLUSTER_GOLDENS differ",
+        cluster_dir.display()
+    );
+    for (f, files) in CLUSTER_GOLDENS {
+        for g in files {
+            assert!(
+                goldens.iter().any(|have| have == g),
+                "{f}: golden file {g} is missing"
+            );
+        }
+    }
 }
