@@ -219,6 +219,37 @@ fn kernel_args(script: &str) -> KernelArgs {
     KernelArgs::parse(line).unwrap()
 }
 
+/// Compares what `kubeha serve` handed out with `tests/golden/serve/<name>` (KUBEHA_BLESS=1 rewrites it), with the
+/// server's URL (its port is ephemeral) as `http://SERVE` and the config pins (the secrets are generated per run) as
+/// `SHA256`.
+fn golden(name: &str, url: &str, got: &str) {
+    let mut text = got.replace(url, "http://SERVE");
+    let key = "kubeha.config.sha256=";
+    let mut from = 0;
+    while let Some(i) = text[from..].find(key).map(|i| from + i + key.len()) {
+        let hex = text[i..]
+            .find(|c: char| !c.is_ascii_hexdigit())
+            .unwrap_or(text.len() - i);
+        if hex == 64 {
+            text.replace_range(i..i + 64, "SHA256");
+        }
+        from = i;
+    }
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden/serve")
+        .join(name);
+    if std::env::var_os("KUBEHA_BLESS").is_some() {
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, &text).unwrap();
+    }
+    let want = std::fs::read_to_string(&p).unwrap_or_default();
+    assert!(
+        want == text,
+        "Generated output does not match file: {} (KUBEHA_BLESS=1 rewrites it)\n{text}",
+        p.display()
+    );
+}
+
 fn report(node: &str, phase: &str, state: &str, time: &str) -> String {
     serde_json::json!({
         "node": node, "role": if node.contains("master") { "master" } else { "worker" },
@@ -280,6 +311,7 @@ fn serve_installs_each_node_once_and_remembers_across_restarts() {
     let config_url = args.config.as_ref().unwrap().to_string();
     let report_url = args.report.clone().unwrap();
     assert_eq!(report_url, format!("{u}/api/report/52-54-00-12-34-01"));
+    golden("boot-master01-install.ipxe", &u, &script);
 
     // Its config: the bytes whose sha256 the command line pins, with the CA keys.
     let (code, body, len) = get(&config_url);
@@ -310,6 +342,7 @@ fn serve_installs_each_node_once_and_remembers_across_restarts() {
     // The worker's config: pinned too, no private key.
     let (_, wscript) = get_text(&format!("{u}/boot.ipxe?mac={W1_MAC}"));
     let wargs = kernel_args(&wscript);
+    golden("boot-node01-install.ipxe", &u, &wscript);
     assert_eq!(wargs.name.as_deref(), Some(w1.as_str()));
     let (code, wbody, _) = get(&wargs.config.as_ref().unwrap().to_string());
     assert_eq!(code, 200);
@@ -329,6 +362,7 @@ fn serve_installs_each_node_once_and_remembers_across_restarts() {
     assert_eq!(code, 200);
     assert!(ks.contains(&format!("--ip={}", c.masters[0].ip)), "{ks}");
     assert!(ks.contains(&format!("{u}/kubeha/rpms")), "{ks}");
+    golden("ks-master01.cfg", &u, &ks);
 
     // The worker's installer, for real: the served kickstart's `%pre` and `%post --nochroot` run by bash with the
     // command line the worker's iPXE script hands out (as kubeha-kickstart's and kubeha-image's tests run them).
@@ -336,6 +370,7 @@ fn serve_installs_each_node_once_and_remembers_across_restarts() {
     // `installed`: from then on the worker boots its disk.
     let (code, wks) = get_text(&format!("{u}/nodes/{w1}/ks.cfg"));
     assert_eq!(code, 200);
+    golden("ks-node01.cfg", &u, &wks);
     let script_of = |head: &str| -> String {
         let section = &wks[wks.find(head).unwrap()..];
         let section = &section[section.find('\n').unwrap() + 1..];
@@ -412,6 +447,7 @@ fn serve_installs_each_node_once_and_remembers_across_restarts() {
     assert_eq!(r["installed"], true, "{r}");
     let (_, wscript2) = get_text(&format!("{u}/boot.ipxe?mac={W1_MAC}"));
     assert!(!wscript2.contains("kernel "), "{wscript2}");
+    golden("boot-node01-installed.ipxe", &u, &wscript2);
 
     // The bundle: repo metadata, an RPM and an OCI blob, byte for byte with their lengths; the boot files are the
     // ISO's.
@@ -476,6 +512,7 @@ fn serve_installs_each_node_once_and_remembers_across_restarts() {
         unk.contains("exit") && !unk.contains("kernel") && !unk.contains("kubeha.config"),
         "{unk}"
     );
+    golden("boot-unknown.ipxe", &u, &unk);
 
     // Reports: the installer's, then every phase of the agent; a replay is ignored.
     let phases = [
@@ -664,6 +701,7 @@ fn serve_installs_each_node_once_and_remembers_across_restarts() {
     let (_, script) = get_text(&format!("{u}/boot.ipxe?mac={M1_MAC}"));
     let args2 = kernel_args(&script);
     assert!(args2.reinstall, "{script}");
+    golden("boot-master01-reinstall.ipxe", &u, &script);
     // (This run listens on another port, so the config's bundle URL, and its pin, differ from the first run's.)
     let (code, body, _) = get(&args2.config.as_ref().unwrap().to_string());
     assert_eq!(code, 200);

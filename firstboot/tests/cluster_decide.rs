@@ -269,7 +269,8 @@ fn mode(p: &Path) -> u32 {
 }
 
 impl StandIn {
-    fn check_config(&self, argv: &[String], kind: &str) -> Result<String> {
+    /// Checks the `--config` file as kubeadm would need it and returns its document of `kind`.
+    fn check_config(&self, argv: &[String], kind: &str) -> Result<serde_yaml::Value> {
         let i = argv
             .iter()
             .position(|a| a == "--config")
@@ -286,12 +287,17 @@ impl StandIn {
                 mode(p.parent().unwrap())
             );
         }
-        if !text.contains(&format!("kind: {kind}")) || !text.contains(&self.token) {
+        // kubeadm reads every document of the file (YAML; kubeha writes JSON documents, which are YAML too).
+        use serde::Deserialize as _;
+        let doc = serde_yaml::Deserializer::from_str(&text)
+            .filter_map(|d| serde_yaml::Value::deserialize(d).ok())
+            .find(|d| d["kind"] == kind);
+        let Some(doc) = doc.filter(|_| text.contains(&self.token)) else {
             bail!(
                 "kubeadm stand-in: {} is not a {kind} with the token",
                 p.display()
             );
-        }
+        };
         if argv.iter().any(|a| a.contains(&self.token)) {
             bail!("the token is on the command line: {argv:?}");
         }
@@ -306,7 +312,7 @@ impl StandIn {
                 p.file_name().unwrap().to_string_lossy()
             )),
         )?;
-        Ok(text)
+        Ok(doc)
     }
 
     fn check_pki(&self) -> Result<()> {
@@ -407,8 +413,8 @@ impl StandIn {
             }
             Some("alpha") => {
                 // kubeadm 1.11's phases on a joining master: every one reads the MasterConfiguration.
-                let text = self.check_config(argv, "MasterConfiguration")?;
-                if !text.contains("initial-cluster-state: \"existing\"") {
+                let doc = self.check_config(argv, "MasterConfiguration")?;
+                if doc["etcd"]["local"]["extraArgs"]["initial-cluster-state"] != "existing" {
                     bail!(
                         "a joining 1.11 master must start etcd with initial-cluster-state existing"
                     );
@@ -443,8 +449,8 @@ impl StandIn {
                 }
             }
             Some("join") if self.world.c.cluster.kubernetes_version.minor == 11 => {
-                let text = self.check_config(argv, "NodeConfiguration")?;
-                if self.role == Role::Master || !text.contains("discoveryTokenAPIServers") {
+                let doc = self.check_config(argv, "NodeConfiguration")?;
+                if self.role == Role::Master || doc.get("discoveryTokenAPIServers").is_none() {
                     bail!("1.11: only workers run kubeadm join");
                 }
                 w.s.lock()
@@ -458,7 +464,7 @@ impl StandIn {
                 );
             }
             Some("join") => {
-                let text = self.check_config(argv, "JoinConfiguration")?;
+                let doc = self.check_config(argv, "JoinConfiguration")?;
                 if !w.apiserver_answers(
                     &common::master_config(&w.c, &w.c.masters[0].name),
                     SocketAddrV4::new(w.c.endpoint.vip, w.c.endpoint.port),
@@ -466,7 +472,7 @@ impl StandIn {
                     bail!("kubeadm stand-in: couldn't validate the identity of the API Server: nothing answers at the VIP");
                 }
                 if self.role == Role::Master {
-                    if !text.contains("controlPlane:") {
+                    if doc.get("controlPlane").is_none() {
                         bail!("a master's join config has no controlPlane");
                     }
                     self.check_pki()?;
@@ -542,7 +548,7 @@ impl StandIn {
                     }
                     self.control_plane_files();
                 } else {
-                    if text.contains("controlPlane:") {
+                    if doc.get("controlPlane").is_some() {
                         bail!("a worker's join config has a controlPlane");
                     }
                     w.s.lock()

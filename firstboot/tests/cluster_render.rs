@@ -1,34 +1,17 @@
 //! Golden tests of every rendered file (keepalived, check script, nginx, kubeadm per API version), plus a decode of
 //! each kubeadm document into structs that mirror kubeadm's Go types field by field with unknown fields denied.
 //!
-//! Regenerate after an intended change: `UPDATE_GOLDEN=1 cargo test -p kubeha-firstboot --test cluster_render`.
+//! Regenerate after an intended change: `UPDATE_GOLDEN=1 cargo test -p kubeha-firstboot --test cluster_render` (the
+//! OS files' goldens are `render_os`'s; both compare through `goldens::golden`).
 
-use std::path::PathBuf;
+mod goldens;
 
+use goldens::golden;
 use kubeha_firstboot::cluster::keepalived::{self, CheckParams, KeepalivedParams};
 use kubeha_firstboot::cluster::kubeadm::{self, Credentials, LegacyEtcd};
 use kubeha_firstboot::cluster::nginx::{self, NginxParams};
 use kubeha_model::cluster::Runtime;
 use kubeha_model::Cluster;
-
-fn golden(name: &str, got: &str) {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("testdata/golden")
-        .join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(&p, got).unwrap();
-        return;
-    }
-    let want = std::fs::read_to_string(&p)
-        .unwrap_or_else(|e| panic!("reading {}: {e} (UPDATE_GOLDEN=1 writes it)", p.display()));
-    assert_eq!(
-        got,
-        want,
-        "Generated output does not match file: {}",
-        p.display()
-    );
-}
 
 fn cluster(version: &str) -> Cluster {
     let mut c = Cluster::default_cluster();
@@ -128,6 +111,7 @@ fn nginx_stream() {
     )
     .unwrap();
     assert!(deb.contains("load_module /usr/lib/nginx/modules/ngx_stream_module.so;"));
+    golden("nginx-debian.conf", &deb);
 }
 
 #[allow(dead_code)]
@@ -468,4 +452,53 @@ fn unsupported_versions_are_refused() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("1.18.0"), "{e}");
+}
+
+/// The variants the per-version goldens above do not show: cgroup v1 kept under a kubelet that refuses it (a
+/// KubeletConfiguration document and a named preflight exception), this node's patches directory, a token that never
+/// expires, and an endpoint name other than the guide's (both names in certSANs).
+#[test]
+fn kubeadm_variants() {
+    let mut c = cluster("1.36.3");
+    c.install.el = 8;
+    c.install.cgroup = Some(kubeha_model::cluster::CgroupVersion::V1);
+    let init = kubeadm::render_init(&c, &c.masters[0], &cred(true), None).unwrap();
+    let d = docs(&init);
+    assert_eq!(d.len(), 3, "{init}");
+    assert_eq!(d[2]["kind"], "KubeletConfiguration");
+    assert_eq!(d[2]["failCgroupV1"], false);
+    assert_eq!(
+        d[0]["nodeRegistration"]["ignorePreflightErrors"][0],
+        "SystemVerification"
+    );
+    golden("kubeadm-v1beta4-init-cgroup-v1.yaml", &init);
+    let join = kubeadm::render_join(&c, &c.workers[0], &cred(false), false, None).unwrap();
+    assert_eq!(
+        docs(&join)[0]["nodeRegistration"]["ignorePreflightErrors"][0],
+        "SystemVerification"
+    );
+    golden("kubeadm-v1beta4-join-worker-cgroup-v1.yaml", &join);
+
+    for (version, prefix) in [
+        ("1.31.4", "kubeadm-v1beta4"),
+        ("1.28.15", "kubeadm-v1beta3"),
+    ] {
+        let mut c = cluster(version);
+        c.cluster.token_ttl_hours = 0;
+        c.endpoint.name = "api.example".into();
+        let p = Some(kubeadm::PATCHES_DIR);
+        let init = kubeadm::render_init(&c, &c.masters[0], &cred(true), p).unwrap();
+        let d = docs(&init);
+        assert_eq!(d[0]["patches"]["directory"], kubeadm::PATCHES_DIR);
+        assert_eq!(d[0]["bootstrapTokens"][0]["ttl"], "0s");
+        let sans = &d[1]["apiServer"]["certSANs"];
+        assert!(
+            sans[1] == "api.example" && sans[2] == "k8s-master-lb",
+            "{sans:?}"
+        );
+        golden(&format!("{prefix}-init-patches.yaml"), &init);
+        let join = kubeadm::render_join(&c, &c.masters[1], &cred(true), true, p).unwrap();
+        assert_eq!(docs(&join)[0]["patches"]["directory"], kubeadm::PATCHES_DIR);
+        golden(&format!("{prefix}-join-master-patches.yaml"), &join);
+    }
 }

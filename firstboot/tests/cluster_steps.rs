@@ -104,7 +104,12 @@ fn other_master_and_worker_dry_run_join() {
         "{lines:#?}"
     );
     let j = std::fs::read_to_string(dir.path().join("etc/kubeha/kubeadm-join.yaml")).unwrap();
-    assert!(j.contains("controlPlane:") && j.contains("192.168.20.10:16443"));
+    let j: serde_yaml::Value = serde_yaml::from_str(&j).unwrap();
+    assert!(
+        j["controlPlane"].is_mapping()
+            && j["discovery"]["bootstrapToken"]["apiServerEndpoint"] == "192.168.20.10:16443",
+        "{j:?}"
+    );
     let (dir, lines) = dry_run("k8s-node01");
     assert_eq!(
         lines,

@@ -37,7 +37,9 @@ fn run_post(script: &str, dir: &Path, src: Option<&str>, cmdline: &str) -> Run {
         .env("KUBEHA_CMDLINE", dir.join("cmdline"))
         .env("KUBEHA_OUT", &tmp)
         // The real agent does the install; the media's stand-in is what it installs.
-        .env("KUBEHA_AGENT", node_agent());
+        .env("KUBEHA_AGENT", node_agent())
+        // Reports go out only from the installer's runtime image, or with this hook (to a kubeha.report= URL).
+        .env("KUBEHA_REPORT_ANYWHERE", "1");
     if let Some(s) = src {
         cmd.env("KUBEHA_SRC", s);
     }
@@ -50,6 +52,43 @@ fn run_post(script: &str, dir: &Path, src: Option<&str>, cmdline: &str) -> Run {
             String::from_utf8_lossy(&o.stderr)
         ),
     }
+}
+
+/// A one-shot report receiver on loopback: its URL, and the body of the one POST it answers (200) as a report.
+fn report_receiver() -> (
+    String,
+    std::sync::mpsc::Receiver<kubeha_model::report::Report>,
+) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://{}/api/report/52-54-00-12-34-11",
+        l.local_addr().unwrap()
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut c, _) = l.accept().unwrap();
+        let mut r = BufReader::new(c.try_clone().unwrap());
+        let mut len = 0;
+        loop {
+            let mut line = String::new();
+            r.read_line(&mut line).unwrap();
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                len = v.trim().parse().unwrap();
+            }
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+        }
+        let mut body = vec![0; len];
+        r.read_exact(&mut body).unwrap();
+        c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+            .unwrap();
+        let report: kubeha_model::report::Report = serde_json::from_slice(&body)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&body)));
+        tx.send(report).unwrap();
+    });
+    (url, rx)
 }
 
 fn mode(p: &Path) -> u32 {
@@ -168,17 +207,44 @@ fn post_installs_from_the_iso_medium() {
         std::fs::read_to_string(d.join("sysroot/etc/kubeha/node.toml")).unwrap(),
         master.to_toml()
     );
+    // The refusal is reported to kubeha.report= (as `kubeha serve` takes it: phase install, state failed).
+    let (report_url, reports) = report_receiver();
     let r = run_post(
         &script,
         d,
         Some(src),
         &format!(
-            "kubeha.config=file:{} kubeha.config.sha256={}",
+            "kubeha.config=file:{} kubeha.config.sha256={} kubeha.report={report_url}",
             mf.display(),
             "0".repeat(64)
         ),
     );
     assert!(!r.ok && r.out.contains("kubeha.config.sha256"), "{}", r.out);
+    let rep = reports
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .unwrap_or_else(|_| panic!("no failed report:\n{}", r.out));
+    rep.validate().unwrap();
+    assert_eq!(
+        (
+            rep.phase.as_str(),
+            rep.state.as_str(),
+            rep.source.as_deref()
+        ),
+        ("install", "failed", Some("installer")),
+        "{rep:?}"
+    );
+    let err = rep.error.clone().unwrap_or_default();
+    assert!(
+        err.starts_with("refused: ")
+            && err.contains("kubeha.config.sha256")
+            && err.len() <= "refused: ".len() + 160,
+        "{rep:?}"
+    );
+    assert!(
+        !r.out.contains("could not report"),
+        "the report went out: {}",
+        r.out
+    );
     assert_eq!(
         std::fs::read_dir(d.join("sysroot")).unwrap().count(),
         0,

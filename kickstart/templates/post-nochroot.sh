@@ -47,10 +47,7 @@ if [ -z "$agent" ]; then
     fetch agent/kubeha-firstboot "$agent"
     chmod 0755 "$agent"
 fi
-"$agent" install --sysroot "$SYSROOT" --from "$SRC" --cmdline "$CMDLINE_FILE"
-
-# The install-once marker for people (the %pre guard of a later install reads the root filesystem's label,
-# @ROOT_LABEL@, which needs no mount): which cluster and node this disk belongs to.
+# The node and role %pre found (for the reports and the marker).
 node=""; node_role=""
 for a in $(cat "$OUT/kubeha-args" 2>/dev/null || true); do
     case "$a" in
@@ -58,6 +55,23 @@ for a in $(cat "$OUT/kubeha-args" 2>/dev/null || true); do
         kubeha.role=*) node_role=${a#*=} ;;
     esac
 done
+# The agent's messages go to the installer's log as they are. When it refuses, its error line goes to
+# kubeha.report= too (phase install, state failed), as %pre's refusals do: one line of at most 160 characters, only
+# printable ASCII, quotes and backslashes replaced (report builds its JSON with printf); then the install stops with
+# the agent's exit code.
+rc=0
+"$agent" install --sysroot "$SYSROOT" --from "$SRC" --cmdline "$CMDLINE_FILE" 2>"$OUT/kubeha-install.log" || rc=$?
+cat "$OUT/kubeha-install.log" >&2
+if [ "$rc" -ne 0 ]; then
+    why=$(grep 'kubeha-firstboot: error: ' "$OUT/kubeha-install.log" | tail -n 1 | cut -c 26- \
+        | tr '\t"\\' " '/" | LC_ALL=C tr -cd '[:print:]' | cut -c 1-160)
+    [ -n "$why" ] || why="kubeha-firstboot install exited with $rc"
+    report install failed "$node" "$node_role" "refused: $why"
+    exit "$rc"
+fi
+
+# The install-once marker for people (the %pre guard of a later install reads the root filesystem's label,
+# @ROOT_LABEL@, which needs no mount): which cluster and node this disk belongs to.
 cat > "$SYSROOT/etc/kubeha/installed" <<KUBEHA_MARKER
 cluster=@CLUSTER@
 node=${node:-unknown}

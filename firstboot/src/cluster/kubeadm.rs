@@ -15,14 +15,20 @@
 //! InitConfiguration (unused unless someone runs `kubeadm init phase upload-certs`).
 //!
 //! These files hold the token (and the certificate key): they are written 0600 and passed with `--config`.
+//!
+//! Each document is serialized from the typed structs of its `types` module (kubeadm's Go types, field by field, per API
+//! version) as a JSON document: JSON is YAML, kubeadm reads it like any YAML document, and every string comes out
+//! quoted, so no value (a node named `on`, an all-digit key) can be read back as a bool or a number by kubeadm's
+//! YAML 1.1 decoder. Documents are joined by `---` lines, after a `#` comment line.
 
-use std::fmt::Write as _;
+use std::collections::BTreeMap;
 
 use anyhow::{bail, Result};
 use kubeha_model::cluster::{CgroupVersion, Node, Runtime};
 use kubeha_model::kube::ports::{APISERVER, ETCD_CLIENT, ETCD_PEER};
 use kubeha_model::kube::KubeadmApi;
 use kubeha_model::Cluster;
+use serde::Serialize;
 
 /// Where kubeha keeps the kubeadm files (0700: they hold the token).
 pub const CONFIG_DIR: &str = "/etc/kubeha";
@@ -60,11 +66,6 @@ pub struct LegacyEtcd {
     pub initial_cluster: String,
     /// `new` for the first master, `existing` for the others.
     pub state: &'static str,
-}
-
-/// A JSON string is a valid YAML double-quoted scalar: used for every value YAML could read as a number or bool.
-fn q(s: &str) -> String {
-    serde_json::to_string(s).expect("strings serialize")
 }
 
 fn ttl(c: &Cluster) -> String {
@@ -114,53 +115,302 @@ fn cgroup_v1_kept(c: &Cluster) -> bool {
     c.install.cgroup == Some(CgroupVersion::V1) && c.cluster.kubernetes_version.refuses_cgroup_v1()
 }
 
-fn node_registration(w: &mut String, c: &Cluster, me: &Node, a: KubeadmApi) {
-    writeln!(w, "nodeRegistration:").unwrap();
-    writeln!(w, "  name: {}", me.name).unwrap();
-    writeln!(w, "  criSocket: {}", cri_socket(c, a)).unwrap();
-    if a != KubeadmApi::V1Alpha2 {
-        writeln!(w, "  imagePullPolicy: IfNotPresent").unwrap();
+/// kubeadm's configuration types, transcribed from `cmd/kubeadm/app/apis/kubeadm/{v1alpha2,v1beta3,v1beta4}/types.go`
+/// (and the kubelet's `KubeletConfiguration`): only the fields kubeha sets, with kubeadm's JSON names.
+mod types {
+    use std::collections::BTreeMap;
+
+    use serde::Serialize;
+
+    /// `BootstrapToken` (every version).
+    #[derive(Debug, Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct BootstrapToken {
+        pub token: String,
+        pub description: &'static str,
+        pub ttl: String,
+        pub usages: Vec<&'static str>,
+        pub groups: Vec<&'static str>,
     }
-    if cgroup_v1_kept(c) {
-        // Only this check, by name: on cgroup v1 it is the one that cannot pass; the kubelet is told below.
-        list(
-            w,
-            "  ",
-            "ignorePreflightErrors",
-            &[CGROUP_V1_PREFLIGHT.to_string()],
-        );
+
+    /// `Arg` of v1beta4's `extraArgs` lists.
+    #[derive(Debug, Serialize)]
+    pub struct Arg {
+        pub name: &'static str,
+        pub value: String,
     }
-    writeln!(w, "  kubeletExtraArgs:").unwrap();
-    if a == KubeadmApi::V1Beta4 {
-        writeln!(w, "  - name: node-ip\n    value: {}", me.ip).unwrap();
-    } else {
-        writeln!(w, "    node-ip: {}", me.ip).unwrap();
+
+    /// `kubeletExtraArgs`: a map up to v1beta3, a list of [`Arg`] from v1beta4.
+    #[derive(Debug, Serialize)]
+    #[serde(untagged)]
+    pub enum ExtraArgs {
+        Map(BTreeMap<&'static str, String>),
+        List(Vec<Arg>),
+    }
+
+    /// `NodeRegistrationOptions`.
+    #[derive(Debug, Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct NodeRegistration {
+        pub name: String,
+        pub cri_socket: String,
+        /// v1beta3 and later.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub image_pull_policy: Option<&'static str>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        pub ignore_preflight_errors: Vec<&'static str>,
+        pub kubelet_extra_args: ExtraArgs,
+    }
+
+    /// `APIEndpoint`.
+    #[derive(Debug, Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct ApiEndpoint {
+        pub advertise_address: String,
+        pub bind_port: u16,
+    }
+
+    /// `Patches` (v1beta3 and later).
+    #[derive(Debug, Serialize)]
+    pub struct Patches {
+        pub directory: String,
+    }
+
+    /// v1beta3/v1beta4 `InitConfiguration`.
+    #[derive(Debug, Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct InitConfiguration {
+        pub api_version: &'static str,
+        pub kind: &'static str,
+        pub bootstrap_tokens: Vec<BootstrapToken>,
+        #[serde(rename = "localAPIEndpoint")]
+        pub local_api_endpoint: ApiEndpoint,
+        pub node_registration: NodeRegistration,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub certificate_key: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub patches: Option<Patches>,
+    }
+
+    /// `Networking`.
+    #[derive(Debug, Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Networking {
+        pub pod_subnet: String,
+        pub service_subnet: String,
+        pub dns_domain: String,
+    }
+
+    /// v1beta3/v1beta4 `APIServer`.
+    #[derive(Debug, Serialize)]
+    pub struct ApiServer {
+        #[serde(rename = "certSANs")]
+        pub cert_sans: Vec<String>,
+    }
+
+    /// `LocalEtcd` (v1beta3/v1beta4).
+    #[derive(Debug, Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct LocalEtcd {
+        pub data_dir: &'static str,
+    }
+
+    /// `Etcd` (v1beta3/v1beta4).
+    #[derive(Debug, Serialize)]
+    pub struct Etcd {
+        pub local: LocalEtcd,
+    }
+
+    /// v1beta3/v1beta4 `ClusterConfiguration`.
+    #[derive(Debug, Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct ClusterConfiguration {
+        pub api_version: &'static str,
+        pub kind: &'static str,
+        pub cluster_name: String,
+        pub kubernetes_version: String,
+        pub control_plane_endpoint: String,
+        pub image_repository: String,
+        pub certificates_dir: &'static str,
+        pub networking: Networking,
+        pub api_server: ApiServer,
+        pub etcd: Etcd,
+    }
+
+    /// The kubelet's `KubeletConfiguration` (kubelet.config.k8s.io/v1beta1), only for cgroup v1 under a kubelet
+    /// that refuses it by default.
+    #[derive(Debug, Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct KubeletConfiguration {
+        pub api_version: &'static str,
+        pub kind: &'static str,
+        pub fail_cgroup_v1: bool,
+    }
+
+    /// `BootstrapTokenDiscovery`.
+    #[derive(Debug, Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct BootstrapTokenDiscovery {
+        pub token: String,
+        pub api_server_endpoint: String,
+        pub ca_cert_hashes: Vec<String>,
+    }
+
+    /// `Discovery`.
+    #[derive(Debug, Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Discovery {
+        pub bootstrap_token: BootstrapTokenDiscovery,
+    }
+
+    /// `JoinControlPlane`.
+    #[derive(Debug, Serialize)]
+    pub struct JoinControlPlane {
+        #[serde(rename = "localAPIEndpoint")]
+        pub local_api_endpoint: ApiEndpoint,
+    }
+
+    /// v1beta3/v1beta4 `JoinConfiguration`.
+    #[derive(Debug, Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct JoinConfiguration {
+        pub api_version: &'static str,
+        pub kind: &'static str,
+        pub ca_cert_path: &'static str,
+        pub discovery: Discovery,
+        pub node_registration: NodeRegistration,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub control_plane: Option<JoinControlPlane>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub patches: Option<Patches>,
+    }
+
+    /// v1alpha2 `API`.
+    #[derive(Debug, Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Api {
+        pub advertise_address: String,
+        pub control_plane_endpoint: String,
+        pub bind_port: u16,
+    }
+
+    /// v1alpha2 `LocalEtcd`.
+    #[derive(Debug, Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct LegacyLocalEtcd {
+        pub data_dir: &'static str,
+        pub extra_args: BTreeMap<&'static str, String>,
+        #[serde(rename = "serverCertSANs")]
+        pub server_cert_sans: Vec<String>,
+        #[serde(rename = "peerCertSANs")]
+        pub peer_cert_sans: Vec<String>,
+    }
+
+    /// v1alpha2 `Etcd`.
+    #[derive(Debug, Serialize)]
+    pub struct LegacyEtcd {
+        pub local: LegacyLocalEtcd,
+    }
+
+    /// v1alpha2 `MasterConfiguration` (kubeadm 1.11).
+    #[derive(Debug, Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct MasterConfiguration {
+        pub api_version: &'static str,
+        pub kind: &'static str,
+        pub cluster_name: String,
+        pub kubernetes_version: String,
+        pub image_repository: String,
+        pub certificates_dir: &'static str,
+        pub api: Api,
+        #[serde(rename = "apiServerCertSANs")]
+        pub api_server_cert_sans: Vec<String>,
+        pub bootstrap_tokens: Vec<BootstrapToken>,
+        pub node_registration: NodeRegistration,
+        pub networking: Networking,
+        pub etcd: LegacyEtcd,
+    }
+
+    /// v1alpha2 `NodeConfiguration` (kubeadm 1.11).
+    #[derive(Debug, Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct NodeConfiguration {
+        pub api_version: &'static str,
+        pub kind: &'static str,
+        pub token: String,
+        #[serde(rename = "discoveryTokenAPIServers")]
+        pub discovery_token_api_servers: Vec<String>,
+        #[serde(rename = "discoveryTokenCACertHashes")]
+        pub discovery_token_ca_cert_hashes: Vec<String>,
+        pub node_registration: NodeRegistration,
     }
 }
 
-fn bootstrap_tokens(w: &mut String, c: &Cluster, cred: &Credentials) {
-    writeln!(w, "bootstrapTokens:").unwrap();
-    writeln!(w, "- token: {}", q(&cred.token)).unwrap();
-    writeln!(
-        w,
-        "  description: \"kubeha: workers and rebuilt masters join with this token\""
-    )
-    .unwrap();
-    writeln!(w, "  ttl: {}", ttl(c)).unwrap();
-    writeln!(w, "  usages:\n  - signing\n  - authentication").unwrap();
-    writeln!(w, "  groups:\n  - {TOKEN_GROUP}").unwrap();
+use types::*;
+
+/// One document: pretty JSON (which is YAML) and a newline.
+fn document<T: Serialize>(v: &T) -> String {
+    let mut s = serde_json::to_string_pretty(v).expect("kubeadm's types serialize");
+    s.push('\n');
+    s
 }
 
-fn list(w: &mut String, indent: &str, key: &str, items: &[String]) {
-    writeln!(w, "{indent}{key}:").unwrap();
-    for i in items {
-        writeln!(w, "{indent}- {}", q(i)).unwrap();
+/// A file: the comment line, then the documents separated by `---` lines.
+fn file(comment: &str, docs: &[String]) -> String {
+    format!("# {comment}\n{}", docs.join("---\n"))
+}
+
+fn node_registration(c: &Cluster, me: &Node, a: KubeadmApi) -> NodeRegistration {
+    NodeRegistration {
+        name: me.name.clone(),
+        cri_socket: cri_socket(c, a),
+        image_pull_policy: (a != KubeadmApi::V1Alpha2).then_some("IfNotPresent"),
+        // Only this check, by name: on cgroup v1 it is the one that cannot pass; the kubelet is told in the init
+        // file's KubeletConfiguration.
+        ignore_preflight_errors: if cgroup_v1_kept(c) {
+            vec![CGROUP_V1_PREFLIGHT]
+        } else {
+            Vec::new()
+        },
+        kubelet_extra_args: if a == KubeadmApi::V1Beta4 {
+            ExtraArgs::List(vec![Arg {
+                name: "node-ip",
+                value: me.ip.to_string(),
+            }])
+        } else {
+            ExtraArgs::Map(BTreeMap::from([("node-ip", me.ip.to_string())]))
+        },
     }
 }
 
-fn patches(w: &mut String, dir: Option<&str>) {
-    if let Some(d) = dir {
-        writeln!(w, "patches:\n  directory: {}", q(d)).unwrap();
+fn bootstrap_tokens(c: &Cluster, cred: &Credentials) -> Vec<BootstrapToken> {
+    vec![BootstrapToken {
+        token: cred.token.clone(),
+        description: "kubeha: workers and rebuilt masters join with this token",
+        ttl: ttl(c),
+        usages: vec!["signing", "authentication"],
+        groups: vec![TOKEN_GROUP],
+    }]
+}
+
+fn patches(dir: Option<&str>) -> Option<Patches> {
+    dir.map(|d| Patches {
+        directory: d.to_string(),
+    })
+}
+
+fn api_endpoint(me: &Node) -> ApiEndpoint {
+    ApiEndpoint {
+        advertise_address: me.ip.to_string(),
+        bind_port: APISERVER,
+    }
+}
+
+fn networking(c: &Cluster) -> Networking {
+    Networking {
+        pod_subnet: c.networking.pod_subnet.to_string(),
+        service_subnet: c.networking.service_subnet.to_string(),
+        dns_domain: c.networking.dns_domain.clone(),
     }
 }
 
@@ -174,8 +424,6 @@ pub fn render_init(
     patches_dir: Option<&str>,
 ) -> Result<String> {
     let a = api(c)?;
-    let mut s = String::new();
-    let w = &mut s;
     if a == KubeadmApi::V1Alpha2 {
         let legacy = LegacyEtcd {
             initial_cluster: format!("{}=https://{}:{ETCD_PEER}", me.name, me.ip),
@@ -183,71 +431,51 @@ pub fn render_init(
         };
         return render_master_v1alpha2(c, me, cred, &legacy);
     }
-    writeln!(
-        w,
-        "# Written by kubeha-firstboot (kubeadm init). Holds the bootstrap token: keep 0600."
-    )
-    .unwrap();
-    writeln!(
-        w,
-        "apiVersion: {}\nkind: InitConfiguration",
-        a.api_version()
-    )
-    .unwrap();
-    bootstrap_tokens(w, c, cred);
-    writeln!(
-        w,
-        "localAPIEndpoint:\n  advertiseAddress: {}\n  bindPort: {APISERVER}",
-        me.ip
-    )
-    .unwrap();
-    node_registration(w, c, me, a);
-    if let Some(k) = &cred.certificate_key {
-        writeln!(w, "certificateKey: {}", q(k)).unwrap();
-    }
-    patches(w, patches_dir);
-    writeln!(w, "---").unwrap();
-    render_cluster_configuration(w, c, a);
+    let mut docs = vec![
+        document(&InitConfiguration {
+            api_version: a.api_version(),
+            kind: "InitConfiguration",
+            bootstrap_tokens: bootstrap_tokens(c, cred),
+            local_api_endpoint: api_endpoint(me),
+            node_registration: node_registration(c, me, a),
+            certificate_key: cred.certificate_key.clone(),
+            patches: patches(patches_dir),
+        }),
+        document(&cluster_configuration(c, a)),
+    ];
     if cgroup_v1_kept(c) {
         // Cluster-wide (kubeadm uploads it as the kubelet-config ConfigMap that joining nodes download).
-        writeln!(
-            w,
-            "---\napiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nfailCgroupV1: false"
-        )
-        .unwrap();
+        docs.push(document(&KubeletConfiguration {
+            api_version: "kubelet.config.k8s.io/v1beta1",
+            kind: "KubeletConfiguration",
+            fail_cgroup_v1: false,
+        }));
     }
-    Ok(s)
+    Ok(file(
+        "Written by kubeha-firstboot (kubeadm init). Holds the bootstrap token: keep 0600.",
+        &docs,
+    ))
 }
 
-fn render_cluster_configuration(w: &mut String, c: &Cluster, a: KubeadmApi) {
-    writeln!(
-        w,
-        "apiVersion: {}\nkind: ClusterConfiguration",
-        a.api_version()
-    )
-    .unwrap();
-    writeln!(w, "clusterName: {}", c.cluster.name).unwrap();
-    writeln!(
-        w,
-        "kubernetesVersion: {}",
-        c.cluster.kubernetes_version.tag()
-    )
-    .unwrap();
-    writeln!(
-        w,
-        "controlPlaneEndpoint: {}",
-        q(&c.control_plane_endpoint())
-    )
-    .unwrap();
-    writeln!(w, "imageRepository: {}", c.image_repository()).unwrap();
-    writeln!(w, "certificatesDir: /etc/kubernetes/pki").unwrap();
-    writeln!(w, "networking:").unwrap();
-    writeln!(w, "  podSubnet: {}", c.networking.pod_subnet).unwrap();
-    writeln!(w, "  serviceSubnet: {}", c.networking.service_subnet).unwrap();
-    writeln!(w, "  dnsDomain: {}", c.networking.dns_domain).unwrap();
-    writeln!(w, "apiServer:").unwrap();
-    list(w, "  ", "certSANs", &cert_sans(c));
-    writeln!(w, "etcd:\n  local:\n    dataDir: {ETCD_DATA_DIR}").unwrap();
+fn cluster_configuration(c: &Cluster, a: KubeadmApi) -> ClusterConfiguration {
+    ClusterConfiguration {
+        api_version: a.api_version(),
+        kind: "ClusterConfiguration",
+        cluster_name: c.cluster.name.clone(),
+        kubernetes_version: c.cluster.kubernetes_version.tag(),
+        control_plane_endpoint: c.control_plane_endpoint(),
+        image_repository: c.image_repository(),
+        certificates_dir: "/etc/kubernetes/pki",
+        networking: networking(c),
+        api_server: ApiServer {
+            cert_sans: cert_sans(c),
+        },
+        etcd: Etcd {
+            local: LocalEtcd {
+                data_dir: ETCD_DATA_DIR,
+            },
+        },
+    }
 }
 
 /// Renders the configuration `kubeadm join --config` reads. `control_plane`: join as a master (v1beta3/v1beta4; 1.11
@@ -260,71 +488,40 @@ pub fn render_join(
     patches_dir: Option<&str>,
 ) -> Result<String> {
     let a = api(c)?;
-    let mut s = String::new();
-    let w = &mut s;
-    writeln!(
-        w,
-        "# Written by kubeha-firstboot (kubeadm join). Holds the bootstrap token: keep 0600."
-    )
-    .unwrap();
+    let comment =
+        "Written by kubeha-firstboot (kubeadm join). Holds the bootstrap token: keep 0600.";
     if a == KubeadmApi::V1Alpha2 {
         if control_plane {
             bail!("kubeadm 1.11 has no control-plane join: masters are rendered with render_master_v1alpha2");
         }
-        writeln!(
-            w,
-            "apiVersion: {}\nkind: NodeConfiguration",
-            a.api_version()
-        )
-        .unwrap();
-        writeln!(w, "token: {}", q(&cred.token)).unwrap();
-        list(
-            w,
-            "",
-            "discoveryTokenAPIServers",
-            &[c.control_plane_endpoint()],
-        );
-        list(
-            w,
-            "",
-            "discoveryTokenCACertHashes",
-            std::slice::from_ref(&cred.ca_cert_hash),
-        );
-        node_registration(w, c, me, a);
-        return Ok(s);
+        let doc = document(&NodeConfiguration {
+            api_version: a.api_version(),
+            kind: "NodeConfiguration",
+            token: cred.token.clone(),
+            discovery_token_api_servers: vec![c.control_plane_endpoint()],
+            discovery_token_ca_cert_hashes: vec![cred.ca_cert_hash.clone()],
+            node_registration: node_registration(c, me, a),
+        });
+        return Ok(file(comment, &[doc]));
     }
-    writeln!(
-        w,
-        "apiVersion: {}\nkind: JoinConfiguration",
-        a.api_version()
-    )
-    .unwrap();
-    writeln!(w, "caCertPath: /etc/kubernetes/pki/ca.crt").unwrap();
-    writeln!(w, "discovery:\n  bootstrapToken:").unwrap();
-    writeln!(w, "    token: {}", q(&cred.token)).unwrap();
-    writeln!(
-        w,
-        "    apiServerEndpoint: {}",
-        q(&c.control_plane_endpoint())
-    )
-    .unwrap();
-    list(
-        w,
-        "    ",
-        "caCertHashes",
-        std::slice::from_ref(&cred.ca_cert_hash),
-    );
-    node_registration(w, c, me, a);
-    if control_plane {
-        writeln!(
-            w,
-            "controlPlane:\n  localAPIEndpoint:\n    advertiseAddress: {}\n    bindPort: {APISERVER}",
-            me.ip
-        )
-        .unwrap();
-    }
-    patches(w, patches_dir);
-    Ok(s)
+    let doc = document(&JoinConfiguration {
+        api_version: a.api_version(),
+        kind: "JoinConfiguration",
+        ca_cert_path: "/etc/kubernetes/pki/ca.crt",
+        discovery: Discovery {
+            bootstrap_token: BootstrapTokenDiscovery {
+                token: cred.token.clone(),
+                api_server_endpoint: c.control_plane_endpoint(),
+                ca_cert_hashes: vec![cred.ca_cert_hash.clone()],
+            },
+        },
+        node_registration: node_registration(c, me, a),
+        control_plane: control_plane.then(|| JoinControlPlane {
+            local_api_endpoint: api_endpoint(me),
+        }),
+        patches: patches(patches_dir),
+    });
+    Ok(file(comment, &[doc]))
 }
 
 /// kubeadm 1.11's `MasterConfiguration` for master `me`, with its stacked etcd's membership flags (the kubeadm 1.11
@@ -339,48 +536,7 @@ pub fn render_master_v1alpha2(
     if a != KubeadmApi::V1Alpha2 {
         bail!("render_master_v1alpha2 is for Kubernetes 1.11 only");
     }
-    let mut s = String::new();
-    let w = &mut s;
-    writeln!(
-        w,
-        "# Written by kubeha-firstboot (kubeadm 1.11). Holds the bootstrap token: keep 0600."
-    )
-    .unwrap();
-    writeln!(
-        w,
-        "apiVersion: {}\nkind: MasterConfiguration",
-        a.api_version()
-    )
-    .unwrap();
-    writeln!(w, "clusterName: {}", c.cluster.name).unwrap();
-    writeln!(
-        w,
-        "kubernetesVersion: {}",
-        c.cluster.kubernetes_version.tag()
-    )
-    .unwrap();
-    writeln!(w, "imageRepository: {}", c.image_repository()).unwrap();
-    writeln!(w, "certificatesDir: /etc/kubernetes/pki").unwrap();
-    writeln!(
-        w,
-        "api:\n  advertiseAddress: {}\n  controlPlaneEndpoint: {}\n  bindPort: {APISERVER}",
-        me.ip,
-        q(&c.control_plane_endpoint())
-    )
-    .unwrap();
-    list(w, "", "apiServerCertSANs", &cert_sans(c));
-    bootstrap_tokens(w, c, cred);
-    node_registration(w, c, me, a);
-    writeln!(w, "networking:").unwrap();
-    writeln!(w, "  podSubnet: {}", c.networking.pod_subnet).unwrap();
-    writeln!(w, "  serviceSubnet: {}", c.networking.service_subnet).unwrap();
-    writeln!(w, "  dnsDomain: {}", c.networking.dns_domain).unwrap();
-    writeln!(
-        w,
-        "etcd:\n  local:\n    dataDir: {ETCD_DATA_DIR}\n    extraArgs:"
-    )
-    .unwrap();
-    for (k, v) in [
+    let extra_args = BTreeMap::from([
         ("name", me.name.clone()),
         (
             "listen-client-urls",
@@ -400,20 +556,35 @@ pub fn render_master_v1alpha2(
         ),
         ("initial-cluster", etcd.initial_cluster.clone()),
         ("initial-cluster-state", etcd.state.to_string()),
-    ] {
-        writeln!(w, "      {k}: {}", q(&v)).unwrap();
-    }
-    list(
-        w,
-        "    ",
-        "serverCertSANs",
-        &[me.name.clone(), me.ip.to_string()],
-    );
-    list(
-        w,
-        "    ",
-        "peerCertSANs",
-        &[me.name.clone(), me.ip.to_string()],
-    );
-    Ok(s)
+    ]);
+    let own_sans = vec![me.name.clone(), me.ip.to_string()];
+    let doc = document(&MasterConfiguration {
+        api_version: a.api_version(),
+        kind: "MasterConfiguration",
+        cluster_name: c.cluster.name.clone(),
+        kubernetes_version: c.cluster.kubernetes_version.tag(),
+        image_repository: c.image_repository(),
+        certificates_dir: "/etc/kubernetes/pki",
+        api: Api {
+            advertise_address: me.ip.to_string(),
+            control_plane_endpoint: c.control_plane_endpoint(),
+            bind_port: APISERVER,
+        },
+        api_server_cert_sans: cert_sans(c),
+        bootstrap_tokens: bootstrap_tokens(c, cred),
+        node_registration: node_registration(c, me, a),
+        networking: networking(c),
+        etcd: types::LegacyEtcd {
+            local: LegacyLocalEtcd {
+                data_dir: ETCD_DATA_DIR,
+                extra_args,
+                server_cert_sans: own_sans.clone(),
+                peer_cert_sans: own_sans,
+            },
+        },
+    });
+    Ok(file(
+        "Written by kubeha-firstboot (kubeadm 1.11). Holds the bootstrap token: keep 0600.",
+        &[doc],
+    ))
 }

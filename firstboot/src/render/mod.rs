@@ -140,40 +140,80 @@ pub fn firewall_rules(c: &Cluster, role: Role) -> (Vec<String>, Vec<String>) {
     (ports, protocols)
 }
 
-/// The whole IP protocols a firewalld zone file already lets in (`<protocol value="112"/>`); names are mapped to
-/// numbers for the two kubeha uses (`vrrp` 112; `ipv4`/`ipencap` 4).
-pub fn zone_protocols(zone_xml: &str) -> Vec<String> {
-    zone_xml
-        .split("<protocol ")
-        .skip(1)
-        .filter_map(|part| {
-            let rest = &part[part.find("value=\"")? + 7..];
-            let v = &rest[..rest.find('"')?];
-            Some(match v {
-                "vrrp" => "112".to_string(),
-                "ipv4" | "ipencap" => "4".to_string(),
-                v => v.to_string(),
-            })
-        })
-        .collect()
-}
-
-/// The ports a firewalld zone file already opens (`<port protocol="tcp" port="6443"/>`), as `6443/tcp`.
-pub fn zone_ports(zone_xml: &str) -> Vec<String> {
-    let mut v = Vec::new();
-    for part in zone_xml.split("<port ").skip(1) {
-        let attr = |name: &str| {
-            let key = format!("{name}=\"");
-            part.find(&key).and_then(|i| {
-                let rest = &part[i + key.len()..];
-                rest.find('"').map(|j| rest[..j].to_string())
-            })
+/// The ports (`6443/tcp`) and IP protocols (`112`) a firewalld zone file (`/etc/firewalld/zones/<zone>.xml`) opens:
+/// the `<port>` and `<protocol>` elements directly under `<zone>`, read with an XML reader (comments, CDATA and rich
+/// rules are not the zone's: a `<port>` inside a `<rule>` is limited to the rule's source). Protocol names are mapped
+/// to numbers for the two kubeha uses (`vrrp` 112; `ipv4`/`ipencap` 4). A file that stops parsing part-way yields
+/// what came before the error (the step then adds the rest, which firewalld accepts for rules it already has).
+fn zone_entries(zone_xml: &str) -> (Vec<String>, Vec<String>) {
+    use quick_xml::events::Event;
+    let (mut ports, mut protocols) = (Vec::new(), Vec::new());
+    let mut reader = quick_xml::Reader::from_str(zone_xml);
+    // The element path from the root: `zone` children are at depth 2 when they start.
+    let mut depth = 0usize;
+    let mut in_zone = false;
+    loop {
+        let (e, empty) = match reader.read_event() {
+            Ok(Event::Start(e)) => (e, false),
+            Ok(Event::Empty(e)) => (e, true),
+            Ok(Event::End(_)) => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    in_zone = false;
+                }
+                continue;
+            }
+            Ok(Event::Eof) => break,
+            Ok(_) => continue,
+            Err(err) => {
+                log::warn!(
+                    "firewalld zone file: XML error at byte {}: {err}",
+                    reader.error_position()
+                );
+                break;
+            }
         };
-        if let (Some(port), Some(proto)) = (attr("port"), attr("protocol")) {
-            v.push(format!("{port}/{proto}"));
+        let attr = |name: &[u8]| -> Option<String> {
+            e.attributes()
+                .flatten()
+                .find(|a| a.key.as_ref() == name)
+                .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()))
+        };
+        match (depth, e.name().as_ref()) {
+            (0, b"zone") => in_zone = true,
+            (1, b"port") if in_zone => {
+                if let (Some(port), Some(proto)) = (attr(b"port"), attr(b"protocol")) {
+                    ports.push(format!("{port}/{proto}"));
+                }
+            }
+            (1, b"protocol") if in_zone => {
+                if let Some(v) = attr(b"value") {
+                    protocols.push(match v.as_str() {
+                        "vrrp" => "112".to_string(),
+                        "ipv4" | "ipencap" => "4".to_string(),
+                        _ => v,
+                    });
+                }
+            }
+            _ => {}
+        }
+        if !empty {
+            depth += 1;
         }
     }
-    v
+    (ports, protocols)
+}
+
+/// The whole IP protocols a firewalld zone file already lets in (`<protocol value="112"/>`), as numbers
+/// ([`zone_entries`]).
+pub fn zone_protocols(zone_xml: &str) -> Vec<String> {
+    zone_entries(zone_xml).1
+}
+
+/// The ports a firewalld zone file already opens (`<port protocol="tcp" port="6443"/>`), as `6443/tcp`
+/// ([`zone_entries`]).
+pub fn zone_ports(zone_xml: &str) -> Vec<String> {
+    zone_entries(zone_xml).0
 }
 
 /// `/etc/chrony.conf` for the configured servers.
@@ -257,25 +297,99 @@ pub fn pause_image(c: &Cluster) -> String {
     )
 }
 
+/// containerd's configuration, config version 2 (containerd 1.5+; 2.x migrates it): only what kubeha sets, the
+/// rest is containerd's defaults. Field names are containerd's (`pkg/cri/config`, `plugins/cri/runtime`).
+mod containerd {
+    use std::collections::BTreeMap;
+
+    use serde::Serialize;
+
+    /// The CRI plugin's id in a version 2 config.
+    pub const CRI: &str = "io.containerd.grpc.v1.cri";
+
+    #[derive(Serialize)]
+    pub struct Config {
+        pub version: u32,
+        pub plugins: BTreeMap<&'static str, Cri>,
+    }
+
+    #[derive(Serialize)]
+    pub struct Cri {
+        pub sandbox_image: String,
+        pub containerd: CriContainerd,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub registry: Option<Registry>,
+    }
+
+    #[derive(Serialize)]
+    pub struct CriContainerd {
+        pub default_runtime_name: &'static str,
+        pub runtimes: BTreeMap<&'static str, Runtime>,
+    }
+
+    #[derive(Serialize)]
+    pub struct Runtime {
+        pub runtime_type: &'static str,
+        pub options: RuncOptions,
+    }
+
+    #[derive(Serialize)]
+    pub struct RuncOptions {
+        #[serde(rename = "SystemdCgroup")]
+        pub systemd_cgroup: bool,
+    }
+
+    #[derive(Serialize)]
+    pub struct Registry {
+        /// Registry host -> its mirrors, tried in order.
+        pub mirrors: BTreeMap<String, Mirror>,
+    }
+
+    #[derive(Serialize)]
+    pub struct Mirror {
+        pub endpoint: Vec<String>,
+    }
+}
+
 /// `/etc/containerd/config.toml` (config version 2, read by containerd 1.5+ and migrated by 2.x): the CRI plugin
 /// on, runc with the systemd cgroup driver (kubelet's default from kubeadm 1.22), kubeadm's pause image as the
-/// sandbox image (so kubelet and containerd agree and nothing is pulled), and the cluster's registry mirrors.
+/// sandbox image (so kubelet and containerd agree and nothing is pulled), and the cluster's registry mirrors (the
+/// mirrors of one registry in the order cluster.toml lists them). Serialized from typed structs by the `toml` crate.
 pub fn containerd_config(c: &Cluster) -> String {
-    let mut s = format!(
-        "# kubeha: containerd for Kubernetes (written by kubeha-firstboot).\nversion = 2\n\n\
-         [plugins.\"io.containerd.grpc.v1.cri\"]\n  sandbox_image = \"{}\"\n\n\
-         [plugins.\"io.containerd.grpc.v1.cri\".containerd]\n  default_runtime_name = \"runc\"\n\n\
-         [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]\n  runtime_type = \"io.containerd.runc.v2\"\n\n\
-         [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc.options]\n  SystemdCgroup = true\n",
-        pause_image(c)
-    );
+    use containerd::*;
+    let mut mirrors: std::collections::BTreeMap<String, Mirror> = Default::default();
     for m in &c.cluster.registry_mirrors {
-        s.push_str(&format!(
-            "\n[plugins.\"io.containerd.grpc.v1.cri\".registry.mirrors.\"{}\"]\n  endpoint = [\"{}\"]\n",
-            m.registry, m.endpoint
-        ));
+        mirrors
+            .entry(m.registry.clone())
+            .or_insert_with(|| Mirror {
+                endpoint: Vec::new(),
+            })
+            .endpoint
+            .push(m.endpoint.clone());
     }
-    s
+    let cri = Cri {
+        sandbox_image: pause_image(c),
+        containerd: CriContainerd {
+            default_runtime_name: "runc",
+            runtimes: [(
+                "runc",
+                Runtime {
+                    runtime_type: "io.containerd.runc.v2",
+                    options: RuncOptions {
+                        systemd_cgroup: true,
+                    },
+                },
+            )]
+            .into(),
+        },
+        registry: (!mirrors.is_empty()).then_some(Registry { mirrors }),
+    };
+    let config = Config {
+        version: 2,
+        plugins: [(CRI, cri)].into(),
+    };
+    let body = toml::to_string(&config).expect("containerd's config serializes to TOML");
+    format!("# kubeha: containerd for Kubernetes (written by kubeha-firstboot).\n{body}")
 }
 
 /// `/etc/docker/daemon.json` for the Docker runtime (the seed's era): the systemd cgroup driver, overlay2, bounded
