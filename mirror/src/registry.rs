@@ -29,6 +29,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use kubeha_model::backoff::Backoff;
 use reqwest::blocking::{Client as Http, Response};
 use reqwest::header::{
     HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION, RANGE,
@@ -128,6 +129,16 @@ pub struct ClientConfig {
     pub timeout: Duration,
     /// Parallel downloads.
     pub parallel: usize,
+}
+
+/// The longest pause between two attempts of a request.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+impl ClientConfig {
+    /// The pauses between the attempts of a request: from `backoff`, doubling, at most [`MAX_BACKOFF`].
+    pub(crate) fn backoff_policy(&self) -> Backoff {
+        Backoff::new(self.backoff, MAX_BACKOFF)
+    }
 }
 
 impl Default for ClientConfig {
@@ -257,18 +268,11 @@ enum Failure {
 impl Client {
     /// A client with these settings.
     pub fn new(cfg: ClientConfig) -> Result<Client> {
-        let mut b = Http::builder()
+        let http = crate::http::client_builder(&cfg.ca_pem)?
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(cfg.timeout.min(Duration::from_secs(30)))
             .timeout(cfg.timeout)
-            .user_agent(concat!("kubeha/", env!("CARGO_PKG_VERSION")))
-            .pool_max_idle_per_host(cfg.parallel.max(1) * 2);
-        for (i, pem) in cfg.ca_pem.iter().enumerate() {
-            let c = reqwest::Certificate::from_pem(pem)
-                .map_err(|e| format_err(format!("CA certificate #{}", i + 1), e.to_string()))?;
-            b = b.add_root_certificate(c);
-        }
-        let http = b
+            .pool_max_idle_per_host(cfg.parallel.max(1) * 2)
             .build()
             .map_err(|e| format_err("HTTP client", e.to_string()))?;
         Ok(Client {
@@ -368,7 +372,7 @@ impl Client {
 
     /// GET with auth, redirects and retries. `ok` decides which statuses are returned to the caller.
     fn get(&self, ep: &Endpoint, url: &Url, headers: &HeaderMap, what: &str) -> Result<Response> {
-        let mut delay = self.cfg.backoff;
+        let mut delays = self.cfg.backoff_policy().delays();
         let mut attempt = 1;
         loop {
             log::debug!("GET {url} (attempt {attempt})");
@@ -382,12 +386,12 @@ impl Client {
                             message: format!("{what}: {msg} (gave up after {attempt} attempts)"),
                         });
                     }
+                    let delay = delays.pause();
                     log::warn!(
                         "{url}: {msg}; retrying in {delay:?} (attempt {attempt} of {})",
                         self.cfg.attempts
                     );
                     std::thread::sleep(delay);
-                    delay = (delay * 2).min(Duration::from_secs(10));
                     attempt += 1;
                 }
             }
@@ -532,8 +536,7 @@ impl Client {
     }
 
     fn fetch_token(&self, url: &Url, basic: Option<&str>) -> Result<String> {
-        let mut delay = self.cfg.backoff;
-        for attempt in 1..=self.cfg.attempts {
+        for (attempt, delay) in (1..=self.cfg.attempts).zip(self.cfg.backoff_policy().delays()) {
             let mut req = self.http.get(url.clone());
             if let Some(b) = basic {
                 req = req.header(AUTHORIZATION, b);
@@ -584,7 +587,6 @@ impl Client {
                 });
             }
             std::thread::sleep(delay);
-            delay = (delay * 2).min(Duration::from_secs(10));
         }
         unreachable!("loop returns")
     }
@@ -731,7 +733,7 @@ impl Client {
         }
         let url = ep.url(&format!("blobs/{}", desc.digest))?;
         let mut fresh_retry = true;
-        let mut delay = self.cfg.backoff;
+        let mut delays = self.cfg.backoff_policy().delays();
         let mut attempt = 1;
         loop {
             let mut w = layout.blob_writer(&desc.digest, desc.size, what, true)?;
@@ -754,12 +756,12 @@ impl Client {
             match result {
                 Err(Failure::Fatal(e)) => return Err(e),
                 Err(Failure::Transient(msg)) if attempt < self.cfg.attempts => {
+                    let delay = delays.pause();
                     log::warn!(
                         "{url}: {msg}; retrying in {delay:?} (attempt {attempt} of {})",
                         self.cfg.attempts
                     );
                     std::thread::sleep(delay);
-                    delay = (delay * 2).min(Duration::from_secs(10));
                     attempt += 1;
                 }
                 Err(Failure::Transient(msg)) => {
