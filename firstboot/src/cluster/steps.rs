@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
+use kubeha_model::backoff::Backoff;
 use kubeha_model::cluster::Role;
 use kubeha_model::kube::KubeadmApi;
 use sha2::Digest as _;
@@ -376,7 +377,7 @@ impl DecideStep {
             );
         }
         let start = std::time::Instant::now();
-        let mut pause = t.backoff_min;
+        let mut delays = t.backoff().delays();
         let mut last_log = None::<std::time::Instant>;
         loop {
             let force = ctx.path(decide::FORCE_INIT).exists();
@@ -387,8 +388,7 @@ impl DecideStep {
                         last_log = Some(std::time::Instant::now());
                     }
                     crate::status::set_waiting(&ctx.root, Some(&why));
-                    env.sleep(pause);
-                    pause = (pause * 2).min(t.backoff_max);
+                    env.sleep(delays.pause());
                 }
                 // Still waiting when the wait runs out: the step fails with the reason (the engine's status
                 // then carries it as the error).
@@ -439,8 +439,11 @@ impl Step for RebuildStep {
         }
         // Retried: right after a VIP move or while an apiserver restarts, nginx may briefly have no live upstream
         // (its passive checks keep a failed backend out for fail_timeout).
-        let mut pause = t.backoff_min;
-        for attempt in 1..=8 {
+        let backoff = Backoff {
+            max: t.backoff_max.max(Duration::from_secs(8)),
+            ..t.backoff()
+        };
+        for (attempt, pause) in (1..=8).zip(backoff.delays()) {
             match env.delete_node(&ctx.config, &me.name) {
                 Ok(Deleted::Yes) => {
                     log::info!("deleted the stale Node {}", me.name);
@@ -457,7 +460,6 @@ impl Step for RebuildStep {
                         me.name
                     );
                     env.sleep(pause);
-                    pause = (pause * 2).min(t.backoff_max.max(Duration::from_secs(8)));
                 }
             }
         }
@@ -723,7 +725,7 @@ impl Step for VerifyStep {
         // A master that initialized has no peer to ask about its own member; its apiserver answering is the proof.
         let ask_etcd = Bootstrap::load(ctx) == Some(Bootstrap::Join);
         let deadline = std::time::Instant::now() + t.verify_wait;
-        let mut pause = t.backoff_min;
+        let mut delays = t.backoff().delays();
         loop {
             let mine = if ask_etcd {
                 env.etcd_members(&ctx.config, &me).ok().map(|ms| {
@@ -805,8 +807,7 @@ impl Step for VerifyStep {
                 me.name,
                 ev.describe()
             );
-            env.sleep(pause);
-            pause = (pause * 2).min(t.backoff_max);
+            env.sleep(delays.pause());
         }
     }
 }
