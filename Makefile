@@ -46,7 +46,8 @@ lint:
 	$(MAKE) --no-print-directory check-house
 
 # The house rules (house/src/lib.rs): tools only through kubeha-runner, no awk/sed or bundle.toml in kickstart
-# templates, kernel argument keys only in model/; exceptions with their reasons in house/allow.toml.
+# templates, kernel argument keys only in model/, no import circle between a crate's files; exceptions with their
+# reasons in house/allow.toml.
 check-house:
 	$(CARGO) run --quiet -p kubeha-house -- $(CURDIR)
 

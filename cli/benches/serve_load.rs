@@ -12,7 +12,6 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -97,31 +96,32 @@ fn main() {
     let agent = glibc_2_34_agent(dir.path());
     let unit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../firstboot/kubeha-firstboot.service");
     let state = dir.path().join("state");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kubeha"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--threads", "32"])
-        .args(["--cluster", s(&cluster_path), "--secrets", s(&secrets)])
-        .args(["--bundle", s(&bundle), "--base", s(&base_iso("rocky9"))])
-        .args(["--agent", s(&agent), "--agent-unit", s(&unit)])
-        .args(["--state", s(&state)])
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kubeha serve");
-    let stderr = child.stderr.take().unwrap();
-    let serve = Killed(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.strip_prefix("Serving ") {
-                let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
-            }
-        }
-    });
-    let url = rx
-        .recv_timeout(Duration::from_secs(300))
-        .expect("kubeha serve did not start");
+    let iso = base_iso("rocky9");
+    let serve = support::serve::start(
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--threads",
+            "32",
+            "--cluster",
+            s(&cluster_path),
+            "--secrets",
+            s(&secrets),
+            "--bundle",
+            s(&bundle),
+            "--base",
+            s(&iso),
+            "--agent",
+            s(&agent),
+            "--agent-unit",
+            s(&unit),
+            "--state",
+            s(&state),
+        ],
+        &[("RUST_LOG", "warn")],
+        Duration::from_secs(300),
+    );
+    let url = serve.url.clone();
     let http = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()

@@ -7,42 +7,17 @@ mod support;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use kubeha_model::report::MAX_REPORT_BYTES;
 use kubeha_model::{Cluster, KernelArgs, NodeConfig};
 use sha2::{Digest, Sha256};
+use support::serve::{self, Serve};
 use support::{base_iso, cluster_and_secrets, common, glibc_2_34_agent, kubeha, s, text};
 
 const M1_MAC: &str = "52:54:00:12:34:01";
 const W1_MAC: &str = "52:54:00:12:34:11";
-
-/// A running `kubeha serve`, killed (by its pid) when dropped.
-struct Serve {
-    child: Child,
-    url: String,
-    log: Arc<Mutex<String>>,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Serve {
-    fn addr(&self) -> &str {
-        self.url
-            .trim_start_matches("https://")
-            .trim_start_matches("http://")
-    }
-    fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-}
 
 struct Fixture {
     dir: tempfile::TempDir,
@@ -93,44 +68,15 @@ fn start_at(f: &Fixture, listen: &str, public_url: Option<&str>) -> Serve {
 /// `kubeha serve` listening on `listen`, handing out `url` (default: its own address), with `extra` flags.
 fn start_with(f: &Fixture, listen: &str, public_url: Option<&str>, extra: &[&str]) -> Serve {
     let unit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../firstboot/kubeha-firstboot.service");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kubeha"))
-        .args(["serve", "--listen", listen, "--threads", "4"])
-        .args(public_url.map(|u| ["--url", u]).into_iter().flatten())
-        .args(extra)
-        .args(["--cluster", s(&f.cluster), "--secrets", s(&f.secrets)])
-        .args(["--bundle", s(&f.bundle), "--base", s(&f.base)])
-        .args(["--agent", s(&f.agent), "--agent-unit", s(&unit)])
-        .args(["--state", s(&f.dir.path().join("state"))])
-        .args(["--tftp", s(&f.dir.path().join("tftp"))])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting kubeha serve");
-    let stderr = child.stderr.take().unwrap();
-    let log = Arc::new(Mutex::new(String::new()));
-    let (tx, rx) = std::sync::mpsc::channel();
-    let l = log.clone();
-    // Drains stderr for the whole run (a full pipe would stall the server) and hands over the URL line.
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.strip_prefix("Serving ") {
-                let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
-            }
-            l.lock().unwrap().push_str(&line);
-            l.lock().unwrap().push('\n');
-        }
-    });
-    let url = rx.recv_timeout(Duration::from_secs(120));
-    let mut serve = Serve {
-        child,
-        url: String::new(),
-        log,
-    };
-    match url {
-        Ok(u) => serve.url = u,
-        Err(_) => panic!("kubeha serve did not start:\n{}", serve.log()),
-    }
+    let mut args = vec!["--listen", listen, "--threads", "4"];
+    args.extend(public_url.map(|u| ["--url", u]).into_iter().flatten());
+    args.extend(extra);
+    args.extend(["--cluster", s(&f.cluster), "--secrets", s(&f.secrets)]);
+    args.extend(["--bundle", s(&f.bundle), "--base", s(&f.base)]);
+    args.extend(["--agent", s(&f.agent), "--agent-unit", s(&unit)]);
+    let (state, tftp) = (f.dir.path().join("state"), f.dir.path().join("tftp"));
+    args.extend(["--state", s(&state), "--tftp", s(&tftp)]);
+    let serve = serve::start(&args, &[], Duration::from_secs(120));
     let own = if extra.contains(&"--tls-cert") {
         "https://127.0.0.1:"
     } else {

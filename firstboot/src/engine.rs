@@ -21,7 +21,6 @@ use kubeha_model::NodeConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::runner::{Cmd, Output, Runner};
-use crate::status::Reporter;
 
 /// The journal of finished steps.
 pub const JOURNAL: &str = "/var/lib/kubeha/state";
@@ -309,9 +308,23 @@ fn crash_point(step: &str, journaled: bool) {
 #[cfg(not(feature = "crash-hook"))]
 fn crash_point(_step: &str, _journaled: bool) {}
 
+/// What the engine tells as it goes: the agent's status reporter ([`crate::status::Reporter`]).
+pub trait Progress {
+    /// Looks at the node after a phase, for the next reports.
+    fn observe(&mut self, ctx: &Context);
+    /// A step starts.
+    fn step(&mut self, phase: &str, step: &str);
+    /// A phase finished.
+    fn phase_done(&mut self, phase: &str);
+    /// A step failed.
+    fn failed(&mut self, phase: &str, step: &str, err: &anyhow::Error);
+    /// Every step finished.
+    fn done(&mut self);
+}
+
 /// Runs the steps in order, skipping those the journal lists, reporting each phase. Writes the done marker at the
 /// end.
-pub fn run(ctx: &mut Context, steps: &[Box<dyn Step>], reporter: &mut Reporter) -> Result<()> {
+pub fn run(ctx: &mut Context, steps: &[Box<dyn Step>], reporter: &mut dyn Progress) -> Result<()> {
     let root = ctx.root.clone();
     let mut journal = Journal::load(&root)?;
     if journal.node != ctx.name {

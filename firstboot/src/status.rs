@@ -189,9 +189,9 @@ impl Reporter {
 
     /// `init` or `join` once `cluster-decide` has written it (kubeha_model::report::Report::decision).
     fn decision(&self) -> Option<String> {
-        let p = under(&self.root, crate::cluster::steps::DECISION_FILE);
+        let p = under(&self.root, crate::cluster::bootstrap::DECISION_FILE);
         let d = std::fs::read_to_string(p).ok()?;
-        crate::cluster::steps::Bootstrap::parse(&d).map(|b| b.word().to_string())
+        crate::cluster::bootstrap::Bootstrap::parse(&d).map(|b| b.word().to_string())
     }
 
     fn post(&self, phase: &str, state: &str, step: Option<&str>, error: Option<&str>) {
@@ -207,6 +207,25 @@ impl Reporter {
                 Err(e) => log::warn!("reporting phase {phase} to {url}: {e:#}"),
             }
         }
+    }
+}
+
+/// The engine's progress goes to the reports.
+impl crate::engine::Progress for Reporter {
+    fn observe(&mut self, ctx: &crate::engine::Context) {
+        Reporter::observe(self, ctx)
+    }
+    fn step(&mut self, phase: &str, step: &str) {
+        Reporter::step(self, phase, step)
+    }
+    fn phase_done(&mut self, phase: &str) {
+        Reporter::phase_done(self, phase)
+    }
+    fn failed(&mut self, phase: &str, step: &str, err: &anyhow::Error) {
+        Reporter::failed(self, phase, step, err)
+    }
+    fn done(&mut self) {
+        Reporter::done(self)
     }
 }
 
@@ -372,7 +391,7 @@ mod tests {
         let parsed: kubeha_model::report::Report = serde_json::from_value(doc.clone()).unwrap();
         assert_eq!(parsed.decision, None);
         parsed.validate().unwrap();
-        let p = under(d.path(), crate::cluster::steps::DECISION_FILE);
+        let p = under(d.path(), crate::cluster::bootstrap::DECISION_FILE);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(&p, "join\n").unwrap();
         r.identity("k8s-node01", "worker", "cmdline");

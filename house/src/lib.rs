@@ -7,6 +7,9 @@
 //! - `kernel-arg-literal`: no string literal that is a kernel argument key (`"kubeha.role`, `"kubeha.config.sha256=`,
 //!   any `"kubeha.WORD=`) outside `model/`: the keys are `kubeha_model::kernel_args::Key`. Other `kubeha.` names
 //!   (`"kubeha.repo"`, a label) are not keys.
+//! - `import-circle`: no two files of one crate import each other, directly or through others (a `crate::`,
+//!   `super::` or `self::` path, or a declared child module's name; see [`circles`]): a circle is reported on its
+//!   first file with every file and edge that closes it.
 //!
 //! Test code is exempt: files under a `tests/` directory, files named `tests.rs` or `*_tests.rs`, and the item after
 //! a `#[cfg(test)]` (its braces matched). Comment lines are skipped. Exceptions live in one place, `house/allow.toml`,
@@ -15,6 +18,11 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+
+pub mod circles;
+mod source;
+
+pub use source::{code_lines, is_test_file};
 
 /// One house rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Deserialize)]
@@ -26,6 +34,8 @@ pub enum Rule {
     KickstartTextTools,
     /// A `"kubeha.` literal outside `model/`.
     KernelArgLiteral,
+    /// Files of one crate that import each other in a loop.
+    ImportCircle,
 }
 
 impl Rule {
@@ -35,6 +45,7 @@ impl Rule {
             Rule::Command => "command",
             Rule::KickstartTextTools => "kickstart-text-tools",
             Rule::KernelArgLiteral => "kernel-arg-literal",
+            Rule::ImportCircle => "import-circle",
         }
     }
 
@@ -50,6 +61,10 @@ impl Rule {
             }
             Rule::KernelArgLiteral => {
                 "a \"kubeha.* kernel argument literal outside model/: use kubeha_model::kernel_args::Key"
+            }
+            Rule::ImportCircle => {
+                "files of one crate that import each other in a loop (move what both sides need into a file both \
+                 import)"
             }
         }
     }
@@ -118,57 +133,6 @@ pub fn parse_allow(text: &str) -> Result<Vec<Allow>, String> {
         }
     }
     Ok(f.allow)
-}
-
-/// Whether `path` (relative, `/`-separated) is test code as a whole.
-pub fn is_test_file(path: &str) -> bool {
-    let mut parts = path.split('/');
-    let file = parts.next_back().unwrap_or("");
-    path.split('/').any(|p| p == "tests") || file == "tests.rs" || file.ends_with("_tests.rs")
-}
-
-/// The lines of Rust source `text` that are not test code or comments, with their 1-based numbers: the item after a
-/// `#[cfg(test)]` is skipped to its matching closing brace (or its `;`).
-pub fn code_lines(text: &str) -> Vec<(usize, &str)> {
-    let lines: Vec<&str> = text.lines().collect();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < lines.len() {
-        let t = lines[i].trim();
-        if t == "#[cfg(test)]" {
-            i += 1;
-            // Further attributes of the same item.
-            while i < lines.len() && lines[i].trim().starts_with("#[") {
-                i += 1;
-            }
-            let mut depth: i64 = 0;
-            let mut opened = false;
-            while i < lines.len() {
-                for c in lines[i].chars() {
-                    match c {
-                        '{' => {
-                            depth += 1;
-                            opened = true;
-                        }
-                        '}' => depth -= 1,
-                        _ => {}
-                    }
-                }
-                let ends =
-                    (!opened && lines[i].trim_end().ends_with(';')) || (opened && depth <= 0);
-                i += 1;
-                if ends {
-                    break;
-                }
-            }
-            continue;
-        }
-        if !t.starts_with("//") {
-            out.push((i + 1, lines[i]));
-        }
-        i += 1;
-    }
-    out
 }
 
 /// The findings in one file (`path` relative to the root, `/`-separated), before exceptions.
@@ -269,19 +233,43 @@ pub fn check_tree(root: &Path) -> Result<Vec<Finding>, String> {
     };
     let mut used = vec![false; allow.len()];
     let mut out = Vec::new();
+    let mut found = Vec::new();
+    let mut sources = Vec::new();
     for rel in files(root).map_err(|e| format!("{}: {e}", root.display()))? {
         let text = match std::fs::read_to_string(root.join(&rel)) {
             Ok(t) => t,
             Err(e) => return Err(format!("{rel}: {e}")),
         };
-        for f in check_file(&rel, &text) {
-            match allow
-                .iter()
-                .position(|a| a.rule == f.rule && a.path == f.path)
-            {
-                Some(i) => used[i] = true,
-                None => out.push(f),
-            }
+        found.extend(check_file(&rel, &text));
+        if rel.ends_with(".rs") {
+            sources.push((rel, text));
+        }
+    }
+    found.extend(circles::import_circles(&sources).into_iter().map(|c| {
+        let ties: Vec<String> = c
+            .edges
+            .iter()
+            .map(|(from, to, names)| format!("{from} -> {to} ({})", names.join(", ")))
+            .collect();
+        Finding {
+            rule: Rule::ImportCircle,
+            path: c.files[0].clone(),
+            line: 0,
+            message: format!(
+                "{}: {}: {}",
+                Rule::ImportCircle.message(),
+                c.files.join(", "),
+                ties.join("; ")
+            ),
+        }
+    }));
+    for f in found {
+        match allow
+            .iter()
+            .position(|a| a.rule == f.rule && a.path == f.path)
+        {
+            Some(i) => used[i] = true,
+            None => out.push(f),
         }
     }
     for (a, used) in allow.iter().zip(used) {

@@ -1,7 +1,7 @@
 //! The house rules can fail: violating files fed to the checker, one per rule, are found with their line; the same
 //! text where it is allowed (tests, the runner crate, model/, comments) is not; a tree with a violation fails the
 //! binary until allow.toml lists it, and an exception that matches nothing fails it again. Last, this repository
-//! itself is clean (what `make check-house` runs).
+//! itself is clean (what `make check-house` runs). An import circle between a crate's files fails the tree the same way.
 
 use std::path::Path;
 use std::process::Command;
@@ -139,6 +139,68 @@ fn the_binary_fails_on_a_violating_tree_until_an_exception_with_a_reason_lists_i
             "house/allow.toml:0: command: the exception for image/src/iso.rs matches nothing"
         ),
         "{out}"
+    );
+}
+
+#[test]
+fn an_import_circle_fails_the_tree_naming_its_files_until_an_exception_lists_it() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path();
+    std::fs::create_dir_all(root.join("fb/src/cluster")).unwrap();
+    std::fs::write(
+        root.join("fb/src/lib.rs"),
+        "pub mod cluster;\npub mod engine;\npub mod status;\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("fb/src/cluster/mod.rs"), "pub mod steps;\n").unwrap();
+    std::fs::write(
+        root.join("fb/src/engine.rs"),
+        "use crate::status::Reporter;\npub struct Context;\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("fb/src/status.rs"),
+        "pub struct Reporter;\nfn f() -> &'static str { crate::cluster::steps::DECISION_FILE }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("fb/src/cluster/steps.rs"),
+        "use crate::engine::{Context, Step};\npub const DECISION_FILE: &str = \"d\";\n",
+    )
+    .unwrap();
+    let findings = check_tree(root).unwrap();
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    let f = &findings[0];
+    assert_eq!(
+        (f.rule, f.path.as_str()),
+        (Rule::ImportCircle, "fb/src/cluster/steps.rs")
+    );
+    for part in [
+        "fb/src/cluster/steps.rs, fb/src/engine.rs, fb/src/status.rs",
+        "fb/src/engine.rs -> fb/src/status.rs (crate::status::Reporter)",
+        "fb/src/status.rs -> fb/src/cluster/steps.rs (crate::cluster::steps::DECISION_FILE)",
+    ] {
+        assert!(f.message.contains(part), "{part}: {}", f.message);
+    }
+    std::fs::create_dir_all(root.join("house")).unwrap();
+    std::fs::write(
+        root.join("house/allow.toml"),
+        "[[allow]]\nrule = \"import-circle\"\npath = \"fb/src/cluster/steps.rs\"\nreason = \"a test\"\n",
+    )
+    .unwrap();
+    assert_eq!(check_tree(root).unwrap(), []);
+    // Broken by moving the constant out of steps.rs: no circle, and the exception is stale.
+    std::fs::write(
+        root.join("fb/src/cluster/steps.rs"),
+        "use crate::engine::Context;\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("fb/src/status.rs"), "pub struct Reporter;\n").unwrap();
+    let findings = check_tree(root).unwrap();
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert!(
+        findings[0].message.contains("matches nothing"),
+        "{findings:?}"
     );
 }
 

@@ -11,6 +11,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use kubeha_model::backoff::Backoff;
 use kubeha_model::bundle::{
     BundleManifest, ExtraFile, ImageEntry, ImageSet, Profile, RpmEntry, FORMAT, IMAGES_DIR,
     RPMS_DIR,
@@ -417,17 +418,9 @@ fn fetch_files(
         return Ok(0);
     }
     fs::create_dir_all(dir).map_err(io("creating", dir))?;
-    let mut b = reqwest::blocking::Client::builder()
+    let http = crate::http::client_builder(ca_pem)?
         .connect_timeout(Duration::from_secs(30))
         .timeout(Duration::from_secs(120))
-        .user_agent(concat!("kubeha/", env!("CARGO_PKG_VERSION")));
-    for pem in ca_pem {
-        b = b.add_root_certificate(
-            reqwest::Certificate::from_pem(pem)
-                .map_err(|e| format_err("CA certificate", e.to_string()))?,
-        );
-    }
-    let http = b
         .build()
         .map_err(|e| format_err("HTTP client", e.to_string()))?;
     let wanted: BTreeSet<&str> = files.iter().map(|f| f.name.as_str()).collect();
@@ -455,6 +448,7 @@ fn fetch_files(
             copy_hashing(&mut src, tmp.as_file_mut(), &mut h, &f.url)?;
         } else {
             let mut attempt = 1;
+            let mut delays = Backoff::new(Duration::from_secs(1), Duration::from_secs(2)).delays();
             loop {
                 h = Hasher::new();
                 tmp.as_file_mut()
@@ -473,7 +467,7 @@ fn fetch_files(
                     Ok(()) => break,
                     Err(e) if attempt < 3 => {
                         log::warn!("{}: {e}; retrying", f.url);
-                        std::thread::sleep(Duration::from_secs(attempt));
+                        std::thread::sleep(delays.pause());
                         attempt += 1;
                     }
                     Err(e) => return Err(e),

@@ -22,6 +22,8 @@ pub mod build;
 pub mod bundle;
 pub mod digest;
 mod error;
+#[cfg(feature = "fetch")]
+pub mod http;
 pub mod oci;
 #[cfg(feature = "fetch")]
 pub mod overrides;

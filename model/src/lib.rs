@@ -10,11 +10,13 @@
 //! - [`kernel_args`]: the `kubeha.*` kernel arguments the install media write and the installer and node read.
 //! - [`media`]: the layout of kubeha's directory on the install media and where the installer puts it.
 //! - [`report`]: the progress report a node POSTs to `kubeha.report=` and `kubeha serve` receives.
+//! - [`backoff`]: the one backoff policy (pauses between retries and polls) of both sides.
 //!
 //! To add a field: add it to the struct with a serde default so older files still parse, add its rule to
 //! [`validate`] with the field path, and extend the golden example in `config init`.
 #![deny(missing_docs)]
 
+pub mod backoff;
 pub mod bundle;
 pub mod cluster;
 pub mod el;

@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 
 use anyhow::{Context as _, Result};
@@ -186,11 +186,7 @@ pub trait Runner: Send + Sync {
 
     /// Runs `cmd` and fails unless it exits 0; the error carries the command, status and stderr.
     fn run(&self, cmd: &Cmd) -> Result<Output> {
-        let out = self.output(cmd)?;
-        if !out.success() {
-            return Err(Error::failed(cmd, &out).into());
-        }
-        Ok(out)
+        Ok(succeeded(cmd, self.output(cmd)?)?)
     }
 
     /// Whether commands really run (false for dry runs: callers then skip probing the system's answers).
@@ -250,10 +246,7 @@ impl Runner for SystemRunner {
         c.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = c.spawn().map_err(|source| Error::Start {
-            command: cmd.display(),
-            source,
-        })?;
+        let mut child = spawn(cmd, &mut c)?;
         // Drain stdout and stderr from threads while this thread writes stdin, so neither side can block the other.
         let mut so = child.stdout.take().expect("piped stdout");
         let mut se = child.stderr.take().expect("piped stderr");
@@ -271,19 +264,13 @@ impl Runner for SystemRunner {
             std::io::BufWriter::with_capacity(1 << 20, child.stdin.take().expect("piped stdin"));
         let fed = feed(&mut si).and_then(|()| si.flush().context("flushing stdin"));
         drop(si);
-        let status = child.wait().map_err(|source| Error::Io {
-            what: "waiting for",
-            command: cmd.display(),
-            source,
-        })?;
+        let status = child.wait().map_err(waiting(cmd))?;
         let out = Output {
             code: status.code(),
             stdout: t_out.join().unwrap_or_default(),
             stderr: t_err.join().unwrap_or_default(),
         };
-        if !out.success() {
-            return Err(Error::failed(cmd, &out).into());
-        }
+        let out = succeeded(cmd, out)?;
         // A feed error with a successful exit still fails: the command may have seen a truncated stream.
         fed.with_context(|| format!("streaming stdin of {}", cmd.display()))?;
         Ok(out)
@@ -301,6 +288,32 @@ fn command(cmd: &Cmd) -> Command {
     c
 }
 
+/// Starts `c`, the [`command`] of `cmd`.
+fn spawn(cmd: &Cmd, c: &mut Command) -> std::result::Result<Child, Error> {
+    c.spawn().map_err(|source| Error::Start {
+        command: cmd.display(),
+        source,
+    })
+}
+
+/// The error of waiting for `cmd`.
+fn waiting(cmd: &Cmd) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        what: "waiting for",
+        command: cmd.display(),
+        source,
+    }
+}
+
+/// `out` when `cmd` exited 0, its [`Error::Failed`] otherwise.
+fn succeeded(cmd: &Cmd, out: Output) -> std::result::Result<Output, Error> {
+    if out.success() {
+        Ok(out)
+    } else {
+        Err(Error::failed(cmd, &out))
+    }
+}
+
 /// Runs `cmd` to completion and returns what it produced, whatever its exit code; an error only when it could not
 /// be started or waited for.
 pub fn output(cmd: &Cmd) -> std::result::Result<Output, Error> {
@@ -313,10 +326,7 @@ pub fn output(cmd: &Cmd) -> std::result::Result<Output, Error> {
     })
     .stdout(Stdio::piped())
     .stderr(Stdio::piped());
-    let mut child = c.spawn().map_err(|source| Error::Start {
-        command: cmd.display(),
-        source,
-    })?;
+    let mut child = spawn(cmd, &mut c)?;
     if let Some(data) = &cmd.stdin {
         let mut si = child.stdin.take().expect("piped stdin");
         let data = data.clone();
@@ -325,11 +335,7 @@ pub fn output(cmd: &Cmd) -> std::result::Result<Output, Error> {
             let _ = si.write_all(&data);
         });
     }
-    let o = child.wait_with_output().map_err(|source| Error::Io {
-        what: "waiting for",
-        command: cmd.display(),
-        source,
-    })?;
+    let o = child.wait_with_output().map_err(waiting(cmd))?;
     Ok(Output {
         code: o.status.code(),
         stdout: o.stdout,
@@ -339,11 +345,7 @@ pub fn output(cmd: &Cmd) -> std::result::Result<Output, Error> {
 
 /// Runs `cmd` and fails unless it exits 0: [`Error::Failed`] carries the argv, the status and stderr.
 pub fn run(cmd: &Cmd) -> std::result::Result<Output, Error> {
-    let out = output(cmd)?;
-    if !out.success() {
-        return Err(Error::failed(cmd, &out));
-    }
-    Ok(out)
+    succeeded(cmd, output(cmd)?)
 }
 
 /// Records commands instead of running them: `--dry-run` prints them, tests assert them. Every command "succeeds"
@@ -394,13 +396,14 @@ impl Runner for RecordingRunner {
         false
     }
 
-    /// Records the command without producing the stream: a dry run reads no bundle data it does not need.
+    /// Records the command as [`Runner::run`] does (a `fail_program` fails it) without producing the stream: a dry
+    /// run reads no bundle data it does not need.
     fn run_streaming(
         &self,
         cmd: &Cmd,
         _feed: &mut dyn FnMut(&mut dyn Write) -> Result<()>,
     ) -> Result<Output> {
-        self.output(cmd)
+        self.run(cmd)
     }
 }
 
@@ -503,7 +506,16 @@ mod tests {
             e.to_string(),
             "command kubeadm init failed with exit code 1: recorded failure"
         );
-        assert_eq!(r.lines(), ["systemctl enable kubelet", "kubeadm init"]);
+        let e = r
+            .run_streaming(&Cmd::new("kubeadm").arg("join"), &mut |_| {
+                panic!("a recording runner does not read the stream")
+            })
+            .unwrap_err();
+        assert!(e.to_string().contains("kubeadm join failed"), "{e}");
+        assert_eq!(
+            r.lines(),
+            ["systemctl enable kubelet", "kubeadm init", "kubeadm join"]
+        );
         assert!(!r.is_real());
     }
 

@@ -23,7 +23,6 @@ use std::collections::HashSet;
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Component, Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use kubeha_image::Agent;
@@ -32,6 +31,7 @@ use kubeha_model::cluster::{normalize_mac, Role};
 use kubeha_model::kernel_args::{ConfigLocation, KernelArgs};
 use kubeha_model::report::{Report, MAX_REPORT_BYTES};
 use kubeha_model::{Cluster, NodeConfig, Secrets};
+use kubeha_runner::Cmd;
 use tiny_http::{Header, Method, Request, Response};
 
 use crate::events::Hub;
@@ -377,16 +377,18 @@ fn os_tree(iso: &Path, state: &Path, arch: &str) -> Result<(PathBuf, Option<u8>)
         log::info!("extracting {} into {}", iso.display(), os.display());
         let tmp = state.join(format!(".os.{}", std::process::id()));
         remove_tree(&tmp)?;
-        let out = Command::new("xorriso")
+        let xorriso = Cmd::new("xorriso")
             .env("LANG", "C")
             .args(["-osirrox", "on", "-indev"])
-            .arg(iso)
-            .arg("-extract")
-            .arg("/")
-            .arg(&tmp)
-            .output()
-            .map_err(io("running xorriso on", iso))?;
-        if !out.status.success() {
+            .arg_path(iso)
+            .args(["-extract", "/"])
+            .arg_path(&tmp);
+        let out = kubeha_runner::output(&xorriso).map_err(|e| match e {
+            kubeha_runner::Error::Start { source, .. }
+            | kubeha_runner::Error::Io { source, .. } => io("running xorriso on", iso)(source),
+            e => bad("--base", e.to_string()),
+        })?;
+        if !out.success() {
             return Err(bad(
                 "--base",
                 format!(

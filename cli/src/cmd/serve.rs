@@ -214,14 +214,20 @@ fn client() -> Result<reqwest::blocking::Client> {
 
 /// A client that also trusts the CA certificate in `cacert`.
 fn client_with(cacert: Option<&std::path::Path>) -> Result<reqwest::blocking::Client> {
-    let mut b = reqwest::blocking::Client::builder().timeout(Duration::from_secs(10));
+    let mut ca_pem = Vec::new();
     if let Some(p) = cacert {
-        let pem = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
-        let cert = reqwest::Certificate::from_pem(&pem)
-            .with_context(|| format!("--cacert {}: not a PEM certificate", p.display()))?;
-        b = b.add_root_certificate(cert);
+        ca_pem.push(std::fs::read(p).with_context(|| format!("reading {}", p.display()))?);
     }
-    b.build().context("building the HTTP client")
+    kubeha_mirror::http::client_builder(&ca_pem)
+        .with_context(|| {
+            format!(
+                "--cacert {}: not a PEM certificate",
+                cacert.unwrap_or(std::path::Path::new("")).display()
+            )
+        })?
+        .timeout(Duration::from_secs(10))
+        .build()
+        .context("building the HTTP client")
 }
 
 fn reimage(c: ReimageConfig) -> Result<ExitCode> {

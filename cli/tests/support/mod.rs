@@ -5,6 +5,7 @@
 // kubeha-image's media fixtures (a tiny real bundle, osirrox reads), shared rather than copied.
 #[path = "../../../image/tests/common/mod.rs"]
 pub mod common;
+pub mod serve;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -28,6 +28,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
+use kubeha_model::backoff::Backoff;
 use kubeha_model::cluster::Node;
 use kubeha_model::NodeConfig;
 
@@ -85,6 +86,13 @@ pub struct Timing {
     pub backoff_max: Duration,
     /// Network timeout of one probe.
     pub probe_timeout: Duration,
+}
+
+impl Timing {
+    /// The pauses of the waits: from `backoff_min`, doubling, at most `backoff_max`.
+    pub fn backoff(&self) -> Backoff {
+        Backoff::new(self.backoff_min, self.backoff_max)
+    }
 }
 
 impl Default for Timing {
@@ -260,25 +268,6 @@ pub fn decide(env: &dyn ClusterEnv, cfg: &NodeConfig, me: &str, force: bool) -> 
     }
 }
 
-struct Backoff {
-    next: Duration,
-    max: Duration,
-}
-
-impl Backoff {
-    fn new(t: &Timing) -> Self {
-        Backoff {
-            next: t.backoff_min,
-            max: t.backoff_max,
-        }
-    }
-    fn step(&mut self) -> Duration {
-        let d = self.next;
-        self.next = (self.next * 2).min(self.max);
-        d
-    }
-}
-
 /// Waits until an apiserver answers through the VIP; fails after [`Timing::endpoint_wait`], or, for the designated
 /// master `me`, after [`Timing::absent_grace`] (it decides again).
 pub fn wait_for_endpoint(
@@ -290,7 +279,7 @@ pub fn wait_for_endpoint(
     let c = &cfg.cluster;
     let vip = SocketAddrV4::new(c.endpoint.vip, c.endpoint.port);
     let start = Instant::now();
-    let mut b = Backoff::new(t);
+    let mut delays = t.backoff().delays();
     let mut last_report = None::<Instant>;
     loop {
         if env.apiserver_answers(cfg, vip) {
@@ -330,7 +319,7 @@ pub fn wait_for_endpoint(
             );
             last_report = Some(Instant::now());
         }
-        env.sleep(b.step());
+        env.sleep(delays.pause());
     }
 }
 
@@ -399,7 +388,7 @@ pub fn wait_turn(env: &dyn ClusterEnv, cfg: &NodeConfig, me: &str, t: &Timing) -
     };
     let node = &cfg.cluster.masters[index];
     let start = Instant::now();
-    let mut b = Backoff::new(t);
+    let mut delays = t.backoff().delays();
     let mut dead_since = BTreeMap::new();
     loop {
         let why = match env.etcd_members(cfg, node) {
@@ -414,6 +403,6 @@ pub fn wait_turn(env: &dyn ClusterEnv, cfg: &NodeConfig, me: &str, t: &Timing) -
             return Ok(());
         }
         log::info!("waiting to join: {why}");
-        env.sleep(b.step());
+        env.sleep(delays.pause());
     }
 }

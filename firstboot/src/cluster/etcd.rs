@@ -84,7 +84,7 @@ impl EtcdClient {
     /// Signs a one-day client certificate with the etcd CA and builds a client trusting only that CA.
     pub fn new(etcd_ca: &CertKey, endpoints: Vec<String>, timeout: Duration) -> Result<Self> {
         let (cert, key) = super::pki::etcd_client_cert(etcd_ca)?;
-        let http = super::kubeapi::tls_client(&etcd_ca.cert, &cert, &key, timeout)?;
+        let http = crate::retry::tls_client(&etcd_ca.cert, &cert, &key, timeout)?;
         Ok(EtcdClient { http, endpoints })
     }
 

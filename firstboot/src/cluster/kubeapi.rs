@@ -6,30 +6,7 @@ use std::time::Duration;
 use anyhow::{bail, Context as _, Result};
 use reqwest::blocking::Client;
 
-/// A blocking HTTPS client that trusts only `ca_pem` and presents `cert_pem`/`key_pem`; never uses a proxy (the
-/// endpoints are the cluster's own addresses).
-pub fn tls_client(
-    ca_pem: &str,
-    cert_pem: &str,
-    key_pem: &str,
-    timeout: Duration,
-) -> Result<Client> {
-    let ca =
-        reqwest::Certificate::from_pem(ca_pem.as_bytes()).context("reading a CA certificate")?;
-    let mut b = Client::builder()
-        .use_rustls_tls()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(ca)
-        .no_proxy()
-        .timeout(timeout)
-        .connect_timeout(timeout);
-    if !cert_pem.is_empty() {
-        let id = reqwest::Identity::from_pem(format!("{cert_pem}\n{key_pem}").as_bytes())
-            .context("loading a client certificate")?;
-        b = b.identity(id);
-    }
-    b.build().context("building an HTTPS client")
-}
+use crate::retry::tls_client;
 
 /// A cluster-admin API client for `server` (`https://VIP:16443`).
 pub struct KubeApi {

@@ -13,6 +13,7 @@
 //! kubeha-firstboot --test cluster_render`).
 
 pub mod attest;
+pub mod bootstrap;
 pub mod decide;
 pub mod etcd;
 pub mod keepalived;

@@ -11,7 +11,7 @@ use kubeha_model::NodeConfig;
 use super::attest::{self, Attestation, Responder, State as AttestState};
 use super::decide::ClusterEnv;
 use super::etcd::{self, EtcdClient, Member, Rebuild};
-use super::kubeapi::{self, Deleted, KubeApi};
+use super::kubeapi::{Deleted, KubeApi};
 
 /// Probes and clients over the network, each bounded by `timeout`; and this master's attestation listener.
 #[derive(Clone)]
@@ -80,7 +80,7 @@ impl ClusterEnv for NetEnv {
     }
 
     fn apiserver_answers(&self, cfg: &NodeConfig, addr: SocketAddrV4) -> bool {
-        let Ok(http) = kubeapi::tls_client(&cfg.join.ca_cert, "", "", self.timeout) else {
+        let Ok(http) = crate::retry::tls_client(&cfg.join.ca_cert, "", "", self.timeout) else {
             return false;
         };
         match http.get(format!("https://{addr}/readyz")).send() {

@@ -21,11 +21,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
+use kubeha_model::backoff::Backoff;
 use kubeha_model::cluster::Role;
 use kubeha_model::kube::KubeadmApi;
 use sha2::Digest as _;
 
 use super::attest::State as AttestState;
+pub use super::bootstrap::{Bootstrap, DECISION_FILE, STATE_DIR};
 use super::decide::{self, ClusterEnv, Decision, Timing};
 use super::etcd::{self, Rebuild};
 use super::keepalived::{self, CheckParams, KeepalivedParams};
@@ -36,10 +38,6 @@ use super::pki;
 use crate::engine::{Context, Step};
 use crate::runner::Cmd;
 
-/// kubeha's state directory for the cluster steps.
-pub const STATE_DIR: &str = "/var/lib/kubeha/cluster";
-/// The decision file (`init` or `join`).
-pub const DECISION_FILE: &str = "/var/lib/kubeha/cluster/decision";
 /// The CNI marker (sha256 of the applied manifest).
 pub const CNI_MARKER: &str = "/var/lib/kubeha/cluster/cni-applied";
 /// The CNI manifest as applied (images pointing at the bundle's references).
@@ -116,62 +114,6 @@ fn credentials(ctx: &Context) -> Credentials {
 
 fn is_master(ctx: &Context) -> bool {
     ctx.role == Role::Master
-}
-
-/// The choice `cluster-decide` saves in [`DECISION_FILE`] for `cluster-rebuild`, `cluster-kubeadm`,
-/// `cluster-verify` and `cluster-cni`, and the agent's reports. Saved as the bare word (`init`, `join`): the file
-/// stays what docs/ha.md documents and the demo scripts read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Bootstrap {
-    /// This master initializes the cluster (`kubeadm init`).
-    Init,
-    /// This node joins the cluster (`kubeadm join`).
-    Join,
-}
-
-impl Bootstrap {
-    /// What `cluster-decide` decided, if it decided to act.
-    pub fn from_decision(d: &Decision) -> Option<Bootstrap> {
-        match d {
-            Decision::Init => Some(Bootstrap::Init),
-            Decision::Join(_) => Some(Bootstrap::Join),
-            Decision::Wait(_) => None,
-        }
-    }
-
-    /// The word saved in [`DECISION_FILE`].
-    pub fn word(self) -> &'static str {
-        match self {
-            Bootstrap::Init => "init",
-            Bootstrap::Join => "join",
-        }
-    }
-
-    /// The choice a saved file holds (surrounding whitespace ignored); `None` for anything else.
-    pub fn parse(text: &str) -> Option<Bootstrap> {
-        match text.trim() {
-            "init" => Some(Bootstrap::Init),
-            "join" => Some(Bootstrap::Join),
-            _ => None,
-        }
-    }
-
-    /// Saves the choice in [`DECISION_FILE`].
-    pub fn save(self, ctx: &Context) -> Result<()> {
-        ctx.mkdir(STATE_DIR, 0o755)?;
-        ctx.write_file(DECISION_FILE, format!("{}\n", self.word()), 0o644)?;
-        Ok(())
-    }
-
-    /// The saved choice; `None` when `cluster-decide` has not saved one (or the file holds something else).
-    pub fn load(ctx: &Context) -> Option<Bootstrap> {
-        let text = ctx.read(DECISION_FILE).ok().flatten()?;
-        let b = Bootstrap::parse(&text);
-        if b.is_none() {
-            log::warn!("{DECISION_FILE}: not init or join; treating it as no decision");
-        }
-        b
-    }
 }
 
 /// Undoes a half-finished kubeadm run (`kubeadm reset -f` and what it leaves), then puts the cluster's CA
@@ -435,7 +377,7 @@ impl DecideStep {
             );
         }
         let start = std::time::Instant::now();
-        let mut pause = t.backoff_min;
+        let mut delays = t.backoff().delays();
         let mut last_log = None::<std::time::Instant>;
         loop {
             let force = ctx.path(decide::FORCE_INIT).exists();
@@ -446,8 +388,7 @@ impl DecideStep {
                         last_log = Some(std::time::Instant::now());
                     }
                     crate::status::set_waiting(&ctx.root, Some(&why));
-                    env.sleep(pause);
-                    pause = (pause * 2).min(t.backoff_max);
+                    env.sleep(delays.pause());
                 }
                 // Still waiting when the wait runs out: the step fails with the reason (the engine's status
                 // then carries it as the error).
@@ -498,8 +439,11 @@ impl Step for RebuildStep {
         }
         // Retried: right after a VIP move or while an apiserver restarts, nginx may briefly have no live upstream
         // (its passive checks keep a failed backend out for fail_timeout).
-        let mut pause = t.backoff_min;
-        for attempt in 1..=8 {
+        let backoff = Backoff {
+            max: t.backoff_max.max(Duration::from_secs(8)),
+            ..t.backoff()
+        };
+        for (attempt, pause) in (1..=8).zip(backoff.delays()) {
             match env.delete_node(&ctx.config, &me.name) {
                 Ok(Deleted::Yes) => {
                     log::info!("deleted the stale Node {}", me.name);
@@ -516,7 +460,6 @@ impl Step for RebuildStep {
                         me.name
                     );
                     env.sleep(pause);
-                    pause = (pause * 2).min(t.backoff_max.max(Duration::from_secs(8)));
                 }
             }
         }
@@ -782,7 +725,7 @@ impl Step for VerifyStep {
         // A master that initialized has no peer to ask about its own member; its apiserver answering is the proof.
         let ask_etcd = Bootstrap::load(ctx) == Some(Bootstrap::Join);
         let deadline = std::time::Instant::now() + t.verify_wait;
-        let mut pause = t.backoff_min;
+        let mut delays = t.backoff().delays();
         loop {
             let mine = if ask_etcd {
                 env.etcd_members(&ctx.config, &me).ok().map(|ms| {
@@ -864,8 +807,7 @@ impl Step for VerifyStep {
                 me.name,
                 ev.describe()
             );
-            env.sleep(pause);
-            pause = (pause * 2).min(t.backoff_max);
+            env.sleep(delays.pause());
         }
     }
 }

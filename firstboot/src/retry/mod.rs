@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
+use kubeha_model::backoff::Backoff;
 
 /// Largest body accepted: node configs are a few KiB; anything bigger is not one.
 pub const MAX_BODY: u64 = 4 << 20;
@@ -33,13 +34,45 @@ pub struct Refused {
     pub status: u16,
 }
 
+/// The agent's one HTTP client builder: rustls, kubeha-firstboot's user agent, every request (connect + headers +
+/// body) within `timeout`, the connection within `connect`. [`Client`] retries over it; [`tls_client`] talks to the
+/// cluster's own endpoints with its CA.
+pub fn builder(timeout: Duration, connect: Duration) -> reqwest::blocking::ClientBuilder {
+    reqwest::blocking::Client::builder()
+        .use_rustls_tls()
+        .timeout(timeout)
+        .connect_timeout(connect)
+        .user_agent(concat!("kubeha-firstboot/", env!("CARGO_PKG_VERSION")))
+}
+
+/// A blocking HTTPS client (no retries) that trusts only `ca_pem` and presents `cert_pem`/`key_pem` (none when
+/// empty); never uses a proxy (the endpoints are the cluster's own addresses). Both timeouts are `timeout`.
+pub fn tls_client(
+    ca_pem: &str,
+    cert_pem: &str,
+    key_pem: &str,
+    timeout: Duration,
+) -> Result<reqwest::blocking::Client> {
+    let ca =
+        reqwest::Certificate::from_pem(ca_pem.as_bytes()).context("reading a CA certificate")?;
+    let mut b = builder(timeout, timeout)
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(ca)
+        .no_proxy();
+    if !cert_pem.is_empty() {
+        let id = reqwest::Identity::from_pem(format!("{cert_pem}\n{key_pem}").as_bytes())
+            .context("loading a client certificate")?;
+        b = b.identity(id);
+    }
+    b.build().context("building an HTTPS client")
+}
+
 /// A retrying blocking HTTP client.
 #[derive(Debug, Clone)]
 pub struct Client {
     inner: reqwest::blocking::Client,
     max_retries: u32,
-    initial_backoff: Duration,
-    max_backoff: Duration,
+    backoff: Backoff,
     return_on_404: bool,
 }
 
@@ -51,17 +84,13 @@ impl Client {
 
     /// A client whose every request (connect + headers + body) must finish within `timeout`.
     pub fn with_timeout(timeout: Duration) -> Result<Client> {
-        let inner = reqwest::blocking::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .user_agent(concat!("kubeha-firstboot/", env!("CARGO_PKG_VERSION")))
+        let inner = builder(timeout, timeout.min(Duration::from_secs(10)))
             .build()
             .context("building the HTTP client")?;
         Ok(Client {
             inner,
             max_retries: 5,
-            initial_backoff: Duration::from_secs(1),
-            max_backoff: Duration::from_secs(30),
+            backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(30)),
             return_on_404: false,
         })
     }
@@ -74,8 +103,7 @@ impl Client {
 
     /// The first pause between attempts; it doubles up to `max`.
     pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
-        self.initial_backoff = initial;
-        self.max_backoff = max;
+        self.backoff = Backoff::new(initial, max);
         self
     }
 
@@ -90,17 +118,17 @@ impl Client {
         url: &str,
         mut once: impl FnMut() -> Result<Attempt<T>>,
     ) -> Result<Option<T>> {
-        let mut pause = self.initial_backoff;
+        let mut delays = self.backoff.delays();
         let mut last = String::new();
         for n in 0..=self.max_retries {
             if n > 0 {
+                let pause = delays.pause();
                 log::info!(
                     "retrying {url} in {pause:?} (attempt {} of {})",
                     n + 1,
                     self.max_retries + 1
                 );
                 std::thread::sleep(pause);
-                pause = (pause * 2).min(self.max_backoff);
             }
             log::debug!("fetching {url} (attempt {})", n + 1);
             match once()? {

@@ -6,11 +6,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use kubeha_model::backoff::Backoff;
 
 use super::metadata::{Checksum, Hasher};
 
 /// Attempts per HTTP request; transport errors and 5xx answers are retried with a growing pause.
 const ATTEMPTS: u32 = 4;
+/// The pauses between them: 0.5 s, 1 s, 2 s.
+const BACKOFF: Backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(2));
 
 /// Fetches files below repository base URLs.
 pub struct Fetcher {
@@ -97,11 +100,10 @@ impl Fetcher {
     /// below each base URL only. reqwest drops `Authorization` when a redirect leaves the host, so a mirror that
     /// redirects to blob storage elsewhere never sees the credentials.
     pub fn new(auth: Vec<RepoAuth>) -> Result<Fetcher> {
-        let client = reqwest::blocking::Client::builder()
+        let client = crate::http::client_builder(&[])?
             .connect_timeout(Duration::from_secs(30))
             // The blocking client has no read timeout; bound each file instead (a 100 MB RPM at 200 kB/s).
             .timeout(Duration::from_secs(30 * 60))
-            .user_agent(concat!("kubeha/", env!("CARGO_PKG_VERSION")))
             .build()
             .context("creating the HTTP client")?;
         Ok(Fetcher { client, auth })
@@ -120,9 +122,10 @@ impl Fetcher {
             .into());
         }
         let mut last = None;
+        let mut delays = BACKOFF.delays();
         for attempt in 1..=ATTEMPTS {
             if attempt > 1 {
-                std::thread::sleep(Duration::from_millis(500 * 2u64.pow(attempt - 2)));
+                std::thread::sleep(delays.pause());
             }
             log::debug!("GET {url} (attempt {attempt})");
             let auth = self.auth.iter().find(|a| a.covers(url));

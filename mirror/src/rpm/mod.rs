@@ -20,6 +20,7 @@ pub mod policy;
 pub mod rich;
 pub mod sig;
 pub mod solve;
+mod tool;
 pub mod vercmp;
 
 use std::collections::{HashMap, HashSet};
@@ -32,6 +33,7 @@ use kubeha_runner::Cmd;
 pub use error::Error;
 use fetch::Fetcher;
 use metadata::{MdRecord, Package};
+use tool::run;
 
 /// A repository's metadata as loaded.
 struct LoadedRepo {
@@ -732,12 +734,6 @@ fn remove_stale(dir: &Path, keep: &HashSet<String>) -> Result<()> {
     Ok(())
 }
 
-/// Runs a command through the one runner; the error, [`Error::Command`], carries the argv, the exit status and
-/// stderr.
-fn run(cmd: &Cmd) -> Result<kubeha_runner::Output> {
-    Ok(kubeha_runner::run(cmd).map_err(Error::Command)?)
-}
-
 /// Writes `dir/repodata` with createrepo_c: gzip metadata, which every yum and dnf reads (createrepo_c
 /// >= 1.0 defaults to zstd, which EL7's yum cannot read); no sqlite databases (yum builds its own cache).
 fn createrepo(dir: &Path) -> Result<()> {
@@ -771,30 +767,6 @@ mod tests {
         assert_eq!(
             expand_vars("http://h/${releasever}-$arch/", &p),
             "http://h/8-x86_64/"
-        );
-    }
-
-    #[test]
-    fn run_error_names_argv_status_and_stderr() {
-        let e = run(&Cmd::new("sh").args(["-c", "echo oops >&2; exit 3"])).unwrap_err();
-        assert!(
-            matches!(e.downcast_ref::<Error>(), Some(Error::Command(_))),
-            "{e:#}"
-        );
-        let e = e.to_string();
-        assert!(
-            e.contains("sh -c 'echo oops >&2; exit 3'")
-                && e.contains("exit code 3")
-                && e.contains("oops"),
-            "{e}"
-        );
-        let e = format!(
-            "{:#}",
-            run(&Cmd::new("/nonexistent/createrepo_c")).unwrap_err()
-        );
-        assert!(
-            e.contains("/nonexistent/createrepo_c") && e.contains("is it installed"),
-            "{e}"
         );
     }
 }

@@ -57,7 +57,7 @@ impl Keyring {
                 .arg_path(root.path())
                 .arg("--import")
                 .arg_path(k);
-            super::run(&cmd)
+            super::tool::run(&cmd)
                 .with_context(|| format!("importing {} as an RPM signing key", k.display()))?;
         }
         Ok(Keyring { root })
