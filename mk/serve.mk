@@ -1,7 +1,8 @@
 # `kubeha serve`. Its loopback tests (cli/tests/serve_cli.rs) run in `make unit`: the fleet page in
-# headless Chromium, `--tftp` copying iPXE's loaders. test-serve-boot adds real network boots: QEMU (TCG; SeaBIOS, and OVMF for UEFI)
+# headless Chromium (and live over its event stream, driven through chromedriver: WebDriver), `--tftp` copying
+# iPXE's loaders. test-serve-boot adds real network boots: QEMU (TCG; SeaBIOS, and OVMF for UEFI)
 # with QEMU's iPXE ROM chains to the server and boots the installer it hands out.
-APT_PACKAGES += chromium ipxe qemu-system-x86 ipxe-qemu ovmf
+APT_PACKAGES += chromium chromium-driver ipxe qemu-system-x86 ipxe-qemu ovmf
 TEST_TARGETS += test-serve-boot
 
 .PHONY: test-serve-boot

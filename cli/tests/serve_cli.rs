@@ -1140,6 +1140,341 @@ fn fleet_page_rows_in_headless_chromium() {
     );
 }
 
+/// Debian's chromedriver (package chromium-driver) on a free loopback port, driving one headless Chromium over
+/// W3C WebDriver (plain HTTP and JSON). Dropping it ends the session (Chromium quits), then kills chromedriver's
+/// own process group (its pid: it was started as the group's leader, so Chromium goes with it if it lingers).
+struct WebDriver {
+    child: Child,
+    base: String,
+    session: Option<String>,
+    log: PathBuf,
+    http: reqwest::blocking::Client,
+}
+
+impl Drop for WebDriver {
+    fn drop(&mut self) {
+        if let Some(id) = self.session.take() {
+            let _ = self
+                .http
+                .delete(format!("{}/session/{id}", self.base))
+                .timeout(Duration::from_secs(10))
+                .send();
+        }
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        let _ = self.child.wait();
+    }
+}
+
+impl WebDriver {
+    /// chromedriver, once it says it is ready, and a session of headless Chromium with its profile in `dir`.
+    fn start(dir: &Path) -> WebDriver {
+        use std::os::unix::process::CommandExt;
+        std::fs::create_dir_all(dir).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log = dir.join("chromedriver.log");
+        let out = std::fs::File::create(&log).unwrap();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .expect("starting chromedriver (Debian package chromium-driver)");
+        let mut wd = WebDriver {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            session: None,
+            log,
+            http: reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+        };
+        let t = Instant::now();
+        loop {
+            let ready = wd
+                .http
+                .get(format!("{}/status", wd.base))
+                .timeout(Duration::from_secs(5))
+                .send()
+                .ok()
+                .and_then(|r| r.json::<serde_json::Value>().ok())
+                .is_some_and(|v| v["value"]["ready"] == true);
+            if ready {
+                break;
+            }
+            if let Ok(Some(st)) = wd.child.try_wait() {
+                panic!("chromedriver exited ({st}): {}", wd.log());
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "chromedriver not ready after 30 s: {}",
+                wd.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let profile = dir.join("profile");
+        let caps = serde_json::json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                         "--window-size=1400,900", format!("--user-data-dir={}", profile.display())],
+            },
+        }}});
+        let v = wd.call(reqwest::Method::POST, "/session", caps);
+        let id = v["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no sessionId: {v}"));
+        wd.session = Some(id.to_string());
+        wd
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// One WebDriver command; its `value`, or a panic with the driver's error.
+    fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: serde_json::Value,
+    ) -> serde_json::Value {
+        let r = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base))
+            .json(&body)
+            .send()
+            .unwrap_or_else(|e| panic!("WebDriver {method} {path}: {e}\n{}", self.log()));
+        let code = r.status();
+        let v: serde_json::Value = r.json().unwrap();
+        assert!(
+            code.is_success(),
+            "WebDriver {method} {path}: {code} {v}\n{}",
+            self.log()
+        );
+        v["value"].clone()
+    }
+
+    fn session(&self) -> String {
+        format!("/session/{}", self.session.as_ref().unwrap())
+    }
+
+    fn goto(&self, url: &str) {
+        self.call(
+            reqwest::Method::POST,
+            &format!("{}/url", self.session()),
+            serde_json::json!({ "url": url }),
+        );
+    }
+
+    /// Runs `script` (a function body) in the page; its return value.
+    fn exec(&self, script: &str, args: serde_json::Value) -> serde_json::Value {
+        self.call(
+            reqwest::Method::POST,
+            &format!("{}/execute/sync", self.session()),
+            serde_json::json!({ "script": script, "args": args }),
+        )
+    }
+}
+
+/// What the fleet page shows: the status line's mode (`events` or `polling`) and text, whether the test's marker
+/// is still on the window (the same document, no reload), the count of `/api/fleet` fetches the page made, the
+/// modes the status line was set to since the watch began, one node's row (cell class to text) and the page text.
+const PAGE_STATE: &str = r#"
+const s = document.getElementById("status");
+const tr = document.querySelector('#fleet tr[data-node="' + arguments[0] + '"]');
+return {
+  mode: s.dataset.mode || null,
+  updated: s.dataset.updated || null,
+  status: s.textContent,
+  marker: window.__kubehaMarker === undefined ? null : window.__kubehaMarker,
+  fetches: performance.getEntriesByType("resource").filter(e => e.name.endsWith("/api/fleet")).length,
+  modes: window.__kubehaModes || null,
+  row: tr ? Object.fromEntries(Array.from(tr.cells, td => [td.className, td.textContent])) : null,
+  text: document.body.innerText,
+};
+"#;
+
+/// Polls the page (every 100 ms, up to `secs`) until `done` holds for its state; `check` must hold for every state
+/// seen on the way. Returns the last state; panics with the page's text otherwise.
+fn wait_page(
+    wd: &WebDriver,
+    node: &str,
+    secs: u64,
+    what: &str,
+    check: impl Fn(&serde_json::Value) -> Result<(), String>,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let t = Instant::now();
+    loop {
+        let st = wd.exec(PAGE_STATE, serde_json::json!([node]));
+        if let Err(e) = check(&st) {
+            panic!("{e}, while waiting for {what}; the page:\n{}", st["text"]);
+        }
+        if done(&st) {
+            eprintln!("{what}: {:?}", t.elapsed());
+            return st;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(secs),
+            "no {what} after {secs} s; state {st}\nthe page:\n{}",
+            st["text"]
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The fleet page live in a real browser: Debian's Chromium driven through chromedriver (WebDriver) opens `/`
+/// without `?live=0`, so its EventSource on `/events` is open the whole time. Once the status line says `events`,
+/// the master's reports are posted; the row changes in the same document (a marker set on the window before the
+/// reports is still there), the status line was only ever set to `events` in between, and the page fetched
+/// `/api/fleet` not once across more than a polling interval: the change came over the stream. Then the server
+/// stops: the page falls back to polling (and says it cannot reach the server); the server starts again on the
+/// same port: EventSource reconnects and the page is live again, still without a reload.
+#[test]
+fn fleet_page_live_over_event_source_in_chromium_via_webdriver() {
+    let f = fixture();
+    let srv = start(&f);
+    let u = srv.url.clone();
+    let c = Cluster::load(&f.cluster).unwrap();
+    let m1 = c.masters[0].name.clone();
+    let wd = WebDriver::start(&f.dir.path().join("webdriver"));
+    wd.goto(&format!("{u}/"));
+    let any = |_: &serde_json::Value| -> Result<(), String> { Ok(()) };
+    let st = wait_page(&wd, &m1, 30, "the page live over /events", any, |st| {
+        st["mode"] == "events" && st["row"].is_object() && st["fetches"].as_u64() >= Some(1)
+    });
+    // (The page's first fetch, made at load, is done; a polling one that was on its way when the stream took
+    // over is given time to finish before the count is taken.)
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(st["row"]["phase"], "-", "nothing reported yet: {st}");
+    assert!(st["status"].as_str().unwrap().ends_with(" (live)"), "{st}");
+
+    // Watch: a marker on the window, every value the status line's mode is set to, the page's /api/fleet fetches.
+    let armed = Instant::now();
+    let v = wd.exec(
+        r#"window.__kubehaMarker = 1;
+        window.__kubehaModes = [];
+        const s = document.getElementById("status");
+        new MutationObserver(ms => { for (const m of ms) window.__kubehaModes.push(m.target.dataset.mode); })
+          .observe(s, {attributes: true, attributeFilter: ["data-mode"]});
+        return performance.getEntriesByType("resource").filter(e => e.name.endsWith("/api/fleet")).length;"#,
+        serde_json::json!([]),
+    );
+    let fetches = v.as_u64().unwrap_or_else(|| panic!("{v}"));
+    for (i, phase) in ["installed", "config", "os", "cluster"].iter().enumerate() {
+        let mut doc: serde_json::Value = serde_json::from_str(&report(
+            &m1,
+            phase,
+            "ok",
+            &format!("2026-12-05T12:0{i}:00Z"),
+        ))
+        .unwrap();
+        if *phase == "cluster" {
+            doc["vip_holder"] = true.into();
+            doc["etcd_members"] = serde_json::json!([m1]);
+        }
+        let (code, body) = post(
+            &format!("{u}/api/report/52-54-00-12-34-01"),
+            doc.to_string(),
+        );
+        assert_eq!(code, 200, "{body}");
+    }
+    let live = |st: &serde_json::Value| -> Result<(), String> {
+        if st["mode"] != "events" {
+            return Err(format!("the page left the event stream: {}", st["mode"]));
+        }
+        if st["marker"] != 1 {
+            return Err("the page was reloaded (the marker is gone)".into());
+        }
+        if let Some(m) = st["modes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| *m != "events")
+        {
+            return Err(format!("the status line's mode was set to {m}"));
+        }
+        Ok(())
+    };
+    let st = wait_page(&wd, &m1, 30, "the reports on the page", live, |st| {
+        st["row"]["phase"] == "cluster (ok), installed"
+    });
+    // Past a polling interval (2 s) since the watch began: had the page polled, it would have fetched by now.
+    std::thread::sleep(Duration::from_millis(2500).saturating_sub(armed.elapsed()));
+    let st2 = wd.exec(PAGE_STATE, serde_json::json!([m1]));
+    live(&st2).unwrap_or_else(|e| panic!("{e}; the page:\n{}", st2["text"]));
+    assert_eq!(
+        st2["fetches"].as_u64(),
+        Some(fetches),
+        "the page fetched /api/fleet while its stream was open: {st2}"
+    );
+    assert!(
+        !st2["modes"].as_array().unwrap().is_empty(),
+        "the page rendered nothing after the reports: {st2}"
+    );
+    let row = &st["row"];
+    for (cell, want) in [
+        ("name", m1.as_str()),
+        ("role", "master"),
+        ("mac", M1_MAC),
+        ("phase", "cluster (ok), installed"),
+        ("decision", "init, VIP holder"),
+        ("error", "-"),
+        ("action", "reimage"),
+    ] {
+        assert_eq!(
+            row[cell], want,
+            "{cell} in the row {row}; the page:\n{}",
+            st["text"]
+        );
+    }
+    let text = st["text"].as_str().unwrap();
+    for want in [
+        format!("cluster phase done): {m1} (init)"),
+        format!("VIP holder (as the nodes report it): {m1}"),
+        format!("etcd members: {m1} (as {m1} listed them at "),
+    ] {
+        assert!(text.contains(&want), "{want:?} not on the page:\n{text}");
+    }
+
+    // The server goes away: the stream errs, the page polls (and says it cannot reach the server).
+    let addr = srv.addr().to_string();
+    drop(srv);
+    let same_doc = |st: &serde_json::Value| -> Result<(), String> {
+        if st["marker"] == 1 {
+            Ok(())
+        } else {
+            Err("the page was reloaded (the marker is gone)".into())
+        }
+    };
+    wait_page(&wd, &m1, 30, "the fallback to polling", same_doc, |st| {
+        st["mode"] == "polling"
+            && st["status"]
+                .as_str()
+                .unwrap()
+                .starts_with("cannot reach kubeha serve")
+    });
+    // It comes back on the same address: EventSource reconnects by itself, the page is live again.
+    let srv = start_at(&f, &addr, Some(&u));
+    let st = wait_page(&wd, &m1, 60, "the page live again", same_doc, |st| {
+        st["mode"] == "events" && st["status"].as_str().unwrap().ends_with(" (live)")
+    });
+    assert_eq!(st["row"]["phase"], "cluster (ok), installed", "{st}");
+    drop(wd);
+    assert!(!srv.log().contains("PRIVATE KEY"), "{}", srv.log());
+}
+
 /// A real network boot against `kubeha serve`: QEMU (TCG, SeaBIOS) with QEMU's iPXE ROM loads `--tftp`'s boot.ipxe
 /// over slirp's TFTP, chains to the server (the guest reaches the host's loopback as 10.0.2.2), and boots the
 /// kernel and initrd of the base ISO with the command line the server handed out; the fixture's /init prints it
