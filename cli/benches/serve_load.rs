@@ -54,14 +54,6 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
     v[((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1]
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn main() {
     // `cargo bench` passes --bench; nothing else is taken.
     let nodes = env_or("KUBEHA_BENCH_NODES", 500) as usize;
@@ -139,7 +131,7 @@ fn main() {
         .bytes()
         .unwrap();
     std::fs::write(www.join("fleet.json"), &fleet0).unwrap();
-    let nport = free_port();
+    let nport = kubeha_lab::free_port("127.0.0.1");
     let ngx = dir.path().join("nginx");
     std::fs::create_dir_all(&ngx).unwrap();
     std::fs::write(

@@ -1144,7 +1144,7 @@ fn fleet_page_rows_in_headless_chromium() {
 /// W3C WebDriver (plain HTTP and JSON). Dropping it ends the session (Chromium quits), then kills chromedriver's
 /// own process group (its pid: it was started as the group's leader, so Chromium goes with it if it lingers).
 struct WebDriver {
-    child: Child,
+    child: std::process::Child,
     base: String,
     session: Option<String>,
     log: PathBuf,

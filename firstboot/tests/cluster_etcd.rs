@@ -15,53 +15,22 @@ use kubeha_firstboot::cluster::decide::ClusterEnv;
 use kubeha_firstboot::cluster::etcd::{self, EtcdClient, Member, Rebuild};
 use kubeha_firstboot::cluster::net::NetEnv;
 use kubeha_firstboot::cluster::pki::{self, LeafSpec};
+use kubeha_lab::EtcdMember;
 use kubeha_model::{Cluster, NodeConfig};
 
 fn start_etcd(lab: &mut Lab, c: &Cluster, i: usize, initial_cluster: &str, state: &str) -> u32 {
-    let m = &c.masters[i];
     let d = lab.dir.join(format!("m{}", i + 1));
-    let ds = d.display().to_string();
-    let ip = m.ip;
-    let ns = format!("m{}", i + 1);
-    lab.spawn(
-        &ns,
-        &[
-            "etcd",
-            "--name",
-            &m.name,
-            "--data-dir",
-            &format!("{ds}/data"),
-            "--listen-client-urls",
-            &format!("https://{ip}:2379,https://127.0.0.1:2379"),
-            "--advertise-client-urls",
-            &format!("https://{ip}:2379"),
-            "--listen-peer-urls",
-            &format!("https://{ip}:2380"),
-            "--initial-advertise-peer-urls",
-            &format!("https://{ip}:2380"),
-            "--initial-cluster",
-            initial_cluster,
-            "--initial-cluster-state",
-            state,
-            "--initial-cluster-token",
-            "khc-test",
-            "--cert-file",
-            &format!("{ds}/etcd.crt"),
-            "--key-file",
-            &format!("{ds}/etcd.key"),
-            "--trusted-ca-file",
-            &format!("{}/etcd-ca.crt", lab.dir.display()),
-            "--client-cert-auth",
-            "--peer-cert-file",
-            &format!("{ds}/etcd.crt"),
-            "--peer-key-file",
-            &format!("{ds}/etcd.key"),
-            "--peer-trusted-ca-file",
-            &format!("{}/etcd-ca.crt", lab.dir.display()),
-            "--peer-client-cert-auth",
-        ],
-        &d.join(format!("etcd-{state}.log")),
-    )
+    let ca = lab.dir.join("etcd-ca.crt");
+    let m = EtcdMember {
+        name: &c.masters[i].name,
+        ip: c.masters[i].ip,
+        dir: &d,
+        ca: &ca,
+        initial_cluster,
+        state,
+        token: "khc-test",
+    };
+    lab.start_etcd(&format!("m{}", i + 1), &m)
 }
 
 fn client(nc: &NodeConfig, eps: Vec<String>) -> EtcdClient {

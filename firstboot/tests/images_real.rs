@@ -8,107 +8,16 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use kubeha_firstboot::apply::images::{load_images, Target};
 use kubeha_firstboot::runner::{Cmd, Runner, SystemRunner};
+use kubeha_lab::{is_root, Containerd, Dockerd, Registry};
 use kubeha_model::cluster::Runtime;
-
-/// A network namespace named with this helper's prefix and the pid, deleted on drop.
-struct Netns(String);
-
-impl Netns {
-    fn new(tag: &str) -> Netns {
-        let name = format!("khf-{tag}-{}", std::process::id());
-        let _ = Command::new("ip").args(["netns", "del", &name]).status();
-        let st = Command::new("ip")
-            .args(["netns", "add", &name])
-            .status()
-            .unwrap();
-        assert!(st.success(), "ip netns add {name} (needs root)");
-        Command::new("ip")
-            .args(["-n", &name, "link", "set", "lo", "up"])
-            .status()
-            .unwrap();
-        Netns(name)
-    }
-    fn path(&self) -> String {
-        format!("/run/netns/{}", self.0)
-    }
-
-    /// A command whose process enters this network namespace (setns(2) between fork and exec, as `nsenter
-    /// --net` does; the child's pid is the program's).
-    fn command(&self, program: &str) -> Command {
-        use std::os::unix::process::CommandExt;
-        let ns = std::fs::File::open(self.path()).expect("opening the netns");
-        let mut c = Command::new(program);
-        // SAFETY: the closure only makes the setns system call, which is async-signal-safe.
-        unsafe {
-            c.pre_exec(move || {
-                nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
-                    .map_err(std::io::Error::from)
-            });
-        }
-        c
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
-/// A daemon we started; stopped by its own pid.
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.0.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(10) {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn wait_for(sock: &Path, log: &Path) {
-    let t = Instant::now();
-    while !sock.exists() {
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "daemon did not create {}: {}",
-            sock.display(),
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 fn bundle(dir: &Path) -> (PathBuf, kubeha_model::bundle::BundleManifest) {
     let b = dir.join("bundle");
     let m = common::make_bundle(&b);
     (b, m)
-}
-
-fn is_root() -> bool {
-    let root = std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
-    if !root {
-        eprintln!("SKIP: needs root for network namespaces");
-    }
-    root
 }
 
 #[test]
@@ -121,31 +30,8 @@ fn load_into_real_containerd() {
         .tempdir()
         .unwrap();
     let (b, m) = bundle(d.path());
-    let ns = Netns::new("ctr");
-    let sock = d.path().join("containerd.sock");
-    let cfg = d.path().join("config.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "version = 2\nroot = \"{0}/root\"\nstate = \"{0}/state\"\n\
-             disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
-             [grpc]\n  address = \"{1}\"\n[ttrpc]\n  address = \"{1}.ttrpc\"\n",
-            d.path().display(),
-            sock.display()
-        ),
-    )
-    .unwrap();
-    let log = d.path().join("containerd.log");
-    let _daemon = Daemon(
-        ns.command("containerd")
-            .arg("-c")
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for(&sock, &log);
+    let ct = Containerd::start(&d.path().join("containerd"));
+    let sock = &ct.sock;
     let target = Target {
         runtime: Runtime::Containerd,
         address: Some(sock.display().to_string()),
@@ -180,55 +66,16 @@ fn load_into_real_containerd() {
     assert_eq!(r.skipped, common::images());
 }
 
-/// Starts a real dockerd in a namespace of its own with every directory under `d`; returns it with its `-H` address.
-fn start_dockerd(d: &Path, tag: &str) -> (Netns, Daemon, String) {
-    let ns = Netns::new(tag);
-    let sock = d.join("docker.sock");
-    let log = d.join("dockerd.log");
-    let daemon = Daemon(
-        ns.command("dockerd")
-            .arg("--data-root")
-            .arg(d.join("data"))
-            .arg("--exec-root")
-            .arg(d.join("exec"))
-            .arg("-H")
-            .arg(format!("unix://{}", sock.display()))
-            .arg("--pidfile")
-            .arg(d.join("dockerd.pid"))
-            .args([
-                "--storage-driver",
-                "overlay2",
-                "--exec-opt",
-                "native.cgroupdriver=cgroupfs",
-                "--bridge=none",
-                "--iptables=false",
-                "--ip6tables=false",
-                "--ip-masq=false",
-            ])
-            .arg("--containerd-namespace")
-            .arg(format!("khf-{}", std::process::id()))
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for(&sock, &log);
-    let host = format!("unix://{}", sock.display());
-    // The socket appears before the API answers.
-    let t = Instant::now();
-    while !SystemRunner
-        .output(&Cmd::new("docker").args(["-H", &host, "version"]))
-        .unwrap()
-        .success()
-    {
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "dockerd not ready: {}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    (ns, daemon, host)
+/// Starts a real dockerd in a namespace of its own with every directory under `d`, in a containerd namespace of
+/// this test process's own.
+fn start_dockerd(d: &Path) -> Dockerd {
+    Dockerd::start_with(
+        &d.join("docker"),
+        &[
+            "--containerd-namespace".into(),
+            format!("khf-{}", std::process::id()),
+        ],
+    )
 }
 
 /// `repository:tag` of every image the dockerd at `host` has.
@@ -253,7 +100,8 @@ fn load_into_real_dockerd() {
     }
     let d = tempfile::Builder::new().prefix("khf-dk").tempdir().unwrap();
     let (b, m) = bundle(d.path());
-    let (_ns, _daemon, host) = start_dockerd(d.path(), "dk");
+    let dk = start_dockerd(d.path());
+    let host = dk.host();
     let target = Target {
         runtime: Runtime::Docker,
         address: Some(host.clone()),
@@ -298,42 +146,14 @@ fn load_registry_built_bundle_into_real_dockerd() {
         return;
     }
     let d = tempfile::Builder::new().prefix("khf-dr").tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    std::fs::write(
-        d.path().join("registry.yml"),
-        format!(
-            "version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {}}}}}\nhttp: {{addr: 127.0.0.1:{port}}}\n",
-            d.path().join("registry").display()
-        ),
-    )
-    .unwrap();
-    let _registry = Daemon(
-        Command::new("docker-registry")
-            .arg("serve")
-            .arg(d.path().join("registry.yml"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let registry = Registry::start(&d.path().join("reg"), &d.path().join("registry"), None);
+    let port = registry.port;
     let version = kubeha_model::Cluster::default_cluster()
         .cluster
         .kubernetes_version;
     let mut refs = kubeha_model::kube::kubeadm_images(&version, None);
     refs.push("docker.io/calico/node:v3.28.2".into());
     std::fs::write(d.path().join("images.txt"), refs.join("\n")).unwrap();
-    let t = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            t.elapsed() < Duration::from_secs(20),
-            "docker-registry did not start"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
     let upstream = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/demo/upstream.py");
     SystemRunner
         .run(&Cmd::new("python3").args([
@@ -372,7 +192,8 @@ fn load_registry_built_bundle_into_real_dockerd() {
     let m = kubeha_model::bundle::BundleManifest::load(&b).unwrap();
     assert_eq!(m.images.len(), refs.len());
 
-    let (_ns, _daemon, host) = start_dockerd(d.path(), "dr");
+    let dk = start_dockerd(d.path());
+    let host = dk.host();
     let target = Target {
         runtime: Runtime::Docker,
         address: Some(host.clone()),

@@ -1,17 +1,19 @@
 //! `kubeha-firstboot install` on real directory trees: a media directory (bundle, agent, node.toml) installed into
-//! a sysroot that already holds an installed system's files; over HTTP from python's http.server on loopback; and
-//! every refusal (a tampered bundle file, a bundle the configured key did not sign, a config failing its pin, a
-//! name the cluster does not have) leaves the sysroot exactly as it was: every path, mode and byte compared.
+//! a sysroot that already holds an installed system's files; over HTTP from python's http.server on loopback
+//! (kubeha-lab's `HttpDir`); and every refusal (a tampered bundle file, a bundle the configured key did not sign, a
+//! config failing its pin, a name the cluster does not have) leaves the sysroot exactly as it was: every path, mode
+//! and byte compared.
 
 mod common;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use kubeha_firstboot::identity::{HostFacts, Interface};
 use kubeha_firstboot::install::{install, InstallSource, Installed, Options};
+use kubeha_lab::HttpDir;
 use kubeha_model::cluster::Role;
 use kubeha_model::media::{AGENT_BIN, AGENT_DIR, AGENT_UNIT, NODE_CONFIG};
 use sha2::Digest as _;
@@ -314,54 +316,13 @@ fn the_command_line_config_wins_and_a_wrong_pin_or_unknown_name_is_refused() {
     check_installed(&s, &m, master.as_bytes());
 }
 
-/// python's http.server serving `dir` on a free loopback port; killed on drop.
-struct Server(std::process::Child, u16);
-
-impl Server {
-    fn start(dir: &Path) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("python3")
-            .args([
-                "-m",
-                "http.server",
-                "--bind",
-                "127.0.0.1",
-                &port.to_string(),
-                "--directory",
-            ])
-            .arg(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3");
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        Server(child, port)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn installs_over_http_and_refuses_a_tampered_download_with_the_sysroot_unchanged() {
     let d = tempfile::tempdir().unwrap();
     let m = media(d.path());
     let s = sysroot(d.path());
-    let srv = Server::start(&d.path().join("media"));
-    let url = format!("http://127.0.0.1:{}/kubeha", srv.1);
+    let srv = HttpDir::start(&d.path().join("media"));
+    let url = srv.url("kubeha");
     let o = opts(
         d.path(),
         InstallSource::Http(url),
@@ -396,10 +357,10 @@ fn installs_over_http_and_refuses_a_tampered_download_with_the_sysroot_unchanged
     .unwrap()
     .to_toml();
     std::fs::write(d.path().join("media/m02.toml"), &master).unwrap();
-    let config_url = format!("http://127.0.0.1:{}/m02.toml", srv.1);
+    let config_url = srv.url("m02.toml");
     let o = opts(
         d.path(),
-        InstallSource::Http(format!("http://127.0.0.1:{}/kubeha", srv.1)),
+        InstallSource::Http(srv.url("kubeha")),
         &format!("kubeha.config={config_url}"),
     );
     refused(&o, &HostFacts::default(), "kubeha.config.sha256");

@@ -11,8 +11,9 @@
 //!   `super::` or `self::` path, or a declared child module's name; see [`circles`]): a circle is reported on its
 //!   first file with every file and edge that closes it.
 //!
-//! Test code is exempt: files under a `tests/` directory, files named `tests.rs` or `*_tests.rs`, and the item after
-//! a `#[cfg(test)]` (its braces matched). Comment lines are skipped. Exceptions live in one place, `house/allow.toml`,
+//! Test code is exempt: files under a `tests/` directory, files named `tests.rs` or `*_tests.rs`, the item after
+//! a `#[cfg(test)]` (its braces matched), and from `command` the sources of a test-support crate (`publish = false`
+//! and, in every crate's `Cargo.toml`, only ever a dev-dependency: kubeha-lab, see [`test_support_crates`]). Comment lines are skipped. Exceptions live in one place, `house/allow.toml`,
 //! each with its reason; an exception that no longer matches anything is itself a finding.
 #![deny(missing_docs)]
 
@@ -222,6 +223,93 @@ pub fn files(root: &Path) -> std::io::Result<Vec<String>> {
     Ok(out)
 }
 
+/// The directories (relative, `/`-separated) of the test-support crates among `manifests` (each a `Cargo.toml`'s
+/// path relative to the root and its text): a package with `publish = false` that some manifest names under
+/// `[dev-dependencies]` and none under `[dependencies]` or `[build-dependencies]` (for any target). Such a crate
+/// starts the real daemons the integration tests use and is never shipped, so `command` does not apply to it. A
+/// manifest that does not parse is an error.
+pub fn test_support_crates(manifests: &[(String, String)]) -> Result<Vec<String>, String> {
+    fn dep_names(t: Option<&toml::Value>) -> Vec<String> {
+        let Some(t) = t.and_then(toml::Value::as_table) else {
+            return Vec::new();
+        };
+        t.iter()
+            .map(|(k, v)| {
+                v.get("package")
+                    .and_then(toml::Value::as_str)
+                    .unwrap_or(k)
+                    .to_string()
+            })
+            .collect()
+    }
+    let mut unpublished = Vec::new();
+    let mut dev = std::collections::BTreeSet::new();
+    let mut shipped = std::collections::BTreeSet::new();
+    for (path, text) in manifests {
+        let v: toml::Value = toml::from_str(text).map_err(|e| format!("{path}: {e}"))?;
+        if let Some(pkg) = v.get("package") {
+            if pkg.get("publish").and_then(toml::Value::as_bool) == Some(false) {
+                if let Some(name) = pkg.get("name").and_then(toml::Value::as_str) {
+                    let dir = path.trim_end_matches("Cargo.toml").trim_end_matches('/');
+                    unpublished.push((dir.to_string(), name.to_string()));
+                }
+            }
+        }
+        let mut tables = vec![&v];
+        if let Some(targets) = v.get("target").and_then(toml::Value::as_table) {
+            tables.extend(targets.values());
+        }
+        for t in tables {
+            dev.extend(dep_names(t.get("dev-dependencies")));
+            shipped.extend(dep_names(t.get("dependencies")));
+            shipped.extend(dep_names(t.get("build-dependencies")));
+        }
+    }
+    Ok(unpublished
+        .into_iter()
+        .filter(|(dir, name)| !dir.is_empty() && dev.contains(name) && !shipped.contains(name))
+        .map(|(dir, _)| dir)
+        .collect())
+}
+
+/// The crates' manifests under `root` (`Cargo.toml` one or two directories down, the workspace's own left out).
+fn manifests(root: &Path) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    let mut dirs = vec![String::new()];
+    for depth in 0..2 {
+        let mut next = Vec::new();
+        for d in dirs {
+            let Ok(rd) = std::fs::read_dir(root.join(&d)) else {
+                continue;
+            };
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if !e.file_type().is_ok_and(|t| t.is_dir())
+                    || SKIP_DIRS.contains(&name.as_str())
+                    || name.starts_with('.')
+                {
+                    continue;
+                }
+                let rel = if d.is_empty() {
+                    name
+                } else {
+                    format!("{d}/{name}")
+                };
+                let m = root.join(&rel).join("Cargo.toml");
+                if let Ok(text) = std::fs::read_to_string(&m) {
+                    out.push((format!("{rel}/Cargo.toml"), text));
+                }
+                if depth == 0 {
+                    next.push(rel);
+                }
+            }
+        }
+        dirs = next;
+    }
+    out.sort();
+    Ok(out)
+}
+
 /// Checks the tree at `root` against the rules and `root/house/allow.toml` (absent: no exceptions). Returns every
 /// finding left after the exceptions, and one for each exception that matched nothing.
 pub fn check_tree(root: &Path) -> Result<Vec<Finding>, String> {
@@ -231,6 +319,10 @@ pub fn check_tree(root: &Path) -> Result<Vec<Finding>, String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(format!("{}: {e}", allow_path.display())),
     };
+    let support: Vec<String> = test_support_crates(&manifests(root)?)?
+        .into_iter()
+        .map(|d| format!("{d}/"))
+        .collect();
     let mut used = vec![false; allow.len()];
     let mut out = Vec::new();
     let mut found = Vec::new();
@@ -240,7 +332,9 @@ pub fn check_tree(root: &Path) -> Result<Vec<Finding>, String> {
             Ok(t) => t,
             Err(e) => return Err(format!("{rel}: {e}")),
         };
-        found.extend(check_file(&rel, &text));
+        found.extend(check_file(&rel, &text).into_iter().filter(|f| {
+            !(f.rule == Rule::Command && support.iter().any(|d| rel.starts_with(d.as_str())))
+        }));
         if rel.ends_with(".rs") {
             sources.push((rel, text));
         }

@@ -6,7 +6,9 @@
 use std::path::Path;
 use std::process::Command;
 
-use kubeha_house::{check_file, check_tree, code_lines, has_kernel_arg_literal, Rule};
+use kubeha_house::{
+    check_file, check_tree, code_lines, has_kernel_arg_literal, test_support_crates, Rule,
+};
 
 fn lines(path: &str, text: &str, rule: Rule) -> Vec<usize> {
     check_file(path, text)
@@ -226,4 +228,55 @@ fn this_repository_keeps_the_house_rules() {
     ] {
         assert!(files.iter().any(|x| x == f), "{f}");
     }
+}
+
+#[test]
+fn an_unpublished_crate_only_ever_a_dev_dependency_is_test_support() {
+    let m = |path: &str, text: &str| (path.to_string(), text.to_string());
+    let lab = m(
+        "lab/Cargo.toml",
+        "[package]\nname = \"kubeha-lab\"\npublish = false\n",
+    );
+    let house = m(
+        "house/Cargo.toml",
+        "[package]\nname = \"kubeha-house\"\npublish = false\n",
+    );
+    let user = m(
+        "mirror/Cargo.toml",
+        "[package]\nname = \"kubeha-mirror\"\n[dev-dependencies]\nkubeha-lab.workspace = true\n",
+    );
+    assert_eq!(
+        test_support_crates(&[lab.clone(), house.clone(), user.clone()]).unwrap(),
+        ["lab"]
+    );
+    // Published, or a dependency of shipped code anywhere (any target), and it is not.
+    let published = m("lab/Cargo.toml", "[package]\nname = \"kubeha-lab\"\n");
+    assert!(test_support_crates(&[published, user.clone()])
+        .unwrap()
+        .is_empty());
+    let shipped = m(
+        "cli/Cargo.toml",
+        "[package]\nname = \"kubeha\"\n[target.'cfg(unix)'.dependencies]\nlab = { package = \"kubeha-lab\", path = \"../lab\" }\n",
+    );
+    assert!(test_support_crates(&[lab.clone(), user, shipped])
+        .unwrap()
+        .is_empty());
+
+    // In a tree: Command::new in the lab crate is no finding, in its user's src/ it still is.
+    let root = tempfile::tempdir().unwrap();
+    let put = |p: &str, t: &str| {
+        let f = root.path().join(p);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, t).unwrap();
+    };
+    put("lab/Cargo.toml", &lab.1);
+    put("lab/src/lib.rs", RUNS_A_TOOL);
+    put(
+        "mirror/Cargo.toml",
+        "[package]\nname = \"kubeha-mirror\"\n[dev-dependencies]\nkubeha-lab = { path = \"../lab\" }\n",
+    );
+    put("mirror/src/lib.rs", RUNS_A_TOOL);
+    let found = check_tree(root.path()).unwrap();
+    let paths: Vec<&str> = found.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(paths, ["mirror/src/lib.rs"], "{found:?}");
 }

@@ -4,11 +4,12 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use common::*;
 use kubeha_image::iso::{remaster, IsoSpec};
 use kubeha_image::pxe::Install;
+use kubeha_lab::HttpDir;
 use kubeha_model::{Cluster, KernelArgs, NodeConfig, Secrets};
 
 fn post_script(ks: &str) -> String {
@@ -285,32 +286,8 @@ fn post_installs_over_http_from_the_pxe_tree() {
     tree(d, Install::All, false);
     let tftp = d.join("tftp");
     // Any web server: python's, on a free loopback port.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut server = Command::new("python3")
-        .args([
-            "-m",
-            "http.server",
-            "--bind",
-            "127.0.0.1",
-            &port.to_string(),
-            "--directory",
-        ])
-        .arg(&tftp)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}/kubeha");
-    for _ in 0..50 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    let server = HttpDir::start(&tftp);
+    let base = server.url("kubeha");
     let ks = std::fs::read_to_string(tftp.join("ks.cfg")).unwrap();
     assert!(
         ks.contains("SRC=${KUBEHA_SRC:-'http://10.0.2.2:8080/kubeha'}"),
@@ -322,8 +299,7 @@ fn post_installs_over_http_from_the_pxe_tree() {
         Some(&base),
         "ip=dhcp kubeha.role=worker kubeha.name=k8s-node01",
     );
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     assert!(r.ok, "{}", r.out);
     check_installed(&d.join("sysroot"), &d.join("bundle"));
     assert_eq!(

@@ -81,7 +81,7 @@ fn main() {
         noise(base_mb << 20, 1),
         0o644,
     )]);
-    let reg = servers::Registry::start(&work.join("reg"), &work.join("storage"), None);
+    let reg = kubeha_lab::Registry::start(&work.join("reg"), &work.join("storage"), None);
     let push = servers::Pusher::new(&reg.base());
     let v = NEWEST_CHECKED_RELEASE;
     let mut refs = Vec::new(); // (reference kubeha stores, where skopeo pulls it)

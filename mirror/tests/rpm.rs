@@ -7,11 +7,11 @@
 mod dnf_table;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 
+use kubeha_lab::HttpDir;
 use kubeha_mirror::rpm::{self, vercmp::rpmvercmp};
 use kubeha_model::bundle::{Profile, RpmEntry};
 use sha2::Digest;
@@ -272,12 +272,6 @@ fn bundle_from_file_repos_installs_offline_with_dnf() {
     check_entries(&entries2, &rpms);
 }
 
-/// `python3 -m http.server` on a random loopback port, killed by pid on drop.
-struct HttpServer {
-    child: Child,
-    port: u16,
-}
-
 /// An http.server that answers 500 to the first two requests for each path (then serves the file).
 const FLAKY_SERVER: &str = r#"
 import collections, functools, http.server, sys
@@ -332,104 +326,6 @@ srv = http.server.ThreadingHTTPServer((sys.argv[2], 0), functools.partial(H, dir
 print("Serving HTTP on %s port %d" % (sys.argv[2], srv.server_address[1]), flush=True)
 srv.serve_forever()
 "#;
-
-impl HttpServer {
-    fn start(dir: &Path) -> HttpServer {
-        Self::spawn(
-            Command::new("python3")
-                .args([
-                    "-u",
-                    "-m",
-                    "http.server",
-                    "--bind",
-                    "127.0.0.1",
-                    "0",
-                    "--directory",
-                ])
-                .arg(dir),
-        )
-    }
-
-    /// Like [`HttpServer::start`], with http.server's access log (one line per request, on stderr) in `log`.
-    fn start_logged(dir: &Path, log: &Path) -> HttpServer {
-        let log = std::fs::File::create(log).unwrap();
-        let mut cmd = Command::new("python3");
-        cmd.args([
-            "-u",
-            "-m",
-            "http.server",
-            "--bind",
-            "127.0.0.1",
-            "0",
-            "--directory",
-        ])
-        .arg(dir);
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .expect("starting python3 -m http.server");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .split_whitespace()
-            .skip_while(|w| *w != "port")
-            .nth(1)
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("no port in {line:?}"));
-        HttpServer { child, port }
-    }
-
-    fn start_flaky(dir: &Path) -> HttpServer {
-        Self::spawn(
-            Command::new("python3")
-                .args(["-u", "-c", FLAKY_SERVER])
-                .arg(dir),
-        )
-    }
-
-    fn spawn(cmd: &mut Command) -> HttpServer {
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting python3 -m http.server");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        // "Serving HTTP on 127.0.0.1 port 41234 (http://127.0.0.1:41234/) ..."
-        let port = line
-            .split_whitespace()
-            .skip_while(|w| *w != "port")
-            .nth(1)
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("no port in {line:?}"));
-        HttpServer { child, port }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}/{path}", self.port)
-    }
-
-    fn script(script: &str, dir: &Path, args: &[&str]) -> HttpServer {
-        Self::spawn(
-            Command::new("python3")
-                .args(["-u", "-c", script])
-                .arg(dir)
-                .args(args),
-        )
-    }
-}
-
-impl Drop for HttpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Copies a repo and recompresses its primary with the `zstd` tool (createrepo_c >= 1.0's default).
 fn zstd_copy(src: &Path, dst: &Path) {
@@ -489,7 +385,7 @@ fn bundle_over_http_with_zstd_primary() {
         .status()
         .unwrap();
     assert!(status.success());
-    let server = HttpServer::start(&served);
+    let server = HttpDir::start(&served);
     let rpms = tmp.path().join("rpms");
     let p = profile(
         &[
@@ -528,7 +424,7 @@ fn resolve_reads_only_metadata_and_matches_dnf() {
     let fx = fixture();
     let tmp = tempfile::tempdir().unwrap();
     let log = tmp.path().join("access.log");
-    let server = HttpServer::start_logged(fx, &log);
+    let server = HttpDir::start_logged(fx, &log);
     let p = profile(
         &[
             ("kube", server.url("kube"), false),
@@ -660,10 +556,10 @@ fn repo_override_with_basic_auth() {
     use kubeha_mirror::overrides::{apply, Kind, Override};
     let fx = fixture();
     let tmp = tempfile::tempdir().unwrap();
-    let storage = HttpServer::script(NO_AUTH_SERVER, fx, &["127.0.0.2"]);
+    let storage = HttpDir::script(NO_AUTH_SERVER, fx, &["127.0.0.2"]);
     let storage_base = format!("http://127.0.0.2:{}", storage.port);
     let basic = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "ci:pa55");
-    let front = HttpServer::script(AUTH_SERVER, fx, &["127.0.0.1", &basic, &storage_base]);
+    let front = HttpDir::script(AUTH_SERVER, fx, &["127.0.0.1", &basic, &storage_base]);
     let pw = tmp.path().join("repo-password");
     std::fs::write(&pw, "pa55\n").unwrap();
     let upstream = profile(
@@ -707,7 +603,7 @@ fn repo_override_with_basic_auth() {
 fn http_5xx_is_retried() {
     let fx = fixture();
     let tmp = tempfile::tempdir().unwrap();
-    let server = HttpServer::start_flaky(fx);
+    let server = HttpDir::script(FLAKY_SERVER, fx, &[]);
     let rpms = tmp.path().join("rpms");
     let p = profile(
         &[

@@ -4,19 +4,24 @@
 //! Every table rejects unknown keys, so a typo is an error naming the key and its line, never a silent default.
 
 use std::net::Ipv4Addr;
-use std::path::Path;
 
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
-use crate::kube::KubeVersion;
+pub use crate::el::CgroupVersion;
+use crate::version::KubeVersion;
 use crate::{Error, Result};
+
+mod load;
 
 /// The embedded default: the kubeadm-ha topology with a current Kubernetes release. `kubeha config init` prints it.
 pub const DEFAULT_CLUSTER_TOML: &str = include_str!("default-cluster.toml");
 
 /// The well-known name of the VIP (kubeadm-ha guide: `k8s-master-lb`).
 pub const DEFAULT_VIP_NAME: &str = "k8s-master-lb";
+
+/// The load balancer's port when cluster.toml names none; public as [`crate::kube::ports::LB_DEFAULT`].
+pub(crate) const DEFAULT_LB_PORT: u16 = 16443;
 
 /// A whole cluster description.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -132,7 +137,7 @@ fn default_vip_name() -> String {
     DEFAULT_VIP_NAME.to_string()
 }
 fn default_lb_port() -> u16 {
-    crate::kube::ports::LB_DEFAULT
+    DEFAULT_LB_PORT
 }
 fn default_router_id() -> u16 {
     51
@@ -302,53 +307,6 @@ pub struct Install {
     pub cgroup: Option<CgroupVersion>,
 }
 
-/// A cgroup hierarchy version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum CgroupVersion {
-    /// The legacy (or hybrid) hierarchy: CentOS 7 and EL8 by default.
-    #[serde(rename = "v1")]
-    V1,
-    /// The unified hierarchy: EL9 by default.
-    #[serde(rename = "v2")]
-    V2,
-}
-
-impl CgroupVersion {
-    /// The hierarchy an Enterprise Linux release boots by default: EL7 and EL8 the legacy (v1) one, EL9 the unified
-    /// (v2) one ([`crate::el::RELEASES`]).
-    pub fn el_default(el: u8) -> CgroupVersion {
-        crate::el::nearest(el).cgroup
-    }
-
-    /// Whether an EL release can boot this hierarchy at all: EL7's kernel 3.10 has no usable unified hierarchy for
-    /// Kubernetes (no cgroup v2 memory/cpu controllers), so it boots v1 only; EL8 and EL9 boot either (EL9's v1 is
-    /// deprecated).
-    pub fn el_can_boot(self, el: u8) -> bool {
-        self == CgroupVersion::V1 || crate::el::nearest(el).boots_cgroup_v2
-    }
-
-    /// The `systemd.unified_cgroup_hierarchy=` argument the installed kernel command line needs so that an EL
-    /// release boots `choice` instead of its default; `None` when the choice is the default (or unset).
-    pub fn kernel_arg(el: u8, choice: Option<CgroupVersion>) -> Option<&'static str> {
-        match choice {
-            Some(v) if v != CgroupVersion::el_default(el) => Some(match v {
-                CgroupVersion::V2 => "systemd.unified_cgroup_hierarchy=1",
-                CgroupVersion::V1 => "systemd.unified_cgroup_hierarchy=0",
-            }),
-            _ => None,
-        }
-    }
-}
-
-impl std::fmt::Display for CgroupVersion {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            CgroupVersion::V1 => "v1",
-            CgroupVersion::V2 => "v2",
-        })
-    }
-}
-
 impl Install {
     /// The hierarchy the nodes run: the `cgroup` choice, else the EL release's default.
     pub fn effective_cgroup(&self) -> CgroupVersion {
@@ -423,27 +381,6 @@ impl Cluster {
         })
     }
 
-    /// Parses and validates; every error (not only the first) is returned, with field paths and lines.
-    pub fn parse_valid(text: &str, file: &str) -> Result<Cluster> {
-        let c = Cluster::parse(text, file)?;
-        let diags = crate::validate::validate_with_source(&c, Some(text));
-        let errors: Vec<_> = diags.into_iter().filter(|d| d.is_error()).collect();
-        if errors.is_empty() {
-            Ok(c)
-        } else {
-            Err(Error::Invalid {
-                file: file.to_string(),
-                errors,
-            })
-        }
-    }
-
-    /// Reads and validates a `cluster.toml`.
-    pub fn load(path: &Path) -> Result<Cluster> {
-        let text = std::fs::read_to_string(path).map_err(crate::io("reading", path))?;
-        Cluster::parse_valid(&text, &path.display().to_string())
-    }
-
     /// The embedded default cluster.
     pub fn default_cluster() -> Cluster {
         Cluster::parse(DEFAULT_CLUSTER_TOML, "embedded default").expect("embedded default parses")
@@ -483,7 +420,7 @@ impl Cluster {
     /// kubeadm's `imageRepository`: the override, or the upstream default for the release.
     pub fn image_repository(&self) -> String {
         self.cluster.image_repository.clone().unwrap_or_else(|| {
-            crate::kube::default_image_repository(&self.cluster.kubernetes_version).to_string()
+            crate::version::default_image_repository(&self.cluster.kubernetes_version).to_string()
         })
     }
 }

@@ -8,7 +8,54 @@
 
 use std::fmt;
 
-use crate::cluster::CgroupVersion;
+use serde::{Deserialize, Serialize};
+
+/// A cgroup hierarchy version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CgroupVersion {
+    /// The legacy (or hybrid) hierarchy: CentOS 7 and EL8 by default.
+    #[serde(rename = "v1")]
+    V1,
+    /// The unified hierarchy: EL9 by default.
+    #[serde(rename = "v2")]
+    V2,
+}
+
+impl CgroupVersion {
+    /// The hierarchy an Enterprise Linux release boots by default: EL7 and EL8 the legacy (v1) one, EL9 the unified
+    /// (v2) one ([`RELEASES`]).
+    pub fn el_default(el: u8) -> CgroupVersion {
+        nearest(el).cgroup
+    }
+
+    /// Whether an EL release can boot this hierarchy at all: EL7's kernel 3.10 has no usable unified hierarchy for
+    /// Kubernetes (no cgroup v2 memory/cpu controllers), so it boots v1 only; EL8 and EL9 boot either (EL9's v1 is
+    /// deprecated).
+    pub fn el_can_boot(self, el: u8) -> bool {
+        self == CgroupVersion::V1 || nearest(el).boots_cgroup_v2
+    }
+
+    /// The `systemd.unified_cgroup_hierarchy=` argument the installed kernel command line needs so that an EL
+    /// release boots `choice` instead of its default; `None` when the choice is the default (or unset).
+    pub fn kernel_arg(el: u8, choice: Option<CgroupVersion>) -> Option<&'static str> {
+        match choice {
+            Some(v) if v != CgroupVersion::el_default(el) => Some(match v {
+                CgroupVersion::V2 => "systemd.unified_cgroup_hierarchy=1",
+                CgroupVersion::V1 => "systemd.unified_cgroup_hierarchy=0",
+            }),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for CgroupVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CgroupVersion::V1 => "v1",
+            CgroupVersion::V2 => "v2",
+        })
+    }
+}
 
 /// One EL major release.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

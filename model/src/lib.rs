@@ -19,6 +19,7 @@
 pub mod backoff;
 pub mod bundle;
 pub mod cluster;
+mod diagnostic;
 pub mod el;
 pub mod fsutil;
 pub mod kernel_args;
@@ -29,6 +30,7 @@ pub mod report;
 pub mod secrets;
 pub mod support;
 pub mod validate;
+mod version;
 
 pub use cluster::Cluster;
 pub use kernel_args::KernelArgs;
@@ -52,7 +54,7 @@ pub enum Error {
         /// The file (or source) that was checked.
         file: String,
         /// Every error found, each with its field path.
-        errors: Vec<validate::Diagnostic>,
+        errors: Vec<diagnostic::Diagnostic>,
     },
     /// Reading or writing a file failed.
     #[error(transparent)]

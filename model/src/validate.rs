@@ -2,54 +2,13 @@
 //! is at hand, the line it came from. All problems are collected, not only the first.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
 use crate::cluster::{normalize_mac, CgroupVersion, Cluster, Runtime};
 
-/// How bad a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Severity {
-    /// The cluster cannot work this way.
-    Error,
-    /// It works, but not as well as it should (e.g. an even number of etcd members).
-    Warning,
-}
-
-/// One finding.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Diagnostic {
-    /// Error or warning.
-    pub severity: Severity,
-    /// The field path, e.g. `masters[1].ip`.
-    pub path: String,
-    /// What is wrong, and what would be right.
-    pub message: String,
-    /// The 1-based line in the TOML source, when known.
-    pub line: Option<usize>,
-}
-
-impl Diagnostic {
-    /// Whether this is an error.
-    pub fn is_error(&self) -> bool {
-        self.severity == Severity::Error
-    }
-}
-
-impl fmt::Display for Diagnostic {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let sev = match self.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        };
-        match self.line {
-            Some(l) => write!(f, "{sev}: {} (line {l}): {}", self.path, self.message),
-            None => write!(f, "{sev}: {}: {}", self.path, self.message),
-        }
-    }
-}
+pub use crate::diagnostic::{Diagnostic, Severity};
 
 struct Report {
     diags: Vec<Diagnostic>,

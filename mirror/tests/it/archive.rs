@@ -8,6 +8,8 @@ use kubeha_mirror::archive::{write_docker_archive, write_oci_archive};
 use kubeha_mirror::oci::Layout;
 use kubeha_mirror::Error;
 
+use kubeha_lab::{Containerd, Dockerd};
+
 use crate::common::*;
 
 const A: &str = "registry.k8s.io/kubeha-test/a:1.0";

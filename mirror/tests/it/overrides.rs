@@ -15,6 +15,8 @@ use kubeha_mirror::reference::Reference;
 use kubeha_mirror::synth::{self, Format};
 use kubeha_model::bundle::{BundleManifest, Profile};
 
+use kubeha_lab::Registry;
+
 use crate::common::*;
 use crate::servers::*;
 

@@ -14,6 +14,8 @@ use kubeha_mirror::synth::{self, Format, SynthImage};
 use kubeha_mirror::Error;
 use kubeha_model::bundle::{BundleManifest, Profile};
 
+use kubeha_lab::{wait_for, Containerd, Dockerd, HttpDir, Registry, TokenAuth};
+
 use crate::common::*;
 use crate::servers::*;
 
@@ -1112,7 +1114,7 @@ fn rerun_repairs_damaged_blobs_and_rpms() {
     let proxy = Proxy::start("127.0.0.1", w.reg.host(), |_, _| Action::Forward);
     let h = proxy.host();
     let fx = rpm_fixture();
-    let http = LoggedHttp::start(&fx, &w.tmp.path().join("access.log"));
+    let http = HttpDir::start_logged(&fx, &w.tmp.path().join("access.log"));
     let rpm_gets = |file: &str| {
         http.requests()
             .iter()
@@ -1261,68 +1263,4 @@ pub fn rpm_fixture() -> PathBuf {
         }
     }
     dir
-}
-
-/// `python3 -m http.server` serving `dir` on a loopback port, its access log (one line per request) in `log`;
-/// killed by pid on drop.
-pub struct LoggedHttp {
-    child: std::process::Child,
-    pub port: u16,
-    log: PathBuf,
-}
-
-impl LoggedHttp {
-    pub fn start(dir: &Path, log: &Path) -> LoggedHttp {
-        use std::io::BufRead;
-        let mut child = std::process::Command::new("python3")
-            .args([
-                "-u",
-                "-m",
-                "http.server",
-                "--bind",
-                "127.0.0.1",
-                "0",
-                "--directory",
-            ])
-            .arg(dir)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::fs::File::create(log).unwrap())
-            .spawn()
-            .expect("starting python3 -m http.server");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .split_whitespace()
-            .skip_while(|w| *w != "port")
-            .nth(1)
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("no port in {line:?}"));
-        LoggedHttp {
-            child,
-            port,
-            log: log.to_path_buf(),
-        }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}/{path}", self.port)
-    }
-
-    /// The request lines so far (`GET /path HTTP/1.1`).
-    pub fn requests(&self) -> Vec<String> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.split('"').nth(1).map(str::to_string))
-            .collect()
-    }
-}
-
-impl Drop for LoggedHttp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }

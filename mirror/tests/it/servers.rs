@@ -1,6 +1,6 @@
-//! Servers the registry tests talk to, all on loopback: Debian's docker-registry (distribution 2.8), a pushing
-//! helper, a scriptable HTTP proxy that fails/corrupts/truncates/redirects, and a Bearer token server whose JWTs
-//! distribution verifies (ES256, `x5c` chain to `rootcertbundle`).
+//! Servers the registry tests talk to, all on loopback, besides Debian's docker-registry (distribution 2.8,
+//! `kubeha_lab::Registry`): a pushing helper, a scriptable HTTP proxy that fails/corrupts/truncates/redirects, and a
+//! Bearer token server whose JWTs distribution verifies (ES256, `x5c` chain to `rootcertbundle`).
 
 #![allow(dead_code)]
 
@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,88 +15,6 @@ use std::time::Duration;
 use base64::Engine as _;
 use kubeha_mirror::digest::Digest;
 use kubeha_mirror::synth::SynthImage;
-
-use crate::common::{wait_for, Daemon};
-
-/// A free loopback port (bound then released; tiny race, fine for tests).
-pub fn free_port(ip: &str) -> u16 {
-    TcpListener::bind((ip, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A docker-registry serving `storage` on 127.0.0.1, plain HTTP or with TLS and token auth.
-pub struct Registry {
-    pub port: u16,
-    pub daemon: Daemon,
-    pub scheme: &'static str,
-}
-
-pub struct TokenAuth<'a> {
-    pub realm: String,
-    pub service: &'a str,
-    pub issuer: &'a str,
-    pub rootcert: &'a Path,
-    pub tls_cert: &'a Path,
-    pub tls_key: &'a Path,
-}
-
-impl Registry {
-    pub fn start(dir: &Path, storage: &Path, auth: Option<TokenAuth>) -> Registry {
-        std::fs::create_dir_all(dir).unwrap();
-        let port = free_port("127.0.0.1");
-        let mut cfg = format!(
-            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
-            storage.display()
-        );
-        let scheme = if let Some(a) = &auth {
-            cfg.push_str(&format!(
-                "  tls:\n    certificate: {}\n    key: {}\nauth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
-                a.tls_cert.display(),
-                a.tls_key.display(),
-                a.realm,
-                a.service,
-                a.issuer,
-                a.rootcert.display()
-            ));
-            "https"
-        } else {
-            "http"
-        };
-        let cfgp = dir.join("config.yml");
-        std::fs::write(&cfgp, cfg).unwrap();
-        let log = std::fs::File::create(dir.join("registry.log")).unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&cfgp)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("starting docker-registry (install docker-registry)");
-        let r = Registry {
-            port,
-            daemon: Daemon {
-                child,
-                name: "docker-registry",
-            },
-            scheme,
-        };
-        wait_for("docker-registry", Duration::from_secs(30), || {
-            TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
-        r
-    }
-
-    pub fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    pub fn base(&self) -> String {
-        format!("{}://127.0.0.1:{}", self.scheme, self.port)
-    }
-}
 
 /// Pushes blobs and manifests to an unauthenticated registry.
 pub struct Pusher {
