@@ -1,4 +1,4 @@
-//! `kubeha serve` (and `kubeha serve reimage`), `kubeha status`: the network install server of issue 16. The work
+//! `kubeha serve` (and `kubeha serve reimage`), `kubeha status`: the network install server (docs/serve.md). The work
 //! is in kubeha-serve; this module maps flags onto its `Spec` and talks to a running server.
 
 use std::path::PathBuf;
