@@ -3,9 +3,12 @@
 //! the real daemons the tests start ([`daemon`]: docker-registry, dockerd, containerd, python's http.server; etcd
 //! members in a [`Lab`]), each stopped by its own pid on drop, and free loopback ports.
 //!
+//! [`demo`] is the demo's own logic (`kubeha-lab check-result`, `kubeha-lab summary`: the binary `make demo` runs).
+//!
 //! Namespaces and daemons need root; tests ask [`is_root`] or [`netns::lab_available`] first and say SKIP otherwise.
 
 pub mod daemon;
+pub mod demo;
 pub mod netns;
 
 pub use daemon::{Containerd, Daemon, Dockerd, HttpDir, Registry, TokenAuth};
