@@ -10,15 +10,15 @@ demo-core: build
 demo-run: build k8s node-binary
 	@K8S_BIN=$(K8S_DIR)/bin bash scripts/demo/run.sh "$(OUT)"
 
-# The whole pipeline as a test: `make demo` into a temp dir, then its result checked (every node installed through
-# kubeha serve and done in the server's view, exactly one init, VIP moved, rebuild ok with three etcd members, every
-# node registered through the VIP), with the hostile
-# drills of cluster.sh --hostile (two bootstraps, a partitioned rebuild, kubeadm killed inside the join, every
-# master reimaged at once).
+# The whole pipeline as a test: `make demo` into a temp dir, then its result checked by `kubeha-lab check-result`
+# (lab/src/demo/result.rs; `build` builds it): every node installed through kubeha serve and done in the server's
+# view, exactly one init, VIP moved, rebuild ok with three etcd members, every node registered through the VIP,
+# with the hostile drills of cluster.sh --hostile (two bootstraps, a partitioned rebuild, kubeadm killed inside the
+# join, every master reimaged at once).
 TEST_TARGETS += test-demo
 .PHONY: test-demo
 test-demo: build k8s node-binary
 	@out=$$(mktemp -d /tmp/kubeha-demo-test.XXXXXX); \
 	K8S_BIN=$(K8S_DIR)/bin KUBEHA_DEMO_HOSTILE=1 bash scripts/demo/run.sh "$$out" > "$$out.log" 2>&1 || { tail -n 60 "$$out.log"; echo "test-demo: FAILED (log: $$out.log)"; exit 1; }; \
-	python3 scripts/demo/check_result.py "$$out/state/cluster/result.json" --hostile || { tail -n 80 "$$out.log"; echo "test-demo: log $$out.log"; exit 1; }; \
+	"$${CARGO_TARGET_DIR:-target}/debug/kubeha-lab" check-result "$$out/state/cluster/result.json" --hostile || { tail -n 80 "$$out.log"; echo "test-demo: log $$out.log"; exit 1; }; \
 	rm -rf "$$out" "$$out.log"

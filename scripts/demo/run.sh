@@ -190,43 +190,6 @@ bash scripts/demo/cluster.sh --bundle "$OUT/bundle" --cluster "$OUT/cluster.toml
 
 # ---------------------------------------------------------------------------------------------------------------
 say "6/6 summary ($(stage_time))"
-python3 - "$OUT/state/cluster/result.json" "$OUT" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1]))
-out = sys.argv[2]
-k = r["kubernetes"]
-print(f"   Kubernetes {k['server']} (API server through the VIP; kubeadm/kubelet/kubectl {k['kubeadm']}, built by make k8s)")
-# The fleet as kubeha serve saw it: every row is what the node's installer and agent reported to the server.
-s = r["serve"]
-f = s["fleet"]
-seconds = {n["name"]: n["seconds"] for n in r["nodes"]}
-print(f"   the fleet at {s['url']} (kubeha status --json), the nodes the lab powered on:")
-print(f"   {'node':<14} {'role':<7} {'mac':<18} {'ip':<15} {'phase':<10} {'decision':<9} {'installed':<9} {'agent':>6}  Node")
-off = []
-for row in f["nodes"]:
-    if row["name"] not in seconds:
-        off.append(row["name"])
-        continue
-    phase = f"{row.get('phase') or '-'}/{row.get('state') or '-'}"
-    print(f"   {row['name']:<14} {row['role']:<7} {row.get('mac') or '-':<18} {row.get('ip') or '-':<15} {phase:<10} "
-          f"{row.get('decision') or '-':<9} {str(row['installed']).lower():<9} {seconds[row['name']]:>5}s  "
-          f"{r['node_status'].get(row['name'], 'absent')}")
-if off:
-    print(f"   not powered on in the lab (cluster.toml has them, serve waits for their network boot): {', '.join(off)}")
-em = f.get("etcd_members") or {}
-print(f"   serve's view of the control plane: VIP holder (last said) {f.get('vip_holder') or '-'}; etcd members "
-      f"{', '.join(em.get('members', [])) or '-'} (reported by {em.get('reported_by', '-')})")
-installs = sum(1 for e in f["timeline"] if e["what"].startswith("installed"))
-print(f"   installs reported to serve: {installs}; events in its timeline: {len(f['timeline'])}")
-print()
-print(f"   agent start to the last node joined: {r['formation_seconds']} s; kubeadm init ran {r['kubeadm_inits']} time(s); "
-      f"image pulls by the nodes: {r['image_pulls']}")
-print(f"   VIP holder before the drill: {r['vip_before']}, after: {r['vip_after']}; failover {r['failover_seconds']} s")
-rb = r["rebuild"]
-members = ", ".join(f"{m['name']} ({m['id']})" for m in r["etcd_members"])
-print(f"   rebuild drill: {rb['node']} reimaged, decided to {rb['decision']}, rejoined in {rb['seconds']} s (ok: {rb['ok']})")
-print(f"   etcd members after the rebuild: {members}")
-print(f"   Nodes (kubectl get nodes through the VIP): {', '.join(f'{n} {s}' for n, s in r['node_status'].items())}")
-print(f"   artifacts: {out}/bundle (bundle), {out}/media/kubeha.iso, {out}/media/pxe, {out}/secrets.toml, {out}/nodes/")
-PY
+# The fleet as kubeha serve saw it and the drills' numbers (lab/src/demo/summary.rs).
+"$BIN/kubeha-lab" summary "$OUT/state/cluster/result.json" "$OUT"
 echo "make demo: done in $(stage_time)"
