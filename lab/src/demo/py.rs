@@ -153,9 +153,9 @@ pub fn repr_float(f: f64) -> String {
 }
 
 /// `repr()` of a python str: single quotes unless the text has one and no double quote, backslash escapes for the
-/// quote, `\\`, `\t`, `\n`, `\r` and the characters python does not print (`str.isprintable`: control characters,
-/// the separators but the space, format characters, private use; this list is python's for every character a
-/// demo message can carry, and close to it beyond).
+/// quote, `\\`, `\t`, `\n`, `\r` and the characters python does not print (`str.isprintable`). That last set is
+/// approximated: control characters, the separators but the space, the common format characters and private use
+/// (python's exact set comes from the Unicode database; result.json's texts are kubeadm's and the agents' ASCII).
 pub fn repr_str(s: &str) -> String {
     let quote = if s.contains('\'') && !s.contains('"') {
         '"'
