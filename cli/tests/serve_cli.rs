@@ -970,6 +970,25 @@ fn pixels_differing(a: &Path, b: &Path) -> usize {
     pa.iter().zip(&pb).filter(|(x, y)| x != y).count()
 }
 
+/// The first master (MAC 52:54:00:12:34:01) reports `installed`, `config`, `os` and `cluster` (holding the VIP,
+/// the only etcd member), as the browser tests watch them arrive.
+fn post_master_reports(u: &str, m1: &str) {
+    for (i, phase) in ["installed", "config", "os", "cluster"].iter().enumerate() {
+        let mut doc: serde_json::Value =
+            serde_json::from_str(&report(m1, phase, "ok", &format!("2026-12-05T12:0{i}:00Z")))
+                .unwrap();
+        if *phase == "cluster" {
+            doc["vip_holder"] = true.into();
+            doc["etcd_members"] = serde_json::json!([m1]);
+        }
+        let (code, body) = post(
+            &format!("{u}/api/report/52-54-00-12-34-01"),
+            doc.to_string(),
+        );
+        assert_eq!(code, 200, "{body}");
+    }
+}
+
 /// A screenshot of the fleet page by headless Chromium (polling mode, after its fetch ran).
 fn screenshot(u: &str, profile: &Path, png: &Path) {
     let o = Command::new("chromium")
@@ -1014,24 +1033,7 @@ fn fleet_page_screenshots_change_when_reports_arrive() {
     let before1 = shot("before1.png");
     std::thread::sleep(Duration::from_millis(1100));
     let before2 = shot("before2.png");
-    for (i, phase) in ["installed", "config", "os", "cluster"].iter().enumerate() {
-        let mut doc: serde_json::Value = serde_json::from_str(&report(
-            &m1,
-            phase,
-            "ok",
-            &format!("2026-12-05T12:0{i}:00Z"),
-        ))
-        .unwrap();
-        if *phase == "cluster" {
-            doc["vip_holder"] = true.into();
-            doc["etcd_members"] = serde_json::json!([m1]);
-        }
-        let (code, body) = post(
-            &format!("{u}/api/report/52-54-00-12-34-01"),
-            doc.to_string(),
-        );
-        assert_eq!(code, 200, "{body}");
-    }
+    post_master_reports(&u, &m1);
     let after = shot("after.png");
     let noise = pixels_differing(&before1, &before2);
     let change = pixels_differing(&before2, &after);
@@ -1058,24 +1060,7 @@ fn fleet_page_rows_in_headless_chromium() {
     let m1 = c.masters[0].name.clone();
     let (code, _) = get_text(&format!("{u}/boot.ipxe?mac=52:54:00:de:ad:02"));
     assert_eq!(code, 200);
-    for (i, phase) in ["installed", "config", "os", "cluster"].iter().enumerate() {
-        let mut doc: serde_json::Value = serde_json::from_str(&report(
-            &m1,
-            phase,
-            "ok",
-            &format!("2026-12-05T12:0{i}:00Z"),
-        ))
-        .unwrap();
-        if *phase == "cluster" {
-            doc["vip_holder"] = true.into();
-            doc["etcd_members"] = serde_json::json!([m1]);
-        }
-        let (code, body) = post(
-            &format!("{u}/api/report/52-54-00-12-34-01"),
-            doc.to_string(),
-        );
-        assert_eq!(code, 200, "{body}");
-    }
+    post_master_reports(&u, &m1);
     // The script fetches after load; the virtual time budget lets it run (and its fetch finish) before the dump.
     // `?live=0`: polling only, since a virtual time budget never runs out while an event stream is open (the
     // stream itself is tested by events_stream_a_report_to_live_clients_and_refuse_beyond_the_limit).
@@ -1372,24 +1357,7 @@ fn fleet_page_live_over_event_source_in_chromium_via_webdriver() {
         serde_json::json!([]),
     );
     let fetches = v.as_u64().unwrap_or_else(|| panic!("{v}"));
-    for (i, phase) in ["installed", "config", "os", "cluster"].iter().enumerate() {
-        let mut doc: serde_json::Value = serde_json::from_str(&report(
-            &m1,
-            phase,
-            "ok",
-            &format!("2026-12-05T12:0{i}:00Z"),
-        ))
-        .unwrap();
-        if *phase == "cluster" {
-            doc["vip_holder"] = true.into();
-            doc["etcd_members"] = serde_json::json!([m1]);
-        }
-        let (code, body) = post(
-            &format!("{u}/api/report/52-54-00-12-34-01"),
-            doc.to_string(),
-        );
-        assert_eq!(code, 200, "{body}");
-    }
+    post_master_reports(&u, &m1);
     let live = |st: &serde_json::Value| -> Result<(), String> {
         if st["mode"] != "events" {
             return Err(format!("the page left the event stream: {}", st["mode"]));
