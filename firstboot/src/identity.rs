@@ -152,6 +152,25 @@ pub struct Identity {
     pub how: String,
 }
 
+/// One identity field from the config's `[node]` (`from_cfg`) or the kernel command line (`from_cmd`), typed as it
+/// is parsed (a name, a [`Role`]), with how it was found; both set and different is an error naming both.
+fn pick<T: PartialEq + std::fmt::Display>(
+    source: &str,
+    field: &str,
+    key: Key,
+    from_cfg: Option<T>,
+    from_cmd: Option<T>,
+) -> Result<Option<(T, String)>> {
+    match (from_cfg, from_cmd) {
+        (Some(a), Some(b)) if a != b => bail!(
+            "node.{field} is '{a}' in {source} but {key}={b} on the kernel command line; remove one"
+        ),
+        (Some(a), _) => Ok(Some((a, format!("node.{field} in {source}")))),
+        (None, Some(b)) => Ok(Some((b, format!("{key} on the kernel command line")))),
+        (None, None) => Ok(None),
+    }
+}
+
 /// Resolves the name and role. Precedence: the config's `[node]`, then `kubeha.name`/`kubeha.role`; when they
 /// disagree it is an error naming both. Without a name, the node's IPs and MACs are matched against the cluster
 /// (within the given role, if any); exactly one node must match.
@@ -161,28 +180,14 @@ pub fn resolve(
     facts: &HostFacts,
     source: &str,
 ) -> Result<Identity> {
-    let pick = |field: &str,
-                key: Key,
-                from_cfg: Option<String>,
-                from_cmd: Option<String>|
-     -> Result<Option<(String, String)>> {
-        match (from_cfg, from_cmd) {
-            (Some(a), Some(b)) if a != b => bail!(
-                "node.{field} is '{a}' in {source} but {key}={b} on the kernel command line; remove one"
-            ),
-            (Some(a), _) => Ok(Some((a, format!("node.{field} in {source}")))),
-            (None, Some(b)) => Ok(Some((b, format!("{key} on the kernel command line")))),
-            (None, None) => Ok(None),
-        }
-    };
-    let name = pick("name", Key::Name, cfg.node.name.clone(), args.name.clone())?;
-    let role = pick(
-        "role",
-        Key::Role,
-        cfg.node.role.map(|r| r.to_string()),
-        args.role.map(|r| r.to_string()),
-    )?
-    .map(|(r, how)| (r.parse::<Role>().expect("a role printed by Role"), how));
+    let name = pick(
+        source,
+        "name",
+        Key::Name,
+        cfg.node.name.clone(),
+        args.name.clone(),
+    )?;
+    let role = pick(source, "role", Key::Role, cfg.node.role, args.role)?;
     let c = &cfg.cluster;
     if let Some((n, how)) = name {
         let Some((r, _)) = c.node(&n) else {
