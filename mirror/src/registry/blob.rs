@@ -8,6 +8,7 @@ use url::Url;
 
 use super::client::Client;
 use super::endpoint::Endpoint;
+use super::request::Attempts;
 use super::transport::{http_status_error, Failure};
 use crate::error::{Error, Result};
 use crate::oci::{Descriptor, Layout};
@@ -29,12 +30,11 @@ impl Client {
         }
         let url = ep.url(&format!("blobs/{}", desc.digest))?;
         let mut fresh_retry = true;
-        let mut delays = self.cfg.backoff_policy().delays();
-        let mut attempt = 1;
+        let mut tries = Attempts::new(self);
         loop {
             let mut w = layout.blob_writer(&desc.digest, desc.size, what, true)?;
             let result = self.download_into(ep, &url, &mut w, desc, what, progress);
-            let result = match result {
+            let failure = match result {
                 Ok(()) => match w.commit() {
                     Ok(_) => return Ok(desc.size),
                     // A resumed partial file may hold bytes from a different body; start over once.
@@ -45,29 +45,11 @@ impl Client {
                         log::warn!("{what}: {e}; downloading it again from the start");
                         continue;
                     }
-                    Err(e) => Err(Failure::Fatal(e)),
+                    Err(e) => Failure::Fatal(e),
                 },
-                Err(f) => Err(f),
+                Err(f) => f,
             };
-            match result {
-                Err(Failure::Fatal(e)) => return Err(e),
-                Err(Failure::Transient(msg)) if attempt < self.cfg.attempts => {
-                    let delay = delays.pause();
-                    log::warn!(
-                        "{url}: {msg}; retrying in {delay:?} (attempt {attempt} of {})",
-                        self.cfg.attempts
-                    );
-                    std::thread::sleep(delay);
-                    attempt += 1;
-                }
-                Err(Failure::Transient(msg)) => {
-                    return Err(Error::Http {
-                        url: url.to_string(),
-                        message: format!("{what}: {msg} (gave up after {attempt} attempts)"),
-                    })
-                }
-                Ok(()) => unreachable!("success returns above"),
-            }
+            tries.failed(&url, what, failure)?;
         }
     }
 

@@ -10,6 +10,52 @@ use super::endpoint::Endpoint;
 use super::transport::{classify, Failure};
 use crate::auth::parse_challenges;
 use crate::error::{Error, Result};
+use kubeha_model::backoff::Delays;
+
+/// One request's retry budget: the profile's `attempts` tries, with the registry's backoff pauses between them.
+pub(super) struct Attempts {
+    delays: Delays,
+    n: u32,
+    max: u32,
+}
+
+impl Attempts {
+    pub(super) fn new(c: &Client) -> Attempts {
+        Attempts {
+            delays: c.cfg.backoff_policy().delays(),
+            n: 1,
+            max: c.cfg.attempts,
+        }
+    }
+
+    /// The attempt under way (from 1).
+    pub(super) fn number(&self) -> u32 {
+        self.n
+    }
+
+    /// After a failed attempt: a fatal failure, or a transient one on the last attempt, is the request's error;
+    /// otherwise this waits the next pause (logged) and counts the next attempt.
+    pub(super) fn failed(&mut self, url: &Url, what: &str, f: Failure) -> Result<()> {
+        match f {
+            Failure::Fatal(e) => Err(e),
+            Failure::Transient(msg) if self.n >= self.max => Err(Error::Http {
+                url: url.to_string(),
+                message: format!("{what}: {msg} (gave up after {} attempts)", self.n),
+            }),
+            Failure::Transient(msg) => {
+                let delay = self.delays.pause();
+                log::warn!(
+                    "{url}: {msg}; retrying in {delay:?} (attempt {} of {})",
+                    self.n,
+                    self.max
+                );
+                std::thread::sleep(delay);
+                self.n += 1;
+                Ok(())
+            }
+        }
+    }
+}
 
 impl Client {
     /// GET with auth, redirects and retries. `ok` decides which statuses are returned to the caller.
@@ -20,28 +66,12 @@ impl Client {
         headers: &HeaderMap,
         what: &str,
     ) -> Result<Response> {
-        let mut delays = self.cfg.backoff_policy().delays();
-        let mut attempt = 1;
+        let mut tries = Attempts::new(self);
         loop {
-            log::debug!("GET {url} (attempt {attempt})");
+            log::debug!("GET {url} (attempt {})", tries.number());
             match self.get_once(ep, url, headers) {
                 Ok(r) => return Ok(r),
-                Err(Failure::Fatal(e)) => return Err(e),
-                Err(Failure::Transient(msg)) => {
-                    if attempt >= self.cfg.attempts {
-                        return Err(Error::Http {
-                            url: url.to_string(),
-                            message: format!("{what}: {msg} (gave up after {attempt} attempts)"),
-                        });
-                    }
-                    let delay = delays.pause();
-                    log::warn!(
-                        "{url}: {msg}; retrying in {delay:?} (attempt {attempt} of {})",
-                        self.cfg.attempts
-                    );
-                    std::thread::sleep(delay);
-                    attempt += 1;
-                }
+                Err(f) => tries.failed(url, what, f)?,
             }
         }
     }
