@@ -600,7 +600,7 @@ mod tests {
                 ("a/src/lib.rs", "mod x;\npub enum Error { X(x::Bad) }\n"),
                 (
                     "a/src/x.rs",
-                    "pub struct Bad;\nfn f() -> crate::Error { todo!() }\n"
+                    "pub struct Bad;\nfn f() -> crate::Error { crate::Error::X(Bad) }\n"
                 ),
             ]),
             [["a/src/lib.rs", "a/src/x.rs"]]

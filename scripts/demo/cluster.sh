@@ -249,16 +249,17 @@ serve_up() {
 }
 serve_cli() { in_ns srv "$KUBEHA" "$@"; }
 
-# install_node NAME: NAME's network install from kubeha serve, as the machine does it. Its iPXE asks
+# install_node NAME [reinstall]: NAME's network install from kubeha serve, as the machine does it. Its iPXE asks
 # URL/boot.ipxe?mac=MAC (from NAME's namespace, which has NAME's MAC and IP); the installer boots the kernel line
 # it got (that line is the installer's /proc/cmdline: kubeha.config= pinned by kubeha.config.sha256=,
 # kubeha.report=) and runs the served kickstart: %pre on the lab's disk (one blank disk in a /sys of its own: it
 # reports `install`), then %post --nochroot with NAME's fresh root as /mnt/sysimage: it downloads the agent from
 # serve and runs `kubeha-firstboot install` (the pinned node config, the bundle over HTTP, verified), keeps the
 # kubeha.* arguments on the installed kernel command line and reports `installed`. anaconda's `chroot /mnt/sysimage`
-# is the lab's installer stand-in (scripts/demo/installer/chroot).
+# is the lab's installer stand-in (scripts/demo/installer/chroot). With `reinstall` (after `kubeha serve reimage`)
+# the kernel line must carry kubeha.reinstall=1.
 install_node() {
-  local name=$1 r="$STATE/nodes/$1" inst="$STATE/install/$1"
+  local name=$1 reinstall=${2:-} r="$STATE/nodes/$1" inst="$STATE/install/$1"
   rm -rf "$inst"
   mkdir -p "$inst/sys/block/vda" "$inst/sys/class/net" "$inst/dev" "$inst/out"
   echo 0 > "$inst/sys/block/vda/removable"; echo 0 > "$inst/sys/block/vda/ro"
@@ -267,6 +268,8 @@ install_node() {
     { echo "cluster.sh: $name: GET $SERVE_URL/boot.ipxe?mac=${MACS[$name]} failed" >&2; exit 1; }
   grep '^kernel ' "$inst/boot.ipxe" | sed 's/^kernel [^ ]* //' > "$inst/cmdline"
   [ -s "$inst/cmdline" ] || { echo "cluster.sh: kubeha serve handed $name no installer:" >&2; cat "$inst/boot.ipxe" >&2; exit 1; }
+  [ -z "$reinstall" ] || grep -qw 'kubeha\.reinstall=1' "$inst/cmdline" ||
+    { echo "cluster.sh: after kubeha serve reimage $name, its network boot is not a reinstall" >&2; exit 1; }
   local ks
   ks=$(tr ' ' '\n' < "$inst/cmdline" | sed -n 's/^inst\.ks=//p')
   in_ns "$name" curl -fsS "$ks" > "$inst/ks.cfg" || { echo "cluster.sh: $name: GET $ks failed" >&2; exit 1; }
@@ -296,12 +299,12 @@ PY
     { echo "cluster.sh: $name reported installed, but kubeha serve would install it again: $again" >&2; exit 1; }
 }
 
-prepare_root() {
+prepare_root() { # NAME [reinstall]
   local name=$1 r="$STATE/nodes/$1"
   rm -rf "$r"
   cp -a "$STATE/base-root" "$r"
   if [ -n "$SERVE_URL" ]; then
-    install_node "$name"
+    install_node "$name" "${2:-}"
   else
     install -m 0600 "$NODES/$name.toml" "$r/etc/kubeha/node.toml"
     mkdir -p "$r$(dirname "$BUNDLE_PATH")"
@@ -326,10 +329,8 @@ reimage() {
   if [ -n "$SERVE_URL" ]; then
     serve_cli serve reimage "$1" --server "$SERVE_URL" >>"$STATE/logs/serve-cli.log" 2>&1 ||
       { echo "cluster.sh: kubeha serve reimage $1 failed:" >&2; tail -n 5 "$STATE/logs/serve-cli.log" >&2; exit 1; }
-    grep -q 'kubeha\.reinstall=1' <(in_ns "$1" curl -fsS "$SERVE_URL/boot.ipxe?mac=${MACS[$1]}") ||
-      { echo "cluster.sh: after kubeha serve reimage $1, its network boot is not a reinstall" >&2; exit 1; }
   fi
-  prepare_root "$1"
+  prepare_root "$1" reinstall
 }
 
 # The processes of node NAME: everything in its mount namespaces (agent, daemons, containerd's shims; one namespace
