@@ -48,6 +48,11 @@ pub use spec::{
     ksvalidator_version, root_label, Error, Options, Result, Source, MEDIA_DIR, MEDIA_ROOT,
 };
 
+/// Checks what [`render`] checks (the first error names its field or option), without rendering.
+pub fn check(cluster: &Cluster, opts: &Options) -> Result<()> {
+    plan::plan(cluster, opts).map(|_| ())
+}
+
 /// Renders the kickstart.
 pub fn render(cluster: &Cluster, opts: &Options) -> Result<String> {
     let plan = plan::plan(cluster, opts)?;
