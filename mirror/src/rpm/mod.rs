@@ -8,6 +8,12 @@
 //! ISO's own repo) carry, downloads the rest with checksum verification and runs `createrepo_c` on the
 //! directory.
 //!
+//! [`build_repo_checked`] is solve → plan → execute: `solve_profile` reads the metadata and solves the closure,
+//! `plan::plan` turns the solved closure into the bundled packages (file names, URLs, checksums) and refuses a
+//! location that is no `.rpm` file name, two packages under one file name or a package without a checksum before
+//! anything is downloaded (no I/O), and `execute` downloads, checks the signatures, removes stale files and runs
+//! createrepo_c.
+//!
 //! Extending: a new metadata field goes into [`metadata::Package`] and `parse_primary`; a new dependency
 //! kind into [`solve`]'s `Provider::build`.
 
@@ -16,6 +22,7 @@ mod error;
 pub mod fetch;
 pub mod metadata;
 pub mod modules;
+mod plan;
 pub mod policy;
 pub mod rich;
 pub mod sig;
@@ -33,20 +40,8 @@ use kubeha_runner::Cmd;
 pub use error::Error;
 use fetch::Fetcher;
 use metadata::{MdRecord, Package};
+use plan::{bundle_path, file_name, LoadedRepo, Located, Plan, Solved};
 use tool::run;
-
-/// A repository's metadata as loaded.
-struct LoadedRepo {
-    name: String,
-    baseurl: String,
-    base: bool,
-    records: Vec<MdRecord>,
-}
-
-/// A package together with the repo it comes from.
-struct Located {
-    repo: usize,
-}
 
 /// Builds the bundle's RPM repository in `out_dir` (the bundle's `rpms/`) and returns one entry per
 /// bundled package (base-repo packages satisfy dependencies but are not bundled).
@@ -77,70 +72,57 @@ pub fn build_repo_checked(
         progress("rpm: the profile names no packages; no RPM repository");
         return Ok((Vec::new(), Vec::new(), Vec::new()));
     }
-    let Solved {
-        fetcher,
-        repos,
-        pkgs,
-        located,
-        res,
-    } = solve_profile(profile, progress)?;
-    let bundled: Vec<usize> = res
-        .chosen
-        .iter()
-        .copied()
-        .filter(|&i| !repos[located[i].repo].base)
-        .collect();
+    let solved = solve_profile(profile, progress)?;
+    let plan = plan::plan(&solved)?;
+    execute(profile, &solved, &plan, out_dir, checked, progress)
+}
 
-    // Download.
+/// Carries out a plan in `out_dir`: downloads each package (a file this run already hashed, or one on disk with
+/// the right checksum, is kept), checks the signatures, removes what is no longer in the set and writes the
+/// repodata. Returns what [`build_repo_checked`] returns.
+fn execute(
+    profile: &Profile,
+    solved: &Solved,
+    plan: &Plan,
+    out_dir: &Path,
+    checked: &HashMap<String, String>,
+    progress: &dyn Fn(&str),
+) -> Result<(Vec<RpmEntry>, Vec<String>, Vec<String>)> {
+    let Solved { fetcher, repos, .. } = solved;
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let mut entries = Vec::new();
     let mut downloads = Vec::new();
-    let mut keep: HashSet<String> = HashSet::new();
-    let mut by_repo: Vec<Vec<(String, String)>> = vec![Vec::new(); repos.len()];
-    for &i in &bundled {
-        let p = &pkgs[i];
-        let repo = &repos[located[i].repo];
-        let file = file_name(p)?;
-        if !keep.insert(file.clone()) {
-            return Err(Error::FileClash {
-                file,
-                repo: repo.name.clone(),
-            }
-            .into());
-        }
-        let checksum = p
-            .checksum
-            .as_ref()
-            .with_context(|| format!("{} has no checksum in repo {}", p.nevra(), repo.name))?;
-        let url = fetch::join(p.base.as_deref().unwrap_or(&repo.baseurl), &p.href);
-        let dest = out_dir.join(&file);
-        let known_good = checksum.kind == "sha256"
+    for it in &plan.items {
+        let repo = &repos[it.repo];
+        let dest = out_dir.join(&it.file);
+        let known_good = it.checksum.kind == "sha256"
             && checked
-                .get(&file)
-                .is_some_and(|h| h.eq_ignore_ascii_case(&checksum.hex))
+                .get(&it.file)
+                .is_some_and(|h| h.eq_ignore_ascii_case(&it.checksum.hex))
             && dest.is_file();
         let fetched = !known_good
             && fetcher
-                .download(&url, &dest, checksum)
-                .with_context(|| format!("downloading {} from repo {}", p.nevra(), repo.name))?;
+                .download(&it.url, &dest, &it.checksum)
+                .with_context(|| format!("downloading {} from repo {}", it.nevra, repo.name))?;
         if fetched {
-            downloads.push(file.clone());
+            downloads.push(it.file.clone());
         }
         progress(&format!(
             "rpm: {} {} ({} bytes)",
             if fetched { "downloaded" } else { "have" },
-            file,
-            p.size
+            it.file,
+            it.size
         ));
-        by_repo[located[i].repo].push((p.nevra(), file.clone()));
         entries.push(RpmEntry {
-            nevra: p.nevra(),
-            name: p.name.clone(),
-            path: format!("{RPMS_DIR}/{file}"),
-            requested: res.requested.contains(&i),
+            nevra: it.nevra.clone(),
+            name: it.name.clone(),
+            path: bundle_path(&it.file),
+            requested: it.requested,
         });
     }
-    let keys = check_signatures(profile, &repos, &fetcher, out_dir, &by_repo, progress)?;
+    let by_repo = plan.by_repo(repos.len());
+    let keys = check_signatures(profile, repos, fetcher, out_dir, &by_repo, progress)?;
+    let mut keep = plan.files();
     keep.extend(keys.files.iter().cloned());
     remove_stale(out_dir, &keep)?;
 
@@ -148,10 +130,7 @@ pub fn build_repo_checked(
     createrepo(out_dir)?;
     entries.sort_by(|a, b| a.path.cmp(&b.path));
     let keys = if keys.all_signed {
-        keys.files
-            .iter()
-            .map(|f| format!("{RPMS_DIR}/{f}"))
-            .collect()
+        keys.files.iter().map(|f| bundle_path(f)).collect()
     } else {
         Vec::new()
     };
@@ -336,7 +315,7 @@ pub fn resolve_closure(profile: &Profile, progress: &dyn Fn(&str)) -> Result<Clo
         } else {
             out.bundled += 1;
             out.bundled_bytes += p.size;
-            Some(format!("{RPMS_DIR}/{}", file_name(p)?))
+            Some(bundle_path(&file_name(p)?))
         };
         out.packages.push(ClosurePackage {
             nevra: p.nevra(),
@@ -382,15 +361,6 @@ impl std::fmt::Display for Closure {
             self.from_base
         )
     }
-}
-
-/// The metadata read and the solver's answer for a profile's packages (no package downloaded).
-struct Solved {
-    fetcher: Fetcher,
-    repos: Vec<LoadedRepo>,
-    pkgs: Vec<Package>,
-    located: Vec<Located>,
-    res: solve::Resolution,
 }
 
 /// Reads every repo's metadata (repomd, primary, modules, and filelists when a file requirement needs
@@ -703,19 +673,6 @@ fn fetch_md(fetcher: &Fetcher, repo: &str, baseurl: &str, rec: &MdRecord) -> Res
         .verify(&data, &url)
         .with_context(|| format!("repo {repo}: {} metadata", rec.kind))?;
     Ok(data)
-}
-
-/// The file name a package is stored under: the last component of its location.
-fn file_name(p: &Package) -> Result<String> {
-    let name = p.href.rsplit('/').next().unwrap_or_default();
-    if name.is_empty() || name.starts_with('.') || !name.ends_with(".rpm") {
-        return Err(Error::NotRpmFile {
-            nevra: p.nevra(),
-            href: p.href.clone(),
-        }
-        .into());
-    }
-    Ok(name.to_string())
 }
 
 /// Removes `.rpm` files (and interrupted downloads) that are not part of the new set.
