@@ -30,10 +30,11 @@ use super::attest::State as AttestState;
 pub use super::bootstrap::{Bootstrap, DECISION_FILE, STATE_DIR};
 use super::decide::{self, ClusterEnv, Decision, Timing};
 use super::etcd::{self, Rebuild};
-use super::keepalived::{self, CheckParams, KeepalivedParams};
+pub use super::kubeadm::APISERVER_MANIFEST;
 use super::kubeadm::{self, Credentials, LegacyEtcd};
 use super::kubeapi::Deleted;
-use super::nginx::{self, NginxParams};
+pub use super::lb::LoadBalancerStep;
+pub use super::lb_plan::interface_of;
 use super::pki;
 use crate::engine::{Context, Step};
 use crate::runner::Cmd;
@@ -48,8 +49,6 @@ pub const TOKEN_CONFIG: &str = "/etc/kubeha/kubeadm-token.yaml";
 pub const ADMIN_CONF: &str = "/etc/kubernetes/admin.conf";
 /// kubelet.conf.
 pub const KUBELET_CONF: &str = "/etc/kubernetes/kubelet.conf";
-/// The apiserver's static pod manifest.
-pub const APISERVER_MANIFEST: &str = "/etc/kubernetes/manifests/kube-apiserver.yaml";
 /// The stacked etcd's static pod manifest (written by kubeadm after the member is added, on init and join).
 pub const ETCD_MANIFEST: &str = "/etc/kubernetes/manifests/etcd.yaml";
 /// kubeadm's bootstrap kubeconfig on a joining node (gone once the kubelet has its own certificate).
@@ -163,149 +162,6 @@ impl Step for PkiStep {
     fn run(&self, ctx: &mut Context) -> Result<()> {
         let n = write_pki(ctx)?;
         log::info!("cluster CA material in {}: {n} files written", pki::PKI_DIR);
-        Ok(())
-    }
-}
-
-/// `cluster-lb`: keepalived (VIP) and nginx (:16443), up before kubeadm runs.
-pub struct LoadBalancerStep;
-
-/// The interface holding `ip`, from `ip -o -4 addr show`.
-pub fn interface_of(ip_output: &str, ip: std::net::Ipv4Addr) -> Option<String> {
-    ip_output.lines().find_map(|l| {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        let addr = f.get(3)?.split('/').next()?;
-        (f.get(2) == Some(&"inet") && addr == ip.to_string())
-            .then(|| f[1].trim_end_matches(':').to_string())
-    })
-}
-
-impl Step for LoadBalancerStep {
-    fn name(&self) -> &'static str {
-        "cluster-lb"
-    }
-    fn applies(&self, ctx: &Context) -> bool {
-        is_master(ctx)
-    }
-    fn run(&self, ctx: &mut Context) -> Result<()> {
-        let c = &ctx.config.cluster;
-        let me = ctx.me().clone();
-        let index = c
-            .masters
-            .iter()
-            .position(|m| m.name == me.name)
-            .context("not a master")?;
-        let cp = ctx
-            .config
-            .control_plane
-            .as_ref()
-            .context("a master needs the [control-plane] keys")?;
-        let interface = match &c.endpoint.interface {
-            Some(i) => i.clone(),
-            None => {
-                let out = ctx
-                    .runner
-                    .output(&Cmd::new("ip").args(["-o", "-4", "addr", "show"]))?;
-                match interface_of(&out.stdout_str(), me.ip) {
-                    Some(i) => i,
-                    None if !ctx.runner.is_real() => "eth0".to_string(),
-                    None => bail!(
-                        "no interface holds this master's address {}: set endpoint.interface in cluster.toml",
-                        me.ip
-                    ),
-                }
-            }
-        };
-        let ka = keepalived::render_keepalived(
-            c,
-            &KeepalivedParams {
-                index,
-                interface,
-                auth_pass: cp.vrrp_auth_pass.clone(),
-                check_script: keepalived::CHECK_SCRIPT.into(),
-            },
-        )?;
-        let check = keepalived::render_check_script(&CheckParams {
-            ip: me.ip,
-            lb_port: c.endpoint.port,
-            ca_cert: format!("{}/ca.crt", pki::PKI_DIR),
-            apiserver_manifest: APISERVER_MANIFEST.into(),
-        });
-        let module = if ctx.path(nginx::DEBIAN_STREAM_MODULE).exists()
-            && !ctx.path(nginx::EL_STREAM_MODULE).exists()
-        {
-            nginx::DEBIAN_STREAM_MODULE
-        } else {
-            nginx::EL_STREAM_MODULE
-        };
-        let ng = nginx::render_nginx(
-            c,
-            &NginxParams {
-                stream_module: Some(module.into()),
-                ..NginxParams::el()
-            },
-        )?;
-        // The check script runs as root (script_user root): 0700 so enable_script_security accepts it.
-        ctx.write_file(keepalived::CHECK_SCRIPT, check, 0o700)?;
-        // 0600: it holds the VRRP auth_pass.
-        ctx.write_file(keepalived::KEEPALIVED_CONF, ka, 0o600)?;
-        ctx.write_file(nginx::NGINX_CONF, ng, 0o644)?;
-        let r = &ctx.runner;
-        // SELinux enforcing: nginx (httpd_t) must listen on 16443 and connect to the apiservers, and keepalived may
-        // only run scripts labelled for it (the policy labels /usr/libexec/keepalived).
-        // A tool that is not installed means the feature is absent (no SELinux tools, no firewalld).
-        let enforcing = r
-            .output(&Cmd::new("getenforce"))
-            .map(|o| o.stdout_str().trim() == "Enforcing")
-            .unwrap_or(false);
-        if enforcing {
-            r.run(&Cmd::new("restorecon").args(["-R", "/usr/libexec/keepalived"]))?;
-            r.run(&Cmd::new("setsebool").args(["-P", "httpd_can_network_connect", "1"]))?;
-            let port = c.endpoint.port.to_string();
-            if !r
-                .output(&Cmd::new("semanage").args([
-                    "port",
-                    "-a",
-                    "-t",
-                    "http_port_t",
-                    "-p",
-                    "tcp",
-                    &port,
-                ]))?
-                .success()
-            {
-                r.run(&Cmd::new("semanage").args([
-                    "port",
-                    "-m",
-                    "-t",
-                    "http_port_t",
-                    "-p",
-                    "tcp",
-                    &port,
-                ]))?;
-            }
-        }
-        // firewalld (when running): VRRP between the masters and the load balancer port.
-        let firewalld = r
-            .output(&Cmd::new("firewall-cmd").arg("--state"))
-            .map(|o| o.success())
-            .unwrap_or(false);
-        if firewalld {
-            for a in [
-                "--add-rich-rule=rule protocol value=\"vrrp\" accept".to_string(),
-                format!("--add-port={}/tcp", c.endpoint.port),
-            ] {
-                r.run(&Cmd::new("firewall-cmd").args(["--permanent".to_string(), a]))?;
-            }
-            r.run(&Cmd::new("firewall-cmd").arg("--reload"))?;
-        }
-        r.run(&Cmd::new("nginx").args(["-t", "-c", nginx::NGINX_CONF]))?;
-        // Always restart, not only when this run changed a file: a run killed after writing the config and
-        // before the restart leaves a daemon on the old config, and the rerun sees the files unchanged.
-        for svc in ["nginx", "keepalived"] {
-            r.run(&Cmd::new("systemctl").args(["enable", svc]))?;
-            r.run(&Cmd::new("systemctl").args(["restart", svc]))?;
-        }
         Ok(())
     }
 }
