@@ -154,7 +154,7 @@ fn pin(case: Case) {
         root: root.to_path_buf(),
         runner,
         config: config(&case.cluster, case.master, case.auth_pass),
-        name: case.master.into(),
+        me: case.cluster.node(case.master).unwrap().1.clone(),
         role: Role::Master,
         dry_run: true,
     };
@@ -353,7 +353,7 @@ fn not_on_a_worker() {
         root: dir.path().to_path_buf(),
         runner: Box::new(RecordingRunner::default()),
         config: worker_config(&c, "k8s-node01"),
-        name: "k8s-node01".into(),
+        me: c.workers[0].clone(),
         role: Role::Worker,
         dry_run: true,
     };

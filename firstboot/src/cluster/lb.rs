@@ -27,7 +27,7 @@ impl Step for LoadBalancerStep {
             debian_stream_module: ctx.path(nginx::DEBIAN_STREAM_MODULE).exists()
                 && !ctx.path(nginx::EL_STREAM_MODULE).exists(),
         };
-        let plan = lb_plan::plan(&ctx.config, ctx.me(), &host)?;
+        let plan = lb_plan::plan(&ctx.config, &ctx.me, &host)?;
         let interface = lb_execute::interface(ctx, &plan.interface)?;
         let files = lb_render::render(&ctx.config.cluster, &plan, &interface)?;
         lb_execute::execute(ctx, &files, &plan.actions)

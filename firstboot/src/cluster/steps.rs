@@ -181,7 +181,7 @@ impl Step for DecideStep {
     }
     fn run(&self, ctx: &mut Context) -> Result<()> {
         if control_plane_done(ctx) {
-            log::info!("control plane already set up on {}", ctx.name);
+            log::info!("control plane already set up on {}", ctx.me.name);
             return Ok(());
         }
         // Undo a half-finished kubeadm run first: its apiserver would otherwise answer our own probes.
@@ -189,7 +189,8 @@ impl Step for DecideStep {
             reset(ctx)?;
         }
         let d = if ctx.dry_run {
-            let is_designated = decide::designated(&ctx.config).is_some_and(|d| d.name == ctx.name);
+            let is_designated =
+                decide::designated(&ctx.config).is_some_and(|d| d.name == ctx.me.name);
             log::info!("dry run: no probes; the designated master would init if nothing answers and a majority attests");
             if is_designated {
                 Decision::Init
@@ -202,9 +203,9 @@ impl Step for DecideStep {
         match &d {
             Decision::Init => log::info!(
                 "{}: nothing answers; this master initializes the cluster",
-                ctx.name
+                ctx.me.name
             ),
-            Decision::Join(why) => log::info!("{}: joining the control plane: {why}", ctx.name),
+            Decision::Join(why) => log::info!("{}: joining the control plane: {why}", ctx.me.name),
             Decision::Wait(why) => bail!("{why}"),
         }
         if let Some(b) = Bootstrap::from_decision(&d) {
@@ -221,12 +222,12 @@ impl DecideStep {
     fn decide_with_majority(&self, ctx: &Context) -> Result<Decision> {
         let env = self.0.env.as_ref();
         let t = &self.0.timing;
-        let me = ctx.me().clone();
+        let me = &ctx.me;
         let designated = decide::designated(&ctx.config)
             .map(|d| d.name.clone())
             .context("the cluster has no masters")?;
         if let Err(e) =
-            env.set_attestation(&ctx.config, &me, Some((AttestState::Waiting, designated)))
+            env.set_attestation(&ctx.config, me, Some((AttestState::Waiting, designated)))
         {
             log::warn!(
                 "cannot answer attestations (the designated master will not count this one): {e:#}"
@@ -237,7 +238,7 @@ impl DecideStep {
         let mut last_log = None::<std::time::Instant>;
         loop {
             let force = ctx.path(decide::FORCE_INIT).exists();
-            match decide::decide(env, &ctx.config, &ctx.name, force) {
+            match decide::decide(env, &ctx.config, &ctx.me.name, force) {
                 Decision::Wait(why) if start.elapsed() < t.endpoint_wait => {
                     if last_log.is_none_or(|l| l.elapsed() >= Duration::from_secs(30)) {
                         log::info!("not initializing yet: {why}");
@@ -284,10 +285,10 @@ impl Step for RebuildStep {
         }
         let env = self.0.env.as_ref();
         let t = &self.0.timing;
-        let me = ctx.me().clone();
+        let me = &ctx.me;
         decide::wait_for_endpoint(env, &ctx.config, t, &me.name)?;
         decide::wait_turn(env, &ctx.config, &me.name, t)?;
-        match env.etcd_rebuild(&ctx.config, &me)? {
+        match env.etcd_rebuild(&ctx.config, me)? {
             Rebuild::NotMember => log::info!("{} is not an etcd member: nothing stale", me.name),
             Rebuild::Removed(ids) => {
                 log::info!("removed stale etcd member(s) of {}: {ids:?}", me.name)
@@ -354,27 +355,27 @@ impl Step for KubeadmStep {
         }
         // From here on this master attests nothing: it is initializing or joining.
         if !ctx.dry_run {
-            let me = ctx.me().clone();
+            let me = &ctx.me;
             let designated = decide::designated(&ctx.config)
                 .map(|d| d.name.clone())
                 .unwrap_or_default();
             if let Err(e) =
                 self.0
                     .env
-                    .set_attestation(&ctx.config, &me, Some((AttestState::Busy, designated)))
+                    .set_attestation(&ctx.config, me, Some((AttestState::Busy, designated)))
             {
                 log::warn!("attestation listener: {e:#}");
             }
         }
         let c = ctx.config.cluster.clone();
-        let me = ctx.me().clone();
+        let me = &ctx.me;
         let cred = credentials(ctx);
         let legacy = c.cluster.kubernetes_version.kubeadm_api() == KubeadmApi::V1Alpha2;
         match Bootstrap::load(ctx) {
             Some(Bootstrap::Init) => {
                 ctx.write_secret(
                     kubeadm::INIT_CONFIG,
-                    &kubeadm::render_init(&c, &me, &cred, patches_dir(ctx))?,
+                    &kubeadm::render_init(&c, me, &cred, patches_dir(ctx))?,
                 )?;
                 let mut cmd = Cmd::new("kubeadm").args(["init", "--config", kubeadm::INIT_CONFIG]);
                 if !legacy {
@@ -388,7 +389,7 @@ impl Step for KubeadmStep {
                 let members = if ctx.dry_run {
                     Vec::new()
                 } else {
-                    self.0.env.etcd_add(&ctx.config, &me)?
+                    self.0.env.etcd_add(&ctx.config, me)?
                 };
                 let etcd = LegacyEtcd {
                     initial_cluster: super::etcd::initial_cluster(&members, &me.name, me.ip),
@@ -396,7 +397,7 @@ impl Step for KubeadmStep {
                 };
                 ctx.write_secret(
                     kubeadm::JOIN_CONFIG,
-                    &kubeadm::render_master_v1alpha2(&c, &me, &cred, &etcd)?,
+                    &kubeadm::render_master_v1alpha2(&c, me, &cred, &etcd)?,
                 )?;
                 let f = kubeadm::JOIN_CONFIG;
                 for phase in [
@@ -431,7 +432,7 @@ impl Step for KubeadmStep {
             Some(Bootstrap::Join) => {
                 ctx.write_secret(
                     kubeadm::JOIN_CONFIG,
-                    &kubeadm::render_join(&c, &me, &cred, true, patches_dir(ctx))?,
+                    &kubeadm::render_join(&c, me, &cred, true, patches_dir(ctx))?,
                 )?;
                 log::info!(
                     "kubeadm join (control plane) on {} through {}",
@@ -577,14 +578,14 @@ impl Step for VerifyStep {
         }
         let env = self.0.env.as_ref();
         let t = &self.0.timing;
-        let me = ctx.me().clone();
+        let me = &ctx.me;
         // A master that initialized has no peer to ask about its own member; its apiserver answering is the proof.
         let ask_etcd = Bootstrap::load(ctx) == Some(Bootstrap::Join);
         let deadline = std::time::Instant::now() + t.verify_wait;
         let mut delays = t.backoff().delays();
         loop {
             let mine = if ask_etcd {
-                env.etcd_members(&ctx.config, &me).ok().map(|ms| {
+                env.etcd_members(&ctx.config, me).ok().map(|ms| {
                     etcd::stale_members(&ms, &me.name, me.ip)
                         .into_iter()
                         .cloned()
@@ -636,7 +637,7 @@ impl Step for VerifyStep {
             }
             if ev.complete() {
                 log::info!("the cluster lists {}: {}", me.name, ev.describe());
-                if let Err(e) = env.set_attestation(&ctx.config, &me, None) {
+                if let Err(e) = env.set_attestation(&ctx.config, me, None) {
                     log::warn!("attestation listener: {e:#}");
                 }
                 return Ok(());
@@ -789,10 +790,10 @@ impl Step for TokenStep {
                 }
             }
         }
-        let me = ctx.me().clone();
+        let me = &ctx.me;
         ctx.write_secret(
             TOKEN_CONFIG,
-            &kubeadm::render_init(&c, &me, &credentials(ctx), None)?,
+            &kubeadm::render_init(&c, me, &credentials(ctx), None)?,
         )?;
         log::info!("refreshing bootstrap token {id} (TTL {ttl_h}h)");
         ctx.runner.run(&Cmd::new("kubeadm").args([
@@ -828,7 +829,7 @@ impl Step for WorkerJoinStep {
     }
     fn run(&self, ctx: &mut Context) -> Result<()> {
         if ctx.path(KUBELET_CONF).exists() {
-            log::info!("{} already joined", ctx.name);
+            log::info!("{} already joined", ctx.me.name);
             return Ok(());
         }
         // A join killed half-way leaves files kubeadm's preflight refuses (the CA certificate, the bootstrap
@@ -844,13 +845,18 @@ impl Step for WorkerJoinStep {
             reset(ctx)?;
         }
         if !ctx.dry_run {
-            decide::wait_for_endpoint(self.0.env.as_ref(), &ctx.config, &self.0.timing, &ctx.name)?;
+            decide::wait_for_endpoint(
+                self.0.env.as_ref(),
+                &ctx.config,
+                &self.0.timing,
+                &ctx.me.name,
+            )?;
         }
         let c = ctx.config.cluster.clone();
-        let me = ctx.me().clone();
+        let me = &ctx.me;
         ctx.write_secret(
             kubeadm::JOIN_CONFIG,
-            &kubeadm::render_join(&c, &me, &credentials(ctx), false, patches_dir(ctx))?,
+            &kubeadm::render_join(&c, me, &credentials(ctx), false, patches_dir(ctx))?,
         )?;
         log::info!(
             "kubeadm join (worker) on {} through {}",
@@ -873,11 +879,12 @@ mod tests {
     #[test]
     fn bootstrap_is_saved_as_the_bare_word() {
         let d = tempfile::tempdir().unwrap();
+        let config = config_for("k8s-master01", Role::Master);
         let ctx = Context {
             root: d.path().to_path_buf(),
             runner: Box::new(RecordingRunner::default()),
-            config: config_for("k8s-master01", Role::Master),
-            name: "k8s-master01".into(),
+            me: config.cluster.masters[0].clone(),
+            config,
             role: Role::Master,
             dry_run: true,
         };
