@@ -27,7 +27,7 @@ pub const JOURNAL: &str = "/var/lib/kubeha/state";
 /// Written when every step has finished; the unit's `ConditionPathExists=!` keeps the agent from running again.
 pub const DONE: &str = "/var/lib/kubeha/done";
 
-/// Everything a step may use. Fields are only ever added, never changed in meaning.
+/// Everything a step may use. Fields never change in meaning.
 pub struct Context {
     /// The system root (`/` on a node, a temp dir in tests).
     pub root: PathBuf,
@@ -35,8 +35,9 @@ pub struct Context {
     pub runner: Box<dyn Runner>,
     /// The validated node config.
     pub config: NodeConfig,
-    /// This node's name.
-    pub name: String,
+    /// This node's entry in the cluster (`masters[]` or `workers[]` of `config.cluster`), resolved once with the
+    /// identity ([`crate::identity::Identity::node`]): its name, address, MAC and disk.
+    pub me: Node,
     /// This node's role.
     pub role: Role,
     /// Dry run: write files under root, print commands, no network I/O.
@@ -98,15 +99,6 @@ impl Context {
             dir = d.parent();
         }
         Ok(p)
-    }
-
-    /// This node's entry in the cluster.
-    pub fn me(&self) -> &Node {
-        self.config
-            .cluster
-            .node(&self.name)
-            .map(|(_, n)| n)
-            .expect("identity resolved against the cluster before steps run")
     }
 
     /// Reads a system file as text; `None` when it does not exist.
@@ -327,16 +319,16 @@ pub trait Progress {
 pub fn run(ctx: &mut Context, steps: &[Box<dyn Step>], reporter: &mut dyn Progress) -> Result<()> {
     let root = ctx.root.clone();
     let mut journal = Journal::load(&root)?;
-    if journal.node != ctx.name {
+    if journal.node != ctx.me.name {
         if !journal.done.is_empty() {
             log::warn!(
                 "the journal belongs to '{}', not '{}': starting over",
                 journal.node,
-                ctx.name
+                ctx.me.name
             );
         }
         journal = Journal {
-            node: ctx.name.clone(),
+            node: ctx.me.name.clone(),
             done: Vec::new(),
         };
         journal.save(&root)?;
@@ -413,11 +405,12 @@ mod tests {
     use crate::runner::RecordingRunner;
 
     fn ctx(root: &Path) -> Context {
+        let config = config_for("k8s-master01", Role::Master);
         Context {
             root: root.to_path_buf(),
             runner: Box::new(RecordingRunner::default()),
-            config: config_for("k8s-master01", Role::Master),
-            name: "k8s-master01".into(),
+            me: config.cluster.masters[0].clone(),
+            config,
             role: Role::Master,
             dry_run: true,
         }

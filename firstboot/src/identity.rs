@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use anyhow::{bail, Result};
-use kubeha_model::cluster::{normalize_mac, Role};
+use kubeha_model::cluster::{normalize_mac, Node, Role};
 use kubeha_model::NodeConfig;
 
 use crate::providers::cmdline::KernelArgs;
@@ -142,10 +142,11 @@ pub fn substitute(template: &str, facts: &HostFacts, args: &KernelArgs) -> Resul
 }
 
 /// The identity of this node.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Identity {
-    /// Node name.
-    pub name: String,
+    /// This node's entry in the cluster (its name, address, MAC and disk), as the config's `masters[]` or
+    /// `workers[]` lists it.
+    pub node: Node,
     /// Role.
     pub role: Role,
     /// How it was found, for the console.
@@ -190,7 +191,7 @@ pub fn resolve(
     let role = pick(source, "role", Key::Role, cfg.node.role, args.role)?;
     let c = &cfg.cluster;
     if let Some((n, how)) = name {
-        let Some((r, _)) = c.node(&n) else {
+        let Some((r, node)) = c.node(&n) else {
             bail!("{how}: '{n}' is not one of the cluster's masters or workers");
         };
         if let Some((want, rhow)) = role {
@@ -199,26 +200,26 @@ pub fn resolve(
             }
         }
         return Ok(Identity {
-            name: n,
+            node: node.clone(),
             role: r,
             how,
         });
     }
     let macs: Vec<&str> = facts.macs().collect();
     let ips: Vec<&IpAddr> = facts.ips().collect();
-    let matches: Vec<(Role, String, &'static str)> = c
+    let matches: Vec<(Role, &Node, &'static str)> = c
         .nodes()
         .filter(|(r, _)| role.as_ref().is_none_or(|(want, _)| want == r))
         .filter_map(|(r, n)| {
             if ips.iter().any(|ip| **ip == IpAddr::V4(n.ip)) {
-                Some((r, n.name.clone(), "IP"))
+                Some((r, n, "IP"))
             } else if n
                 .mac
                 .as_deref()
                 .and_then(normalize_mac)
                 .is_some_and(|m| macs.contains(&m.as_str()))
             {
-                Some((r, n.name.clone(), "MAC"))
+                Some((r, n, "MAC"))
             } else {
                 None
             }
@@ -227,9 +228,9 @@ pub fn resolve(
     let name_key = Key::Name;
     match matches.as_slice() {
         [(r, n, by)] => Ok(Identity {
-            name: n.clone(),
+            node: (*n).clone(),
             role: *r,
-            how: format!("this node's {by} matches {n} in the cluster"),
+            how: format!("this node's {by} matches {} in the cluster", n.name),
         }),
         [] => bail!(
             "cannot tell which node this is: no {name_key}/node.name, and none of this node's addresses (IPs: {}; \
@@ -240,7 +241,7 @@ pub fn resolve(
         ),
         many => bail!(
             "this node's addresses match several cluster nodes ({}); set {name_key}= on the kernel command line",
-            join(many.iter().map(|(_, n, _)| n.clone()))
+            join(many.iter().map(|(_, n, _)| n.name.clone()))
         ),
     }
 }
@@ -381,7 +382,14 @@ mod tests {
         ];
         for (name, cfg, a, f, want) in cases {
             match (resolve(cfg, &a, &f, "SRC"), want) {
-                (Ok(id), Ok((n, r))) => assert_eq!((id.name.as_str(), id.role), (n, r), "{name}"),
+                (Ok(id), Ok((n, r))) => {
+                    assert_eq!((id.node.name.as_str(), id.role), (n, r), "{name}");
+                    assert_eq!(
+                        Some((r, &id.node)),
+                        cfg.cluster.node(n),
+                        "{name}: the cluster's entry"
+                    );
+                }
                 (Err(e), Err(w)) => {
                     assert!(e.to_string().contains(w), "{name}: {e} should contain {w}")
                 }

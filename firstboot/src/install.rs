@@ -370,7 +370,7 @@ fn resolve_identity(
             let r = source::finish(config.clone(), source.to_string(), args, facts)
                 .with_context(|| format!("the node config from {source}"))?;
             let id = r.identity;
-            Ok((Some((id.name, id.role)), id.how))
+            Ok((Some((id.node.name, id.role)), id.how))
         }
         Err(e) if !named => Ok((None, format!("left to the agent at first boot: {e:#}"))),
         Err(e) => Err(e.context(format!("the node config from {source}"))),

@@ -218,7 +218,7 @@ pub fn finish(
             "{source}: this node is a worker: the [control-plane] keys of the shared config are dropped, never kept"
         );
     }
-    config.node.name = Some(id.name.clone());
+    config.node.name = Some(id.node.name.clone());
     config.node.role = Some(id.role);
     // Checked again with the identity in place: a master needs the [control-plane] keys, kubeha.bootstrap must be
     // a master.
@@ -301,18 +301,18 @@ mod tests {
 
         // Only the cmdline URL: it wins.
         let got = resolve(&opts(r), &args, &facts).unwrap();
-        assert_eq!(got.identity.name, "k8s-node03");
+        assert_eq!(got.identity.node.name, "k8s-node03");
         assert!(got.source.contains("/c"));
         // The installer's file beats the URL.
         put(r, "/etc/kubeha/node.toml", &w2.to_toml());
         assert_eq!(
-            resolve(&opts(r), &args, &facts).unwrap().identity.name,
+            resolve(&opts(r), &args, &facts).unwrap().identity.node.name,
             "k8s-node02"
         );
         // An earlier run's state beats everything.
         crate::providers::state::save(r, &w1).unwrap();
         let got = resolve(&opts(r), &args, &facts).unwrap();
-        assert_eq!(got.identity.name, "k8s-node01");
+        assert_eq!(got.identity.node.name, "k8s-node01");
         assert!(got.source.contains("earlier run"));
         assert_eq!(
             s.requests().len(),
@@ -405,7 +405,7 @@ mod tests {
         });
         let r = resolve(&o, &KernelArgs::default(), &HostFacts::default()).unwrap();
         t.join().unwrap();
-        assert_eq!(r.identity.name, "k8s-node05");
+        assert_eq!(r.identity.node.name, "k8s-node05");
         // Nothing anywhere and a short cap: a clear error listing what was tried.
         let e = tempfile::tempdir().unwrap();
         let err = resolve(
@@ -439,6 +439,7 @@ mod tests {
             resolve(&opts(d.path()), &args, &HostFacts::default())
                 .unwrap()
                 .identity
+                .node
                 .name,
             "k8s-node01"
         );

@@ -666,12 +666,12 @@ fn context(world: &World, dir: &Path, c: &Cluster, name: &str) -> Context {
         runner: Box::new(StandIn {
             world: world.clone(),
             root,
-            node,
+            node: node.clone(),
             role,
             token: config.join.token.clone(),
         }),
         config,
-        name: name.to_string(),
+        me: node,
         role,
         dry_run: false,
     }

@@ -32,7 +32,7 @@ impl Runner for SharedRunner {
 
 fn dry_run(name: &str) -> (tempfile::TempDir, Vec<String>) {
     let c = Cluster::default_cluster();
-    let (role, _) = c.node(name).unwrap();
+    let (role, me) = c.node(name).unwrap();
     let config = if role == Role::Master {
         master_config(&c, name)
     } else {
@@ -44,7 +44,7 @@ fn dry_run(name: &str) -> (tempfile::TempDir, Vec<String>) {
         root: dir.path().to_path_buf(),
         runner: Box::new(SharedRunner(rec.clone())),
         config,
-        name: name.into(),
+        me: me.clone(),
         role,
         dry_run: true,
     };
@@ -132,7 +132,7 @@ fn pki_refuses_other_cas_and_is_idempotent() {
         root: dir.path().to_path_buf(),
         runner: Box::new(RecordingRunner::default()),
         config: nc.clone(),
-        name: "k8s-master01".into(),
+        me: c.masters[0].clone(),
         role: Role::Master,
         dry_run: true,
     };
@@ -256,7 +256,7 @@ fn token_is_refreshed_only_near_expiry() {
             root: dir.path().to_path_buf(),
             runner: Box::new(R(runner.clone())),
             config: master_config(&c, "k8s-master02"),
-            name: "k8s-master02".into(),
+            me: c.masters[1].clone(),
             role: Role::Master,
             dry_run: false,
         };

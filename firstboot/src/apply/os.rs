@@ -17,7 +17,7 @@ impl Step for Hostname {
         "os"
     }
     fn run(&self, ctx: &mut Context) -> Result<()> {
-        let name = ctx.name.clone();
+        let name = ctx.me.name.clone();
         ctx.write_file("/etc/hostname", format!("{name}\n"), 0o644)?;
         if ctx.needs(Cmd::new("hostname"), |o| o.stdout_str().trim() != name)? {
             ctx.run(Cmd::new("hostname").arg(&name))?;
@@ -310,8 +310,8 @@ mod tests {
         let mut ctx = Context {
             root: root.path().to_path_buf(),
             runner: Box::new(rec.clone()),
+            me: config.cluster.node(name).unwrap().1.clone(),
             config,
-            name: name.into(),
             role,
             dry_run: true,
         };

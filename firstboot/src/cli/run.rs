@@ -82,14 +82,14 @@ pub fn run_steps(
     let id = &resolved.identity;
     console(&format!(
         "this is {} ({}): {}; config from {}",
-        id.name, id.role, id.how, resolved.source
+        id.node.name, id.role, id.how, resolved.source
     ));
-    reporter.identity(&id.name, &id.role.to_string(), &resolved.source);
+    reporter.identity(&id.node.name, &id.role.to_string(), &resolved.source);
     let mut ctx = Context {
         root,
         runner,
         config: resolved.config,
-        name: id.name.clone(),
+        me: id.node.clone(),
         role: id.role,
         dry_run: cfg.dry_run,
     };

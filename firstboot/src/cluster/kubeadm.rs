@@ -36,6 +36,8 @@ pub const CONFIG_DIR: &str = "/etc/kubeha";
 pub const INIT_CONFIG: &str = "/etc/kubeha/kubeadm-init.yaml";
 /// The join configuration.
 pub const JOIN_CONFIG: &str = "/etc/kubeha/kubeadm-join.yaml";
+/// The apiserver's static pod manifest (kubeadm writes it; the steps and keepalived's check script look for it).
+pub const APISERVER_MANIFEST: &str = "/etc/kubernetes/manifests/kube-apiserver.yaml";
 /// The token group kubeadm's RBAC rules allow to join.
 pub const TOKEN_GROUP: &str = "system:bootstrappers:kubeadm:default-node-token";
 /// The etcd data directory.

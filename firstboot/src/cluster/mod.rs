@@ -6,7 +6,9 @@
 //! - [`decide`]: who initializes and when the others join; [`attest`]: the majority a designated master needs
 //!   before it initializes; [`net`] is their real network side.
 //! - [`etcd`]: membership over etcd's JSON gateway (stale member removal); [`kubeapi`]: Node deletion.
-//! - [`steps`]: the [`crate::engine::Step`]s, in order ([`steps()`]).
+//! - [`lb`]: `cluster-lb` (keepalived + nginx) as plan → render → execute ([`lb_plan`], [`lb_render`],
+//!   [`lb_execute`]).
+//! - [`steps`]: the other [`crate::engine::Step`]s; [`steps()`] lists them all, in order.
 //!
 //! To change what a node runs, add a step to [`steps_with`] (keep it idempotent: check, then act); to change a
 //! rendered file, change its renderer and regenerate the golden files (`UPDATE_GOLDEN=1 cargo test -p
@@ -19,6 +21,10 @@ pub mod etcd;
 pub mod keepalived;
 pub mod kubeadm;
 pub mod kubeapi;
+pub mod lb;
+pub mod lb_execute;
+pub mod lb_plan;
+pub mod lb_render;
 pub mod net;
 pub mod nginx;
 pub mod pki;
@@ -42,7 +48,7 @@ pub fn steps_with(env: Arc<dyn ClusterEnv>, timing: Timing) -> Vec<Box<dyn Step>
     let shared = steps::Shared { env, timing };
     vec![
         Box::new(steps::PkiStep),
-        Box::new(steps::LoadBalancerStep),
+        Box::new(lb::LoadBalancerStep),
         Box::new(steps::DecideStep(shared.clone())),
         Box::new(steps::RebuildStep(shared.clone())),
         Box::new(steps::KubeadmStep(shared.clone())),

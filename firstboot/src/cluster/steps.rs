@@ -30,10 +30,11 @@ use super::attest::State as AttestState;
 pub use super::bootstrap::{Bootstrap, DECISION_FILE, STATE_DIR};
 use super::decide::{self, ClusterEnv, Decision, Timing};
 use super::etcd::{self, Rebuild};
-use super::keepalived::{self, CheckParams, KeepalivedParams};
+pub use super::kubeadm::APISERVER_MANIFEST;
 use super::kubeadm::{self, Credentials, LegacyEtcd};
 use super::kubeapi::Deleted;
-use super::nginx::{self, NginxParams};
+pub use super::lb::LoadBalancerStep;
+pub use super::lb_plan::interface_of;
 use super::pki;
 use crate::engine::{Context, Step};
 use crate::runner::Cmd;
@@ -48,8 +49,6 @@ pub const TOKEN_CONFIG: &str = "/etc/kubeha/kubeadm-token.yaml";
 pub const ADMIN_CONF: &str = "/etc/kubernetes/admin.conf";
 /// kubelet.conf.
 pub const KUBELET_CONF: &str = "/etc/kubernetes/kubelet.conf";
-/// The apiserver's static pod manifest.
-pub const APISERVER_MANIFEST: &str = "/etc/kubernetes/manifests/kube-apiserver.yaml";
 /// The stacked etcd's static pod manifest (written by kubeadm after the member is added, on init and join).
 pub const ETCD_MANIFEST: &str = "/etc/kubernetes/manifests/etcd.yaml";
 /// kubeadm's bootstrap kubeconfig on a joining node (gone once the kubelet has its own certificate).
@@ -167,149 +166,6 @@ impl Step for PkiStep {
     }
 }
 
-/// `cluster-lb`: keepalived (VIP) and nginx (:16443), up before kubeadm runs.
-pub struct LoadBalancerStep;
-
-/// The interface holding `ip`, from `ip -o -4 addr show`.
-pub fn interface_of(ip_output: &str, ip: std::net::Ipv4Addr) -> Option<String> {
-    ip_output.lines().find_map(|l| {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        let addr = f.get(3)?.split('/').next()?;
-        (f.get(2) == Some(&"inet") && addr == ip.to_string())
-            .then(|| f[1].trim_end_matches(':').to_string())
-    })
-}
-
-impl Step for LoadBalancerStep {
-    fn name(&self) -> &'static str {
-        "cluster-lb"
-    }
-    fn applies(&self, ctx: &Context) -> bool {
-        is_master(ctx)
-    }
-    fn run(&self, ctx: &mut Context) -> Result<()> {
-        let c = &ctx.config.cluster;
-        let me = ctx.me().clone();
-        let index = c
-            .masters
-            .iter()
-            .position(|m| m.name == me.name)
-            .context("not a master")?;
-        let cp = ctx
-            .config
-            .control_plane
-            .as_ref()
-            .context("a master needs the [control-plane] keys")?;
-        let interface = match &c.endpoint.interface {
-            Some(i) => i.clone(),
-            None => {
-                let out = ctx
-                    .runner
-                    .output(&Cmd::new("ip").args(["-o", "-4", "addr", "show"]))?;
-                match interface_of(&out.stdout_str(), me.ip) {
-                    Some(i) => i,
-                    None if !ctx.runner.is_real() => "eth0".to_string(),
-                    None => bail!(
-                        "no interface holds this master's address {}: set endpoint.interface in cluster.toml",
-                        me.ip
-                    ),
-                }
-            }
-        };
-        let ka = keepalived::render_keepalived(
-            c,
-            &KeepalivedParams {
-                index,
-                interface,
-                auth_pass: cp.vrrp_auth_pass.clone(),
-                check_script: keepalived::CHECK_SCRIPT.into(),
-            },
-        )?;
-        let check = keepalived::render_check_script(&CheckParams {
-            ip: me.ip,
-            lb_port: c.endpoint.port,
-            ca_cert: format!("{}/ca.crt", pki::PKI_DIR),
-            apiserver_manifest: APISERVER_MANIFEST.into(),
-        });
-        let module = if ctx.path(nginx::DEBIAN_STREAM_MODULE).exists()
-            && !ctx.path(nginx::EL_STREAM_MODULE).exists()
-        {
-            nginx::DEBIAN_STREAM_MODULE
-        } else {
-            nginx::EL_STREAM_MODULE
-        };
-        let ng = nginx::render_nginx(
-            c,
-            &NginxParams {
-                stream_module: Some(module.into()),
-                ..NginxParams::el()
-            },
-        )?;
-        // The check script runs as root (script_user root): 0700 so enable_script_security accepts it.
-        ctx.write_file(keepalived::CHECK_SCRIPT, check, 0o700)?;
-        // 0600: it holds the VRRP auth_pass.
-        ctx.write_file(keepalived::KEEPALIVED_CONF, ka, 0o600)?;
-        ctx.write_file(nginx::NGINX_CONF, ng, 0o644)?;
-        let r = &ctx.runner;
-        // SELinux enforcing: nginx (httpd_t) must listen on 16443 and connect to the apiservers, and keepalived may
-        // only run scripts labelled for it (the policy labels /usr/libexec/keepalived).
-        // A tool that is not installed means the feature is absent (no SELinux tools, no firewalld).
-        let enforcing = r
-            .output(&Cmd::new("getenforce"))
-            .map(|o| o.stdout_str().trim() == "Enforcing")
-            .unwrap_or(false);
-        if enforcing {
-            r.run(&Cmd::new("restorecon").args(["-R", "/usr/libexec/keepalived"]))?;
-            r.run(&Cmd::new("setsebool").args(["-P", "httpd_can_network_connect", "1"]))?;
-            let port = c.endpoint.port.to_string();
-            if !r
-                .output(&Cmd::new("semanage").args([
-                    "port",
-                    "-a",
-                    "-t",
-                    "http_port_t",
-                    "-p",
-                    "tcp",
-                    &port,
-                ]))?
-                .success()
-            {
-                r.run(&Cmd::new("semanage").args([
-                    "port",
-                    "-m",
-                    "-t",
-                    "http_port_t",
-                    "-p",
-                    "tcp",
-                    &port,
-                ]))?;
-            }
-        }
-        // firewalld (when running): VRRP between the masters and the load balancer port.
-        let firewalld = r
-            .output(&Cmd::new("firewall-cmd").arg("--state"))
-            .map(|o| o.success())
-            .unwrap_or(false);
-        if firewalld {
-            for a in [
-                "--add-rich-rule=rule protocol value=\"vrrp\" accept".to_string(),
-                format!("--add-port={}/tcp", c.endpoint.port),
-            ] {
-                r.run(&Cmd::new("firewall-cmd").args(["--permanent".to_string(), a]))?;
-            }
-            r.run(&Cmd::new("firewall-cmd").arg("--reload"))?;
-        }
-        r.run(&Cmd::new("nginx").args(["-t", "-c", nginx::NGINX_CONF]))?;
-        // Always restart, not only when this run changed a file: a run killed after writing the config and
-        // before the restart leaves a daemon on the old config, and the rerun sees the files unchanged.
-        for svc in ["nginx", "keepalived"] {
-            r.run(&Cmd::new("systemctl").args(["enable", svc]))?;
-            r.run(&Cmd::new("systemctl").args(["restart", svc]))?;
-        }
-        Ok(())
-    }
-}
-
 /// `cluster-decide`: init or join (see [`decide`]).
 pub struct DecideStep(pub Shared);
 
@@ -325,7 +181,7 @@ impl Step for DecideStep {
     }
     fn run(&self, ctx: &mut Context) -> Result<()> {
         if control_plane_done(ctx) {
-            log::info!("control plane already set up on {}", ctx.name);
+            log::info!("control plane already set up on {}", ctx.me.name);
             return Ok(());
         }
         // Undo a half-finished kubeadm run first: its apiserver would otherwise answer our own probes.
@@ -333,7 +189,8 @@ impl Step for DecideStep {
             reset(ctx)?;
         }
         let d = if ctx.dry_run {
-            let is_designated = decide::designated(&ctx.config).is_some_and(|d| d.name == ctx.name);
+            let is_designated =
+                decide::designated(&ctx.config).is_some_and(|d| d.name == ctx.me.name);
             log::info!("dry run: no probes; the designated master would init if nothing answers and a majority attests");
             if is_designated {
                 Decision::Init
@@ -346,9 +203,9 @@ impl Step for DecideStep {
         match &d {
             Decision::Init => log::info!(
                 "{}: nothing answers; this master initializes the cluster",
-                ctx.name
+                ctx.me.name
             ),
-            Decision::Join(why) => log::info!("{}: joining the control plane: {why}", ctx.name),
+            Decision::Join(why) => log::info!("{}: joining the control plane: {why}", ctx.me.name),
             Decision::Wait(why) => bail!("{why}"),
         }
         if let Some(b) = Bootstrap::from_decision(&d) {
@@ -365,12 +222,12 @@ impl DecideStep {
     fn decide_with_majority(&self, ctx: &Context) -> Result<Decision> {
         let env = self.0.env.as_ref();
         let t = &self.0.timing;
-        let me = ctx.me().clone();
+        let me = &ctx.me;
         let designated = decide::designated(&ctx.config)
             .map(|d| d.name.clone())
             .context("the cluster has no masters")?;
         if let Err(e) =
-            env.set_attestation(&ctx.config, &me, Some((AttestState::Waiting, designated)))
+            env.set_attestation(&ctx.config, me, Some((AttestState::Waiting, designated)))
         {
             log::warn!(
                 "cannot answer attestations (the designated master will not count this one): {e:#}"
@@ -381,7 +238,7 @@ impl DecideStep {
         let mut last_log = None::<std::time::Instant>;
         loop {
             let force = ctx.path(decide::FORCE_INIT).exists();
-            match decide::decide(env, &ctx.config, &ctx.name, force) {
+            match decide::decide(env, &ctx.config, &ctx.me.name, force) {
                 Decision::Wait(why) if start.elapsed() < t.endpoint_wait => {
                     if last_log.is_none_or(|l| l.elapsed() >= Duration::from_secs(30)) {
                         log::info!("not initializing yet: {why}");
@@ -428,10 +285,10 @@ impl Step for RebuildStep {
         }
         let env = self.0.env.as_ref();
         let t = &self.0.timing;
-        let me = ctx.me().clone();
+        let me = &ctx.me;
         decide::wait_for_endpoint(env, &ctx.config, t, &me.name)?;
         decide::wait_turn(env, &ctx.config, &me.name, t)?;
-        match env.etcd_rebuild(&ctx.config, &me)? {
+        match env.etcd_rebuild(&ctx.config, me)? {
             Rebuild::NotMember => log::info!("{} is not an etcd member: nothing stale", me.name),
             Rebuild::Removed(ids) => {
                 log::info!("removed stale etcd member(s) of {}: {ids:?}", me.name)
@@ -498,27 +355,27 @@ impl Step for KubeadmStep {
         }
         // From here on this master attests nothing: it is initializing or joining.
         if !ctx.dry_run {
-            let me = ctx.me().clone();
+            let me = &ctx.me;
             let designated = decide::designated(&ctx.config)
                 .map(|d| d.name.clone())
                 .unwrap_or_default();
             if let Err(e) =
                 self.0
                     .env
-                    .set_attestation(&ctx.config, &me, Some((AttestState::Busy, designated)))
+                    .set_attestation(&ctx.config, me, Some((AttestState::Busy, designated)))
             {
                 log::warn!("attestation listener: {e:#}");
             }
         }
         let c = ctx.config.cluster.clone();
-        let me = ctx.me().clone();
+        let me = &ctx.me;
         let cred = credentials(ctx);
         let legacy = c.cluster.kubernetes_version.kubeadm_api() == KubeadmApi::V1Alpha2;
         match Bootstrap::load(ctx) {
             Some(Bootstrap::Init) => {
                 ctx.write_secret(
                     kubeadm::INIT_CONFIG,
-                    &kubeadm::render_init(&c, &me, &cred, patches_dir(ctx))?,
+                    &kubeadm::render_init(&c, me, &cred, patches_dir(ctx))?,
                 )?;
                 let mut cmd = Cmd::new("kubeadm").args(["init", "--config", kubeadm::INIT_CONFIG]);
                 if !legacy {
@@ -532,7 +389,7 @@ impl Step for KubeadmStep {
                 let members = if ctx.dry_run {
                     Vec::new()
                 } else {
-                    self.0.env.etcd_add(&ctx.config, &me)?
+                    self.0.env.etcd_add(&ctx.config, me)?
                 };
                 let etcd = LegacyEtcd {
                     initial_cluster: super::etcd::initial_cluster(&members, &me.name, me.ip),
@@ -540,7 +397,7 @@ impl Step for KubeadmStep {
                 };
                 ctx.write_secret(
                     kubeadm::JOIN_CONFIG,
-                    &kubeadm::render_master_v1alpha2(&c, &me, &cred, &etcd)?,
+                    &kubeadm::render_master_v1alpha2(&c, me, &cred, &etcd)?,
                 )?;
                 let f = kubeadm::JOIN_CONFIG;
                 for phase in [
@@ -575,7 +432,7 @@ impl Step for KubeadmStep {
             Some(Bootstrap::Join) => {
                 ctx.write_secret(
                     kubeadm::JOIN_CONFIG,
-                    &kubeadm::render_join(&c, &me, &cred, true, patches_dir(ctx))?,
+                    &kubeadm::render_join(&c, me, &cred, true, patches_dir(ctx))?,
                 )?;
                 log::info!(
                     "kubeadm join (control plane) on {} through {}",
@@ -721,14 +578,14 @@ impl Step for VerifyStep {
         }
         let env = self.0.env.as_ref();
         let t = &self.0.timing;
-        let me = ctx.me().clone();
+        let me = &ctx.me;
         // A master that initialized has no peer to ask about its own member; its apiserver answering is the proof.
         let ask_etcd = Bootstrap::load(ctx) == Some(Bootstrap::Join);
         let deadline = std::time::Instant::now() + t.verify_wait;
         let mut delays = t.backoff().delays();
         loop {
             let mine = if ask_etcd {
-                env.etcd_members(&ctx.config, &me).ok().map(|ms| {
+                env.etcd_members(&ctx.config, me).ok().map(|ms| {
                     etcd::stale_members(&ms, &me.name, me.ip)
                         .into_iter()
                         .cloned()
@@ -780,7 +637,7 @@ impl Step for VerifyStep {
             }
             if ev.complete() {
                 log::info!("the cluster lists {}: {}", me.name, ev.describe());
-                if let Err(e) = env.set_attestation(&ctx.config, &me, None) {
+                if let Err(e) = env.set_attestation(&ctx.config, me, None) {
                     log::warn!("attestation listener: {e:#}");
                 }
                 return Ok(());
@@ -933,10 +790,10 @@ impl Step for TokenStep {
                 }
             }
         }
-        let me = ctx.me().clone();
+        let me = &ctx.me;
         ctx.write_secret(
             TOKEN_CONFIG,
-            &kubeadm::render_init(&c, &me, &credentials(ctx), None)?,
+            &kubeadm::render_init(&c, me, &credentials(ctx), None)?,
         )?;
         log::info!("refreshing bootstrap token {id} (TTL {ttl_h}h)");
         ctx.runner.run(&Cmd::new("kubeadm").args([
@@ -972,7 +829,7 @@ impl Step for WorkerJoinStep {
     }
     fn run(&self, ctx: &mut Context) -> Result<()> {
         if ctx.path(KUBELET_CONF).exists() {
-            log::info!("{} already joined", ctx.name);
+            log::info!("{} already joined", ctx.me.name);
             return Ok(());
         }
         // A join killed half-way leaves files kubeadm's preflight refuses (the CA certificate, the bootstrap
@@ -988,13 +845,18 @@ impl Step for WorkerJoinStep {
             reset(ctx)?;
         }
         if !ctx.dry_run {
-            decide::wait_for_endpoint(self.0.env.as_ref(), &ctx.config, &self.0.timing, &ctx.name)?;
+            decide::wait_for_endpoint(
+                self.0.env.as_ref(),
+                &ctx.config,
+                &self.0.timing,
+                &ctx.me.name,
+            )?;
         }
         let c = ctx.config.cluster.clone();
-        let me = ctx.me().clone();
+        let me = &ctx.me;
         ctx.write_secret(
             kubeadm::JOIN_CONFIG,
-            &kubeadm::render_join(&c, &me, &credentials(ctx), false, patches_dir(ctx))?,
+            &kubeadm::render_join(&c, me, &credentials(ctx), false, patches_dir(ctx))?,
         )?;
         log::info!(
             "kubeadm join (worker) on {} through {}",
@@ -1017,11 +879,12 @@ mod tests {
     #[test]
     fn bootstrap_is_saved_as_the_bare_word() {
         let d = tempfile::tempdir().unwrap();
+        let config = config_for("k8s-master01", Role::Master);
         let ctx = Context {
             root: d.path().to_path_buf(),
             runner: Box::new(RecordingRunner::default()),
-            config: config_for("k8s-master01", Role::Master),
-            name: "k8s-master01".into(),
+            me: config.cluster.masters[0].clone(),
+            config,
             role: Role::Master,
             dry_run: true,
         };

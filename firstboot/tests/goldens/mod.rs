@@ -1,6 +1,6 @@
-//! The golden files of the rendered files (`testdata/golden/`), shared by the render tests: `UPDATE_GOLDEN=1` rewrites
-//! them after an intended change (`UPDATE_GOLDEN=1 cargo test -p kubeha-firstboot --test cluster_render --test
-//! render_os`).
+//! The golden files of the rendered files (`testdata/golden/`), shared by the render tests and the pin of
+//! `cluster-lb` (`lb-step-*.txt`, tests/lb_step.rs): `UPDATE_GOLDEN=1` rewrites them after an intended change
+//! (`UPDATE_GOLDEN=1 cargo test -p kubeha-firstboot --test cluster_render --test render_os --test lb_step`).
 #![allow(dead_code)]
 
 use std::path::PathBuf;
