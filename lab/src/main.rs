@@ -68,42 +68,8 @@ enum Command {
     WriteResult {
         #[arg(long)]
         state: PathBuf,
-        #[arg(long)]
-        vip_before: String,
-        #[arg(long)]
-        vip_after: String,
-        #[arg(long)]
-        failover_seconds: String,
-        /// The rebuilt node.
-        #[arg(long)]
-        rebuild: String,
-        /// true|false.
-        #[arg(long, action = clap::ArgAction::Set)]
-        rebuild_ok: bool,
-        #[arg(long)]
-        rebuild_seconds: String,
-        /// `etcdctl member list -w json`.
-        #[arg(long)]
-        members_json: String,
-        /// `name=Ready name=NotReady ...`.
-        #[arg(long)]
-        nodes_status: String,
-        #[arg(long)]
-        server: String,
-        #[arg(long)]
-        kubeadm: String,
-        #[arg(long)]
-        formation_seconds: String,
-        #[arg(long)]
-        inits: String,
-        #[arg(long)]
-        pulls: String,
-        /// kubeha serve's URL (its views: STATE/fleet.json, STATE/fleet-formed.json).
-        #[arg(long)]
-        serve_url: Option<String>,
-        /// The nodes, masters first.
-        #[arg(required = true)]
-        names: Vec<String>,
+        #[command(flatten)]
+        measured: write::Measured,
     },
     /// The init-kill drill's record as JSON (cluster.sh --hostile; NAMES: masters, then workers).
     HostileInitKill {
@@ -315,42 +281,8 @@ fn main() -> Result<ExitCode> {
             print!("{}", vars::demo_vars(&cluster, &nodes, workers, &bundle)?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::WriteResult {
-            state,
-            vip_before,
-            vip_after,
-            failover_seconds,
-            rebuild,
-            rebuild_ok,
-            rebuild_seconds,
-            members_json,
-            nodes_status,
-            server,
-            kubeadm,
-            formation_seconds,
-            inits,
-            pulls,
-            serve_url,
-            names,
-        } => {
-            let m = write::Measured {
-                vip_before,
-                vip_after,
-                failover_seconds,
-                rebuild,
-                rebuild_ok,
-                rebuild_seconds,
-                members_json,
-                nodes_status,
-                server,
-                kubeadm,
-                formation_seconds,
-                inits,
-                pulls,
-                serve_url,
-                names,
-            };
-            let r = write::result(&state, &m)?;
+        Command::WriteResult { state, measured } => {
+            let r = write::result(&state, &measured)?;
             write::write_json(&state.join("result.json"), &r)?;
             Ok(ExitCode::SUCCESS)
         }

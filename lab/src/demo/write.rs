@@ -121,26 +121,48 @@ pub struct DemoResult {
     pub hostile: Option<Hostile>,
 }
 
-/// What cluster.sh measured, for [`result`].
+/// What cluster.sh measured, for [`result`] (`kubeha-lab write-result`'s options).
+#[derive(Debug, clap::Args)]
 pub struct Measured {
+    #[arg(long)]
     pub vip_before: String,
+    #[arg(long)]
     pub vip_after: String,
+    #[arg(long)]
     pub failover_seconds: String,
+    /// The rebuilt node.
+    #[arg(long)]
     pub rebuild: String,
+    /// true|false.
+    #[arg(long, action = clap::ArgAction::Set)]
     pub rebuild_ok: bool,
+    #[arg(long)]
     pub rebuild_seconds: String,
     /// `etcdctl member list -w json`.
+    #[arg(long)]
     pub members_json: String,
     /// `name=Ready name=NotReady ...` (cluster.sh's nodes_status).
+    #[arg(long)]
     pub nodes_status: String,
+    /// The apiserver's version (kubectl version).
+    #[arg(long)]
     pub server: String,
+    /// kubeadm's version.
+    #[arg(long)]
     pub kubeadm: String,
+    #[arg(long)]
     pub formation_seconds: String,
+    /// How many `kubeadm init` the agents ran.
+    #[arg(long)]
     pub inits: String,
+    /// How many images the nodes' containerd pulled.
+    #[arg(long)]
     pub pulls: String,
     /// kubeha serve's URL: its views are STATE/fleet.json and STATE/fleet-formed.json.
+    #[arg(long)]
     pub serve_url: Option<String>,
     /// The nodes, masters first.
+    #[arg(required = true)]
     pub names: Vec<String>,
 }
 
