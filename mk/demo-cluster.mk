@@ -1,7 +1,7 @@
 # Stages 4-5 of `make demo`: scripts/demo/cluster.sh runs five nodes, each a network + mount namespace
 # (scripts/demo/node-ns.sh), with the real kubeha-firstboot, keepalived, nginx (stream module), containerd (CRI) and
 # the real Kubernetes of `make k8s` (kubeadm, kubelet, kubectl; etcd and the control plane as static pods). systemd
-# is the one stand-in (scripts/demo/adapters/systemctl). scripts/demo/run.sh calls it after stages 1-3.
+# is the one stand-in (scripts/demo/adapters/systemctl). `kubeha-lab demo` (lab/src/demo/run.rs) calls it after stages 1-3.
 APT_PACKAGES += iproute2 util-linux keepalived nginx libnginx-mod-stream etcd-server etcd-client containerd \
 	firewalld dnf rpm openssl curl python3 python3-yaml
 TEST_TARGETS += test-demo-adapters

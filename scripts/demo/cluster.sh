@@ -8,7 +8,7 @@
 #
 #   scripts/demo/cluster.sh --bundle DIR --cluster cluster.toml --nodes NODECONFIG_DIR --state STATE_DIR \
 #       --k8s-bin DIR [--firstboot PATH] [--base-repos DIR] [--workers N] [--rebuild NAME] [--timeout SECS] \
-#       [--hostile] [--serve BASE_ISO --secrets secrets.toml --kubeha PATH [--agent PATH]]
+#       [--hostile] [--serve BASE_ISO --secrets secrets.toml --kubeha PATH [--agent PATH]] [--lab PATH]
 #
 # --serve (make demo): the nodes are network-installed by the REAL `kubeha serve` (in a namespace of its own on the
 # nodes' network, at .5 of their subnet): each node's installer asks URL/boot.ipxe?mac=MAC from the node's namespace
@@ -25,6 +25,8 @@
 # (only the second may initialize, the first resets and joins); the rebuilt master is reimaged with its link down
 # (it must wait, not initialize) and its real `kubeadm join` is killed once its etcd member is added (it must
 # recover); at the end every master is reimaged at once while the workers run (nobody may initialize).
+# --lab: the kubeha-lab binary (lab/src/demo: reads the cluster through kubeha's model and the agents' status for
+# this script; default ${CARGO_TARGET_DIR:-target}/debug/kubeha-lab of the checkout; `kubeha-lab demo` passes itself).
 # --k8s-bin: the directory `make k8s` fills (kubeadm, kubelet, kubectl of the cluster's Kubernetes version).
 # --base-repos: the directory holding the base OS repositories the bundle's profile marks `base = true` (one
 # subdirectory per repo name); a fresh node root gets the base packages the bundle's RPMs require from them, as the
@@ -33,10 +35,10 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 
 BUNDLE="" CLUSTER="" NODES="" STATE="" FIRSTBOOT="" BASE_REPOS="" WORKERS=2 REBUILD="" TIMEOUT=600 K8S_BIN="" HOSTILE=0
-SERVE_ISO="" SECRETS="" KUBEHA="" AGENT=""
+SERVE_ISO="" SECRETS="" KUBEHA="" AGENT="" LAB=""
 while [ $# -gt 0 ]; do
   case $1 in
   --bundle) BUNDLE=$2; shift 2 ;;
@@ -54,6 +56,7 @@ while [ $# -gt 0 ]; do
   --secrets) SECRETS=$2; shift 2 ;;
   --kubeha) KUBEHA=$2; shift 2 ;;
   --agent) AGENT=$2; shift 2 ;;
+  --lab) LAB=$2; shift 2 ;;
   -h|--help) usage ;;
   *) echo "cluster.sh: unknown argument $1" >&2; usage ;;
   esac
@@ -74,6 +77,9 @@ if [ -z "$FIRSTBOOT" ]; then
 fi
 [ -x "$FIRSTBOOT" ] || { echo "cluster.sh: no kubeha-firstboot at $FIRSTBOOT (build it: cargo build -p kubeha-firstboot)" >&2; exit 1; }
 FIRSTBOOT=$(cd "$(dirname "$FIRSTBOOT")" && pwd)/$(basename "$FIRSTBOOT")
+[ -n "$LAB" ] || LAB="${CARGO_TARGET_DIR:-$HERE/../../target}/debug/kubeha-lab"
+[ -x "$LAB" ] || { echo "cluster.sh: no kubeha-lab at $LAB (build it: cargo build -p kubeha-lab)" >&2; exit 1; }
+LAB=$(realpath "$LAB")
 [ -n "$BASE_REPOS" ] || BASE_REPOS="$(dirname "$BUNDLE")/upstream/www/repos"
 if [ -n "$SERVE_ISO" ]; then
   [ -f "$SERVE_ISO" ] || { echo "cluster.sh: --serve $SERVE_ISO: no such file (the base ISO kubeha serve extracts)" >&2; exit 1; }
@@ -91,7 +97,7 @@ export DEMO_STATE="$STATE" NS_PREFIX="khd$$"
 . "$HERE/lib.sh"
 KHD_RUN="/run/khd$$" # short, root-only: containerd sockets and keepalived's check scripts
 T0=$(date +%s.%N)
-elapsed() { python3 -c "import sys,time; print(f'{time.time()-float(sys.argv[1]):.1f}')" "$1"; }
+elapsed() { "$LAB" probe elapsed "$@"; } # FROM [TO]: seconds, one decimal
 
 cleanup() {
   local rc=$?
@@ -104,39 +110,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- the cluster, from cluster.toml and the node configs --------------------------------------------------------
-VARS=$(python3 - "$CLUSTER" "$NODES" "$WORKERS" "$BUNDLE" <<'PY'
-import sys, tomllib, shlex
-c = tomllib.load(open(sys.argv[1], "rb"))
-nodes, nworkers, bundle = sys.argv[2], int(sys.argv[3]), sys.argv[4]
-ms, ws = c["masters"], c.get("workers", [])[:nworkers]
-if len(ms) != 3:
-    sys.exit(f"cluster.sh: {sys.argv[1]}: the demo wants 3 masters, found {len(ms)}")
-def q(v): return shlex.quote(str(v))
-print("MASTERS=(" + " ".join(q(m["name"]) for m in ms) + ")")
-print("WORKERS_=(" + " ".join(q(w["name"]) for w in ws) + ")")
-print("declare -A IPS=(" + " ".join(f"[{q(n['name'])}]={q(n['ip'])}" for n in ms + ws) + ")")
-print("declare -A MACS=(" + " ".join(f"[{q(n['name'])}]={q(n['mac'].lower().replace('-', ':'))}" for n in ms + ws if n.get("mac")) + ")")
-print(f"VIP={q(c['endpoint']['vip'])} LBPORT={q(c['endpoint'].get('port', 16443))} PREFIX={q(c.get('networking', {}).get('node-prefix', 24))}")
-print(f"K8S={q(c['cluster']['kubernetes-version'])}")
-print("KHD_MASTERS=" + q(",".join(f"{m['name']}={m['ip']}" for m in ms)))
-b = tomllib.load(open(f"{bundle}/bundle.toml", "rb"))
-print(f"EL={q(b['profile'].get('el', 9))}")
-print("BASE_REPO_NAMES=(" + " ".join(q(r["name"]) for r in b["profile"].get("repos", []) if r.get("base")) + ")")
-bp = None
-for n in ms + ws:
-    try:
-        nc = tomllib.load(open(f"{nodes}/{n['name']}.toml", "rb"))
-    except FileNotFoundError:
-        sys.exit(f"cluster.sh: no node config {nodes}/{n['name']}.toml (kubeha node-config makes it)")
-    if n in ms and "control-plane" not in nc:
-        sys.exit(f"cluster.sh: {nodes}/{n['name']}.toml is a master's but carries no [control-plane] keys")
-    p = nc.get("bundle", {}).get("path", "/var/lib/kubeha/bundle")
-    if bp not in (None, p):
-        sys.exit("cluster.sh: the node configs disagree on bundle.path")
-    bp = p
-print(f"BUNDLE_PATH={q(bp)}")
-PY
-) || exit 1
+# The cluster's names, addresses and bundle facts as bash assignments, read through kubeha's own model (lab/src/demo/vars.rs).
+VARS=$("$LAB" demo-vars --cluster "$CLUSTER" --nodes "$NODES" --workers "$WORKERS" --bundle "$BUNDLE") || exit 1
 eval "$VARS"
 ALL=("${MASTERS[@]}" "${WORKERS_[@]}")
 [ -z "$REBUILD" ] && REBUILD=${MASTERS[0]}
@@ -273,16 +248,7 @@ install_node() {
   local ks
   ks=$(tr ' ' '\n' < "$inst/cmdline" | sed -n 's/^inst\.ks=//p')
   in_ns "$name" curl -fsS "$ks" > "$inst/ks.cfg" || { echo "cluster.sh: $name: GET $ks failed" >&2; exit 1; }
-  python3 - "$inst/ks.cfg" "$inst" <<'PY'
-import sys
-ks, out = open(sys.argv[1]).read(), sys.argv[2]
-def section(head):  # the lines between the section's header line and its %end
-    s = ks[ks.index(head) + 1:]
-    s = s[s.index("\n") + 1:]
-    return s[: s.index("%end\n")]
-open(f"{out}/pre.sh", "w").write(section("\n%pre "))
-open(f"{out}/post-nochroot.sh", "w").write(section("\n%post --nochroot"))
-PY
+  "$LAB" probe ks-sections "$inst/ks.cfg" "$inst" # pre.sh, post-nochroot.sh
   in_ns "$name" env KUBEHA_CMDLINE="$inst/cmdline" KUBEHA_SYS="$inst/sys" KUBEHA_DEV="$inst/dev" KUBEHA_OUT="$inst/out" \
     KUBEHA_CONSOLE="$inst/console" KUBEHA_HALT=true KUBEHA_REPORT_ANYWHERE=1 bash "$inst/pre.sh" </dev/null >"$inst/pre.log" 2>&1 ||
     { echo "cluster.sh: $name: the kickstart's %pre failed:" >&2; tail -n 20 "$inst/pre.log" >&2; exit 1; }
@@ -340,27 +306,7 @@ node_pids() {
   local mnt cg=""
   mnt=$(cat "$STATE/logs/$1.mntns" 2>/dev/null) || return 0
   [ ${#CG_CTRLS[@]} -gt 0 ] && cg="${CG_CTRLS[0]}$(cgroup_of "$1")"
-  python3 - "$mnt" "$cg" <<'PY'
-import os, sys
-mnts, cg = set(sys.argv[1].split()), sys.argv[2]
-pids = set()
-for p in os.listdir("/proc"):
-    if p.isdigit():
-        try:
-            if os.readlink(f"/proc/{p}/ns/mnt") in mnts:
-                pids.add(int(p))
-        except OSError:
-            pass
-if cg and os.path.isdir(cg):
-    for d, _, files in os.walk(cg):
-        if "cgroup.procs" in files:
-            try:
-                pids.update(int(x) for x in open(os.path.join(d, "cgroup.procs")).read().split())
-            except OSError:
-                pass
-pids.discard(os.getpid())
-print(" ".join(map(str, sorted(pids))))
-PY
+  "$LAB" probe node-pids "$mnt" ${cg:+--cgroup "$cg"}
 }
 # Stops every process of node NAME (SIGTERM, then SIGKILL after 3 s), then removes its cgroups.
 node_stop() {
@@ -408,16 +354,7 @@ start_agent() {
   done
 }
 
-status_of() { # name -> "state phase step error"
-  python3 - "$STATE/nodes/$1/var/lib/kubeha/status.json" <<'PY'
-import json, sys
-try:
-    s = json.load(open(sys.argv[1]))
-except Exception:
-    print("none - - -"); sys.exit()
-print(s.get("state", "-"), s.get("phase", "-"), s.get("step") or "-", (s.get("error") or "-").replace("\n", " "))
-PY
-}
+status_of() { "$LAB" node-status "$STATE/nodes/$1/var/lib/kubeha/status.json"; } # name -> "state phase step error"
 
 # wait_agents NAME...: until each agent's status.json says done; a failed or vanished agent, or the deadline, stops
 # the demo with the node's last status and the tail of its log.
@@ -432,7 +369,7 @@ wait_agents() {
       if [ "$st" = done ]; then
         local secs
         date +%s.%N > "$STATE/logs/$n.finished"
-        secs=$(python3 -c "print(f'{float(open(\"$STATE/logs/$n.finished\").read()) - float(open(\"$STATE/logs/$n.started\").read()):.1f}')")
+        secs=$(elapsed "$(cat "$STATE/logs/$n.started")" "$(cat "$STATE/logs/$n.finished")")
         echo "$secs" > "$STATE/logs/$n.seconds"
         local role=worker; [[ " ${MASTERS[*]} " == *" $n "* ]] && role=master
         local dec; dec=$(cat "$STATE/nodes/$n/var/lib/kubeha/cluster/decision" 2>/dev/null || echo join)
@@ -524,16 +461,7 @@ kill_kubeadm_in_join() {
       fi
     done
     if [ -n "$kpid" ]; then
-      state=$(etcd_ctl member list -w json 2>/dev/null | python3 -c '
-import json, sys
-try:
-    ms = json.load(sys.stdin).get("members", [])
-except Exception:
-    ms = []
-for m in ms:
-    if sys.argv[1] in m.get("peerURLs", []):
-        print("learner" if m.get("isLearner") else "started" if m.get("name") and m.get("clientURLs") else "added, not started")
-        break' "$peer")
+      state=$(etcd_ctl member list -w json 2>/dev/null | "$LAB" probe member-state "$peer")
       if [ -n "$state" ] && kill -9 "$kpid" 2>/dev/null; then KILLED_AT=$state; return 0; fi
     fi
     read -r st phase step err < <(status_of "$name")
@@ -547,11 +475,7 @@ for m in ms:
 }
 
 # waiting_of NAME: status.json's `waiting` (why a running step waits), or nothing.
-waiting_of() {
-  python3 -c 'import json,sys
-try: print((json.load(open(sys.argv[1])).get("waiting") or "").replace("\n", " "))
-except Exception: pass' "$STATE/nodes/$1/var/lib/kubeha/status.json"
-}
+waiting_of() { "$LAB" node-status --waiting "$STATE/nodes/$1/var/lib/kubeha/status.json"; }
 
 # wait_waiting NAME SECS: until the agent on NAME says it waits (status.json), or fail.
 wait_waiting() {
@@ -605,18 +529,7 @@ if [ "$HOSTILE" = 1 ]; then
   # on failure (the others may fail joining the half-made cluster meanwhile): one cluster must form.
   kill_kubeadm_in_init "${MASTERS[0]}" || { echo "cluster.sh: could not catch ${MASTERS[0]}'s kubeadm init with its apiserver up" >&2; tail -n 20 "$STATE/logs/${MASTERS[0]}.agent.log" >&2; exit 1; }
   info "killed ${MASTERS[0]}'s kubeadm init (SIGKILL) with its apiserver answering on :6443"
-  inits_by_node() { # NAME... -> {"name": count of "kubeadm init on name"} for every node that ran one
-    python3 - "$STATE" "$@" <<'PY'
-import json, sys
-state, names = sys.argv[1], sys.argv[2:]
-inits = {}
-for n in names:
-    c = open(f"{state}/logs/{n}.agent.log").read().count(f"kubeadm init on {n}")
-    if c:
-        inits[n] = c
-print(json.dumps(inits))
-PY
-  }
+  inits_by_node() { "$LAB" probe inits "$STATE" "$@"; } # NAME... -> {"name": count of "kubeadm init on name"}
   AT_KILL=$(inits_by_node "${ALL[@]}")
   # The re-designated master's first `kubeadm init` is killed in kubelet-start: its etcd manifest is written, etcd
   # does not answer yet (a phase the first kill did not reach).
@@ -639,30 +552,15 @@ PY
     [ -f "$STATE/drills/$n.kubeadm-killed" ] || { echo "cluster.sh: the armed kill of $n's kubeadm never fired (its kubeadm never restarted the kubelet)" >&2; exit 1; }
     info "hostile: $n's kubeadm was killed in kubelet-start: $(cat "$STATE/drills/$n.kubeadm-killed")"
   done
-  INIT_KILL_JSON=$(python3 - "$STATE" "${MASTERS[0]}" "$AT_KILL" "$(inits_by_node "${ALL[@]}")" "$STORED" "${ALL[@]}" <<'PY'
-import json, sys
-state, killed, at_kill, inits, stored, names = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6:]
-drill = lambda n: json.load(open(f"{state}/drills/{n}.kubeadm-killed"))
-print(json.dumps({"node": killed, "init_runs_at_kill": json.loads(at_kill), "stored_decision": stored,
-                  "init_killed_before_etcd": {"node": names[1], **drill(names[1])},
-                  "worker_join_killed": {"node": names[3], **drill(names[3])},
-                  "init_runs": json.loads(inits),
-                  "decisions": {n: open(f"{state}/nodes/{n}/var/lib/kubeha/cluster/decision").read().strip()
-                                for n in names[:3]},
-                  "restarts": {n: int(open(f"{state}/logs/{n}.restarts").read()) for n in names}}))
-PY
-)
+  INIT_KILL_JSON=$("$LAB" hostile-init-kill --state "$STATE" --at-kill "$AT_KILL" --stored "$STORED" "${ALL[@]}")
   info "hostile: after the kill and the re-designation: $INIT_KILL_JSON"
 else
   wait_agents "${ALL[@]}"
 fi
-TWO_BOOT_JSON=null
 if [ "$HOSTILE" = 1 ]; then
   # The override took: the second master did not dismiss itself as "not the designated master".
   BELIEVED=true
   grep -q "is not the designated master" "$STATE/logs/${MASTERS[1]}.agent.log" && BELIEVED=false
-  TWO_BOOT_JSON=$(python3 -c 'import json,sys; print(json.dumps({"node": sys.argv[1], "believed_designated": sys.argv[2] == "true",
-    "decision": open(sys.argv[3]).read().strip()}))' "${MASTERS[1]}" "$BELIEVED" "$STATE/nodes/${MASTERS[1]}/var/lib/kubeha/cluster/decision")
   info "hostile: ${MASTERS[1]} believed it initializes: $BELIEVED; it decided: $(cat "$STATE/nodes/${MASTERS[1]}/var/lib/kubeha/cluster/decision")"
 fi
 
@@ -689,15 +587,10 @@ etcd_ctl() { # from master $ETCD_FROM's namespace, with its healthcheck client c
     --key="$r/healthcheck-client.key" --command-timeout=3s "$@"
 }
 members_table() { etcd_ctl member list -w table | sed 's/^/   /'; }
-started_members() { etcd_ctl member list -w json | python3 -c '
-import json,sys; m=json.load(sys.stdin)["members"]; print(sum(1 for x in m if x.get("name") and x.get("clientURLs")))'; }
+started_members() { etcd_ctl member list -w json | "$LAB" probe started-members; }
 healthy_members() { etcd_ctl endpoint health 2>&1 | grep -c "is healthy" || true; }
 # "name=Ready|NotReady ..." for every Node the API server knows.
-nodes_status() { kctl get nodes -o json | python3 -c '
-import json,sys
-for i in json.load(sys.stdin)["items"]:
-    r = [c["status"] for c in i["status"].get("conditions", []) if c["type"] == "Ready"]
-    print(i["metadata"]["name"] + "=" + ("Ready" if r == ["True"] else "NotReady"))' | sort | tr '\n' ' '; }
+nodes_status() { kctl get nodes -o json | "$LAB" probe nodes-status; }
 
 # NODES_STATUS once every node is Ready, or after 240 s: a rebuilt node is Ready once the CNI DaemonSet's pod has
 # run again on it. READY_SECS: how long it took.
@@ -728,8 +621,8 @@ ready_diagnostics() {
 # --- the cluster as the real kubectl sees it through the VIP -----------------------------------------------------
 T_LAST=$(cat "$STATE"/logs/*.finished | sort -n | tail -1)
 T_FIRST=$(cat "$STATE"/logs/*.started | sort -n | head -1)
-FORM_SECS=$(python3 -c "print(f'{$T_LAST - $T_FIRST:.1f}')")
-SERVER_VERSION=$(kctl version -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["serverVersion"]["gitVersion"])')
+FORM_SECS=$(elapsed "$T_FIRST" "$T_LAST")
+SERVER_VERSION=$(kctl version -o json | "$LAB" probe server-version)
 info "kubectl (real, $KVERSION) through $ENDPOINT: server $SERVER_VERSION; $(kctl get --raw /readyz) from /readyz"
 kctl get nodes -o wide 2>&1 | sed 's/^/   /'
 # Exactly one `kubeadm init` in the whole cluster: the agents log each kubeadm run they start.
@@ -748,7 +641,7 @@ info "Nodes (all Ready ${READY_SECS}s after the last agent finished, or the wait
 # phase and when done; keepalived's nopreempt keeps it where it is until the drill).
 if [ -n "$SERVE_URL" ]; then
   serve_cli status --server "$SERVE_URL" --json > "$STATE/fleet-formed.json"
-  info "kubeha serve's view after formation: VIP holder $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("vip_holder"))' "$STATE/fleet-formed.json")"
+  info "kubeha serve's view after formation: VIP holder $("$LAB" probe vip-holder "$STATE/fleet-formed.json")"
 fi
 
 # --- 5a. failover drill -----------------------------------------------------------------------------------------
@@ -761,7 +654,7 @@ link_down "$OLD"
 TF=$(date +%s.%N)
 FAILOVER=""
 NEW=none
-while [ "$(python3 -c "import sys,time; print(int(time.time()-float(sys.argv[1])))" "$TF")" -lt 30 ]; do
+while [ "$(elapsed "$TF" | cut -d. -f1)" -lt 30 ]; do
   if through_vip; then FAILOVER=$(elapsed "$TF"); break; fi
   sleep 0.2
 done
@@ -795,7 +688,6 @@ cp "$STATE/nodes/$REBUILD/var/lib/kubeha/cluster/decision" "$STATE/logs/$REBUILD
 reimage "$REBUILD"
 info "$REBUILD wiped$([ -z "$SERVE_URL" ] || echo " and reinstalled from kubeha serve"); starting its agent again"
 mv "$STATE/logs/$REBUILD.agent.log" "$STATE/logs/$REBUILD.agent.first.log"
-PARTITION_JSON=null KILL_JSON=null
 if [ "$HOSTILE" = 1 ]; then
   # Never two clusters, scenario "a reimaged designated master that cannot reach its peers": its link is down from
   # its first boot on. Nothing answers its probes; it must wait, say why, and start nothing.
@@ -804,15 +696,13 @@ if [ "$HOSTILE" = 1 ]; then
   start_agent "$REBUILD"
   wait_waiting "$REBUILD" "$TIMEOUT"
   info "$REBUILD waits: ${WAITING:0:300}"
+  WAITING_PARTITION=$WAITING
   sleep 15 # the partition lasts: it keeps waiting
   P_INITS=$(grep -c 'kubeadm init on ' "$STATE/logs/$REBUILD.agent.log" || true)
   P_APISERVER=false
   [ -e "$STATE/nodes/$REBUILD/etc/kubernetes/manifests/kube-apiserver.yaml" ] && P_APISERVER=true
   P_STILL=$(waiting_of "$REBUILD")
   info "after 15 s more: kubeadm init runs on $REBUILD: $P_INITS; its apiserver manifest exists: $P_APISERVER"
-  PARTITION_JSON=$(python3 -c 'import json,sys; print(json.dumps({"node": sys.argv[1], "waiting": sys.argv[2],
-    "still_waiting": sys.argv[3] != "", "inits": int(sys.argv[4]), "apiserver_manifest": sys.argv[5] == "true"}))' \
-    "$REBUILD" "$WAITING" "$P_STILL" "$P_INITS" "$P_APISERVER")
   link_up "$REBUILD"
   info "$REBUILD's link is back: it must find the cluster and join"
   # Never a false done, with the real kubeadm: its `kubeadm join` is killed (SIGKILL) right after it added the
@@ -820,8 +710,7 @@ if [ "$HOSTILE" = 1 ]; then
   kill_kubeadm_in_join "$REBUILD" || { echo "cluster.sh: could not catch $REBUILD's kubeadm join with its etcd member added" >&2; tail -n 20 "$STATE/logs/$REBUILD.agent.log" >&2; exit 1; }
   info "killed $REBUILD's kubeadm join (SIGKILL) with its etcd member $KILLED_AT"
   supervise "$REBUILD" 3
-  KILL_JSON=$(python3 -c 'import json,sys; print(json.dumps({"node": sys.argv[1], "member_when_killed": sys.argv[2],
-    "restarts": int(sys.argv[3])}))' "$REBUILD" "$KILLED_AT" "$RESTARTS")
+  JOIN_RESTARTS=$RESTARTS
 else
   start_agent "$REBUILD"
   wait_agents "$REBUILD"
@@ -845,48 +734,18 @@ info "Nodes after the rebuild (kubectl get nodes through $ENDPOINT, waited ${REA
 PULLS=$(cat "$STATE"/nodes/*/var/log/kubeha-demo/containerd.log | grep -c 'PullImage' || true)
 
 # --- the fleet as kubeha serve saw it: installs and every agent phase were reported to it ------------------------
-FLEET_JSON=null
 if [ -n "$SERVE_URL" ]; then
   serve_cli status --server "$SERVE_URL" --json > "$STATE/fleet.json"
   serve_cli status --server "$SERVE_URL" > "$STATE/fleet.txt"
-  FLEET_JSON="$STATE/fleet.json"
   info "kubeha status --server $SERVE_URL (the server's view, written to $STATE/fleet.txt and fleet.json)"
 fi
 
 # --- result.json for the lead's final table ---------------------------------------------------------------------
 MEMBERS_JSON=$(etcd_ctl member list -w json)
-python3 - "$STATE" "$OLD" "$NEW" "$FAILOVER" "$REBUILD" "$REBUILD_OK" "$REBUILD_SECS" "$MEMBERS_JSON" "$NODES_STATUS" \
-  "$SERVER_VERSION" "$KVERSION" "$FORM_SECS" "$INITS_AFTER" "$PULLS" "$FLEET_JSON" "$SERVE_URL" "${ALL[@]}" <<'PY'
-import json, os, sys
-state, old, new, fo, rb, rb_ok, rb_secs, members, seen, server, kubeadm, form, inits, pulls, fleet, url = sys.argv[1:17]
-names = sys.argv[17:]
-nodes = []
-for n in names:
-    st = json.load(open(f"{state}/nodes/{n}/var/lib/kubeha/status.json"))
-    def first(what, fallback):
-        p = f"{state}/logs/{n}.first-{what}"
-        p = p if os.path.exists(p) else fallback
-        return open(p).read().strip() if os.path.exists(p) else None
-    dec = first("decision", f"{state}/nodes/{n}/var/lib/kubeha/cluster/decision")
-    nodes.append({"name": n, "role": st.get("role"), "phase": st.get("phase"), "state": st.get("state"),
-                  "seconds": float(first("seconds", f"{state}/logs/{n}.seconds")),
-                  "decision": dec or ("join" if st.get("role") == "worker" else None)})
-ms = json.loads(members)["members"]
-status = dict(x.split("=", 1) for x in seen.split())
-out = {"nodes": nodes, "vip_before": old, "vip_after": new, "failover_seconds": float(fo),
-       "kubernetes": {"server": server, "kubeadm": kubeadm}, "formation_seconds": float(form),
-       "kubeadm_inits": int(inits), "image_pulls": int(pulls),
-       "etcd_members": [{"name": m.get("name"), "id": format(int(m["ID"]), "x"), "peer_urls": m.get("peerURLs")}
-                        for m in ms],
-       "rebuild": {"node": rb, "ok": rb_ok == "true", "seconds": float(rb_secs),
-                   "decision": open(f"{state}/nodes/{rb}/var/lib/kubeha/cluster/decision").read().strip()},
-       "registered_nodes": sorted(status), "node_status": status, "state_dir": state,
-       "serve": None if fleet == "null" else {"url": url, "fleet": json.load(open(fleet)),
-                                              "fleet_formed": json.load(open(f"{state}/fleet-formed.json"))}}
-tmp = f"{state}/result.json.tmp"
-json.dump(out, open(tmp, "w"), indent=2)
-os.replace(tmp, f"{state}/result.json")
-PY
+"$LAB" write-result --state "$STATE" --vip-before "$OLD" --vip-after "$NEW" --failover-seconds "$FAILOVER" \
+  --rebuild "$REBUILD" --rebuild-ok "$REBUILD_OK" --rebuild-seconds "$REBUILD_SECS" --members-json "$MEMBERS_JSON" \
+  --nodes-status "$NODES_STATUS" --server "$SERVER_VERSION" --kubeadm "$KVERSION" --formation-seconds "$FORM_SECS" \
+  --inits "$INITS_AFTER" --pulls "$PULLS" ${SERVE_URL:+--serve-url "$SERVE_URL"} "${ALL[@]}"
 info "wrote $STATE/result.json; total $(elapsed "$T0")s"
 [ "$REBUILD_OK" = true ] || { echo "cluster.sh: the rebuild drill did not end with 3 healthy members and the ConfigMap" >&2; exit 1; }
 
@@ -907,17 +766,11 @@ if [ "$HOSTILE" = 1 ]; then
   A_STILL=$(waiting_of "${MASTERS[0]}")
   info "after 15 s more: kubeadm init runs: $A_INITS; ${MASTERS[0]} still waits: $([ -n "$A_STILL" ] && echo yes || echo no)"
   for m in "${MASTERS[@]}"; do node_stop "$m"; done
-  python3 - "$STATE" "$TWO_BOOT_JSON" "$PARTITION_JSON" "$KILL_JSON" "$WAITING" "$A_STILL" "$A_INITS" "$INIT_KILL_JSON" <<'PY'
-import json, os, sys
-state, two, part, kill, waiting, still, inits, init_kill = sys.argv[1:9]
-r = json.load(open(f"{state}/result.json"))
-r["hostile"] = {"kubeadm_killed_in_init": json.loads(init_kill),
-                "two_bootstraps": json.loads(two), "partitioned_rebuild": json.loads(part),
-                "kubeadm_killed_in_join": json.loads(kill),
-                "all_masters_reimaged": {"waiting": waiting, "still_waiting": still != "", "inits": int(inits)}}
-tmp = f"{state}/result.json.tmp"
-json.dump(r, open(tmp, "w"), indent=2)
-os.replace(tmp, f"{state}/result.json")
-PY
+  "$LAB" add-hostile --state "$STATE" --init-kill "$INIT_KILL_JSON" \
+    --two-node "${MASTERS[1]}" --two-believed "$BELIEVED" \
+    --partition-node "$REBUILD" --partition-waiting "$WAITING_PARTITION" --partition-still "$P_STILL" \
+    --partition-inits "$P_INITS" --partition-apiserver "$P_APISERVER" \
+    --join-node "$REBUILD" --join-member "$KILLED_AT" --join-restarts "$JOIN_RESTARTS" \
+    --all-waiting "$WAITING" --all-still "$A_STILL" --all-inits "$A_INITS"
   info "hostile results added to $STATE/result.json"
 fi
