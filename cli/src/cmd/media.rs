@@ -140,22 +140,8 @@ pub struct IsoConfig {
     /// The node config served at --config-url: its sha256 is pinned (kubeha.config.sha256=)
     #[arg(long, value_name = "FILE", requires = "config_url")]
     pub config_file: Option<PathBuf>,
-    /// The kubeha-firstboot binary (default: ../share/kubeha/ beside kubeha,
-    /// else the source tree's dist/ from `make node-binary`, else the one
-    /// beside kubeha); refused if it needs a newer glibc than the EL ships
-    #[arg(long, value_name = "FILE")]
-    pub agent: Option<PathBuf>,
-    /// kubeha-firstboot.service (default: next to the agent, or share/kubeha/)
-    #[arg(long, value_name = "FILE")]
-    pub agent_unit: Option<PathBuf>,
-    /// Add kernel arguments to every install entry (repeat; like mkksiso -c),
-    /// e.g. --append 'console=ttyS0,115200 inst.text'
-    #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
-    pub append: Vec<String>,
-    /// Remove a kernel argument, NAME and NAME=..., from every install entry
-    /// (repeat; like mkksiso --rm-args), e.g. --remove-arg quiet
-    #[arg(long, value_name = "NAME")]
-    pub remove_arg: Vec<String>,
+    #[command(flatten)]
+    pub embed: EmbedArgs,
     /// The kickstart's EL release (default: the base ISO's)
     #[arg(long, value_parser = clap::value_parser!(u8).range(7..=9))]
     pub el: Option<u8>,
@@ -187,12 +173,46 @@ fn bundle_arch(dir: &Path) -> Option<String> {
     BundleManifest::load(dir).ok().map(|m| m.profile.arch)
 }
 
-/// `--remove-arg` and `--append`, checked (no character that would break a boot config).
-fn user_args(append: &[String], remove: &[String]) -> Result<ArgEdit> {
-    Ok(ArgEdit {
-        remove: bootcfg::parse_remove("--remove-arg", remove)?,
-        add: bootcfg::parse_append("--append", append)?,
-    })
+/// What `kubeha iso` and `kubeha pxe` both take for the install: the agent they embed and the edits to every
+/// install entry's kernel command line.
+#[derive(Debug, Args)]
+pub struct EmbedArgs {
+    /// The kubeha-firstboot binary (default: ../share/kubeha/ beside kubeha,
+    /// else the source tree's dist/ from `make node-binary`, else the one
+    /// beside kubeha); refused if it needs a newer glibc than the EL ships
+    #[arg(long, value_name = "FILE")]
+    pub agent: Option<PathBuf>,
+    /// kubeha-firstboot.service (default: next to the agent, or share/kubeha/)
+    #[arg(long, value_name = "FILE")]
+    pub agent_unit: Option<PathBuf>,
+    /// Add kernel arguments to every install entry (repeat; like mkksiso -c),
+    /// e.g. --append 'console=ttyS0,115200 inst.text'
+    #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
+    pub append: Vec<String>,
+    /// Remove a kernel argument, NAME and NAME=..., from every install entry
+    /// (repeat; like mkksiso --rm-args), e.g. --remove-arg quiet
+    #[arg(long, value_name = "NAME")]
+    pub remove_arg: Vec<String>,
+}
+
+impl EmbedArgs {
+    /// `--remove-arg` and `--append`, checked (no character that would break a boot config).
+    fn user_args(&self) -> Result<ArgEdit> {
+        Ok(ArgEdit {
+            remove: bootcfg::parse_remove("--remove-arg", &self.remove_arg)?,
+            add: bootcfg::parse_append("--append", &self.append)?,
+        })
+    }
+
+    /// The agent (and its unit) for EL `el` and the bundle's architecture, checked (see [`agent::find`]).
+    fn agent(self, el: u8, bundle: &Path) -> Result<kubeha_image::Agent> {
+        agent::find(
+            self.agent,
+            self.agent_unit,
+            el,
+            bundle_arch(bundle).as_deref(),
+        )
+    }
 }
 
 /// kubeha's kernel arguments for a medium: the role, the name, and where the node config is (`--config-url`,
@@ -246,9 +266,9 @@ pub fn iso(c: IsoConfig) -> Result<ExitCode> {
         "auto" => None,
         r => Some(r.parse::<Role>().map_err(anyhow::Error::msg)?),
     };
-    let user_args = user_args(&c.append, &c.remove_arg)?;
+    let user_args = c.embed.user_args()?;
     let el = target_el(c.el, Some(&c.base), &cluster)?;
-    let agent = agent::find(c.agent, c.agent_unit, el, bundle_arch(&c.bundle).as_deref())?;
+    let agent = c.embed.agent(el, &c.bundle)?;
     // The medium's node.toml: worker-grade (role-agnostic, no private key) unless --embed-secrets.
     let nc = if c.embed_secrets {
         log::warn!(
@@ -365,22 +385,8 @@ pub struct PxeConfig {
     /// A GRUB EFI network image to serve as grubx64.efi (default: the ISO's EFI/BOOT/grubx64.efi)
     #[arg(long, value_name = "FILE")]
     pub grub_efi: Option<PathBuf>,
-    /// The kubeha-firstboot binary (default: ../share/kubeha/ beside kubeha,
-    /// else the source tree's dist/ from `make node-binary`, else the one
-    /// beside kubeha); refused if it needs a newer glibc than the EL ships
-    #[arg(long, value_name = "FILE")]
-    pub agent: Option<PathBuf>,
-    /// kubeha-firstboot.service (default: next to the agent, or share/kubeha/)
-    #[arg(long, value_name = "FILE")]
-    pub agent_unit: Option<PathBuf>,
-    /// Add kernel arguments to every install entry (repeat; like mkksiso -c),
-    /// e.g. --append 'console=ttyS0,115200 inst.text'
-    #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
-    pub append: Vec<String>,
-    /// Remove a kernel argument, NAME and NAME=..., from every install entry
-    /// (repeat; like mkksiso --rm-args), e.g. --remove-arg quiet
-    #[arg(long, value_name = "NAME")]
-    pub remove_arg: Vec<String>,
+    #[command(flatten)]
+    pub embed: EmbedArgs,
     /// The kickstart's EL release (default: the ISO's, else cluster.toml's install.el)
     #[arg(long, value_parser = clap::value_parser!(u8).range(7..=9))]
     pub el: Option<u8>,
@@ -397,9 +403,9 @@ pub fn pxe(c: PxeConfig) -> Result<ExitCode> {
     use kubeha_image::pxe::{Boot, Install, PxeSpec};
     let cluster = Cluster::load(&c.cluster)?;
     let secrets = Secrets::load(&c.secrets)?;
-    let user_args = user_args(&c.append, &c.remove_arg)?;
+    let user_args = c.embed.user_args()?;
     let el = target_el(c.el, c.base.as_deref(), &cluster)?;
-    let agent = agent::find(c.agent, c.agent_unit, el, bundle_arch(&c.bundle).as_deref())?;
+    let agent = c.embed.agent(el, &c.bundle)?;
     let boot = match (c.base, c.kernel, c.initrd) {
         (Some(iso), _, _) => Boot::Iso(iso),
         (None, Some(kernel), Some(initrd)) => Boot::Files { kernel, initrd },
