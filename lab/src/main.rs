@@ -1,10 +1,11 @@
 //! `kubeha-lab`: the demo's logic that `make demo` and `make test-demo` run (mk/core.mk): the pipeline's stages
 //! (`demo`, `demo-core`), what scripts/demo/cluster.sh asks of the cluster and the agents (`demo-vars`,
-//! `node-status`), and the verdict and summary of a run. Test support, never shipped (see the crate's doc).
+//! `node-status`, `probe`), its node roots and cgroups (`node`), and the verdict and summary of a run. Test
+//! support, never shipped (see the crate's doc).
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use kubeha_lab::demo::{probe, result, run, summary, vars, write};
+use kubeha_lab::demo::{node, probe, result, run, summary, vars, write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -123,6 +124,9 @@ enum Command {
     /// What cluster.sh asks while the nodes and drills run.
     #[command(subcommand)]
     Probe(Probe),
+    /// A node's root and cgroups (cluster.sh's node roots).
+    #[command(subcommand)]
+    Node(Node),
     /// A node agent's status.json as one line: `state phase step error` (`none - - -` without one).
     NodeStatus {
         status_json: PathBuf,
@@ -147,14 +151,63 @@ enum Command {
     },
 }
 
+/// A node's cgroup subtree: PREFIX-NAME in every cgroup v1 hierarchy (its kubelet's cgroupRoot /PREFIX-NAME).
+#[derive(clap::Args)]
+struct NodeCgroup {
+    /// The run's namespace prefix.
+    #[arg(long)]
+    prefix: String,
+    /// The node.
+    name: String,
+}
+
+#[derive(Subcommand)]
+enum Node {
+    /// STATE/base-root, the system every node root is a copy of: the base packages the bundle's RPMs require,
+    /// installed by the real dnf from the base repos, and an installed EL system's files; cached by the SHA-256 of
+    /// bundle.toml and the base repos' repomd.xml (STATE/base-root/.ready).
+    BaseRoot {
+        #[arg(long)]
+        state: PathBuf,
+        #[arg(long)]
+        bundle: PathBuf,
+        /// The directory holding one subdirectory per base repo.
+        #[arg(long)]
+        base_repos: PathBuf,
+        /// The profile's EL release.
+        #[arg(long)]
+        el: u8,
+        /// A base repo of the profile (`base = true`); repeated.
+        #[arg(long = "repo")]
+        repos: Vec<String>,
+    },
+    /// The node's subtree in every cgroup v1 hierarchy (cpuset's cpus and mems copied from the parent).
+    CgroupUp(NodeCgroup),
+    /// Removes the node's subtree from every cgroup v1 hierarchy, deepest first (what is still busy stays).
+    CgroupDown(NodeCgroup),
+    /// The lab's kubeadm patch for the node's kubelet: ROOT/etc/kubeha/kubeadm-patches/
+    /// kubeletconfiguration+merge.yaml (cgroupfs, cgroupRoot /PREFIX-NAME, no disk-based eviction).
+    PreparePatches {
+        /// The node's root.
+        #[arg(long)]
+        root: PathBuf,
+        #[command(flatten)]
+        cgroup: NodeCgroup,
+    },
+}
+
 #[derive(Subcommand)]
 enum Probe {
-    /// A node's processes (space-separated): in its mount namespaces MNTS (one argument, space-separated) and
-    /// its cgroup subtree.
+    /// A node's processes (space-separated): in its mount namespaces MNTS (one argument, space-separated) and,
+    /// with --prefix and --node, its cgroup subtree (PREFIX-NODE in the first cgroup v1 hierarchy).
     NodePids {
         mnts: String,
-        #[arg(long)]
-        cgroup: Option<PathBuf>,
+        /// The run's namespace prefix.
+        #[arg(long, requires = "node")]
+        prefix: Option<String>,
+        /// The node.
+        #[arg(long, requires = "prefix")]
+        node: Option<String>,
     },
     /// A kickstart's %pre and %post --nochroot bodies into OUT/pre.sh and OUT/post-nochroot.sh.
     KsSections { ks: PathBuf, out: PathBuf },
@@ -187,7 +240,13 @@ fn stdin() -> Result<String> {
 
 fn probe(p: Probe) -> Result<()> {
     match p {
-        Probe::NodePids { mnts, cgroup } => {
+        Probe::NodePids { mnts, prefix, node } => {
+            let cgroup = match (prefix, node) {
+                (Some(p), Some(n)) => node::v1_hierarchies(Path::new(node::CGROUP_MOUNT))
+                    .first()
+                    .map(|h| node::cgroup_dir(h, &p, &n)),
+                _ => None,
+            };
             let pids = probe::node_pids(&mnts, cgroup.as_deref(), std::process::id());
             let pids: Vec<_> = pids.iter().map(u32::to_string).collect();
             println!("{}", pids.join(" "));
@@ -210,6 +269,34 @@ fn probe(p: Probe) -> Result<()> {
         }
         Probe::Elapsed { from, to } => {
             println!("{}", probe::elapsed(&from, &to.unwrap_or_else(probe::now))?)
+        }
+    }
+    Ok(())
+}
+
+fn node_cmd(n: Node) -> Result<()> {
+    let hierarchies = || node::v1_hierarchies(Path::new(node::CGROUP_MOUNT));
+    match n {
+        Node::BaseRoot {
+            state,
+            bundle,
+            base_repos,
+            el,
+            repos,
+        } => {
+            node::BaseRoot {
+                state: &state,
+                bundle: &bundle,
+                base_repos: &base_repos,
+                el,
+                repos: &repos,
+            }
+            .ensure()?;
+        }
+        Node::CgroupUp(c) => node::cgroup_up(&hierarchies(), &c.prefix, &c.name)?,
+        Node::CgroupDown(c) => node::cgroup_down(&hierarchies(), &c.prefix, &c.name),
+        Node::PreparePatches { root, cgroup } => {
+            node::write_patches(&root, &node::cgroup_root(&cgroup.prefix, &cgroup.name))?;
         }
     }
     Ok(())
@@ -350,6 +437,10 @@ fn main() -> Result<ExitCode> {
         }
         Command::Probe(p) => {
             probe(p)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Node(n) => {
+            node_cmd(n)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::NodeStatus {

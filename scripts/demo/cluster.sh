@@ -26,7 +26,8 @@
 # (it must wait, not initialize) and its real `kubeadm join` is killed once its etcd member is added (it must
 # recover); at the end every master is reimaged at once while the workers run (nobody may initialize).
 # --lab: the kubeha-lab binary (lab/src/demo: reads the cluster through kubeha's model and the agents' status for
-# this script; default ${CARGO_TARGET_DIR:-target}/debug/kubeha-lab of the checkout; `kubeha-lab demo` passes itself).
+# this script; the node roots' base system, kubelet patch and cgroups are `kubeha-lab node ...`; default
+# ${CARGO_TARGET_DIR:-target}/debug/kubeha-lab of the checkout; `kubeha-lab demo` passes itself).
 # --k8s-bin: the directory `make k8s` fills (kubeadm, kubelet, kubectl of the cluster's Kubernetes version).
 # --base-repos: the directory holding the base OS repositories the bundle's profile marks `base = true` (one
 # subdirectory per repo name); a fresh node root gets the base packages the bundle's RPMs require from them, as the
@@ -35,7 +36,7 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-usage() { sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 
 BUNDLE="" CLUSTER="" NODES="" STATE="" FIRSTBOOT="" BASE_REPOS="" WORKERS=2 REBUILD="" TIMEOUT=600 K8S_BIN="" HOSTILE=0
 SERVE_ISO="" SECRETS="" KUBEHA="" AGENT="" LAB=""
@@ -140,66 +141,21 @@ for f in "$HERE"/adapters/*; do case $(basename "$f") in _*) ;; *) ln -sf "$f" "
 for f in kubeadm kubelet kubectl; do ln -sf "$K8S_BIN/$f" "$STATE/bin/$f"; done
 KVERSION=$("$K8S_BIN/kubeadm" version -o short)
 [ "$KVERSION" = "v$K8S" ] || { echo "cluster.sh: $K8S_BIN/kubeadm is $KVERSION, the cluster wants v$K8S" >&2; exit 1; }
-# Every v1 controller hierarchy (this host boots cgroup v1, hybrid): each node's kubelet gets its own cgroup root.
-CG_CTRLS=()
-for d in /sys/fs/cgroup/*/; do
-  d=${d%/}
-  [ "$(basename "$d")" = unified ] && continue # cgroup v2 part of the hybrid layout: not a v1 hierarchy
-  [ -L "$d" ] || [ ! -f "$d/cgroup.procs" ] || CG_CTRLS+=("$d")
-done
 
+# The base system every node root is a copy of (STATE/base-root): what the bundle's packages require from the base
+# repos, installed by the real dnf (STATE/logs/base-root.log), and the files an installed EL system has; cached per
+# bundle.toml and base repos' metadata (lab/src/demo/node.rs).
 base_root() {
-  local t="$STATE/base-root" key
-  key=$(cat "$BUNDLE/bundle.toml" "$BASE_REPOS"/*/repodata/repomd.xml 2>/dev/null | sha256sum | cut -c1-16)
-  [ "$(cat "$t/.ready" 2>/dev/null)" = "$key" ] && return 0 # cached from an earlier run on the same inputs
-  rm -rf "$t"; mkdir -p "$t"
   local repos=() r
-  for r in "${BASE_REPO_NAMES[@]}"; do
-    [ -d "$BASE_REPOS/$r" ] || { echo "cluster.sh: base repo $BASE_REPOS/$r missing (--base-repos)" >&2; exit 1; }
-    repos+=(--repofrompath="$r,$BASE_REPOS/$r")
-  done
-  local dnf=(dnf -q --installroot "$t" --releasever "$EL" --setopt=reposdir=/dev/null --disablerepo='*'
-             --setopt=cachedir="$STATE/dnf-cache" --setopt=gpgcheck=0 --setopt=install_weak_deps=False)
-  # What the bundle's packages require from the base system (the installer's package set on a real node).
-  local reqs
-  reqs=$("${dnf[@]}" --repofrompath=kubeha,"$BUNDLE/rpms" repoquery --requires '*' 2>/dev/null |
-         grep -v '^rpmlib(' | sed 's/ [<>=]\{1,2\} .*//' | sort -u)
-  # shellcheck disable=SC2086
-  "${dnf[@]}" "${repos[@]}" --setopt=strict=False install -y bash $reqs > "$STATE/logs/base-root.log" 2>&1 ||
-    { echo "cluster.sh: installing the base system failed (see $STATE/logs/base-root.log)" >&2; exit 1; }
-  mkdir -p "$t/etc/selinux" "$t/etc/yum.repos.d" "$t/etc/firewalld" "$t/proc" "$t/etc/kubeha"
-  case $EL in
-  7) printf 'NAME="CentOS Linux"\nVERSION_ID="7"\nID="centos"\n' ;;
-  *) printf 'NAME="Rocky Linux"\nVERSION_ID="%s"\nID="rocky"\n' "$EL.4" ;;
-  esac > "$t/etc/os-release"
-  printf 'SELINUX=enforcing\nSELINUXTYPE=targeted\n' > "$t/etc/selinux/config"
-  printf '/dev/mapper/rl-root / xfs defaults 0 0\n/dev/mapper/rl-swap none swap defaults 0 0\n' > "$t/etc/fstab"
-  printf '[baseos]\nname=BaseOS\nmirrorlist=https://mirrors.rockylinux.org/mirrorlist?repo=BaseOS-%s\nenabled=1\n' "$EL" \
-    > "$t/etc/yum.repos.d/rocky.repo"
-  printf 'DefaultZone=public\n' > "$t/etc/firewalld/firewalld.conf"
-  printf '127.0.0.1   localhost localhost.localdomain\n::1         localhost6\n' > "$t/etc/hosts"
-  echo 'BOOT_IMAGE=/vmlinuz root=/dev/mapper/rl-root ro' > "$t/proc/cmdline"
-  echo "$key" > "$t/.ready"
+  for r in "${BASE_REPO_NAMES[@]}"; do repos+=(--repo "$r"); done
+  "$LAB" node base-root --state "$STATE" --bundle "$BUNDLE" --base-repos "$BASE_REPOS" --el "$EL" "${repos[@]}"
 }
 
-# The node's cgroup root (kubelet's cgroupRoot): five kubelets share this kernel's cgroup tree, so each gets its own
-# subtree in every controller (cpuset needs its cpus/mems set before anything can join).
-cgroup_of() { echo "/${NS_PREFIX}-$1"; }
-cgroup_up() {
-  local c d
-  for c in "${CG_CTRLS[@]}"; do
-    d="$c$(cgroup_of "$1")"
-    mkdir -p "$d"
-    if [ -f "$d/cpuset.cpus" ]; then cat "$c/cpuset.cpus" > "$d/cpuset.cpus"; cat "$c/cpuset.mems" > "$d/cpuset.mems"; fi
-  done
-}
-# Removes the node's cgroup subtree (deepest first) once its processes are gone.
-cgroup_down() {
-  local c
-  for c in "${CG_CTRLS[@]}"; do
-    [ -d "$c$(cgroup_of "$1")" ] && find "$c$(cgroup_of "$1")" -depth -type d -exec rmdir {} + 2>/dev/null || true
-  done
-}
+# The node's cgroup root (kubelet's cgroupRoot /NS_PREFIX-NAME): five kubelets share this kernel's cgroup tree, so
+# each gets its own subtree in every v1 controller hierarchy (this host boots cgroup v1, hybrid; cpuset needs its
+# cpus/mems set before anything can join). cgroup_down removes it (deepest first) once its processes are gone.
+cgroup_up() { "$LAB" node cgroup-up --prefix "$NS_PREFIX" "$1"; }
+cgroup_down() { "$LAB" node cgroup-down --prefix "$NS_PREFIX" "$1"; }
 
 # serve_up: kubeha serve in the namespace "srv" on the nodes' bridge (the provisioning host of the rack), with its
 # journal and the ISO's extracted tree under STATE/serve.
@@ -277,15 +233,9 @@ prepare_root() { # NAME [reinstall]
     ln -sfn "$BUNDLE" "$r$BUNDLE_PATH"
   fi
   # This node's kubeadm patches (the agent points kubeadm at /etc/kubeha/kubeadm-patches when it exists): what only
-  # the lab needs, by name: the cgroupfs driver (systemd is not PID 1 here; containerd gets SystemdCgroup = false
-  # from the systemctl adapter to match), a cgroup root of its own (five kubelets on one kernel), and no disk-based
-  # eviction: the five kubelets see the host's one filesystem, so its fill level (a build host's caches) would put
-  # every node under DiskPressure and evict the CNI pods (CI saw exactly that); kind sets the same thresholds.
-  install -d -m 0700 "$r/etc/kubeha/kubeadm-patches"
-  printf '%s\n' 'apiVersion: kubelet.config.k8s.io/v1beta1' 'kind: KubeletConfiguration' 'cgroupDriver: cgroupfs' \
-    "cgroupRoot: $(cgroup_of "$name")" 'evictionHard:' '  memory.available: "100Mi"' '  nodefs.available: "0%"' \
-    '  nodefs.inodesFree: "0%"' '  imagefs.available: "0%"' \
-    > "$r/etc/kubeha/kubeadm-patches/kubeletconfiguration+merge.yaml"
+  # the lab needs, by name (node::kubelet_patch says why): the cgroupfs driver, a cgroup root of its own (five
+  # kubelets on one kernel), and no disk-based eviction (the five kubelets see the host's one filesystem).
+  "$LAB" node prepare-patches --root "$r" --prefix "$NS_PREFIX" "$name"
   cgroup_up "$name"
 }
 
@@ -301,12 +251,11 @@ reimage() {
 
 # The processes of node NAME: everything in its mount namespaces (agent, daemons, containerd's shims; one namespace
 # per agent start, and a restarted agent leaves the daemons of the earlier one running) and in its cgroup subtree
-# (the containers, which have mount namespaces of their own).
+# (the containers, which have mount namespaces of their own; the lab looks in the first v1 hierarchy).
 node_pids() {
-  local mnt cg=""
+  local mnt
   mnt=$(cat "$STATE/logs/$1.mntns" 2>/dev/null) || return 0
-  [ ${#CG_CTRLS[@]} -gt 0 ] && cg="${CG_CTRLS[0]}$(cgroup_of "$1")"
-  "$LAB" probe node-pids "$mnt" ${cg:+--cgroup "$cg"}
+  "$LAB" probe node-pids "$mnt" --prefix "$NS_PREFIX" --node "$1"
 }
 # Stops every process of node NAME (SIGTERM, then SIGKILL after 3 s), then removes its cgroups.
 node_stop() {
