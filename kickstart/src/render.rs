@@ -11,6 +11,8 @@ use crate::plan::{Known, Plan};
 const PRE: &str = include_str!("../templates/pre.sh");
 const POST_NOCHROOT: &str = include_str!("../templates/post-nochroot.sh");
 const POST: &str = include_str!("../templates/post.sh");
+/// The helpers both %pre and %post --nochroot use (`arg`, `report`): one definition, rendered into each.
+const LIB: &str = include_str!("../templates/lib.sh");
 
 /// The kickstart text of a plan.
 pub(crate) fn kickstart(plan: &Plan) -> String {
@@ -119,6 +121,7 @@ pub(crate) fn kickstart(plan: &Plan) -> String {
     w.push_str("reboot --eject\n\n");
 
     let pre = PRE
+        .replace("@LIB@\n", LIB)
         .replace("@NODE_BY_MAC@", &node_by_mac_arms(cluster))
         .replace("@NODE_FACTS@", &node_facts_arms(cluster))
         .replace("@NETMASK@", netmask)
@@ -162,6 +165,7 @@ pub(crate) fn kickstart(plan: &Plan) -> String {
     w.push_str("%end\n\n");
 
     let post_nochroot = POST_NOCHROOT
+        .replace("@LIB@\n", LIB)
         .replace("@KERNEL_ARGS@", kernel_args)
         .replace("@CLUSTER@", &cluster.cluster.name)
         .replace("@ROOT_LABEL@", root_label)
