@@ -5,7 +5,7 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use kubeha_lab::demo::{node, probe, result, run, summary, vars, write};
+use kubeha_lab::demo::{install, node, probe, result, run, summary, vars, write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -194,6 +194,30 @@ enum Node {
         #[command(flatten)]
         cgroup: NodeCgroup,
     },
+    /// The node's network install from kubeha serve, as the machine does it: boot.ipxe?mac= from its namespace,
+    /// the served kickstart's %pre and %post --nochroot on STATE/nodes/NAME (files in STATE/install/NAME).
+    Install {
+        #[arg(long)]
+        state: PathBuf,
+        /// The node.
+        #[arg(long)]
+        name: String,
+        /// The node's MAC (serve knows nodes by it).
+        #[arg(long)]
+        mac: String,
+        /// kubeha serve's URL.
+        #[arg(long)]
+        serve_url: String,
+        /// The node's network namespace.
+        #[arg(long)]
+        ns: String,
+        /// The installer stand-ins (scripts/demo/installer), first on the PATH of %post --nochroot.
+        #[arg(long)]
+        installer_dir: PathBuf,
+        /// After `kubeha serve reimage`: the kernel line must be a reinstall.
+        #[arg(long)]
+        reinstall: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -298,6 +322,24 @@ fn node_cmd(n: Node) -> Result<()> {
         Node::PreparePatches { root, cgroup } => {
             node::write_patches(&root, &node::cgroup_root(&cgroup.prefix, &cgroup.name))?;
         }
+        Node::Install {
+            state,
+            name,
+            mac,
+            serve_url,
+            ns,
+            installer_dir,
+            reinstall,
+        } => install::Install {
+            state: &state,
+            name: &name,
+            mac: &mac,
+            serve_url: &serve_url,
+            ns: &ns,
+            installer_dir: &installer_dir,
+            reinstall,
+        }
+        .run()?,
     }
     Ok(())
 }
