@@ -5,7 +5,7 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use kubeha_lab::demo::{install, node, probe, result, run, summary, vars, write};
+use kubeha_lab::demo::{install, node, probe, result, run, summary, vars, wait, write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -218,6 +218,21 @@ enum Node {
         #[arg(long)]
         reinstall: bool,
     },
+    /// Until each node's agent is done (a line per node: seconds and decision); a failed or vanished agent, or
+    /// the deadline, exits 1 with the node's status and the tail of its log.
+    Wait {
+        #[arg(long)]
+        state: PathBuf,
+        /// Seconds until the deadline.
+        #[arg(long)]
+        timeout: u64,
+        /// The cluster's masters (comma-separated; the others are workers).
+        #[arg(long, value_delimiter = ',')]
+        masters: Vec<String>,
+        /// The nodes.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -298,7 +313,7 @@ fn probe(p: Probe) -> Result<()> {
     Ok(())
 }
 
-fn node_cmd(n: Node) -> Result<()> {
+fn node_cmd(n: Node) -> Result<ExitCode> {
     let hierarchies = || node::v1_hierarchies(Path::new(node::CGROUP_MOUNT));
     match n {
         Node::BaseRoot {
@@ -340,8 +355,24 @@ fn node_cmd(n: Node) -> Result<()> {
             reinstall,
         }
         .run()?,
+        Node::Wait {
+            state,
+            timeout,
+            masters,
+            names,
+        } => {
+            let w = wait::Wait {
+                state: &state,
+                timeout,
+                masters: &masters,
+                every: std::time::Duration::from_secs(1),
+            };
+            if !w.run(&names, &mut std::io::stdout(), &mut std::io::stderr())? {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 fn read(path: &Path) -> Result<result::DemoResult> {
@@ -481,10 +512,7 @@ fn main() -> Result<ExitCode> {
             probe(p)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Node(n) => {
-            node_cmd(n)?;
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Node(n) => node_cmd(n),
         Command::NodeStatus {
             status_json,
             waiting,

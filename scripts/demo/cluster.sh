@@ -277,43 +277,11 @@ start_agent() {
 
 status_of() { "$LAB" node-status "$STATE/nodes/$1/var/lib/kubeha/status.json"; } # name -> "state phase step error"
 
-# wait_agents NAME...: until each agent's status.json says done; a failed or vanished agent, or the deadline, stops
-# the demo with the node's last status and the tail of its log.
+# wait_agents NAME...: until each agent's status.json says done (`kubeha-lab node wait`, lab/src/demo/wait.rs: a line
+# per node with its seconds and decision); a failed or vanished agent, or the deadline, stops the demo with the
+# node's last status and the tail of its log.
 wait_agents() {
-  local deadline=$(( $(date +%s) + TIMEOUT )) pending=("$@") n st phase step err
-  while [ ${#pending[@]} -gt 0 ]; do
-    local still=()
-    for n in "${pending[@]}"; do
-      local alive=1
-      kill -0 "$(cat "$STATE/logs/$n.agent.pid")" 2>/dev/null || alive=0
-      read -r st phase step err < <(status_of "$n") # read after the liveness check: an agent may just have finished
-      if [ "$st" = done ]; then
-        local secs
-        date +%s.%N > "$STATE/logs/$n.finished"
-        secs=$(elapsed "$(cat "$STATE/logs/$n.started")" "$(cat "$STATE/logs/$n.finished")")
-        echo "$secs" > "$STATE/logs/$n.seconds"
-        local role=worker; [[ " ${MASTERS[*]} " == *" $n "* ]] && role=master
-        local dec; dec=$(cat "$STATE/nodes/$n/var/lib/kubeha/cluster/decision" 2>/dev/null || echo join)
-        info "$(printf '%-13s %-6s phase=%-5s %-5s %6ss' "$n" "$role" done "$dec" "$secs")"
-      elif [ "$st" = failed ] || [ "$alive" = 0 ]; then
-        echo "cluster.sh: the agent on $n stopped: state=$st phase=$phase step=$step: $err" >&2
-        tail -n 15 "$STATE/logs/$n.agent.log" >&2
-        exit 1
-      else
-        still+=("$n")
-      fi
-    done
-    pending=("${still[@]+"${still[@]}"}")
-    if [ ${#pending[@]} -gt 0 ] && [ "$(date +%s)" -ge "$deadline" ]; then
-      for n in "${pending[@]}"; do
-        read -r st phase step err < <(status_of "$n")
-        echo "cluster.sh: $n not done after ${TIMEOUT}s: state=$st phase=$phase step=$step; last log lines:" >&2
-        tail -n 5 "$STATE/logs/$n.agent.log" >&2
-      done
-      exit 1
-    fi
-    sleep 1
-  done
+  "$LAB" node wait --state "$STATE" --timeout "$TIMEOUT" --masters "$(IFS=,; echo "${MASTERS[*]}")" "$@"
 }
 
 # supervise NAME MAX: systemd's Restart=on-failure for the unit (systemd is not PID 1 in the lab, so the lab restarts
