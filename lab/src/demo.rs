@@ -1,10 +1,12 @@
 //! The demo's logic in Rust (issue #15; `make demo` and `make test-demo` run it through the `kubeha-lab` binary):
 //! its stages ([`run::Demo`], `kubeha-lab demo`; the model stage [`run::demo_core`]), what the node stages
 //! (scripts/demo/cluster.sh) ask of the cluster model and the agents ([`vars`], [`probe`]), the node roots and
-//! cgroups it runs them on ([`node`]), the run's result.json
+//! cgroups it runs them on ([`node`]), their network install ([`install`]) and the wait for their agents
+//! ([`wait`]), the run's result.json
 //! ([`write`], read back by [`result`]), its verdict on a run's result.json
 //! ([`result::check`], `kubeha-lab check-result`) and its closing table ([`summary::summary`], `kubeha-lab summary`).
 
+pub mod install;
 pub mod node;
 pub mod probe;
 pub mod py;
@@ -12,4 +14,5 @@ pub mod result;
 pub mod run;
 pub mod summary;
 pub mod vars;
+pub mod wait;
 pub mod write;

@@ -5,7 +5,7 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use kubeha_lab::demo::{node, probe, result, run, summary, vars, write};
+use kubeha_lab::demo::{install, node, probe, result, run, summary, vars, wait, write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -194,6 +194,45 @@ enum Node {
         #[command(flatten)]
         cgroup: NodeCgroup,
     },
+    /// The node's network install from kubeha serve, as the machine does it: boot.ipxe?mac= from its namespace,
+    /// the served kickstart's %pre and %post --nochroot on STATE/nodes/NAME (files in STATE/install/NAME).
+    Install {
+        #[arg(long)]
+        state: PathBuf,
+        /// The node.
+        #[arg(long)]
+        name: String,
+        /// The node's MAC (serve knows nodes by it).
+        #[arg(long)]
+        mac: String,
+        /// kubeha serve's URL.
+        #[arg(long)]
+        serve_url: String,
+        /// The node's network namespace.
+        #[arg(long)]
+        ns: String,
+        /// The installer stand-ins (scripts/demo/installer), first on the PATH of %post --nochroot.
+        #[arg(long)]
+        installer_dir: PathBuf,
+        /// After `kubeha serve reimage`: the kernel line must be a reinstall.
+        #[arg(long)]
+        reinstall: bool,
+    },
+    /// Until each node's agent is done (a line per node: seconds and decision); a failed or vanished agent, or
+    /// the deadline, exits 1 with the node's status and the tail of its log.
+    Wait {
+        #[arg(long)]
+        state: PathBuf,
+        /// Seconds until the deadline.
+        #[arg(long)]
+        timeout: u64,
+        /// The cluster's masters (comma-separated; the others are workers).
+        #[arg(long, value_delimiter = ',')]
+        masters: Vec<String>,
+        /// The nodes.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -274,7 +313,7 @@ fn probe(p: Probe) -> Result<()> {
     Ok(())
 }
 
-fn node_cmd(n: Node) -> Result<()> {
+fn node_cmd(n: Node) -> Result<ExitCode> {
     let hierarchies = || node::v1_hierarchies(Path::new(node::CGROUP_MOUNT));
     match n {
         Node::BaseRoot {
@@ -298,8 +337,42 @@ fn node_cmd(n: Node) -> Result<()> {
         Node::PreparePatches { root, cgroup } => {
             node::write_patches(&root, &node::cgroup_root(&cgroup.prefix, &cgroup.name))?;
         }
+        Node::Install {
+            state,
+            name,
+            mac,
+            serve_url,
+            ns,
+            installer_dir,
+            reinstall,
+        } => install::Install {
+            state: &state,
+            name: &name,
+            mac: &mac,
+            serve_url: &serve_url,
+            ns: &ns,
+            installer_dir: &installer_dir,
+            reinstall,
+        }
+        .run()?,
+        Node::Wait {
+            state,
+            timeout,
+            masters,
+            names,
+        } => {
+            let w = wait::Wait {
+                state: &state,
+                timeout,
+                masters: &masters,
+                every: std::time::Duration::from_secs(1),
+            };
+            if !w.run(&names, &mut std::io::stdout(), &mut std::io::stderr())? {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 fn read(path: &Path) -> Result<result::DemoResult> {
@@ -439,10 +512,7 @@ fn main() -> Result<ExitCode> {
             probe(p)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Node(n) => {
-            node_cmd(n)?;
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Node(n) => node_cmd(n),
         Command::NodeStatus {
             status_json,
             waiting,

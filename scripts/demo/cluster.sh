@@ -180,45 +180,17 @@ serve_up() {
 }
 serve_cli() { in_ns srv "$KUBEHA" "$@"; }
 
-# install_node NAME [reinstall]: NAME's network install from kubeha serve, as the machine does it. Its iPXE asks
-# URL/boot.ipxe?mac=MAC (from NAME's namespace, which has NAME's MAC and IP); the installer boots the kernel line
-# it got (that line is the installer's /proc/cmdline: kubeha.config= pinned by kubeha.config.sha256=,
-# kubeha.report=) and runs the served kickstart: %pre on the lab's disk (one blank disk in a /sys of its own: it
-# reports `install`), then %post --nochroot with NAME's fresh root as /mnt/sysimage: it downloads the agent from
-# serve and runs `kubeha-firstboot install` (the pinned node config, the bundle over HTTP, verified), keeps the
-# kubeha.* arguments on the installed kernel command line and reports `installed`. anaconda's `chroot /mnt/sysimage`
-# is the lab's installer stand-in (scripts/demo/installer/chroot). With `reinstall` (after `kubeha serve reimage`)
-# the kernel line must carry kubeha.reinstall=1.
+# install_node NAME [reinstall]: NAME's network install from kubeha serve, as the machine does it
+# (`kubeha-lab node install`, lab/src/demo/install.rs): its iPXE asks URL/boot.ipxe?mac=MAC from NAME's namespace,
+# the installer boots the kernel line it got (the config pinned by its SHA-256, the report URL; with `reinstall`,
+# after `kubeha serve reimage`, it must be a reinstall) and runs the served kickstart's %pre on the lab's blank disk
+# and %post --nochroot with NAME's fresh root as /mnt/sysimage (`kubeha-firstboot install`; anaconda's chroot is the
+# stand-in in scripts/demo/installer); then serve must no longer hand NAME an installer. Files: STATE/install/NAME.
 install_node() {
-  local name=$1 reinstall=${2:-} r="$STATE/nodes/$1" inst="$STATE/install/$1"
-  rm -rf "$inst"
-  mkdir -p "$inst/sys/block/vda" "$inst/sys/class/net" "$inst/dev" "$inst/out"
-  echo 0 > "$inst/sys/block/vda/removable"; echo 0 > "$inst/sys/block/vda/ro"
-  echo 209715200 > "$inst/sys/block/vda/size" # 100 GiB in 512-byte sectors, blank
-  in_ns "$name" curl -fsS "$SERVE_URL/boot.ipxe?mac=${MACS[$name]}" > "$inst/boot.ipxe" ||
-    { echo "cluster.sh: $name: GET $SERVE_URL/boot.ipxe?mac=${MACS[$name]} failed" >&2; exit 1; }
-  grep '^kernel ' "$inst/boot.ipxe" | sed 's/^kernel [^ ]* //' > "$inst/cmdline"
-  [ -s "$inst/cmdline" ] || { echo "cluster.sh: kubeha serve handed $name no installer:" >&2; cat "$inst/boot.ipxe" >&2; exit 1; }
-  [ -z "$reinstall" ] || grep -qw 'kubeha\.reinstall=1' "$inst/cmdline" ||
-    { echo "cluster.sh: after kubeha serve reimage $name, its network boot is not a reinstall" >&2; exit 1; }
-  local ks
-  ks=$(tr ' ' '\n' < "$inst/cmdline" | sed -n 's/^inst\.ks=//p')
-  in_ns "$name" curl -fsS "$ks" > "$inst/ks.cfg" || { echo "cluster.sh: $name: GET $ks failed" >&2; exit 1; }
-  "$LAB" probe ks-sections "$inst/ks.cfg" "$inst" # pre.sh, post-nochroot.sh
-  in_ns "$name" env KUBEHA_CMDLINE="$inst/cmdline" KUBEHA_SYS="$inst/sys" KUBEHA_DEV="$inst/dev" KUBEHA_OUT="$inst/out" \
-    KUBEHA_CONSOLE="$inst/console" KUBEHA_HALT=true KUBEHA_REPORT_ANYWHERE=1 bash "$inst/pre.sh" </dev/null >"$inst/pre.log" 2>&1 ||
-    { echo "cluster.sh: $name: the kickstart's %pre failed:" >&2; tail -n 20 "$inst/pre.log" >&2; exit 1; }
-  in_ns "$name" env PATH="$HERE/installer:$PATH" KUBEHA_SYSROOT="$r" KUBEHA_CMDLINE="$inst/cmdline" KUBEHA_OUT="$inst/out" \
-    KUBEHA_REPORT_ANYWHERE=1 bash "$inst/post-nochroot.sh" </dev/null >"$inst/post.log" 2>&1 ||
-    { echo "cluster.sh: $name: the kickstart's %post --nochroot failed:" >&2; tail -n 20 "$inst/post.log" >&2; exit 1; }
-  if grep -q "could not report" "$inst/pre.log" "$inst/post.log"; then
-    echo "cluster.sh: $name: the installer's reports did not reach kubeha serve:" >&2; grep -h "could not report" "$inst"/*.log >&2; exit 1
-  fi
-  # Install once: from now on serve tells this machine's iPXE to boot its disk.
-  local again
-  again=$(in_ns "$name" curl -fsS "$SERVE_URL/boot.ipxe?mac=${MACS[$name]}")
-  ! grep -q '^kernel ' <<<"$again" ||
-    { echo "cluster.sh: $name reported installed, but kubeha serve would install it again: $again" >&2; exit 1; }
+  local name=$1 reinstall=()
+  [ -z "${2:-}" ] || reinstall=(--reinstall)
+  "$LAB" node install --state "$STATE" --name "$name" --mac "${MACS[$name]}" --serve-url "$SERVE_URL" \
+    --ns "${NS_PREFIX}-$name" --installer-dir "$HERE/installer" "${reinstall[@]+"${reinstall[@]}"}"
 }
 
 prepare_root() { # NAME [reinstall]
@@ -305,43 +277,11 @@ start_agent() {
 
 status_of() { "$LAB" node-status "$STATE/nodes/$1/var/lib/kubeha/status.json"; } # name -> "state phase step error"
 
-# wait_agents NAME...: until each agent's status.json says done; a failed or vanished agent, or the deadline, stops
-# the demo with the node's last status and the tail of its log.
+# wait_agents NAME...: until each agent's status.json says done (`kubeha-lab node wait`, lab/src/demo/wait.rs: a line
+# per node with its seconds and decision); a failed or vanished agent, or the deadline, stops the demo with the
+# node's last status and the tail of its log.
 wait_agents() {
-  local deadline=$(( $(date +%s) + TIMEOUT )) pending=("$@") n st phase step err
-  while [ ${#pending[@]} -gt 0 ]; do
-    local still=()
-    for n in "${pending[@]}"; do
-      local alive=1
-      kill -0 "$(cat "$STATE/logs/$n.agent.pid")" 2>/dev/null || alive=0
-      read -r st phase step err < <(status_of "$n") # read after the liveness check: an agent may just have finished
-      if [ "$st" = done ]; then
-        local secs
-        date +%s.%N > "$STATE/logs/$n.finished"
-        secs=$(elapsed "$(cat "$STATE/logs/$n.started")" "$(cat "$STATE/logs/$n.finished")")
-        echo "$secs" > "$STATE/logs/$n.seconds"
-        local role=worker; [[ " ${MASTERS[*]} " == *" $n "* ]] && role=master
-        local dec; dec=$(cat "$STATE/nodes/$n/var/lib/kubeha/cluster/decision" 2>/dev/null || echo join)
-        info "$(printf '%-13s %-6s phase=%-5s %-5s %6ss' "$n" "$role" done "$dec" "$secs")"
-      elif [ "$st" = failed ] || [ "$alive" = 0 ]; then
-        echo "cluster.sh: the agent on $n stopped: state=$st phase=$phase step=$step: $err" >&2
-        tail -n 15 "$STATE/logs/$n.agent.log" >&2
-        exit 1
-      else
-        still+=("$n")
-      fi
-    done
-    pending=("${still[@]+"${still[@]}"}")
-    if [ ${#pending[@]} -gt 0 ] && [ "$(date +%s)" -ge "$deadline" ]; then
-      for n in "${pending[@]}"; do
-        read -r st phase step err < <(status_of "$n")
-        echo "cluster.sh: $n not done after ${TIMEOUT}s: state=$st phase=$phase step=$step; last log lines:" >&2
-        tail -n 5 "$STATE/logs/$n.agent.log" >&2
-      done
-      exit 1
-    fi
-    sleep 1
-  done
+  "$LAB" node wait --state "$STATE" --timeout "$TIMEOUT" --masters "$(IFS=,; echo "${MASTERS[*]}")" "$@"
 }
 
 # supervise NAME MAX: systemd's Restart=on-failure for the unit (systemd is not PID 1 in the lab, so the lab restarts
