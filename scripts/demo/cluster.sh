@@ -164,7 +164,9 @@ serve_up() {
   # A new lab is a new rack: no history (the extracted ISO tree stays, serve re-extracts it when the ISO changes).
   mkdir -p "$STATE/serve"
   rm -f "$STATE/serve/journal.jsonl"
-  in_ns srv setsid "$KUBEHA" serve --cluster "$CLUSTER" --secrets "$SECRETS" --bundle "$BUNDLE" --base "$SERVE_ISO" \
+  # Started as a simple command (not through the in_ns function, which would run in a subshell of its own): $! is
+  # then kubeha serve itself (ip netns exec and setsid exec it in place), the pid cleanup stops.
+  ip netns exec "${NS_PREFIX}-srv" setsid "$KUBEHA" serve --cluster "$CLUSTER" --secrets "$SECRETS" --bundle "$BUNDLE" --base "$SERVE_ISO" \
     --listen "$SERVE_IP:8080" --url "$SERVE_URL" --state "$STATE/serve" --agent "$AGENT" \
     </dev/null >"$STATE/logs/serve.log" 2>&1 &
   local pid=$!

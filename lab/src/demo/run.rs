@@ -289,6 +289,51 @@ pub fn guest_cmdline(serial_log: &str) -> Option<String> {
     })
 }
 
+/// The parent of process `pid` (the 4th field of /proc/PID/stat, after the parenthesised command name).
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 1..]
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// The processes whose command line names `dir` (`PID ARGV`), this one and its ancestors (the shell or make that
+/// started the demo with OUT in its command line) excepted.
+pub fn leftovers(dir: &Path) -> Vec<String> {
+    let needle = dir.to_string_lossy().into_owned();
+    let mut mine = std::collections::BTreeSet::new();
+    let mut p = std::process::id();
+    while p > 1 && mine.insert(p) {
+        match parent_of(p) {
+            Some(q) => p = q,
+            None => break,
+        }
+    }
+    let mut found = vec![];
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for e in procs.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if mine.contains(&pid) {
+            continue;
+        }
+        let Ok(raw) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let argv = String::from_utf8_lossy(&raw).replace('\0', " ");
+        if argv.contains(&needle) {
+            found.push(format!("{pid} {}", argv.trim()));
+        }
+    }
+    found.sort();
+    found
+}
+
 impl Demo {
     /// Every stage; the summary at the end.
     pub fn run(&self) -> Result<()> {
@@ -561,6 +606,20 @@ impl Demo {
         run(&mut c)?;
         drop(www);
         drop(registry);
+        // Everything the run started is stopped by now (cluster.sh stops its nodes, kubeha serve and the bridge by
+        // pid; the registry and the file server are dropped): a process still naming OUT is a leak.
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        let mut left = leftovers(out);
+        while !left.is_empty() && Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            left = leftovers(out);
+        }
+        if !left.is_empty() {
+            bail!(
+                "the demo left processes running (stop them by pid):\n  {}",
+                left.join("\n  ")
+            );
+        }
 
         say(&format!("6/6 summary ({})", stage_time()));
         // The fleet as kubeha serve saw it and the drills' numbers.
@@ -580,6 +639,44 @@ impl Demo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parent_from_proc_stat() {
+        assert_eq!(
+            parent_of(std::process::id()),
+            Some(nix::unistd::getppid().as_raw() as u32)
+        );
+    }
+
+    #[test]
+    fn leftovers_finds_a_child_naming_the_dir() {
+        let dir = std::env::temp_dir().join(format!("kubeha-lab-left-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        assert!(leftovers(&dir).is_empty());
+        std::fs::write(dir.join("f"), "").unwrap();
+        let mut child = Command::new("tail")
+            .arg("-f")
+            .arg(dir.join("f"))
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Until the child has exec'd, its command line is still ours.
+        let mut left = leftovers(&dir);
+        for _ in 0..100 {
+            if !left.is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            left = leftovers(&dir);
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(left.len(), 1, "{left:?}");
+        let want = format!("{} tail -f {}", child.id(), dir.join("f").display());
+        assert_eq!(left[0], want);
+        assert!(leftovers(&dir).is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn calico_from_the_profile_images() {
