@@ -1,7 +1,7 @@
 //! The demo's logic in Rust (issue #15; `make demo` and `make test-demo` run it through the `kubeha-lab` binary):
 //! its stages ([`run::Demo`], `kubeha-lab demo`; the model stage [`run::demo_core`]), what the node stages
 //! (scripts/demo/cluster.sh) ask of the cluster model and the agents ([`vars`], [`probe`]), the node roots and
-//! cgroups it runs them on ([`node`]), their network install ([`install`]) and the wait for their agents
+//! cgroups it runs them on and their stop ([`node`]), their network install ([`install`]) and the wait for their agents
 //! ([`wait`]), the run's result.json
 //! ([`write`], read back by [`result`]), its verdict on a run's result.json
 //! ([`result::check`], `kubeha-lab check-result`) and its closing table ([`summary::summary`], `kubeha-lab summary`).

@@ -185,6 +185,14 @@ enum Node {
     CgroupUp(NodeCgroup),
     /// Removes the node's subtree from every cgroup v1 hierarchy, deepest first (what is still busy stays).
     CgroupDown(NodeCgroup),
+    /// Stops every process of the node (in its mount namespaces, STATE/logs/NAME.mntns, and its cgroup subtree):
+    /// SIGTERM, SIGKILL what is left after 3 s; then removes its cgroups and empties NAME.mntns.
+    Stop {
+        #[arg(long)]
+        state: PathBuf,
+        #[command(flatten)]
+        cgroup: NodeCgroup,
+    },
     /// The lab's kubeadm patch for the node's kubelet: ROOT/etc/kubeha/kubeadm-patches/
     /// kubeletconfiguration+merge.yaml (cgroupfs, cgroupRoot /PREFIX-NAME, no disk-based eviction).
     PreparePatches {
@@ -334,6 +342,9 @@ fn node_cmd(n: Node) -> Result<ExitCode> {
         }
         Node::CgroupUp(c) => node::cgroup_up(&hierarchies(), &c.prefix, &c.name)?,
         Node::CgroupDown(c) => node::cgroup_down(&hierarchies(), &c.prefix, &c.name),
+        Node::Stop { state, cgroup } => {
+            node::stop(&state, &hierarchies(), &cgroup.prefix, &cgroup.name)?
+        }
         Node::PreparePatches { root, cgroup } => {
             node::write_patches(&root, &node::cgroup_root(&cgroup.prefix, &cgroup.name))?;
         }

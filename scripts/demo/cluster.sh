@@ -26,7 +26,7 @@
 # (it must wait, not initialize) and its real `kubeadm join` is killed once its etcd member is added (it must
 # recover); at the end every master is reimaged at once while the workers run (nobody may initialize).
 # --lab: the kubeha-lab binary (lab/src/demo: reads the cluster through kubeha's model and the agents' status for
-# this script; the node roots' base system, kubelet patch and cgroups are `kubeha-lab node ...`; default
+# this script; the node roots' base system, kubelet patch, cgroups and node stops are `kubeha-lab node ...`; default
 # ${CARGO_TARGET_DIR:-target}/debug/kubeha-lab of the checkout; `kubeha-lab demo` passes itself).
 # --k8s-bin: the directory `make k8s` fills (kubeadm, kubelet, kubectl of the cluster's Kubernetes version).
 # --base-repos: the directory holding the base OS repositories the bundle's profile marks `base = true` (one
@@ -153,9 +153,8 @@ base_root() {
 
 # The node's cgroup root (kubelet's cgroupRoot /NS_PREFIX-NAME): five kubelets share this kernel's cgroup tree, so
 # each gets its own subtree in every v1 controller hierarchy (this host boots cgroup v1, hybrid; cpuset needs its
-# cpus/mems set before anything can join). cgroup_down removes it (deepest first) once its processes are gone.
+# cpus/mems set before anything can join). node_stop removes it (deepest first) once its processes are gone.
 cgroup_up() { "$LAB" node cgroup-up --prefix "$NS_PREFIX" "$1"; }
-cgroup_down() { "$LAB" node cgroup-down --prefix "$NS_PREFIX" "$1"; }
 
 # serve_up: kubeha serve in the namespace "srv" on the nodes' bridge (the provisioning host of the rack), with its
 # journal and the ISO's extracted tree under STATE/serve.
@@ -231,26 +230,10 @@ node_pids() {
   mnt=$(cat "$STATE/logs/$1.mntns" 2>/dev/null) || return 0
   "$LAB" probe node-pids "$mnt" --prefix "$NS_PREFIX" --node "$1"
 }
-# Stops every process of node NAME (SIGTERM, then SIGKILL after 3 s), then removes its cgroups.
-node_stop() {
-  local name=$1 pids i
-  pids=$(node_pids "$name")
-  # shellcheck disable=SC2086
-  [ -n "$pids" ] && kill $pids 2>/dev/null
-  for i in $(seq 30); do
-    pids=$(node_pids "$name")
-    [ -z "$pids" ] && break
-    sleep 0.1
-  done
-  pids=$(node_pids "$name")
-  # shellcheck disable=SC2086
-  [ -n "$pids" ] && kill -9 $pids 2>/dev/null
-  sleep 0.2
-  cgroup_down "$name"
-  # Its mount namespaces are gone with their processes, and the kernel reuses their inode numbers for the next
-  # namespaces made (another node's boot): a stale entry here would make this node's next stop kill that node.
-  : > "$STATE/logs/$name.mntns"
-}
+# Stops every process of node NAME (`kubeha-lab node stop`, lab/src/demo/node.rs: SIGTERM to what node_pids finds,
+# SIGKILL to what is left after 3 s), then removes its cgroups and empties STATE/logs/NAME.mntns (the kernel reuses
+# the inode numbers of its gone mount namespaces: a stale entry would make this node's next stop kill another node).
+node_stop() { "$LAB" node stop --state "$STATE" --prefix "$NS_PREFIX" "$1"; }
 
 # The agent a node boots: the one its install put on its disk (--serve), else --firstboot.
 agent_of() { if [ -n "$SERVE_URL" ]; then echo "$STATE/nodes/$1/usr/local/bin/kubeha-firstboot"; else echo "$FIRSTBOOT"; fi; }

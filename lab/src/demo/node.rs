@@ -1,14 +1,19 @@
 //! A demo node's root and cgroups (`kubeha-lab node ...`, asked by cluster.sh): the cached base system every node
 //! root is a copy of ([`base_root`]: the real `dnf --installroot` from the base repos, then the files an installed
 //! EL system has), the lab's kubeadm patch for the node's kubelet ([`write_patches`]), and the node's cgroup subtree
-//! in every cgroup v1 controller hierarchy ([`v1_hierarchies`], [`cgroup_up`], [`cgroup_down`]).
+//! in every cgroup v1 controller hierarchy ([`v1_hierarchies`], [`cgroup_up`], [`cgroup_down`]), and stopping a node
+//! ([`stop`]: every process in its mount namespaces and cgroups, then its cgroups).
 
+use super::probe;
 use anyhow::{bail, ensure, Context, Result};
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 /// Where the kernel's cgroup hierarchies are mounted.
 pub const CGROUP_MOUNT: &str = "/sys/fs/cgroup";
@@ -73,6 +78,81 @@ pub fn cgroup_down(hierarchies: &[PathBuf], prefix: &str, name: &str) {
             remove_dirs(&d);
         }
     }
+}
+
+/// STATE/logs/NAME.mntns: the node's mount namespaces (`mnt:[...]`), one line per agent start.
+pub fn mntns_file(state: &Path, name: &str) -> PathBuf {
+    state.join("logs").join(format!("{name}.mntns"))
+}
+
+/// The processes of node `name` (cluster.sh's node_pids): everything in its mount namespaces (STATE/logs/NAME.mntns:
+/// agent, daemons, containerd's shims; one namespace per agent start, and a restarted agent leaves the daemons of the
+/// earlier one running) and in its cgroup subtree in the first hierarchy (the containers, which have mount namespaces
+/// of their own); none at all while NAME.mntns does not exist (the node never booted). Never this process.
+pub fn node_pids(state: &Path, hierarchies: &[PathBuf], prefix: &str, name: &str) -> Vec<u32> {
+    let Ok(mnts) = std::fs::read_to_string(mntns_file(state, name)) else {
+        return vec![];
+    };
+    let cgroup = hierarchies.first().map(|h| cgroup_dir(h, prefix, name));
+    probe::node_pids(&mnts, cgroup.as_deref(), std::process::id())
+}
+
+/// How a node is stopped: SIGTERM to every process, up to `polls` looks `every` apart until none is left, SIGKILL to
+/// what still is, then `settle` (the kernel lets go of the cgroups).
+pub struct StopTiming {
+    pub polls: u32,
+    pub every: Duration,
+    pub settle: Duration,
+}
+
+/// cluster.sh's: SIGTERM, 30 looks 0.1 s apart (3 s), SIGKILL, 0.2 s.
+pub const STOP: StopTiming = StopTiming {
+    polls: 30,
+    every: Duration::from_millis(100),
+    settle: Duration::from_millis(200),
+};
+
+/// The signalling part of [`stop`]: `pids` lists the node's processes at each look, `signal` sends one (errors are
+/// the signal's business: a process may be gone), `sleep` waits.
+pub fn signal_all(
+    t: &StopTiming,
+    pids: &mut dyn FnMut() -> Vec<u32>,
+    signal: &mut dyn FnMut(u32, Signal),
+    sleep: &mut dyn FnMut(Duration),
+) {
+    for p in pids() {
+        signal(p, Signal::SIGTERM);
+    }
+    for _ in 0..t.polls {
+        if pids().is_empty() {
+            break;
+        }
+        sleep(t.every);
+    }
+    for p in pids() {
+        signal(p, Signal::SIGKILL);
+    }
+    sleep(t.settle);
+}
+
+/// Stops every process of node `name` (`kubeha-lab node stop`, [`signal_all`] with [`STOP`] over [`node_pids`]),
+/// then removes its cgroups ([`cgroup_down`]) and empties STATE/logs/NAME.mntns: its mount namespaces are gone with
+/// their processes, and the kernel reuses their inode numbers for the next namespaces made (another node's boot): a
+/// stale entry there would make this node's next stop kill that node.
+pub fn stop(state: &Path, hierarchies: &[PathBuf], prefix: &str, name: &str) -> Result<()> {
+    signal_all(
+        &STOP,
+        &mut || node_pids(state, hierarchies, prefix, name),
+        &mut |p, s| {
+            if let Ok(p) = i32::try_from(p) {
+                let _ = nix::sys::signal::kill(Pid::from_raw(p), s);
+            }
+        },
+        &mut std::thread::sleep,
+    );
+    cgroup_down(hierarchies, prefix, name);
+    let m = mntns_file(state, name);
+    std::fs::write(&m, "").with_context(|| format!("emptying {}", m.display()))
 }
 
 /// `find DIR -depth -type d -exec rmdir {} +`, errors ignored: every directory below `dir` (symlinks not followed),
@@ -464,6 +544,91 @@ mod tests {
             base_files(7)[0].1,
             "NAME=\"CentOS Linux\"\nVERSION_ID=\"7\"\nID=\"centos\"\n"
         );
+    }
+
+    #[test]
+    fn stop_sequence() {
+        // Two processes; one goes on SIGTERM at once, the other only after three more looks: no SIGKILL.
+        let looks = std::cell::Cell::new(0);
+        let mut sent = vec![];
+        let mut slept = vec![];
+        signal_all(
+            &STOP,
+            &mut || {
+                looks.set(looks.get() + 1);
+                match looks.get() {
+                    1 => vec![7, 9],
+                    2..=4 => vec![9],
+                    _ => vec![],
+                }
+            },
+            &mut |p, s| sent.push((p, s)),
+            &mut |d| slept.push(d),
+        );
+        assert_eq!(sent, [(7, Signal::SIGTERM), (9, Signal::SIGTERM)]);
+        let tenth = Duration::from_millis(100);
+        assert_eq!(slept, [tenth, tenth, tenth, Duration::from_millis(200)]);
+        // One that ignores SIGTERM: 30 looks 0.1 s apart, then SIGKILL, then 0.2 s.
+        let (mut sent, mut slept) = (vec![], vec![]);
+        signal_all(
+            &STOP,
+            &mut || vec![5],
+            &mut |p, s| sent.push((p, s)),
+            &mut |d| slept.push(d),
+        );
+        assert_eq!(sent, [(5, Signal::SIGTERM), (5, Signal::SIGKILL)]);
+        assert_eq!(slept.len(), 31);
+        assert_eq!(slept[29], tenth);
+        assert_eq!(slept[30], Duration::from_millis(200));
+        // A node with nothing running: no signal, the settle pause only.
+        let (mut sent, mut slept) = (vec![], vec![]);
+        signal_all(
+            &STOP,
+            &mut Vec::new,
+            &mut |p, s| sent.push((p, s)),
+            &mut |d| slept.push(d),
+        );
+        assert!(sent.is_empty());
+        assert_eq!(slept, [Duration::from_millis(200)]);
+    }
+
+    #[test]
+    fn stop_without_processes() {
+        let d = tmp("stop");
+        let cg = d.join("cg");
+        fake_cgroups(&cg);
+        let hs = v1_hierarchies(&cg);
+        let state = d.join("state");
+        std::fs::create_dir_all(state.join("logs")).unwrap();
+        // No NAME.mntns (never booted): no processes, not even the cgroup's.
+        std::fs::create_dir_all(cgroup_dir(&hs[0], "khd7", "m1")).unwrap();
+        std::fs::write(
+            cgroup_dir(&hs[0], "khd7", "m1").join("cgroup.procs"),
+            "4242\n",
+        )
+        .unwrap();
+        assert!(node_pids(&state, &hs, "khd7", "m1").is_empty());
+        // With one (empty after a stop): the cgroup's processes.
+        std::fs::write(mntns_file(&state, "m1"), "").unwrap();
+        assert_eq!(node_pids(&state, &hs, "khd7", "m1"), [4242]);
+        std::fs::remove_file(cgroup_dir(&hs[0], "khd7", "m1").join("cgroup.procs")).unwrap();
+        // A namespace no process has: nothing to signal; the cgroups go, NAME.mntns is emptied.
+        std::fs::write(mntns_file(&state, "m1"), "mnt:[1]\nmnt:[2]\n").unwrap();
+        assert!(node_pids(&state, &hs, "khd7", "m1").is_empty());
+        cgroup_up(&hs[1..], "khd7", "m1").unwrap();
+        stop(&state, &hs, "khd7", "m1").unwrap();
+        // (cpuset's stays: rmdir works on cgroupfs with its files, not on a real directory; see cgroup_subtrees.)
+        assert!(!cgroup_dir(&hs[0], "khd7", "m1").exists());
+        assert!(!cgroup_dir(&hs[2], "khd7", "m1").exists());
+        assert_eq!(
+            std::fs::read_to_string(mntns_file(&state, "m1")).unwrap(),
+            ""
+        );
+        // A node that never booted gets an empty NAME.mntns too (`: > FILE`); without STATE/logs it fails.
+        stop(&state, &hs, "khd7", "w1").unwrap();
+        assert!(mntns_file(&state, "w1").is_file());
+        assert!(stop(&d.join("none"), &hs, "khd7", "w1").is_err());
+        std::fs::remove_dir_all(&d).unwrap();
     }
 
     /// A fake /sys/fs/cgroup: cpuset and memory hierarchies, `cpu` a symlink to `cpu,cpuacct`, `unified` (v2) and a
