@@ -396,11 +396,9 @@ impl Demo {
             .args(["--cni-plugins", "/usr/lib/cni"]))
         .with_context(|| {
             let log = std::fs::read_to_string(up.join("registry/registry.log")).unwrap_or_default();
-            let tail: Vec<_> = log.lines().rev().take(40).collect::<Vec<_>>();
-            let tail: Vec<_> = tail.into_iter().rev().collect();
             format!(
                 "pushing the upstream images failed; the registry's log:\n{}",
-                tail.join("\n")
+                crate::demo::install::tail(&log, 40).trim_end()
             )
         })?;
         run(Command::new("python3")

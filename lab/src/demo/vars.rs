@@ -125,29 +125,36 @@ pub fn demo_vars(cluster: &Path, nodes: &Path, workers: usize, bundle: &Path) ->
 /// (each `-` when absent, the error on one line), or `none - - -` when there is no readable status yet; with
 /// `waiting`, only why a running step waits (nothing when it does not).
 pub fn node_status(status_json: &Path, waiting: bool) -> String {
-    let v: Option<serde_json::Value> = std::fs::read(status_json)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
-    let field = |k: &str| -> Option<String> {
-        match v.as_ref()?.get(k)? {
-            serde_json::Value::String(s) if !s.is_empty() => Some(s.replace('\n', " ")),
-            _ => None,
-        }
-    };
     if waiting {
-        return field("waiting").unwrap_or_default();
+        let v = read_status(status_json);
+        return v
+            .and_then(|v| status_field(&v, "waiting"))
+            .unwrap_or_default();
     }
-    if v.is_none() {
-        return "none - - -".to_string();
+    status_fields(status_json).join(" ")
+}
+
+/// The status.json's `state`, `phase`, `step` and `error` ([`node_status`]'s words, for the lab's own loops).
+pub fn status_fields(status_json: &Path) -> [String; 4] {
+    let Some(v) = read_status(status_json) else {
+        return ["none", "-", "-", "-"].map(String::from);
+    };
+    ["state", "phase", "step", "error"]
+        .map(|k| status_field(&v, k).unwrap_or_else(|| "-".to_string()))
+}
+
+fn read_status(status_json: &Path) -> Option<serde_json::Value> {
+    std::fs::read(status_json)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+}
+
+/// A non-empty string field, on one line.
+fn status_field(v: &serde_json::Value, k: &str) -> Option<String> {
+    match v.get(k)? {
+        serde_json::Value::String(s) if !s.is_empty() => Some(s.replace('\n', " ")),
+        _ => None,
     }
-    let or_dash = |k| field(k).unwrap_or_else(|| "-".to_string());
-    format!(
-        "{} {} {} {}",
-        or_dash("state"),
-        or_dash("phase"),
-        or_dash("step"),
-        or_dash("error")
-    )
 }
 
 #[cfg(test)]

@@ -10,19 +10,6 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// An agent's status line (`state phase step error`, [`vars::node_status`]) as bash's `read -r st phase step err`
-/// splits it: three words, then the rest.
-pub fn read_status(line: &str) -> [String; 4] {
-    let mut rest = line.trim();
-    let mut word = || {
-        let w = rest.split_whitespace().next().unwrap_or("").to_string();
-        rest = rest[w.len()..].trim_start();
-        w
-    };
-    let (st, phase, step) = (word(), word(), word());
-    [st, phase, step, rest.trim_end().to_string()]
-}
-
 /// The line for a node that is done (`info "$(printf '%-13s %-6s phase=%-5s %-5s %6ss' ...)"`).
 pub fn done_line(name: &str, role: &str, decision: &str, secs: &str) -> String {
     format!(
@@ -75,7 +62,7 @@ impl Wait<'_> {
             .join("nodes")
             .join(n)
             .join("var/lib/kubeha/status.json");
-        read_status(&vars::node_status(&p, false))
+        vars::status_fields(&p)
     }
 
     fn log_tail(&self, n: &str, lines: usize) -> String {
@@ -158,19 +145,6 @@ mod tests {
     use std::path::PathBuf;
 
     #[test]
-    fn status_like_read() {
-        assert_eq!(
-            read_status("failed cluster join kubeadm join  failed: x "),
-            ["failed", "cluster", "join", "kubeadm join  failed: x"].map(String::from)
-        );
-        assert_eq!(
-            read_status("none - - -"),
-            ["none", "-", "-", "-"].map(String::from)
-        );
-        assert_eq!(read_status("done"), ["done", "", "", ""].map(String::from));
-    }
-
-    #[test]
     fn lines_as_printf_wrote_them() {
         assert_eq!(
             done_line("m1", "master", "init", "83.4"),
@@ -180,7 +154,7 @@ mod tests {
             done_line("worker-long-name", "worker", "join", "123456.7"),
             "   worker-long-name worker phase=done  join  123456.7s"
         );
-        let s = read_status("running cluster join -");
+        let s = ["running", "cluster", "join", "-"].map(String::from);
         assert_eq!(
             stopped_line("w1", &s),
             "cluster.sh: the agent on w1 stopped: state=running phase=cluster step=join: -"
