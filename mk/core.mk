@@ -15,7 +15,7 @@ demo-run: build k8s node-binary
 # The whole pipeline as a test: `kubeha-lab demo --hostile` into a temp dir, then its result checked by `kubeha-lab check-result`
 # (lab/src/demo/result.rs; `build` builds it): every node installed through kubeha serve and done in the server's
 # view, exactly one init, VIP moved, rebuild ok with three etcd members, every node registered through the VIP,
-# with the hostile drills of cluster.sh --hostile (two bootstraps, a partitioned rebuild, kubeadm killed inside the
+# with the hostile drills (two bootstraps, a partitioned rebuild, kubeadm killed inside the
 # join, every master reimaged at once).
 TEST_TARGETS += test-demo
 .PHONY: test-demo

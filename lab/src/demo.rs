@@ -1,11 +1,14 @@
 //! The demo's logic in Rust (issue #15; `make demo` and `make test-demo` run it through the `kubeha-lab` binary):
-//! its stages ([`run::Demo`], `kubeha-lab demo`; the model stage [`run::demo_core`]), what the node stages
-//! (scripts/demo/cluster.sh) ask of the cluster model and the agents ([`vars`], [`probe`]), the node roots and
-//! cgroups it runs them on and their stop ([`node`]), their network install ([`install`]) and the wait for their agents
-//! ([`wait`]), the run's result.json
-//! ([`write`], read back by [`result`]), its verdict on a run's result.json
-//! ([`result::check`], `kubeha-lab check-result`) and its closing table ([`summary::summary`], `kubeha-lab summary`).
+//! its stages ([`run::Demo`], `kubeha-lab demo`; the model stage [`run::demo_core`]; the node stages
+//! [`cluster::Stages`] on the rack of [`fleet::Fleet`], each node booted by [`boot`]), what they read from the cluster model and the agents
+//! ([`vars`], [`probe`]), the node roots and cgroups they run the agents on and their stop ([`node`]), their network
+//! install ([`install`]) and the wait for their agents ([`wait`]), the run's result.json ([`write`], read back by
+//! [`result`]), its verdict on a run's result.json ([`result::check`], `kubeha-lab check-result`) and its closing
+//! table ([`summary::summary`], `kubeha-lab summary`).
 
+pub mod boot;
+pub mod cluster;
+pub mod fleet;
 pub mod install;
 pub mod node;
 pub mod probe;
@@ -16,3 +19,13 @@ pub mod summary;
 pub mod vars;
 pub mod wait;
 pub mod write;
+
+/// A heading line, as the demo prints its stages.
+pub fn say(s: &str) {
+    println!("\n\x1b[1m== {s}\x1b[0m");
+}
+
+/// An indented line under a heading.
+pub fn info(s: &str) {
+    println!("   {s}");
+}

@@ -2,7 +2,7 @@
 # Smoke test of the lab's adapters (scripts/demo/adapters: the systemctl stand-in for systemd, and the tools that
 # would change the host): each must refuse what kubeha-firstboot or kubeadm would never send, naming the problem, and
 # accept the agent's own calls. No network, no daemons: ~2 s. The full run with the real Kubernetes is
-# scripts/demo/cluster.sh (make demo-cluster).
+# `kubeha-lab demo` (make demo, make test-demo).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 AD="$REPO/scripts/demo/adapters"

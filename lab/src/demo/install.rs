@@ -1,5 +1,5 @@
-//! A demo node's network install from kubeha serve, as the machine does it (`kubeha-lab node install`, asked by
-//! cluster.sh): its iPXE asks URL/boot.ipxe?mac=MAC from the node's namespace (which has the node's MAC and IP); the
+//! A demo node's network install from kubeha serve, as the machine does it (asked by the
+//! node stages): its iPXE asks URL/boot.ipxe?mac=MAC from the node's namespace (which has the node's MAC and IP); the
 //! installer boots the kernel line it got (that line is the installer's /proc/cmdline: the node config pinned by its
 //! SHA-256, the report URL) and runs the served kickstart: `%pre` on the lab's disk (one blank disk in a /sys of its
 //! own: it reports `install`), then `%post --nochroot` with the node's fresh root as /mnt/sysimage: it downloads the
@@ -72,7 +72,7 @@ pub fn unreported(logs: &[&str]) -> Vec<String> {
 
 /// One node's network install.
 pub struct Install<'a> {
-    /// cluster.sh's state directory: the node's root is STATE/nodes/NAME, the installer's files STATE/install/NAME.
+    /// The node stages' state directory: the node's root is STATE/nodes/NAME, the installer's files STATE/install/NAME.
     pub state: &'a Path,
     pub name: &'a str,
     pub mac: &'a str,
@@ -104,7 +104,7 @@ impl Install<'_> {
             .output();
         match o {
             Ok(o) if o.status.success() => Ok(String::from_utf8_lossy(&o.stdout).into_owned()),
-            _ => bail!("cluster.sh: {}: GET {url} failed", self.name),
+            _ => bail!("demo: {}: GET {url} failed", self.name),
         }
     }
 
@@ -132,7 +132,7 @@ impl Install<'_> {
         if !ok {
             let text = std::fs::read_to_string(log).unwrap_or_default();
             bail!(
-                "cluster.sh: {}: the kickstart's {what} failed:\n{}",
+                "demo: {}: the kickstart's {what} failed:\n{}",
                 self.name,
                 tail(&text, 20).trim_end()
             );
@@ -165,13 +165,13 @@ impl Install<'_> {
         write(&inst.join("cmdline"), &cmdline)?;
         ensure!(
             !cmdline.is_empty(),
-            "cluster.sh: kubeha serve handed {name} no installer:\n{}",
+            "demo: kubeha serve handed {name} no installer:\n{}",
             boot.trim_end()
         );
         if self.reinstall {
             ensure!(
                 is_reinstall(&cmdline)?,
-                "cluster.sh: after kubeha serve reimage {name}, its network boot is not a reinstall"
+                "demo: after kubeha serve reimage {name}, its network boot is not a reinstall"
             );
         }
         let ks = ks_url(&cmdline).unwrap_or_default();
@@ -214,14 +214,14 @@ impl Install<'_> {
         let bad = unreported(&logs.iter().map(String::as_str).collect::<Vec<_>>());
         ensure!(
             bad.is_empty(),
-            "cluster.sh: {name}: the installer's reports did not reach kubeha serve:\n{}",
+            "demo: {name}: the installer's reports did not reach kubeha serve:\n{}",
             bad.join("\n")
         );
         // Install once: from now on serve tells this machine's iPXE to boot its disk.
         let again = self.get(&boot_url)?;
         ensure!(
             kernel_line(&again).is_empty(),
-            "cluster.sh: {name} reported installed, but kubeha serve would install it again: {}",
+            "demo: {name} reported installed, but kubeha serve would install it again: {}",
             again.trim_end()
         );
         Ok(())

@@ -1,4 +1,4 @@
-//! A demo node's root and cgroups (`kubeha-lab node ...`, asked by cluster.sh): the cached base system every node
+//! A demo node's root and cgroups (asked by the node stages, [`super::cluster`]): the cached base system every node
 //! root is a copy of ([`base_root`]: the real `dnf --installroot` from the base repos, then the files an installed
 //! EL system has), the lab's kubeadm patch for the node's kubelet ([`write_patches`]), and the node's cgroup subtree
 //! in every cgroup v1 controller hierarchy ([`v1_hierarchies`], [`cgroup_up`], [`cgroup_down`]), and stopping a node
@@ -85,7 +85,7 @@ pub fn mntns_file(state: &Path, name: &str) -> PathBuf {
     state.join("logs").join(format!("{name}.mntns"))
 }
 
-/// The processes of node `name` (cluster.sh's node_pids): everything in its mount namespaces (STATE/logs/NAME.mntns:
+/// The processes of node `name` (the node stages ask it): everything in its mount namespaces (STATE/logs/NAME.mntns:
 /// agent, daemons, containerd's shims; one namespace per agent start, and a restarted agent leaves the daemons of the
 /// earlier one running) and in its cgroup subtree in the first hierarchy (the containers, which have mount namespaces
 /// of their own); none at all while NAME.mntns does not exist (the node never booted). Never this process.
@@ -105,7 +105,7 @@ pub struct StopTiming {
     pub settle: Duration,
 }
 
-/// cluster.sh's: SIGTERM, 30 looks 0.1 s apart (3 s), SIGKILL, 0.2 s.
+/// The lab's: SIGTERM, 30 looks 0.1 s apart (3 s), SIGKILL, 0.2 s.
 pub const STOP: StopTiming = StopTiming {
     polls: 30,
     every: Duration::from_millis(100),
@@ -135,7 +135,7 @@ pub fn signal_all(
     sleep(t.settle);
 }
 
-/// Stops every process of node `name` (`kubeha-lab node stop`, [`signal_all`] with [`STOP`] over [`node_pids`]),
+/// Stops every process of node `name` ([`signal_all`] with [`STOP`] over [`node_pids`]),
 /// then removes its cgroups ([`cgroup_down`]) and empties STATE/logs/NAME.mntns: its mount namespaces are gone with
 /// their processes, and the kernel reuses their inode numbers for the next namespaces made (another node's boot): a
 /// stale entry there would make this node's next stop kill that node.
@@ -293,7 +293,7 @@ pub fn base_files(el: u8) -> Vec<(&'static str, String)> {
 
 /// The inputs of the base root.
 pub struct BaseRoot<'a> {
-    /// cluster.sh's state directory: the root goes to STATE/base-root, dnf's cache to STATE/dnf-cache, its log to
+    /// The node stages' state directory: the root goes to STATE/base-root, dnf's cache to STATE/dnf-cache, its log to
     /// STATE/logs/base-root.log.
     pub state: &'a Path,
     pub bundle: &'a Path,
@@ -336,10 +336,7 @@ impl BaseRoot<'_> {
         for r in self.repos {
             let d = self.base_repos.join(r);
             if !d.is_dir() {
-                bail!(
-                    "cluster.sh: base repo {} missing (--base-repos)",
-                    d.display()
-                );
+                bail!("demo: base repo {} missing (--base-repos)", d.display());
             }
             froms.push(format!("--repofrompath={r},{}", d.display()));
         }
@@ -355,10 +352,10 @@ impl BaseRoot<'_> {
         ))
         .args(["repoquery", "--requires", "*"])
         .stderr(Stdio::null());
-        let o = q.output().context("cluster.sh: starting dnf repoquery")?;
+        let o = q.output().context("demo: starting dnf repoquery")?;
         ensure!(
             o.status.success(),
-            "cluster.sh: dnf repoquery --requires on {} failed ({})",
+            "demo: dnf repoquery --requires on {} failed ({})",
             self.bundle.join("rpms").display(),
             o.status
         );
@@ -380,7 +377,7 @@ impl BaseRoot<'_> {
         let ok = i.status().is_ok_and(|s| s.success());
         ensure!(
             ok,
-            "cluster.sh: installing the base system failed (see {})",
+            "demo: installing the base system failed (see {})",
             log.display()
         );
         for d in [
@@ -454,7 +451,7 @@ mod tests {
         let want = hex::encode(Sha256::digest(b"[bundle]\n<appstream/>\n<baseos/>\n"));
         let k = base_key(&b, &r).unwrap();
         assert_eq!(k, want[..16]);
-        // The shell's own pipeline (cluster.sh's cache key before): the same key, so a cached root stays valid.
+        // The shell's own pipeline (the cache key cluster.sh used): the same key, so a cached root stays valid.
         let sh = Command::new("bash")
             .args([
                 "-c",

@@ -1,4 +1,4 @@
-//! What cluster.sh asks while it runs the nodes and the drills (`kubeha-lab probe ...`): a node's processes, the
+//! What the node stages ask while they run the nodes and the drills: a node's processes, the
 //! served kickstart's sections, etcd's and the apiserver's answers read from their JSON, counts in the agents'
 //! logs, and elapsed times.
 

@@ -1,4 +1,4 @@
-//! A demo run's `STATE/result.json` (written by scripts/demo/cluster.sh) and its verdict: what `make demo` must
+//! A demo run's `STATE/result.json` (written by the node stages, [`super::cluster`]) and its verdict: what `make demo` must
 //! show, as assertions (`kubeha-lab check-result`, run by `make test-demo`). Every problem is named with the
 //! values it saw, printed as the python checker printed them ([`super::py`]).
 
@@ -151,7 +151,7 @@ pub struct EtcdReport {
     pub reported_by: Option<Option<String>>,
 }
 
-/// cluster.sh --hostile's drills.
+/// The node stages' hostile drills.
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct Hostile {
     #[serde(default)]
@@ -272,7 +272,7 @@ fn repr_or_empty<T>(x: Option<&Raw<T>>) -> String {
 }
 
 /// The checks of `make test-demo`: `Ok` with the lines to print, or `Err` with every problem found. `hostile`:
-/// the run had cluster.sh's hostile drills (three `kubeadm init` runs in the logs instead of one, and their own
+/// the run had the hostile drills (three `kubeadm init` runs in the logs instead of one, and their own
 /// checks).
 pub fn check(r: &DemoResult, hostile: bool) -> Result<Vec<String>, Vec<String>> {
     let nodes = &r.nodes;

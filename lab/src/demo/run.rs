@@ -4,7 +4,7 @@
 //!   2. kubeha bundle build / verify, the cluster model (`kubeha-lab demo-core`: config, secrets, node configs)
 //!   3. kubeha iso and kubeha pxe, and the ISO booted in QEMU to show the kernel got its kubeha.* arguments
 //!   4. three masters and two workers as network namespaces running kubeha-firstboot, forming the control plane
-//!   5. a failover drill and a rebuild drill (4 and 5: scripts/demo/cluster.sh)
+//!   5. a failover drill and a rebuild drill (4 and 5: [`crate::demo::cluster`])
 //!   6. a final table ([`crate::demo::summary`])
 //!
 //! This machine has no internet, so stage 1 generates the upstream: small images under the real names the default
@@ -13,8 +13,11 @@
 //! command: `kubeha bundle build -o bundle`.
 //!
 //! Everything this starts (the registry, the file server, QEMU) is a child stopped by its own pid when the run ends,
-//! failed or not; cluster.sh stops what it starts itself.
+//! failed or not; the node stages' rack ([`crate::demo::fleet::Fleet`]) stops what it started when it is dropped.
 
+use super::cluster::Stages;
+use super::fleet::Setup;
+use super::{info, say};
 use crate::daemon::{HttpDir, Registry};
 use anyhow::{bail, ensure, Context, Result};
 use kubeha_model::bundle::Profile;
@@ -34,25 +37,12 @@ pub struct Demo {
     pub repo: PathBuf,
     /// The kubeha CLI.
     pub kubeha: PathBuf,
-    /// The host build of kubeha-firstboot (what cluster.sh would boot without serve).
-    pub firstboot: PathBuf,
     /// The node binary kubeha serve hands out (the EL-compatible one of `make node-binary`).
     pub agent: PathBuf,
     /// The directory `make k8s` fills (kubeadm, kubelet, kubectl).
     pub k8s_bin: PathBuf,
-    /// This binary (cluster.sh asks it for the cluster's facts and the agents' status).
-    pub lab: PathBuf,
-    /// cluster.sh's hostile drills (make test-demo).
+    /// The node stages' hostile drills (make test-demo).
     pub hostile: bool,
-}
-
-/// A heading line, as the demo prints its stages.
-fn say(s: &str) {
-    println!("\n\x1b[1m== {s}\x1b[0m");
-}
-
-fn info(s: &str) {
-    println!("   {s}");
 }
 
 fn argv(cmd: &Command) -> String {
@@ -573,38 +563,32 @@ impl Demo {
         ));
         // The nodes install over HTTP from `kubeha serve` (kernel command line, kickstart, pinned node config,
         // bundle, agent) and report every phase to it; the agent it hands out is the EL-compatible node binary.
+        let mut stages = Stages::new(
+            Setup {
+                state: out.join("state/cluster"),
+                scripts: self.repo.join("scripts/demo"),
+                lab: std::env::current_exe().context("finding kubeha-lab's own path")?,
+                bundle: bundle.clone(),
+                cluster: out.join("cluster.toml"),
+                secrets: out.join("secrets.toml"),
+                base_iso: base.clone(),
+                base_repos: up.join("www/repos"),
+                kubeha: self.kubeha.clone(),
+                agent: self.agent.clone(),
+                k8s_bin: self.k8s_bin.clone(),
+                timeout: 600,
+            },
+            &out.join("nodes"),
+            self.hostile,
+        )?;
+        let ran = stages.run();
+        // The rack is stopped (its nodes, kubeha serve, its namespaces) before anything else is looked at.
+        drop(stages);
+        ran?;
         let state = out.join("state/cluster");
-        let mut c = Command::new("bash");
-        c.arg(self.repo.join("scripts/demo/cluster.sh"))
-            .arg("--bundle")
-            .arg(&bundle)
-            .arg("--cluster")
-            .arg(out.join("cluster.toml"))
-            .arg("--nodes")
-            .arg(out.join("nodes"))
-            .arg("--state")
-            .arg(&state)
-            .arg("--firstboot")
-            .arg(&self.firstboot)
-            .arg("--k8s-bin")
-            .arg(&self.k8s_bin)
-            .arg("--serve")
-            .arg(&base)
-            .arg("--secrets")
-            .arg(out.join("secrets.toml"))
-            .arg("--kubeha")
-            .arg(&self.kubeha)
-            .arg("--agent")
-            .arg(&self.agent)
-            .arg("--lab")
-            .arg(&self.lab);
-        if self.hostile {
-            c.arg("--hostile");
-        }
-        run(&mut c)?;
         drop(www);
         drop(registry);
-        // Everything the run started is stopped by now (cluster.sh stops its nodes, kubeha serve and the bridge by
+        // Everything the run started is stopped by now (the rack stopped its nodes, kubeha serve and the bridge by
         // pid; the registry and the file server are dropped): a process still naming OUT is a leak.
         let deadline = Instant::now() + std::time::Duration::from_secs(10);
         let mut left = leftovers(out);

@@ -1,4 +1,4 @@
-//! Waiting for the demo nodes' agents (`kubeha-lab node wait`, cluster.sh's wait_agents): until each agent's
+//! Waiting for the demo nodes' agents (the node stages', [`super::fleet::Fleet::wait_agents`]): until each agent's
 //! status.json says done; a failed or vanished agent (its pid in STATE/logs/NAME.agent.pid no longer alive), or the
 //! deadline, stops the demo with the node's last status and the tail of its log. A node that is done gets its
 //! STATE/logs/NAME.finished and NAME.seconds (from NAME.started) and one line on stdout.
@@ -21,7 +21,7 @@ pub fn done_line(name: &str, role: &str, decision: &str, secs: &str) -> String {
 /// What a stopped agent leaves on stderr before its log's tail.
 pub fn stopped_line(name: &str, s: &[String; 4]) -> String {
     format!(
-        "cluster.sh: the agent on {name} stopped: state={} phase={} step={}: {}",
+        "demo: the agent on {name} stopped: state={} phase={} step={}: {}",
         s[0], s[1], s[2], s[3]
     )
 }
@@ -29,25 +29,36 @@ pub fn stopped_line(name: &str, s: &[String; 4]) -> String {
 /// What the deadline leaves on stderr for a node before its log's tail.
 pub fn timeout_line(name: &str, timeout: u64, s: &[String; 4]) -> String {
     format!(
-        "cluster.sh: {name} not done after {timeout}s: state={} phase={} step={}; last log lines:",
+        "demo: {name} not done after {timeout}s: state={} phase={} step={}; last log lines:",
         s[0], s[1], s[2]
     )
 }
 
-/// Whether the process with the pid in `pid_file` is alive (`kill -0 "$(cat FILE)"`).
+/// Whether the process with the pid in `pid_file` is alive: it exists and is not a zombie (an exited agent whose
+/// parent has not reaped it yet, or a daemon orphaned to a PID 1 that does not reap, is gone for the lab).
 fn alive(pid_file: &Path) -> bool {
-    let Some(pid) = std::fs::read_to_string(pid_file)
+    std::fs::read_to_string(pid_file)
         .ok()
-        .and_then(|p| p.trim().parse::<i32>().ok())
-    else {
+        .and_then(|p| p.trim().parse::<u32>().ok())
+        .is_some_and(pid_alive)
+}
+
+/// Whether process `pid` runs: /proc/PID/stat exists and its state (the first field after the command's closing
+/// parenthesis) is not `Z`.
+pub fn pid_alive(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return false;
     };
-    pid > 0 && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+    pid > 0
+        && stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z")
 }
 
 /// The waiting.
 pub struct Wait<'a> {
-    /// cluster.sh's state directory (STATE/logs, STATE/nodes).
+    /// The node stages' state directory (STATE/logs, STATE/nodes).
     pub state: &'a Path,
     pub timeout: u64,
     pub masters: &'a [String],
@@ -157,12 +168,42 @@ mod tests {
         let s = ["running", "cluster", "join", "-"].map(String::from);
         assert_eq!(
             stopped_line("w1", &s),
-            "cluster.sh: the agent on w1 stopped: state=running phase=cluster step=join: -"
+            "demo: the agent on w1 stopped: state=running phase=cluster step=join: -"
         );
         assert_eq!(
             timeout_line("w1", 600, &s),
-            "cluster.sh: w1 not done after 600s: state=running phase=cluster step=join; last log lines:"
+            "demo: w1 not done after 600s: state=running phase=cluster step=join; last log lines:"
         );
+    }
+
+    #[test]
+    fn a_zombie_is_not_alive() {
+        let mut sleeper = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        assert!(pid_alive(sleeper.id()));
+        let mut done = std::process::Command::new("true").spawn().unwrap();
+        // Exited, not reaped yet: a zombie until wait().
+        let t = Instant::now();
+        while pid_alive(done.id()) && t.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", done.id())).unwrap();
+        assert!(
+            stat.rsplit_once(')')
+                .unwrap()
+                .1
+                .trim_start()
+                .starts_with('Z'),
+            "{stat}"
+        );
+        assert!(!pid_alive(done.id()));
+        done.wait().unwrap();
+        assert!(!pid_alive(done.id()));
+        sleeper.kill().unwrap();
+        sleeper.wait().unwrap();
+        assert!(!pid_alive(u32::MAX));
     }
 
     fn tmp() -> PathBuf {
@@ -226,7 +267,8 @@ mod tests {
         assert!(!w.run(&["m2".to_string()], &mut vec![], &mut err).unwrap());
         let err = String::from_utf8(err).unwrap();
         let want: String = std::iter::once(
-            "cluster.sh: the agent on m2 stopped: state=failed phase=cluster step=join: boom again\n".to_string(),
+            "demo: the agent on m2 stopped: state=failed phase=cluster step=join: boom again\n"
+                .to_string(),
         )
         .chain((6..=20).map(|i| format!("m2 line {i}\n")))
         .collect();
@@ -243,7 +285,7 @@ mod tests {
         assert!(!w.run(&["w2".to_string()], &mut vec![], &mut err).unwrap());
         let err = String::from_utf8(err).unwrap();
         assert!(err.starts_with(
-            "cluster.sh: w2 not done after 0s: state=running phase=cluster step=join; last log lines:\nw2 line 16\n"
+            "demo: w2 not done after 0s: state=running phase=cluster step=join; last log lines:\nw2 line 16\n"
         ), "{err}");
         std::fs::remove_dir_all(&d).unwrap();
     }

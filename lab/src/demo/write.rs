@@ -1,6 +1,6 @@
-//! The run's result.json, written by the lab (`kubeha-lab write-result`, then `kubeha-lab add-hostile` after the
-//! hostile drills; [`crate::demo::result`] reads it back, [`crate::demo::summary`] prints it): typed, every number
-//! parsed before anything is written, and written atomically (a temporary file renamed over it).
+//! The run's result.json, written by the node stages ([`result`], then [`add_hostile`] after the hostile drills;
+//! [`crate::demo::result`] reads it back, [`crate::demo::summary`] prints it): typed, every number parsed before
+//! anything is written, and written atomically (a temporary file renamed over it).
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -49,7 +49,7 @@ pub struct Serve {
     pub fleet_formed: Value,
 }
 
-/// The "never two clusters" and "never a false done" drills of cluster.sh --hostile.
+/// The "never two clusters" and "never a false done" drills of the node stages --hostile.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Hostile {
     pub kubeadm_killed_in_init: InitKill,
@@ -121,48 +121,33 @@ pub struct DemoResult {
     pub hostile: Option<Hostile>,
 }
 
-/// What cluster.sh measured, for [`result`] (`kubeha-lab write-result`'s options).
-#[derive(Debug, clap::Args)]
+/// What the node stages measured, for [`result`] (numbers as the probes print them).
+#[derive(Debug)]
 pub struct Measured {
-    #[arg(long)]
     pub vip_before: String,
-    #[arg(long)]
     pub vip_after: String,
-    #[arg(long)]
     pub failover_seconds: String,
     /// The rebuilt node.
-    #[arg(long)]
     pub rebuild: String,
     /// true|false.
-    #[arg(long, action = clap::ArgAction::Set)]
     pub rebuild_ok: bool,
-    #[arg(long)]
     pub rebuild_seconds: String,
     /// `etcdctl member list -w json`.
-    #[arg(long)]
     pub members_json: String,
-    /// `name=Ready name=NotReady ...` (cluster.sh's nodes_status).
-    #[arg(long)]
+    /// `name=Ready name=NotReady ...` ([`super::probe::nodes_status`]).
     pub nodes_status: String,
     /// The apiserver's version (kubectl version).
-    #[arg(long)]
     pub server: String,
     /// kubeadm's version.
-    #[arg(long)]
     pub kubeadm: String,
-    #[arg(long)]
     pub formation_seconds: String,
     /// How many `kubeadm init` the agents ran.
-    #[arg(long)]
     pub inits: String,
     /// How many images the nodes' containerd pulled.
-    #[arg(long)]
     pub pulls: String,
     /// kubeha serve's URL: its views are STATE/fleet.json and STATE/fleet-formed.json.
-    #[arg(long)]
     pub serve_url: Option<String>,
     /// The nodes, masters first.
-    #[arg(required = true)]
     pub names: Vec<String>,
 }
 
@@ -193,7 +178,7 @@ fn decision_file(state: &Path, n: &str) -> PathBuf {
     state.join(format!("nodes/{n}/var/lib/kubeha/cluster/decision"))
 }
 
-/// result.json from what cluster.sh measured and the files under STATE (each node's status.json and decision, the
+/// result.json from what the node stages measured and the files under STATE (each node's status.json and decision, the
 /// logs' seconds, the first-run copies of a rebuilt node, kubeha serve's views).
 pub fn result(state: &Path, m: &Measured) -> Result<DemoResult> {
     let mut nodes = vec![];
@@ -295,9 +280,14 @@ pub fn inits_by_node(state: &Path, names: &[String]) -> Result<BTreeMap<String, 
     Ok(inits)
 }
 
-/// The init-kill drill's record (cluster.sh --hostile): `names` are the masters then the workers; the second
+/// The init-kill drill's record (the node stages --hostile): `names` are the masters then the workers; the second
 /// master's and the first worker's armed kills are read from STATE/drills, every node's restarts from STATE/logs.
-pub fn init_kill(state: &Path, at_kill: &str, stored: &str, names: &[String]) -> Result<InitKill> {
+pub fn init_kill(
+    state: &Path,
+    at_kill: BTreeMap<String, u64>,
+    stored: &str,
+    names: &[String],
+) -> Result<InitKill> {
     if names.len() < 4 {
         bail!("the init-kill drill needs 3 masters and a worker, got {names:?}");
     }
@@ -323,8 +313,7 @@ pub fn init_kill(state: &Path, at_kill: &str, stored: &str, names: &[String]) ->
     }
     Ok(InitKill {
         node: names[0].clone(),
-        init_runs_at_kill: serde_json::from_str(at_kill)
-            .context("the init runs at the kill (kubeha-lab probe inits)")?,
+        init_runs_at_kill: at_kill,
         stored_decision: stored.to_string(),
         init_killed_before_etcd: drill(&names[1])?,
         worker_join_killed: drill(&names[3])?,
@@ -471,12 +460,11 @@ mod tests {
             r#"{"verb":"init","etcd_manifest":true}"#,
         );
         put(s.join("drills/w1.kubeadm-killed"), r#"{"verb":"join"}"#);
-        let k = init_kill(&s, r#"{"m1":1}"#, "init", &names).unwrap();
+        let k = init_kill(&s, [("m1".to_string(), 1)].into(), "init", &names).unwrap();
         assert_eq!(k.init_killed_before_etcd["node"], "m2");
         assert_eq!(k.init_killed_before_etcd["verb"], "init");
         assert_eq!(k.init_runs["m3"], 2);
         assert_eq!(k.restarts.len(), 4);
-        assert!(init_kill(&s, "nope", "init", &names).is_err());
         put(s.join("fleet.json"), "{}");
         put(s.join("fleet-formed.json"), "{}");
         write_json(

@@ -1,10 +1,10 @@
 # shellcheck shell=bash
 # Shared by the demo ADAPTERS: tools that would change the host if run for real, replaced on the node agent's PATH.
 # Each adapter runs the real tool against the node root, or records and checks the call. Environment (set by
-# cluster.sh for each node agent): KHD_ROOT (node root), KHD_NODE, KHD_IP, KHD_STATE (demo state), KHD_RUN (short
+# the lab's Fleet::start_agent, lab/src/demo/fleet.rs, for each node agent): KHD_ROOT (node root), KHD_NODE, KHD_IP, KHD_STATE (demo state), KHD_RUN (short
 # per-run dir under /run for sockets and the keepalived check script).
 set -u
-: "${KHD_ROOT:?demo adapter run outside cluster.sh (no KHD_ROOT)}"
+: "${KHD_ROOT:?demo adapter run outside the lab (no KHD_ROOT)}"
 KHD_LOG="$KHD_ROOT/var/log/kubeha-demo"
 KHD_PIDS="$KHD_ROOT/run/kubeha-demo"
 mkdir -p "$KHD_LOG" "$KHD_PIDS"
