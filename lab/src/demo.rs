@@ -1,5 +1,6 @@
 //! The demo's logic in Rust (issue #15; `make demo` and `make test-demo` run it through the `kubeha-lab` binary):
-//! its stages ([`run::Demo`], `kubeha-lab demo`; the model stage [`run::demo_core`]; the node stages
+//! its stages ([`run::Demo`], `kubeha-lab demo`; the generated upstream [`upstream`]; the model stage
+//! [`run::demo_core`]; the node stages
 //! [`cluster::Stages`] on the rack of [`fleet::Fleet`], each node booted by [`boot`]), what they read from the cluster model and the agents
 //! ([`vars`], [`probe`]), the node roots and cgroups they run the agents on and their stop ([`node`]), their network
 //! install ([`install`]) and the wait for their agents ([`wait`]), the run's result.json ([`write`], read back by
@@ -16,6 +17,7 @@ pub mod py;
 pub mod result;
 pub mod run;
 pub mod summary;
+pub mod upstream;
 pub mod vars;
 pub mod wait;
 pub mod write;

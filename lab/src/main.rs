@@ -1,9 +1,9 @@
 //! `kubeha-lab`: the demo's logic that `make demo` and `make test-demo` run (mk/core.mk): the pipeline's stages
-//! (`demo`, `demo-core`), a lab node's boot (`node-boot`), and the verdict and summary of a run. Test support, never shipped (see the crate's doc).
+//! (`demo`, `demo-core`), its generated upstream alone (`upstream images|rpms`), a lab node's boot (`node-boot`), and the verdict and summary of a run. Test support, never shipped (see the crate's doc).
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use kubeha_lab::demo::{boot, result, run, summary};
+use kubeha_lab::demo::{boot, result, run, summary, upstream};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -60,6 +60,11 @@ enum Command {
         #[arg(last = true, required = true)]
         cmd: Vec<String>,
     },
+    /// The demo's generated upstream alone (stage 1's fixtures): images pushed to a registry, or yum repos.
+    Upstream {
+        #[command(subcommand)]
+        what: Upstream,
+    },
     /// Checks a demo run's result.json: what `make demo` must show (exit 1 and every problem otherwise).
     CheckResult {
         /// STATE/cluster/result.json of the run.
@@ -74,6 +79,46 @@ enum Command {
         result_json: PathBuf,
         /// The demo's output directory (its artifacts are named under it).
         out_dir: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum Upstream {
+    /// Builds the images of a list and pushes them under their real names to a registry (plain HTTP).
+    Images {
+        /// The registry, HOST:PORT.
+        #[arg(long)]
+        registry: String,
+        /// The image references, one a line.
+        #[arg(long)]
+        list: PathBuf,
+        /// Push manifest lists (amd64 + arm64).
+        #[arg(long)]
+        lists: bool,
+        /// The binaries `make k8s` built: the control-plane images become real.
+        #[arg(long)]
+        k8s_bin: Option<PathBuf>,
+        /// The reference CNI plugins: calico/cni becomes the CNI stand-in.
+        #[arg(long)]
+        cni_plugins: Option<PathBuf>,
+        /// The cache of the real images' layers.
+        #[arg(long, default_value = "/tmp/kubeha-image-layers")]
+        cache: PathBuf,
+    },
+    /// Builds the RPMs of a spec (scripts/demo/rpms.json) and a yum repo of each of its repositories.
+    Rpms {
+        /// The packages by repository.
+        #[arg(long)]
+        spec: PathBuf,
+        /// A repository a directory under it.
+        #[arg(long)]
+        out: PathBuf,
+        /// rpmbuild's top directory.
+        #[arg(long)]
+        work: PathBuf,
+        /// The Kubernetes release the kube* packages carry (1.36.3).
+        #[arg(long)]
+        kube_version: String,
     },
 }
 
@@ -129,6 +174,43 @@ fn main() -> Result<ExitCode> {
         }
         Command::DemoCore { out, kubeha } => {
             run::demo_core(&out, &kubeha.map_or_else(|| beside("kubeha"), Ok)?)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Upstream {
+            what:
+                Upstream::Images {
+                    registry,
+                    list,
+                    lists,
+                    k8s_bin,
+                    cni_plugins,
+                    cache,
+                },
+        } => {
+            upstream::images(&upstream::ImagesOpts {
+                lists,
+                k8s_bin,
+                cni_plugins,
+                cache,
+                ..upstream::ImagesOpts::new(&registry, &list)
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Upstream {
+            what:
+                Upstream::Rpms {
+                    spec,
+                    out,
+                    work,
+                    kube_version,
+                },
+        } => {
+            upstream::rpms(&upstream::RpmsOpts {
+                spec,
+                out,
+                work,
+                kube_version,
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::NodeBoot { netns, root, cmd } => match boot::node_boot(&netns, &root, &cmd)? {},

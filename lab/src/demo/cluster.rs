@@ -545,9 +545,7 @@ impl Stages {
             .facts
             .masters
             .iter()
-            .filter(|m| **m != old)
-            .filter(|m| f.has_vip(m))
-            .next_back()
+            .rfind(|m| **m != old && f.has_vip(m))
             .cloned()
             .unwrap_or_else(|| "none".to_string());
         let Some(failover) = failover else {

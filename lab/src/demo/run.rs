@@ -8,7 +8,7 @@
 //!   6. a final table ([`crate::demo::summary`])
 //!
 //! This machine has no internet, so stage 1 generates the upstream: small images under the real names the default
-//! profile asks for, and RPMs named like the real ones with their dependency shape (scripts/demo/upstream.py, the
+//! profile asks for, and RPMs named like the real ones with their dependency shape ([`crate::demo::upstream`], the
 //! fixture generator). With internet access the same bundle comes from the real registries and repos with one
 //! command: `kubeha bundle build -o bundle`.
 //!
@@ -17,6 +17,7 @@
 
 use super::cluster::Stages;
 use super::fleet::Setup;
+use super::upstream;
 use super::{info, say};
 use crate::daemon::{HttpDir, Registry};
 use anyhow::{bail, ensure, Context, Result};
@@ -97,8 +98,8 @@ pub fn calico_of(images: &[String]) -> Option<(String, String)> {
 }
 
 /// A STAND-IN for calico.yaml, in its shape and with its image names (so the bundle carries and the node loads
-/// them): the install-cni init container installs the reference CNI plugins and a bridge config (upstream.py
-/// --cni-plugins), calico-node and calico-kube-controllers only sleep. `pod_net`: the first two octets of the
+/// them): the install-cni init container installs the reference CNI plugins and a bridge config
+/// ([`crate::demo::upstream::images`] with `cni_plugins`), calico-node and calico-kube-controllers only sleep. `pod_net`: the first two octets of the
 /// cluster's /16 pod subnet.
 pub fn calico_yaml(repo: &str, ver: &str, pod_net: &str) -> String {
     format!(
@@ -373,17 +374,13 @@ impl Demo {
         );
         // kubeadm's control-plane images (kube-apiserver, -controller-manager, -scheduler, kube-proxy, etcd, pause)
         // are REAL, built from the binaries of `make k8s`; coredns and calico are generated stand-ins.
-        let upstream_py = self.repo.join("scripts/demo/upstream.py");
-        run(Command::new("python3")
-            .arg(&upstream_py)
-            .args(["images", "--registry", &registry.host(), "--list"])
-            .arg(&images_txt)
-            .arg("--lists")
-            .arg("--k8s-bin")
-            .arg(&self.k8s_bin)
-            .arg("--cache")
-            .arg(out.join(".image-cache"))
-            .args(["--cni-plugins", "/usr/lib/cni"]))
+        upstream::images(&upstream::ImagesOpts {
+            lists: true,
+            k8s_bin: Some(self.k8s_bin.clone()),
+            cache: out.join(".image-cache"),
+            cni_plugins: Some(PathBuf::from("/usr/lib/cni")),
+            ..upstream::ImagesOpts::new(&registry.host(), &images_txt)
+        })
         .with_context(|| {
             let log = std::fs::read_to_string(up.join("registry/registry.log")).unwrap_or_default();
             format!(
@@ -391,16 +388,12 @@ impl Demo {
                 crate::demo::install::tail(&log, 40).trim_end()
             )
         })?;
-        run(Command::new("python3")
-            .arg(&upstream_py)
-            .arg("rpms")
-            .arg("--spec")
-            .arg(self.repo.join("scripts/demo/rpms.json"))
-            .arg("--out")
-            .arg(up.join("www/repos"))
-            .arg("--work")
-            .arg(up.join("rpmbuild"))
-            .args(["--kube-version", &kver]))?;
+        upstream::rpms(&upstream::RpmsOpts {
+            spec: self.repo.join("scripts/demo/rpms.json"),
+            out: up.join("www/repos"),
+            work: up.join("rpmbuild"),
+            kube_version: kver.clone(),
+        })?;
         let Some((calico_repo, calico_ver)) = calico_of(&profile.images) else {
             bail!("no calico/node image in the default profile");
         };
