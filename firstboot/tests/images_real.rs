@@ -154,18 +154,14 @@ fn load_registry_built_bundle_into_real_dockerd() {
     let mut refs = kubeha_model::kube::kubeadm_images(&version, None);
     refs.push("docker.io/calico/node:v3.28.2".into());
     std::fs::write(d.path().join("images.txt"), refs.join("\n")).unwrap();
-    let upstream = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/demo/upstream.py");
-    SystemRunner
-        .run(&Cmd::new("python3").args([
-            upstream.display().to_string(),
-            "images".into(),
-            "--registry".into(),
-            format!("127.0.0.1:{port}"),
-            "--list".into(),
-            d.path().join("images.txt").display().to_string(),
-            "--lists".into(),
-        ]))
-        .unwrap();
+    kubeha_lab::demo::upstream::images(&kubeha_lab::demo::upstream::ImagesOpts {
+        lists: true,
+        ..kubeha_lab::demo::upstream::ImagesOpts::new(
+            &format!("127.0.0.1:{port}"),
+            &d.path().join("images.txt"),
+        )
+    })
+    .unwrap();
     let mirror = |host: &str| kubeha_model::bundle::ProfileMirror {
         registry: host.into(),
         endpoint: format!("http://127.0.0.1:{port}"),
