@@ -3,7 +3,8 @@
 //! the real daemons the tests start ([`daemon`]: docker-registry, dockerd, containerd, python's http.server; etcd
 //! members in a [`Lab`]), each stopped by its own pid on drop, and free loopback ports.
 //!
-//! [`demo`] is the demo's own logic (`kubeha-lab check-result`, `kubeha-lab summary`: the binary `make demo` runs).
+//! [`demo`] is the demo's own logic (`kubeha-lab check-result`, `kubeha-lab summary`: the binary `make demo` runs);
+//! its generated upstream ([`demo::upstream`]: images pushed to a registry, yum repos) serves tests too.
 //!
 //! Namespaces and daemons need root; tests ask [`is_root`] or [`netns::lab_available`] first and say SKIP otherwise.
 

@@ -1,5 +1,6 @@
 //! `kubeha-lab`: the demo's logic that `make demo` and `make test-demo` run (mk/core.mk): the pipeline's stages
-//! (`demo`, `demo-core`), its generated upstream alone (`upstream images|rpms`), a lab node's boot (`node-boot`), and the verdict and summary of a run. Test support, never shipped (see the crate's doc).
+//! (`demo`, `demo-core`), its generated upstream alone (`upstream images|rpms`), a lab node's boot (`node-boot`),
+//! and the verdict and summary of a run. Test support, never shipped (see the crate's doc).
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};

@@ -99,8 +99,8 @@ pub fn calico_of(images: &[String]) -> Option<(String, String)> {
 
 /// A STAND-IN for calico.yaml, in its shape and with its image names (so the bundle carries and the node loads
 /// them): the install-cni init container installs the reference CNI plugins and a bridge config
-/// ([`crate::demo::upstream::images`] with `cni_plugins`), calico-node and calico-kube-controllers only sleep. `pod_net`: the first two octets of the
-/// cluster's /16 pod subnet.
+/// ([`crate::demo::upstream::images`] with `cni_plugins`), calico-node and calico-kube-controllers only sleep.
+/// `pod_net`: the first two octets of the cluster's /16 pod subnet.
 pub fn calico_yaml(repo: &str, ver: &str, pod_net: &str) -> String {
     format!(
         r#"# Generated STAND-IN for calico.yaml {ver} (this machine has no internet)

@@ -429,7 +429,8 @@ mod tests {
         oci::base_layer(&b"BUSYBOX\n".repeat(100)).unwrap()
     }
 
-    // The expected configs and digests below are what scripts/demo/upstream.py produced for the same inputs.
+    // The expected configs and digests below are what the python generator (scripts/demo/upstream.py, now gone)
+    // produced for the same inputs.
 
     #[test]
     fn a_stand_in_prints_its_name_and_platform() {

@@ -226,7 +226,7 @@ mod tests {
     #[test]
     fn a_spec_is_the_python_generators_text() {
         let p: Package = serde_json::from_str(ONE).unwrap();
-        // What scripts/demo/upstream.py's SPEC.format wrote for this entry.
+        // What the python generator's SPEC.format wrote for this entry.
         assert_eq!(
             spec(&p),
             "%global debug_package %{nil}
