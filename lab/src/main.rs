@@ -162,6 +162,7 @@ fn main() -> Result<ExitCode> {
                     None => repo().join("dist/kubeha-firstboot"),
                 };
             std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            run::trap_signals(absolute(out.clone())?)?;
             let demo = run::Demo {
                 out: absolute(out)?,
                 repo: repo(),

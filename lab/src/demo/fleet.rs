@@ -61,7 +61,6 @@ pub struct Fleet {
     pub serve_url: String,
     serve_ip: String,
     hierarchies: Vec<PathBuf>,
-    namespaces: Vec<String>,
     veths: BTreeMap<String, String>,
     agents: BTreeMap<String, Child>,
     serve: Option<Child>,
@@ -158,6 +157,88 @@ pub fn append_kernel_arg(cmdline: &Path, arg: &str) -> Result<()> {
     write(cmdline, &format!("{first} {arg}{nl}{rest}"))
 }
 
+/// What stopping a rack needs, all of it in files or names (so a signal handler can do it too, [`interrupted`]).
+#[derive(Debug, Clone)]
+pub struct Rack {
+    pub state: PathBuf,
+    pub prefix: String,
+    pub names: Vec<String>,
+    pub run: PathBuf,
+}
+
+/// The rack that is up, if one is (for [`interrupted`]).
+static RACK: std::sync::Mutex<Option<Rack>> = std::sync::Mutex::new(None);
+
+/// Stops what a rack started, from its files: every node's processes ([`node::stop`]), every pid in STATE/pids
+/// (process groups first: a daemon leads its own, an agent's children are in its group; SIGTERM, up to 5 s, then
+/// SIGKILL), the daemons' pid files under the node roots, then its namespaces (`<prefix>-*`) and run directory.
+pub fn teardown(r: &Rack) {
+    let hierarchies = node::v1_hierarchies(Path::new(node::CGROUP_MOUNT));
+    for n in &r.names {
+        if let Err(e) = node::stop(&r.state, &hierarchies, &r.prefix, n) {
+            eprintln!("demo: stopping {n}: {e:#}");
+        }
+    }
+    let pids: Vec<i32> = std::fs::read_to_string(r.state.join("pids"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        .collect();
+    let signal = |s: Signal| {
+        for p in &pids {
+            let _ = kill(Pid::from_raw(-p), s);
+            let _ = kill(Pid::from_raw(*p), s);
+        }
+    };
+    signal(Signal::SIGTERM);
+    for _ in 0..50 {
+        if !pids.iter().any(|p| wait::pid_alive(*p as u32)) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    signal(Signal::SIGKILL);
+    // Daemons started inside the node namespaces write their pid files under the node roots.
+    for n in &r.names {
+        let root = r.state.join("nodes").join(n);
+        for dir in ["run", "run/kubeha-demo"] {
+            for pf in files_ending(&root.join(dir), ".pid") {
+                if let Some(p) = std::fs::read_to_string(&pf)
+                    .ok()
+                    .and_then(|t| t.trim().parse::<i32>().ok())
+                {
+                    let _ = kill(Pid::from_raw(p), Signal::SIGTERM);
+                }
+            }
+        }
+    }
+    let listed = Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let mine = format!("{}-", r.prefix);
+    for ns in listed
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|ns| ns.starts_with(&mine))
+    {
+        let _ = Command::new("ip")
+            .args(["netns", "delete", ns])
+            .stderr(Stdio::null())
+            .status();
+    }
+    let _ = std::fs::remove_dir_all(&r.run);
+}
+
+/// Stops the rack that is up, if any ([`teardown`]); for a signal that ends the demo.
+pub fn interrupted() {
+    let rack = RACK.lock().map(|mut r| r.take()).unwrap_or(None);
+    if let Some(r) = rack {
+        teardown(&r);
+    }
+}
+
 impl Fleet {
     /// The rack's plan: the cluster's facts, serve's address (.5 of the nodes' network; no node and not the VIP
     /// may have it), every node with a MAC. Nothing is started yet.
@@ -207,7 +288,6 @@ impl Fleet {
             serve_ip,
             prefix,
             hierarchies: node::v1_hierarchies(Path::new(node::CGROUP_MOUNT)),
-            namespaces: vec![],
             veths: BTreeMap::new(),
             agents: BTreeMap::new(),
             serve: None,
@@ -294,6 +374,9 @@ impl Fleet {
                 .with_context(|| format!("creating {}", state.join(d).display()))?;
         }
         write(&state.join("pids"), "")?;
+        if let Ok(mut r) = RACK.lock() {
+            *r = Some(self.rack());
+        }
         std::fs::create_dir_all(&self.run)
             .with_context(|| format!("creating {}", self.run.display()))?;
         std::fs::set_permissions(
@@ -322,7 +405,6 @@ impl Fleet {
         }
         let sw = self.ns("sw");
         ip(&["netns", "add", &sw])?;
-        self.namespaces.push(sw.clone());
         ip(&["-n", &sw, "link", "add", "br0", "type", "bridge"])?;
         ip(&["-n", &sw, "link", "set", "br0", "up"])?;
         ip(&["-n", &sw, "link", "set", "lo", "up"])
@@ -340,7 +422,6 @@ impl Fleet {
         veth.truncate(15);
         let sw = self.ns("sw");
         ip(&["netns", "add", &ns])?;
-        self.namespaces.push(ns.clone());
         ip(&[
             "link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns", &ns,
         ])?;
@@ -808,44 +889,23 @@ impl Fleet {
         probe::nodes_status(&self.kctl(&["get", "nodes", "-o", "json"])?)
     }
 
-    /// Stops everything this rack started (see the module's doc) and deletes its namespaces; idempotent.
+    /// What [`teardown`] needs.
+    pub fn rack(&self) -> Rack {
+        Rack {
+            state: self.state().to_path_buf(),
+            prefix: self.prefix.clone(),
+            names: self.facts.all(),
+            run: self.run.clone(),
+        }
+    }
+
+    /// Stops everything this rack started (see the module's doc, [`teardown`]), reaps the children it spawned and
+    /// deletes its namespaces; idempotent.
     pub fn down(&mut self) {
-        for n in self.facts.all() {
-            if let Err(e) = self.node_stop(&n) {
-                eprintln!("demo: stopping {n}: {e:#}");
-            }
+        if let Ok(mut r) = RACK.lock() {
+            *r = None;
         }
-        let pids: Vec<(i32, String)> = std::fs::read_to_string(self.state().join("pids"))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| {
-                let (p, what) = l.split_once(' ').unwrap_or((l, ""));
-                Some((p.trim().parse().ok()?, what.to_string()))
-            })
-            .collect();
-        let signal = |s: Signal| {
-            for (p, _) in &pids {
-                // Process groups first: a daemon leads its own (setsid), an agent's children are in its group.
-                let _ = kill(Pid::from_raw(-p), s);
-                let _ = kill(Pid::from_raw(*p), s);
-            }
-        };
-        signal(Signal::SIGTERM);
-        if let Some(c) = self.serve.as_mut() {
-            for _ in 0..50 {
-                if !matches!(c.try_wait(), Ok(None)) {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }
-        for _ in 0..50 {
-            if !pids.iter().any(|(p, _)| wait::pid_alive(*p as u32)) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        signal(Signal::SIGKILL);
+        teardown(&self.rack());
         if let Some(mut c) = self.serve.take() {
             let _ = c.kill();
             let _ = c.wait();
@@ -854,26 +914,6 @@ impl Fleet {
             let _ = c.kill();
             let _ = c.wait();
         }
-        // Daemons started inside the node namespaces write their pid files under the node roots.
-        for n in self.facts.all() {
-            for dir in ["run", "run/kubeha-demo"] {
-                for pf in files_ending(&self.root(&n).join(dir), ".pid") {
-                    if let Some(p) = std::fs::read_to_string(&pf)
-                        .ok()
-                        .and_then(|t| t.trim().parse::<i32>().ok())
-                    {
-                        let _ = kill(Pid::from_raw(p), Signal::SIGTERM);
-                    }
-                }
-            }
-        }
-        for ns in std::mem::take(&mut self.namespaces).iter().rev() {
-            let _ = Command::new("ip")
-                .args(["netns", "delete", ns])
-                .stderr(Stdio::null())
-                .status();
-        }
-        let _ = std::fs::remove_dir_all(&self.run);
     }
 }
 

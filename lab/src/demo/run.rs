@@ -325,6 +325,38 @@ pub fn leftovers(dir: &Path) -> Vec<String> {
     found
 }
 
+/// Makes SIGINT, SIGTERM and SIGHUP stop what the run started before the process ends (`make demo` interrupted):
+/// blocks them in the calling thread (call it first, before any thread exists: the threads it spawns inherit the
+/// mask; child processes do not, std resets it) and waits for them on a thread of their own, which then stops the
+/// node stages' rack ([`crate::demo::fleet::interrupted`]) and every process naming `out` (the registry, the file
+/// server, QEMU: [`leftovers`]) by pid, and exits with 128 + the signal's number.
+pub fn trap_signals(out: PathBuf) -> Result<()> {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut set = SigSet::empty();
+    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        set.add(s);
+    }
+    set.thread_block()
+        .context("blocking SIGINT, SIGTERM, SIGHUP")?;
+    std::thread::spawn(move || {
+        let Ok(sig) = set.wait() else { return };
+        eprintln!("demo: {sig}: stopping what the run started");
+        crate::demo::fleet::interrupted();
+        let pids = |sig: Signal| {
+            for l in leftovers(&out) {
+                if let Some(p) = l.split_whitespace().next().and_then(|p| p.parse().ok()) {
+                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), sig);
+                }
+            }
+        };
+        pids(Signal::SIGTERM);
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        pids(Signal::SIGKILL);
+        std::process::exit(128 + sig as i32);
+    });
+    Ok(())
+}
+
 impl Demo {
     /// Every stage; the summary at the end.
     pub fn run(&self) -> Result<()> {
