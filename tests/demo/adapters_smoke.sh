@@ -34,6 +34,26 @@ expect_ok "systemctl: daemon-reload" "$AD/systemctl" daemon-reload
 expect_fail "systemctl: kubelet before kubeadm" "config.yaml missing" "$AD/systemctl" start kubelet
 expect_ok "systemctl: enable + is-enabled" bash -c "'$AD/systemctl' enable kubelet && '$AD/systemctl' is-enabled kubelet"
 expect_fail "systemctl: not enabled" "" "$AD/systemctl" is-enabled containerd
+# A daemon that died is a zombie until its parent (for the orphaned daemons: PID 1, which on some machines reaps only
+# every few seconds) reaps it: systemctl must call the unit dead, not active (a power-cycled master once came back
+# without its daemons). The zombie: the child of a python3 that does not wait for it.
+python3 -c 'import os, time
+p = os.fork()
+if p == 0:
+    os._exit(0)
+print(p, flush=True)
+time.sleep(60)' > "$T/zombie" & holder=$!
+zpid=""
+for _ in $(seq 100); do
+  zpid=$(cat "$T/zombie" 2>/dev/null)
+  [ -n "$zpid" ] && [ "$(sed -n 's/.*) \([A-Za-z]\) .*/\1/p' "/proc/$zpid/stat" 2>/dev/null)" = Z ] && break
+  sleep 0.05
+done
+mkdir -p "$KHD_ROOT/run/kubeha-demo"; echo "$zpid" > "$KHD_ROOT/run/kubeha-demo/containerd.pid"
+expect_fail "systemctl: a zombie daemon is not active" "" "$AD/systemctl" is-active containerd
+echo "$$" > "$KHD_ROOT/run/kubeha-demo/containerd.pid"
+expect_ok "systemctl: a running daemon is active" "$AD/systemctl" is-active containerd
+rm -f "$KHD_ROOT/run/kubeha-demo/containerd.pid"; kill "$holder"; wait "$holder" 2>/dev/null || true
 expect_fail "nginx: other argv" "expected 'nginx -t" "$AD/nginx" -s reload
 expect_fail "hostname: another node's name" "this node is k8s-master01" "$AD/hostname" k8s-master02
 expect_fail "hostname: outside the node UTS namespace" "refusing to rename the host" "$AD/hostname" k8s-master01

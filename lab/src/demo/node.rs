@@ -151,8 +151,25 @@ pub fn stop(state: &Path, hierarchies: &[PathBuf], prefix: &str, name: &str) -> 
         &mut std::thread::sleep,
     );
     cgroup_down(hierarchies, prefix, name);
+    forget_daemons(&state.join("nodes").join(name));
     let m = mntns_file(state, name);
     std::fs::write(&m, "").with_context(|| format!("emptying {}", m.display()))
+}
+
+/// The daemon pid files the systemctl stand-in keeps under a node root (ROOT/run/kubeha-demo/*.pid), removed once
+/// the node's processes are gone: a power-off empties /run (a tmpfs on EL). Left in place, they would name processes
+/// that no longer run, and the next boot's `systemctl start` would take a pid the kernel handed out again, or one
+/// still a zombie (this machine's PID 1 reaps orphans only every few seconds), for the unit running and not start it:
+/// a power-cycled master came back without its keepalived, nginx, containerd and kubelet.
+pub fn forget_daemons(root: &Path) {
+    let dir = root.join("run/kubeha-demo");
+    if let Ok(d) = std::fs::read_dir(&dir) {
+        for e in d.flatten() {
+            if e.path().extension().is_some_and(|x| x == "pid") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
 }
 
 /// `find DIR -depth -type d -exec rmdir {} +`, errors ignored: every directory below `dir` (symlinks not followed),
@@ -403,6 +420,31 @@ impl BaseRoot<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_power_off_forgets_the_daemons() {
+        let d = std::env::temp_dir().join(format!("kubeha-lab-forget-{}", std::process::id()));
+        let run = d.join("run/kubeha-demo");
+        std::fs::create_dir_all(&run).unwrap();
+        for f in [
+            "containerd.pid",
+            "ka-main.pid",
+            "containerd.toml",
+            "selinux",
+        ] {
+            std::fs::write(run.join(f), "1\n").unwrap();
+        }
+        forget_daemons(&d);
+        let mut left: Vec<_> = std::fs::read_dir(&run)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["containerd.toml", "selinux"]);
+        forget_daemons(&d.join("none"));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
 
     fn tmp(what: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("kubeha-lab-node-{what}-{}", std::process::id()));

@@ -27,7 +27,12 @@ start_daemon() {
   echo "$pid $KHD_NODE:$name" >> "$KHD_STATE/pids"
 }
 
-daemon_alive() { local f="$KHD_PIDS/$1.pid"; [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null; }
+# pid_running PID: the process exists and is not a zombie. The daemons are orphans (start_daemon's shell exits), and a
+# zombie stays until PID 1 reaps it (this machine's does so only every few seconds): `kill -0` would call a dead
+# daemon running, and `systemctl start` would not start it again (systemd knows its own children).
+pid_running() { local s; s=$(sed -n 's/.*) \([A-Za-z]\) .*/\1/p' "/proc/$1/stat" 2>/dev/null) && [ -n "$s" ] && [ "$s" != Z ]; }
+
+daemon_alive() { local f="$KHD_PIDS/$1.pid"; [ -f "$f" ] && pid_running "$(cat "$f")"; }
 
 # stop_daemon NAME: stops the daemon and everything it started (like systemd's KillMode=control-group: the kubelet's
 # restart loop is a bash whose kubelet child would outlive it). start_daemon made it a session leader, so the session
@@ -40,7 +45,7 @@ stop_daemon() {
   [ "$sid" = "$(ps -o sid= -p $$ | tr -d ' ')" ] && sid=""
   kill "$pid" 2>/dev/null || true
   [ -n "$sid" ] && pkill -TERM -s "$sid" 2>/dev/null
-  alive() { kill -0 "$pid" 2>/dev/null || { [ -n "$sid" ] && pgrep -s "$sid" >/dev/null; }; }
+  alive() { pid_running "$pid" || { [ -n "$sid" ] && pgrep -s "$sid" -r R,S,D,T,t,I >/dev/null; }; }
   for _ in $(seq 50); do alive || break; sleep 0.1; done
   kill -9 "$pid" 2>/dev/null || true
   [ -n "$sid" ] && pkill -KILL -s "$sid" 2>/dev/null
