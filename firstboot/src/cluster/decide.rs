@@ -268,8 +268,21 @@ pub fn decide(env: &dyn ClusterEnv, cfg: &NodeConfig, me: &str, force: bool) -> 
     }
 }
 
-/// Waits until an apiserver answers through the VIP; fails after [`Timing::endpoint_wait`], or, for the designated
-/// master `me`, after [`Timing::absent_grace`] (it decides again).
+/// `kubeadm join`'s discovery reads it (kube-public/cluster-info, uploaded by `kubeadm init`'s bootstrap-token
+/// phase): an apiserver without it is a `kubeadm init` that has not finished (or was killed), nothing to join yet.
+pub const CLUSTER_INFO: &str = "/api/v1/namespaces/kube-public/configmaps/cluster-info";
+
+/// Whether the cluster behind the endpoint can be joined: anything but the API's plain "there is no cluster-info"
+/// counts (a node that cannot ask, a worker without the CA key, leaves it to kubeadm's discovery).
+fn joinable(env: &dyn ClusterEnv, cfg: &NodeConfig) -> bool {
+    !matches!(env.api_exists(cfg, CLUSTER_INFO), Ok(false))
+}
+
+/// Waits until an apiserver answers through the VIP with a cluster to join ([`CLUSTER_INFO`]; kubeadm's discovery
+/// would otherwise spend its 5 minutes on a half-made init); fails after [`Timing::endpoint_wait`], or, for the
+/// designated master `me`, as soon as nothing of a cluster answers any more (neither the VIP nor any master's
+/// apiserver, etcd or kubelet, [`probe_cluster`]) and at the latest after [`Timing::absent_grace`] (it decides
+/// again).
 pub fn wait_for_endpoint(
     env: &dyn ClusterEnv,
     cfg: &NodeConfig,
@@ -281,17 +294,34 @@ pub fn wait_for_endpoint(
     let start = Instant::now();
     let mut delays = t.backoff().delays();
     let mut last_report = None::<Instant>;
+    let designated_me = designated(cfg).is_some_and(|d| d.name == me);
+    let mut said_half_made = false;
     loop {
-        if env.apiserver_answers(cfg, vip) {
+        let answers = env.apiserver_answers(cfg, vip);
+        if answers && joinable(env, cfg) {
             log::info!(
                 "control plane endpoint {vip} answers (after {:.0?})",
                 start.elapsed()
             );
             return Ok(());
         }
-        if designated(cfg).is_some_and(|d| d.name == me)
-            && start.elapsed() >= t.absent_grace.min(t.endpoint_wait)
-        {
+        if answers && !said_half_made {
+            log::info!(
+                "control plane endpoint {vip} answers, but the cluster has no kube-public/cluster-info (a kubeadm \
+                 init that has not finished): waiting"
+            );
+            said_half_made = true;
+        }
+        if designated_me && !answers && probe_cluster(env, cfg, me).is_empty() {
+            // What answered when this master decided to join is gone (e.g. another master reset the half-made
+            // control plane of a killed `kubeadm init`): decide again now, not after absent_grace.
+            bail!(
+                "{me} is the designated master and decided to join because a cluster answered, but nothing of a \
+                 cluster answers any more (neither through {vip} nor on any master): what answered is gone. The \
+                 next run decides again"
+            );
+        }
+        if designated_me && start.elapsed() >= t.absent_grace.min(t.endpoint_wait) {
             // The designated master joins only because something answered when it decided (a probe of the
             // masters, e.g. the half-made control plane of a killed `kubeadm init` on another master). When that
             // is gone and nothing answers through the VIP, no one else may initialize: waiting an hour here would

@@ -231,8 +231,13 @@ pub fn teardown(r: &Rack) {
     let _ = std::fs::remove_dir_all(&r.run);
 }
 
+/// Set once a signal ends the demo: no agent starts any more (the stages' loops would otherwise restart the agents
+/// the teardown stops).
+static STOPPING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Stops the rack that is up, if any ([`teardown`]); for a signal that ends the demo.
 pub fn interrupted() {
+    STOPPING.store(true, std::sync::atomic::Ordering::SeqCst);
     let rack = RACK.lock().map(|mut r| r.take()).unwrap_or(None);
     if let Some(r) = rack {
         teardown(&r);
@@ -610,6 +615,10 @@ impl Fleet {
     /// NAME.agent.log; its pid to NAME.agent.pid and STATE/pids, the time to NAME.started, its mount namespace to
     /// NAME.mntns once unshare made it.
     pub fn start_agent(&mut self, name: &str) -> Result<()> {
+        ensure!(
+            !STOPPING.load(std::sync::atomic::Ordering::SeqCst),
+            "demo: interrupted, not starting the agent on {name}"
+        );
         node::cgroup_up(&self.hierarchies, &self.prefix, name)?;
         if let Some(mut old) = self.agents.remove(name) {
             // A restart: the earlier agent has exited (reap it).
