@@ -13,7 +13,6 @@ pub mod fleet;
 pub mod install;
 pub mod node;
 pub mod probe;
-pub mod py;
 pub mod result;
 pub mod run;
 pub mod summary;

@@ -1,13 +1,14 @@
-//! A demo run's `STATE/result.json` (written by the node stages, [`super::cluster`]) and its verdict: what `make demo` must
-//! show, as assertions (`kubeha-lab check-result`, run by `make test-demo`). Every problem is named with the
-//! values it saw, printed as the python checker printed them ([`super::py`]).
+//! A demo run's `STATE/result.json` (written by the node stages, [`super::write`]) and its verdict: what `make demo`
+//! must show, as assertions (`kubeha-lab check-result`, run by `make test-demo`). Every problem is named with the
+//! values it saw: absent values as `-`, lists as `a, b` (`none` when empty), maps as `name=value, ...` and records
+//! (a drill's part of result.json) as `key=value, ...`.
 
-use super::py::{present, Dict, Py, PyFmt, Raw};
-use serde::Deserialize;
-use serde_json::Number;
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
 use std::collections::BTreeMap;
+use std::fmt;
 
-/// result.json: the parts the checks and the summary read. A missing part reads as python's `.get()` did.
+/// result.json: the parts the checks and the summary read. A missing part reads as absent (`None`, empty).
 #[derive(Clone, Debug, Deserialize)]
 pub struct DemoResult {
     pub nodes: Vec<Node>,
@@ -16,26 +17,26 @@ pub struct DemoResult {
     #[serde(default)]
     pub vip_after: Option<String>,
     #[serde(default)]
-    pub failover_seconds: Option<Number>,
+    pub failover_seconds: Option<f64>,
     #[serde(default)]
     pub kubernetes: Kubernetes,
     #[serde(default)]
-    pub formation_seconds: Option<Number>,
+    pub formation_seconds: Option<f64>,
     #[serde(default)]
-    pub kubeadm_inits: Option<Number>,
+    pub kubeadm_inits: Option<f64>,
     #[serde(default)]
-    pub image_pulls: Option<Number>,
+    pub image_pulls: Option<f64>,
     /// `etcdctl member list` after the rebuild, through the VIP.
     #[serde(default)]
-    pub etcd_members: Option<Raw<Vec<EtcdMember>>>,
+    pub etcd_members: Option<Vec<EtcdMember>>,
     #[serde(default)]
-    pub rebuild: Option<Raw<Rebuild>>,
+    pub rebuild: Option<Rebuild>,
     /// The Nodes `kubectl get nodes` listed through the VIP.
     #[serde(default)]
     pub registered_nodes: Option<Vec<String>>,
-    /// Node name to its Ready condition, in kubectl's order.
+    /// Node name to its Ready condition.
     #[serde(default)]
-    pub node_status: Dict<String>,
+    pub node_status: BTreeMap<String, String>,
     #[serde(default)]
     pub serve: Option<Serve>,
     #[serde(default)]
@@ -53,7 +54,7 @@ pub struct Node {
     pub decision: Option<String>,
     /// From its agent's start to done.
     #[serde(default)]
-    pub seconds: Option<Number>,
+    pub seconds: Option<f64>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -71,6 +72,12 @@ pub struct EtcdMember {
     pub id: String,
 }
 
+impl fmt::Display for EtcdMember {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "{} ({})", self.name, self.id)
+    }
+}
+
 /// The rebuild drill: the designated master reimaged and rejoined.
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct Rebuild {
@@ -79,9 +86,20 @@ pub struct Rebuild {
     #[serde(default)]
     pub ok: Option<bool>,
     #[serde(default)]
-    pub seconds: Option<Number>,
+    pub seconds: Option<f64>,
     #[serde(default)]
     pub decision: Option<String>,
+}
+
+impl fmt::Display for Rebuild {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        Fields::default()
+            .text("node", &self.node)
+            .value("ok", &self.ok)
+            .value("seconds", &self.seconds)
+            .text("decision", &self.decision)
+            .fmt(f)
+    }
 }
 
 /// `kubeha serve`: its URL and the fleet as it saw it (`kubeha status --json`) after the drills and after formation.
@@ -89,8 +107,9 @@ pub struct Rebuild {
 pub struct Serve {
     #[serde(default)]
     pub url: Option<String>,
-    #[serde(default)]
-    pub fleet: Option<Raw<Fleet>>,
+    /// `None` when absent, null or empty (`{}`): no fleet to check.
+    #[serde(default, deserialize_with = "non_empty")]
+    pub fleet: Option<Fleet>,
     #[serde(default)]
     pub fleet_formed: Option<Fleet>,
 }
@@ -99,16 +118,42 @@ pub struct Serve {
 pub struct Fleet {
     /// One row per machine cluster.toml has, in the server's order.
     #[serde(default)]
-    pub nodes: Vec<Row>,
+    pub nodes: Option<Vec<Row>>,
     #[serde(default)]
-    pub timeline: Vec<Event>,
+    pub timeline: Option<Vec<Event>>,
     #[serde(default)]
     pub vip_holder: Option<String>,
     #[serde(default)]
-    pub etcd_members: Option<Raw<EtcdReport>>,
-    /// Machines that asked and are not in cluster.toml (open shape: printed whole).
+    pub etcd_members: Option<EtcdReport>,
+    /// Machines that asked and are not in cluster.toml (open shape: printed as JSON).
     #[serde(default)]
-    pub unknown: Option<Py>,
+    pub unknown: Option<Value>,
+}
+
+/// A part of the document that is only there when it is a non-empty value: absent, `null`, `false`, `0`, `""`, `[]`
+/// and `{}` all read as `None`.
+fn non_empty<'de, D: Deserializer<'de>, T: serde::de::DeserializeOwned>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    let v = Value::deserialize(d)?;
+    if !is_set(&v) {
+        return Ok(None);
+    }
+    T::deserialize(v)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
+/// Whether a JSON value holds something: not `null`, `false`, `0`, `""`, `[]` or `{}`.
+fn is_set(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+    }
 }
 
 /// A node's row in the server's view.
@@ -146,45 +191,96 @@ pub struct Event {
 pub struct EtcdReport {
     #[serde(default)]
     pub members: Option<Vec<String>>,
-    /// Absent and `null` print differently (`-` and `None`).
-    #[serde(default, deserialize_with = "present")]
-    pub reported_by: Option<Option<String>>,
+    #[serde(default)]
+    pub reported_by: Option<String>,
+    /// When the server received the report.
+    #[serde(default)]
+    pub at: Option<String>,
+}
+
+impl fmt::Display for EtcdReport {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(
+            f,
+            "{} (reported by {} at {})",
+            list(self.members.as_deref().unwrap_or_default()),
+            opt(&self.reported_by),
+            opt(&self.at)
+        )
+    }
 }
 
 /// The node stages' hostile drills.
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct Hostile {
     #[serde(default)]
-    pub kubeadm_killed_in_init: Option<Raw<KilledInInit>>,
+    pub kubeadm_killed_in_init: Option<KilledInInit>,
     #[serde(default)]
-    pub two_bootstraps: Option<Raw<TwoBootstraps>>,
+    pub two_bootstraps: Option<TwoBootstraps>,
     #[serde(default)]
-    pub partitioned_rebuild: Option<Raw<Waited>>,
+    pub partitioned_rebuild: Option<Waited>,
     #[serde(default)]
-    pub kubeadm_killed_in_join: Option<Raw<KilledInJoin>>,
+    pub kubeadm_killed_in_join: Option<KilledInJoin>,
     #[serde(default)]
-    pub all_masters_reimaged: Option<Raw<Waited>>,
+    pub all_masters_reimaged: Option<Waited>,
 }
 
 /// kubeadm killed inside the init, the re-designation, and the kubeadm runs killed after it.
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct KilledInInit {
+    /// The master whose init was killed.
+    #[serde(default)]
+    pub node: Option<String>,
     /// `kubeadm init` runs per node when the first one was killed.
     #[serde(default)]
-    pub init_runs_at_kill: Option<Dict<Number>>,
+    pub init_runs_at_kill: Option<BTreeMap<String, f64>>,
     #[serde(default)]
     pub stored_decision: Option<String>,
     #[serde(default)]
-    pub init_runs: Option<Dict<Number>>,
+    pub init_runs: Option<BTreeMap<String, f64>>,
     #[serde(default)]
     pub init_killed_before_etcd: Option<KilledAt>,
     #[serde(default)]
     pub worker_join_killed: Option<KilledAt>,
     /// Agent restarts per node (the `Restart=on-failure` stand-in).
     #[serde(default)]
-    pub restarts: Option<Dict<Number>>,
+    pub restarts: Option<BTreeMap<String, f64>>,
     #[serde(default)]
-    pub decisions: Option<Dict<Option<String>>>,
+    pub decisions: Option<BTreeMap<String, Option<String>>>,
+}
+
+/// Its parts as `key: value` joined with `; ` (its counts are maps, its kills records).
+impl fmt::Display for KilledInInit {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        let counts = |m: &Option<BTreeMap<String, f64>>| m.as_ref().map(map);
+        let decisions = self.decisions.as_ref().map(|d| {
+            let d: BTreeMap<&str, String> = d.iter().map(|(k, v)| (k.as_str(), opt(v))).collect();
+            map(&d)
+        });
+        let parts = [
+            ("node", self.node.clone()),
+            ("init_runs_at_kill", counts(&self.init_runs_at_kill)),
+            ("stored_decision", self.stored_decision.clone()),
+            ("init_runs", counts(&self.init_runs)),
+            (
+                "init_killed_before_etcd",
+                self.init_killed_before_etcd
+                    .as_ref()
+                    .map(ToString::to_string),
+            ),
+            (
+                "worker_join_killed",
+                self.worker_join_killed.as_ref().map(ToString::to_string),
+            ),
+            ("restarts", counts(&self.restarts)),
+            ("decisions", decisions),
+        ];
+        let parts: Vec<String> = parts
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| format!("{k}: {v}")))
+            .collect();
+        f.write_str(&or_none(parts.join("; ")))
+    }
 }
 
 /// Where a kubeadm run was when it was killed.
@@ -200,12 +296,41 @@ pub struct KilledAt {
     pub etcd_answered: Option<bool>,
     #[serde(default)]
     pub bootstrap_kubelet_conf: Option<bool>,
+    #[serde(default)]
+    pub kubelet_conf: Option<bool>,
+}
+
+impl fmt::Display for KilledAt {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        Fields::default()
+            .text("node", &self.node)
+            .text("verb", &self.verb)
+            .value("etcd_manifest", &self.etcd_manifest)
+            .value("etcd_answered", &self.etcd_answered)
+            .value("bootstrap_kubelet_conf", &self.bootstrap_kubelet_conf)
+            .value("kubelet_conf", &self.kubelet_conf)
+            .fmt(f)
+    }
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct TwoBootstraps {
     #[serde(default)]
+    pub node: Option<String>,
+    #[serde(default)]
     pub believed_designated: Option<bool>,
+    #[serde(default)]
+    pub decision: Option<String>,
+}
+
+impl fmt::Display for TwoBootstraps {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        Fields::default()
+            .text("node", &self.node)
+            .value("believed_designated", &self.believed_designated)
+            .text("decision", &self.decision)
+            .fmt(f)
+    }
 }
 
 /// A drill where a node must wait and initialize nothing (the partitioned rebuild, all masters reimaged).
@@ -219,18 +344,107 @@ pub struct Waited {
     #[serde(default)]
     pub still_waiting: Option<bool>,
     #[serde(default)]
-    pub inits: Option<Number>,
+    pub inits: Option<f64>,
     #[serde(default)]
     pub apiserver_manifest: Option<bool>,
 }
 
+impl fmt::Display for Waited {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        Fields::default()
+            .text("node", &self.node)
+            .text("waiting", &self.waiting)
+            .value("still_waiting", &self.still_waiting)
+            .value("inits", &self.inits)
+            .value("apiserver_manifest", &self.apiserver_manifest)
+            .fmt(f)
+    }
+}
+
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct KilledInJoin {
+    /// The master whose join was killed.
+    #[serde(default)]
+    pub node: Option<String>,
     /// The member's state in etcd when its kubeadm join was killed (a learner, or added and not started).
     #[serde(default)]
     pub member_when_killed: Option<String>,
     #[serde(default)]
-    pub restarts: Option<Number>,
+    pub restarts: Option<f64>,
+}
+
+impl fmt::Display for KilledInJoin {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        Fields::default()
+            .text("node", &self.node)
+            .text("member_when_killed", &self.member_when_killed)
+            .value("restarts", &self.restarts)
+            .fmt(f)
+    }
+}
+
+/// A record as its messages print it: `key=value` joined with `, `, absent fields left out (`none` when all are).
+/// A text is quoted (`"..."`, escaped as Rust's `{:?}` does) when it is empty or has a space, `,`, `=` or `"`.
+#[derive(Default)]
+struct Fields(Vec<String>);
+
+impl Fields {
+    fn text(mut self, key: &str, v: &Option<String>) -> Self {
+        if let Some(v) = v {
+            if v.is_empty()
+                || v.contains(|c: char| c.is_whitespace() || matches!(c, ',' | '=' | '"'))
+            {
+                self.0.push(format!("{key}={v:?}"));
+            } else {
+                self.0.push(format!("{key}={v}"));
+            }
+        }
+        self
+    }
+
+    fn value<T: fmt::Display>(mut self, key: &str, v: &Option<T>) -> Self {
+        if let Some(v) = v {
+            self.0.push(format!("{key}={v}"));
+        }
+        self
+    }
+}
+
+impl fmt::Display for Fields {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(&or_none(self.0.join(", ")))
+    }
+}
+
+/// A value, or `-` when it is absent.
+pub(crate) fn opt<T: fmt::Display>(x: &Option<T>) -> String {
+    x.as_ref()
+        .map_or_else(|| "-".to_string(), ToString::to_string)
+}
+
+/// A part of result.json printed whole, or `none` when it is absent.
+fn whole<T: fmt::Display>(x: Option<&T>) -> String {
+    x.map_or_else(|| "none".to_string(), ToString::to_string)
+}
+
+fn or_none(s: String) -> String {
+    if s.is_empty() {
+        "none".to_string()
+    } else {
+        s
+    }
+}
+
+/// Items joined with `, ` (`none` when there are none).
+pub(crate) fn list<T: fmt::Display>(xs: &[T]) -> String {
+    let items: Vec<String> = xs.iter().map(ToString::to_string).collect();
+    or_none(items.join(", "))
+}
+
+/// A map as `name=value` joined with `, ` (`none` when empty).
+fn map<K: fmt::Display, V: fmt::Display>(m: &BTreeMap<K, V>) -> String {
+    let items: Vec<String> = m.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    or_none(items.join(", "))
 }
 
 impl DemoResult {
@@ -247,28 +461,24 @@ impl DemoResult {
     }
 }
 
-/// `x == n` for a JSON number as python compares (1.0 == 1).
-fn num_is(x: Option<&Number>, n: f64) -> bool {
-    x.and_then(Number::as_f64) == Some(n)
+/// A count equal to `n` (a JSON `1.0` is 1).
+fn num_is(x: Option<&f64>, n: f64) -> bool {
+    x == Some(&n)
 }
 
-fn num_truthy(x: Option<&Number>) -> bool {
-    x.and_then(Number::as_f64).is_some_and(|f| f != 0.0)
+/// A count that is there and not zero.
+fn nonzero(x: Option<&f64>) -> bool {
+    x.is_some_and(|f| *f != 0.0)
 }
 
-/// A dict of counts equal to `want` (same keys, equal numbers).
-fn counts_are(d: Option<&Dict<Number>>, want: &[(&str, f64)]) -> bool {
-    d.is_some_and(|d| d.len() == want.len() && want.iter().all(|(k, n)| num_is(d.get(k), *n)))
+/// A map of counts equal to `want` (same keys, equal numbers).
+fn counts_are(d: Option<&BTreeMap<String, f64>>, want: &[(&str, f64)]) -> bool {
+    d.is_some_and(|d| d.len() == want.len() && want.iter().all(|(k, n)| num_is(d.get(*k), *n)))
 }
 
 fn sorted(mut v: Vec<String>) -> Vec<String> {
     v.sort();
     v
-}
-
-/// `repr` of a part python read with `.get(k) or {}` / `.get(k, {})`: `{}` when absent.
-fn repr_or_empty<T>(x: Option<&Raw<T>>) -> String {
-    x.map_or_else(|| "{}".to_string(), PyFmt::repr)
 }
 
 /// The checks of `make test-demo`: `Ok` with the lines to print, or `Err` with every problem found. `hostile`:
@@ -281,12 +491,12 @@ pub fn check(r: &DemoResult, hostile: bool) -> Result<Vec<String>, Vec<String>> 
     if sorted(roles.clone()) != ["master", "master", "master", "worker", "worker"] {
         problems.push(format!(
             "expected 3 masters and 2 workers, got {}",
-            roles.repr()
+            list(&roles)
         ));
     }
     for n in nodes {
         if n.phase.as_deref() != Some("done") {
-            problems.push(format!("{} ended in phase {}", n.name, n.phase.str()));
+            problems.push(format!("{} ended in phase {}", n.name, opt(&n.phase)));
         }
     }
     let inits: Vec<String> = nodes
@@ -297,75 +507,75 @@ pub fn check(r: &DemoResult, hostile: bool) -> Result<Vec<String>, Vec<String>> 
     if inits.len() != 1 {
         problems.push(format!(
             "exactly one kubeadm init expected, got {}",
-            inits.repr()
+            list(&inits)
         ));
     }
     if r.vip_before.as_deref().unwrap_or("").is_empty() || r.vip_before == r.vip_after {
         problems.push(format!(
             "the VIP did not move: {} -> {}",
-            r.vip_before.str(),
-            r.vip_after.str()
+            opt(&r.vip_before),
+            opt(&r.vip_after)
         ));
     }
-    let failover = r
-        .failover_seconds
-        .as_ref()
-        .and_then(Number::as_f64)
-        .unwrap_or(0.0);
+    let failover = r.failover_seconds.unwrap_or(0.0);
     if !(0.0 < failover && failover < 30.0) {
-        problems.push(format!("failover time {}", r.failover_seconds.str()));
-    }
-    let rb = r
-        .rebuild
-        .as_ref()
-        .map(|x| x.typed.clone())
-        .unwrap_or_default();
-    if rb.ok != Some(true) || rb.decision.as_deref() != Some("join") {
         problems.push(format!(
-            "rebuild drill: {}",
-            repr_or_empty(r.rebuild.as_ref())
+            "failover time {}",
+            r.failover_seconds
+                .map_or_else(|| "-".to_string(), |s| format!("{s} s"))
         ));
     }
-    if r.etcd_members.as_ref().map_or(0, |m| m.len()) != 3 {
+    let rb = r.rebuild.clone().unwrap_or_default();
+    if rb.ok != Some(true) || rb.decision.as_deref() != Some("join") {
+        problems.push(format!("rebuild drill: {}", whole(r.rebuild.as_ref())));
+    }
+    if r.etcd_members.as_ref().map_or(0, Vec::len) != 3 {
         problems.push(format!(
             "etcd members after the rebuild: {}",
-            r.etcd_members.repr()
+            r.etcd_members
+                .as_deref()
+                .map_or_else(|| "-".to_string(), list)
         ));
     }
     let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
     if sorted(r.registered_nodes.clone().unwrap_or_default()) != sorted(names) {
-        problems.push(format!("registered nodes {}", r.registered_nodes.repr()));
+        problems.push(format!(
+            "registered nodes {}",
+            r.registered_nodes
+                .as_deref()
+                .map_or_else(|| "-".to_string(), list)
+        ));
     }
-    let not_ready: Vec<String> = r
+    let not_ready: Vec<&str> = r
         .node_status
         .iter()
         .filter(|(_, v)| *v != "Ready")
-        .map(|(k, _)| k.to_string())
+        .map(|(k, _)| k.as_str())
         .collect();
     if !not_ready.is_empty() {
         problems.push(format!(
             "Nodes not Ready (kubectl get nodes through the VIP): {}",
-            not_ready.repr()
+            list(&not_ready)
         ));
     }
     if !num_is(r.kubeadm_inits.as_ref(), 1.0) && !hostile {
         problems.push(format!(
             "kubeadm init ran {} times in the cluster (agents' logs), want 1",
-            r.kubeadm_inits.str()
+            opt(&r.kubeadm_inits)
         ));
     }
     if !num_is(r.image_pulls.as_ref(), 0.0) {
         problems.push(format!(
             "the nodes' containerd pulled {} images; everything must come from the bundle",
-            r.image_pulls.str()
+            opt(&r.image_pulls)
         ));
     }
     let k = &r.kubernetes;
     if k.server.as_deref().unwrap_or("").is_empty() || k.server != k.kubeadm {
         problems.push(format!(
             "the API server through the VIP reports {}, kubeadm is {}",
-            k.server.str(),
-            k.kubeadm.str()
+            opt(&k.server),
+            opt(&k.kubeadm)
         ));
     }
 
@@ -373,12 +583,10 @@ pub fn check(r: &DemoResult, hostile: bool) -> Result<Vec<String>, Vec<String>> 
     // `installed`), its agent reported every phase up to done, and the masters' reports say who holds the VIP and
     // which etcd members there are.
     let serve = r.serve.as_ref();
-    let fleet = serve
-        .and_then(|s| s.fleet.as_ref())
-        .filter(|f| f.raw.truthy());
+    let fleet = serve.and_then(|s| s.fleet.as_ref());
     let masters = r.names("master");
     let workers = r.names("worker");
-    // Installs reported per node (`installed ok` events; python's dict kept None for an event without a node).
+    // Installs reported per node (`installed ok` events; an event without a node counts under `None`).
     let mut installs: BTreeMap<Option<&str>, u64> = BTreeMap::new();
     match fleet {
         None => problems.push(
@@ -386,13 +594,13 @@ pub fn check(r: &DemoResult, hostile: bool) -> Result<Vec<String>, Vec<String>> 
                 .into(),
         ),
         Some(f) => {
-            for e in &f.timeline {
+            for e in f.timeline.iter().flatten() {
                 if e.what == "installed ok" {
                     *installs.entry(e.node.as_deref()).or_default() += 1;
                 }
             }
             for n in nodes {
-                let Some(row) = f.nodes.iter().find(|row| row.name == n.name) else {
+                let Some(row) = f.nodes.iter().flatten().find(|row| row.name == n.name) else {
                     problems.push(format!("kubeha serve has no row for {}", n.name));
                     continue;
                 };
@@ -404,10 +612,10 @@ pub fn check(r: &DemoResult, hostile: bool) -> Result<Vec<String>, Vec<String>> 
                     problems.push(format!(
                         "kubeha serve's row for {}: phase {}/{}, installed {}, last error {}: want done/ok, installed",
                         n.name,
-                        row.phase.str(),
-                        row.state.str(),
-                        row.installed.str(),
-                        row.error.str()
+                        opt(&row.phase),
+                        opt(&row.state),
+                        opt(&row.installed),
+                        opt(&row.error)
                     ));
                 }
                 let want = if Some(&n.name) == rb.node.as_ref() {
@@ -415,12 +623,12 @@ pub fn check(r: &DemoResult, hostile: bool) -> Result<Vec<String>, Vec<String>> 
                 } else {
                     1
                 };
-                let got = installs.get(&Some(n.name.as_str())).copied();
-                if got != Some(want) {
+                // (A node with no event has no entry: 0, never `want`.)
+                let got = installs.get(&Some(n.name.as_str())).copied().unwrap_or(0);
+                if got != want {
                     problems.push(format!(
-                        "{}: {} installs reported to kubeha serve, want {want}",
-                        n.name,
-                        got.map_or_else(|| "None".to_string(), |g| g.to_string())
+                        "{}: {got} installs reported to kubeha serve, want {want}",
+                        n.name
                     ));
                 }
                 if n.role == "master" {
@@ -433,8 +641,8 @@ pub fn check(r: &DemoResult, hostile: bool) -> Result<Vec<String>, Vec<String>> 
                         problems.push(format!(
                             "kubeha serve says {} decided {}, the node {}",
                             n.name,
-                            row.decision.str(),
-                            want_dec.str()
+                            opt(&row.decision),
+                            opt(want_dec)
                         ));
                     }
                 }
@@ -445,8 +653,8 @@ pub fn check(r: &DemoResult, hostile: bool) -> Result<Vec<String>, Vec<String>> 
             if formed != r.vip_before {
                 problems.push(format!(
                     "kubeha serve's VIP holder after formation: {}, the VIP was on {}",
-                    formed.str(),
-                    r.vip_before.str()
+                    opt(&formed),
+                    opt(&r.vip_before)
                 ));
             }
             let members = f
@@ -458,25 +666,22 @@ pub fn check(r: &DemoResult, hostile: bool) -> Result<Vec<String>, Vec<String>> 
             if sorted(members) != masters_sorted {
                 problems.push(format!(
                     "kubeha serve's etcd members: {}, want {}",
-                    f.etcd_members.repr(),
-                    masters_sorted.repr()
+                    whole(f.etcd_members.as_ref()),
+                    list(&masters_sorted)
                 ));
             }
-            if let Some(unknown) = f.typed.unknown.as_ref().filter(|u| u.truthy()) {
-                problems.push(format!(
-                    "kubeha serve saw unknown machines: {}",
-                    unknown.str()
-                ));
+            if let Some(unknown) = f.unknown.as_ref().filter(|u| is_set(u)) {
+                problems.push(format!("kubeha serve saw unknown machines: {unknown}"));
             }
         }
     }
     let h = r.hostile.clone().unwrap_or_default();
     if hostile {
         if masters.len() < 3 || workers.is_empty() {
-            // (python stopped here with an IndexError; the role check above names what is missing)
+            // (the role check above names what is missing; the hostile checks name masters and a worker by place)
             problems.push(format!(
                 "the hostile checks need 3 masters and a worker, got {}",
-                roles.repr()
+                list(&roles)
             ));
         } else {
             hostile_checks(r, &h, &masters, &workers, &inits, &mut problems);
@@ -492,36 +697,38 @@ pub fn check(r: &DemoResult, hostile: bool) -> Result<Vec<String>, Vec<String>> 
         format!(
             "test-demo: real Kubernetes {}: 5 nodes Ready through the VIP, one cluster ({} initialized it), 0 pulls, \
              VIP {} -> {} in {} s, rebuild of {} ok (ConfigMap kept), 3 etcd members",
-            k.server.str(),
+            opt(&k.server),
             inits[0],
-            r.vip_before.str(),
-            r.vip_after.str(),
-            r.failover_seconds.str(),
-            rb.node.str()
+            opt(&r.vip_before),
+            opt(&r.vip_after),
+            opt(&r.failover_seconds),
+            opt(&rb.node)
         ),
         format!(
             "test-demo: kubeha serve at {} installed every node ({} installs reported), every agent reported done to \
              it; its view: VIP holder {}, etcd members {}",
-            s.url.str(),
+            opt(&s.url),
             installs.values().sum::<u64>(),
-            s.fleet_formed.as_ref().and_then(|f| f.vip_holder.clone()).str(),
-            f.etcd_members
-                .as_ref()
-                .and_then(|e| e.members.clone())
-                .unwrap_or_default()
-                .join(", ")
+            opt(&s.fleet_formed.as_ref().and_then(|f| f.vip_holder.clone())),
+            list(
+                f.etcd_members
+                    .as_ref()
+                    .and_then(|e| e.members.as_deref())
+                    .unwrap_or_default()
+            )
         ),
     ];
     if hostile {
-        let ik = h.kubeadm_killed_in_init.as_ref().map(|x| &x.typed);
-        let p = h.partitioned_rebuild.as_ref().map(|x| &x.typed);
-        let kk = h.kubeadm_killed_in_join.as_ref().map(|x| &x.typed);
-        let a = h.all_masters_reimaged.as_ref().map(|x| &x.typed);
+        let ik = h.kubeadm_killed_in_init.as_ref();
+        let p = h.partitioned_rebuild.as_ref();
+        let kk = h.kubeadm_killed_in_join.as_ref();
+        let a = h.all_masters_reimaged.as_ref();
         lines.push(format!(
             "test-demo: hostile: kubeadm init killed on {m0} with the apiserver up; {m1} re-designated: it alone \
              initialized (its first init killed before etcd answered), {m0} (stored decision init) joined; {w0}'s \
              kubeadm join killed in its TLS bootstrap, joined after a restart (restarts {})",
-            ik.and_then(|ik| ik.restarts.as_ref()).repr(),
+            ik.and_then(|ik| ik.restarts.as_ref())
+                .map_or_else(|| "-".to_string(), map),
             m0 = masters[0],
             m1 = masters[1],
             w0 = workers[0],
@@ -530,17 +737,17 @@ pub fn check(r: &DemoResult, hostile: bool) -> Result<Vec<String>, Vec<String>> 
             "test-demo: hostile: second bootstrap did not initialize at formation; partitioned {} waited (\"{}...\"); \
              kubeadm join killed with the member {}, recovered after {} restart(s); all masters reimaged: no init, \
              waits (\"{}...\")",
-            p.and_then(|p| p.node.clone()).str(),
+            opt(&p.and_then(|p| p.node.clone())),
             head(p.and_then(|p| p.waiting.as_deref()).unwrap_or(""), 80),
-            kk.and_then(|k| k.member_when_killed.clone()).str(),
-            kk.and_then(|k| k.restarts.clone()).str(),
+            opt(&kk.and_then(|k| k.member_when_killed.clone())),
+            opt(&kk.and_then(|k| k.restarts)),
             head(a.and_then(|a| a.waiting.as_deref()).unwrap_or(""), 80),
         ));
     }
     Ok(lines)
 }
 
-/// Python's `s[:n]`: the first `n` characters.
+/// The first `n` characters of `s`.
 fn head(s: &str, n: usize) -> &str {
     s.char_indices().nth(n).map_or(s, |(i, _)| &s[..i])
 }
@@ -553,14 +760,9 @@ fn hostile_checks(
     inits: &[String],
     problems: &mut Vec<String>,
 ) {
-    let rb = r
-        .rebuild
-        .as_ref()
-        .map(|x| x.typed.clone())
-        .unwrap_or_default();
+    let rb = r.rebuild.clone().unwrap_or_default();
     let (m0, m1, m2, w0) = (&masters[0], &masters[1], &masters[2], &workers[0]);
-    let ik_raw = h.kubeadm_killed_in_init.as_ref();
-    let ik = ik_raw.map(|x| x.typed.clone()).unwrap_or_default();
+    let ik = h.kubeadm_killed_in_init.clone().unwrap_or_default();
     // Before the kill only the designated master ran init (once: killed); after the operator re-designated the
     // second master, it alone initialized, and the first (stored decision "init", kubeadm's leftovers) joined.
     // The second master's first init was killed too (before its etcd answered), so it ran init twice; a worker's
@@ -572,7 +774,7 @@ fn hostile_checks(
         d.len() == want.len()
             && want
                 .iter()
-                .all(|(k, v)| d.get(k).is_some_and(|got| got.as_deref() == Some(*v)))
+                .all(|(k, v)| d.get(*k).is_some_and(|got| got.as_deref() == Some(*v)))
     });
     if !counts_are(ik.init_runs_at_kill.as_ref(), &[(m0, 1.0)])
         || ik.stored_decision.as_deref() != Some("init")
@@ -589,16 +791,15 @@ fn hostile_checks(
             worker_join.verb.as_deref(),
             worker_join.bootstrap_kubelet_conf,
         ) != (Some(w0), Some("join"), Some(true))
-        || !num_truthy(ik.restarts.as_ref().and_then(|d| d.get(w0)))
+        || !nonzero(ik.restarts.as_ref().and_then(|d| d.get(w0)))
         || !decisions_ok
     {
         problems.push(format!(
             "kubeadm init killed on {m0}, then {m1} re-designated: want one init by {m0} before the kill, two by \
-             {m1} after (the first killed before etcd), {m0} joined, {} restarted after its killed join: {}, {} \
+             {m1} after (the first killed before etcd), {m0} joined, {w0} restarted after its killed join: {}; {} \
              inits in the logs",
-            workers[..1].repr(),
-            repr_or_empty(ik_raw),
-            r.kubeadm_inits.str()
+            whole(h.kubeadm_killed_in_init.as_ref()),
+            opt(&r.kubeadm_inits)
         ));
     }
     let two = h.two_bootstraps.as_ref();
@@ -609,46 +810,47 @@ fn hostile_checks(
         .is_some_and(|d| d.contains_key(m1));
     if !believed || inits != &masters[1..2] || m1_at_kill {
         problems.push(format!(
-            "two bootstraps: {}, inits {}: {m1} believed it initializes but must not have initialized before the \
-             re-designation",
-            repr_or_empty(two),
-            inits.repr()
+            "two bootstraps: {}; inits {}; inits at the kill {}: {m1} believed it initializes but must not have \
+             initialized before the re-designation",
+            whole(two),
+            list(inits),
+            ik.init_runs_at_kill
+                .as_ref()
+                .map_or_else(|| "-".to_string(), map)
         ));
     }
-    let p_raw = h.partitioned_rebuild.as_ref();
-    let p = p_raw.map(|x| x.typed.clone()).unwrap_or_default();
+    let p = h.partitioned_rebuild.clone().unwrap_or_default();
     if !p
         .waiting
         .as_deref()
         .unwrap_or("")
         .contains("no majority attests")
         || p.still_waiting != Some(true)
-        || num_truthy(p.inits.as_ref())
+        || nonzero(p.inits.as_ref())
         || p.apiserver_manifest == Some(true)
     {
         problems.push(format!(
             "partitioned rebuild must wait and start nothing: {}",
-            repr_or_empty(p_raw)
+            whole(h.partitioned_rebuild.as_ref())
         ));
     }
-    let kk_raw = h.kubeadm_killed_in_join.as_ref();
-    let member = kk_raw.and_then(|k| k.member_when_killed.as_deref());
+    let kk = h.kubeadm_killed_in_join.as_ref();
+    let member = kk.and_then(|k| k.member_when_killed.as_deref());
     if member.unwrap_or("").is_empty() || rb.ok != Some(true) {
         problems.push(format!(
-            "kubeadm killed in the join, then recovered: {}, rebuild {}",
-            repr_or_empty(kk_raw),
-            repr_or_empty(r.rebuild.as_ref())
+            "kubeadm killed in the join, then recovered: {}; rebuild {}",
+            whole(kk),
+            whole(r.rebuild.as_ref())
         ));
     }
-    let a_raw = h.all_masters_reimaged.as_ref();
-    let a = a_raw.map(|x| x.typed.clone()).unwrap_or_default();
+    let a = h.all_masters_reimaged.clone().unwrap_or_default();
     if !a.waiting.as_deref().unwrap_or("").contains("run a kubelet")
         || a.still_waiting != Some(true)
-        || num_truthy(a.inits.as_ref())
+        || nonzero(a.inits.as_ref())
     {
         problems.push(format!(
             "all masters reimaged at once must wait and not init: {}",
-            repr_or_empty(a_raw)
+            whole(h.all_masters_reimaged.as_ref())
         ));
     }
 }
@@ -668,10 +870,12 @@ mod tests {
         check(&r, hostile).expect_err("the mutated result must fail")
     }
 
-    /// A mutated part as the message prints it (the mutation re-serializes it, keys sorted).
-    fn repr_of(v: &Value) -> String {
-        serde_json::from_value::<Py>(v.clone()).unwrap().repr()
+    /// A mutated part as the message prints it.
+    fn shown<T: serde::de::DeserializeOwned + fmt::Display>(v: &Value) -> String {
+        serde_json::from_value::<T>(v.clone()).unwrap().to_string()
     }
+
+    const REBUILD: &str = "node=k8s-master01, ok=true, seconds=17.9, decision=join";
 
     #[test]
     fn the_fixture_passes_with_its_hostile_drills() {
@@ -682,7 +886,7 @@ mod tests {
             [
                 "test-demo: real Kubernetes v1.36.3: 5 nodes Ready through the VIP, one cluster (k8s-master02 initialized it), 0 pulls, VIP k8s-master02 -> k8s-master01 in 4.5 s, rebuild of k8s-master01 ok (ConfigMap kept), 3 etcd members",
                 "test-demo: kubeha serve at http://192.168.20.5:8080 installed every node (6 installs reported), every agent reported done to it; its view: VIP holder k8s-master02, etcd members k8s-master01, k8s-master02, k8s-master03",
-                "test-demo: hostile: kubeadm init killed on k8s-master01 with the apiserver up; k8s-master02 re-designated: it alone initialized (its first init killed before etcd answered), k8s-master01 (stored decision init) joined; k8s-node01's kubeadm join killed in its TLS bootstrap, joined after a restart (restarts {'k8s-master01': 1, 'k8s-master02': 2, 'k8s-master03': 0, 'k8s-node01': 1, 'k8s-node02': 0})",
+                "test-demo: hostile: kubeadm init killed on k8s-master01 with the apiserver up; k8s-master02 re-designated: it alone initialized (its first init killed before etcd answered), k8s-master01 (stored decision init) joined; k8s-node01's kubeadm join killed in its TLS bootstrap, joined after a restart (restarts k8s-master01=1, k8s-master02=2, k8s-master03=0, k8s-node01=1, k8s-node02=0)",
                 "test-demo: hostile: second bootstrap did not initialize at formation; partitioned k8s-master01 waited (\"nothing answers, but no majority attests: 1 of 3 masters attest (need 2: k8s-mas...\"); kubeadm join killed with the member learner, recovered after 2 restart(s); all masters reimaged: no init, waits (\"no master answers, but k8s-node01 (192.168.20.30:10250), k8s-node02 (192.168.20....\")",
             ]
         );
@@ -694,6 +898,12 @@ mod tests {
             problems(false, |_| {}),
             ["kubeadm init ran 3 times in the cluster (agents' logs), want 1"]
         );
+        assert_eq!(
+            problems(false, |v| {
+                v.as_object_mut().unwrap().remove("kubeadm_inits");
+            }),
+            ["kubeadm init ran - times in the cluster (agents' logs), want 1"]
+        );
     }
 
     #[test]
@@ -704,7 +914,7 @@ mod tests {
         );
         assert_eq!(
             problems(true, |v| v["nodes"][2]["phase"] = Value::Null),
-            ["k8s-master03 ended in phase None"]
+            ["k8s-master03 ended in phase -"]
         );
     }
 
@@ -716,7 +926,25 @@ mod tests {
         });
         assert_eq!(
             p[0],
-            "expected 3 masters and 2 workers, got ['master', 'master', 'master', 'master', 'worker']"
+            "expected 3 masters and 2 workers, got master, master, master, master, worker"
+        );
+    }
+
+    #[test]
+    fn the_hostile_checks_need_three_masters_and_a_worker() {
+        let p = problems(true, |v| {
+            v["nodes"][3]["role"] = json!("master");
+            v["nodes"][4]["role"] = json!("master");
+        });
+        let want = "the hostile checks need 3 masters and a worker, got master, master, master, master, master";
+        assert_eq!(
+            p[0],
+            "expected 3 masters and 2 workers, got master, master, master, master, master"
+        );
+        assert!(p.iter().any(|l| l == want), "{p:?}");
+        assert!(
+            !p.iter().any(|l| l.starts_with("kubeadm init killed")),
+            "{p:?}"
         );
     }
 
@@ -725,11 +953,15 @@ mod tests {
         assert_eq!(
             problems(true, |v| v["nodes"][0]["decision"] = json!("init")),
             [
-                "exactly one kubeadm init expected, got ['k8s-master01', 'k8s-master02']",
-                "two bootstraps: {'believed_designated': True, 'decision': 'init', 'node': 'k8s-master02'}, inits \
-                 ['k8s-master01', 'k8s-master02']: k8s-master02 believed it initializes but must not have initialized \
-                 before the re-designation",
+                "exactly one kubeadm init expected, got k8s-master01, k8s-master02",
+                "two bootstraps: node=k8s-master02, believed_designated=true, decision=init; inits k8s-master01, \
+                 k8s-master02; inits at the kill k8s-master01=1: k8s-master02 believed it initializes but must not \
+                 have initialized before the re-designation",
             ]
+        );
+        assert_eq!(
+            problems(true, |v| v["nodes"][1]["decision"] = json!("join"))[0],
+            "exactly one kubeadm init expected, got none"
         );
     }
 
@@ -745,27 +977,42 @@ mod tests {
     fn a_slow_or_missing_failover() {
         assert_eq!(
             problems(true, |v| v["failover_seconds"] = json!(31.0)),
-            ["failover time 31.0"]
+            ["failover time 31 s"]
+        );
+        assert_eq!(
+            problems(true, |v| v["failover_seconds"] = json!(0)),
+            ["failover time 0 s"]
         );
         assert_eq!(
             problems(true, |v| {
                 v.as_object_mut().unwrap().remove("failover_seconds");
             }),
-            ["failover time None"]
+            ["failover time -"]
         );
     }
 
     #[test]
     fn a_failed_rebuild() {
-        let rb = "{'decision': 'join', 'node': 'k8s-master01', 'ok': False, 'seconds': 17.9}";
+        let rb = "node=k8s-master01, ok=false, seconds=17.9, decision=join";
         assert_eq!(
             problems(true, |v| v["rebuild"]["ok"] = json!(false)),
             [
                 format!("rebuild drill: {rb}"),
                 format!(
-                    "kubeadm killed in the join, then recovered: {{'member_when_killed': 'learner', 'node': \
-                     'k8s-master01', 'restarts': 2}}, rebuild {rb}"
+                    "kubeadm killed in the join, then recovered: node=k8s-master01, member_when_killed=learner, \
+                     restarts=2; rebuild {rb}"
                 ),
+            ]
+        );
+        assert_eq!(
+            problems(false, |v| {
+                v.as_object_mut().unwrap().remove("rebuild");
+                v["kubeadm_inits"] = json!(1);
+            }),
+            [
+                "rebuild drill: none",
+                // (the rebuilt node's second install is then one too many)
+                "k8s-master01: 2 installs reported to kubeha serve, want 1",
             ]
         );
     }
@@ -776,21 +1023,26 @@ mod tests {
             problems(true, |v| {
                 v["etcd_members"].as_array_mut().unwrap().pop();
             }),
-            [
-                "etcd members after the rebuild: [{'id': '85a7dca0269a9a9a', 'name': 'k8s-master03', 'peer_urls': \
-                 ['https://192.168.20.22:2380']}, {'id': 'a329456cf6c18e40', 'name': 'k8s-master02', 'peer_urls': \
-                 ['https://192.168.20.21:2380']}]"
-            ]
+            ["etcd members after the rebuild: k8s-master03 (85a7dca0269a9a9a), k8s-master02 (a329456cf6c18e40)"]
+        );
+        assert_eq!(
+            problems(true, |v| {
+                v.as_object_mut().unwrap().remove("etcd_members");
+            }),
+            ["etcd members after the rebuild: -"]
         );
         assert_eq!(
             problems(true, |v| {
                 v["serve"]["fleet"]["etcd_members"]["members"].as_array_mut().unwrap().pop();
             }),
             [
-                "kubeha serve's etcd members: {'at': '2026-12-06T04:15:57Z', 'members': ['k8s-master01', \
-                 'k8s-master02'], 'reported_by': 'k8s-master01'}, want ['k8s-master01', 'k8s-master02', \
-                 'k8s-master03']"
+                "kubeha serve's etcd members: k8s-master01, k8s-master02 (reported by k8s-master01 at \
+                 2026-12-06T04:15:57Z), want k8s-master01, k8s-master02, k8s-master03"
             ]
+        );
+        assert_eq!(
+            problems(true, |v| v["serve"]["fleet"]["etcd_members"] = Value::Null),
+            ["kubeha serve's etcd members: none, want k8s-master01, k8s-master02, k8s-master03"]
         );
     }
 
@@ -799,16 +1051,31 @@ mod tests {
         let p = problems(true, |v| {
             v["registered_nodes"].as_array_mut().unwrap().pop();
             v["node_status"]["k8s-node02"] = json!("NotReady");
+            v["node_status"]["k8s-master01"] = json!("Unknown");
             v["image_pulls"] = json!(3);
             v["kubernetes"]["server"] = json!("v1.36.2");
         });
         assert_eq!(
             p,
             [
-                "registered nodes ['k8s-master01', 'k8s-master02', 'k8s-master03', 'k8s-node01']",
-                "Nodes not Ready (kubectl get nodes through the VIP): ['k8s-node02']",
+                "registered nodes k8s-master01, k8s-master02, k8s-master03, k8s-node01",
+                "Nodes not Ready (kubectl get nodes through the VIP): k8s-master01, k8s-node02",
                 "the nodes' containerd pulled 3 images; everything must come from the bundle",
                 "the API server through the VIP reports v1.36.2, kubeadm is v1.36.3",
+            ]
+        );
+        let p = problems(true, |v| {
+            let o = v.as_object_mut().unwrap();
+            o.remove("registered_nodes");
+            o.remove("image_pulls");
+            o.remove("kubernetes");
+        });
+        assert_eq!(
+            p,
+            [
+                "registered nodes -",
+                "the nodes' containerd pulled - images; everything must come from the bundle",
+                "the API server through the VIP reports -, kubeadm is -",
             ]
         );
     }
@@ -825,6 +1092,7 @@ mod tests {
             want
         );
         assert_eq!(problems(true, |v| v["serve"]["fleet"] = json!({})), want);
+        assert_eq!(problems(true, |v| v["serve"]["fleet"] = Value::Null), want);
     }
 
     #[test]
@@ -844,7 +1112,7 @@ mod tests {
                 v["serve"]["fleet"]["nodes"][3]["error"] = json!("it's \"bad\"");
             }),
             [
-                "kubeha serve's row for k8s-node01: phase done/ok, installed False, last error it's \"bad\": want \
+                "kubeha serve's row for k8s-node01: phase done/ok, installed false, last error it's \"bad\": want \
                  done/ok, installed"
             ]
         );
@@ -855,7 +1123,7 @@ mod tests {
                 v["serve"]["fleet"]["nodes"][1]["error"] = Value::Null;
             }),
             [
-                "kubeha serve's row for k8s-master02: phase None/failed, installed True, last error None: want \
+                "kubeha serve's row for k8s-master02: phase -/failed, installed true, last error -: want \
                  done/ok, installed"
             ]
         );
@@ -876,7 +1144,7 @@ mod tests {
             }),
             [
                 "k8s-master01: 1 installs reported to kubeha serve, want 2",
-                "k8s-node01: None installs reported to kubeha serve, want 1",
+                "k8s-node01: 0 installs reported to kubeha serve, want 1",
                 "k8s-node02: 2 installs reported to kubeha serve, want 1",
             ]
         );
@@ -893,14 +1161,24 @@ mod tests {
             [
                 "kubeha serve says k8s-master03 decided init, the node join",
                 "kubeha serve's VIP holder after formation: k8s-master03, the VIP was on k8s-master02",
-                "kubeha serve saw unknown machines: [{'mac': '52:54:00:00:00:01', 'seen': 3}]",
+                "kubeha serve saw unknown machines: [{\"mac\":\"52:54:00:00:00:01\",\"seen\":3}]",
+            ]
+        );
+        assert_eq!(
+            problems(true, |v| {
+                v["serve"]["fleet"]["nodes"][0]["decision"] = Value::Null;
+                v["serve"]["fleet_formed"] = Value::Null;
+            }),
+            [
+                "kubeha serve says k8s-master01 decided -, the node join",
+                "kubeha serve's VIP holder after formation: -, the VIP was on k8s-master02",
             ]
         );
     }
 
     const IK: &str = "kubeadm init killed on k8s-master01, then k8s-master02 re-designated: want one init by \
                       k8s-master01 before the kill, two by k8s-master02 after (the first killed before etcd), \
-                      k8s-master01 joined, ['k8s-node01'] restarted after its killed join: ";
+                      k8s-master01 joined, k8s-node01 restarted after its killed join: ";
 
     /// Each part of the kill-inside-the-init drill's check, on its own.
     #[test]
@@ -923,13 +1201,38 @@ mod tests {
         for mutate in cases {
             let mut v: Value = serde_json::from_str(FIXTURE).unwrap();
             mutate(&mut v);
-            let want = format!("{IK}{}, 3 inits in the logs", repr_of(ik(&mut v)));
+            let want = format!(
+                "{IK}{}; 3 inits in the logs",
+                shown::<KilledInInit>(ik(&mut v))
+            );
             assert_eq!(problems(true, |x| mutate(x)), [want]);
         }
+        // The whole record, as the message prints it.
+        assert_eq!(
+            problems(true, |v| ik(v)["stored_decision"] = json!("join")),
+            [format!(
+                "{IK}node: k8s-master01; init_runs_at_kill: k8s-master01=1; stored_decision: join; init_runs: \
+                 k8s-master01=1, k8s-master02=2; init_killed_before_etcd: node=k8s-master02, verb=init, \
+                 etcd_manifest=true, etcd_answered=false, bootstrap_kubelet_conf=false, kubelet_conf=true; \
+                 worker_join_killed: node=k8s-node01, verb=join, etcd_manifest=false, etcd_answered=false, \
+                 bootstrap_kubelet_conf=true, kubelet_conf=false; restarts: k8s-master01=1, k8s-master02=2, \
+                 k8s-master03=0, k8s-node01=1, k8s-node02=0; decisions: k8s-master01=join, k8s-master02=init, \
+                 k8s-master03=join; 3 inits in the logs"
+            )]
+        );
+        assert_eq!(
+            problems(true, |v| {
+                v["hostile"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("kubeadm_killed_in_init");
+            }),
+            [format!("{IK}none; 3 inits in the logs")]
+        );
         // Three inits in the logs, as the drill makes them.
         let p = problems(true, |v| v["kubeadm_inits"] = json!(2));
         assert!(
-            p[0].starts_with(IK) && p[0].ends_with("}, 2 inits in the logs"),
+            p[0].starts_with(IK) && p[0].ends_with("k8s-master03=join; 2 inits in the logs"),
             "{p:?}"
         );
         // The second master ran init before the kill: it did not stay out at formation.
@@ -940,11 +1243,11 @@ mod tests {
         assert!(p[0].starts_with(IK));
         assert_eq!(
             p[1],
-            "two bootstraps: {'believed_designated': True, 'decision': 'init', 'node': 'k8s-master02'}, inits \
-             ['k8s-master02']: k8s-master02 believed it initializes but must not have initialized before the \
-             re-designation"
+            "two bootstraps: node=k8s-master02, believed_designated=true, decision=init; inits k8s-master02; inits \
+             at the kill k8s-master01=1, k8s-master02=1: k8s-master02 believed it initializes but must not have \
+             initialized before the re-designation"
         );
-        // Python compared 1.0 == 1.
+        // A count written as 1.0 is 1.
         let v = |v: &mut Value| ik(v)["init_runs_at_kill"] = json!({"k8s-master01": 1.0});
         let mut x: Value = serde_json::from_str(FIXTURE).unwrap();
         v(&mut x);
@@ -956,9 +1259,18 @@ mod tests {
         assert_eq!(
             problems(true, |v| v["hostile"]["two_bootstraps"]["believed_designated"] = json!(false)),
             [
-                "two bootstraps: {'believed_designated': False, 'decision': 'init', 'node': 'k8s-master02'}, inits \
-                 ['k8s-master02']: k8s-master02 believed it initializes but must not have initialized before the \
-                 re-designation"
+                "two bootstraps: node=k8s-master02, believed_designated=false, decision=init; inits k8s-master02; \
+                 inits at the kill k8s-master01=1: k8s-master02 believed it initializes but must not have \
+                 initialized before the re-designation"
+            ]
+        );
+        assert_eq!(
+            problems(true, |v| {
+                v["hostile"].as_object_mut().unwrap().remove("two_bootstraps");
+            }),
+            [
+                "two bootstraps: none; inits k8s-master02; inits at the kill k8s-master01=1: k8s-master02 believed \
+                 it initializes but must not have initialized before the re-designation"
             ]
         );
     }
@@ -978,15 +1290,26 @@ mod tests {
                 p,
                 [format!(
                     "partitioned rebuild must wait and start nothing: {}",
-                    repr_of(&v["hostile"]["partitioned_rebuild"])
+                    shown::<Waited>(&v["hostile"]["partitioned_rebuild"])
                 )]
             );
         }
         assert_eq!(
             problems(true, |v| v["hostile"]["partitioned_rebuild"]["waiting"] = json!("joining")),
             [
-                "partitioned rebuild must wait and start nothing: {'apiserver_manifest': False, 'inits': 0, 'node': \
-                 'k8s-master01', 'still_waiting': True, 'waiting': 'joining'}"
+                "partitioned rebuild must wait and start nothing: node=k8s-master01, waiting=joining, \
+                 still_waiting=true, inits=0, apiserver_manifest=false"
+            ]
+        );
+        assert_eq!(
+            problems(true, |v| v["hostile"]["partitioned_rebuild"]["inits"] = json!(1)),
+            [
+                "partitioned rebuild must wait and start nothing: node=k8s-master01, waiting=\"nothing answers, but \
+                 no majority attests: 1 of 3 masters attest (need 2: k8s-master01); k8s-master02: no attestation \
+                 (connecting to 192.168.20.21:16444: connection timed out); k8s-master03: no attestation (connecting \
+                 to 192.168.20.22:16444: connection timed out). A master that cannot reach a majority never \
+                 initializes; if the others are gone for good, create /etc/kubeha/force-init on this master\", \
+                 still_waiting=true, inits=1, apiserver_manifest=false"
             ]
         );
     }
@@ -995,10 +1318,21 @@ mod tests {
     fn kubeadm_killed_in_the_join_must_name_the_member() {
         assert_eq!(
             problems(true, |v| v["hostile"]["kubeadm_killed_in_join"]["member_when_killed"] = json!("")),
-            [
-                "kubeadm killed in the join, then recovered: {'member_when_killed': '', 'node': 'k8s-master01', \
-                 'restarts': 2}, rebuild {'decision': 'join', 'node': 'k8s-master01', 'ok': True, 'seconds': 17.9}"
-            ]
+            [format!(
+                "kubeadm killed in the join, then recovered: node=k8s-master01, member_when_killed=\"\", \
+                 restarts=2; rebuild {REBUILD}"
+            )]
+        );
+        assert_eq!(
+            problems(true, |v| {
+                v["hostile"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("kubeadm_killed_in_join");
+            }),
+            [format!(
+                "kubeadm killed in the join, then recovered: none; rebuild {REBUILD}"
+            )]
         );
     }
 
@@ -1016,27 +1350,27 @@ mod tests {
                 p,
                 [format!(
                     "all masters reimaged at once must wait and not init: {}",
-                    repr_of(&v["hostile"]["all_masters_reimaged"])
+                    shown::<Waited>(&v["hostile"]["all_masters_reimaged"])
                 )]
             );
         }
         assert_eq!(
             problems(true, |v| v["hostile"]["all_masters_reimaged"]["waiting"] = json!("x")),
-            ["all masters reimaged at once must wait and not init: {'inits': 0, 'still_waiting': True, 'waiting': 'x'}"]
+            ["all masters reimaged at once must wait and not init: waiting=x, still_waiting=true, inits=0"]
         );
     }
 
     #[test]
-    fn messages_keep_the_documents_key_order() {
-        // Unmutated parts print in result.json's own order, as python's dicts kept it.
+    fn records_print_as_key_value_pairs() {
+        // Absent fields are left out, a text with a space, a comma, `=` or a quote is quoted, an empty record is
+        // `none`.
+        let w: Waited = serde_json::from_value(json!({"waiting": "a, b=c", "inits": 2.5})).unwrap();
+        assert_eq!(w.to_string(), "waiting=\"a, b=c\", inits=2.5");
+        let w: Waited = serde_json::from_value(json!({"node": "say \"x\""})).unwrap();
+        assert_eq!(w.to_string(), r#"node="say \"x\"""#);
+        assert_eq!(Waited::default().to_string(), "none");
+        assert_eq!(KilledInInit::default().to_string(), "none");
         let r = DemoResult::parse(FIXTURE).unwrap();
-        let rb = r.rebuild.as_ref().unwrap();
-        assert_eq!(
-            rb.repr(),
-            "{'node': 'k8s-master01', 'ok': True, 'seconds': 17.9, 'decision': 'join'}"
-        );
-        let fleet = r.serve.as_ref().unwrap().fleet.as_ref().unwrap();
-        let em = fleet.etcd_members.as_ref().unwrap();
-        assert!(em.repr().starts_with("{'at': "), "{}", em.repr());
+        assert_eq!(r.rebuild.unwrap().to_string(), REBUILD);
     }
 }

@@ -1,8 +1,7 @@
 //! The demo's closing table (stage 6/6 of `make demo`, `kubeha-lab summary`): the fleet as `kubeha serve` saw it,
 //! one row per node the lab powered on, then the drills' numbers from result.json.
 
-use super::py::PyFmt;
-use super::result::DemoResult;
+use super::result::{list, opt, DemoResult};
 
 /// A part of result.json the summary prints: an error names it when it is absent (or null).
 fn need<'a, T>(x: &'a Option<T>, key: &str) -> Result<&'a T, String> {
@@ -24,23 +23,22 @@ pub fn summary(r: &DemoResult, out: &str) -> Result<Vec<String>, String> {
     ] {
         need(x, key)?;
     }
-    for key in ["nodes", "timeline"] {
-        need(&f.raw.get(key), &format!("serve.fleet.{key}"))?;
-    }
-    need(&r.vip_before, "vip_before")?;
-    need(&r.vip_after, "vip_after")?;
-    let rb = &need(&r.rebuild, "rebuild")?.typed;
+    let rows = need(&f.nodes, "serve.fleet.nodes")?;
+    let timeline = need(&f.timeline, "serve.fleet.timeline")?;
+    let vip_before = need(&r.vip_before, "vip_before")?;
+    let vip_after = need(&r.vip_after, "vip_after")?;
+    let rb = need(&r.rebuild, "rebuild")?;
     let etcd_members = need(&r.etcd_members, "etcd_members")?;
     let mut lines = vec![
         format!(
             "   Kubernetes {} (API server through the VIP; kubeadm/kubelet/kubectl {}, built by make k8s)",
-            k.server.str(),
-            k.kubeadm.str()
+            opt(&k.server),
+            opt(&k.kubeadm)
         ),
         // The fleet as kubeha serve saw it: every row is what the node's installer and agent reported to the server.
         format!(
             "   the fleet at {} (kubeha status --json), the nodes the lab powered on:",
-            s.url.str()
+            opt(&s.url)
         ),
         format!(
             "   {:<14} {:<7} {:<18} {:<15} {:<10} {:<9} {:<9} {:>6}  Node",
@@ -52,7 +50,7 @@ pub fn summary(r: &DemoResult, out: &str) -> Result<Vec<String>, String> {
         Some(v) => v.to_string(),
     };
     let mut off = Vec::new();
-    for row in &f.nodes {
+    for row in rows {
         let Some(node) = r.nodes.iter().find(|n| n.name == row.name) else {
             off.push(row.name.clone());
             continue;
@@ -61,13 +59,13 @@ pub fn summary(r: &DemoResult, out: &str) -> Result<Vec<String>, String> {
         lines.push(format!(
             "   {:<14} {:<7} {:<18} {:<15} {:<10} {:<9} {:<9} {:>5}s  {}",
             row.name,
-            row.role.str(),
+            opt(&row.role),
             or_dash(&row.mac),
             or_dash(&row.ip),
             phase,
             or_dash(&row.decision),
-            row.installed.str().to_lowercase(),
-            node.seconds.str(),
+            opt(&row.installed),
+            opt(&node.seconds),
             r.node_status
                 .get(&row.name)
                 .map_or("absent", String::as_str)
@@ -79,56 +77,43 @@ pub fn summary(r: &DemoResult, out: &str) -> Result<Vec<String>, String> {
             off.join(", ")
         ));
     }
-    let em = f.etcd_members.as_ref().map(|e| &e.typed);
-    let members = em
-        .and_then(|e| e.members.clone())
-        .unwrap_or_default()
-        .join(", ");
-    let reported_by = match em.and_then(|e| e.reported_by.as_ref()) {
-        None => "-".to_string(),
-        Some(by) => by.str(),
-    };
+    let em = f.etcd_members.as_ref();
+    let members = em.and_then(|e| e.members.as_deref()).unwrap_or_default();
     lines.push(format!(
-        "   serve's view of the control plane: VIP holder (last said) {}; etcd members {} (reported by {reported_by})",
+        "   serve's view of the control plane: VIP holder (last said) {}; etcd members {} (reported by {})",
         or_dash(&f.vip_holder),
-        if members.is_empty() { "-" } else { &members },
+        if members.is_empty() { "-".to_string() } else { list(members) },
+        opt(&em.and_then(|e| e.reported_by.clone())),
     ));
-    let installs = f
-        .timeline
+    let installs = timeline
         .iter()
         .filter(|e| e.what.starts_with("installed"))
         .count();
     lines.push(format!(
         "   installs reported to serve: {installs}; events in its timeline: {}",
-        f.timeline.len()
+        timeline.len()
     ));
     lines.push(String::new());
     lines.push(format!(
         "   agent start to the last node joined: {} s; kubeadm init ran {} time(s); image pulls by the nodes: {}",
-        r.formation_seconds.str(),
-        r.kubeadm_inits.str(),
-        r.image_pulls.str()
+        opt(&r.formation_seconds),
+        opt(&r.kubeadm_inits),
+        opt(&r.image_pulls)
     ));
     lines.push(format!(
-        "   VIP holder before the drill: {}, after: {}; failover {} s",
-        r.vip_before.str(),
-        r.vip_after.str(),
-        r.failover_seconds.str()
+        "   VIP holder before the drill: {vip_before}, after: {vip_after}; failover {} s",
+        opt(&r.failover_seconds)
     ));
-    let members: Vec<String> = etcd_members
-        .iter()
-        .map(|m| format!("{} ({})", m.name, m.id))
-        .collect();
     lines.push(format!(
         "   rebuild drill: {} reimaged, decided to {}, rejoined in {} s (ok: {})",
-        rb.node.str(),
-        rb.decision.str(),
-        rb.seconds.str(),
-        rb.ok.str()
+        opt(&rb.node),
+        opt(&rb.decision),
+        opt(&rb.seconds),
+        opt(&rb.ok)
     ));
     lines.push(format!(
         "   etcd members after the rebuild: {}",
-        members.join(", ")
+        list(etcd_members)
     ));
     let status: Vec<String> = r
         .node_status
@@ -170,7 +155,7 @@ mod tests {
                 "",
                 "   agent start to the last node joined: 168.1 s; kubeadm init ran 3 time(s); image pulls by the nodes: 0",
                 "   VIP holder before the drill: k8s-master02, after: k8s-master01; failover 4.5 s",
-                "   rebuild drill: k8s-master01 reimaged, decided to join, rejoined in 17.9 s (ok: True)",
+                "   rebuild drill: k8s-master01 reimaged, decided to join, rejoined in 17.9 s (ok: true)",
                 "   etcd members after the rebuild: k8s-master03 (85a7dca0269a9a9a), k8s-master02 (a329456cf6c18e40), k8s-master01 (c5aef3262755998e)",
                 "   Nodes (kubectl get nodes through the VIP): k8s-master01 Ready, k8s-master02 Ready, k8s-master03 Ready, k8s-node01 Ready, k8s-node02 Ready",
                 "   artifacts: /tmp/out/bundle (bundle), /tmp/out/media/kubeha.iso, /tmp/out/media/pxe, /tmp/out/secrets.toml, /tmp/out/nodes/",
@@ -187,6 +172,17 @@ mod tests {
         assert_eq!(
             summary(&r, "/o").unwrap_err(),
             "result.json has no serve: the demo installs through kubeha serve"
+        );
+        let mut v: serde_json::Value =
+            serde_json::from_str(include_str!("testdata/result.json")).unwrap();
+        v["serve"]["fleet"]
+            .as_object_mut()
+            .unwrap()
+            .remove("timeline");
+        let r = DemoResult::parse(&v.to_string()).unwrap();
+        assert_eq!(
+            summary(&r, "/o").unwrap_err(),
+            "result.json has no serve.fleet.timeline"
         );
     }
 }

@@ -426,6 +426,23 @@ mod tests {
         std::fs::remove_dir_all(&s).unwrap();
     }
 
+    /// The checker's fixture (a passing `make test-demo` run's result.json) has this module's shape: read into these
+    /// types and written again, it passes the checker with the same lines, and the summary prints it the same.
+    #[test]
+    fn the_checkers_fixture_round_trips_through_these_types() {
+        use crate::demo::{result as checker, summary::summary};
+        let text = include_str!("testdata/result.json");
+        let written: DemoResult = serde_json::from_str(text).unwrap();
+        assert!(written.hostile.is_some() && written.serve.is_some());
+        let again = serde_json::to_string_pretty(&written).unwrap();
+        let before = checker::DemoResult::parse(text).unwrap();
+        let after = checker::DemoResult::parse(&again).unwrap();
+        let lines = checker::check(&after, true).expect("the fixture passes");
+        assert_eq!(lines.len(), 4);
+        assert_eq!(Ok(lines), checker::check(&before, true));
+        assert_eq!(summary(&after, "/o"), summary(&before, "/o"));
+    }
+
     #[test]
     fn bad_numbers_are_refused_by_name_before_writing() {
         let s = tmp("write-bad");

@@ -2,9 +2,10 @@
 //! (scripts/demo/rpms.json: repository -> packages), each built with `rpmbuild -bb` from a generated spec and the
 //! repository indexed by `createrepo_c`.
 
-use crate::demo::py::{Dict, Py, PyFmt};
 use anyhow::{ensure, Context, Result};
 use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -22,15 +23,15 @@ pub struct RpmsOpts {
     pub kube_version: String,
 }
 
-/// One package of rpms.json. Version, release and epoch print as python's `str()` of what the JSON holds.
+/// One package of rpms.json. Version, release and epoch are a JSON string or number ([`as_text`]).
 #[derive(Clone, Debug, Deserialize)]
 pub struct Package {
     pub name: String,
-    pub version: Py,
+    pub version: Value,
     #[serde(default)]
-    pub release: Option<Py>,
+    pub release: Option<Value>,
     #[serde(default)]
-    pub epoch: Option<Py>,
+    pub epoch: Option<Value>,
     #[serde(default)]
     pub arch: Option<String>,
     #[serde(default)]
@@ -49,12 +50,21 @@ impl Package {
         self.arch.as_deref().unwrap_or("x86_64")
     }
     fn release(&self) -> String {
-        self.release.as_ref().map_or_else(|| "1".into(), PyFmt::str)
+        self.release.as_ref().map_or_else(|| "1".into(), as_text)
     }
 }
 
-/// rpms.json with the Kubernetes release put in, parsed: the repositories in the file's order.
-pub fn parse(text: &str, kube_version: &str) -> Result<Dict<Vec<Package>>> {
+/// A version, release or epoch as the spec carries it: a JSON string as is, anything else (a number) as JSON
+/// prints it.
+fn as_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// rpms.json with the Kubernetes release put in, parsed: the packages by repository (built in name order).
+pub fn parse(text: &str, kube_version: &str) -> Result<BTreeMap<String, Vec<Package>>> {
     let parts: Vec<&str> = kube_version.split('.').collect();
     let [major, minor, _patch] = parts[..] else {
         anyhow::bail!("kube version {kube_version:?} is not MAJOR.MINOR.PATCH");
@@ -82,11 +92,11 @@ fn dirname(p: &str) -> &str {
 /// The spec file of `p`: no debug package, no post-install processing; its Requires, Provides and Conflicts; a
 /// /usr/share/kubeha-demo/NAME naming it and an executable script at each of its files.
 pub fn spec(p: &Package) -> String {
-    let (name, version, release) = (&p.name, p.version.str(), p.release());
+    let (name, version, release) = (&p.name, as_text(&p.version), p.release());
     let epoch = p
         .epoch
         .as_ref()
-        .map_or_else(String::new, |e| format!("Epoch: {}\n", e.str()));
+        .map_or_else(String::new, |e| format!("Epoch: {}\n", as_text(e)));
     let deps: Vec<String> = (p.requires.iter().map(|r| format!("Requires: {r}")))
         .chain(p.provides.iter().map(|r| format!("Provides: {r}")))
         .chain(p.conflicts.iter().map(|r| format!("Conflicts: {r}")))
@@ -174,7 +184,7 @@ pub fn rpms(opts: &RpmsOpts) -> Result<()> {
         for p in pkgs {
             let sp = top
                 .join("SPECS")
-                .join(format!("{}-{}.spec", p.name, p.version.str()));
+                .join(format!("{}-{}.spec", p.name, as_text(&p.version)));
             let specs = top.join("SPECS");
             std::fs::create_dir_all(&specs)
                 .with_context(|| format!("creating {}", specs.display()))?;
@@ -271,18 +281,18 @@ mkdir -p %{buildroot}/opt/x && echo '#!/bin/sh' > %{buildroot}/opt/x/ && chmod 7
     }
 
     #[test]
-    fn the_kubernetes_release_goes_in_and_the_repositories_keep_their_order() {
+    fn the_kubernetes_release_goes_in_and_the_repositories_are_read() {
         let text = r#"{"kubernetes": [{"name": "kubeadm", "version": "@K8S@", "requires": ["kubelet >= @K8S_PREV@"]}],
             "baseos": [{"name": "glibc", "version": 2}]}"#;
         let repos = parse(text, "1.36.3").unwrap();
-        let names: Vec<&str> = repos.iter().map(|(r, _)| r).collect();
-        assert_eq!(names, ["kubernetes", "baseos"]);
+        let names: Vec<&str> = repos.keys().map(String::as_str).collect();
+        assert_eq!(names, ["baseos", "kubernetes"]);
         let k = &repos.get("kubernetes").unwrap()[0];
         assert_eq!(
-            (k.version.str(), k.requires.clone()),
+            (as_text(&k.version), k.requires.clone()),
             ("1.36.3".into(), vec!["kubelet >= 1.35.0".to_string()])
         );
-        assert_eq!(repos.get("baseos").unwrap()[0].version.str(), "2");
+        assert_eq!(as_text(&repos.get("baseos").unwrap()[0].version), "2");
         assert!(parse(text, "1.36").is_err());
         assert!(parse(text, "1.x.3").is_err());
     }
