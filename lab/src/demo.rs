@@ -21,6 +21,43 @@ pub mod vars;
 pub mod wait;
 pub mod write;
 
+/// A command's argv as one line (for errors).
+pub fn argv(cmd: &std::process::Command) -> String {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Runs `cmd` (its output to ours); an error names its argv.
+pub fn run(cmd: &mut std::process::Command) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let st = cmd
+        .status()
+        .with_context(|| format!("starting {}", argv(cmd)))?;
+    anyhow::ensure!(st.success(), "{} failed ({st})", argv(cmd));
+    Ok(())
+}
+
+/// Runs `cmd` (no stdin) and returns its stdout; an error names its argv and carries its stderr.
+pub fn output(cmd: &mut std::process::Command) -> anyhow::Result<String> {
+    use anyhow::Context as _;
+    let o = cmd
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .with_context(|| format!("starting {}", argv(cmd)))?;
+    anyhow::ensure!(
+        o.status.success(),
+        "{} failed ({}): {}",
+        argv(cmd),
+        o.status,
+        String::from_utf8_lossy(&o.stderr).trim()
+    );
+    String::from_utf8(o.stdout).with_context(|| format!("{}: output is not UTF-8", argv(cmd)))
+}
+
 /// A heading line, as the demo prints its stages.
 pub fn say(s: &str) {
     println!("\n\x1b[1m== {s}\x1b[0m");

@@ -268,7 +268,7 @@ impl Stages {
             workers.len()
         ));
         self.fleet.up()?;
-        let kversion = super::fleet::output(
+        let kversion = super::output(
             std::process::Command::new(self.fleet.setup.k8s_bin.join("kubeadm"))
                 .args(["version", "-o", "short"]),
         )?
@@ -576,9 +576,8 @@ impl Stages {
         let deadline = Instant::now() + Duration::from_secs(60);
         while self.fleet.healthy_members() != 3 {
             if Instant::now() > deadline {
-                let health =
-                    super::fleet::output(self.fleet.etcdctl().args(["endpoint", "health"]))
-                        .unwrap_or_else(|e| format!("{e:#}"));
+                let health = super::output(self.fleet.etcdctl().args(["endpoint", "health"]))
+                    .unwrap_or_else(|e| format!("{e:#}"));
                 bail!(
                     "demo: etcd not healthy on 3 members 60 s after the link came back:\n{health}"
                 );

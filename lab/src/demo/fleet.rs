@@ -13,7 +13,7 @@ use super::install::{tail, Install};
 use super::node::{self, BaseRoot};
 use super::vars::{self, Facts};
 use super::wait::{self, Wait};
-use super::{info, probe};
+use super::{info, output, probe};
 use anyhow::{bail, ensure, Context, Result};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -84,30 +84,6 @@ fn ip(args: &[&str]) -> Result<()> {
         String::from_utf8_lossy(&o.stderr).trim()
     );
     Ok(())
-}
-
-/// Runs `c`, its stdout as text; an error names its argv and carries its stderr.
-pub fn output(c: &mut Command) -> Result<String> {
-    let o = c
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("starting {:?}", c.get_program()))?;
-    ensure!(
-        o.status.success(),
-        "{} failed ({}): {}",
-        argv(c),
-        o.status,
-        String::from_utf8_lossy(&o.stderr).trim()
-    );
-    Ok(String::from_utf8_lossy(&o.stdout).into_owned())
-}
-
-fn argv(c: &Command) -> String {
-    std::iter::once(c.get_program())
-        .chain(c.get_args())
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 fn append(path: &Path) -> Result<std::fs::File> {

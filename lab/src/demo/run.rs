@@ -18,7 +18,7 @@
 use super::cluster::Stages;
 use super::fleet::Setup;
 use super::upstream;
-use super::{info, say};
+use super::{info, output, run, say};
 use crate::daemon::{HttpDir, Registry};
 use anyhow::{bail, ensure, Context, Result};
 use kubeha_model::bundle::Profile;
@@ -44,39 +44,6 @@ pub struct Demo {
     pub k8s_bin: PathBuf,
     /// The node stages' hostile drills (make test-demo).
     pub hostile: bool,
-}
-
-fn argv(cmd: &Command) -> String {
-    std::iter::once(cmd.get_program())
-        .chain(cmd.get_args())
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// Runs `cmd` (its output to ours); an error names its argv.
-fn run(cmd: &mut Command) -> Result<()> {
-    let st = cmd
-        .status()
-        .with_context(|| format!("starting {}", argv(cmd)))?;
-    ensure!(st.success(), "{} failed ({st})", argv(cmd));
-    Ok(())
-}
-
-/// Runs `cmd` and returns its stdout; an error names its argv and carries its stderr.
-fn output(cmd: &mut Command) -> Result<String> {
-    let o = cmd
-        .stderr(Stdio::piped())
-        .output()
-        .with_context(|| format!("starting {}", argv(cmd)))?;
-    ensure!(
-        o.status.success(),
-        "{} failed ({}): {}",
-        argv(cmd),
-        o.status,
-        String::from_utf8_lossy(&o.stderr).trim()
-    );
-    String::from_utf8(o.stdout).with_context(|| format!("{}: output is not UTF-8", argv(cmd)))
 }
 
 fn write(path: &Path, text: &str) -> Result<()> {
