@@ -7,6 +7,7 @@
 //! [`result`]), its verdict on a run's result.json ([`result::check`], `kubeha-lab check-result`) and its closing
 //! table ([`summary::summary`], `kubeha-lab summary`).
 
+pub mod adapters;
 pub mod boot;
 pub mod cluster;
 pub mod fleet;

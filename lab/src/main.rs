@@ -4,7 +4,7 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use kubeha_lab::demo::{boot, result, run, summary, upstream};
+use kubeha_lab::demo::{adapters, boot, result, run, summary, upstream};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -148,6 +148,15 @@ fn absolute(p: PathBuf) -> Result<PathBuf> {
 }
 
 fn main() -> Result<ExitCode> {
+    // A demo adapter (STATE/bin/<tool>, a link to this binary): runs as the tool its name stands in for.
+    let mut argv = std::env::args_os();
+    let tool = argv
+        .next()
+        .and_then(|a| Some(Path::new(&a).file_name()?.to_string_lossy().into_owned()));
+    if let Some(tool) = tool.filter(|t| adapters::NAMES.contains(&t.as_str())) {
+        let code = adapters::run(&tool, argv.collect());
+        return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
+    }
     match Cli::parse().command {
         Command::Demo {
             out,

@@ -28,9 +28,9 @@ use std::time::{Duration, Instant};
 pub struct Setup {
     /// STATE: logs, node roots, drills, result.json.
     pub state: PathBuf,
-    /// The checkout's scripts/demo (adapters/, installer/).
+    /// The checkout's scripts/demo (installer/).
     pub scripts: PathBuf,
-    /// This binary (`kubeha-lab node-boot` boots each node).
+    /// This binary (`kubeha-lab node-boot` boots each node; STATE/bin/<tool> links to it are the adapters).
     pub lab: PathBuf,
     pub bundle: PathBuf,
     pub cluster: PathBuf,
@@ -371,15 +371,8 @@ impl Fleet {
             std::os::unix::fs::symlink(from, &to)
                 .with_context(|| format!("linking {}", to.display()))
         };
-        let adapters = self.setup.scripts.join("adapters");
-        for e in std::fs::read_dir(&adapters)
-            .with_context(|| format!("reading {}", adapters.display()))?
-            .flatten()
-        {
-            let n = e.file_name().to_string_lossy().into_owned();
-            if !n.starts_with('_') {
-                link(&e.path(), &n)?;
-            }
+        for n in super::adapters::NAMES {
+            link(&self.setup.lab, n)?;
         }
         for b in ["kubeadm", "kubelet", "kubectl"] {
             link(&self.setup.k8s_bin.join(b), b)?;
