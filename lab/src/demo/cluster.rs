@@ -2,7 +2,7 @@
 //! namespace of the [`Fleet`], network-installed by the REAL `kubeha serve` and running the REAL kubeha-firstboot on its
 //! own root, with the REAL keepalived, nginx, containerd (CRI) and the REAL Kubernetes of `make k8s`: kubeadm, kubelet,
 //! kubectl, and the control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler) as static pods from
-//! the bundle's images. systemd is the one stand-in (scripts/demo/adapters/systemctl: systemd cannot be PID 1 in a
+//! the bundle's images. systemd is the one stand-in (the systemctl adapter, [`super::adapters`]: systemd cannot be PID 1 in a
 //! namespace). Then a failover drill (the VIP holder's link goes down) and a rebuild drill (a master is reimaged and
 //! rejoins). Writes STATE/result.json for the final table ([`super::write`]).
 //!

@@ -2,7 +2,7 @@
 //! recording it (firewall-offline-cmd, nginx -t and `sysctl -w` of net.* keys run the REAL tool on the node's
 //! root or in its network namespace).
 
-use super::{glob, nginx_demo_conf, nginx_flags, read_lines, Ad, Res};
+use super::common::{glob, nginx_demo_conf, nginx_flags, read_lines, Ad, Res};
 
 /// firewalld is not running on the demo nodes (the agent then uses firewall-offline-cmd).
 pub(super) fn firewall_cmd(ad: &Ad) -> Res {

@@ -2,7 +2,7 @@
 //! file:// baseurl is a path on the node, so it is prefixed with the root) and rpm (the REAL rpm on the node root's
 //! database, `--root`).
 
-use super::{glob, read_lines, Ad, Res};
+use super::common::{glob, read_lines, Ad, Res};
 
 /// VERSION_ID of an os-release file up to its first dot (what `. os-release; echo "${VERSION_ID%%.*}"` prints).
 fn release_major(text: &str) -> String {

@@ -5,7 +5,7 @@
 //! wrote, the way the units' ExecStart lines would. kubeadm calls it too (daemon-reload, status, is-active, restart
 //! kubelet). Unknown units are "not-found".
 
-use super::{nginx_demo_conf, nginx_flags, Ad, Fail, Res};
+use super::common::{nginx_demo_conf, nginx_flags, Ad, Fail, Res};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
