@@ -103,18 +103,17 @@ impl Ad {
         let pid = match cmd.spawn() {
             Ok(child) => child.id(),
             Err(e) => {
-                // What setsid(1) would have written to the log, then the shell's job goes on.
+                // What setsid(1) writes to the log when the program cannot run; like the shell's `&` job, the start
+                // itself goes on (the unit is then not active: no pid file).
+                let why = e.raw_os_error().map_or_else(
+                    || e.to_string(),
+                    |n| nix::errno::Errno::from_raw(n).desc().to_string(),
+                );
                 let _ = OpenOptions::new()
                     .append(true)
                     .open(&logp)
-                    .and_then(|mut f| {
-                        let why = e.raw_os_error().map_or_else(
-                            || e.to_string(),
-                            |n| nix::errno::Errno::from_raw(n).desc().to_string(),
-                        );
-                        writeln!(f, "setsid: failed to execute {program}: {why}")
-                    });
-                return Err(self.fail(format!("{name}: starting {program}: {e}")));
+                    .and_then(|mut f| writeln!(f, "setsid: failed to execute {program}: {why}"));
+                return Ok(());
             }
         };
         std::fs::write(self.pids.join(format!("{name}.pid")), format!("{pid}\n"))
@@ -215,6 +214,18 @@ fn session(sid: i32) -> Vec<(i32, char)> {
         .filter(|p| *p != me)
         .filter_map(|p| stat(p).filter(|(_, s)| *s == sid).map(|(st, _)| (p, st)))
         .collect()
+}
+
+/// A file grep reads: its text, or "" after grep's complaint on stderr (`grep: PATH: No such file or directory`).
+pub(crate) fn grep_read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| {
+        let why = e.raw_os_error().map_or_else(
+            || e.to_string(),
+            |n| nix::errno::Errno::from_raw(n).desc().to_string(),
+        );
+        eprintln!("grep: {}: {why}", p.display());
+        String::new()
+    })
 }
 
 /// Lines of a file as the shell's `while IFS= read -r l` reads them: only those ended by a newline.

@@ -2,7 +2,7 @@
 //! recording it (firewall-offline-cmd, nginx -t and `sysctl -w` of net.* keys run the REAL tool on the node's
 //! root or in its network namespace).
 
-use super::common::{glob, nginx_demo_conf, nginx_flags, read_lines, Ad, Res};
+use super::common::{glob, grep_read, nginx_demo_conf, nginx_flags, read_lines, Ad, Res};
 
 /// firewalld is not running on the demo nodes (the agent then uses firewall-offline-cmd).
 pub(super) fn firewall_cmd(ad: &Ad) -> Res {
@@ -52,7 +52,7 @@ pub(super) fn setenforce(ad: &Ad) -> Res {
     };
     std::fs::write(ad.pids.join("selinux"), format!("{mode}\n"))
         .map_err(|e| ad.fail(format!("selinux: {e}")))?;
-    let conf = std::fs::read_to_string(ad.rootp("/etc/selinux/config")).unwrap_or_default();
+    let conf = grep_read(&ad.rootp("/etc/selinux/config"));
     if !conf
         .split('\n')
         .any(|l| l.starts_with("SELINUX=permissive"))
@@ -127,8 +127,7 @@ pub(super) fn modprobe(ad: &Ad) -> Res {
         return Err(ad.fail(format!("expected one module, got: {}", ad.all())));
     }
     let m = ad.arg(0);
-    let list =
-        std::fs::read_to_string(ad.rootp("/etc/modules-load.d/kubeha.conf")).unwrap_or_default();
+    let list = grep_read(&ad.rootp("/etc/modules-load.d/kubeha.conf"));
     if !list.split('\n').any(|l| l == m) {
         return Err(ad.fail(format!("{m} is not in /etc/modules-load.d/kubeha.conf")));
     }

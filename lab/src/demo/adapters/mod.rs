@@ -40,6 +40,12 @@ pub fn run(tool: &str, args: Vec<OsString>) -> i32 {
         .into_iter()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
+    // Like the shell's tools, die of SIGPIPE on a closed output (Rust ignores it; the exec'ed tools get it back).
+    // SAFETY: no other thread yet; SIG_DFL is no handler.
+    unsafe {
+        use nix::sys::signal::{signal, SigHandler, Signal};
+        let _ = signal(Signal::SIGPIPE, SigHandler::SigDfl);
+    }
     let root = match std::env::var("KHD_ROOT") {
         Ok(r) if !r.is_empty() => r,
         _ => {

@@ -265,6 +265,13 @@ fn answers(ip: &str, port: u16) -> bool {
         .is_ok_and(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_millis(500)).is_ok())
 }
 
+/// NODE.kubeadm-killed: what the node looked like when the drill killed kubeadm (one line, for result.json).
+fn drill_json(verb: &str, manifest: bool, etcd: bool, bootstrap: bool, kubelet: bool) -> String {
+    format!(
+        "{{\"verb\": \"{verb}\", \"etcd_manifest\": {manifest}, \"etcd_answered\": {etcd}, \"bootstrap_kubelet_conf\": {bootstrap}, \"kubelet_conf\": {kubelet}}}\n"
+    )
+}
+
 /// The demo's drill of a kubeadm killed INSIDE a phase, without a race: when the lab has armed
 /// STATE/drills/NODE.kill-kubeadm (holding the verb, init or join), the `systemctl restart kubelet` of kubeadm's
 /// kubelet-start phase, called by that `kubeadm VERB` (our parent: kubeadm execs systemctl), SIGKILLs its caller right
@@ -294,9 +301,10 @@ fn kill_kubeadm_drill(ad: &Ad) -> Result<(), Fail> {
     let etcd = answers(&std::env::var("KHD_IP").unwrap_or_default(), 2379);
     let _ = nix::sys::signal::kill(ppid, nix::sys::signal::Signal::SIGKILL);
     let e = |p: &str| Path::new(p).exists();
-    let json = format!(
-        "{{\"verb\": \"{verb}\", \"etcd_manifest\": {}, \"etcd_answered\": {etcd}, \"bootstrap_kubelet_conf\": {}, \"kubelet_conf\": {}}}\n",
+    let json = drill_json(
+        verb,
         e("/etc/kubernetes/manifests/etcd.yaml"),
+        etcd,
         e("/etc/kubernetes/bootstrap-kubelet.conf"),
         e("/etc/kubernetes/kubelet.conf"),
     );
@@ -416,6 +424,14 @@ mod tests {
         assert_eq!(
             super::containerd_conf("[plugins.\"io.containerd.grpc.v1.cri\"]", false),
             "[plugins.\"io.containerd.grpc.v1.cri\"]\n  restrict_oom_score_adj = false"
+        );
+    }
+
+    #[test]
+    fn drill_json_as_the_printf() {
+        assert_eq!(
+            super::drill_json("init", true, false, false, true),
+            "{\"verb\": \"init\", \"etcd_manifest\": true, \"etcd_answered\": false, \"bootstrap_kubelet_conf\": false, \"kubelet_conf\": true}\n"
         );
     }
 
