@@ -1,4 +1,4 @@
-//! What the adapters share (the bash's `_common.sh` and `_nginx.sh`): the call ([`Ad`]: environment, `record`,
+//! What the adapters share (what the bash `_common.sh` and `_nginx.sh` held before them): the call ([`Ad`]: environment, `record`,
 //! `fail`, `rootp`), the daemons of the systemctl stand-in (start, alive, stop by pid and session), and nginx's
 //! config for this host.
 
