@@ -22,6 +22,24 @@ pub mod vars;
 pub mod wait;
 pub mod write;
 
+/// The files in `dir` whose names end in `suffix`, sorted.
+pub fn files_ending(dir: &std::path::Path, suffix: &str) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.ends_with(suffix))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
 /// A command's argv as one line (for errors).
 pub fn argv(cmd: &std::process::Command) -> String {
     std::iter::once(cmd.get_program())

@@ -14,7 +14,8 @@
 //! added (it must recover); at the end every master is reimaged at once while the workers run (nobody may
 //! initialize).
 
-use super::fleet::{append_kernel_arg, count_lines, files_ending, Fleet, Setup};
+use super::files_ending;
+use super::fleet::{append_kernel_arg, count_lines, Fleet, Setup};
 use super::write::{self, Measured};
 use super::{info, probe, say};
 use anyhow::{bail, ensure, Context, Result};

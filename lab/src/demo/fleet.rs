@@ -13,7 +13,7 @@ use super::install::{tail, Install};
 use super::node::{self, BaseRoot};
 use super::vars::{self, Facts};
 use super::wait::{self, Wait};
-use super::{info, output, probe};
+use super::{files_ending, info, output, probe};
 use anyhow::{bail, ensure, Context, Result};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -105,24 +105,6 @@ fn write(path: &Path, text: &str) -> Result<()> {
 /// How many lines of `text` contain `needle` (`grep -c`).
 pub fn count_lines(text: &str, needle: &str) -> u64 {
     text.lines().filter(|l| l.contains(needle)).count() as u64
-}
-
-/// The files in `dir` whose names end in `suffix`, sorted.
-pub fn files_ending(dir: &Path, suffix: &str) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.path())
-                .filter(|p| {
-                    p.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(|n| n.ends_with(suffix))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
 }
 
 /// Appends ` KEY=VALUE` to the first line of the node root's /proc/cmdline (the lab's kernel command line).

@@ -237,19 +237,14 @@ pub(crate) fn read_lines(text: &str) -> Vec<&str> {
 
 /// Files of DIR whose name ends with SUFFIX, sorted (a shell glob `DIR/*SUFFIX`; none: the pattern itself).
 pub(crate) fn glob(dir: &Path, suffix: &str) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.path())
-                .filter(|p| {
-                    p.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(|n| n.ends_with(suffix) && !n.starts_with('.'))
-                })
-                .collect()
+    let mut v: Vec<PathBuf> = crate::demo::files_ending(dir, suffix)
+        .into_iter()
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| !n.starts_with('.'))
         })
-        .unwrap_or_default();
-    v.sort();
+        .collect();
     if v.is_empty() {
         v.push(dir.join(format!("*{suffix}")));
     }
