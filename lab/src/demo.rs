@@ -40,6 +40,18 @@ pub fn files_ending(dir: &std::path::Path, suffix: &str) -> Vec<std::path::PathB
     v
 }
 
+/// A file's text; an error names the file.
+pub fn read(path: &std::path::Path) -> anyhow::Result<String> {
+    use anyhow::Context as _;
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// Writes a file's text; an error names the file.
+pub fn write(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
 /// A command's argv as one line (for errors).
 pub fn argv(cmd: &std::process::Command) -> String {
     std::iter::once(cmd.get_program())

@@ -17,7 +17,7 @@
 use super::files_ending;
 use super::fleet::{append_kernel_arg, count_lines, Fleet, Setup};
 use super::write::{self, Measured};
-use super::{info, probe, say};
+use super::{info, probe, read, say};
 use anyhow::{bail, ensure, Context, Result};
 use kubeha_model::kernel_args::Key;
 use std::path::Path;
@@ -39,10 +39,6 @@ pub struct Stages {
 struct InitKillDrill {
     record: write::InitKill,
     believed: bool,
-}
-
-fn read(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
 }
 
 /// `HH:MM:SS` of now, UTC.

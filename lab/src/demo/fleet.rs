@@ -13,7 +13,7 @@ use super::install::{tail, Install};
 use super::node::{self, BaseRoot};
 use super::vars::{self, Facts};
 use super::wait::{self, Wait};
-use super::{files_ending, info, output, probe};
+use super::{files_ending, info, output, probe, read, write};
 use anyhow::{bail, ensure, Context, Result};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -92,14 +92,6 @@ fn append(path: &Path) -> Result<std::fs::File> {
         .append(true)
         .open(path)
         .with_context(|| format!("opening {}", path.display()))
-}
-
-fn read(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
-}
-
-fn write(path: &Path, text: &str) -> Result<()> {
-    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
 /// How many lines of `text` contain `needle` (`grep -c`).

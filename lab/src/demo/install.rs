@@ -8,7 +8,7 @@
 //! first on the PATH). A reinstall (after `kubeha serve reimage`) must get a kernel line that says so; once installed,
 //! serve must no longer hand the machine an installer.
 
-use super::probe;
+use super::{probe, write};
 use anyhow::{bail, ensure, Context, Result};
 use kubeha_model::kernel_args::{self, KernelArgs};
 use std::path::Path;
@@ -226,10 +226,6 @@ impl Install<'_> {
         );
         Ok(())
     }
-}
-
-fn write(p: &Path, text: &str) -> Result<()> {
-    std::fs::write(p, text).with_context(|| format!("writing {}", p.display()))
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@
 use super::cluster::Stages;
 use super::fleet::Setup;
 use super::upstream;
-use super::{info, output, run, say};
+use super::{info, output, read, run, say, write};
 use crate::daemon::{HttpDir, Registry};
 use anyhow::{bail, ensure, Context, Result};
 use kubeha_model::bundle::Profile;
@@ -44,14 +44,6 @@ pub struct Demo {
     pub k8s_bin: PathBuf,
     /// The node stages' hostile drills (make test-demo).
     pub hostile: bool,
-}
-
-fn write(path: &Path, text: &str) -> Result<()> {
-    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
-}
-
-fn read(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
 }
 
 /// The calico image repository and release the profile names (`<repo>/node:v<release>`, e.g. quay.io/calico and

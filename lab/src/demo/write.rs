@@ -2,6 +2,7 @@
 //! [`crate::demo::result`] reads it back, [`crate::demo::summary`] prints it): typed, every number parsed before
 //! anything is written, and written atomically (a temporary file renamed over it).
 
+use super::read;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -155,10 +156,6 @@ fn num<T: std::str::FromStr>(what: &str, s: &str) -> Result<T> {
     s.trim()
         .parse()
         .map_err(|_| anyhow::anyhow!("{what}: {s:?} is not a number"))
-}
-
-fn read(p: &Path) -> Result<String> {
-    std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))
 }
 
 fn read_json(p: &Path) -> Result<Value> {
@@ -323,12 +320,11 @@ pub fn init_kill(
     })
 }
 
-/// Writes `value` as pretty JSON to `path` atomically (a temporary file beside it, renamed over it).
+/// Writes `value` as pretty JSON to `path` atomically (model's write_atomic).
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let tmp = path.with_extension("json.tmp");
-    let text = serde_json::to_string_pretty(value)?;
-    std::fs::write(&tmp, text + "\n").with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming onto {}", path.display()))
+    let text = serde_json::to_string_pretty(value)? + "\n";
+    kubeha_model::fsutil::write_atomic(path, text.as_bytes(), 0o644, true)
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Adds the hostile drills to STATE/result.json.

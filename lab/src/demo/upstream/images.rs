@@ -4,6 +4,7 @@
 use super::oci::{self, Entry, Image, Layer, MANIFEST, MANIFEST_LIST};
 use super::registry::Registry;
 use anyhow::{Context, Result};
+use kubeha_model::fsutil::write_atomic;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -161,14 +162,6 @@ fn read(p: &Path) -> Result<Vec<u8>> {
     std::fs::read(p).with_context(|| format!("reading {}", p.display()))
 }
 
-/// Writes `data` to `path` through a temporary file beside it, so an interrupted run leaves no half file behind.
-fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("part");
-    std::fs::write(&tmp, data).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
-}
-
 /// The real image's one layer (gzip level 1: the binaries are big), from `cache` when it has it.
 fn real_layer(r: &Real, k8s_bin: &Path, cache: &Path) -> Result<Layer> {
     let files: Vec<(&str, &str, Vec<u8>)> = r
@@ -192,8 +185,9 @@ fn real_layer(r: &Real, k8s_bin: &Path, cache: &Path) -> Result<Layer> {
     let tar = real_tar(&owned)?;
     let gz = oci::gz(&tar, 1)?;
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    write_atomic(&tar_p, &tar)?;
-    write_atomic(&gz_p, &gz)?;
+    // Atomically (model's write_atomic): an interrupted run leaves no half layer in the cache.
+    write_atomic(&tar_p, &tar, 0o644, true)?;
+    write_atomic(&gz_p, &gz, 0o644, true)?;
     Ok(Layer { tar, gz })
 }
 
